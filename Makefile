@@ -1,0 +1,48 @@
+# zechat_billing: built with PGXS.
+#
+#   make && make install            build and install into pg_config's server
+#   make installcheck               pg_regress + isolation suites against a running server
+#
+# Everything else (throwaway clusters, unit tests, the demo) is driven by
+# scripts/ ; see README.md.
+
+EXTENSION   = zechat_billing
+EXTVERSION  = 1.0
+MODULE_big  = zechat_billing
+OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
+DATA_built  = zechat_billing--$(EXTVERSION).sql
+PGFILEDESC  = "zechat_billing - plans, quotas and atomic usage enforcement"
+
+REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --dbname=zb_regress
+ISOLATION    = $(basename $(notdir $(sort $(wildcard tests/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=tests/isolation/output --dbname=zb_isolation \
+                 --load-extension=zechat_billing
+
+EXTRA_CLEAN = zechat_billing--$(EXTVERSION).sql tests/isolation/output
+
+PG_CONFIG ?= pg_config
+
+# C++17 for the whole library.  -Wno-register: PostgreSQL headers still use
+# `register`, which C++17 removed.  Only the fmgr entry points are exported:
+# PostgreSQL 15 leaves PGDLLEXPORT empty on Linux, so define it here and hide
+# everything else.
+PG_CXXFLAGS = -std=c++17 -fvisibility=hidden -fvisibility-inlines-hidden -Wextra -Wno-register \
+              -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = '-DPGDLLEXPORT=__attribute__((visibility("default")))'
+SHLIB_LINK  = -lstdc++
+
+# Debian builds PostgreSQL --with-llvm, so PGXS would also compile every .cpp
+# to LLVM bitcode with clang and without our -std=c++17.  JIT inlining of
+# this library buys nothing (its hot work is in the executor it calls), so
+# skip the bitcode.
+override with_llvm := no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The install script is assembled from the SQL sources, in file name order.
+zechat_billing--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@
+
+$(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)

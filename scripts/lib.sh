@@ -1,0 +1,89 @@
+# Shared helpers for scripts/demo.sh and scripts/test.sh: installing what the
+# project needs, building it, and running throwaway PostgreSQL clusters.
+#
+# Machines and CI run as root, and PostgreSQL refuses to run as root: every
+# initdb / postgres / pg_ctl call below runs as the unprivileged system user
+# "postgres" (created by Debian's postgresql-15 package).
+
+set -euo pipefail
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_OS_USER=postgres
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages given as arguments that are not installed yet.
+install_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+}
+
+install_build_dependencies() {
+    install_packages postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib \
+        make g++ libc6-dev
+}
+
+build_and_install_extension() {
+    log "building zechat_billing with PGXS"
+    make -C "$REPO_ROOT" -s PG_CONFIG=$PG_BIN/pg_config >/dev/null
+    as_root make -C "$REPO_ROOT" -s PG_CONFIG=$PG_BIN/pg_config install >/dev/null
+}
+
+# start_cluster NAME PORT [extra postgresql.conf lines...]
+# Creates and starts a fresh cluster in /tmp/zb-NAME, listening only on a
+# unix socket in that directory and on 127.0.0.1:PORT, trusting local users.
+# Sets PGHOST, PGPORT, PGUSER, CLUSTER_DIR for the caller.
+start_cluster() {
+    local name=$1 port=$2
+    shift 2
+    CLUSTER_DIR=/tmp/zb-$name
+    stop_cluster_dir "$CLUSTER_DIR"
+    rm -rf "$CLUSTER_DIR"
+    mkdir -p "$CLUSTER_DIR"
+    chown "$PG_OS_USER:" "$CLUSTER_DIR"
+    as_pg "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres --auth=trust --no-sync \
+        -E UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log" 2>&1 || {
+        cat "$CLUSTER_DIR/initdb.log" >&2
+        return 1
+    }
+    {
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $port"
+        echo "unix_socket_directories = '$CLUSTER_DIR'"
+        echo "fsync = off"
+        echo "max_connections = 60"
+        echo "max_prepared_transactions = 10"
+        for line in "$@"; do echo "$line"; done
+    } >>"$CLUSTER_DIR/data/postgresql.conf"
+    as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -t 60 start >/dev/null
+    export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres
+}
+
+stop_cluster_dir() {
+    local dir=$1
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}
+
+stop_cluster() {
+    stop_cluster_dir "$CLUSTER_DIR"
+}
+
+as_pg() {
+    (cd /tmp && runuser -u "$PG_OS_USER" -- "$@")
+}

@@ -1,0 +1,56 @@
+// The admission arithmetic and usage reporting rules of zechat_billing.
+//
+// Everything here is plain integer logic on int64 values, written so that no
+// input can overflow: PostgreSQL bigints go up to INT64_MAX, and an
+// unlimited resource can accumulate usage that far.  All functions are
+// noexcept and allocation free, so the PostgreSQL layer may call them from
+// frames that can ereport().
+#pragma once
+
+#include <cstdint>
+
+namespace zechat::billing {
+
+// A hard limit as stored in plan_limits / limit_overrides: NULL = unlimited.
+struct Limit {
+    bool unlimited;
+    int64_t value; // meaningful only when !unlimited; never negative
+
+    static constexpr Limit none() noexcept { return Limit{true, 0}; }
+    static constexpr Limit of(int64_t v) noexcept { return Limit{false, v}; }
+};
+
+enum class AdmissionResult {
+    admitted,      // new_used holds used + amount
+    limit_reached, // used + amount would exceed the limit
+    overflow,      // used + amount does not fit in an int64 (unlimited only)
+};
+
+struct Admission {
+    AdmissionResult result;
+    int64_t new_used;
+};
+
+// Would consuming `amount` (> 0) on top of `used` (>= 0) stay within `limit`?
+Admission admit(int64_t used, Limit limit, int64_t amount) noexcept;
+
+// Usage after giving back `amount` (> 0): never below zero.
+int64_t usage_after_release(int64_t used, int64_t amount) noexcept;
+
+// What is left under the limit, never negative.  Only for a limited resource.
+int64_t remaining_under(int64_t used, Limit limit) noexcept;
+
+// used * 100 / limit in hundredths of a percent, rounded half away from zero
+// (the way numeric round(x, 2) rounds a non-negative value).  A limit of 0 is
+// 100 %.  Only for a limited resource.
+int64_t percent_hundredths(int64_t used, Limit limit) noexcept;
+
+enum class UsageStatus { unlimited, ok, warning, critical, blocked };
+
+// unlimited; ok (< 80 %); warning (>= 80 %); critical (>= 90 %); blocked
+// (>= 100 %).  Compared exactly, not on the rounded percent.
+UsageStatus usage_status(int64_t used, Limit limit) noexcept;
+
+const char* usage_status_name(UsageStatus status) noexcept;
+
+} // namespace zechat::billing

@@ -1,0 +1,23 @@
+// Validation of the keys that name a counter: tenant ids and resource names.
+#pragma once
+
+#include <cstddef>
+
+namespace zechat::billing {
+
+// Tenant ids are 1 to 63 bytes: they must fit, with a terminator, in the
+// fixed-size keys of the counter tables, the same bound as PostgreSQL's
+// NAMEDATALEN.
+constexpr std::size_t max_tenant_id_bytes = 63;
+
+enum class TenantIdProblem { none, empty, too_long };
+
+TenantIdProblem check_tenant_id(std::size_t length_in_bytes) noexcept;
+
+// Resource names become part of trigger names, so they are kept to
+// lower-case identifiers: [a-z][a-z0-9_]*, at most 40 bytes.
+constexpr std::size_t max_resource_name_bytes = 40;
+
+bool is_valid_resource_name(const char* name, std::size_t length) noexcept;
+
+} // namespace zechat::billing

@@ -1,0 +1,139 @@
+#include <cstring>
+
+#include "admission.hpp"
+
+#include "../core/tenant_key.hpp"
+#include "module_settings.hpp"
+#include "refusal.hpp"
+#include "usage_store.hpp"
+
+namespace zechat::billing::pg {
+
+namespace {
+
+QuotaRemaining remaining_after(int64 used, Limit limit)
+{
+    if (limit.unlimited)
+        return QuotaRemaining{true, 0};
+    return QuotaRemaining{false, remaining_under(used, limit)};
+}
+
+// Which usage row the key counts in; a period resource of a tenant without
+// a subscription has none (its usage is 0 and it cannot consume).
+int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
+{
+    return terms.has_usage_period ? read_usage(key, terms.usage_period_start) : 0;
+}
+
+// Refuses (raises or returns false) if the subscription does not allow
+// consumption at all.
+bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                         OnRefusal on_refusal)
+{
+    if (terms.subscription == SubscriptionState::active)
+        return true;
+    if (on_refusal == OnRefusal::return_false)
+        return false;
+    report_refusal(key, terms.limit, usage_without_lock(key, terms), amount,
+                   terms.subscription == SubscriptionState::none ? RefusalReason::no_subscription
+                                                                 : RefusalReason::subscription_inactive,
+                   terms.subscription);
+}
+
+} // namespace
+
+QuotaKey make_quota_key(const char* tenant_id, const char* resource)
+{
+    size_t tenant_length = std::strlen(tenant_id);
+    switch (check_tenant_id(tenant_length)) {
+    case TenantIdProblem::empty:
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tenant id must not be empty")));
+        break;
+    case TenantIdProblem::too_long:
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("tenant id is %zu bytes long, the maximum is %zu", tenant_length,
+                               max_tenant_id_bytes)));
+        break;
+    case TenantIdProblem::none:
+        break;
+    }
+    size_t resource_length = std::strlen(resource);
+    if (!is_valid_resource_name(resource, resource_length))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("unknown resource \"%s\"", resource),
+                        errhint("Known resources are listed in billing.resources.")));
+    return QuotaKey{tenant_id, static_cast<int>(tenant_length), resource,
+                    static_cast<int>(resource_length)};
+}
+
+void require_positive_amount(int64 amount)
+{
+    if (amount <= 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("amount must be greater than zero, got " INT64_FORMAT, amount)));
+}
+
+bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out)
+{
+    TenantTerms terms = terms_for(key);
+    if (!subscription_allows(key, terms, amount, on_refusal))
+        return false;
+
+    lock_usage_key(key);
+    int64 used = read_usage(key, terms.usage_period_start);
+    Admission admission = admit(used, terms.limit, amount);
+    switch (admission.result) {
+    case AdmissionResult::admitted:
+        break;
+    case AdmissionResult::limit_reached:
+        if (on_refusal == OnRefusal::return_false)
+            return false;
+        report_refusal(key, terms.limit, used, amount, RefusalReason::limit_reached,
+                       terms.subscription);
+    case AdmissionResult::overflow:
+        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                        errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
+                               key.tenant_id)));
+    }
+    add_usage(key, terms.usage_period_start, amount);
+    *out = remaining_after(admission.new_used, terms.limit);
+    return true;
+}
+
+QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
+{
+    TenantTerms terms = terms_for(key);
+    if (terms.kind != ResourceKind::gauge)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("cannot release \"%s\": it is a period resource", key.resource),
+                        errdetail("Usage of a period resource only restarts with a new billing period.")));
+
+    lock_usage_key(key);
+    int64 used = read_usage(key, terms.usage_period_start);
+    int64 new_used = usage_after_release(used, amount);
+    if (new_used != used)
+        add_usage(key, terms.usage_period_start, new_used - used);
+    return remaining_after(new_used, terms.limit);
+}
+
+bool check_quota(const QuotaKey& key, int64 amount)
+{
+    TenantTerms terms = terms_for(key);
+    if (terms.subscription != SubscriptionState::active)
+        return false;
+    int64 used = read_usage(key, terms.usage_period_start);
+    return admit(used, terms.limit, amount).result == AdmissionResult::admitted;
+}
+
+bool enforcement_enabled()
+{
+    return zb_enabled;
+}
+
+QuotaRemaining current_remaining(const QuotaKey& key)
+{
+    TenantTerms terms = terms_for(key);
+    return remaining_after(usage_without_lock(key, terms), terms.limit);
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,45 @@
+// Admission in lock mode: check the tenant's terms, serialise on the key,
+// compare usage with the limit and record what was admitted.
+//
+// Shared by the SQL functions (consume_quota & co.) and the enforcement
+// triggers, so both refuse with the same PT402 for the same reasons.
+#pragma once
+
+#include "tenant_terms.hpp"
+
+namespace zechat::billing::pg {
+
+// What remains under the limit after an operation.
+struct QuotaRemaining {
+    bool unlimited;
+    int64 remaining;
+};
+
+enum class OnRefusal { raise_pt402, return_false };
+
+// Validates and wraps a tenant id and resource name; raises 22023 when the
+// tenant id is empty or longer than 63 bytes.  The strings must stay valid
+// while the key is used.
+QuotaKey make_quota_key(const char* tenant_id, const char* resource);
+
+// Raises 22023 unless amount > 0.
+void require_positive_amount(int64 amount);
+
+// Consumes `amount` (> 0) or refuses.  Returns false only when refused with
+// OnRefusal::return_false.
+bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out);
+
+// Gives back gauge usage, never below 0; raises 22023 for a period resource.
+QuotaRemaining release_quota(const QuotaKey& key, int64 amount);
+
+// Would `amount` fit now?  Reads only.
+bool check_quota(const QuotaKey& key, int64 amount);
+
+// zechat_billing.enabled: off bypasses enforcement (maintenance).
+bool enforcement_enabled();
+
+// The remaining quota of the key without changing anything (used when
+// enforcement is off).
+QuotaRemaining current_remaining(const QuotaKey& key);
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,112 @@
+#include "billing_catalog.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+constexpr const char* extension_name = "zechat_billing";
+constexpr const char* table_names[] = {
+    "resources", "plans", "plan_limits", "subscriptions", "limit_overrides", "usage", "enforced_tables",
+};
+constexpr int table_count = sizeof table_names / sizeof table_names[0];
+
+struct BillingCatalog {
+    bool resolved;
+    Oid owner;
+    Oid relids[table_count];
+};
+
+// Per backend; a backend serves one database for life, and the entry is
+// re-resolved after the extension is dropped and created again.
+BillingCatalog catalog;
+
+Oid extension_owner_of(Oid extension_oid)
+{
+    Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(extension_oid));
+    SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    Oid owner = InvalidOid;
+    if (HeapTupleIsValid(tuple))
+        owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return owner;
+}
+
+void resolve_catalog()
+{
+    Oid extension_oid = get_extension_oid(extension_name, true);
+    if (!OidIsValid(extension_oid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("extension \"%s\" is not installed in this database", extension_name),
+                        errhint("Run CREATE EXTENSION %s;", extension_name)));
+    Oid schema = get_namespace_oid("billing", false);
+    BillingCatalog resolved = {};
+    resolved.owner = extension_owner_of(extension_oid);
+    for (int i = 0; i < table_count; ++i) {
+        resolved.relids[i] = get_relname_relid(table_names[i], schema);
+        if (!OidIsValid(resolved.relids[i]))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("table billing.%s of extension %s is missing", table_names[i],
+                                   extension_name)));
+    }
+    resolved.resolved = true;
+    catalog = resolved;
+}
+
+} // namespace
+
+Oid billing_extension_owner()
+{
+    if (!catalog.resolved)
+        resolve_catalog();
+    return catalog.owner;
+}
+
+bool is_billing_relation(Oid relid)
+{
+    if (!catalog.resolved)
+        return true; // unknown yet: assume it might be
+    for (int i = 0; i < table_count; ++i)
+        if (catalog.relids[i] == relid)
+            return true;
+    return false;
+}
+
+void forget_billing_catalog_if(Oid relid)
+{
+    if (catalog.resolved && (!OidIsValid(relid) || is_billing_relation(relid)))
+        catalog.resolved = false;
+}
+
+void become_extension_owner(SavedUser* saved)
+{
+    Oid owner = billing_extension_owner();
+    GetUserIdAndSecContext(&saved->user_id, &saved->security_context);
+    SetUserIdAndSecContext(owner, saved->security_context | SECURITY_LOCAL_USERID_CHANGE |
+                                      SECURITY_RESTRICTED_OPERATION);
+}
+
+void restore_user(const SavedUser* saved)
+{
+    SetUserIdAndSecContext(saved->user_id, saved->security_context);
+}
+
+} // namespace zechat::billing::pg

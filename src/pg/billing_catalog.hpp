@@ -1,0 +1,36 @@
+// Where the extension's objects are in the current database, and whose
+// rights internal reads and writes use.
+//
+// Resolved lazily on first use in a backend and forgotten on any
+// invalidation of the billing tables (DROP/CREATE EXTENSION), so nothing
+// cached here outlives the objects it names.
+#pragma once
+
+#include "pg_headers.hpp"
+
+namespace zechat::billing::pg {
+
+// Looks up the extension; raises a clear error if it is not installed in
+// this database (the library can be loaded without it, by preload).
+Oid billing_extension_owner();
+
+// Is relid one of the extension's configuration or usage tables?  Before
+// the catalog is resolved the answer is "maybe", i.e. true.
+bool is_billing_relation(Oid relid);
+
+// Called from the relcache invalidation callback.
+void forget_billing_catalog_if(Oid relid);
+
+// Internal SPI work runs as the extension owner, so that application roles
+// need no privilege on billing tables.  Plain data, safe across longjmp; an
+// error between the two calls is fine because transaction and subtransaction
+// abort restore the user id themselves.
+struct SavedUser {
+    Oid user_id;
+    int security_context;
+};
+
+void become_extension_owner(SavedUser* saved);
+void restore_user(const SavedUser* saved);
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,104 @@
+#include <cmath>
+
+#include "billing_period.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// Average lengths, used only to guess k; the exact bounds are then found with
+// real interval arithmetic.
+constexpr double usecs_per_month = 30.436875 * USECS_PER_DAY;
+
+double approximate_length_usecs(const Interval* step)
+{
+    return step->month * usecs_per_month + step->day * static_cast<double>(USECS_PER_DAY) +
+           static_cast<double>(step->time);
+}
+
+// anchor + k * step, as `anchor + k * step` would compute it in SQL.
+TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
+{
+    Interval scaled;
+    int64 months, days;
+    if (__builtin_mul_overflow(static_cast<int64>(step->month), k, &months) ||
+        months != static_cast<int32>(months) ||
+        __builtin_mul_overflow(static_cast<int64>(step->day), k, &days) ||
+        days != static_cast<int32>(days) || __builtin_mul_overflow(step->time, k, &scaled.time))
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("billing period out of range")));
+    scaled.month = static_cast<int32>(months);
+    scaled.day = static_cast<int32>(days);
+    return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+                                                   TimestampTzGetDatum(anchor),
+                                                   IntervalPGetDatum(&scaled)));
+}
+
+} // namespace
+
+BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
+{
+    const double length = approximate_length_usecs(step);
+    if (!(length > 0) || step->month < 0 || step->day < 0 || step->time < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("billing interval must be positive")));
+    if (TIMESTAMP_NOT_FINITE(anchor) || TIMESTAMP_NOT_FINITE(at))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("billing period anchor and time must be finite")));
+
+    double guess = std::floor(static_cast<double>(at - anchor) / length);
+    int64 k = static_cast<int64>(guess);
+
+    // The guess is off by at most a step or two (months of 28..31 days);
+    // walk to the exact k.  Each step is a real interval addition.
+    TimestampTz start = anchor_plus_steps(anchor, step, k);
+    while (start > at) {
+        --k;
+        start = anchor_plus_steps(anchor, step, k);
+    }
+    TimestampTz end = anchor_plus_steps(anchor, step, k + 1);
+    while (end <= at) {
+        ++k;
+        start = end;
+        end = anchor_plus_steps(anchor, step, k + 1);
+    }
+    return BillingPeriod{start, end};
+}
+
+} // namespace zechat::billing::pg
+
+using zechat::billing::pg::BillingPeriod;
+using zechat::billing::pg::billing_period_containing;
+
+namespace {
+
+Datum period_bounds_body(FunctionCallInfo fcinfo)
+{
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("function returning record called in context that cannot accept type record")));
+    tupdesc = BlessTupleDesc(tupdesc);
+
+    BillingPeriod period = billing_period_containing(PG_GETARG_TIMESTAMPTZ(0),
+                                                     PG_GETARG_INTERVAL_P(1), PG_GETARG_TIMESTAMPTZ(2));
+    Datum values[2] = {TimestampTzGetDatum(period.start), TimestampTzGetDatum(period.end)};
+    bool nulls[2] = {false, false};
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+} // namespace
+
+
+#include "pg_boundary.hpp"
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_period_bounds, period_bounds_body)
+}

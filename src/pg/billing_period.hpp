@@ -1,0 +1,23 @@
+// Billing periods: [anchor + k * interval, anchor + (k + 1) * interval),
+// computed with PostgreSQL's own timestamptz + interval arithmetic so that
+// Jan 31 + 1 month is Feb 28/29, exactly as SQL would say.
+#pragma once
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "datatype/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+struct BillingPeriod {
+    TimestampTz start;
+    TimestampTz end;
+};
+
+// The period that contains `at`.  Raises 22023 for a non-positive interval
+// and 22008 when the period falls outside the timestamp range.
+BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at);
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,331 @@
+#include <cstring>
+
+#include "enforce_trigger.hpp"
+
+#include "admission.hpp"
+#include "billing_catalog.hpp"
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+}
+
+using namespace zechat::billing;
+using namespace zechat::billing::pg;
+
+namespace {
+
+struct TriggerLayout {
+    Oid trigger_oid; // hash key
+    bool valid;
+    Oid relid;
+    AttrNumber tenant_attnum;
+    Oid tenant_type;
+    AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
+    Oid amount_type;
+    char resource[48];
+};
+
+HTAB* layouts = nullptr;
+
+[[noreturn]] void bad_trigger_setup(Relation rel, const char* message)
+{
+    ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+                    errmsg("billing trigger on \"%s\": %s", RelationGetRelationName(rel), message),
+                    errhint("Install it with billing.enforce_quota().")));
+    pg_unreachable();
+}
+
+AttrNumber column_number(Relation rel, const char* column)
+{
+    TupleDesc desc = RelationGetDescr(rel);
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute attribute = TupleDescAttr(desc, i);
+        if (!attribute->attisdropped && std::strcmp(NameStr(attribute->attname), column) == 0)
+            return attribute->attnum;
+    }
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                    errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist", column,
+                           RelationGetRelationName(rel))));
+    pg_unreachable();
+}
+
+void resolve_layout(TriggerData* data, TriggerLayout* layout)
+{
+    Relation rel = data->tg_relation;
+    Trigger* trigger = data->tg_trigger;
+    if (trigger->tgnargs != 3)
+        bad_trigger_setup(rel, "expected 3 arguments (resource, tenant column, amount column)");
+    if (std::strlen(trigger->tgargs[0]) >= sizeof layout->resource)
+        bad_trigger_setup(rel, "resource name too long");
+
+    TupleDesc desc = RelationGetDescr(rel);
+    layout->relid = RelationGetRelid(rel);
+    std::strcpy(layout->resource, trigger->tgargs[0]);
+    layout->tenant_attnum = column_number(rel, trigger->tgargs[1]);
+    layout->tenant_type = TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid;
+    switch (layout->tenant_type) {
+    case TEXTOID:
+    case VARCHAROID:
+    case UUIDOID:
+    case INT8OID:
+    case INT4OID:
+        break;
+    default:
+        bad_trigger_setup(rel, "tenant column must be text, varchar, uuid, bigint or integer");
+    }
+    layout->amount_attnum = InvalidAttrNumber;
+    layout->amount_type = InvalidOid;
+    if (trigger->tgargs[2][0] != '\0') {
+        layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
+        layout->amount_type = TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid;
+        if (layout->amount_type != INT2OID && layout->amount_type != INT4OID &&
+            layout->amount_type != INT8OID)
+            bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
+    }
+}
+
+TriggerLayout layout_for(TriggerData* data)
+{
+    if (layouts == nullptr) {
+        HASHCTL ctl;
+        std::memset(&ctl, 0, sizeof ctl);
+        ctl.keysize = sizeof(Oid);
+        ctl.entrysize = sizeof(TriggerLayout);
+        ctl.hcxt = CacheMemoryContext;
+        layouts = hash_create("zechat_billing trigger layouts", 32, &ctl,
+                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    Oid trigger_oid = data->tg_trigger->tgoid;
+    bool found;
+    auto* entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_FIND, &found));
+    if (entry != nullptr && entry->valid)
+        return *entry;
+
+    // Resolve into a local first so an error leaves no half-filled entry.
+    TriggerLayout resolved;
+    std::memset(&resolved, 0, sizeof resolved);
+    resolved.trigger_oid = trigger_oid;
+    resolve_layout(data, &resolved);
+    resolved.valid = true;
+    entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
+    *entry = resolved;
+    return resolved;
+}
+
+// The row's tenant as text; NULL tenants are refused (they cannot be billed).
+const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    bool isnull;
+    Datum value = heap_getattr(row, layout.tenant_attnum, RelationGetDescr(data->tg_relation), &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("tenant column of \"%s\" must not be null: %s is enforced on it",
+                               RelationGetRelationName(data->tg_relation), layout.resource)));
+    switch (layout.tenant_type) {
+    case UUIDOID:
+        return DatumGetCString(DirectFunctionCall1(uuid_out, value));
+    case INT8OID:
+        return DatumGetCString(DirectFunctionCall1(int8out, value));
+    case INT4OID:
+        return DatumGetCString(DirectFunctionCall1(int4out, value));
+    default:
+        return TextDatumGetCString(value);
+    }
+}
+
+// The row's amount: 1 per row without an amount column; NULL counts 0.
+int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    if (layout.amount_attnum == InvalidAttrNumber)
+        return 1;
+    bool isnull;
+    Datum value = heap_getattr(row, layout.amount_attnum, RelationGetDescr(data->tg_relation), &isnull);
+    if (isnull)
+        return 0;
+    int64 amount;
+    switch (layout.amount_type) {
+    case INT2OID:
+        amount = DatumGetInt16(value);
+        break;
+    case INT4OID:
+        amount = DatumGetInt32(value);
+        break;
+    default:
+        amount = DatumGetInt64(value);
+        break;
+    }
+    if (amount < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("amount of a row of \"%s\" must not be negative, got " INT64_FORMAT,
+                               RelationGetRelationName(data->tg_relation), amount)));
+    return amount;
+}
+
+void consume_for_row(const QuotaKey& key, int64 amount)
+{
+    if (amount == 0)
+        return;
+    QuotaRemaining ignored;
+    consume_quota(key, amount, OnRefusal::raise_pt402, &ignored);
+}
+
+bool is_gauge(const QuotaKey& key)
+{
+    return terms_for(key).kind == ResourceKind::gauge;
+}
+
+void on_insert(TriggerData* data, const TriggerLayout& layout)
+{
+    HeapTuple row = data->tg_trigtuple;
+    QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
+    consume_for_row(key, amount_of(data, layout, row));
+}
+
+// Growth is checked against the limit before anything is given back, so a
+// refused update changes nothing.
+void on_update(TriggerData* data, const TriggerLayout& layout)
+{
+    HeapTuple old_row = data->tg_trigtuple;
+    HeapTuple new_row = data->tg_newtuple;
+    const char* old_tenant = tenant_of(data, layout, old_row);
+    const char* new_tenant = tenant_of(data, layout, new_row);
+    int64 old_amount = amount_of(data, layout, old_row);
+    int64 new_amount = amount_of(data, layout, new_row);
+    bool same_tenant = std::strcmp(old_tenant, new_tenant) == 0;
+    if (same_tenant && old_amount == new_amount)
+        return;
+
+    QuotaKey new_key = make_quota_key(new_tenant, layout.resource);
+    if (!is_gauge(new_key))
+        return;
+    if (same_tenant) {
+        if (new_amount > old_amount)
+            consume_for_row(new_key, new_amount - old_amount);
+        else
+            release_quota(new_key, old_amount - new_amount);
+        return;
+    }
+    consume_for_row(new_key, new_amount);
+    if (old_amount > 0)
+        release_quota(make_quota_key(old_tenant, layout.resource), old_amount);
+}
+
+void on_delete(TriggerData* data, const TriggerLayout& layout)
+{
+    HeapTuple row = data->tg_trigtuple;
+    int64 amount = amount_of(data, layout, row);
+    if (amount == 0)
+        return;
+    QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
+    if (is_gauge(key))
+        release_quota(key, amount);
+}
+
+// TRUNCATE empties the table: give back, per tenant, what its rows held.
+// Read as the extension owner (the truncating role may lack SELECT).
+void on_truncate(TriggerData* data, const TriggerLayout& layout)
+{
+    Relation rel = data->tg_relation;
+    TupleDesc desc = RelationGetDescr(rel);
+    const char* tenant_column = quote_identifier(NameStr(TupleDescAttr(desc, layout.tenant_attnum - 1)->attname));
+    const char* amount =
+        layout.amount_attnum == InvalidAttrNumber
+            ? "1"
+            : psprintf("greatest(coalesce(%s, 0), 0)",
+                       quote_identifier(NameStr(TupleDescAttr(desc, layout.amount_attnum - 1)->attname)));
+    StringInfoData query;
+    initStringInfo(&query);
+    appendStringInfo(&query,
+                     "SELECT t.tenant_id, t.total FROM ("
+                     " SELECT %s::pg_catalog.text AS tenant_id, pg_catalog.sum(%s)::pg_catalog.int8 AS total"
+                     "   FROM %s WHERE %s IS NOT NULL GROUP BY 1) t"
+                     " WHERE t.total OPERATOR(pg_catalog.>) 0"
+                     "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
+                     "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
+                     tenant_column, amount,
+                     quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                                RelationGetRelationName(rel)),
+                     tenant_column);
+
+    SavedUser saved;
+    become_extension_owner(&saved);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+    int rc = SPI_execute(query.data, false, 0);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "zechat_billing: could not sum \"%s\" before TRUNCATE: %s",
+             RelationGetRelationName(rel), SPI_result_code_string(rc));
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        char* tenant_id = SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
+        bool isnull;
+        int64 total = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
+        QuotaKey key = make_quota_key(tenant_id, layout.resource);
+        if (!is_gauge(key))
+            break;
+        release_quota(key, total);
+    }
+    SPI_finish();
+    restore_user(&saved);
+}
+
+Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
+{
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("billing._enforce_quota_trigger() must be called as a trigger")));
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    TriggerEvent event = data->tg_event;
+
+    Datum result = (Datum)0;
+    if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))
+        result = PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(event) ? data->tg_newtuple : data->tg_trigtuple);
+
+    if (!enforcement_enabled())
+        return result;
+
+    TriggerLayout layout = layout_for(data);
+    if (TRIGGER_FIRED_BY_TRUNCATE(event))
+        on_truncate(data, layout);
+    else if (!TRIGGER_FIRED_FOR_ROW(event))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("billing triggers on INSERT, UPDATE and DELETE must be FOR EACH ROW")));
+    else if (TRIGGER_FIRED_BY_INSERT(event))
+        on_insert(data, layout);
+    else if (TRIGGER_FIRED_BY_UPDATE(event))
+        on_update(data, layout);
+    else if (TRIGGER_FIRED_BY_DELETE(event))
+        on_delete(data, layout);
+    return result;
+}
+
+} // namespace
+
+namespace zechat::billing::pg {
+
+void invalidate_trigger_layouts(Oid relid)
+{
+    if (layouts == nullptr)
+        return;
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, layouts);
+    while (auto* entry = static_cast<TriggerLayout*>(hash_seq_search(&status)))
+        if (!OidIsValid(relid) || entry->relid == relid)
+            entry->valid = false;
+}
+
+} // namespace zechat::billing::pg
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_enforce_quota_trigger, enforce_quota_trigger_body)
+}

@@ -1,0 +1,18 @@
+// The trigger installed by billing.enforce_quota on application tables.
+//
+// Arguments: resource, tenant column, amount column ('' = each row is 1).
+//   BEFORE INSERT (row)     consume the row's amount for its tenant
+//   BEFORE UPDATE (row)     gauges: move or adjust usage; growth is checked
+//   AFTER DELETE (row)      gauges: release the row's amount
+//   BEFORE TRUNCATE (stmt)  gauges: release everything the table holds
+// Column positions and types are resolved once per trigger and cached until
+// the table's relcache entry is invalidated (ALTER TABLE, DROP, ...).
+#pragma once
+
+#include "pg_headers.hpp"
+
+namespace zechat::billing::pg {
+
+void invalidate_trigger_layouts(Oid relid);
+
+} // namespace zechat::billing::pg

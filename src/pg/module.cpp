@@ -1,0 +1,50 @@
+// Library entry: module magic, settings and the invalidation callback.
+#include "module_settings.hpp"
+
+#include "billing_catalog.hpp"
+#include "enforce_trigger.hpp"
+#include "tenant_terms.hpp"
+
+extern "C" {
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+
+PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+}
+
+namespace zechat::billing::pg {
+
+bool zb_enabled = true;
+
+namespace {
+
+// Order matters: cached terms and trigger layouts are checked against the
+// catalog's relation list before that list is forgotten.
+void on_relcache_invalidation(Datum, Oid relid)
+{
+    invalidate_tenant_terms(relid);
+    invalidate_trigger_layouts(relid);
+    forget_billing_catalog_if(relid);
+}
+
+} // namespace
+
+} // namespace zechat::billing::pg
+
+void _PG_init(void)
+{
+    // pg_upgrade loads libraries to check them; it must find nothing to do.
+    if (IsBinaryUpgrade)
+        return;
+
+    DefineCustomBoolVariable("zechat_billing.enabled",
+                             "Enforce quotas (off bypasses enforcement for maintenance).",
+                             "Changes made while off are not counted; run billing.recount() afterwards.",
+                             &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+    MarkGUCPrefixReserved("zechat_billing");
+
+    CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
+}

@@ -1,0 +1,164 @@
+// SQL entry points: consume_quota, try_consume_quota, release_quota,
+// check_quota (each for text, uuid and bigint tenant keys) and the small
+// reporting helpers.
+#include "admission.hpp"
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+}
+
+using namespace zechat::billing;
+using namespace zechat::billing::pg;
+
+namespace {
+
+// The declared type of argument `n` of the called function, cached in
+// fn_extra.  The same C function backs the text, uuid and bigint overloads.
+Oid tenant_argument_type(FunctionCallInfo fcinfo)
+{
+    if (fcinfo->flinfo->fn_extra == nullptr) {
+        Oid type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+        if (!OidIsValid(type)) {
+            HeapTuple proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+            if (!HeapTupleIsValid(proc))
+                elog(ERROR, "zechat_billing: cache lookup failed for function %u",
+                     fcinfo->flinfo->fn_oid);
+            type = ((Form_pg_proc)GETSTRUCT(proc))->proargtypes.values[0];
+            ReleaseSysCache(proc);
+        }
+        Oid* cached = static_cast<Oid*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid)));
+        *cached = type;
+        fcinfo->flinfo->fn_extra = cached;
+    }
+    return *static_cast<Oid*>(fcinfo->flinfo->fn_extra);
+}
+
+// The three arguments every quota function takes; NULLs are 22004.
+struct QuotaCall {
+    QuotaKey key;
+    int64 amount;
+};
+
+QuotaCall read_quota_call(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("tenant_id, resource and amount must not be null")));
+    const char* tenant_id;
+    switch (tenant_argument_type(fcinfo)) {
+    case UUIDOID:
+        tenant_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
+        break;
+    case INT8OID:
+        tenant_id = DatumGetCString(DirectFunctionCall1(int8out, PG_GETARG_DATUM(0)));
+        break;
+    case INT4OID:
+        tenant_id = DatumGetCString(DirectFunctionCall1(int4out, PG_GETARG_DATUM(0)));
+        break;
+    default:
+        tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+        break;
+    }
+    const char* resource = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    QuotaCall call{make_quota_key(tenant_id, resource), PG_GETARG_INT64(2)};
+    require_positive_amount(call.amount);
+    return call;
+}
+
+Datum remaining_datum(FunctionCallInfo fcinfo, QuotaRemaining remaining)
+{
+    if (remaining.unlimited)
+        PG_RETURN_NULL();
+    PG_RETURN_INT64(remaining.remaining);
+}
+
+Datum consume_quota_body(FunctionCallInfo fcinfo)
+{
+    QuotaCall call = read_quota_call(fcinfo);
+    if (!enforcement_enabled())
+        return remaining_datum(fcinfo, current_remaining(call.key));
+    QuotaRemaining remaining;
+    consume_quota(call.key, call.amount, OnRefusal::raise_pt402, &remaining);
+    return remaining_datum(fcinfo, remaining);
+}
+
+Datum try_consume_quota_body(FunctionCallInfo fcinfo)
+{
+    QuotaCall call = read_quota_call(fcinfo);
+    if (!enforcement_enabled())
+        PG_RETURN_BOOL(true);
+    QuotaRemaining remaining;
+    PG_RETURN_BOOL(consume_quota(call.key, call.amount, OnRefusal::return_false, &remaining));
+}
+
+Datum release_quota_body(FunctionCallInfo fcinfo)
+{
+    QuotaCall call = read_quota_call(fcinfo);
+    if (!enforcement_enabled())
+        return remaining_datum(fcinfo, current_remaining(call.key));
+    return remaining_datum(fcinfo, release_quota(call.key, call.amount));
+}
+
+Datum check_quota_body(FunctionCallInfo fcinfo)
+{
+    QuotaCall call = read_quota_call(fcinfo);
+    if (!enforcement_enabled())
+        PG_RETURN_BOOL(true);
+    PG_RETURN_BOOL(check_quota(call.key, call.amount));
+}
+
+Limit limit_argument(FunctionCallInfo fcinfo, int n)
+{
+    return PG_ARGISNULL(n) ? Limit::none() : Limit::of(PG_GETARG_INT64(n));
+}
+
+// billing.usage_percent(used, hard_limit): numeric with 2 decimals.
+Datum usage_percent_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        PG_RETURN_NULL();
+    Limit limit = limit_argument(fcinfo, 1);
+    if (limit.value < 0 || PG_GETARG_INT64(0) < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("used and hard_limit must not be negative")));
+    int64 hundredths = percent_hundredths(PG_GETARG_INT64(0), limit);
+    Numeric scaled = int64_div_fast_to_numeric(hundredths, 2);
+    PG_RETURN_NUMERIC(scaled);
+}
+
+// billing.usage_status(used, hard_limit): unlimited/ok/warning/critical/blocked.
+Datum usage_status_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0))
+        PG_RETURN_NULL();
+    Limit limit = limit_argument(fcinfo, 1);
+    PG_RETURN_TEXT_P(cstring_to_text(usage_status_name(usage_status(PG_GETARG_INT64(0), limit))));
+}
+
+// billing._valid_tenant_id(tenant_id): the tenant id, or 22004 / 22023.
+Datum valid_tenant_id_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
+    (void)make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)), "messages");
+    PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+}
+
+} // namespace
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_consume_quota, consume_quota_body)
+ZB_GUARDED_ENTRY(zb_try_consume_quota, try_consume_quota_body)
+ZB_GUARDED_ENTRY(zb_release_quota, release_quota_body)
+ZB_GUARDED_ENTRY(zb_check_quota, check_quota_body)
+ZB_GUARDED_ENTRY(zb_usage_percent, usage_percent_body)
+ZB_GUARDED_ENTRY(zb_usage_status, usage_status_body)
+ZB_GUARDED_ENTRY(zb_valid_tenant_id, valid_tenant_id_body)
+}

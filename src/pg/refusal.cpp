@@ -1,0 +1,48 @@
+#include "refusal.hpp"
+
+namespace zechat::billing::pg {
+
+void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requested,
+                    RefusalReason reason, SubscriptionState subscription)
+{
+    Refusal refusal{key.tenant_id,
+                    static_cast<std::size_t>(key.tenant_id_length),
+                    key.resource,
+                    static_cast<std::size_t>(key.resource_length),
+                    limit,
+                    used,
+                    requested,
+                    reason};
+    char* detail = static_cast<char*>(palloc(refusal_detail_capacity));
+    format_refusal_detail(refusal, detail, refusal_detail_capacity);
+
+    switch (reason) {
+    case RefusalReason::limit_reached:
+        if (limit.unlimited)
+            break;
+        ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
+                        errmsg("quota exceeded: %s limit of " INT64_FORMAT " reached for tenant %s",
+                               key.resource, limit.value, key.tenant_id),
+                        errdetail_internal("%s", detail),
+                        errhint("Upgrade the plan to raise this limit.")));
+        break;
+    case RefusalReason::no_subscription:
+        ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
+                        errmsg("quota exceeded: tenant %s has no subscription (%s)", key.tenant_id,
+                               key.resource),
+                        errdetail_internal("%s", detail),
+                        errhint("Subscribe the tenant to a plan with billing.subscribe().")));
+        break;
+    case RefusalReason::subscription_inactive:
+        ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
+                        errmsg("quota exceeded: subscription of tenant %s is %s (%s)", key.tenant_id,
+                               subscription_state_name(subscription), key.resource),
+                        errdetail_internal("%s", detail),
+                        errhint("Reactivate the subscription to consume again.")));
+        break;
+    }
+    elog(ERROR, "zechat_billing: refusal without a reason");
+    pg_unreachable();
+}
+
+} // namespace zechat::billing::pg

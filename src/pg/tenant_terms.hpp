@@ -1,0 +1,49 @@
+// A tenant's terms for one resource, as consumption needs them: the kind of
+// the resource, the subscription state, the effective hard limit and the
+// current billing period.
+//
+// Kept in a per-backend cache (no SPI on a hit).  The cache is dropped when
+// any backend commits a change to a configuration table (see
+// 020_config_invalidation.sql), and the period is recomputed when now()
+// leaves it.
+#pragma once
+
+#include "../core/quota_rules.hpp"
+#include "billing_period.hpp"
+
+namespace zechat::billing::pg {
+
+enum class ResourceKind { period, gauge };
+
+enum class SubscriptionState { none, active, suspended, canceled };
+
+// Counter keys, already validated (tenant 1..63 bytes, NUL-terminated).
+struct QuotaKey {
+    const char* tenant_id;
+    int tenant_id_length;
+    const char* resource;
+    int resource_length;
+};
+
+struct TenantTerms {
+    ResourceKind kind;
+    SubscriptionState subscription;
+    Limit limit;
+    // Which usage row counts: the current billing period for a period
+    // resource, -infinity for a gauge.  Invalid (0/false) for a period
+    // resource of a tenant without a subscription.
+    bool has_usage_period;
+    TimestampTz usage_period_start;
+    TimestampTz period_end;
+};
+
+// Raises 22023 when the resource is unknown.
+TenantTerms terms_for(const QuotaKey& key);
+
+const char* subscription_state_name(SubscriptionState state);
+
+// Relcache invalidation callback hook: drops cached terms when relid is a
+// configuration table (or InvalidOid, "everything").
+void invalidate_tenant_terms(Oid relid);
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,125 @@
+#include <cstring>
+
+#include "usage_store.hpp"
+
+#include "billing_catalog.hpp"
+
+extern "C" {
+#include "access/hash.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// Advisory lock tags with this fourth field belong to zechat_billing; user
+// calls of pg_advisory_lock use 1 and 2, so they never collide.  In pg_locks
+// they show as locktype 'advisory', objsubid 31330.
+constexpr uint16 usage_lock_class = 31330;
+
+SPIPlanPtr read_plan = nullptr;
+SPIPlanPtr write_plan = nullptr;
+
+constexpr const char* read_query =
+    "SELECT used FROM billing.usage "
+    " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
+    "   AND resource OPERATOR(pg_catalog.=) $2 "
+    "   AND period_start OPERATOR(pg_catalog.=) $3";
+
+constexpr const char* write_query =
+    "INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used) "
+    "VALUES ($1, $2, $3, GREATEST($4, 0)) "
+    "ON CONFLICT (tenant_id, resource, period_start) "
+    "DO UPDATE SET used = GREATEST(u.used OPERATOR(pg_catalog.+) $4, 0)";
+
+SPIPlanPtr prepare_saved(const char* query, int nargs, Oid* types)
+{
+    SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+    if (plan == nullptr)
+        elog(ERROR, "zechat_billing: could not prepare \"%s\": %s", query,
+             SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
+void connect_as_owner(SavedUser* saved)
+{
+    become_extension_owner(saved);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+}
+
+void disconnect(const SavedUser* saved)
+{
+    SPI_finish();
+    restore_user(saved);
+}
+
+} // namespace
+
+void lock_usage_key(const QuotaKey& key)
+{
+    uint32 tenant_hash = hash_bytes(reinterpret_cast<const unsigned char*>(key.tenant_id),
+                                    key.tenant_id_length);
+    uint32 resource_hash = hash_bytes(reinterpret_cast<const unsigned char*>(key.resource),
+                                      key.resource_length);
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tenant_hash, resource_hash, usage_lock_class);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+int64 read_usage(const QuotaKey& key, TimestampTz period_start)
+{
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (read_plan == nullptr) {
+        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        read_plan = prepare_saved(read_query, 3, types);
+    }
+    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start)};
+    // read_only = false makes SPI advance the command counter first, so the
+    // read also sees this transaction's own earlier writes of the same
+    // statement (rows of one multi-row INSERT or COPY).
+    int rc = SPI_execute_snapshot(read_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, false, 1);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "zechat_billing: usage read failed: %s", SPI_result_code_string(rc));
+    int64 used = 0;
+    if (SPI_processed > 0) {
+        bool isnull;
+        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        used = isnull ? 0 : DatumGetInt64(value);
+    }
+    disconnect(&saved);
+    return used;
+}
+
+void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta)
+{
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (write_plan == nullptr) {
+        Oid types[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID};
+        write_plan = prepare_saved(write_query, 4, types);
+    }
+    Datum args[4] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start), Int64GetDatum(delta)};
+    // Latest snapshot for the same reason as read_usage: under the key lock
+    // no concurrent writer exists, so REPEATABLE READ sees no conflict.
+    int rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, true, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "zechat_billing: usage write failed: %s", SPI_result_code_string(rc));
+    disconnect(&saved);
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,95 @@
+-- Configuration and usage tables.
+--
+-- All of them are extension configuration tables (pg_extension_config_dump
+-- below), so pg_dump keeps the rows users add; only the seeded resources are
+-- left out, because CREATE EXTENSION recreates them.
+
+\echo Use "CREATE EXTENSION zechat_billing" to load this file. \quit
+
+CREATE TABLE billing.resources (
+    resource    text PRIMARY KEY
+                CHECK (resource ~ '^[a-z][a-z0-9_]*$' AND octet_length(resource) <= 40),
+    kind        text NOT NULL CHECK (kind IN ('period', 'gauge')),
+    unit        text NOT NULL,
+    description text
+);
+COMMENT ON TABLE billing.resources IS
+    'What plans can limit. kind period: usage restarts each billing period; gauge: a level that goes up and down.';
+
+INSERT INTO billing.resources (resource, kind, unit, description) VALUES
+    ('messages',          'period', 'messages', 'WhatsApp messages sent in the billing period'),
+    ('storage',           'gauge',  'bytes',    'Bytes of media and files stored'),
+    ('users',             'gauge',  'users',    'User accounts of the tenant'),
+    ('whatsapp_sessions', 'gauge',  'sessions', 'Connected WhatsApp sessions');
+
+CREATE TABLE billing.plans (
+    plan_id          text PRIMARY KEY CHECK (plan_id <> ''),
+    name             text NOT NULL,
+    price_cents      bigint NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
+    currency         text NOT NULL DEFAULT 'BRL' CHECK (currency ~ '^[A-Z]{3}$'),
+    billing_interval interval NOT NULL DEFAULT '1 month'
+                     CHECK (billing_interval > interval '0'),
+    active           boolean NOT NULL DEFAULT true
+);
+COMMENT ON TABLE billing.plans IS 'Plans on sale (active) or kept for existing subscribers.';
+
+CREATE TABLE billing.plan_limits (
+    plan_id    text NOT NULL REFERENCES billing.plans ON UPDATE CASCADE ON DELETE CASCADE,
+    resource   text NOT NULL REFERENCES billing.resources ON UPDATE CASCADE ON DELETE CASCADE,
+    hard_limit bigint CHECK (hard_limit >= 0),
+    PRIMARY KEY (plan_id, resource)
+);
+COMMENT ON TABLE billing.plan_limits IS
+    'Hard limit per plan and resource; NULL = unlimited; a resource without a row is not included (limit 0).';
+
+CREATE TABLE billing.subscriptions (
+    tenant_id     text PRIMARY KEY CHECK (octet_length(tenant_id) BETWEEN 1 AND 63),
+    plan_id       text NOT NULL REFERENCES billing.plans ON UPDATE CASCADE,
+    period_anchor timestamptz NOT NULL DEFAULT now() CHECK (isfinite(period_anchor)),
+    status        text NOT NULL DEFAULT 'active'
+                  CHECK (status IN ('active', 'suspended', 'canceled'))
+);
+CREATE INDEX ON billing.subscriptions (plan_id);
+COMMENT ON TABLE billing.subscriptions IS 'Which plan each tenant is on, since when, and whether it may consume.';
+
+CREATE TABLE billing.limit_overrides (
+    tenant_id  text NOT NULL CHECK (octet_length(tenant_id) BETWEEN 1 AND 63),
+    resource   text NOT NULL REFERENCES billing.resources ON UPDATE CASCADE ON DELETE CASCADE,
+    hard_limit bigint CHECK (hard_limit >= 0),
+    PRIMARY KEY (tenant_id, resource)
+);
+COMMENT ON TABLE billing.limit_overrides IS
+    'Per-tenant limit replacing the plan''s (custom plans); NULL = unlimited.';
+
+-- Committed usage.  Period resources have one row per billing period
+-- (period_start); gauges have one row with period_start = -infinity.
+-- Written only by the extension's functions, with the extension owner's
+-- rights; no role needs, or should get, privileges on it.
+CREATE TABLE billing.usage (
+    tenant_id    text NOT NULL,
+    resource     text NOT NULL,
+    period_start timestamptz NOT NULL,
+    used         bigint NOT NULL CHECK (used >= 0),
+    PRIMARY KEY (tenant_id, resource, period_start)
+);
+COMMENT ON TABLE billing.usage IS
+    'Committed usage per tenant, resource and period (gauges: period_start = -infinity). Do not edit; use recount.';
+
+-- Tables whose changes consume or release a resource (see enforce_quota).
+CREATE TABLE billing.enforced_tables (
+    tbl           regclass NOT NULL,
+    resource      text NOT NULL REFERENCES billing.resources ON UPDATE CASCADE,
+    tenant_column name NOT NULL,
+    amount_column name,
+    PRIMARY KEY (tbl, resource)
+);
+COMMENT ON TABLE billing.enforced_tables IS 'Tables enforced by billing.enforce_quota and how.';
+
+SELECT pg_catalog.pg_extension_config_dump('billing.resources',
+    $$WHERE resource NOT IN ('messages', 'storage', 'users', 'whatsapp_sessions')$$);
+SELECT pg_catalog.pg_extension_config_dump('billing.plans', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.plan_limits', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.subscriptions', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.limit_overrides', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables', '');

@@ -1,0 +1,53 @@
+-- The single definition of a tenant's terms: for every known resource, its
+-- kind, the tenant's subscription state and the effective hard limit.  Both
+-- the C admission path (on a cache miss) and the reporting functions read
+-- it, so they can never disagree about a limit.
+--
+-- Effective limit: the tenant's override if there is one (NULL = unlimited),
+-- else the plan's limit (NULL = unlimited), else 0: a resource the plan does
+-- not list is not included (fail closed).
+
+CREATE FUNCTION billing.period_bounds(
+    period_anchor timestamptz,
+    billing_interval interval,
+    at timestamptz DEFAULT now(),
+    OUT period_start timestamptz,
+    OUT period_end timestamptz)
+AS 'MODULE_PATHNAME', 'zb_period_bounds'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION billing.period_bounds(timestamptz, interval, timestamptz) IS
+    'The billing period [anchor + k*interval, anchor + (k+1)*interval) that contains "at".';
+
+CREATE FUNCTION billing._tenant_terms(p_tenant_id text)
+RETURNS TABLE (
+    resource         text,
+    kind             text,
+    subscribed       boolean,
+    subscription_status text,
+    plan_id          text,
+    period_anchor    timestamptz,
+    billing_interval interval,
+    unlimited        boolean,
+    hard_limit       bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.resource,
+           r.kind,
+           s.tenant_id IS NOT NULL,
+           s.status,
+           s.plan_id,
+           s.period_anchor,
+           p.billing_interval,
+           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
+                ELSE false END,
+           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit
+                ELSE 0 END
+      FROM billing.resources r
+      LEFT JOIN billing.subscriptions s ON s.tenant_id = p_tenant_id
+      LEFT JOIN billing.plans p ON p.plan_id = s.plan_id
+      LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = r.resource
+      LEFT JOIN billing.limit_overrides o ON o.tenant_id = p_tenant_id AND o.resource = r.resource
+$$;

@@ -1,0 +1,96 @@
+-- Consumption.  One C function per operation serves every tenant key type:
+-- it reads the declared type of its first argument (text, uuid or bigint; an
+-- integer key is promoted to bigint) and turns it into the text tenant id.
+-- They read and write billing tables with the extension owner's rights, so
+-- callers need EXECUTE on the function and nothing else.
+
+CREATE FUNCTION billing.consume_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.consume_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.consume_quota(tenant_id bigint, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION billing.consume_quota(text, text, bigint) IS
+    'Atomically check and consume; returns what remains (NULL = unlimited); raises PT402 and consumes nothing when over the limit.';
+
+CREATE FUNCTION billing.try_consume_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_try_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.try_consume_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_try_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.try_consume_quota(tenant_id bigint, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_try_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION billing.try_consume_quota(text, text, bigint) IS
+    'Like consume_quota, but returns false instead of raising PT402.';
+
+CREATE FUNCTION billing.release_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.release_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing.release_quota(tenant_id bigint, resource text, amount bigint DEFAULT 1)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION billing.release_quota(text, text, bigint) IS
+    'Give back gauge usage (never below 0); returns what remains (NULL = unlimited).';
+
+CREATE FUNCTION billing.check_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION billing.check_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION billing.check_quota(tenant_id bigint, resource text, amount bigint DEFAULT 1)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION billing.check_quota(text, text, bigint) IS
+    'Would amount fit now? Consumes nothing.';
+
+-- Create or change a subscription.  A plan change keeps the period anchor and
+-- the usage and applies at once.  The anchor argument defaults to now(): on
+-- an existing subscription that default (the transaction's now()) means
+-- "keep the anchor"; pass any other timestamp to move it.
+CREATE FUNCTION billing.subscribe(tenant_id text, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_active boolean;
+BEGIN
+    IF subscribe.tenant_id IS NULL OR subscribe.plan_id IS NULL OR subscribe.period_anchor IS NULL THEN
+        RAISE EXCEPTION 'tenant_id, plan_id and period_anchor must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF octet_length(subscribe.tenant_id) NOT BETWEEN 1 AND 63 THEN
+        RAISE EXCEPTION 'tenant id must be 1 to 63 bytes long'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT isfinite(subscribe.period_anchor) THEN
+        RAISE EXCEPTION 'period_anchor must be a finite timestamp'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- A plan that is no longer sold keeps its subscribers but takes no new ones.
+    IF NOT v_active AND NOT EXISTS (
+        SELECT FROM billing.subscriptions s
+         WHERE s.tenant_id = subscribe.tenant_id AND s.plan_id = subscribe.plan_id) THEN
+        RAISE EXCEPTION 'plan "%" is not active', subscribe.plan_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Set billing.plans.active to true to sell it again.';
+    END IF;
+
+    INSERT INTO billing.subscriptions AS s (tenant_id, plan_id, period_anchor, status)
+    VALUES (subscribe.tenant_id, subscribe.plan_id, subscribe.period_anchor, 'active')
+    ON CONFLICT ON CONSTRAINT subscriptions_pkey DO UPDATE
+       SET plan_id = excluded.plan_id,
+           status = 'active',
+           period_anchor = CASE WHEN excluded.period_anchor = now() THEN s.period_anchor
+                                ELSE excluded.period_anchor END
+     WHERE s.plan_id IS DISTINCT FROM excluded.plan_id
+        OR s.status <> 'active'
+        OR (excluded.period_anchor <> now() AND excluded.period_anchor <> s.period_anchor);
+
+END;
+$$;
+COMMENT ON FUNCTION billing.subscribe(text, text, timestamptz) IS
+    'Create or change a tenant''s subscription; a plan change keeps the anchor and the usage.';

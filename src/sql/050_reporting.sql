@@ -1,0 +1,92 @@
+-- Usage as tenants, admins and DBAs see it.
+
+CREATE FUNCTION billing.usage_percent(used bigint, hard_limit bigint)
+RETURNS numeric AS 'MODULE_PATHNAME', 'zb_usage_percent'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION billing.usage_percent(bigint, bigint) IS
+    'used * 100 / hard_limit rounded to 2 decimals; NULL when unlimited (hard_limit NULL); 100 when the limit is 0.';
+
+CREATE FUNCTION billing.usage_status(used bigint, hard_limit bigint)
+RETURNS text AS 'MODULE_PATHNAME', 'zb_usage_status'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION billing.usage_status(bigint, bigint) IS
+    'unlimited, ok (< 80 %), warning (>= 80 %), critical (>= 90 %) or blocked (>= 100 %).';
+
+-- Checks a tenant id the way consumption does (22004 / 22023) and returns it.
+CREATE FUNCTION billing._valid_tenant_id(tenant_id text)
+RETURNS text AS 'MODULE_PATHNAME', 'zb_valid_tenant_id'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION billing._usage_rows(p_tenant_id text)
+RETURNS TABLE (
+    resource     text,
+    kind         text,
+    used         bigint,
+    hard_limit   bigint,
+    remaining    bigint,
+    percent      numeric,
+    period_start timestamptz,
+    period_end   timestamptz,
+    status       text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.resource,
+           t.kind,
+           coalesce(u.used, 0),
+           CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END,
+           CASE WHEN t.unlimited THEN NULL
+                ELSE greatest(t.hard_limit - coalesce(u.used, 0), 0) END,
+           billing.usage_percent(coalesce(u.used, 0),
+                                 CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END),
+           b.period_start,
+           b.period_end,
+           billing.usage_status(coalesce(u.used, 0),
+                                CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END)
+      FROM billing._tenant_terms(p_tenant_id) t
+      LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
+             ON t.kind = 'period'
+      LEFT JOIN billing.usage u
+             ON u.tenant_id = p_tenant_id
+            AND u.resource = t.resource
+            AND u.period_start = CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
+                                      ELSE b.period_start END
+     ORDER BY t.resource
+$$;
+
+CREATE FUNCTION billing.tenant_usage(tenant_id text)
+RETURNS TABLE (
+    resource     text,
+    kind         text,
+    used         bigint,
+    hard_limit   bigint,
+    remaining    bigint,
+    percent      numeric,
+    period_start timestamptz,
+    period_end   timestamptz,
+    status       text)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id))
+$$;
+CREATE FUNCTION billing.tenant_usage(tenant_id uuid)
+RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
+               percent numeric, period_start timestamptz, period_end timestamptz, status text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
+CREATE FUNCTION billing.tenant_usage(tenant_id bigint)
+RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
+               percent numeric, period_start timestamptz, period_end timestamptz, status text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
+COMMENT ON FUNCTION billing.tenant_usage(text) IS
+    'Usage of every resource for one tenant: used, limit, remaining, percent, current period, status.';
+
+CREATE VIEW billing.usage_overview AS
+SELECT s.tenant_id, s.plan_id, u.*
+  FROM billing.subscriptions s
+ CROSS JOIN LATERAL billing._usage_rows(s.tenant_id) u;
+COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and resource, for admins.';

@@ -1,0 +1,223 @@
+-- Enforcement on the application's own tables.
+--
+-- enforce_quota installs C row triggers named zzz_billing_<resource>_<event>:
+-- the "zzz" makes them fire after the table's other BEFORE triggers, so they
+-- count the row as it will really be written.  Their arguments are the
+-- resource, the tenant column and the amount column ('' = count rows).
+
+CREATE FUNCTION billing._enforce_quota_trigger()
+RETURNS trigger AS 'MODULE_PATHNAME', 'zb_enforce_quota_trigger' LANGUAGE C;
+
+CREATE FUNCTION billing.enforce_quota(
+    tbl regclass,
+    resource text,
+    tenant_column name DEFAULT 'tenant_id',
+    amount_column name DEFAULT NULL,
+    backfill boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_kind      text;
+    v_relkind   "char";
+    v_type      regtype;
+    v_args      text;
+    v_prefix    text;
+BEGIN
+    IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
+        RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.kind INTO v_kind FROM billing.resources r WHERE r.resource = enforce_quota.resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', enforce_quota.resource
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Known resources are listed in billing.resources.';
+    END IF;
+    SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
+    IF v_relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    SELECT a.atttypid::regtype INTO v_type
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of "%" does not exist', tenant_column, tbl
+            USING ERRCODE = 'undefined_column';
+    END IF;
+    IF v_type NOT IN ('text'::regtype, 'character varying'::regtype, 'uuid'::regtype,
+                      'bigint'::regtype, 'integer'::regtype) THEN
+        RAISE EXCEPTION 'tenant column "%" has type %, expected text, varchar, uuid, bigint or integer',
+                        tenant_column, v_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    IF amount_column IS NOT NULL THEN
+        SELECT a.atttypid::regtype INTO v_type
+          FROM pg_attribute a
+         WHERE a.attrelid = tbl AND a.attname = amount_column AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'column "%" of "%" does not exist', amount_column, tbl
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RAISE EXCEPTION 'amount column "%" has type %, expected smallint, integer or bigint',
+                            amount_column, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+
+    IF EXISTS (SELECT FROM billing.enforced_tables e
+                WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
+        RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource, tbl
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
+    END IF;
+
+    -- Keep concurrent writers out until the triggers and the backfill agree.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+
+    v_prefix := 'zzz_billing_' || enforce_quota.resource;
+    v_args := format('%L, %L, %L', enforce_quota.resource, tenant_column, coalesce(amount_column, ''));
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
+                   v_prefix || '_ins', tbl, v_args);
+    IF v_kind = 'gauge' THEN
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
+                       v_prefix || '_upd', tbl, v_args);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
+                       v_prefix || '_del', tbl, v_args);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
+                       v_prefix || '_trunc', tbl, v_args);
+    END IF;
+
+    INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
+    VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
+
+    -- A gauge is a level: rows already in the table are part of it.  Period
+    -- resources are not backfilled: existing rows cannot be placed in a
+    -- billing period.
+    IF backfill AND v_kind = 'gauge' THEN
+        PERFORM billing._add_table_to_gauge(tbl, enforce_quota.resource, NULL);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION billing.enforce_quota(regclass, text, name, name, boolean) IS
+    'Install the triggers that make every change of tbl consume or release resource.';
+
+CREATE FUNCTION billing.unenforce_quota(tbl regclass, resource text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_trigger name;
+BEGIN
+    IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
+        RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM billing.enforced_tables e
+     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR v_trigger IN
+        SELECT t.tgname FROM pg_trigger t
+         WHERE t.tgrelid = tbl
+           AND t.tgname IN ('zzz_billing_' || unenforce_quota.resource || '_ins',
+                            'zzz_billing_' || unenforce_quota.resource || '_upd',
+                            'zzz_billing_' || unenforce_quota.resource || '_del',
+                            'zzz_billing_' || unenforce_quota.resource || '_trunc')
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
+    'Remove the enforcement triggers of resource from tbl (usage already counted stays).';
+
+-- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
+CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant_column name;
+    v_amount_column name;
+BEGIN
+    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
+      FROM billing.enforced_tables e WHERE e.tbl = _add_table_to_gauge.tbl AND e.resource = p_resource;
+    EXECUTE format(
+        'INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used)
+         SELECT t.tenant_id, $1, ''-infinity'', t.total
+           FROM (SELECT %1$I::text AS tenant_id, sum(%2$s)::bigint AS total
+                   FROM %3$s
+                  WHERE %1$I IS NOT NULL AND ($2::text IS NULL OR %1$I::text = $2)
+                  GROUP BY 1) t
+          WHERE t.total > 0
+         ON CONFLICT (tenant_id, resource, period_start)
+         DO UPDATE SET used = u.used + excluded.used',
+        v_tenant_column,
+        CASE WHEN v_amount_column IS NULL THEN '1'
+             ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
+        tbl)
+    USING p_resource, p_tenant_id;
+END;
+$$;
+
+CREATE FUNCTION billing.recount(tenant_id text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table record;
+BEGIN
+    IF recount.tenant_id IS NOT NULL THEN
+        PERFORM billing._valid_tenant_id(recount.tenant_id);
+    END IF;
+    -- Forget enforcements of tables that were dropped since.
+    DELETE FROM billing.enforced_tables e
+     WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+
+    FOR v_table IN
+        SELECT e.tbl FROM billing.enforced_tables e
+          JOIN billing.resources r USING (resource)
+         WHERE r.kind = 'gauge'
+         ORDER BY e.tbl::oid
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
+    END LOOP;
+    -- Lock order is the writers' order (their table, then billing.usage), so
+    -- waiting here cannot deadlock with them.  Writers take ROW EXCLUSIVE on
+    -- billing.usage until they commit; once both locks are held the recount
+    -- sees every committed row and no usage write is in flight.
+    LOCK TABLE billing.usage IN SHARE ROW EXCLUSIVE MODE;
+
+    -- Only gauges that some table enforces are recomputed: a gauge kept with
+    -- consume_quota/release_quota alone has no rows to count.
+    DELETE FROM billing.usage u
+     USING billing.resources r
+     WHERE r.resource = u.resource AND r.kind = 'gauge'
+       AND EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = u.resource)
+       AND (recount.tenant_id IS NULL OR u.tenant_id = recount.tenant_id);
+
+    FOR v_table IN
+        SELECT e.tbl, e.resource FROM billing.enforced_tables e
+          JOIN billing.resources r USING (resource)
+         WHERE r.kind = 'gauge'
+         ORDER BY e.tbl::oid, e.resource
+    LOOP
+        PERFORM billing._add_table_to_gauge(v_table.tbl, v_table.resource, recount.tenant_id);
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION billing.recount(text) IS
+    'Recompute gauge usage from the enforced tables (all tenants when NULL), e.g. after loading with triggers disabled.';
