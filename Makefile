@@ -14,7 +14,7 @@ DATA_built  = zechat_billing--$(EXTVERSION).sql
 PGFILEDESC  = "zechat_billing - plans, quotas and atomic usage enforcement"
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --dbname=zb_regress
+REGRESS_OPTS =
 ISOLATION    = $(basename $(notdir $(sort $(wildcard tests/isolation/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=tests/isolation/output --dbname=zb_isolation \
                  --load-extension=zechat_billing
@@ -46,3 +46,13 @@ zechat_billing--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
 $(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
+
+# The two halves of installcheck, so scripts/test.sh can count each.
+installcheck-regress: submake $(REGRESS_PREP)
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation: submake $(REGRESS_PREP)
+	@mkdir -p tests/isolation/output
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+.PHONY: installcheck-regress installcheck-isolation

@@ -7,6 +7,10 @@
 #include "refusal.hpp"
 #include "usage_store.hpp"
 
+extern "C" {
+#include "miscadmin.h"
+}
+
 namespace zechat::billing::pg {
 
 namespace {
@@ -75,6 +79,8 @@ void require_positive_amount(int64 amount)
 
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out)
 {
+    // Also covers hot standby, where every transaction is read-only.
+    PreventCommandIfReadOnly("consume_quota");
     TenantTerms terms = terms_for(key);
     if (!subscription_allows(key, terms, amount, on_refusal))
         return false;
@@ -102,6 +108,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
 
 QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
 {
+    PreventCommandIfReadOnly("release_quota");
     TenantTerms terms = terms_for(key);
     if (terms.kind != ResourceKind::gauge)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -1,0 +1,77 @@
+-- Installation: schema, tables, seeded resources, privileges, settings.
+-- The other suites run in the same database, after this one.
+CREATE EXTENSION zechat_billing;
+-- Not relocatable: everything lives in schema billing.
+CREATE SCHEMA regress_elsewhere;
+ALTER EXTENSION zechat_billing SET SCHEMA regress_elsewhere;
+DROP SCHEMA regress_elsewhere;
+
+SELECT extname, extversion, extrelocatable, n.nspname AS schema
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE extname = 'zechat_billing';
+
+-- Contract tables and their columns.
+SELECT c.relname, string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+  FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'billing'::regnamespace AND c.relkind IN ('r', 'v')
+ GROUP BY c.relname ORDER BY c.relname;
+
+-- Seeded resources.
+SELECT resource, kind, unit FROM billing.resources ORDER BY resource;
+
+-- Defaults of a plan.
+INSERT INTO billing.plans (plan_id, name) VALUES ('regress_defaults', 'Defaults');
+SELECT plan_id, price_cents, currency, billing_interval, active FROM billing.plans WHERE plan_id = 'regress_defaults';
+DELETE FROM billing.plans WHERE plan_id = 'regress_defaults';
+
+-- Every configuration and usage table is kept by pg_dump.
+SELECT c.relname, cfg.condition
+  FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS cfg(reloid, condition)
+  JOIN pg_class c ON c.oid = cfg.reloid
+ WHERE e.extname = 'zechat_billing' ORDER BY c.relname;
+
+-- Function signatures of the contract, with volatility.
+SELECT p.oid::regprocedure AS function, p.provolatile AS volatility, p.proparallel AS parallel
+  FROM pg_proc p
+ WHERE p.pronamespace = 'billing'::regnamespace AND p.proname !~ '^_'
+ ORDER BY p.oid::regprocedure::text;
+
+-- Nothing that changes plans, limits or usage is executable by PUBLIC.
+SELECT p.oid::regprocedure AS executable_by_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'billing'::regnamespace
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text;
+SELECT c.relname AS readable_by_public
+  FROM pg_class c
+ WHERE c.relnamespace = 'billing'::regnamespace AND c.relkind IN ('r', 'v')
+   AND has_table_privilege('public', c.oid, 'SELECT')
+ ORDER BY 1;
+
+-- SECURITY DEFINER functions pin their search_path.
+SELECT p.oid::regprocedure AS definer_function, p.proconfig
+  FROM pg_proc p
+ WHERE p.pronamespace = 'billing'::regnamespace AND p.prosecdef
+ ORDER BY p.oid::regprocedure::text;
+
+-- Settings.
+SHOW zechat_billing.enabled;
+SELECT name, context, vartype FROM pg_settings WHERE name LIKE 'zechat_billing.%' ORDER BY name;
+
+-- Helpers used by the other suites: run a statement and show how it failed.
+CREATE SCHEMA regress_util;
+CREATE FUNCTION regress_util.error_of(stmt text)
+RETURNS TABLE (state text, message text, detail text, hint text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN QUERY SELECT 'ok'::text, NULL::text, NULL::text, NULL::text;
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RETURN NEXT;
+END;
+$$;
+CREATE FUNCTION regress_util.sqlstate_of(stmt text) RETURNS text
+LANGUAGE sql AS $$ SELECT state FROM regress_util.error_of(stmt) $$;

@@ -1,0 +1,96 @@
+-- subscribe(), billing periods and how configuration changes take effect.
+\set SHOW_CONTEXT never
+
+INSERT INTO billing.plans (plan_id, name, price_cents, billing_interval) VALUES
+    ('s_small', 'Small', 1000, '1 month'),
+    ('s_large', 'Large', 5000, '1 month'),
+    ('s_yearly', 'Yearly', 50000, '1 year');
+INSERT INTO billing.plans (plan_id, name, active) VALUES ('s_retired', 'Retired', false);
+INSERT INTO billing.plan_limits (plan_id, resource, hard_limit) VALUES
+    ('s_small', 'messages', 2), ('s_large', 'messages', 10), ('s_retired', 'messages', 1);
+
+-- A new subscription is anchored where asked (default now()).
+SELECT billing.subscribe('s_acme', 's_small', '2026-01-31 10:00:00+00');
+SELECT tenant_id, plan_id, period_anchor, status FROM billing.subscriptions WHERE tenant_id = 's_acme';
+BEGIN;
+SELECT billing.subscribe('s_now', 's_small');
+SELECT period_anchor = now() AS anchored_now FROM billing.subscriptions WHERE tenant_id = 's_now';
+COMMIT;
+
+-- Changing plan keeps the anchor and the usage, and applies at once.
+SELECT billing.consume_quota('s_acme', 'messages', 2);
+SELECT billing.try_consume_quota('s_acme', 'messages');
+SELECT billing.subscribe('s_acme', 's_large');
+SELECT plan_id, period_anchor FROM billing.subscriptions WHERE tenant_id = 's_acme';
+SELECT billing.consume_quota('s_acme', 'messages');
+-- Downgrading below current usage blocks further consumption.
+SELECT billing.subscribe('s_acme', 's_small');
+SELECT billing.try_consume_quota('s_acme', 'messages');
+SELECT used, hard_limit, remaining, percent, status FROM billing.tenant_usage('s_acme') WHERE resource = 'messages';
+-- An explicit anchor other than now() moves it.
+SELECT billing.subscribe('s_acme', 's_small', '2026-02-15 00:00:00+00');
+SELECT period_anchor FROM billing.subscriptions WHERE tenant_id = 's_acme';
+
+-- Bad input.
+SELECT billing.subscribe('s_acme', 'no_such_plan');
+SELECT billing.subscribe(NULL, 's_small');
+SELECT billing.subscribe('s_acme', NULL);
+SELECT billing.subscribe('', 's_small');
+SELECT billing.subscribe(repeat('t', 64), 's_small');
+SELECT billing.subscribe('s_acme', 's_small', 'infinity');
+-- A retired plan takes no new subscribers but keeps its existing ones.
+SELECT billing.subscribe('s_newcomer', 's_retired');
+UPDATE billing.plans SET active = true WHERE plan_id = 's_retired';
+SELECT billing.subscribe('s_veteran', 's_retired');
+UPDATE billing.plans SET active = false WHERE plan_id = 's_retired';
+SELECT billing.subscribe('s_veteran', 's_retired');
+SELECT billing.consume_quota('s_veteran', 'messages');
+
+-- Billing periods: [anchor + k * interval, anchor + (k+1) * interval),
+-- with PostgreSQL's own interval arithmetic (Jan 31 + 1 month = Feb 28/29).
+SET TimeZone = 'UTC';
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-02-20 00:00+00');
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-02-28 10:00+00');
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-03-30 23:59+00');
+SELECT * FROM billing.period_bounds('2024-01-31 10:00+00', '1 month', '2024-02-29 09:59:59+00');
+SELECT * FROM billing.period_bounds('2024-02-29 00:00+00', '1 year', '2025-03-01 00:00+00');
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-01-31 10:00+00');
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2025-12-31 10:00+00');
+SELECT * FROM billing.period_bounds('2020-01-01 00:00+00', '1 day', '2026-11-23 12:34+00');
+SELECT * FROM billing.period_bounds('2020-01-01 00:00+00', '90 minutes', '2020-01-02 00:00+00');
+-- The boundary is an instant, not a local date: the same periods seen from
+-- another time zone (month arithmetic follows the session's zone, as SQL's).
+SET TimeZone = 'America/Sao_Paulo';
+SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-02-28 10:00+00');
+RESET TimeZone;
+SELECT billing.period_bounds('2026-01-01', '0 days', '2026-02-01');
+SELECT billing.period_bounds('2026-01-01', '-1 month', '2026-02-01');
+
+-- tenant_usage shows the period of period resources and none for gauges.
+BEGIN;
+SELECT billing.subscribe('s_periodic', 's_yearly', now() - interval '400 days');
+SELECT resource, kind, period_start = now() - interval '400 days' + interval '1 year' AS starts_at_anniversary,
+       period_end = now() - interval '400 days' + interval '2 years' AS ends_next_year
+  FROM billing.tenant_usage('s_periodic') ORDER BY resource;
+COMMIT;
+
+-- Changes to limits take effect for the next consumption after they commit,
+-- including in the same transaction that makes them.
+BEGIN;
+SELECT billing.subscribe('s_txn', 's_small');
+SELECT billing.consume_quota('s_txn', 'messages', 2);
+UPDATE billing.plan_limits SET hard_limit = 3 WHERE plan_id = 's_small' AND resource = 'messages';
+SELECT billing.consume_quota('s_txn', 'messages');
+ROLLBACK;
+-- After rollback the old limit (2) is back, and nothing was consumed.
+SELECT billing.subscribe('s_txn', 's_small');
+SELECT billing.consume_quota('s_txn', 'messages', 2);
+SELECT billing.try_consume_quota('s_txn', 'messages');
+-- Deleting a limit row removes the resource from the plan (limit 0).
+DELETE FROM billing.plan_limits WHERE plan_id = 's_large' AND resource = 'messages';
+SELECT billing.subscribe('s_txn', 's_large');
+SELECT billing.try_consume_quota('s_txn', 'messages');
+-- TRUNCATE of a configuration table is seen too.
+TRUNCATE billing.limit_overrides;
+INSERT INTO billing.limit_overrides VALUES ('s_txn', 'messages', 5);
+SELECT billing.consume_quota('s_txn', 'messages');

@@ -1,0 +1,68 @@
+-- tenant_usage and usage_overview: used, limit, remaining, percent, status.
+
+INSERT INTO billing.plans (plan_id, name) VALUES ('r_plan', 'R'), ('r_zero', 'Zero');
+INSERT INTO billing.plan_limits VALUES
+    ('r_plan', 'messages', 1000), ('r_plan', 'storage', 3), ('r_plan', 'users', NULL),
+    ('r_zero', 'messages', 0);
+SELECT billing.subscribe('r_acme', 'r_plan');
+
+-- Status thresholds: ok < 80 <= warning < 90 <= critical < 100 <= blocked.
+SELECT billing.consume_quota('r_acme', 'messages', 799);
+SELECT used, hard_limit, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+SELECT billing.consume_quota('r_acme', 'messages', 1);
+SELECT used, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+SELECT billing.consume_quota('r_acme', 'messages', 99);
+SELECT used, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+SELECT billing.consume_quota('r_acme', 'messages', 1);
+SELECT used, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+SELECT billing.consume_quota('r_acme', 'messages', 99);
+SELECT used, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+SELECT billing.consume_quota('r_acme', 'messages', 1);
+SELECT used, remaining, percent, status FROM billing.tenant_usage('r_acme') WHERE resource = 'messages';
+
+-- percent is rounded to 2 decimals; gauges have no period.
+SELECT billing.consume_quota('r_acme', 'storage', 1);
+SELECT billing.consume_quota('r_acme', 'users', 12);
+SELECT * FROM billing.tenant_usage('r_acme') WHERE kind = 'gauge' ORDER BY resource;
+
+-- The helpers behind percent and status.
+SELECT used, hard_limit, billing.usage_percent(used, hard_limit), billing.usage_status(used, hard_limit)
+  FROM (VALUES (0::bigint, 10::bigint), (2, 3), (1, 3), (8, 10), (9, 10), (10, 10), (11, 10),
+               (0, 0), (5, 0), (5, NULL), (9223372036854775807, 9223372036854775807),
+               (9223372036854775807, 1)) AS v(used, hard_limit);
+SELECT billing.usage_percent(-1, 10);
+
+-- A limit of 0 is 100 % and blocked; a tenant without subscription is
+-- reported with limit 0, since it cannot consume.
+SELECT billing.subscribe('r_zero_tenant', 'r_zero');
+SELECT resource, used, hard_limit, remaining, percent, status
+  FROM billing.tenant_usage('r_zero_tenant') ORDER BY resource;
+SELECT resource, used, hard_limit, remaining, percent, period_start, status
+  FROM billing.tenant_usage('r_nobody') ORDER BY resource;
+
+-- Bad tenant ids.
+SELECT * FROM billing.tenant_usage(NULL::text);
+SELECT * FROM billing.tenant_usage('');
+SELECT * FROM billing.tenant_usage(repeat('x', 64));
+
+-- uuid and bigint keys.
+INSERT INTO billing.subscriptions (tenant_id, plan_id)
+VALUES ('5d1c0e3a-9f44-4c7e-8a3b-2b1f0c9d8e7a', 'r_plan'), ('9001', 'r_plan');
+SELECT billing.consume_quota('5d1c0e3a-9f44-4c7e-8a3b-2b1f0c9d8e7a'::uuid, 'storage', 2);
+SELECT billing.consume_quota(9001, 'storage', 3);
+SELECT resource, used, status FROM billing.tenant_usage('5d1c0e3a-9f44-4c7e-8a3b-2b1f0c9d8e7a'::uuid) WHERE resource = 'storage';
+SELECT resource, used, status FROM billing.tenant_usage(9001::bigint) WHERE resource = 'storage';
+SELECT resource, used, status FROM billing.tenant_usage(9001) WHERE resource = 'storage';
+
+-- usage_overview: one row per subscribed tenant and resource, with plan.
+SELECT tenant_id, plan_id, resource, kind, used, hard_limit, remaining, percent, status,
+       (period_start IS NOT NULL) AS has_period, (period_end > period_start) AS period_ok
+  FROM billing.usage_overview
+ WHERE tenant_id IN ('r_acme', 'r_zero_tenant', '9001')
+ ORDER BY tenant_id, resource;
+-- The view and the function agree for every subscribed tenant.
+SELECT count(*) AS mismatches
+  FROM billing.usage_overview o
+  JOIN LATERAL billing.tenant_usage(o.tenant_id) t ON t.resource = o.resource
+ WHERE (o.used, o.hard_limit, o.remaining, o.percent, o.status, o.period_start, o.period_end)
+       IS DISTINCT FROM (t.used, t.hard_limit, t.remaining, t.percent, t.status, t.period_start, t.period_end);

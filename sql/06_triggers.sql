@@ -1,0 +1,189 @@
+-- Enforcement triggers installed by enforce_quota on application tables.
+\set SHOW_CONTEXT never
+
+INSERT INTO billing.plans (plan_id, name) VALUES ('e_plan', 'E');
+INSERT INTO billing.plan_limits VALUES
+    ('e_plan', 'messages', 3), ('e_plan', 'storage', 1000), ('e_plan', 'users', 2),
+    ('e_plan', 'whatsapp_sessions', 2);
+SELECT billing.subscribe(t, 'e_plan')
+  FROM unnest(ARRAY['e_acme', 'e_globex', '7', '12345678901',
+                    '3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 'Mixed Case Tenant']) AS t;
+
+-- Period resource, text tenant column: INSERT consumes one per row.
+CREATE TABLE e_messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL, body text);
+SELECT billing.enforce_quota('e_messages', 'messages');
+SELECT tgname, tgtype, pg_get_triggerdef(t.oid) LIKE '%billing._enforce_quota_trigger(''messages'', ''tenant_id'', '''')' AS args_ok
+  FROM pg_trigger t WHERE tgrelid = 'e_messages'::regclass ORDER BY tgname;
+INSERT INTO e_messages (tenant_id, body) VALUES ('e_acme', 'hello');
+-- Multi-row INSERT is all-or-nothing: 3 rows do not fit in the 2 left.
+INSERT INTO e_messages (tenant_id, body) VALUES ('e_acme', 'a'), ('e_acme', 'b'), ('e_acme', 'c');
+SELECT count(*) FROM e_messages WHERE tenant_id = 'e_acme';
+INSERT INTO e_messages (tenant_id, body) VALUES ('e_acme', 'a'), ('e_acme', 'b');
+-- The limit is reached: the row is not written.
+INSERT INTO e_messages (tenant_id, body) VALUES ('e_acme', 'one too many');
+SELECT count(*) FROM e_messages WHERE tenant_id = 'e_acme';
+SELECT regress_util.sqlstate_of($$INSERT INTO e_messages (tenant_id) VALUES ('e_acme')$$);
+-- Other tenants are unaffected; INSERT ... SELECT is enforced too.
+INSERT INTO e_messages (tenant_id, body) SELECT 'e_globex', 'bulk ' || g FROM generate_series(1, 4) g;
+INSERT INTO e_messages (tenant_id, body) SELECT 'e_globex', 'bulk ' || g FROM generate_series(1, 3) g;
+-- A message sent and later deleted still counts (period resource).
+DELETE FROM e_messages WHERE tenant_id = 'e_globex';
+TRUNCATE e_messages;
+SELECT billing.try_consume_quota('e_globex', 'messages');
+-- NULL and invalid tenants cannot be billed.
+ALTER TABLE e_messages ALTER COLUMN tenant_id DROP NOT NULL;
+INSERT INTO e_messages (tenant_id) VALUES (NULL);
+INSERT INTO e_messages (tenant_id) VALUES ('');
+INSERT INTO e_messages (tenant_id) VALUES ('e_unknown');
+-- COPY is enforced, all-or-nothing.
+SELECT billing.subscribe('e_copy', 'e_plan');
+COPY e_messages (tenant_id, body) FROM stdin;
+e_copy	one
+e_copy	two
+e_copy	three
+e_copy	four
+\.
+SELECT count(*) FROM e_messages WHERE tenant_id = 'e_copy';
+COPY e_messages (tenant_id, body) FROM stdin;
+e_copy	one
+e_copy	two
+\.
+SELECT count(*) FROM e_messages WHERE tenant_id = 'e_copy';
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'messages' AND tenant_id LIKE 'e\_%' ORDER BY 1;
+
+-- Gauge with an amount column and a uuid tenant column.
+CREATE TABLE e_files (id serial PRIMARY KEY, owner uuid, size_bytes bigint);
+SELECT billing.enforce_quota('e_files', 'storage', 'owner', 'size_bytes');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'e_files'::regclass ORDER BY tgname;
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 600);
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 401);
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 400);
+-- NULL amounts count 0; negative amounts are refused.
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', NULL);
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', -5);
+SELECT used FROM billing.tenant_usage('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'::uuid) WHERE resource = 'storage';
+-- UPDATE: growth is checked, shrinking releases.
+UPDATE e_files SET size_bytes = 700 WHERE size_bytes = 600;
+UPDATE e_files SET size_bytes = 100 WHERE size_bytes = 600;
+SELECT used FROM billing.tenant_usage('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'::uuid) WHERE resource = 'storage';
+UPDATE e_files SET size_bytes = 600 WHERE size_bytes IS NULL;
+UPDATE e_files SET size_bytes = 500 WHERE size_bytes IS NULL;
+-- UPDATE that does not touch tenant or amount costs nothing.
+UPDATE e_files SET id = id;
+SELECT used FROM billing.tenant_usage('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d'::uuid) WHERE resource = 'storage';
+-- UPDATE moving a row to another tenant moves its usage (checked there).
+INSERT INTO billing.subscriptions (tenant_id, plan_id) VALUES ('0c0ffee0-0000-4000-8000-000000000000', 'e_plan');
+UPDATE e_files SET owner = '0c0ffee0-0000-4000-8000-000000000000' WHERE size_bytes = 500;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id ~ '^(3f2b|0c0f)' ORDER BY 1;
+-- DELETE releases.
+DELETE FROM e_files WHERE size_bytes = 100;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id ~ '^(3f2b|0c0f)' ORDER BY 1;
+-- TRUNCATE releases everything the table held.
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 250);
+TRUNCATE e_files;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id ~ '^(3f2b|0c0f)' ORDER BY 1;
+-- TRUNCATE rolled back gives nothing back.
+INSERT INTO e_files (owner, size_bytes) VALUES ('3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d', 250);
+BEGIN;
+TRUNCATE e_files;
+ROLLBACK;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id ~ '^(3f2b|0c0f)' ORDER BY 1;
+
+-- Tenant columns of type bigint, integer and varchar; a row-count gauge.
+CREATE TABLE e_users_big (id serial, account bigint NOT NULL);
+CREATE TABLE e_users_int (id serial, account integer NOT NULL);
+CREATE TABLE e_users_vc (id serial, account varchar(80) NOT NULL);
+SELECT billing.enforce_quota('e_users_big', 'users', 'account');
+SELECT billing.enforce_quota('e_users_int', 'users', 'account');
+SELECT billing.enforce_quota('e_users_vc', 'users', 'account');
+INSERT INTO e_users_big (account) VALUES (12345678901), (12345678901);
+INSERT INTO e_users_big (account) VALUES (12345678901);
+INSERT INTO e_users_int (account) VALUES (7);
+INSERT INTO e_users_vc (account) VALUES ('7');
+INSERT INTO e_users_int (account) VALUES (7);
+DELETE FROM e_users_vc;
+INSERT INTO e_users_int (account) VALUES (7);
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'users' AND tenant_id IN ('7', '12345678901') ORDER BY 1;
+
+-- Quoted, mixed-case identifiers; smallint amounts.
+CREATE SCHEMA "E Schema";
+CREATE TABLE "E Schema"."Chat Sessions" ("Tenant Key" text, "Slots" smallint);
+SELECT billing.enforce_quota('"E Schema"."Chat Sessions"', 'whatsapp_sessions', 'Tenant Key', 'Slots');
+INSERT INTO "E Schema"."Chat Sessions" VALUES ('Mixed Case Tenant', 1), ('Mixed Case Tenant', 1);
+INSERT INTO "E Schema"."Chat Sessions" VALUES ('Mixed Case Tenant', 1);
+UPDATE "E Schema"."Chat Sessions" SET "Slots" = 0 WHERE ctid = (SELECT min(ctid) FROM "E Schema"."Chat Sessions");
+INSERT INTO "E Schema"."Chat Sessions" VALUES ('Mixed Case Tenant', 1);
+TRUNCATE "E Schema"."Chat Sessions";
+SELECT used FROM billing.tenant_usage('Mixed Case Tenant') WHERE resource = 'whatsapp_sessions';
+
+-- Another BEFORE trigger that rewrites the row runs first: the billing
+-- trigger counts the row as it will be written.
+CREATE TABLE e_routed (tenant_id text, size_bytes int);
+CREATE FUNCTION e_route() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.tenant_id := 'e_globex'; NEW.size_bytes := NEW.size_bytes * 2; RETURN NEW; END $$;
+CREATE TRIGGER a_route BEFORE INSERT ON e_routed FOR EACH ROW EXECUTE FUNCTION e_route();
+SELECT billing.enforce_quota('e_routed', 'storage', amount_column => 'size_bytes');
+INSERT INTO e_routed VALUES ('e_acme', 300);
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_acme', 'e_globex') ORDER BY 1;
+
+-- Backfill: enforcing a gauge on a table that already has rows counts them;
+-- period resources are not backfilled (old rows have no billing period).
+CREATE TABLE e_preloaded (tenant_id text, size_bytes int);
+INSERT INTO e_preloaded VALUES ('e_acme', 10), ('e_acme', 20), ('e_globex', 5);
+SELECT billing.enforce_quota('e_preloaded', 'storage', amount_column => 'size_bytes');
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_acme', 'e_globex') ORDER BY 1;
+CREATE TABLE e_preloaded_msgs (tenant_id text);
+INSERT INTO e_preloaded_msgs VALUES ('e_globex'), ('e_globex');
+SELECT billing.enforce_quota('e_preloaded_msgs', 'messages');
+CREATE TABLE e_no_backfill (tenant_id text, size_bytes int);
+INSERT INTO e_no_backfill VALUES ('e_acme', 100);
+SELECT billing.enforce_quota('e_no_backfill', 'storage', amount_column => 'size_bytes', backfill => false);
+SELECT tenant_id, resource, used FROM billing.usage
+ WHERE tenant_id IN ('e_acme', 'e_globex') AND resource IN ('storage', 'messages') ORDER BY 1, 2;
+
+-- recount recomputes gauges from the enforced tables, e.g. after a load
+-- with enforcement off.
+SET zechat_billing.enabled = off;
+INSERT INTO e_preloaded VALUES ('e_acme', 5000);
+RESET zechat_billing.enabled;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id = 'e_acme';
+SELECT billing.recount('e_acme');
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_acme', 'e_globex') ORDER BY 1;
+SELECT billing.try_consume_quota('e_acme', 'storage');
+DELETE FROM e_preloaded WHERE size_bytes = 5000;
+SELECT billing.recount();
+SELECT tenant_id, resource, used FROM billing.usage
+ WHERE tenant_id IN ('e_acme', 'e_globex', '7', '12345678901') AND resource <> 'messages' ORDER BY 1, 2;
+-- recount leaves gauges no table enforces (kept with consume/release) alone.
+SELECT billing.subscribe('e_api', 'e_plan');
+SELECT billing.consume_quota('e_api', 'whatsapp_sessions', 2);
+SELECT billing.unenforce_quota('"E Schema"."Chat Sessions"', 'whatsapp_sessions');
+SELECT billing.recount();
+SELECT used FROM billing.tenant_usage('e_api') WHERE resource = 'whatsapp_sessions';
+SELECT billing.recount('');
+
+-- unenforce_quota removes the triggers; usage already counted stays.
+SELECT billing.unenforce_quota('e_messages', 'messages');
+SELECT count(*) AS billing_triggers FROM pg_trigger WHERE tgrelid = 'e_messages'::regclass;
+INSERT INTO e_messages (tenant_id) VALUES ('e_acme');
+SELECT billing.unenforce_quota('e_messages', 'messages');
+SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables ORDER BY tbl::text, resource;
+
+-- enforce_quota validates its arguments.
+SELECT billing.enforce_quota('e_files', 'no_such_resource', 'owner');
+SELECT billing.enforce_quota('e_files', 'storage', 'owner', 'size_bytes');
+SELECT billing.enforce_quota('e_files', 'users', 'no_such_column');
+SELECT billing.enforce_quota('e_files', 'users', 'size_bytes', 'owner');
+CREATE TABLE e_badtypes (t timestamptz, n numeric, tenant_id text);
+SELECT billing.enforce_quota('e_badtypes', 'users', 't');
+SELECT billing.enforce_quota('e_badtypes', 'users', 'tenant_id', 'n');
+CREATE VIEW e_view AS SELECT * FROM e_badtypes;
+SELECT billing.enforce_quota('e_view', 'users');
+SELECT billing.enforce_quota(NULL, 'users');
+SELECT billing.enforce_quota('e_badtypes', NULL);
+SELECT billing.enforce_quota('no_such_table', 'users');
+-- The trigger function refuses to be misused.
+SELECT billing._enforce_quota_trigger();
+CREATE TABLE e_manual (tenant_id text);
+CREATE TRIGGER manual BEFORE INSERT ON e_manual FOR EACH ROW EXECUTE FUNCTION billing._enforce_quota_trigger('users');
+INSERT INTO e_manual VALUES ('e_acme');

@@ -1,0 +1,98 @@
+-- An application role that may only INSERT into its own table is enforced
+-- and cannot change plans, limits, subscriptions or usage.
+\set SHOW_CONTEXT never
+
+INSERT INTO billing.plans (plan_id, name) VALUES ('x_plan', 'X');
+INSERT INTO billing.plan_limits VALUES ('x_plan', 'messages', 2), ('x_plan', 'storage', 100);
+SELECT billing.subscribe('x_acme', 'x_plan');
+
+CREATE ROLE regress_zb_app LOGIN;
+CREATE ROLE regress_zb_reader;
+CREATE TABLE x_messages (id serial, tenant_id text NOT NULL, body text);
+SELECT billing.enforce_quota('x_messages', 'messages');
+GRANT INSERT ON x_messages TO regress_zb_app;
+GRANT USAGE ON SEQUENCE x_messages_id_seq TO regress_zb_app;
+
+SET ROLE regress_zb_app;
+-- Enforced without any privilege on billing.
+INSERT INTO x_messages (tenant_id, body) VALUES ('x_acme', 'one'), ('x_acme', 'two');
+INSERT INTO x_messages (tenant_id, body) VALUES ('x_acme', 'three');
+-- Cannot read or change billing state.
+SELECT * FROM billing.usage;
+SELECT * FROM billing.usage_overview;
+UPDATE billing.plan_limits SET hard_limit = 1000000;
+INSERT INTO billing.limit_overrides VALUES ('x_acme', 'messages', NULL);
+UPDATE billing.subscriptions SET plan_id = 'x_plan';
+DELETE FROM billing.usage;
+-- Cannot call the functions that change or reveal billing state.
+SELECT billing.subscribe('x_acme', 'x_plan');
+SELECT billing.release_quota('x_acme', 'storage');
+SELECT billing.consume_quota('x_acme', 'storage');
+SELECT billing.recount();
+SELECT billing.enforce_quota('x_messages', 'storage');
+SELECT billing.unenforce_quota('x_messages', 'messages');
+SELECT * FROM billing.tenant_usage('x_acme');
+SELECT billing._tenant_terms('x_acme');
+-- Cannot switch enforcement off (superuser only).
+SET zechat_billing.enabled = off;
+-- Cannot remove the triggers of a table it does not own.
+ALTER TABLE x_messages DISABLE TRIGGER ALL;
+DROP TRIGGER zzz_billing_messages_ins ON x_messages;
+RESET ROLE;
+SELECT used FROM billing.tenant_usage('x_acme') WHERE resource = 'messages';
+
+-- Granting the consumption functions lets a role consume through them, still
+-- with no privilege on the tables: they run as the extension owner.
+GRANT EXECUTE ON FUNCTION billing.consume_quota(text, text, bigint),
+                          billing.try_consume_quota(text, text, bigint),
+                          billing.check_quota(text, text, bigint),
+                          billing.tenant_usage(text)
+   TO regress_zb_app;
+SET ROLE regress_zb_app;
+SELECT billing.check_quota('x_acme', 'storage', 60);
+SELECT billing.consume_quota('x_acme', 'storage', 60);
+SELECT billing.try_consume_quota('x_acme', 'storage', 60);
+SELECT resource, used, hard_limit, status FROM billing.tenant_usage('x_acme') ORDER BY resource;
+SELECT billing.consume_quota('x_acme', 'messages');
+RESET ROLE;
+
+-- A read-only admin role sees the overview with SELECT alone.
+GRANT SELECT ON billing.usage_overview TO regress_zb_reader;
+SET ROLE regress_zb_reader;
+SELECT tenant_id, resource, used, status FROM billing.usage_overview WHERE tenant_id = 'x_acme' ORDER BY resource;
+RESET ROLE;
+
+-- A hostile search_path cannot redirect the extension's internal queries.
+-- (pg_catalog is listed after the attacker's schema, so unqualified
+-- operators would resolve to the attacker's first.)
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.always_equal(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR regress_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = regress_evil.always_equal);
+CREATE FUNCTION regress_evil.zero_sum(bigint, bigint) RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint';
+CREATE OPERATOR regress_evil.+ (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = regress_evil.zero_sum);
+CREATE TABLE regress_evil.usage (tenant_id text, resource text, period_start timestamptz, used bigint);
+SET search_path = regress_evil, pg_catalog, public;
+SELECT billing.consume_quota('x_acme', 'storage', 40);
+SELECT billing.try_consume_quota('x_acme', 'storage', 1);
+SELECT resource, used FROM billing.tenant_usage('x_acme') ORDER BY resource;
+RESET search_path;
+SELECT count(*) AS evil_rows FROM regress_evil.usage;
+
+-- SECURITY DEFINER callers and SET ROLE inside a transaction: after an
+-- error the session is back to its own role.
+BEGIN;
+SET LOCAL ROLE regress_zb_app;
+SAVEPOINT s;
+SELECT billing.consume_quota('x_acme', 'storage', 1);
+ROLLBACK TO SAVEPOINT s;
+SELECT current_user;
+ROLLBACK;
+SELECT current_user = session_user AS back_to_session_user;
+
+DROP SCHEMA regress_evil CASCADE;
+REVOKE ALL ON FUNCTION billing.consume_quota(text, text, bigint), billing.try_consume_quota(text, text, bigint),
+       billing.check_quota(text, text, bigint), billing.tenant_usage(text) FROM regress_zb_app;
+REVOKE ALL ON billing.usage_overview FROM regress_zb_reader;
+DROP TABLE x_messages;
+DROP ROLE regress_zb_app;
+DROP ROLE regress_zb_reader;

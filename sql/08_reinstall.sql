@@ -1,0 +1,31 @@
+-- DROP EXTENSION and CREATE EXTENSION again in the same session: nothing
+-- cached by this backend (terms, plans, trigger layouts) survives the old
+-- objects.
+INSERT INTO billing.plans (plan_id, name) VALUES ('z_plan', 'Z');
+INSERT INTO billing.plan_limits VALUES ('z_plan', 'messages', 1);
+SELECT billing.subscribe('z_acme', 'z_plan');
+CREATE TABLE z_messages (tenant_id text);
+SELECT billing.enforce_quota('z_messages', 'messages');
+INSERT INTO z_messages VALUES ('z_acme');
+INSERT INTO z_messages VALUES ('z_acme');
+
+-- The enforcement triggers depend on the extension.  (Terse: the list of
+-- dependents includes the tables of the earlier suites.)
+\set VERBOSITY terse
+DROP EXTENSION zechat_billing;
+SET client_min_messages = warning;
+DROP EXTENSION zechat_billing CASCADE;
+RESET client_min_messages;
+\set VERBOSITY default
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'z_messages'::regclass;
+INSERT INTO z_messages VALUES ('z_acme');
+
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('z_plan', 'Z');
+INSERT INTO billing.plan_limits VALUES ('z_plan', 'messages', 2);
+SELECT billing.subscribe('z_acme', 'z_plan');
+SELECT billing.enforce_quota('z_messages', 'messages');
+INSERT INTO z_messages VALUES ('z_acme'), ('z_acme');
+INSERT INTO z_messages VALUES ('z_acme');
+SELECT resource, used, hard_limit FROM billing.tenant_usage('z_acme') WHERE resource = 'messages';
+DROP TABLE z_messages;
