@@ -1,0 +1,53 @@
+-- The five-minute tour of zechat_billing (run by scripts/demo.sh; also in README.md).
+\set ON_ERROR_STOP 0
+\pset footer off
+
+CREATE EXTENSION zechat_billing;
+
+-- 1. Plans and their limits (NULL = unlimited; a resource not listed is not included).
+INSERT INTO billing.plans (plan_id, name, price_cents) VALUES
+    ('starter', 'Starter', 4900),
+    ('pro',     'Pro',     19900);
+INSERT INTO billing.plan_limits (plan_id, resource, hard_limit) VALUES
+    ('starter', 'messages',          5),
+    ('starter', 'storage',           10485760),
+    ('starter', 'users',             3),
+    ('starter', 'whatsapp_sessions', 1),
+    ('pro',     'messages',          100000),
+    ('pro',     'storage',           NULL),
+    ('pro',     'users',             50),
+    ('pro',     'whatsapp_sessions', 10);
+
+-- 2. Subscribe a tenant.
+SELECT billing.subscribe('acme', 'starter');
+
+-- 3. The app's own messages table, enforced by triggers: no app code changes.
+CREATE TABLE messages (
+    id        bigserial PRIMARY KEY,
+    tenant_id text NOT NULL,
+    body      text NOT NULL,
+    sent_at   timestamptz NOT NULL DEFAULT now()
+);
+SELECT billing.enforce_quota('messages', 'messages');
+
+-- 4. Insert until the plan says no: the 6th message is refused with SQLSTATE PT402.
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 1');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 2'), ('acme', 'Olá! 3');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 4'), ('acme', 'Olá! 5');
+\set VERBOSITY verbose
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 6');
+\set VERBOSITY default
+SELECT count(*) AS messages_stored FROM messages WHERE tenant_id = 'acme';
+
+-- 5. What the tenant's usage screen shows.
+SELECT resource, used, hard_limit, remaining, percent, status FROM billing.tenant_usage('acme');
+
+-- 6. Calling the quota directly, e.g. before opening a WhatsApp session.
+SELECT billing.consume_quota('acme', 'whatsapp_sessions');          -- returns what remains
+SELECT billing.try_consume_quota('acme', 'whatsapp_sessions');      -- false instead of PT402
+
+-- 7. Upgrading applies at once and keeps the period and the usage.
+SELECT billing.subscribe('acme', 'pro');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 6, now on Pro');
+SELECT tenant_id, plan_id, resource, used, hard_limit, percent, status
+  FROM billing.usage_overview ORDER BY tenant_id, resource;
