@@ -179,6 +179,8 @@ SELECT billing.enforce_quota('e_badtypes', 'users', 't');
 SELECT billing.enforce_quota('e_badtypes', 'users', 'tenant_id', 'n');
 CREATE VIEW e_view AS SELECT * FROM e_badtypes;
 SELECT billing.enforce_quota('e_view', 'users');
+CREATE TABLE e_parted (tenant_id text, day date) PARTITION BY RANGE (day);
+SELECT billing.enforce_quota('e_parted', 'messages');
 SELECT billing.enforce_quota(NULL, 'users');
 SELECT billing.enforce_quota('e_badtypes', NULL);
 SELECT billing.enforce_quota('no_such_table', 'users');

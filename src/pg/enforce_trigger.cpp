@@ -232,6 +232,7 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
 }
 
 // TRUNCATE empties the table: give back, per tenant, what its rows held.
+// ONLY: rows of inheritance children never passed this table's triggers.
 // Read as the extension owner (the truncating role may lack SELECT).
 void on_truncate(TriggerData* data, const TriggerLayout& layout)
 {
@@ -248,7 +249,7 @@ void on_truncate(TriggerData* data, const TriggerLayout& layout)
     appendStringInfo(&query,
                      "SELECT t.tenant_id, t.total FROM ("
                      " SELECT %s::pg_catalog.text AS tenant_id, pg_catalog.sum(%s)::pg_catalog.int8 AS total"
-                     "   FROM %s WHERE %s IS NOT NULL GROUP BY 1) t"
+                     "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
                      " WHERE t.total OPERATOR(pg_catalog.>) 0"
                      "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
                      "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
