@@ -72,3 +72,42 @@ SELECT billing.consume_quota('t_acme', 'storage', 5);
 PREPARE TRANSACTION 't_prepared';
 COMMIT PREPARED 't_prepared';
 SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+
+-- Inside a transaction, tenant_usage and check_quota include what it has
+-- consumed so far, savepoints included.
+BEGIN;
+SELECT billing.consume_quota('t_acme', 'storage', 7);
+SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+SAVEPOINT a;
+SELECT billing.consume_quota('t_acme', 'storage', 3);
+SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+SAVEPOINT b;
+SELECT billing.release_quota('t_acme', 'storage', 10);
+RELEASE SAVEPOINT b;
+SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+ROLLBACK TO SAVEPOINT a;
+SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+SELECT billing.check_quota('t_acme', 'storage', 73), billing.check_quota('t_acme', 'storage', 74);
+SAVEPOINT c;
+SELECT billing.consume_quota('t_acme', 'storage', 4);
+RELEASE SAVEPOINT c;
+SELECT tenant_id, plan_id, resource, used FROM billing.usage_overview
+ WHERE tenant_id = 't_acme' AND resource = 'storage';
+COMMIT;
+SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+
+-- A key first consumed in a savepoint that rolls back is read again after.
+BEGIN;
+SAVEPOINT first_touch;
+SELECT billing.consume_quota('t_acme', 'storage', 1);
+ROLLBACK TO SAVEPOINT first_touch;
+SELECT billing.consume_quota('t_acme', 'storage', 69);
+SELECT billing.try_consume_quota('t_acme', 'storage', 1);
+ROLLBACK;
+
+-- Many admissions in one statement: exact, and one usage row version.
+SELECT billing.subscribe('t_bulk', 't_plan');
+UPDATE billing.plan_limits SET hard_limit = 5000 WHERE plan_id = 't_plan' AND resource = 'storage';
+SELECT count(*) FILTER (WHERE ok) AS admitted, count(*) FILTER (WHERE NOT ok) AS refused
+  FROM (SELECT billing.try_consume_quota('t_bulk', 'storage', 3) AS ok FROM generate_series(1, 2000)) s;
+SELECT used FROM billing.usage WHERE tenant_id = 't_bulk' AND resource = 'storage';

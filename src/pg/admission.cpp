@@ -4,6 +4,7 @@
 
 #include "../core/tenant_key.hpp"
 #include "module_settings.hpp"
+#include "pending_usage.hpp"
 #include "refusal.hpp"
 #include "usage_store.hpp"
 
@@ -22,11 +23,27 @@ QuotaRemaining remaining_after(int64 used, Limit limit)
     return QuotaRemaining{false, remaining_under(used, limit)};
 }
 
-// Which usage row the key counts in; a period resource of a tenant without
-// a subscription has none (its usage is 0 and it cannot consume).
+// Current usage of the key without taking its lock: committed usage plus
+// what this transaction has admitted.  A period resource of a tenant
+// without a subscription has no usage row (0; it cannot consume anyway).
 int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
 {
-    return terms.has_usage_period ? read_usage(key, terms.usage_period_start) : 0;
+    if (!terms.has_usage_period)
+        return 0;
+    if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
+        return pending_current_usage(entry);
+    return read_usage(key, terms.usage_period_start);
+}
+
+// The key's usage entry for this transaction, taking the key lock and
+// reading the committed usage the first time (see usage_store.hpp).
+PendingUsage* locked_usage(const QuotaKey& key, const TenantTerms& terms)
+{
+    if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
+        return entry;
+    lock_usage_key(key);
+    int64 committed = read_usage(key, terms.usage_period_start);
+    return track_pending_usage(key, terms.usage_period_start, committed);
 }
 
 // Refuses (raises or returns false) if the subscription does not allow
@@ -85,8 +102,8 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     if (!subscription_allows(key, terms, amount, on_refusal))
         return false;
 
-    lock_usage_key(key);
-    int64 used = read_usage(key, terms.usage_period_start);
+    PendingUsage* usage = locked_usage(key, terms);
+    int64 used = pending_current_usage(usage);
     Admission admission = admit(used, terms.limit, amount);
     switch (admission.result) {
     case AdmissionResult::admitted:
@@ -101,7 +118,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
                         errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
                                key.tenant_id)));
     }
-    add_usage(key, terms.usage_period_start, amount);
+    add_pending_usage(usage, amount);
     *out = remaining_after(admission.new_used, terms.limit);
     return true;
 }
@@ -115,11 +132,11 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
                         errmsg("cannot release \"%s\": it is a period resource", key.resource),
                         errdetail("Usage of a period resource only restarts with a new billing period.")));
 
-    lock_usage_key(key);
-    int64 used = read_usage(key, terms.usage_period_start);
+    PendingUsage* usage = locked_usage(key, terms);
+    int64 used = pending_current_usage(usage);
     int64 new_used = usage_after_release(used, amount);
     if (new_used != used)
-        add_usage(key, terms.usage_period_start, new_used - used);
+        add_pending_usage(usage, new_used - used);
     return remaining_after(new_used, terms.limit);
 }
 
@@ -128,7 +145,7 @@ bool check_quota(const QuotaKey& key, int64 amount)
     TenantTerms terms = terms_for(key);
     if (terms.subscription != SubscriptionState::active)
         return false;
-    int64 used = read_usage(key, terms.usage_period_start);
+    int64 used = usage_without_lock(key, terms);
     return admit(used, terms.limit, amount).result == AdmissionResult::admitted;
 }
 

@@ -3,6 +3,7 @@
 
 #include "billing_catalog.hpp"
 #include "enforce_trigger.hpp"
+#include "pending_usage.hpp"
 #include "tenant_terms.hpp"
 
 extern "C" {
@@ -47,4 +48,5 @@ void _PG_init(void)
     MarkGUCPrefixReserved("zechat_billing");
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
+    zechat::billing::pg::register_pending_usage_callbacks();
 }

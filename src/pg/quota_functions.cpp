@@ -1,6 +1,5 @@
-// SQL entry points: consume_quota, try_consume_quota, release_quota,
-// check_quota (each for text, uuid and bigint tenant keys) and the small
-// reporting helpers.
+// SQL entry points: consume_quota, try_consume_quota, release_quota and
+// check_quota, each for text, uuid and bigint tenant keys.
 #include "admission.hpp"
 #include "pg_boundary.hpp"
 
@@ -10,7 +9,6 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/numeric.h"
 #include "utils/syscache.h"
 }
 
@@ -114,43 +112,6 @@ Datum check_quota_body(FunctionCallInfo fcinfo)
     PG_RETURN_BOOL(check_quota(call.key, call.amount));
 }
 
-Limit limit_argument(FunctionCallInfo fcinfo, int n)
-{
-    return PG_ARGISNULL(n) ? Limit::none() : Limit::of(PG_GETARG_INT64(n));
-}
-
-// billing.usage_percent(used, hard_limit): numeric with 2 decimals.
-Datum usage_percent_body(FunctionCallInfo fcinfo)
-{
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-        PG_RETURN_NULL();
-    Limit limit = limit_argument(fcinfo, 1);
-    if (limit.value < 0 || PG_GETARG_INT64(0) < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("used and hard_limit must not be negative")));
-    int64 hundredths = percent_hundredths(PG_GETARG_INT64(0), limit);
-    Numeric scaled = int64_div_fast_to_numeric(hundredths, 2);
-    PG_RETURN_NUMERIC(scaled);
-}
-
-// billing.usage_status(used, hard_limit): unlimited/ok/warning/critical/blocked.
-Datum usage_status_body(FunctionCallInfo fcinfo)
-{
-    if (PG_ARGISNULL(0))
-        PG_RETURN_NULL();
-    Limit limit = limit_argument(fcinfo, 1);
-    PG_RETURN_TEXT_P(cstring_to_text(usage_status_name(usage_status(PG_GETARG_INT64(0), limit))));
-}
-
-// billing._valid_tenant_id(tenant_id): the tenant id, or 22004 / 22023.
-Datum valid_tenant_id_body(FunctionCallInfo fcinfo)
-{
-    if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
-    (void)make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)), "messages");
-    PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-}
-
 } // namespace
 
 extern "C" {
@@ -158,7 +119,4 @@ ZB_GUARDED_ENTRY(zb_consume_quota, consume_quota_body)
 ZB_GUARDED_ENTRY(zb_try_consume_quota, try_consume_quota_body)
 ZB_GUARDED_ENTRY(zb_release_quota, release_quota_body)
 ZB_GUARDED_ENTRY(zb_check_quota, check_quota_body)
-ZB_GUARDED_ENTRY(zb_usage_percent, usage_percent_body)
-ZB_GUARDED_ENTRY(zb_usage_status, usage_status_body)
-ZB_GUARDED_ENTRY(zb_valid_tenant_id, valid_tenant_id_body)
 }

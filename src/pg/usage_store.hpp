@@ -8,10 +8,10 @@
 //      until commit or rollback (a subtransaction abort releases it too);
 //   2. read_usage() then reads with the *latest* snapshot, which holds every
 //      commit of the previous holder of the lock, even in REPEATABLE READ;
-//   3. add_usage() writes the admitted delta as an increment, so admin
+//   3. what the transaction admits accumulates in pending_usage.hpp and
+//      add_usage() writes it just before commit, as an increment, so admin
 //      maintenance (recount) serialised on the table lock composes with it.
-// Rollback of the transaction or of a savepoint undoes the write, as for
-// any row.
+// Rollback of the transaction or of a savepoint undoes it, as for any row.
 #pragma once
 
 #include "tenant_terms.hpp"

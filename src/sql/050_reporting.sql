@@ -17,6 +17,14 @@ CREATE FUNCTION billing._valid_tenant_id(tenant_id text)
 RETURNS text AS 'MODULE_PATHNAME', 'zb_valid_tenant_id'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- What this transaction has consumed or released and not yet written to
+-- billing.usage (it is written just before commit).  Only the caller's own
+-- transaction is visible, so it is safe for PUBLIC.
+CREATE FUNCTION billing._pending_usage(tenant_id text)
+RETURNS TABLE (resource text, period_start timestamptz, delta bigint)
+AS 'MODULE_PATHNAME', 'zb_pending_usage'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
 CREATE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -31,27 +39,35 @@ RETURNS TABLE (
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.resource,
-           t.kind,
-           coalesce(u.used, 0),
-           CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END,
-           CASE WHEN t.unlimited THEN NULL
-                ELSE greatest(t.hard_limit - coalesce(u.used, 0), 0) END,
-           billing.usage_percent(coalesce(u.used, 0),
-                                 CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END),
-           b.period_start,
-           b.period_end,
-           billing.usage_status(coalesce(u.used, 0),
-                                CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END)
-      FROM billing._tenant_terms(p_tenant_id) t
-      LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
-             ON t.kind = 'period'
-      LEFT JOIN billing.usage u
-             ON u.tenant_id = p_tenant_id
-            AND u.resource = t.resource
-            AND u.period_start = CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
-                                      ELSE b.period_start END
-     ORDER BY t.resource
+    SELECT x.resource,
+           x.kind,
+           x.used,
+           x.hard_limit,
+           CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
+           billing.usage_percent(x.used, x.hard_limit),
+           x.period_start,
+           x.period_end,
+           billing.usage_status(x.used, x.hard_limit)
+      FROM (SELECT t.resource,
+                   t.kind,
+                   t.unlimited,
+                   CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
+                   coalesce(u.used, 0) + coalesce(pu.delta, 0) AS used,
+                   b.period_start,
+                   b.period_end
+              FROM billing._tenant_terms(p_tenant_id) t
+              LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
+                     ON t.kind = 'period'
+              CROSS JOIN LATERAL (
+                     SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
+                                 ELSE b.period_start END AS usage_period) k
+              LEFT JOIN billing.usage u
+                     ON u.tenant_id = p_tenant_id
+                    AND u.resource = t.resource
+                    AND u.period_start = k.usage_period
+              LEFT JOIN billing._pending_usage(p_tenant_id) pu
+                     ON pu.resource = t.resource AND pu.period_start = k.usage_period) x
+     ORDER BY x.resource
 $$;
 
 CREATE FUNCTION billing.tenant_usage(tenant_id text)
@@ -105,7 +121,7 @@ SELECT s.tenant_id,
  CROSS JOIN LATERAL (
         SELECT r.resource,
                r.kind,
-               coalesce(u.used, 0) AS used,
+               coalesce(u.used, 0) + coalesce(pu.delta, 0) AS used,
                lim.unlimited,
                CASE WHEN lim.unlimited THEN NULL ELSE lim.hard_limit END AS hard_limit,
                b.period_start,
@@ -122,9 +138,13 @@ SELECT s.tenant_id,
                             ELSE 0 END AS hard_limit) lim
           LEFT JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, now()) b
                  ON r.kind = 'period'
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN r.kind = 'gauge' THEN '-infinity'::timestamptz
+                            ELSE b.period_start END AS usage_period) k
           LEFT JOIN billing.usage u
                  ON u.tenant_id = s.tenant_id
                 AND u.resource = r.resource
-                AND u.period_start = CASE WHEN r.kind = 'gauge' THEN '-infinity'::timestamptz
-                                          ELSE b.period_start END) x;
+                AND u.period_start = k.usage_period
+          LEFT JOIN billing._pending_usage(s.tenant_id) pu
+                 ON pu.resource = r.resource AND pu.period_start = k.usage_period) x;
 COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and resource, for admins.';

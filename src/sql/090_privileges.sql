@@ -9,5 +9,6 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA billing FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     billing.period_bounds(timestamptz, interval, timestamptz),
     billing.usage_percent(bigint, bigint),
-    billing.usage_status(bigint, bigint)
+    billing.usage_status(bigint, bigint),
+    billing._pending_usage(text)
     TO PUBLIC;
