@@ -94,8 +94,8 @@ const char* refusal_reason_name(RefusalReason reason) noexcept
     return "unknown";
 }
 
-std::size_t append_json_string(
-    char* out, std::size_t capacity, std::size_t used, const char* text, std::size_t length) noexcept
+std::size_t append_json_string(char* out, std::size_t capacity, std::size_t used, const char* text,
+                               std::size_t length) noexcept
 {
     Writer w{out, capacity, used};
     w.put_string(text, length);

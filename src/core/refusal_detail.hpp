@@ -37,7 +37,7 @@ std::size_t format_refusal_detail(const Refusal& refusal, char* out, std::size_t
 
 // Appends `length` bytes of `text` as a JSON string literal (with quotes).
 // Same return convention as format_refusal_detail, relative to `used`.
-std::size_t append_json_string(
-    char* out, std::size_t capacity, std::size_t used, const char* text, std::size_t length) noexcept;
+std::size_t append_json_string(char* out, std::size_t capacity, std::size_t used, const char* text,
+                               std::size_t length) noexcept;
 
 } // namespace zechat::billing

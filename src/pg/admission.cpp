@@ -56,8 +56,9 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
     if (on_refusal == OnRefusal::return_false)
         return false;
     report_refusal(key, terms.limit, usage_without_lock(key, terms), amount,
-                   terms.subscription == SubscriptionState::none ? RefusalReason::no_subscription
-                                                                 : RefusalReason::subscription_inactive,
+                   terms.subscription == SubscriptionState::none
+                       ? RefusalReason::no_subscription
+                       : RefusalReason::subscription_inactive,
                    terms.subscription);
 }
 
@@ -68,7 +69,8 @@ QuotaKey make_quota_key(const char* tenant_id, const char* resource)
     size_t tenant_length = std::strlen(tenant_id);
     switch (check_tenant_id(tenant_length)) {
     case TenantIdProblem::empty:
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tenant id must not be empty")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("tenant id must not be empty")));
         break;
     case TenantIdProblem::too_long:
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -115,8 +117,8 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
                        terms.subscription);
     case AdmissionResult::overflow:
         ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                        errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
-                               key.tenant_id)));
+                        errmsg("usage of %s by tenant %s would exceed the bigint range",
+                               key.resource, key.tenant_id)));
     }
     add_pending_usage(usage, amount);
     *out = remaining_after(admission.new_used, terms.limit);
@@ -128,9 +130,10 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
     PreventCommandIfReadOnly("release_quota");
     TenantTerms terms = terms_for(key);
     if (terms.kind != ResourceKind::gauge)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("cannot release \"%s\": it is a period resource", key.resource),
-                        errdetail("Usage of a period resource only restarts with a new billing period.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("cannot release \"%s\": it is a period resource", key.resource),
+                 errdetail("Usage of a period resource only restarts with a new billing period.")));
 
     PendingUsage* usage = locked_usage(key, terms);
     int64 used = pending_current_usage(usage);

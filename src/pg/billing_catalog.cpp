@@ -20,7 +20,8 @@ namespace {
 
 constexpr const char* extension_name = "zechat_billing";
 constexpr const char* table_names[] = {
-    "resources", "plans", "plan_limits", "subscriptions", "limit_overrides", "usage", "enforced_tables",
+    "resources",       "plans", "plan_limits",     "subscriptions",
+    "limit_overrides", "usage", "enforced_tables",
 };
 constexpr int table_count = sizeof table_names / sizeof table_names[0];
 
@@ -54,9 +55,10 @@ void resolve_catalog()
 {
     Oid extension_oid = get_extension_oid(extension_name, true);
     if (!OidIsValid(extension_oid))
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("extension \"%s\" is not installed in this database", extension_name),
-                        errhint("Run CREATE EXTENSION %s;", extension_name)));
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("extension \"%s\" is not installed in this database", extension_name),
+                 errhint("Run CREATE EXTENSION %s;", extension_name)));
     Oid schema = get_namespace_oid("billing", false);
     BillingCatalog resolved = {};
     resolved.owner = extension_owner_of(extension_oid);

@@ -36,9 +36,8 @@ TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
                         errmsg("billing period out of range")));
     scaled.month = static_cast<int32>(months);
     scaled.day = static_cast<int32>(days);
-    return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-                                                   TimestampTzGetDatum(anchor),
-                                                   IntervalPGetDatum(&scaled)));
+    return DatumGetTimestampTz(DirectFunctionCall2(
+        timestamptz_pl_interval, TimestampTzGetDatum(anchor), IntervalPGetDatum(&scaled)));
 }
 
 } // namespace
@@ -74,8 +73,8 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
 
 } // namespace zechat::billing::pg
 
-using zechat::billing::pg::BillingPeriod;
 using zechat::billing::pg::billing_period_containing;
+using zechat::billing::pg::BillingPeriod;
 
 namespace {
 
@@ -83,19 +82,20 @@ Datum period_bounds_body(FunctionCallInfo fcinfo)
 {
     TupleDesc tupdesc;
     if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("function returning record called in context that cannot accept type record")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("function returning record called in context that cannot accept type record")));
     tupdesc = BlessTupleDesc(tupdesc);
 
-    BillingPeriod period = billing_period_containing(PG_GETARG_TIMESTAMPTZ(0),
-                                                     PG_GETARG_INTERVAL_P(1), PG_GETARG_TIMESTAMPTZ(2));
+    BillingPeriod period = billing_period_containing(
+        PG_GETARG_TIMESTAMPTZ(0), PG_GETARG_INTERVAL_P(1), PG_GETARG_TIMESTAMPTZ(2));
     Datum values[2] = {TimestampTzGetDatum(period.start), TimestampTzGetDatum(period.end)};
     bool nulls[2] = {false, false};
     return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
 } // namespace
-
 
 #include "pg_boundary.hpp"
 

@@ -54,8 +54,8 @@ AttrNumber column_number(Relation rel, const char* column)
             return attribute->attnum;
     }
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                    errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist", column,
-                           RelationGetRelationName(rel))));
+                    errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist",
+                           column, RelationGetRelationName(rel))));
     pg_unreachable();
 }
 
@@ -107,7 +107,8 @@ TriggerLayout layout_for(TriggerData* data)
     }
     Oid trigger_oid = data->tg_trigger->tgoid;
     bool found;
-    auto* entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_FIND, &found));
+    auto* entry =
+        static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_FIND, &found));
     if (entry != nullptr && entry->valid)
         return *entry;
 
@@ -126,7 +127,8 @@ TriggerLayout layout_for(TriggerData* data)
 const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 {
     bool isnull;
-    Datum value = heap_getattr(row, layout.tenant_attnum, RelationGetDescr(data->tg_relation), &isnull);
+    Datum value =
+        heap_getattr(row, layout.tenant_attnum, RelationGetDescr(data->tg_relation), &isnull);
     if (isnull)
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("tenant column of \"%s\" must not be null: %s is enforced on it",
@@ -149,7 +151,8 @@ int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
     if (layout.amount_attnum == InvalidAttrNumber)
         return 1;
     bool isnull;
-    Datum value = heap_getattr(row, layout.amount_attnum, RelationGetDescr(data->tg_relation), &isnull);
+    Datum value =
+        heap_getattr(row, layout.amount_attnum, RelationGetDescr(data->tg_relation), &isnull);
     if (isnull)
         return 0;
     int64 amount;
@@ -238,25 +241,28 @@ void on_truncate(TriggerData* data, const TriggerLayout& layout)
 {
     Relation rel = data->tg_relation;
     TupleDesc desc = RelationGetDescr(rel);
-    const char* tenant_column = quote_identifier(NameStr(TupleDescAttr(desc, layout.tenant_attnum - 1)->attname));
+    const char* tenant_column =
+        quote_identifier(NameStr(TupleDescAttr(desc, layout.tenant_attnum - 1)->attname));
     const char* amount =
         layout.amount_attnum == InvalidAttrNumber
             ? "1"
             : psprintf("greatest(coalesce(%s, 0), 0)",
-                       quote_identifier(NameStr(TupleDescAttr(desc, layout.amount_attnum - 1)->attname)));
+                       quote_identifier(
+                           NameStr(TupleDescAttr(desc, layout.amount_attnum - 1)->attname)));
     StringInfoData query;
     initStringInfo(&query);
-    appendStringInfo(&query,
-                     "SELECT t.tenant_id, t.total FROM ("
-                     " SELECT %s::pg_catalog.text AS tenant_id, pg_catalog.sum(%s)::pg_catalog.int8 AS total"
-                     "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
-                     " WHERE t.total OPERATOR(pg_catalog.>) 0"
-                     "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
-                     "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
-                     tenant_column, amount,
-                     quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-                                                RelationGetRelationName(rel)),
-                     tenant_column);
+    appendStringInfo(
+        &query,
+        "SELECT t.tenant_id, t.total FROM ("
+        " SELECT %s::pg_catalog.text AS tenant_id, pg_catalog.sum(%s)::pg_catalog.int8 AS total"
+        "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
+        " WHERE t.total OPERATOR(pg_catalog.>) 0"
+        "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
+        "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
+        tenant_column, amount,
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                   RelationGetRelationName(rel)),
+        tenant_column);
 
     SavedUser saved;
     become_extension_owner(&saved);
@@ -290,7 +296,8 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
 
     Datum result = (Datum)0;
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))
-        result = PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(event) ? data->tg_newtuple : data->tg_trigtuple);
+        result = PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(event) ? data->tg_newtuple
+                                                                : data->tg_trigtuple);
 
     if (!enforcement_enabled())
         return result;
@@ -299,8 +306,9 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
     if (TRIGGER_FIRED_BY_TRUNCATE(event))
         on_truncate(data, layout);
     else if (!TRIGGER_FIRED_FOR_ROW(event))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("billing triggers on INSERT, UPDATE and DELETE must be FOR EACH ROW")));
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("billing triggers on INSERT, UPDATE and DELETE must be FOR EACH ROW")));
     else if (TRIGGER_FIRED_BY_INSERT(event))
         on_insert(data, layout);
     else if (TRIGGER_FIRED_BY_UPDATE(event))

@@ -41,10 +41,10 @@ void _PG_init(void)
     if (IsBinaryUpgrade)
         return;
 
-    DefineCustomBoolVariable("zechat_billing.enabled",
-                             "Enforce quotas (off bypasses enforcement for maintenance).",
-                             "Changes made while off are not counted; run billing.recount() afterwards.",
-                             &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+    DefineCustomBoolVariable(
+        "zechat_billing.enabled", "Enforce quotas (off bypasses enforcement for maintenance).",
+        "Changes made while off are not counted; run billing.recount() afterwards.",
+        &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
     MarkGUCPrefixReserved("zechat_billing");
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);

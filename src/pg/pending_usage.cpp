@@ -34,7 +34,7 @@ struct SubxactPart {
 struct PendingUsage {
     PendingKey key; // hash key, must be first
     int64 base_used;
-    int64 delta; // sum of all parts
+    int64 delta;                   // sum of all parts
     SubTransactionId lock_subxact; // the subtransaction holding the key lock
     SubxactPart* parts;
 };
@@ -182,7 +182,8 @@ void add_pending_usage(PendingUsage* entry, int64 delta)
 {
     SubTransactionId current = GetCurrentSubTransactionId();
     if (entry->parts == nullptr || entry->parts->subxact != current) {
-        auto* part = static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
+        auto* part = static_cast<SubxactPart*>(
+            MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
         part->subxact = current;
         part->delta = 0;
         part->outer = entry->parts;

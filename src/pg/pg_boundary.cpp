@@ -19,8 +19,9 @@ const char* remember_exception_message(const std::exception& e) noexcept
 
 void report_escaped_exception(const char* entry_point, const char* what)
 {
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("zechat_billing: unexpected C++ exception in %s: %s", entry_point, what)));
+    ereport(ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR),
+             errmsg("zechat_billing: unexpected C++ exception in %s: %s", entry_point, what)));
     pg_unreachable();
 }
 

@@ -5,14 +5,10 @@ namespace zechat::billing::pg {
 void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requested,
                     RefusalReason reason, SubscriptionState subscription)
 {
-    Refusal refusal{key.tenant_id,
-                    static_cast<std::size_t>(key.tenant_id_length),
-                    key.resource,
-                    static_cast<std::size_t>(key.resource_length),
-                    limit,
-                    used,
-                    requested,
-                    reason};
+    Refusal refusal{key.tenant_id, static_cast<std::size_t>(key.tenant_id_length),
+                    key.resource,  static_cast<std::size_t>(key.resource_length),
+                    limit,         used,
+                    requested,     reason};
     char* detail = static_cast<char*>(palloc(refusal_detail_capacity));
     format_refusal_detail(refusal, detail, refusal_detail_capacity);
 
@@ -35,8 +31,8 @@ void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requeste
         break;
     case RefusalReason::subscription_inactive:
         ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
-                        errmsg("quota exceeded: subscription of tenant %s is %s (%s)", key.tenant_id,
-                               subscription_state_name(subscription), key.resource),
+                        errmsg("quota exceeded: subscription of tenant %s is %s (%s)",
+                               key.tenant_id, subscription_state_name(subscription), key.resource),
                         errdetail_internal("%s", detail),
                         errhint("Reactivate the subscription to consume again.")));
         break;

@@ -53,7 +53,8 @@ Datum usage_status_body(FunctionCallInfo fcinfo)
 Datum valid_tenant_id_body(FunctionCallInfo fcinfo)
 {
     if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("tenant_id must not be null")));
     (void)make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)), "messages");
     PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }

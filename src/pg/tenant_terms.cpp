@@ -71,7 +71,8 @@ void create_terms_cache()
 void ensure_fresh_cache()
 {
     AcceptInvalidationMessages();
-    if (terms_cache != nullptr && (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
+    if (terms_cache != nullptr &&
+        (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
         hash_destroy(terms_cache);
         terms_cache = nullptr;
     }
@@ -181,7 +182,8 @@ TenantTerms terms_for(const QuotaKey& key)
             scratch_entry = loaded;
             entry = &scratch_entry;
         } else {
-            entry = static_cast<TermsEntry*>(hash_search(terms_cache, &hash_key, HASH_ENTER, &found));
+            entry =
+                static_cast<TermsEntry*>(hash_search(terms_cache, &hash_key, HASH_ENTER, &found));
             *entry = loaded;
         }
     }
@@ -199,7 +201,8 @@ TenantTerms terms_for(const QuotaKey& key)
     } else if (entry->subscription != SubscriptionState::none) {
         TimestampTz now = GetCurrentTransactionStartTimestamp();
         if (!entry->has_period || now < entry->period_start || now >= entry->period_end) {
-            BillingPeriod period = billing_period_containing(entry->anchor, &entry->billing_interval, now);
+            BillingPeriod period =
+                billing_period_containing(entry->anchor, &entry->billing_interval, now);
             entry->period_start = period.start;
             entry->period_end = period.end;
             entry->has_period = true;

@@ -28,11 +28,10 @@ constexpr uint16 usage_lock_class = 31330;
 SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
 
-constexpr const char* read_query =
-    "SELECT used FROM billing.usage "
-    " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
-    "   AND resource OPERATOR(pg_catalog.=) $2 "
-    "   AND period_start OPERATOR(pg_catalog.=) $3";
+constexpr const char* read_query = "SELECT used FROM billing.usage "
+                                   " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
+                                   "   AND resource OPERATOR(pg_catalog.=) $2 "
+                                   "   AND period_start OPERATOR(pg_catalog.=) $3";
 
 constexpr const char* write_query =
     "INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used) "
@@ -67,10 +66,10 @@ void disconnect(const SavedUser* saved)
 
 void lock_usage_key(const QuotaKey& key)
 {
-    uint32 tenant_hash = hash_bytes(reinterpret_cast<const unsigned char*>(key.tenant_id),
-                                    key.tenant_id_length);
-    uint32 resource_hash = hash_bytes(reinterpret_cast<const unsigned char*>(key.resource),
-                                      key.resource_length);
+    uint32 tenant_hash =
+        hash_bytes(reinterpret_cast<const unsigned char*>(key.tenant_id), key.tenant_id_length);
+    uint32 resource_hash =
+        hash_bytes(reinterpret_cast<const unsigned char*>(key.resource), key.resource_length);
     LOCKTAG tag;
     SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tenant_hash, resource_hash, usage_lock_class);
     (void)LockAcquire(&tag, ExclusiveLock, false, false);
