@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# pg_dump of a database using zechat_billing restores into a fresh database
+# with plans, limits, subscriptions, overrides, custom resources, usage and
+# the enforcement triggers intact, and enforcement keeps working there.
+# Both formats: custom (pg_restore) and plain SQL (psql).
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+start_cluster dumprestore 54370
+trap stop_cluster EXIT
+
+run_sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$1" "${@:2}"; }
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+createdb src
+run_sql src >/dev/null <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.resources VALUES
+    ('api_calls', 'period', 'calls', 'REST API calls'),
+    ('contacts', 'gauge', 'contacts', 'Address book entries');
+INSERT INTO billing.plans (plan_id, name, price_cents, currency, billing_interval, active) VALUES
+    ('starter', 'Starter', 4900, 'BRL', '1 month', true),
+    ('annual', 'Annual', 49000, 'USD', '1 year', true),
+    ('legacy', 'Legacy', 100, 'BRL', '1 month', false);
+INSERT INTO billing.plan_limits VALUES
+    ('starter', 'messages', 5), ('starter', 'storage', 1000), ('starter', 'users', NULL),
+    ('starter', 'whatsapp_sessions', 2), ('starter', 'api_calls', 100), ('starter', 'contacts', 10),
+    ('annual', 'messages', NULL), ('legacy', 'messages', 1);
+SELECT billing.subscribe('acme', 'starter', '2026-01-31 10:00+00');
+SELECT billing.subscribe('globex', 'starter', '2026-02-15 00:00+00');
+SELECT billing.subscribe('0b6e5a4c-1d2e-4f00-9abc-def012345678', 'starter', '2025-06-01 00:00+00');
+SELECT billing.subscribe('annual-customer', 'annual', '2025-06-01 00:00+00');
+SELECT billing.subscribe('42', 'starter');
+INSERT INTO billing.limit_overrides VALUES ('globex', 'messages', 7), ('acme', 'contacts', NULL);
+UPDATE billing.subscriptions SET status = 'suspended' WHERE tenant_id = '42';
+
+CREATE TABLE messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL, body text);
+CREATE TABLE files (id bigserial PRIMARY KEY, owner uuid NOT NULL, size_bytes bigint NOT NULL);
+CREATE SCHEMA "Chat App";
+CREATE TABLE "Chat App"."Chat Sessions" ("Tenant Key" text, "Slots" int);
+SELECT billing.enforce_quota('messages', 'messages');
+SELECT billing.enforce_quota('files', 'storage', 'owner', 'size_bytes');
+SELECT billing.enforce_quota('"Chat App"."Chat Sessions"', 'whatsapp_sessions', 'Tenant Key', 'Slots');
+
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'a'), ('acme', 'b'), ('globex', 'c');
+INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', 100);
+INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', 700);
+INSERT INTO "Chat App"."Chat Sessions" VALUES ('acme', 1), ('acme', 1);
+SELECT billing.consume_quota('acme', 'api_calls', 40);
+SELECT billing.consume_quota('globex', 'contacts', 3);
+SQL
+
+# What must survive, as text to compare.
+snapshot() {
+    run_sql "$1" -At <<'SQL'
+SELECT 'resource', r.* FROM billing.resources r ORDER BY resource;
+SELECT 'plan', p.* FROM billing.plans p ORDER BY plan_id;
+SELECT 'limit', l.* FROM billing.plan_limits l ORDER BY plan_id, resource;
+SELECT 'subscription', s.* FROM billing.subscriptions s ORDER BY tenant_id;
+SELECT 'override', o.* FROM billing.limit_overrides o ORDER BY tenant_id, resource;
+SELECT 'usage', u.* FROM billing.usage u ORDER BY tenant_id, resource, period_start;
+SELECT 'enforced', e.tbl::text, e.resource, e.tenant_column, e.amount_column
+  FROM billing.enforced_tables e ORDER BY 2, 3;
+SELECT 'trigger', t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text NOT LIKE 'billing.%'
+ ORDER BY 2, 3;
+SELECT 'rows', (SELECT count(*) FROM messages), (SELECT sum(size_bytes) FROM files),
+       (SELECT count(*) FROM "Chat App"."Chat Sessions");
+SQL
+}
+
+snapshot src >/tmp/zb-dump-src.txt
+grep -q '^usage|acme|messages|' /tmp/zb-dump-src.txt || fail "the source database has no usage to compare"
+
+pg_dump -Fc -f /tmp/zb-dump.custom src
+pg_dump -f /tmp/zb-dump.sql src
+
+createdb dst_custom
+pg_restore --exit-on-error -d dst_custom /tmp/zb-dump.custom || fail "pg_restore of the custom dump failed"
+createdb dst_plain
+run_sql dst_plain -f /tmp/zb-dump.sql >/dev/null || fail "restoring the plain dump failed"
+
+for db in dst_custom dst_plain; do
+    snapshot $db >/tmp/zb-dump-$db.txt
+    if ! diff -u /tmp/zb-dump-src.txt /tmp/zb-dump-$db.txt; then
+        fail "$db differs from the source: plans, limits, subscriptions, overrides, usage or triggers were not restored exactly"
+    fi
+    seeded=$(run_sql $db -At -c "SELECT count(*) FROM billing.resources WHERE resource = 'messages'")
+    [ "$seeded" = 1 ] || fail "$db: the seeded resource 'messages' appears $seeded times"
+
+    # Enforcement works on the restored database, from the restored usage.
+    out=$(run_sql $db -At <<'SQL'
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'c'), ('acme', 'd'), ('acme', 'e');
+DO $$
+BEGIN
+    INSERT INTO messages (tenant_id, body) VALUES ('acme', 'over the limit');
+    RAISE EXCEPTION 'the 6th message of acme was accepted';
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    NULL;
+END $$;
+DELETE FROM files WHERE size_bytes = 700;
+SELECT resource || '=' || used FROM billing.tenant_usage('acme') WHERE resource IN ('messages', 'whatsapp_sessions')
+UNION ALL
+SELECT 'storage=' || used FROM billing.tenant_usage('0b6e5a4c-1d2e-4f00-9abc-def012345678'::uuid) WHERE resource = 'storage'
+ORDER BY 1;
+SQL
+    ) || fail "$db: enforcement after restore failed"
+    expected=$'messages=5\nstorage=100\nwhatsapp_sessions=2'
+    [ "$out" = "$expected" ] || fail "$db: usage after restore is
+$out
+expected
+$expected"
+    echo "$db: restored exactly, enforcement works"
+done
+echo "dump/restore: ok"
