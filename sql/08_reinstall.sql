@@ -29,3 +29,15 @@ INSERT INTO z_messages VALUES ('z_acme'), ('z_acme');
 INSERT INTO z_messages VALUES ('z_acme');
 SELECT resource, used, hard_limit FROM billing.tenant_usage('z_acme') WHERE resource = 'messages';
 DROP TABLE z_messages;
+
+-- Consuming, then dropping the extension in the same transaction: the
+-- commit has nothing left to write to, and succeeds.
+INSERT INTO billing.plan_limits VALUES ('z_plan', 'users', 10);
+BEGIN;
+SELECT billing.consume_quota('z_acme', 'users', 3);
+SET client_min_messages = warning;
+DROP EXTENSION zechat_billing CASCADE;
+RESET client_min_messages;
+COMMIT;
+CREATE EXTENSION zechat_billing;
+SELECT count(*) AS usage_rows FROM billing.usage;

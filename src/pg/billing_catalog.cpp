@@ -82,6 +82,13 @@ Oid billing_extension_owner()
     return catalog.owner;
 }
 
+bool billing_extension_installed()
+{
+    if (catalog.resolved)
+        return true;
+    return OidIsValid(get_extension_oid(extension_name, true));
+}
+
 bool is_billing_relation(Oid relid)
 {
     if (!catalog.resolved)

@@ -14,6 +14,10 @@ namespace zechat::billing::pg {
 // this database (the library can be loaded without it, by preload).
 Oid billing_extension_owner();
 
+// False once the extension has been dropped in this database (e.g. earlier
+// in the transaction that is committing).  Never raises.
+bool billing_extension_installed();
+
 // Is relid one of the extension's configuration or usage tables?  Before
 // the catalog is resolved the answer is "maybe", i.e. true.
 bool is_billing_relation(Oid relid);

@@ -2,6 +2,7 @@
 
 #include "pending_usage.hpp"
 
+#include "billing_catalog.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -58,6 +59,9 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
 void write_pending_usage()
 {
     if (pending == nullptr)
+        return;
+    // DROP EXTENSION later in the same transaction took billing.usage with it.
+    if (!billing_extension_installed())
         return;
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);

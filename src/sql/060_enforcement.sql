@@ -8,6 +8,25 @@
 CREATE FUNCTION billing._enforce_quota_trigger()
 RETURNS trigger AS 'MODULE_PATHNAME', 'zb_enforce_quota_trigger' LANGUAGE C;
 
+-- The type of a live column of tbl, or undefined_column.
+CREATE FUNCTION billing._column_type(tbl regclass, col name)
+RETURNS regtype
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type regtype;
+BEGIN
+    SELECT a.atttypid::regtype INTO v_type
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
+    END IF;
+    RETURN v_type;
+END;
+$$;
+
 CREATE FUNCTION billing.enforce_quota(
     tbl regclass,
     resource text,
@@ -48,13 +67,7 @@ BEGIN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
 
-    SELECT a.atttypid::regtype INTO v_type
-      FROM pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = tenant_column AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of "%" does not exist', tenant_column, tbl
-            USING ERRCODE = 'undefined_column';
-    END IF;
+    v_type := billing._column_type(tbl, tenant_column);
     IF v_type NOT IN ('text'::regtype, 'character varying'::regtype, 'uuid'::regtype,
                       'bigint'::regtype, 'integer'::regtype) THEN
         RAISE EXCEPTION 'tenant column "%" has type %, expected text, varchar, uuid, bigint or integer',
@@ -63,13 +76,7 @@ BEGIN
     END IF;
 
     IF amount_column IS NOT NULL THEN
-        SELECT a.atttypid::regtype INTO v_type
-          FROM pg_attribute a
-         WHERE a.attrelid = tbl AND a.attname = amount_column AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'column "%" of "%" does not exist', amount_column, tbl
-                USING ERRCODE = 'undefined_column';
-        END IF;
+        v_type := billing._column_type(tbl, amount_column);
         IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
             RAISE EXCEPTION 'amount column "%" has type %, expected smallint, integer or bigint',
                             amount_column, v_type
