@@ -35,15 +35,37 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
     return read_usage(key, terms.usage_period_start);
 }
 
-// The key's usage entry for this transaction, taking the key lock and
+// The key's usage entry for this transaction, locking its usage row and
 // reading the committed usage the first time (see usage_store.hpp).
+// nullptr when there is no row yet: nothing to lock, usage 0.
 PendingUsage* locked_usage(const QuotaKey& key, const TenantTerms& terms)
 {
     if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
         return entry;
     lock_usage_key(key);
-    int64 committed = read_usage(key, terms.usage_period_start);
+    int64 committed;
+    if (!lock_usage_row(key, terms.usage_period_start, &committed))
+        return nullptr;
     return track_pending_usage(key, terms.usage_period_start, committed);
+}
+
+// The first admission of a key in this transaction: take the key lock, then
+// check and write in one statement.  True when admitted (and tracked, so
+// later admissions of the transaction accumulate); false when it does not
+// fit, leaving the caller to work out the refusal.
+bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                     QuotaRemaining* out)
+{
+    int64 ceiling = terms.limit.unlimited ? PG_INT64_MAX : terms.limit.value;
+    if (amount > ceiling)
+        return false;
+    lock_usage_key(key);
+    int64 new_used;
+    if (!add_usage_within(key, terms.usage_period_start, amount, ceiling, &new_used))
+        return false;
+    track_pending_usage(key, terms.usage_period_start, new_used);
+    *out = remaining_after(new_used, terms.limit);
+    return true;
 }
 
 // Refuses (raises or returns false) if the subscription does not allow
@@ -104,8 +126,12 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     if (!subscription_allows(key, terms, amount, on_refusal))
         return false;
 
-    PendingUsage* usage = locked_usage(key, terms);
-    int64 used = pending_current_usage(usage);
+    PendingUsage* usage = find_pending_usage(key, terms.usage_period_start);
+    if (usage == nullptr && first_admission(key, terms, amount, out))
+        return true;
+    if (usage == nullptr)
+        usage = locked_usage(key, terms); // it did not fit: find out why below
+    int64 used = usage != nullptr ? pending_current_usage(usage) : 0;
     Admission admission = admit(used, terms.limit, amount);
     switch (admission.result) {
     case AdmissionResult::admitted:
@@ -120,6 +146,10 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
                         errmsg("usage of %s by tenant %s would exceed the bigint range",
                                key.resource, key.tenant_id)));
     }
+    // Only a key this transaction already tracks gets here admitted: the
+    // first admission of a key is first_admission()'s.
+    if (usage == nullptr)
+        elog(ERROR, "zechat_billing: admission without a locked usage row");
     add_pending_usage(usage, amount);
     *out = remaining_after(admission.new_used, terms.limit);
     return true;
@@ -136,6 +166,8 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
                  errdetail("Usage of a period resource only restarts with a new billing period.")));
 
     PendingUsage* usage = locked_usage(key, terms);
+    if (usage == nullptr) // no usage row: nothing to give back
+        return remaining_after(0, terms.limit);
     int64 used = pending_current_usage(usage);
     int64 new_used = usage_after_release(used, amount);
     if (new_used != used)

@@ -19,10 +19,14 @@ namespace zechat::billing::pg {
 namespace {
 
 constexpr const char* extension_name = "zechat_billing";
+// The configuration tables first: tenant terms are derived from them alone.
+// clang-format off
 constexpr const char* table_names[] = {
-    "resources",       "plans", "plan_limits",     "subscriptions",
-    "limit_overrides", "usage", "enforced_tables",
+    "resources", "plans", "plan_limits", "subscriptions", "limit_overrides",
+    "usage", "enforced_tables",
 };
+// clang-format on
+constexpr int config_table_count = 5;
 constexpr int table_count = sizeof table_names / sizeof table_names[0];
 
 struct BillingCatalog {
@@ -94,6 +98,16 @@ bool is_billing_relation(Oid relid)
     if (!catalog.resolved)
         return true; // unknown yet: assume it might be
     for (int i = 0; i < table_count; ++i)
+        if (catalog.relids[i] == relid)
+            return true;
+    return false;
+}
+
+bool is_billing_config_relation(Oid relid)
+{
+    if (!catalog.resolved)
+        return true; // unknown yet: assume it might be
+    for (int i = 0; i < config_table_count; ++i)
         if (catalog.relids[i] == relid)
             return true;
     return false;

@@ -22,6 +22,10 @@ bool billing_extension_installed();
 // the catalog is resolved the answer is "maybe", i.e. true.
 bool is_billing_relation(Oid relid);
 
+// Is relid one of the configuration tables (resources, plans, plan_limits,
+// subscriptions, limit_overrides)?  "Maybe" (true) before resolution.
+bool is_billing_config_relation(Oid relid);
+
 // Called from the relcache invalidation callback.
 void forget_billing_catalog_if(Oid relid);
 

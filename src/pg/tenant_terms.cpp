@@ -231,7 +231,9 @@ const char* subscription_state_name(SubscriptionState state)
 
 void invalidate_tenant_terms(Oid relid)
 {
-    if (!OidIsValid(relid) || is_billing_relation(relid))
+    // Not for billing.usage: (auto)vacuum and analyze invalidate it often,
+    // and terms do not depend on it.
+    if (!OidIsValid(relid) || is_billing_config_relation(relid))
         terms_stale = true;
 }
 

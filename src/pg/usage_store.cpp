@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "access/hash.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -27,6 +28,8 @@ constexpr uint16 usage_lock_class = 31330;
 
 SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
+SPIPlanPtr admit_plan = nullptr;
+SPIPlanPtr lock_plan = nullptr;
 
 constexpr const char* read_query = "SELECT used FROM billing.usage "
                                    " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
@@ -38,6 +41,23 @@ constexpr const char* write_query =
     "VALUES ($1, $2, $3, GREATEST($4, 0)) "
     "ON CONFLICT (tenant_id, resource, period_start) "
     "DO UPDATE SET used = GREATEST(u.used OPERATOR(pg_catalog.+) $4, 0)";
+
+constexpr const char* lock_query = "SELECT used FROM billing.usage "
+                                   " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
+                                   "   AND resource OPERATOR(pg_catalog.=) $2 "
+                                   "   AND period_start OPERATOR(pg_catalog.=) $3 "
+                                   "   FOR UPDATE";
+
+// The first admission of a key in a transaction: check and write in one
+// statement.  $5 is the ceiling (the limit, or the bigint maximum when
+// unlimited); the caller has checked $4 <= $5 for the insert.
+constexpr const char* admit_query =
+    "INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used) "
+    "VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (tenant_id, resource, period_start) "
+    "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    "WHERE u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING used";
 
 SPIPlanPtr prepare_saved(const char* query, int nargs, Oid* types)
 {
@@ -66,6 +86,9 @@ void disconnect(const SavedUser* saved)
 
 void lock_usage_key(const QuotaKey& key)
 {
+    // Only transactions that see one snapshot need it: see usage_store.hpp.
+    if (!IsolationUsesXactSnapshot())
+        return;
     uint32 tenant_hash =
         hash_bytes(reinterpret_cast<const unsigned char*>(key.tenant_id), key.tenant_id_length);
     uint32 resource_hash =
@@ -100,6 +123,59 @@ int64 read_usage(const QuotaKey& key, TimestampTz period_start)
     }
     disconnect(&saved);
     return used;
+}
+
+bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
+{
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (lock_plan == nullptr) {
+        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        lock_plan = prepare_saved(lock_query, 3, types);
+    }
+    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start)};
+    int rc = SPI_execute_snapshot(lock_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, false, 1);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "zechat_billing: usage lock failed: %s", SPI_result_code_string(rc));
+    bool found = SPI_processed > 0;
+    *used = 0;
+    if (found) {
+        bool isnull;
+        *used =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    disconnect(&saved);
+    return found;
+}
+
+bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,
+                      int64* new_used)
+{
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (admit_plan == nullptr) {
+        Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
+        admit_plan = prepare_saved(admit_query, 5, types);
+    }
+    Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start), Int64GetDatum(amount),
+                     Int64GetDatum(ceiling)};
+    // Latest snapshot, as in read_usage: under the key lock nobody else
+    // writes the row, so even REPEATABLE READ finds it unchanged.
+    int rc = SPI_execute_snapshot(admit_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, true, 1);
+    if (rc != SPI_OK_INSERT_RETURNING)
+        elog(ERROR, "zechat_billing: usage admission failed: %s", SPI_result_code_string(rc));
+    bool written = SPI_processed > 0;
+    if (written) {
+        bool isnull;
+        *new_used =
+            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    disconnect(&saved);
+    return written;
 }
 
 void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta)

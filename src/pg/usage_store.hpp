@@ -2,26 +2,46 @@
 // and period, read and written through saved SPI plans as the extension
 // owner.
 //
-// Protocol (exact under any isolation level):
-//   1. lock_usage_key() takes a transaction-scoped exclusive lock on the
-//      (tenant, resource) key, so consumers of one key run one at a time
-//      until commit or rollback (a subtransaction abort releases it too);
-//   2. read_usage() then reads with the *latest* snapshot, which holds every
-//      commit of the previous holder of the lock, even in REPEATABLE READ;
-//   3. what the transaction admits accumulates in pending_usage.hpp and
-//      add_usage() writes it just before commit, as an increment, so admin
-//      maintenance (recount) serialised on the table lock composes with it.
-// Rollback of the transaction or of a savepoint undoes it, as for any row.
+// Protocol: what serialises the consumers of one (tenant, resource, period)
+// is the lock on its billing.usage row, held until commit or rollback (or
+// the rollback of the savepoint that took it):
+//   * the first admission of the key in a transaction is one statement,
+//     add_usage_within(): an upsert whose WHERE compares the *locked, latest*
+//     version of the row with the limit, and writes if it fits.  In READ
+//     COMMITTED, PostgreSQL re-evaluates that WHERE on the newest version
+//     after waiting for a concurrent holder, so two sessions can never both
+//     take the last unit;
+//   * a release, or a refusal, locks the row first (lock_usage_row);
+//   * what follows in the same transaction accumulates in pending_usage.hpp
+//     (the row stays locked) and add_usage() writes it just before commit.
+// REPEATABLE READ and SERIALIZABLE transactions cannot wait for a row and
+// then use its newer version (they would fail with a serialization error),
+// so they first take a transaction-scoped advisory lock on the key
+// (lock_usage_key, a no-op in READ COMMITTED): among themselves they queue
+// on it and then find the row unchanged.  Reads and writes use the latest
+// snapshot, which after the lock holds every commit of the previous holder.
+// Writes are increments, so admin maintenance (recount), serialised on the
+// table lock, composes with them.  Rollback undoes them like any row change.
 #pragma once
 
 #include "tenant_terms.hpp"
 
 namespace zechat::billing::pg {
 
+// REPEATABLE READ / SERIALIZABLE only: the advisory lock on the key.
 void lock_usage_key(const QuotaKey& key);
+
+// Locks the key's usage row and reads it; false (used = 0) if there is none.
+bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used);
 
 // Committed usage (plus this transaction's own) of the key in the period.
 int64 read_usage(const QuotaKey& key, TimestampTz period_start);
+
+// Under the key lock, the first admission of the key in a transaction:
+// used += amount if that stays <= ceiling, written at once (creating the row
+// if needed).  Returns false, writing nothing, when it would not fit.
+bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,
+                      int64* new_used);
 
 // used := greatest(used + delta, 0), creating the row if needed.
 void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta);

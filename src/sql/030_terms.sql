@@ -18,6 +18,9 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION billing.period_bounds(timestamptz, interval, timestamptz) IS
     'The billing period [anchor + k*interval, anchor + (k+1)*interval) that contains "at".';
 
+-- Plain LANGUAGE sql without SET or SECURITY DEFINER, so the planner inlines
+-- it into the callers' queries (the C loader's saved plan among them);
+-- every operator is schema-qualified instead of pinning search_path.
 CREATE FUNCTION billing._tenant_terms(p_tenant_id text)
 RETURNS TABLE (
     resource         text,
@@ -30,7 +33,6 @@ RETURNS TABLE (
     unlimited        boolean,
     hard_limit       bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT r.resource,
            r.kind,
@@ -46,8 +48,12 @@ AS $$
                 WHEN l.plan_id IS NOT NULL THEN l.hard_limit
                 ELSE 0 END
       FROM billing.resources r
-      LEFT JOIN billing.subscriptions s ON s.tenant_id = p_tenant_id
-      LEFT JOIN billing.plans p ON p.plan_id = s.plan_id
-      LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = r.resource
-      LEFT JOIN billing.limit_overrides o ON o.tenant_id = p_tenant_id AND o.resource = r.resource
+      LEFT JOIN billing.subscriptions s ON s.tenant_id OPERATOR(pg_catalog.=) p_tenant_id
+      LEFT JOIN billing.plans p ON p.plan_id OPERATOR(pg_catalog.=) s.plan_id
+      LEFT JOIN billing.plan_limits l
+             ON l.plan_id OPERATOR(pg_catalog.=) s.plan_id
+            AND l.resource OPERATOR(pg_catalog.=) r.resource
+      LEFT JOIN billing.limit_overrides o
+             ON o.tenant_id OPERATOR(pg_catalog.=) p_tenant_id
+            AND o.resource OPERATOR(pg_catalog.=) r.resource
 $$;

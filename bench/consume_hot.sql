@@ -1,0 +1,1 @@
+SELECT billing.consume_quota('t1', 'messages');

@@ -1,0 +1,1 @@
+INSERT INTO :tbl (tenant_id, body) VALUES ('t1', 'hello');
