@@ -29,6 +29,7 @@ constexpr uint16 usage_lock_class = 31330;
 SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
 SPIPlanPtr admit_plan = nullptr;
+SPIPlanPtr admit_existing_plan = nullptr;
 SPIPlanPtr lock_plan = nullptr;
 
 constexpr const char* read_query = "SELECT used FROM billing.usage "
@@ -57,6 +58,16 @@ constexpr const char* admit_query =
     "ON CONFLICT (tenant_id, resource, period_start) "
     "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 "
     "WHERE u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING used";
+
+// The same for a row that exists, which is the common case: a plain UPDATE
+// is one index probe, where the upsert probes for the conflict first.
+constexpr const char* admit_existing_query =
+    "UPDATE billing.usage AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    " WHERE u.tenant_id OPERATOR(pg_catalog.=) $1 "
+    "   AND u.resource OPERATOR(pg_catalog.=) $2 "
+    "   AND u.period_start OPERATOR(pg_catalog.=) $3 "
+    "   AND u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
     "RETURNING used";
 
 SPIPlanPtr prepare_saved(const char* query, int nargs, Oid* types)
@@ -157,16 +168,22 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     connect_as_owner(&saved);
     if (admit_plan == nullptr) {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
+        admit_existing_plan = prepare_saved(admit_existing_query, 5, types);
         admit_plan = prepare_saved(admit_query, 5, types);
     }
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(amount),
                      Int64GetDatum(ceiling)};
     // Latest snapshot, as in read_usage: under the key lock nobody else
-    // writes the row, so even REPEATABLE READ finds it unchanged.
-    int rc = SPI_execute_snapshot(admit_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+    // writes the row, so even REPEATABLE READ finds it unchanged.  When the
+    // UPDATE finds nothing (no row yet, or no room) the upsert decides: it
+    // inserts a missing row, or locks the existing one and writes nothing.
+    int rc = SPI_execute_snapshot(admit_existing_plan, args, NULL, GetLatestSnapshot(),
+                                  InvalidSnapshot, false, true, 1);
+    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
+        rc = SPI_execute_snapshot(admit_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 1);
-    if (rc != SPI_OK_INSERT_RETURNING)
+    if (rc != SPI_OK_UPDATE_RETURNING && rc != SPI_OK_INSERT_RETURNING)
         elog(ERROR, "zechat_billing: usage admission failed: %s", SPI_result_code_string(rc));
     bool written = SPI_processed > 0;
     if (written) {
