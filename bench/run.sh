@@ -4,13 +4,13 @@
 # measured in the same run (these machines are shared and noisy: only
 # ratios from one run mean anything).
 #
-#   bash bench/run.sh [seconds-per-measurement] [rounds]    (default 5 s, 3 rounds)
+#   bash bench/run.sh [seconds-per-measurement] [rounds]    (default 10 s, 3 rounds)
 #
 # Variants: plain inserts without enforcement; the PL/pgSQL counter-row
 # reference (bench/plpgsql_reference.sql); the extension in lock mode.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-SECONDS_EACH=${1:-5}
+SECONDS_EACH=${1:-10}
 ROUNDS=${2:-3}
 BENCH_DIR=$REPO_ROOT/bench
 
