@@ -189,3 +189,13 @@ SELECT billing._enforce_quota_trigger();
 CREATE TABLE e_manual (tenant_id text);
 CREATE TRIGGER manual BEFORE INSERT ON e_manual FOR EACH ROW EXECUTE FUNCTION billing._enforce_quota_trigger('users');
 INSERT INTO e_manual VALUES ('e_acme');
+
+-- Logical replication applies rows with session_replication_role = replica:
+-- enforcement triggers do not fire there (usage belongs to the publisher).
+CREATE TABLE e_replicated (tenant_id text);
+SELECT billing.enforce_quota('e_replicated', 'messages');
+SET session_replication_role = replica;
+INSERT INTO e_replicated SELECT 'e_acme' FROM generate_series(1, 5);
+RESET session_replication_role;
+SELECT count(*) AS applied_rows FROM e_replicated;
+SELECT used FROM billing.tenant_usage('e_acme') WHERE resource = 'messages';
