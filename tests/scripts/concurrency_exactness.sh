@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Exactness under real concurrency, with pgbench: 16 clients hammer enforced
+# tables far past their limits.
+#  * period resource: 4 tenants with a limit of 300 messages each receive
+#    about 3200 insert attempts: exactly 300 rows per tenant are stored and
+#    usage says 300;
+#  * gauge: inserts, deletes and updates of one tenant's files race against
+#    a 20000-byte limit: usage always equals the bytes actually stored, and
+#    never exceeds the limit.
+# Refusals (PT402) are expected and caught in PL/pgSQL (see below).
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+start_cluster concurrency 54395 "max_connections = 40"
+trap stop_cluster EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+STRESS=$(dirname "$0")/stress
+
+createdb stress
+psql -X -q -v ON_ERROR_STOP=1 -d stress >/dev/null <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('stress', 'Stress');
+INSERT INTO billing.plan_limits VALUES ('stress', 'messages', 300), ('stress', 'storage', 20000);
+SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['s1', 's2', 's3', 's4', 'g']) t;
+CREATE TABLE stress_messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL);
+CREATE TABLE stress_files (id bigserial PRIMARY KEY, tenant_id text NOT NULL, size_bytes int NOT NULL);
+SELECT billing.enforce_quota('stress_messages', 'messages');
+SELECT billing.enforce_quota('stress_files', 'storage', amount_column => 'size_bytes');
+
+-- pgbench would stop a client at its first error, so the refusals are
+-- caught here (each call is then a subtransaction, which the extension must
+-- also get right).
+CREATE FUNCTION stress_send(p_tenant text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stress_messages (tenant_id) VALUES (p_tenant);
+    RETURN true;
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    RETURN false;
+END $$;
+CREATE FUNCTION stress_churn(p_size int, p_action int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stress_files (tenant_id, size_bytes) VALUES ('g', p_size);
+    IF p_action = 1 THEN
+        DELETE FROM stress_files WHERE id = (SELECT min(id) FROM stress_files);
+    ELSIF p_action = 2 THEN
+        UPDATE stress_files SET size_bytes = size_bytes + 1 WHERE id = (SELECT max(id) FROM stress_files);
+    END IF;
+    RETURN true;
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    RETURN false;
+END $$;
+SQL
+
+run_pgbench() { # SCRIPT TRANSACTIONS-PER-CLIENT
+    local out
+    out=$(pgbench -n -d stress -c 16 -j 2 -t "$2" -f "$1" 2>&1) || {
+        echo "$out"
+        fail "pgbench failed running $1"
+    }
+    echo "$out" | grep -E "actually processed"
+}
+
+run_pgbench "$STRESS/period_insert.sql" 200
+result=$(psql -X -At -d stress -c "
+    SELECT string_agg(tenant_id || '=' || stored || '/' || coalesce(used, -1), ' ' ORDER BY tenant_id)
+      FROM (SELECT m.tenant_id, count(*) AS stored,
+                   (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
+              FROM stress_messages m GROUP BY m.tenant_id) s")
+echo "period resource, stored/used per tenant: $result"
+[ "$result" = "s1=300/300 s2=300/300 s3=300/300 s4=300/300" ] ||
+    fail "period resource: expected exactly 300 stored and used per tenant"
+
+run_pgbench "$STRESS/gauge_churn.sql" 300
+result=$(psql -X -At -d stress -c "
+    SELECT coalesce(sum(size_bytes), 0) || '/' ||
+           (SELECT used FROM billing.tenant_usage('g') WHERE resource = 'storage')
+      FROM stress_files")
+echo "gauge, stored/used bytes: $result"
+stored=${result%/*}
+used=${result#*/}
+[ "$stored" = "$used" ] || fail "gauge: usage ($used) differs from the bytes stored ($stored)"
+[ "$used" -le 20000 ] || fail "gauge: usage $used is over the limit"
+[ "$used" -ge 19000 ] || fail "gauge: usage $used never came near the limit; the test did not race"
+echo "concurrency exactness: ok"

@@ -1,0 +1,2 @@
+\set t random(1, 4)
+SELECT stress_send('s' || :t);
