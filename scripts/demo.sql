@@ -51,3 +51,14 @@ SELECT billing.subscribe('acme', 'pro');
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 6, now on Pro');
 SELECT tenant_id, plan_id, resource, used, hard_limit, percent, status
   FROM billing.usage_overview ORDER BY tenant_id, resource;
+
+-- 8. Storage is a gauge: deletes, updates and TRUNCATE give bytes back.
+CREATE TABLE files (id bigserial, tenant_id uuid NOT NULL, size_bytes bigint NOT NULL);
+SELECT billing.enforce_quota('files', 'storage', 'tenant_id', 'size_bytes');
+SELECT billing.subscribe('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 'starter');
+INSERT INTO files (tenant_id, size_bytes) VALUES ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 8000000);
+INSERT INTO files (tenant_id, size_bytes) VALUES ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 4000000);
+DELETE FROM files WHERE size_bytes = 8000000;
+INSERT INTO files (tenant_id, size_bytes) VALUES ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 4000000);
+SELECT resource, used, hard_limit, percent, status
+  FROM billing.tenant_usage('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid) WHERE resource = 'storage';
