@@ -63,23 +63,28 @@ count_pg_regress() { # NAME OUTPUT
     fi
 }
 
+# run_sql_suites LABEL [postgresql.conf lines...]
 run_sql_suites() {
-    start_cluster regress 54331
-    local out
+    local label=$1 out
+    shift
+    start_cluster regress 54331 "$@"
     out=$(make -C "$REPO_ROOT" -s PG_CONFIG=$PG_BIN/pg_config installcheck-regress 2>&1) || true
     echo "$out" | grep -E '^(ok|not ok|test |     |\s+[a-z_0-9]+ +\.\.\.)' || true
-    count_pg_regress "pg_regress" "$out"
+    count_pg_regress "pg_regress ($label)" "$out"
     if echo "$out" | grep -q "tests failed"; then cat "$REPO_ROOT/regression.diffs" 2>/dev/null | head -200; fi
 
     out=$(make -C "$REPO_ROOT" -s PG_CONFIG=$PG_BIN/pg_config installcheck-isolation 2>&1) || true
     echo "$out" | grep -E '\.\.\. ' || true
-    count_pg_regress "isolation" "$out"
+    count_pg_regress "isolation ($label)" "$out"
     if echo "$out" | grep -q "tests failed"; then
         cat "$REPO_ROOT/tests/isolation/output/regression.diffs" 2>/dev/null | head -200
     fi
     stop_cluster
 }
-run_sql_suites
+# Once without the library preloaded (lock mode), once with it in
+# shared_preload_libraries: the same suites must give the same results.
+run_sql_suites "not preloaded"
+run_sql_suites "preloaded" "shared_preload_libraries = 'zechat_billing'" "zechat_billing.max_counters = 1000"
 
 # --- scripted tests: crashes, restarts, dump/restore ------------------------
 run_scripted_tests() {

@@ -2,6 +2,7 @@
 #include "module_settings.hpp"
 
 #include "billing_catalog.hpp"
+#include "counter_shmem.hpp"
 #include "enforce_trigger.hpp"
 #include "pending_usage.hpp"
 #include "tenant_terms.hpp"
@@ -45,6 +46,15 @@ void _PG_init(void)
         "zechat_billing.enabled", "Enforce quotas (off bypasses enforcement for maintenance).",
         "Changes made while off are not counted; run billing.recount() afterwards.",
         &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+    // A postmaster setting can only be defined while the postmaster loads
+    // the library: it exists in shared_preload_libraries mode only.
+    if (process_shared_preload_libraries_in_progress) {
+        DefineCustomIntVariable("zechat_billing.max_counters",
+                                "How many (tenant, resource, period) counters shared memory holds.",
+                                NULL, &zechat::billing::pg::zb_max_counters, 50000, 100, 10000000,
+                                PGC_POSTMASTER, 0, NULL, NULL, NULL);
+        zechat::billing::pg::request_counter_shmem();
+    }
     MarkGUCPrefixReserved("zechat_billing");
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);

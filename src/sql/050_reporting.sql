@@ -148,3 +148,15 @@ SELECT s.tenant_id,
           LEFT JOIN billing._pending_usage(s.tenant_id) pu
                  ON pu.resource = r.resource AND pu.period_start = k.usage_period) x;
 COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and resource, for admins.';
+
+-- What the shared-memory counter table holds for this database (DBAs).
+-- Empty unless the library is in shared_preload_libraries.
+CREATE FUNCTION billing._counters()
+RETURNS TABLE (tenant_id text, resource text, period_start timestamptz, committed bigint,
+               reserved bigint, hard_limit bigint, state text)
+AS 'MODULE_PATHNAME', 'zb_counters'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW billing.counters AS SELECT * FROM billing._counters();
+COMMENT ON VIEW billing.counters IS
+    'Counters in shared memory (shared_preload_libraries mode): committed and reserved usage per tenant, resource and period.';
