@@ -49,8 +49,8 @@ PendingUsage* locked_usage(const QuotaKey& key, const TenantTerms& terms)
     return track_pending_usage(key, terms.usage_period_start, committed);
 }
 
-// The first admission of a key in this transaction: take the key lock, then
-// check and write in one statement.  True when admitted (and tracked, so
+// The first admission of a key in this transaction: lock its usage row,
+// check and write, in one statement.  True when admitted (and tracked, so
 // later admissions of the transaction accumulate); false when it does not
 // fit, leaving the caller to work out the refusal.
 bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount,

@@ -36,7 +36,7 @@ struct PendingUsage {
     PendingKey key; // hash key, must be first
     int64 base_used;
     int64 delta;                   // sum of all parts
-    SubTransactionId lock_subxact; // the subtransaction holding the key lock
+    SubTransactionId lock_subxact; // the subtransaction holding the row lock
     SubxactPart* parts;
 };
 
@@ -137,7 +137,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
             continue;
         }
         take_back_subxact(entry, subxact);
-        // The key lock goes with the aborted subtransaction: forget the key,
+        // The row lock goes with the aborted subtransaction: forget the key,
         // the next consumption locks and reads it again.
         if (entry->lock_subxact == subxact)
             (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);

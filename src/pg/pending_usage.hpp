@@ -3,16 +3,18 @@
 // Writing every admission straight to its billing.usage row would make one
 // transaction update the same row once per inserted row: a COPY of a
 // million messages would leave a million dead versions of one row behind,
-// and every read of it would walk them.  Instead, under the key lock of
-// usage_store.hpp, the committed usage is read once per transaction and key
-// (base_used), admissions accumulate here, and the total is written once,
-// just before commit (XACT_EVENT_PRE_COMMIT / PRE_PREPARE, where an error
-// still aborts the transaction cleanly).
+// and every read of it would walk them.  Instead the first admission of a
+// key locks and writes its row (usage_store.hpp) and records the result as
+// base_used; the admissions that follow in the transaction accumulate here,
+// against that locked value, and are written once, just before commit
+// (XACT_EVENT_PRE_COMMIT / PRE_PREPARE, where an error still aborts the
+// transaction cleanly).
 //
 // Savepoints: each entry keeps, per subtransaction, what it admitted there.
 // Aborting a subtransaction takes its part back; committing one hands its
-// part to the parent.  The key lock is released when the subtransaction that
-// took it aborts, so such an entry is forgotten (its base could go stale).
+// part to the parent.  The row lock is released, and the first write undone,
+// when the subtransaction that took it aborts: such an entry is forgotten
+// (its base would be stale), and the next admission starts over.
 #pragma once
 
 #include "tenant_terms.hpp"

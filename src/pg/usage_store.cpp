@@ -174,10 +174,12 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(amount),
                      Int64GetDatum(ceiling)};
-    // Latest snapshot, as in read_usage: under the key lock nobody else
-    // writes the row, so even REPEATABLE READ finds it unchanged.  When the
-    // UPDATE finds nothing (no row yet, or no room) the upsert decides: it
-    // inserts a missing row, or locks the existing one and writes nothing.
+    // READ COMMITTED: the UPDATE waits for the row's lock and re-checks its
+    // WHERE on the newest version.  REPEATABLE READ / SERIALIZABLE hold the
+    // advisory key lock, so nobody else writes the row and the latest
+    // snapshot finds it unchanged.  When the UPDATE finds nothing (no row
+    // yet, or no room) the upsert decides: it inserts a missing row, or
+    // locks the existing one and writes nothing.
     int rc = SPI_execute_snapshot(admit_existing_plan, args, NULL, GetLatestSnapshot(),
                                   InvalidSnapshot, false, true, 1);
     if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
@@ -205,8 +207,8 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta)
     }
     Datum args[4] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(delta)};
-    // Latest snapshot for the same reason as read_usage: under the key lock
-    // no concurrent writer exists, so REPEATABLE READ sees no conflict.
+    // This transaction already holds the row's lock (the first admission or
+    // lock_usage_row took it), so no one else has written it since.
     int rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 0);
     if (rc != SPI_OK_INSERT)
