@@ -93,24 +93,30 @@ bool billing_extension_installed()
     return OidIsValid(get_extension_oid(extension_name, true));
 }
 
-bool is_billing_relation(Oid relid)
+namespace {
+
+// Is relid among the first `count` tables of table_names?  Before the
+// catalog is resolved the answer is "maybe", i.e. true.
+bool is_among_first_tables(Oid relid, int count)
 {
     if (!catalog.resolved)
-        return true; // unknown yet: assume it might be
-    for (int i = 0; i < table_count; ++i)
+        return true;
+    for (int i = 0; i < count; ++i)
         if (catalog.relids[i] == relid)
             return true;
     return false;
 }
 
+} // namespace
+
+bool is_billing_relation(Oid relid)
+{
+    return is_among_first_tables(relid, table_count);
+}
+
 bool is_billing_config_relation(Oid relid)
 {
-    if (!catalog.resolved)
-        return true; // unknown yet: assume it might be
-    for (int i = 0; i < config_table_count; ++i)
-        if (catalog.relids[i] == relid)
-            return true;
-    return false;
+    return is_among_first_tables(relid, config_table_count);
 }
 
 void forget_billing_catalog_if(Oid relid)

@@ -109,56 +109,50 @@ void lock_usage_key(const QuotaKey& key)
     (void)LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-int64 read_usage(const QuotaKey& key, TimestampTz period_start)
+namespace {
+
+// Runs a saved "SELECT used ... WHERE key" plan (plain or FOR UPDATE) with
+// the latest snapshot.  read_only = false makes SPI advance the command
+// counter first, so the read also sees this transaction's own earlier
+// writes of the same statement (rows of one multi-row INSERT or COPY).
+bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, TimestampTz period_start,
+                 int64* used)
 {
     SavedUser saved;
     connect_as_owner(&saved);
-    if (read_plan == nullptr) {
+    if (*plan == nullptr) {
         Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        read_plan = prepare_saved(read_query, 3, types);
+        *plan = prepare_saved(query, 3, types);
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
-    // read_only = false makes SPI advance the command counter first, so the
-    // read also sees this transaction's own earlier writes of the same
-    // statement (rows of one multi-row INSERT or COPY).
-    int rc = SPI_execute_snapshot(read_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, false, 1);
+    int rc = SPI_execute_snapshot(*plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false,
+                                  false, 1);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "zechat_billing: usage read failed: %s", SPI_result_code_string(rc));
-    int64 used = 0;
-    if (SPI_processed > 0) {
+    bool found = SPI_processed > 0;
+    *used = 0;
+    if (found) {
         bool isnull;
         Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        used = isnull ? 0 : DatumGetInt64(value);
+        *used = isnull ? 0 : DatumGetInt64(value);
     }
     disconnect(&saved);
+    return found;
+}
+
+} // namespace
+
+int64 read_usage(const QuotaKey& key, TimestampTz period_start)
+{
+    int64 used;
+    (void)select_used(&read_plan, read_query, key, period_start, &used);
     return used;
 }
 
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
-    SavedUser saved;
-    connect_as_owner(&saved);
-    if (lock_plan == nullptr) {
-        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        lock_plan = prepare_saved(lock_query, 3, types);
-    }
-    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
-                     TimestampTzGetDatum(period_start)};
-    int rc = SPI_execute_snapshot(lock_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, false, 1);
-    if (rc != SPI_OK_SELECT)
-        elog(ERROR, "zechat_billing: usage lock failed: %s", SPI_result_code_string(rc));
-    bool found = SPI_processed > 0;
-    *used = 0;
-    if (found) {
-        bool isnull;
-        *used =
-            DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    }
-    disconnect(&saved);
-    return found;
+    return select_used(&lock_plan, lock_query, key, period_start, used);
 }
 
 bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,
