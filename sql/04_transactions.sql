@@ -111,3 +111,11 @@ UPDATE billing.plan_limits SET hard_limit = 5000 WHERE plan_id = 't_plan' AND re
 SELECT count(*) FILTER (WHERE ok) AS admitted, count(*) FILTER (WHERE NOT ok) AS refused
   FROM (SELECT billing.try_consume_quota('t_bulk', 'storage', 3) AS ok FROM generate_series(1, 2000)) s;
 SELECT used FROM billing.usage WHERE tenant_id = 't_bulk' AND resource = 'storage';
+
+-- One statement touching more keys than the backend keeps between
+-- transactions (1024): all counted, and the next transaction starts clean.
+INSERT INTO billing.subscriptions (tenant_id, plan_id) SELECT 't_many_' || g, 't_plan' FROM generate_series(1, 1100) g;
+SELECT count(*) FILTER (WHERE billing.try_consume_quota('t_many_' || g, 'messages', 2)) AS admitted
+  FROM generate_series(1, 1100) g;
+SELECT count(*) AS rows, sum(used) AS used FROM billing.usage WHERE tenant_id LIKE 't\_many\_%';
+SELECT billing.consume_quota('t_many_1', 'messages', 8), billing.try_consume_quota('t_many_1', 'messages');

@@ -42,9 +42,31 @@ struct PendingUsage {
 
 namespace {
 
-// Lives in TopTransactionContext; nullptr outside a transaction that
-// consumed something.
+// Created once per backend (in TopMemoryContext) and emptied at the end of
+// every transaction; `pending_used` says whether this transaction has put
+// anything in it.  The subtransaction parts live in TopTransactionContext.
 HTAB* pending = nullptr;
+bool pending_used = false;
+
+// A transaction that touched this many keys (a COPY over many tenants)
+// leaves the table's memory behind; past it the table is rebuilt.
+constexpr long pending_keep_limit = 1024;
+
+void forget_pending_usage()
+{
+    if (!pending_used)
+        return;
+    pending_used = false;
+    if (hash_get_num_entries(pending) > pending_keep_limit) {
+        hash_destroy(pending);
+        pending = nullptr;
+        return;
+    }
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, pending);
+    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
+        (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
+}
 
 PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
 {
@@ -58,7 +80,7 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
 
 void write_pending_usage()
 {
-    if (pending == nullptr)
+    if (!pending_used)
         return;
     // DROP EXTENSION later in the same transaction took billing.usage with it.
     if (!billing_extension_installed())
@@ -88,8 +110,8 @@ void on_transaction_event(XactEvent event, void*)
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE:
-        // TopTransactionContext, and the table with it, is about to go.
-        pending = nullptr;
+        // TopTransactionContext, and the parts with it, is about to go.
+        forget_pending_usage();
         break;
     default:
         break;
@@ -125,7 +147,7 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
                              void*)
 {
-    if (pending == nullptr)
+    if (!pending_used)
         return;
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
         return;
@@ -148,7 +170,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
 
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start)
 {
-    if (pending == nullptr)
+    if (!pending_used)
         return nullptr;
     PendingKey k = make_key(key, period_start);
     return static_cast<PendingUsage*>(hash_search(pending, &k, HASH_FIND, nullptr));
@@ -161,10 +183,11 @@ PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start,
         std::memset(&ctl, 0, sizeof ctl);
         ctl.keysize = sizeof(PendingKey);
         ctl.entrysize = sizeof(PendingUsage);
-        ctl.hcxt = TopTransactionContext;
+        ctl.hcxt = TopMemoryContext;
         pending = hash_create("zechat_billing pending usage", 64, &ctl,
                               HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
     }
+    pending_used = true;
     PendingKey k = make_key(key, period_start);
     bool found;
     auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, &found));
@@ -208,7 +231,7 @@ void for_each_pending_of_tenant(const char* tenant_id,
                                            int64 delta, void* arg),
                                 void* arg)
 {
-    if (pending == nullptr)
+    if (!pending_used)
         return;
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);

@@ -69,7 +69,7 @@ CREATE TABLE billing.usage (
     tenant_id    text NOT NULL,
     resource     text NOT NULL,
     period_start timestamptz NOT NULL,
-    used         bigint NOT NULL CHECK (used >= 0),
+    used         bigint NOT NULL,  -- never negative: every write is greatest(..., 0) or adds a positive amount
     PRIMARY KEY (tenant_id, resource, period_start)
 );
 COMMENT ON TABLE billing.usage IS
