@@ -66,12 +66,7 @@ SELECT billing.check_quota('t_acme', 'storage', 1);
 SELECT resource, used FROM billing.tenant_usage('t_acme') ORDER BY resource;
 COMMIT;
 
--- Two-phase commit keeps the consumption until COMMIT PREPARED.
-BEGIN;
-SELECT billing.consume_quota('t_acme', 'storage', 5);
-PREPARE TRANSACTION 't_prepared';
-COMMIT PREPARED 't_prepared';
-SELECT used FROM billing.tenant_usage('t_acme') WHERE resource = 'storage';
+-- Two-phase commit: see 09_two_phase.
 
 -- Inside a transaction, tenant_usage and check_quota include what it has
 -- consumed so far, savepoints included.

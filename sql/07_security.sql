@@ -19,11 +19,12 @@ INSERT INTO x_messages (tenant_id, body) VALUES ('x_acme', 'one'), ('x_acme', 't
 INSERT INTO x_messages (tenant_id, body) VALUES ('x_acme', 'three');
 -- Cannot read or change billing state.
 SELECT * FROM billing.usage;
+SELECT * FROM billing.usage_parts;
 SELECT * FROM billing.usage_overview;
 UPDATE billing.plan_limits SET hard_limit = 1000000;
 INSERT INTO billing.limit_overrides VALUES ('x_acme', 'messages', NULL);
 UPDATE billing.subscriptions SET plan_id = 'x_plan';
-DELETE FROM billing.usage;
+DELETE FROM billing.usage_parts;
 -- Cannot call the functions that change or reveal billing state.
 SELECT billing.subscribe('x_acme', 'x_plan');
 SELECT billing.release_quota('x_acme', 'storage');

@@ -20,13 +20,14 @@ void copy_padded(char* field, std::size_t field_size, const char* text, std::siz
 
 } // namespace
 
-CounterKey make_counter_key(uint32_t database, const char* tenant_id, std::size_t tenant_length,
-                            const char* resource, std::size_t resource_length,
-                            int64_t period_start) noexcept
+CounterKey make_counter_key(uint32_t database, uint32_t store, const char* tenant_id,
+                            std::size_t tenant_length, const char* resource,
+                            std::size_t resource_length, int64_t period_start) noexcept
 {
     CounterKey key;
     std::memset(&key, 0, sizeof key);
     key.database = database;
+    key.store = store;
     copy_padded(key.tenant_id, sizeof key.tenant_id, tenant_id, tenant_length);
     copy_padded(key.resource, sizeof key.resource, resource, resource_length);
     key.period_start = period_start;
@@ -139,13 +140,31 @@ void CounterTable::finish_load(CounterEntry* entry, int64_t committed) noexcept
 {
     entry->committed = committed;
     entry->state = CounterState::ready;
+}
+
+void CounterTable::abandon_load(CounterEntry* entry) noexcept
+{
+    entry->state = CounterState::tombstone;
+    entry->pins = 0;
+    --header_.live;
+}
+
+void CounterTable::pin(CounterEntry* entry) noexcept
+{
+    ++entry->pins;
+    entry->last_used = ++header_.clock;
+}
+
+void CounterTable::unpin(CounterEntry* entry) noexcept
+{
     if (entry->pins > 0)
         --entry->pins;
 }
 
 bool CounterTable::is_idle(const CounterEntry& entry) noexcept
 {
-    return entry.state == CounterState::ready && entry.reserved == 0 && entry.pins == 0;
+    return entry.state == CounterState::ready && entry.reserved == 0 && entry.releasing == 0 &&
+           entry.pins == 0;
 }
 
 bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
@@ -170,29 +189,62 @@ CounterEntry* CounterTable::evict_least_recently_used() noexcept
     return nullptr;
 }
 
-Admission CounterTable::reserve(CounterEntry* entry, int64_t amount) noexcept
+namespace {
+
+using wide = __int128;
+
+int64_t saturate(wide value) noexcept
 {
-    int64_t in_use;
-    if (__builtin_add_overflow(entry->committed, entry->reserved, &in_use))
-        return Admission{AdmissionResult::overflow, entry->committed};
-    Admission admission = admit(in_use, entry->limit, amount);
-    if (admission.result == AdmissionResult::admitted) {
-        entry->reserved += amount;
-        entry->last_used = ++header_.clock;
-    }
+    if (value > INT64_MAX)
+        return INT64_MAX;
+    if (value < INT64_MIN)
+        return INT64_MIN;
+    return static_cast<int64_t>(value);
+}
+
+} // namespace
+
+Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit,
+                                int64_t own_released) noexcept
+{
+    entry->limit = limit;
+    entry->last_used = ++header_.clock;
+    wide in_use = static_cast<wide>(entry->committed) + entry->reserved - own_released;
+    if (in_use < 0)
+        in_use = 0;
+    if (in_use > INT64_MAX)
+        return Admission{AdmissionResult::overflow, INT64_MAX};
+    Admission admission = admit(static_cast<int64_t>(in_use), limit, amount);
+    if (admission.result == AdmissionResult::admitted)
+        entry->reserved = saturate(static_cast<wide>(entry->reserved) + amount);
     return admission;
 }
 
-void CounterTable::commit_reservation(CounterEntry* entry, int64_t amount) noexcept
+int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved) noexcept
 {
-    entry->reserved -= amount;
-    if (__builtin_add_overflow(entry->committed, amount, &entry->committed))
-        entry->committed = INT64_MAX;
+    entry->last_used = ++header_.clock;
+    wide spare = static_cast<wide>(entry->committed) + own_reserved - entry->releasing;
+    int64_t given = spare <= 0 ? 0 : (spare < amount ? static_cast<int64_t>(spare) : amount);
+    entry->releasing += given;
+    return given;
 }
 
-void CounterTable::cancel_reservation(CounterEntry* entry, int64_t amount) noexcept
+void CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
 {
-    entry->reserved -= amount;
+    if (delta > 0)
+        entry->reserved = saturate(static_cast<wide>(entry->reserved) + delta);
+    else
+        entry->releasing = saturate(static_cast<wide>(entry->releasing) - delta);
+}
+
+void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released,
+                          bool commit) noexcept
+{
+    entry->reserved -= reserved;
+    entry->releasing -= released;
+    if (commit)
+        entry->committed =
+            saturate(static_cast<wide>(entry->committed) + reserved - released);
 }
 
 } // namespace zechat::billing

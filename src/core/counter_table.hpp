@@ -6,13 +6,22 @@
 // Everything here is plain old data and noexcept, so the block can live in
 // PostgreSQL shared memory.  It does no locking: the PostgreSQL layer
 // serialises access (and says how in its own header); the rules that make
-// it exact are here, where they can be tested without a server:
-//   * reserve(): committed + reserved + amount <= limit, or refuse;
-//   * commit_reservation() / cancel_reservation() move or drop a
-//     reservation; neither can fail;
-//   * an entry is evicted only when idle: ready, nothing reserved and no
-//     backend pinning it (a reservation or a load in progress), so eviction
-//     can never forget usage that is not yet durable.
+// it exact are here, where they can be tested without a server.
+//
+// Each entry holds the committed usage and two sums over the transactions in
+// flight: `reserved` (consumption admitted to them) and `releasing` (gauge
+// usage they give back).  Both take effect on `committed` only when the
+// transaction commits (settle()), so an abort just drops them:
+//   * reserve(): committed + reserved - own_released + amount <= limit, or
+//     refuse.  Another transaction's release does not make room before it
+//     commits; the caller's own does (a row deleted and one inserted in the
+//     same transaction);
+//   * release(): gives back at most what the entry can spare, so committed
+//     usage never goes below 0 whatever commits or aborts;
+//   * settle() moves or drops a transaction's part; it cannot fail;
+//   * an entry is evicted only when idle: ready, nothing in flight and no
+//     transaction pinning it, so eviction never forgets usage that is not
+//     yet durable.
 // Entries never move once placed (backends keep pointers to them), so a
 // removed entry leaves a tombstone that lookups step over.
 #pragma once
@@ -26,6 +35,7 @@ namespace zechat::billing {
 
 struct CounterKey {
     uint32_t database;
+    uint32_t store;       // the usage table's oid: a reinstalled extension starts afresh
     char tenant_id[64];   // NUL-padded
     char resource[48];    // NUL-padded
     int64_t period_start; // microseconds, as PostgreSQL's timestamptz
@@ -33,7 +43,7 @@ struct CounterKey {
 
 // Builds a key; tenant and resource are copied and NUL-padded (they must be
 // shorter than their fields, which key validation guarantees).
-CounterKey make_counter_key(uint32_t database, const char* tenant_id, std::size_t tenant_length,
+CounterKey make_counter_key(uint32_t database, uint32_t store, const char* tenant_id, std::size_t tenant_length,
                             const char* resource, std::size_t resource_length,
                             int64_t period_start) noexcept;
 
@@ -47,12 +57,12 @@ enum class CounterState : uint32_t {
 struct CounterEntry {
     CounterKey key;
     CounterState state;
-    uint32_t pins;     // backends holding a reservation or loading it
-    int64_t committed; // durable usage
-    int64_t reserved;  // admitted by transactions not yet committed
-    Limit limit;       // cached terms, valid for terms_generation
-    uint64_t terms_generation;
-    uint64_t last_used; // table clock at the last admission: eviction order
+    uint32_t pins;      // transactions using the entry, or its loader
+    int64_t committed;  // durable usage
+    int64_t reserved;   // consumption admitted to transactions in flight
+    int64_t releasing;  // usage given back by transactions in flight
+    Limit limit;        // the limit of the last admission (for DBAs to see)
+    uint64_t last_used; // table clock at the last use: eviction order
 };
 
 struct CounterTableHeader {
@@ -78,23 +88,45 @@ public:
     CounterEntry* find(const CounterKey& key) noexcept;
 
     // Finds the key, or places it in a free slot (evicting the least
-    // recently used idle entry if there is none) in state `loading`.
-    // *placed tells which.  nullptr when every entry is busy: the caller
-    // refuses clearly rather than overshooting.
+    // recently used idle entry if there is none) in state `loading`, pinned
+    // once for its loader.  *placed tells which.  nullptr when every entry is
+    // busy: the caller refuses clearly rather than overshooting.
     CounterEntry* find_or_place(const CounterKey& key, bool* placed) noexcept;
 
-    // A loading entry's durable usage has been read: it becomes ready.
+    // A loading entry's durable usage has been read: it becomes ready.  The
+    // loader's pin stays (its transaction goes on using the entry).
     void finish_load(CounterEntry* entry, int64_t committed) noexcept;
+
+    // The load failed: the slot is freed for a later attempt.
+    void abandon_load(CounterEntry* entry) noexcept;
+
+    // A transaction starts / stops using a ready entry.
+    void pin(CounterEntry* entry) noexcept;
+    void unpin(CounterEntry* entry) noexcept;
 
     // Removes an entry that is idle; false (nothing done) if it is not.
     bool remove_if_idle(CounterEntry* entry) noexcept;
 
-    // committed + reserved + amount <= limit ? reserve : refuse.
-    Admission reserve(CounterEntry* entry, int64_t amount) noexcept;
+    // committed + reserved - own_released + amount <= limit ? reserve : refuse.
+    // own_released is what the calling transaction has itself released on
+    // the entry.  new_used is the usage compared (plus amount if admitted).
+    Admission reserve(CounterEntry* entry, int64_t amount, Limit limit,
+                      int64_t own_released) noexcept;
 
-    // The reserving transaction committed / aborted.
-    void commit_reservation(CounterEntry* entry, int64_t amount) noexcept;
-    void cancel_reservation(CounterEntry* entry, int64_t amount) noexcept;
+    // Gives back up to `amount`; returns how much (>= 0): never more than
+    // committed + own_reserved - releasing, so no mix of commits and aborts
+    // takes committed usage below 0.  own_reserved is what the calling
+    // transaction has itself reserved on the entry.
+    int64_t release(CounterEntry* entry, int64_t amount, int64_t own_reserved) noexcept;
+
+    // A correction that is not checked against the limit (recount): > 0 is
+    // reserved, < 0 released, like any other change in flight.
+    void force(CounterEntry* entry, int64_t delta) noexcept;
+
+    // A transaction (or subtransaction) that reserved `reserved` and released
+    // `released` on the entry ends: committed, they move to `committed`;
+    // aborted, they are dropped.
+    void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit) noexcept;
 
     static bool is_idle(const CounterEntry& entry) noexcept;
 

@@ -3,6 +3,7 @@
 #include "admission.hpp"
 
 #include "../core/tenant_key.hpp"
+#include "counter_shmem.hpp"
 #include "module_settings.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
@@ -30,23 +31,61 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
 {
     if (!terms.has_usage_period)
         return 0;
-    if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
-        return pending_current_usage(entry);
-    return read_usage(key, terms.usage_period_start);
+    PendingUsage* entry = find_pending_usage(key, terms.usage_period_start);
+    if (entry != nullptr && pending_counter(entry) == nullptr)
+        return pending_current_usage(entry); // lock mode: locked base + changes
+    int64 used = read_usage(key, terms.usage_period_start);
+    if (entry != nullptr)
+        used += pending_consumed(entry) - pending_released(entry);
+    return used;
 }
 
-// The key's usage entry for this transaction, locking its usage row and
-// reading the committed usage the first time (see usage_store.hpp).
-// nullptr when there is no row yet: nothing to lock, usage 0.
-PendingUsage* locked_usage(const QuotaKey& key, const TenantTerms& terms)
+// Lock mode: the key's usage entry for this transaction, locking its usage
+// row and reading the committed usage the first time (see usage_store.hpp).
+// nullptr when there is no usage yet: nothing to lock, usage 0.
+PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start)
 {
-    if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
+    if (PendingUsage* entry = find_pending_usage(key, period_start))
         return entry;
     lock_usage_key(key);
     int64 committed;
-    if (!lock_usage_row(key, terms.usage_period_start, &committed))
+    if (!lock_usage_row(key, period_start, &committed))
         return nullptr;
-    return track_pending_usage(key, terms.usage_period_start, committed);
+    return track_pending_usage(key, period_start, committed);
+}
+
+// Shared-memory mode: admission on the key's counter.
+bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                          OnRefusal on_refusal, QuotaRemaining* out)
+{
+    PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
+    prepare_pending_change(usage);
+    Admission admission =
+        counter_reserve(pending_counter(usage), amount, terms.limit, pending_released(usage));
+    switch (admission.result) {
+    case AdmissionResult::admitted:
+        record_pending_change(usage, amount, 0);
+        *out = remaining_after(admission.new_used, terms.limit);
+        return true;
+    case AdmissionResult::limit_reached:
+        if (on_refusal == OnRefusal::return_false)
+            return false;
+        report_refusal(key, terms.limit, admission.new_used, amount, RefusalReason::limit_reached,
+                       terms.subscription);
+    case AdmissionResult::overflow:
+        break;
+    }
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
+                           key.tenant_id)));
+}
+
+// Shared-memory mode: this transaction's view of the key's usage.
+int64 counter_usage(PendingUsage* usage)
+{
+    int64 used = counter_committed(pending_counter(usage)) + pending_consumed(usage) -
+                 pending_released(usage);
+    return used < 0 ? 0 : used;
 }
 
 // The first admission of a key in this transaction: lock its usage row,
@@ -125,12 +164,14 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     TenantTerms terms = terms_for(key);
     if (!subscription_allows(key, terms, amount, on_refusal))
         return false;
+    if (counter_shmem_available())
+        return consume_from_counter(key, terms, amount, on_refusal, out);
 
     PendingUsage* usage = find_pending_usage(key, terms.usage_period_start);
     if (usage == nullptr && first_admission(key, terms, amount, out))
         return true;
     if (usage == nullptr)
-        usage = locked_usage(key, terms); // it did not fit: find out why below
+        usage = locked_usage(key, terms.usage_period_start); // it did not fit: find out why
     int64 used = usage != nullptr ? pending_current_usage(usage) : 0;
     Admission admission = admit(used, terms.limit, amount);
     switch (admission.result) {
@@ -165,7 +206,14 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
                  errmsg("cannot release \"%s\": it is a period resource", key.resource),
                  errdetail("Usage of a period resource only restarts with a new billing period.")));
 
-    PendingUsage* usage = locked_usage(key, terms);
+    if (counter_shmem_available()) {
+        PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
+        prepare_pending_change(usage);
+        int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage));
+        record_pending_change(usage, 0, given);
+        return remaining_after(counter_usage(usage), terms.limit);
+    }
+    PendingUsage* usage = locked_usage(key, terms.usage_period_start);
     if (usage == nullptr) // no usage row: nothing to give back
         return remaining_after(0, terms.limit);
     int64 used = pending_current_usage(usage);
@@ -173,6 +221,38 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
     if (new_used != used)
         add_pending_usage(usage, new_used - used);
     return remaining_after(new_used, terms.limit);
+}
+
+void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set)
+{
+    PreventCommandIfReadOnly("recount");
+    (void)terms_for(key); // raises for an unknown resource
+    if (counter_shmem_available()) {
+        PendingUsage* usage = track_counter_usage(key, period_start);
+        int64 current = counter_usage(usage);
+        int64 delta = set ? value - current : (value < -current ? -current : value);
+        if (delta == 0)
+            return;
+        prepare_pending_change(usage);
+        counter_force(pending_counter(usage), delta);
+        record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0);
+        return;
+    }
+    PendingUsage* usage = locked_usage(key, period_start);
+    int64 current = usage != nullptr ? pending_current_usage(usage) : 0;
+    int64 delta = set ? value - current : (value < -current ? -current : value);
+    if (delta == 0)
+        return;
+    if (usage != nullptr) {
+        add_pending_usage(usage, delta);
+        return;
+    }
+    // No usage yet, and delta > 0: the row is created, and locked, at once.
+    int64 new_used;
+    if (!add_usage_within(key, period_start, delta, PG_INT64_MAX, &new_used))
+        elog(ERROR, "zechat_billing: could not create the usage row of tenant %s, resource %s",
+             key.tenant_id, key.resource);
+    track_pending_usage(key, period_start, new_used);
 }
 
 bool check_quota(const QuotaKey& key, int64 amount)

@@ -1,5 +1,6 @@
-// Admission in lock mode: check the tenant's terms, serialise on the key,
-// compare usage with the limit and record what was admitted.
+// Admission: check the tenant's terms, then, in lock mode, serialise on the
+// key's usage row, compare usage with the limit and record what was
+// admitted; in shared-memory mode, reserve on the key's counter.
 //
 // Shared by the SQL functions (consume_quota & co.) and the enforcement
 // triggers, so both refuse with the same PT402 for the same reasons.
@@ -31,6 +32,11 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
 
 // Gives back gauge usage, never below 0; raises 22023 for a period resource.
 QuotaRemaining release_quota(const QuotaKey& key, int64 amount);
+
+// A correction of the key's usage in a period, not checked against the
+// limit: adds value (never taking usage below 0), or with `set` makes usage
+// equal to value (>= 0).  For recount and enforce_quota.
+void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set);
 
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);

@@ -23,10 +23,11 @@ constexpr const char* extension_name = "zechat_billing";
 // clang-format off
 constexpr const char* table_names[] = {
     "resources", "plans", "plan_limits", "subscriptions", "limit_overrides",
-    "usage", "enforced_tables",
+    "usage_parts", "enforced_tables",
 };
 // clang-format on
 constexpr int config_table_count = 5;
+constexpr int usage_table_index = 5;
 constexpr int table_count = sizeof table_names / sizeof table_names[0];
 
 struct BillingCatalog {
@@ -84,6 +85,13 @@ Oid billing_extension_owner()
     if (!catalog.resolved)
         resolve_catalog();
     return catalog.owner;
+}
+
+Oid billing_usage_relation()
+{
+    if (!catalog.resolved)
+        resolve_catalog();
+    return catalog.relids[usage_table_index];
 }
 
 bool billing_extension_installed()

@@ -14,6 +14,10 @@ namespace zechat::billing::pg {
 // this database (the library can be loaded without it, by preload).
 Oid billing_extension_owner();
 
+// billing.usage_parts: identifies this installation of the extension (a
+// dropped and re-created extension gets a new one).
+Oid billing_usage_relation();
+
 // False once the extension has been dropped in this database (e.g. earlier
 // in the transaction that is committing).  Never raises.
 bool billing_extension_installed();

@@ -1,19 +1,23 @@
 #include "counter_shmem.hpp"
 
 #include "../core/counter_table.hpp"
+#include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
+#include "usage_store.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+#include "utils/wait_event.h"
 }
 
 namespace zechat::billing::pg {
@@ -29,6 +33,7 @@ constexpr const char* shmem_name = "zechat_billing counters";
 // the first backend on EXEC_BACKEND builds).
 struct SharedCounters {
     LWLock* lock;
+    ConditionVariable loaded; // broadcast when a load finishes or fails
     // The counter table follows, aligned.
 };
 
@@ -60,6 +65,7 @@ void on_shmem_startup()
     shared = static_cast<SharedCounters*>(ShmemInitStruct(shmem_name, shared_size(), &found));
     if (!found) {
         shared->lock = &(GetNamedLWLockTranche(tranche_name))[0].lock;
+        ConditionVariableInit(&shared->loaded);
         CounterTable::format(reinterpret_cast<char*>(shared) + table_offset,
                              static_cast<uint32_t>(zb_max_counters));
     }
@@ -83,7 +89,8 @@ const char* counter_state_name(CounterState state)
     }
 }
 
-// billing._counters(): the entries of this database, for billing.counters.
+// billing._counters(): the entries of this database and installation of the
+// extension, for billing.counters.
 // No rows when the library was not preloaded (lock mode keeps no counters).
 Datum counters_body(FunctionCallInfo fcinfo)
 {
@@ -91,6 +98,7 @@ Datum counters_body(FunctionCallInfo fcinfo)
     if (shared == nullptr)
         return (Datum)0;
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    uint32 store = static_cast<uint32>(billing_usage_relation());
     LWLockAcquire(shared->lock, LW_SHARED);
     CounterTable* counters = table();
     for (uint32_t i = 0; i < counters->capacity(); ++i) {
@@ -98,24 +106,130 @@ Datum counters_body(FunctionCallInfo fcinfo)
         if ((entry->state != CounterState::ready && entry->state != CounterState::loading) ||
             entry->key.database != MyDatabaseId)
             continue;
-        Datum values[7];
-        bool nulls[7] = {false, false, false, false, false, false, false};
+        if (entry->key.store != store)
+            continue; // left by an earlier installation of the extension
+        Datum values[8];
+        bool nulls[8] = {false, false, false, false, false, false, false, false};
         values[0] = CStringGetTextDatum(entry->key.tenant_id);
         values[1] = CStringGetTextDatum(entry->key.resource);
         values[2] = TimestampTzGetDatum(entry->key.period_start);
         nulls[2] = TIMESTAMP_IS_NOBEGIN(entry->key.period_start);
         values[3] = Int64GetDatum(entry->committed);
         values[4] = Int64GetDatum(entry->reserved);
-        values[5] = Int64GetDatum(entry->limit.value);
-        nulls[5] = entry->limit.unlimited;
-        values[6] = CStringGetTextDatum(counter_state_name(entry->state));
+        values[5] = Int64GetDatum(entry->releasing);
+        values[6] = Int64GetDatum(entry->limit.value);
+        nulls[6] = entry->limit.unlimited;
+        values[7] = CStringGetTextDatum(counter_state_name(entry->state));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     LWLockRelease(shared->lock);
     return (Datum)0;
 }
 
+// Reads the committed usage of a just placed entry and publishes it; on
+// error frees the slot (and wakes the waiters, who retry) before the error
+// goes on.  No C++ object lives in this frame: the error longjmps through.
+void load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start)
+{
+    int64 committed = 0;
+    PG_TRY();
+    {
+        (void)read_usage_parts(key, period_start, &committed);
+    }
+    PG_CATCH();
+    {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        table()->abandon_load(entry);
+        LWLockRelease(shared->lock);
+        ConditionVariableBroadcast(&shared->loaded);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->finish_load(entry, committed);
+    LWLockRelease(shared->lock);
+    ConditionVariableBroadcast(&shared->loaded);
+}
+
 } // namespace
+
+CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
+{
+    CounterKey counter_key = make_counter_key(
+        MyDatabaseId, static_cast<uint32>(billing_usage_relation()), key.tenant_id,
+        static_cast<size_t>(key.tenant_id_length), key.resource,
+        static_cast<size_t>(key.resource_length), period_start);
+    for (;;) {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        bool placed;
+        CounterEntry* entry = table()->find_or_place(counter_key, &placed);
+        if (entry != nullptr && entry->state == CounterState::ready)
+            table()->pin(entry);
+        LWLockRelease(shared->lock);
+        if (entry == nullptr) {
+            ConditionVariableCancelSleep();
+            ereport(ERROR,
+                    (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                     errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
+                     errdetail("Every counter in shared memory belongs to a transaction in "
+                               "flight, so none can be evicted for tenant %s, resource %s.",
+                               key.tenant_id, key.resource),
+                     errhint("Raise zechat_billing.max_counters (needs a restart).")));
+        }
+        if (placed) {
+            ConditionVariableCancelSleep();
+            load_counter(entry, key, period_start);
+            return entry;
+        }
+        if (entry->state == CounterState::ready) {
+            ConditionVariableCancelSleep();
+            return entry;
+        }
+        // Another backend is loading it: wait for its broadcast, then look
+        // again (the load may also have failed and freed the slot).
+        ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
+    }
+}
+
+Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    Admission admission = table()->reserve(entry, amount, limit, own_released);
+    LWLockRelease(shared->lock);
+    return admission;
+}
+
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    int64 given = table()->release(entry, amount, own_reserved);
+    LWLockRelease(shared->lock);
+    return given;
+}
+
+void counter_force(CounterEntry* entry, int64 delta)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->force(entry, delta);
+    LWLockRelease(shared->lock);
+}
+
+int64 counter_committed(CounterEntry* entry)
+{
+    LWLockAcquire(shared->lock, LW_SHARED);
+    int64 committed = entry->committed;
+    LWLockRelease(shared->lock);
+    return committed;
+}
+
+void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->settle(entry, reserved, released, commit);
+    if (unpin)
+        table()->unpin(entry);
+    LWLockRelease(shared->lock);
+}
 
 void request_counter_shmem()
 {

@@ -1,14 +1,26 @@
 // The shared-memory counter table (src/core/counter_table.hpp) when the
-// library is in shared_preload_libraries.
+// library is in shared_preload_libraries: shared-memory mode's admission.
 //
 // Locking protocol: one LWLock (tranche "zechat_billing") guards the whole
-// table; readers (billing.counters) take it shared.  The table is created
-// and shown, but nothing fills it yet: admission still runs in lock mode
-// (usage_store.hpp) in both configurations.  Shared-memory admission, which
-// will place, load, reserve and evict here, is the next step (issue 3).
+// table; every operation below holds it for a few dozen instructions and
+// never across anything that can fail or wait.  billing.counters reads
+// under it shared.
+//
+// Loading: a key missing from the table is placed in state `loading` (under
+// the lock), then its committed usage is read from billing.usage_parts with
+// a snapshot taken *after* the entry was published; backends wanting the
+// same key meanwhile sleep on a condition variable.  An entry is only
+// evicted when idle (no transaction pins it, nothing reserved or being
+// released), and a transaction's durable write is visible before its commit
+// callback unpins the entry, so a load never misses a commit nor counts one
+// twice.
 #pragma once
 
-#include "pg_headers.hpp"
+#include "tenant_terms.hpp"
+
+namespace zechat::billing {
+struct CounterEntry;
+}
 
 namespace zechat::billing::pg {
 
@@ -19,7 +31,29 @@ extern int zb_max_counters;
 // the memory and the lock, and installs the startup hook.
 void request_counter_shmem();
 
-// True in a backend of a server that preloaded the library.
+// True in a backend of a server that preloaded the library: admission then
+// runs in shared-memory mode.
 bool counter_shmem_available();
+
+// The key's counter, loaded if needed, pinned for the calling transaction
+// (unpinned by counter_settle(..., unpin = true)).  Raises 53400 when every
+// entry is in use.
+CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
+
+// committed + reserved - own_released + amount <= limit ? reserve : refuse.
+Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released);
+
+// Gives back up to amount; returns how much.
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved);
+
+// A correction not checked against the limit.
+void counter_force(CounterEntry* entry, int64 delta);
+
+// The entry's committed usage now.
+int64 counter_committed(CounterEntry* entry);
+
+// A (sub)transaction's part ends; with unpin, the transaction is done with
+// the entry.  Never raises: called from commit and abort callbacks.
+void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin);
 
 } // namespace zechat::billing::pg

@@ -3,10 +3,12 @@
 #include "pending_usage.hpp"
 
 #include "billing_catalog.hpp"
+#include "counter_shmem.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
 #include "access/xact.h"
+#include "storage/backendid.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 }
@@ -21,12 +23,13 @@ struct PendingKey {
     TimestampTz period_start;
 };
 
-// What one subtransaction admitted on one key.  A stack per entry, innermost
+// What one subtransaction did on one key.  A stack per entry, innermost
 // subtransaction on top; subtransaction ids only grow, so the top is always
 // the most recent.
 struct SubxactPart {
     SubTransactionId subxact;
-    int64 delta;
+    int64 consumed;
+    int64 released;
     SubxactPart* outer;
 };
 
@@ -34,9 +37,12 @@ struct SubxactPart {
 
 struct PendingUsage {
     PendingKey key; // hash key, must be first
-    int64 base_used;
-    int64 delta;                   // sum of all parts
-    SubTransactionId lock_subxact; // the subtransaction holding the row lock
+    bool shared_mode;
+    CounterEntry* counter; // shared-memory mode, once pinned
+    int64 base_used;       // lock mode
+    SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
+    int64 consumed;        // sums of all parts
+    int64 released;
     SubxactPart* parts;
 };
 
@@ -78,39 +84,93 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
     return k;
 }
 
+QuotaKey quota_key_of(const PendingUsage* entry)
+{
+    return QuotaKey{entry->key.tenant_id, static_cast<int>(std::strlen(entry->key.tenant_id)),
+                    entry->key.resource, static_cast<int>(std::strlen(entry->key.resource))};
+}
+
+bool has_change(const PendingUsage* entry)
+{
+    return entry->consumed != 0 || entry->released != 0;
+}
+
+void refuse_prepare_with_counters()
+{
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, pending);
+    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+        if (entry->shared_mode && has_change(entry)) {
+            hash_seq_term(&status);
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("cannot PREPARE a transaction that consumed or released quota in "
+                            "shared-memory mode"),
+                     errdetail("Tenant %s, resource %s has a change in flight; a prepared "
+                               "transaction would hold it with no session to settle it.",
+                               entry->key.tenant_id, entry->key.resource),
+                     errhint("Consume quota outside the two-phase transaction, or run the server "
+                             "without zechat_billing in shared_preload_libraries.")));
+        }
+    }
+}
+
 void write_pending_usage()
 {
-    if (!pending_used)
-        return;
-    // DROP EXTENSION later in the same transaction took billing.usage with it.
+    // DROP EXTENSION later in the same transaction took the table with it.
     if (!billing_extension_installed())
         return;
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);
     while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
-        if (entry->delta == 0)
+        int64 delta = entry->consumed - entry->released;
+        if (delta == 0)
             continue;
-        QuotaKey key{entry->key.tenant_id, static_cast<int>(std::strlen(entry->key.tenant_id)),
-                     entry->key.resource, static_cast<int>(std::strlen(entry->key.resource))};
-        add_usage(key, entry->key.period_start, entry->delta);
-        entry->base_used += entry->delta;
-        entry->delta = 0;
+        QuotaKey key = quota_key_of(entry);
+        if (entry->shared_mode) {
+            // The counter is settled at COMMIT, from consumed and released.
+            add_usage(key, entry->key.period_start, MyBackendId, delta);
+            continue;
+        }
+        add_usage(key, entry->key.period_start, lock_mode_writer, delta);
+        entry->base_used += delta;
+        entry->consumed = 0;
+        entry->released = 0;
         entry->parts = nullptr;
     }
 }
 
+// COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
+// part (or nothing) and its pin back.  Never raises.
+void settle_counters(bool commit)
+{
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, pending);
+    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
+        if (entry->counter != nullptr)
+            counter_settle(entry->counter, entry->consumed, entry->released, commit, true);
+}
+
 void on_transaction_event(XactEvent event, void*)
 {
+    if (!pending_used)
+        return;
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
-    case XACT_EVENT_PRE_PREPARE:
         // Still inside the transaction: an error here aborts it, as it must.
         write_pending_usage();
         break;
+    case XACT_EVENT_PRE_PREPARE:
+        refuse_prepare_with_counters();
+        write_pending_usage();
+        break;
     case XACT_EVENT_COMMIT:
+        settle_counters(true);
+        forget_pending_usage();
+        break;
     case XACT_EVENT_ABORT:
-    case XACT_EVENT_PREPARE:
-        // TopTransactionContext, and the parts with it, is about to go.
+    case XACT_EVENT_PREPARE: // nothing pending on counters (refused otherwise)
+        settle_counters(false);
         forget_pending_usage();
         break;
     default:
@@ -122,7 +182,10 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
 {
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
-        entry->delta -= part->delta;
+        if (entry->counter != nullptr)
+            counter_settle(entry->counter, part->consumed, part->released, false, false);
+        entry->consumed -= part->consumed;
+        entry->released -= part->released;
         entry->parts = part->outer;
         pfree(part);
     }
@@ -133,7 +196,8 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
     SubxactPart* top = entry->parts;
     if (top != nullptr && top->subxact == subxact) {
         if (top->outer != nullptr && top->outer->subxact == parent) {
-            top->outer->delta += top->delta;
+            top->outer->consumed += top->consumed;
+            top->outer->released += top->released;
             entry->parts = top->outer;
             pfree(top);
         } else {
@@ -159,11 +223,38 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
             continue;
         }
         take_back_subxact(entry, subxact);
-        // The row lock goes with the aborted subtransaction: forget the key,
-        // the next consumption locks and reads it again.
-        if (entry->lock_subxact == subxact)
+        // Lock mode: the row lock goes with the aborted subtransaction:
+        // forget the key, the next consumption locks and reads it again.
+        // (A pinned counter stays pinned until the transaction ends.)
+        if (!entry->shared_mode && entry->lock_subxact == subxact)
             (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
     }
+}
+
+PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start, bool* found)
+{
+    if (pending == nullptr) {
+        HASHCTL ctl;
+        std::memset(&ctl, 0, sizeof ctl);
+        ctl.keysize = sizeof(PendingKey);
+        ctl.entrysize = sizeof(PendingUsage);
+        ctl.hcxt = TopMemoryContext;
+        pending = hash_create("zechat_billing pending usage", 64, &ctl,
+                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    }
+    pending_used = true;
+    PendingKey k = make_key(key, period_start);
+    auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, found));
+    if (!*found) {
+        entry->shared_mode = false;
+        entry->counter = nullptr;
+        entry->base_used = 0;
+        entry->lock_subxact = GetCurrentSubTransactionId();
+        entry->consumed = 0;
+        entry->released = 0;
+        entry->parts = nullptr;
+    }
+    return entry;
 }
 
 } // namespace
@@ -178,52 +269,76 @@ PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start)
 
 PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used)
 {
-    if (pending == nullptr) {
-        HASHCTL ctl;
-        std::memset(&ctl, 0, sizeof ctl);
-        ctl.keysize = sizeof(PendingKey);
-        ctl.entrysize = sizeof(PendingUsage);
-        ctl.hcxt = TopMemoryContext;
-        pending = hash_create("zechat_billing pending usage", 64, &ctl,
-                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    }
-    pending_used = true;
-    PendingKey k = make_key(key, period_start);
     bool found;
-    auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, &found));
-    if (!found) {
+    PendingUsage* entry = enter_pending_usage(key, period_start, &found);
+    if (!found)
         entry->base_used = base_used;
-        entry->delta = 0;
-        entry->lock_subxact = GetCurrentSubTransactionId();
-        entry->parts = nullptr;
-    }
     return entry;
+}
+
+PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
+{
+    bool found;
+    PendingUsage* entry = enter_pending_usage(key, period_start, &found);
+    entry->shared_mode = true;
+    // Entered before pinning, so that a pin is never left without an entry
+    // to give it back; if pinning fails the entry stays without a counter
+    // and the next call tries again.
+    if (entry->counter == nullptr)
+        entry->counter = pin_counter(key, period_start);
+    return entry;
+}
+
+CounterEntry* pending_counter(const PendingUsage* entry)
+{
+    return entry->counter;
 }
 
 int64 pending_current_usage(const PendingUsage* entry)
 {
-    return entry->base_used + entry->delta;
+    return entry->base_used + entry->consumed - entry->released;
+}
+
+int64 pending_consumed(const PendingUsage* entry)
+{
+    return entry->consumed;
+}
+
+int64 pending_released(const PendingUsage* entry)
+{
+    return entry->released;
+}
+
+void prepare_pending_change(PendingUsage* entry)
+{
+    SubTransactionId current = GetCurrentSubTransactionId();
+    if (entry->parts != nullptr && entry->parts->subxact == current)
+        return;
+    auto* part =
+        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
+    part->subxact = current;
+    part->consumed = 0;
+    part->released = 0;
+    part->outer = entry->parts;
+    entry->parts = part;
+}
+
+void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
+{
+    // prepare_pending_change() put the current subtransaction's part on top.
+    entry->parts->consumed += consumed;
+    entry->parts->released += released;
+    entry->consumed += consumed;
+    entry->released += released;
 }
 
 void add_pending_usage(PendingUsage* entry, int64 delta)
 {
-    SubTransactionId current = GetCurrentSubTransactionId();
-    if (entry->parts == nullptr || entry->parts->subxact != current) {
-        auto* part = static_cast<SubxactPart*>(
-            MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
-        part->subxact = current;
-        part->delta = 0;
-        part->outer = entry->parts;
-        entry->parts = part;
-    }
-    entry->parts->delta += delta;
-    entry->delta += delta;
-}
-
-int64 pending_delta_for(const QuotaKey& key, TimestampTz period_start)
-{
-    PendingUsage* entry = find_pending_usage(key, period_start);
-    return entry != nullptr ? entry->delta : 0;
+    prepare_pending_change(entry);
+    if (delta > 0)
+        record_pending_change(entry, delta, 0);
+    else
+        record_pending_change(entry, 0, -delta);
 }
 
 void for_each_pending_of_tenant(const char* tenant_id,
@@ -235,9 +350,11 @@ void for_each_pending_of_tenant(const char* tenant_id,
         return;
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
-        if (entry->delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
-            fn(entry->key.resource, entry->key.period_start, entry->delta, arg);
+    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+        int64 delta = entry->consumed - entry->released;
+        if (delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
+            fn(entry->key.resource, entry->key.period_start, delta, arg);
+    }
 }
 
 void register_pending_usage_callbacks()

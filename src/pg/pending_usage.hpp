@@ -1,46 +1,75 @@
-// Usage this transaction has admitted and not yet written to billing.usage.
-//
-// Writing every admission straight to its billing.usage row would make one
-// transaction update the same row once per inserted row: a COPY of a
-// million messages would leave a million dead versions of one row behind,
-// and every read of it would walk them.  Instead the first admission of a
-// key locks and writes its row (usage_store.hpp) and records the result as
-// base_used; the admissions that follow in the transaction accumulate here,
-// against that locked value, and are written once, just before commit
+// What this transaction has consumed and released, per key, and not yet
+// written to billing.usage_parts; written once, just before commit
 // (XACT_EVENT_PRE_COMMIT / PRE_PREPARE, where an error still aborts the
 // transaction cleanly).
 //
-// Savepoints: each entry keeps, per subtransaction, what it admitted there.
-// Aborting a subtransaction takes its part back; committing one hands its
-// part to the parent.  The row lock is released, and the first write undone,
-// when the subtransaction that took it aborts: such an entry is forgotten
-// (its base would be stale), and the next admission starts over.
+// Lock mode: writing every admission straight to the key's row would make
+// one transaction update the same row once per inserted row (a COPY of a
+// million messages would leave a million dead versions behind).  Instead
+// the first admission of a key locks and writes its row (usage_store.hpp)
+// and records the result as base_used; what follows in the transaction
+// accumulates here against that locked value.  The row lock is released,
+// and the first write undone, when the subtransaction that took it aborts:
+// such an entry is forgotten (its base would be stale) and the next
+// admission starts over.
+//
+// Shared-memory mode: the entry points to the key's counter, pinned for the
+// whole transaction.  What the transaction reserved and released is written
+// to its backend's part of the key at PRE_COMMIT and settled on the counter
+// at COMMIT (or dropped at ABORT).  PREPARE TRANSACTION is refused while a
+// change is pending: a prepared transaction would hold a reservation with no
+// backend to settle it.
+//
+// Savepoints: each entry keeps, per subtransaction, what it consumed and
+// released there.  Aborting a subtransaction takes its part back (and off
+// the counter); committing one hands its part to the parent.
 #pragma once
 
 #include "tenant_terms.hpp"
 
+namespace zechat::billing {
+struct CounterEntry;
+}
+
 namespace zechat::billing::pg {
 
-struct PendingUsage; // opaque, lives in TopTransactionContext
+struct PendingUsage; // opaque; per-backend table, parts in TopTransactionContext
 
-// The entry of a key this transaction holds the lock of, or nullptr.
+// The entry of a key this transaction tracks, or nullptr.
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start);
 
-// Starts tracking a key just locked; base_used is its committed usage.
+// Lock mode: starts tracking a key just locked; base_used is its committed
+// usage.
 PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used);
 
-// base_used + everything admitted so far in this transaction.
+// Shared-memory mode: the key's entry with its counter pinned (pinning it,
+// and loading the counter, the first time in the transaction).
+PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start);
+
+// Shared-memory mode: the pinned counter.
+CounterEntry* pending_counter(const PendingUsage* entry);
+
+// Lock mode: base_used + everything consumed - released so far.
 int64 pending_current_usage(const PendingUsage* entry);
 
-// Records a change (positive: consumed, negative: released) in the current
-// subtransaction.
+// What this transaction consumed / released on the key so far.
+int64 pending_consumed(const PendingUsage* entry);
+int64 pending_released(const PendingUsage* entry);
+
+// Makes room to record a change in the current subtransaction.  It may
+// allocate (and so raise), which record_pending_change() never does: call it
+// before changing a counter, so that nothing done there goes unrecorded.
+void prepare_pending_change(PendingUsage* entry);
+
+// Records a change in the current subtransaction (after
+// prepare_pending_change): consumed and released are both >= 0.
+void record_pending_change(PendingUsage* entry, int64 consumed, int64 released);
+
+// Lock mode: prepare + record of a signed change (> 0 consumed).
 void add_pending_usage(PendingUsage* entry, int64 delta);
 
-// This transaction's not yet written change for a key (0 if none).
-int64 pending_delta_for(const QuotaKey& key, TimestampTz period_start);
-
-// Calls fn(tenant_id, resource, period_start, delta, arg) for every key with a
-// non-zero unwritten change whose tenant is tenant_id.
+// Calls fn(resource, period_start, delta, arg) for every key of tenant_id
+// with a non-zero unwritten change (consumed - released).
 void for_each_pending_of_tenant(const char* tenant_id,
                                 void (*fn)(const char* resource, TimestampTz period_start,
                                            int64 delta, void* arg),

@@ -1,5 +1,6 @@
 // SQL entry points: consume_quota, try_consume_quota, release_quota and
-// check_quota, each for text, uuid and bigint tenant keys.
+// check_quota, each for text, uuid and bigint tenant keys; and the internal
+// usage corrections of recount and enforce_quota.
 #include "admission.hpp"
 #include "pg_boundary.hpp"
 
@@ -10,6 +11,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 }
 
 using namespace zechat::billing;
@@ -112,6 +114,33 @@ Datum check_quota_body(FunctionCallInfo fcinfo)
     PG_RETURN_BOOL(check_quota(call.key, call.amount));
 }
 
+// billing._adjust_usage / billing._set_usage(tenant_id, resource,
+// period_start, value).
+Datum adjust_usage_call(FunctionCallInfo fcinfo, bool set)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("tenant_id, resource, period_start and the amount must not be null")));
+    QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+                                  text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    int64 value = PG_GETARG_INT64(3);
+    if (set && value < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("usage cannot be negative, got " INT64_FORMAT, value)));
+    adjust_usage(key, PG_GETARG_TIMESTAMPTZ(2), value, set);
+    PG_RETURN_VOID();
+}
+
+Datum adjust_usage_body(FunctionCallInfo fcinfo)
+{
+    return adjust_usage_call(fcinfo, false);
+}
+
+Datum set_usage_body(FunctionCallInfo fcinfo)
+{
+    return adjust_usage_call(fcinfo, true);
+}
+
 } // namespace
 
 extern "C" {
@@ -119,4 +148,6 @@ ZB_GUARDED_ENTRY(zb_consume_quota, consume_quota_body)
 ZB_GUARDED_ENTRY(zb_try_consume_quota, try_consume_quota_body)
 ZB_GUARDED_ENTRY(zb_release_quota, release_quota_body)
 ZB_GUARDED_ENTRY(zb_check_quota, check_quota_body)
+ZB_GUARDED_ENTRY(zb_adjust_usage, adjust_usage_body)
+ZB_GUARDED_ENTRY(zb_set_usage, set_usage_body)
 }

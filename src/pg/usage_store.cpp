@@ -31,44 +31,66 @@ SPIPlanPtr write_plan = nullptr;
 SPIPlanPtr admit_plan = nullptr;
 SPIPlanPtr admit_existing_plan = nullptr;
 SPIPlanPtr lock_plan = nullptr;
+SPIPlanPtr anchor_plan = nullptr;
 
-constexpr const char* read_query = "SELECT used FROM billing.usage "
-                                   " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
-                                   "   AND resource OPERATOR(pg_catalog.=) $2 "
-                                   "   AND period_start OPERATOR(pg_catalog.=) $3";
+// $1, $2, $3: tenant, resource, period start.
+#define ZB_KEY_IS(alias)                                                                          \
+    " " alias ".tenant_id OPERATOR(pg_catalog.=) $1 "                                            \
+    " AND " alias ".resource OPERATOR(pg_catalog.=) $2 "                                         \
+    " AND " alias ".period_start OPERATOR(pg_catalog.=) $3 "
 
+// The parts written in shared-memory mode (writer <> 0).  Lock mode never
+// writes them, so while it runs they are constant: left over from a run of
+// the server with the library preloaded.
+#define ZB_OTHER_PARTS                                                                            \
+    "(SELECT COALESCE(pg_catalog.sum(o.used), 0)::bigint FROM billing.usage_parts o "            \
+    " WHERE" ZB_KEY_IS("o") " AND o.writer OPERATOR(pg_catalog.<>) 0)"
+
+constexpr const char* read_query =
+    "SELECT pg_catalog.sum(p.used)::bigint FROM billing.usage_parts p WHERE" ZB_KEY_IS("p");
+
+// $4: the change, $5: the writer.
 constexpr const char* write_query =
-    "INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used) "
-    "VALUES ($1, $2, $3, GREATEST($4, 0)) "
-    "ON CONFLICT (tenant_id, resource, period_start) "
-    "DO UPDATE SET used = GREATEST(u.used OPERATOR(pg_catalog.+) $4, 0)";
+    "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
+    "VALUES ($1, $2, $3, $5, $4) "
+    "ON CONFLICT (tenant_id, resource, period_start, writer) "
+    "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4";
 
-constexpr const char* lock_query = "SELECT used FROM billing.usage "
-                                   " WHERE tenant_id OPERATOR(pg_catalog.=) $1 "
-                                   "   AND resource OPERATOR(pg_catalog.=) $2 "
-                                   "   AND period_start OPERATOR(pg_catalog.=) $3 "
-                                   "   FOR UPDATE";
+constexpr const char* lock_query =
+    "SELECT u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS " FROM billing.usage_parts u "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 FOR UPDATE OF u";
+
+// A key with parts of shared-memory mode but no lock-mode row yet gets one
+// to lock.
+constexpr const char* anchor_query =
+    "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
+    "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING";
 
 // The first admission of a key in a transaction: check and write in one
-// statement.  $5 is the ceiling (the limit, or the bigint maximum when
-// unlimited); the caller has checked $4 <= $5 for the insert.
+// statement.  $4 is the amount, $5 the ceiling (the limit, or the bigint
+// maximum when unlimited); the caller has checked $4 <= $5.
 constexpr const char* admit_query =
-    "INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used) "
-    "VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (tenant_id, resource, period_start) "
+    "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
+    "SELECT $1, $2, $3, 0, $4 "
+    " WHERE " ZB_OTHER_PARTS " OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "ON CONFLICT (tenant_id, resource, period_start, writer) "
     "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 "
-    "WHERE u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-    "RETURNING used";
+    "WHERE u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS
+    "      OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS;
 
 // The same for a row that exists, which is the common case: a plain UPDATE
 // is one index probe, where the upsert probes for the conflict first.
 constexpr const char* admit_existing_query =
-    "UPDATE billing.usage AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
-    " WHERE u.tenant_id OPERATOR(pg_catalog.=) $1 "
-    "   AND u.resource OPERATOR(pg_catalog.=) $2 "
-    "   AND u.period_start OPERATOR(pg_catalog.=) $3 "
-    "   AND u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-    "RETURNING used";
+    "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    "  FROM (SELECT " ZB_OTHER_PARTS " AS sum) others "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 "
+    "   AND u.used OPERATOR(pg_catalog.+) others.sum "
+    "       OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING u.used OPERATOR(pg_catalog.+) others.sum";
+
+#undef ZB_OTHER_PARTS
+#undef ZB_KEY_IS
 
 SPIPlanPtr prepare_saved(const char* query, int nargs, Oid* types)
 {
@@ -130,18 +152,25 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
                                   false, 1);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "zechat_billing: usage read failed: %s", SPI_result_code_string(rc));
-    bool found = SPI_processed > 0;
+    bool found = false;
     *used = 0;
-    if (found) {
+    if (SPI_processed > 0) {
         bool isnull;
         Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        *used = isnull ? 0 : DatumGetInt64(value);
+        found = !isnull; // a sum over no parts is NULL
+        if (found)
+            *used = DatumGetInt64(value);
     }
     disconnect(&saved);
     return found;
 }
 
 } // namespace
+
+bool read_usage_parts(const QuotaKey& key, TimestampTz period_start, int64* used)
+{
+    return select_used(&read_plan, read_query, key, period_start, used);
+}
 
 int64 read_usage(const QuotaKey& key, TimestampTz period_start)
 {
@@ -152,6 +181,24 @@ int64 read_usage(const QuotaKey& key, TimestampTz period_start)
 
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
+    if (select_used(&lock_plan, lock_query, key, period_start, used))
+        return true;
+    if (!select_used(&read_plan, read_query, key, period_start, used))
+        return false; // no usage at all
+    // Only parts written in shared-memory mode: add a row to lock.
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (anchor_plan == nullptr) {
+        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        anchor_plan = prepare_saved(anchor_query, 3, types);
+    }
+    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start)};
+    int rc = SPI_execute_snapshot(anchor_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, true, 0);
+    if (rc != SPI_OK_INSERT)
+        elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
+    disconnect(&saved);
     return select_used(&lock_plan, lock_query, key, period_start, used);
 }
 
@@ -191,18 +238,20 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     return written;
 }
 
-void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta)
+void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta)
 {
     SavedUser saved;
     connect_as_owner(&saved);
     if (write_plan == nullptr) {
-        Oid types[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID};
-        write_plan = prepare_saved(write_query, 4, types);
+        Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT4OID};
+        write_plan = prepare_saved(write_query, 5, types);
     }
-    Datum args[4] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
-                     TimestampTzGetDatum(period_start), Int64GetDatum(delta)};
-    // This transaction already holds the row's lock (the first admission or
-    // lock_usage_row took it), so no one else has written it since.
+    Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start), Int64GetDatum(delta),
+                     Int32GetDatum(writer)};
+    // Nobody else writes this row now: in lock mode this transaction holds
+    // its lock (the first admission or lock_usage_row took it); in
+    // shared-memory mode it is this backend's own.
     int rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 0);
     if (rc != SPI_OK_INSERT)

@@ -1,10 +1,12 @@
-// Durable usage in lock mode: billing.usage rows, one per tenant, resource
-// and period, read and written through saved SPI plans as the extension
-// owner.
+// Durable usage: billing.usage_parts rows, whose sum per tenant, resource
+// and period is the committed usage, read and written through saved SPI
+// plans as the extension owner.  Shared-memory mode only reads the sum
+// (loading a counter) and adds to its backend's own part at commit
+// (add_usage with writer = BackendId); the rest is lock mode.
 //
-// Protocol: what serialises the consumers of one (tenant, resource, period)
-// is the lock on its billing.usage row, held until commit or rollback (or
-// the rollback of the savepoint that took it):
+// Lock-mode protocol: what serialises the consumers of one (tenant,
+// resource, period) is the lock on its writer-0 row, held until commit or
+// rollback (or the rollback of the savepoint that took it):
 //   * the first admission of the key in a transaction is one statement,
 //     add_usage_within(): an upsert whose WHERE compares the *locked, latest*
 //     version of the row with the limit, and writes if it fits.  In READ
@@ -31,10 +33,15 @@ namespace zechat::billing::pg {
 // REPEATABLE READ / SERIALIZABLE only: the advisory lock on the key.
 void lock_usage_key(const QuotaKey& key);
 
-// Locks the key's usage row and reads it; false (used = 0) if there is none.
+// Locks the key's writer-0 row (creating it if only other parts exist) and
+// reads the key's usage; false (used = 0) if the key has no usage at all.
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used);
 
-// Committed usage (plus this transaction's own) of the key in the period.
+// Committed usage (plus what this transaction wrote) of the key in the
+// period; false (used = 0) when it has none.
+bool read_usage_parts(const QuotaKey& key, TimestampTz period_start, int64* used);
+
+// The same, 0 when none.
 int64 read_usage(const QuotaKey& key, TimestampTz period_start);
 
 // Under the key lock, the first admission of the key in a transaction:
@@ -43,7 +50,12 @@ int64 read_usage(const QuotaKey& key, TimestampTz period_start);
 bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,
                       int64* new_used);
 
-// used := greatest(used + delta, 0), creating the row if needed.
-void add_usage(const QuotaKey& key, TimestampTz period_start, int64 delta);
+// The writer's part += delta, creating the row if needed.  Writer 0 is lock
+// mode's (its caller holds the row lock); writer n > 0 belongs to the backend
+// with BackendId n.
+void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta);
+
+// Lock mode's writer.
+constexpr int lock_mode_writer = 0;
 
 } // namespace zechat::billing::pg

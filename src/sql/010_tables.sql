@@ -61,19 +61,38 @@ CREATE TABLE billing.limit_overrides (
 COMMENT ON TABLE billing.limit_overrides IS
     'Per-tenant limit replacing the plan''s (custom plans); NULL = unlimited.';
 
--- Committed usage.  Period resources have one row per billing period
--- (period_start); gauges have one row with period_start = -infinity.
+-- Committed usage, in parts: the usage of a (tenant, resource, period) is
+-- the sum of its rows here.  Period resources have rows per billing period
+-- (period_start); gauges use period_start = -infinity.
+--   writer 0   is written by lock mode, under that row's lock, which is what
+--              serialises the consumers of a key (see README, "How it works");
+--   writer n   is written only by the backend with BackendId n in
+--              shared-memory mode, once per committing transaction, so no two
+--              transactions in flight ever write the same row and nothing
+--              waits on a hot row.
+-- A part may be negative (a gauge released by another backend than the one
+-- that consumed it); the sum never is.  Both modes read the sum, so a server
+-- restarted in the other mode loses and double-counts nothing.
 -- Written only by the extension's functions, with the extension owner's
 -- rights; no role needs, or should get, privileges on it.
-CREATE TABLE billing.usage (
+CREATE TABLE billing.usage_parts (
     tenant_id    text NOT NULL,
     resource     text NOT NULL,
     period_start timestamptz NOT NULL,
-    used         bigint NOT NULL,  -- never negative: every write is greatest(..., 0) or adds a positive amount
-    PRIMARY KEY (tenant_id, resource, period_start)
+    writer       integer NOT NULL CHECK (writer >= 0),
+    used         bigint NOT NULL,
+    PRIMARY KEY (tenant_id, resource, period_start, writer)
 );
-COMMENT ON TABLE billing.usage IS
-    'Committed usage per tenant, resource and period (gauges: period_start = -infinity). Do not edit; use recount.';
+COMMENT ON TABLE billing.usage_parts IS
+    'Committed usage per tenant, resource and period, in parts summed by billing.usage. Do not edit; use recount.';
+
+CREATE VIEW billing.usage AS
+SELECT tenant_id, resource, period_start, sum(used)::bigint AS used
+  FROM billing.usage_parts
+ GROUP BY tenant_id, resource, period_start
+HAVING sum(used) <> 0;
+COMMENT ON VIEW billing.usage IS
+    'Committed usage per tenant, resource and period (gauges: period_start = -infinity); keys without usage are left out.';
 
 -- Tables whose changes consume or release a resource (see enforce_quota).
 CREATE TABLE billing.enforced_tables (
@@ -91,5 +110,5 @@ SELECT pg_catalog.pg_extension_config_dump('billing.plans', '');
 SELECT pg_catalog.pg_extension_config_dump('billing.plan_limits', '');
 SELECT pg_catalog.pg_extension_config_dump('billing.subscriptions', '');
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_overrides', '');
-SELECT pg_catalog.pg_extension_config_dump('billing.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('billing.usage_parts', '');
 SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables', '');

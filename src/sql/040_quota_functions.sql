@@ -31,6 +31,17 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARA
 COMMENT ON FUNCTION billing.release_quota(text, text, bigint) IS
     'Give back gauge usage (never below 0); returns what remains (NULL = unlimited).';
 
+-- Corrections that are not checked against the limit (recount and
+-- enforce_quota use them): they go through the same path as consumption,
+-- the key's row lock in lock mode or its shared-memory counter, so they
+-- compose with consumption in flight.  Internal; not granted to PUBLIC.
+CREATE FUNCTION billing._adjust_usage(tenant_id text, resource text, period_start timestamptz,
+                                      delta bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'zb_adjust_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+CREATE FUNCTION billing._set_usage(tenant_id text, resource text, period_start timestamptz,
+                                   used bigint)
+RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 CREATE FUNCTION billing.check_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION billing.check_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)

@@ -18,7 +18,7 @@ RETURNS text AS 'MODULE_PATHNAME', 'zb_valid_tenant_id'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- What this transaction has consumed or released and not yet written to
--- billing.usage (it is written just before commit).  Only the caller's own
+-- billing.usage_parts (it is written just before commit).  Only the caller's own
 -- transaction is visible, so it is safe for PUBLIC.
 CREATE FUNCTION billing._pending_usage(tenant_id text)
 RETURNS TABLE (resource text, period_start timestamptz, delta bigint)
@@ -61,10 +61,11 @@ AS $$
               CROSS JOIN LATERAL (
                      SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
                                  ELSE b.period_start END AS usage_period) k
-              LEFT JOIN billing.usage u
-                     ON u.tenant_id = p_tenant_id
-                    AND u.resource = t.resource
-                    AND u.period_start = k.usage_period
+              CROSS JOIN LATERAL (
+                     SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                      WHERE p.tenant_id = p_tenant_id
+                        AND p.resource = t.resource
+                        AND p.period_start = k.usage_period) u
               LEFT JOIN billing._pending_usage(p_tenant_id) pu
                      ON pu.resource = t.resource AND pu.period_start = k.usage_period) x
      ORDER BY x.resource
@@ -141,10 +142,11 @@ SELECT s.tenant_id,
          CROSS JOIN LATERAL (
                 SELECT CASE WHEN r.kind = 'gauge' THEN '-infinity'::timestamptz
                             ELSE b.period_start END AS usage_period) k
-          LEFT JOIN billing.usage u
-                 ON u.tenant_id = s.tenant_id
-                AND u.resource = r.resource
-                AND u.period_start = k.usage_period
+         CROSS JOIN LATERAL (
+                SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                 WHERE p.tenant_id = s.tenant_id
+                   AND p.resource = r.resource
+                   AND p.period_start = k.usage_period) u
           LEFT JOIN billing._pending_usage(s.tenant_id) pu
                  ON pu.resource = r.resource AND pu.period_start = k.usage_period) x;
 COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and resource, for admins.';
@@ -153,10 +155,10 @@ COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and 
 -- Empty unless the library is in shared_preload_libraries.
 CREATE FUNCTION billing._counters()
 RETURNS TABLE (tenant_id text, resource text, period_start timestamptz, committed bigint,
-               reserved bigint, hard_limit bigint, state text)
+               reserved bigint, releasing bigint, hard_limit bigint, state text)
 AS 'MODULE_PATHNAME', 'zb_counters'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW billing.counters AS SELECT * FROM billing._counters();
 COMMENT ON VIEW billing.counters IS
-    'Counters in shared memory (shared_preload_libraries mode): committed and reserved usage per tenant, resource and period.';
+    'Counters in shared memory (shared_preload_libraries mode): committed usage, and what transactions in flight reserved or are releasing, per tenant, resource and period.';

@@ -157,10 +157,11 @@ $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl (usage already counted stays).';
 
--- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
-CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
-RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+-- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
+-- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
+CREATE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -168,22 +169,33 @@ DECLARE
     v_amount_column name;
 BEGIN
     SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
-      FROM billing.enforced_tables e WHERE e.tbl = _add_table_to_gauge.tbl AND e.resource = p_resource;
-    EXECUTE format(
-        'INSERT INTO billing.usage AS u (tenant_id, resource, period_start, used)
-         SELECT t.tenant_id, $1, ''-infinity'', t.total
-           FROM (SELECT %1$I::text AS tenant_id, sum(%2$s)::bigint AS total
-                   FROM %3$s
-                  WHERE %1$I IS NOT NULL AND ($2::text IS NULL OR %1$I::text = $2)
-                  GROUP BY 1) t
-          WHERE t.total > 0
-         ON CONFLICT (tenant_id, resource, period_start)
-         DO UPDATE SET used = u.used + excluded.used',
+      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource;
+    RETURN format(
+        'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
+           FROM %3$s
+          WHERE %1$I IS NOT NULL AND ($1::text IS NULL OR %1$I::text = $1)
+          GROUP BY 1',
         v_tenant_column,
         CASE WHEN v_amount_column IS NULL THEN '1'
              ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
-        tbl)
-    USING p_resource, p_tenant_id;
+        tbl,
+        p_resource);
+END;
+$$;
+
+-- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
+CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format(
+        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', t.total)
+           FROM (%s) t
+          WHERE t.total > 0',
+        billing._gauge_amounts_query(tbl, p_resource))
+    USING p_tenant_id;
 END;
 $$;
 
@@ -194,6 +206,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table record;
+    v_amounts text[] := '{}';
+    v_resources text[] := '{}';
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
@@ -202,36 +216,45 @@ BEGIN
     DELETE FROM billing.enforced_tables e
      WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
 
-    FOR v_table IN
-        SELECT e.tbl FROM billing.enforced_tables e
-          JOIN billing.resources r USING (resource)
-         WHERE r.kind = 'gauge'
-         ORDER BY e.tbl::oid
-    LOOP
-        EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
-    END LOOP;
-    -- Lock order is the writers' order (their table, then billing.usage), so
-    -- waiting here cannot deadlock with them.  Writers take ROW EXCLUSIVE on
-    -- billing.usage until they commit; once both locks are held the recount
-    -- sees every committed row and no usage write is in flight.
-    LOCK TABLE billing.usage IN SHARE ROW EXCLUSIVE MODE;
-
-    -- Only gauges that some table enforces are recomputed: a gauge kept with
-    -- consume_quota/release_quota alone has no rows to count.
-    DELETE FROM billing.usage u
-     USING billing.resources r
-     WHERE r.resource = u.resource AND r.kind = 'gauge'
-       AND EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = u.resource)
-       AND (recount.tenant_id IS NULL OR u.tenant_id = recount.tenant_id);
-
+    -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
+    -- once these locks are held, every row is committed and no change of
+    -- them is in flight.  The usage of each key is then set through its own
+    -- lock or counter (_set_usage), in the writers' order (table, then
+    -- usage), so waiting here cannot deadlock with them.
     FOR v_table IN
         SELECT e.tbl, e.resource FROM billing.enforced_tables e
           JOIN billing.resources r USING (resource)
          WHERE r.kind = 'gauge'
          ORDER BY e.tbl::oid, e.resource
     LOOP
-        PERFORM billing._add_table_to_gauge(v_table.tbl, v_table.resource, recount.tenant_id);
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
+        v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
+        v_resources := v_resources || v_table.resource;
     END LOOP;
+    -- Only gauges that some table enforces are recomputed: a gauge kept with
+    -- consume_quota/release_quota alone has no rows to count.
+    IF cardinality(v_amounts) = 0 THEN
+        RETURN;
+    END IF;
+
+    EXECUTE format(
+        'WITH counted AS (
+              SELECT a.tenant_id, a.resource, sum(a.total)::bigint AS total
+                FROM (%s) a GROUP BY 1, 2),
+              current AS (
+              SELECT u.tenant_id, u.resource, u.used FROM billing.usage u
+               WHERE u.period_start = ''-infinity'' AND u.resource = ANY ($2)
+                 AND ($1::text IS NULL OR u.tenant_id = $1))
+         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity'', k.total)
+           FROM (SELECT coalesce(c.tenant_id, u.tenant_id) AS tenant_id,
+                        coalesce(c.resource, u.resource) AS resource,
+                        coalesce(c.total, 0) AS total
+                   FROM counted c
+                   FULL JOIN current u ON u.tenant_id = c.tenant_id AND u.resource = c.resource
+                  WHERE coalesce(c.total, 0) <> coalesce(u.used, 0)
+                  ORDER BY 1, 2) k',
+        array_to_string(v_amounts, ' UNION ALL '))
+    USING recount.tenant_id, v_resources;
 END;
 $$;
 COMMENT ON FUNCTION billing.recount(text) IS

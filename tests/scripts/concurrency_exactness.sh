@@ -6,14 +6,23 @@
 #    usage says 300;
 #  * gauge: inserts, deletes and updates of one tenant's files race against
 #    a 20000-byte limit: usage always equals the bytes actually stored, and
-#    never exceeds the limit.
+#    never exceeds the limit;
+#  * eviction (shared-memory mode): 400 tenants with a limit of 5 messages
+#    each race through a counter table of 100 entries, so counters are
+#    evicted and loaded again all the time: still exactly 5 per tenant.
+# It runs twice: in lock mode, and in shared-memory mode with the smallest
+# counter table (zechat_billing.max_counters = 100).
 # Refusals (PT402) are expected and caught in PL/pgSQL (see below).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
-start_cluster concurrency 54395 "max_connections = 40"
-trap stop_cluster EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
+fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
 STRESS=$(dirname "$0")/stress
+trap stop_cluster EXIT
+
+run_exactness() { # MODE [postgresql.conf lines...]
+MODE=$1
+shift
+start_cluster concurrency 54395 "max_connections = 40" "$@"
 
 createdb stress
 psql -X -q -v ON_ERROR_STOP=1 -d stress >/dev/null <<'SQL'
@@ -21,6 +30,9 @@ CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('stress', 'Stress');
 INSERT INTO billing.plan_limits VALUES ('stress', 'messages', 300), ('stress', 'storage', 20000);
 SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['s1', 's2', 's3', 's4', 'g']) t;
+INSERT INTO billing.plans (plan_id, name) VALUES ('tiny', 'Tiny');
+INSERT INTO billing.plan_limits VALUES ('tiny', 'messages', 5);
+SELECT billing.subscribe('m' || g, 'tiny') FROM generate_series(1, 400) g;
 CREATE TABLE stress_messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL);
 CREATE TABLE stress_files (id bigserial PRIMARY KEY, tenant_id text NOT NULL, size_bytes int NOT NULL);
 SELECT billing.enforce_quota('stress_messages', 'messages');
@@ -80,4 +92,25 @@ used=${result#*/}
 [ "$stored" = "$used" ] || fail "gauge: usage ($used) differs from the bytes stored ($stored)"
 [ "$used" -le 20000 ] || fail "gauge: usage $used is over the limit"
 [ "$used" -ge 19000 ] || fail "gauge: usage $used never came near the limit; the test did not race"
-echo "concurrency exactness: ok"
+
+run_pgbench "$STRESS/many_tenants.sql" 600
+result=$(psql -X -At -d stress -c "
+    SELECT count(*) || ' tenants, ' || count(*) FILTER (WHERE stored = 5 AND used = 5) || ' exact'
+      FROM (SELECT m.tenant_id, count(*) AS stored,
+                   (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
+              FROM stress_messages m WHERE m.tenant_id LIKE 'm%' GROUP BY m.tenant_id) s")
+echo "many tenants: $result"
+[ "$result" = "400 tenants, 400 exact" ] || fail "many tenants: expected exactly 5 stored and used for each of 400"
+if [ "$MODE" = shared_memory ]; then
+    counters=$(psql -X -At -d stress -c "SELECT count(*) FROM billing.counters")
+    echo "counters in shared memory: $counters (of 100)"
+    [ "$counters" -le 100 ] || fail "more counters than max_counters"
+    in_flight=$(psql -X -At -d stress -c "SELECT count(*) FROM billing.counters WHERE reserved <> 0 OR releasing <> 0")
+    [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations with no transaction in flight"
+fi
+stop_cluster
+echo "concurrency exactness ($MODE): ok"
+}
+
+run_exactness lock
+run_exactness shared_memory "shared_preload_libraries = 'zechat_billing'" "zechat_billing.max_counters = 100"

@@ -33,7 +33,7 @@ private:
 CounterKey key_of(const std::string& tenant, const std::string& resource = "messages",
                   int64_t period = 0, uint32_t database = 1)
 {
-    return make_counter_key(database, tenant.data(), tenant.size(), resource.data(),
+    return make_counter_key(database, 7, tenant.data(), tenant.size(), resource.data(),
                             resource.size(), period);
 }
 
@@ -45,8 +45,16 @@ CounterEntry* ready_entry(CounterTable* table, const CounterKey& key, Limit limi
     if (entry != nullptr && placed) {
         entry->limit = limit;
         table->finish_load(entry, committed);
+        table->unpin(entry); // the tests pin explicitly
     }
     return entry;
+}
+
+// One admission against the entry's own limit, as a transaction that has
+// released nothing.
+AdmissionResult reserve(CounterTable* table, CounterEntry* e, int64_t amount)
+{
+    return table->reserve(e, amount, e->limit, 0).result;
 }
 
 } // namespace
@@ -66,6 +74,9 @@ TEST(CounterTable, PlacedEntriesAreFoundAgainAndOthersAreNot)
     EXPECT_EQ(table->find(key_of("acme", "storage")), nullptr);
     EXPECT_EQ(table->find(key_of("acme", "messages", 1)), nullptr);
     EXPECT_EQ(table->find(key_of("acme", "messages", 0, 2)), nullptr); // other database
+    CounterKey reinstalled = key_of("acme");
+    reinstalled.store = 8;
+    EXPECT_EQ(table->find(reinstalled), nullptr); // the extension was dropped and created again
     EXPECT_EQ(table->live(), 1u);
 }
 
@@ -73,16 +84,16 @@ TEST(CounterTable, ReservationsCountAgainstTheLimitUntilCancelled)
 {
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10), 7);
-    EXPECT_EQ(table->reserve(e, 2).result, AdmissionResult::admitted);
-    EXPECT_EQ(table->reserve(e, 2).result, AdmissionResult::limit_reached); // 7 + 2 + 2 > 10
-    EXPECT_EQ(table->reserve(e, 1).result, AdmissionResult::admitted);
+    EXPECT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted);
+    EXPECT_EQ(reserve(table.get(), e, 2), AdmissionResult::limit_reached); // 7 + 2 + 2 > 10
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
     EXPECT_EQ(e->reserved, 3);
-    table->cancel_reservation(e, 2);
-    EXPECT_EQ(table->reserve(e, 2).result, AdmissionResult::admitted);
-    table->commit_reservation(e, 3);
+    table->settle(e, 2, 0, false);
+    EXPECT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted);
+    table->settle(e, 3, 0, true);
     EXPECT_EQ(e->committed, 10);
     EXPECT_EQ(e->reserved, 0);
-    EXPECT_EQ(table->reserve(e, 1).result, AdmissionResult::limit_reached);
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::limit_reached);
 }
 
 TEST(CounterTable, ConcurrentReservationsNeverAdmitPastTheLimit)
@@ -93,11 +104,11 @@ TEST(CounterTable, ConcurrentReservationsNeverAdmitPastTheLimit)
     CounterEntry* e = ready_entry(table.get(), key_of("hot"), Limit::of(100), 90);
     int admitted = 0;
     for (int tx = 0; tx < 16; ++tx)
-        if (table->reserve(e, 1).result == AdmissionResult::admitted)
+        if (reserve(table.get(), e, 1) == AdmissionResult::admitted)
             ++admitted;
     EXPECT_EQ(admitted, 10);
     for (int tx = 0; tx < 10; ++tx)
-        tx % 2 == 0 ? table->commit_reservation(e, 1) : table->cancel_reservation(e, 1);
+        tx % 2 == 0 ? table->settle(e, 1, 0, true) : table->settle(e, 1, 0, false);
     EXPECT_EQ(e->committed, 95);
     EXPECT_EQ(e->reserved, 0);
 }
@@ -106,9 +117,9 @@ TEST(CounterTable, UnlimitedOverflowIsRefusedNotWrapped)
 {
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("big"), Limit::none(), INT64_MAX - 1);
-    EXPECT_EQ(table->reserve(e, 1).result, AdmissionResult::admitted);
-    EXPECT_EQ(table->reserve(e, 1).result, AdmissionResult::overflow);
-    table->commit_reservation(e, 1);
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::overflow);
+    table->settle(e, 1, 0, true);
     EXPECT_EQ(e->committed, INT64_MAX);
 }
 
@@ -119,10 +130,10 @@ TEST(CounterTable, OnlyIdleEntriesAreRemoved)
     CounterEntry* loading = table->find_or_place(key_of("loading"), &placed);
     EXPECT_FALSE(table->remove_if_idle(loading)); // being loaded
     CounterEntry* busy = ready_entry(table.get(), key_of("busy"), Limit::of(5));
-    ASSERT_EQ(table->reserve(busy, 1).result, AdmissionResult::admitted);
+    ASSERT_EQ(reserve(table.get(), busy, 1), AdmissionResult::admitted);
     EXPECT_FALSE(table->remove_if_idle(busy)); // reservation in flight
     busy->pins = 1;
-    table->commit_reservation(busy, 1);
+    table->settle(busy, 1, 0, true);
     EXPECT_FALSE(table->remove_if_idle(busy)); // pinned
     busy->pins = 0;
     EXPECT_TRUE(table->remove_if_idle(busy));
@@ -135,9 +146,9 @@ TEST(CounterTable, AFullTableEvictsTheLeastRecentlyUsedIdleEntry)
     CounterEntry* a = ready_entry(table.get(), key_of("a"), Limit::of(9));
     CounterEntry* b = ready_entry(table.get(), key_of("b"), Limit::of(9));
     CounterEntry* c = ready_entry(table.get(), key_of("c"), Limit::of(9));
-    ASSERT_EQ(table->reserve(a, 1).result, AdmissionResult::admitted); // a busy
-    table->reserve(c, 1);
-    table->commit_reservation(c, 1); // c used after b
+    ASSERT_EQ(reserve(table.get(), a, 1), AdmissionResult::admitted); // a busy
+    reserve(table.get(), c, 1);
+    table->settle(c, 1, 0, true); // c used after b
     CounterEntry* d = ready_entry(table.get(), key_of("d"), Limit::of(9));
     ASSERT_NE(d, nullptr);
     EXPECT_EQ(d, b); // b's slot: the least recently used idle one
@@ -152,8 +163,8 @@ TEST(CounterTable, AFullTableOfBusyEntriesRefusesToPlace)
     Block table(2);
     CounterEntry* a = ready_entry(table.get(), key_of("a"), Limit::of(9));
     CounterEntry* b = ready_entry(table.get(), key_of("b"), Limit::of(9));
-    table->reserve(a, 1);
-    table->reserve(b, 1);
+    reserve(table.get(), a, 1);
+    reserve(table.get(), b, 1);
     bool placed = true;
     EXPECT_EQ(table->find_or_place(key_of("c"), &placed), nullptr);
     EXPECT_FALSE(placed);
@@ -185,54 +196,165 @@ TEST(CounterTable, LookupsContinuePastTombstones)
     }
 }
 
-TEST(CounterTable, RandomOperationsAgreeWithAModel)
+TEST(CounterTable, ReleasesTakeEffectAtCommitAndNeverGoBelowZero)
 {
-    // A property test: random places, loads, reservations, commits, aborts
-    // and evictions against a map; committed usage is never lost while an
-    // entry lives, and reserved never goes negative.
-    Block table(64);
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("files"), Limit::of(10), 10);
+    // Two transactions each try to give back 7 of the 10: only 10 in all.
+    EXPECT_EQ(table->release(e, 7, 0), 7);
+    EXPECT_EQ(table->release(e, 7, 0), 3);
+    // Nothing is free for others before the releases commit.
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::limit_reached);
+    table->settle(e, 0, 7, false); // the first aborts
+    table->settle(e, 0, 3, true);  // the second commits
+    EXPECT_EQ(e->committed, 7);
+    EXPECT_EQ(e->releasing, 0);
+    EXPECT_EQ(reserve(table.get(), e, 3), AdmissionResult::admitted);
+}
+
+TEST(CounterTable, ATransactionsOwnReleaseMakesRoomForItself)
+{
+    // users: 5 of 5; one transaction deletes a user and adds another.
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("users"), Limit::of(5), 5);
+    EXPECT_EQ(table->release(e, 1, 0), 1);
+    EXPECT_EQ(table->reserve(e, 1, e->limit, 1).result, AdmissionResult::admitted);
+    // Another transaction still finds no room.
+    EXPECT_EQ(table->reserve(e, 1, e->limit, 0).result, AdmissionResult::limit_reached);
+    table->settle(e, 1, 1, true);
+    EXPECT_EQ(e->committed, 5);
+    // And its own reservation can be given back before it commits.
+    EXPECT_EQ(table->release(e, 5, 0), 5);
+    table->settle(e, 0, 5, true);
+    EXPECT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted);
+    EXPECT_EQ(table->release(e, 9, 2), 2); // its own 2, committed is 0
+    table->settle(e, 2, 2, true);
+    EXPECT_EQ(e->committed, 0);
+}
+
+TEST(CounterTable, ForcedCorrectionsIgnoreTheLimit)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("fix"), Limit::of(3), 2);
+    table->force(e, 5);
+    table->settle(e, 5, 0, true);
+    EXPECT_EQ(e->committed, 7);
+    table->force(e, -6);
+    EXPECT_EQ(e->releasing, 6);
+    table->settle(e, 0, 6, true);
+    EXPECT_EQ(e->committed, 1);
+}
+
+TEST(CounterTable, LoadsCanBeAbandonedAndRetried)
+{
+    Block table(4);
+    bool placed;
+    CounterEntry* e = table->find_or_place(key_of("x"), &placed);
+    ASSERT_TRUE(placed);
+    table->abandon_load(e);
+    EXPECT_EQ(table->find(key_of("x")), nullptr);
+    EXPECT_EQ(table->live(), 0u);
+    CounterEntry* again = table->find_or_place(key_of("x"), &placed);
+    EXPECT_TRUE(placed);
+    EXPECT_EQ(again->pins, 1u);
+    table->finish_load(again, 4);
+    EXPECT_EQ(again->pins, 1u); // still the loader's
+    EXPECT_FALSE(CounterTable::is_idle(*again));
+    table->unpin(again);
+    EXPECT_TRUE(CounterTable::is_idle(*again));
+}
+
+TEST(CounterTable, RandomTransactionsAgreeWithAModel)
+{
+    // A property test: eight "transactions" at a time reserve, release,
+    // commit and abort on a handful of keys in a table small enough to
+    // evict; reloads read the model of durable usage.  Whatever the order,
+    // committed usage never exceeds the limit, never goes below 0, and always
+    // equals the sum of what committed.
+    constexpr int64_t limit = 40;
+    struct Part {
+        std::string tenant;
+        int64_t reserved = 0;
+        int64_t released = 0;
+    };
+    struct Txn {
+        std::map<std::string, Part> parts; // pinned entries
+    };
+    Block table(6);
     std::mt19937 rng(20261124);
-    std::map<std::string, int64_t> committed_model;
-    std::map<std::string, int64_t> reserved_model;
-    for (int step = 0; step < 20000; ++step) {
-        std::string tenant = "t" + std::to_string(rng() % 100);
-        CounterKey key = key_of(tenant);
+    std::map<std::string, int64_t> durable;
+    std::vector<Txn> txns(8);
+    auto entry_for = [&](Txn& txn, const std::string& tenant) -> CounterEntry* {
         bool placed;
-        CounterEntry* e = table->find_or_place(key, &placed);
-        if (e == nullptr) {
-            // Only possible when every entry is busy.
-            for (uint32_t i = 0; i < table->capacity(); ++i)
-                EXPECT_FALSE(CounterTable::is_idle(*table->entry_at(i)));
-            continue;
-        }
+        CounterEntry* e = table->find_or_place(key_of(tenant), &placed);
+        if (e == nullptr)
+            return nullptr;
         if (placed) {
-            // Eviction forgot it: reload from the "durable" model, which an
-            // idle entry had fully committed.
-            e->limit = Limit::of(50);
-            ASSERT_EQ(reserved_model[tenant], 0) << "evicted with reservations in flight";
-            table->finish_load(e, committed_model[tenant]);
+            table->finish_load(e, durable[tenant]); // keeps the loader's pin
+            txn.parts[tenant].tenant = tenant;
+        } else if (txn.parts.count(tenant) == 0) {
+            if (e->state != CounterState::ready)
+                return nullptr;
+            table->pin(e);
+            txn.parts[tenant].tenant = tenant;
         }
-        ASSERT_EQ(e->committed, committed_model[tenant]);
-        ASSERT_EQ(e->reserved, reserved_model[tenant]);
-        switch (rng() % 3) {
+        return e;
+    };
+    auto end = [&](Txn& txn, bool commit) {
+        for (auto& [tenant, part] : txn.parts) {
+            CounterEntry* e = table->find(key_of(tenant));
+            ASSERT_NE(e, nullptr) << "a pinned entry was evicted";
+            if (commit)
+                durable[tenant] += part.reserved - part.released;
+            table->settle(e, part.reserved, part.released, commit);
+            table->unpin(e);
+            ASSERT_EQ(e->committed, durable[tenant]);
+            ASSERT_GE(e->committed, 0);
+            ASSERT_LE(e->committed, limit);
+        }
+        txn.parts.clear();
+    };
+    for (int step = 0; step < 50000; ++step) {
+        Txn& txn = txns[rng() % txns.size()];
+        std::string tenant = "t" + std::to_string(rng() % 10);
+        switch (rng() % 6) {
         case 0:
-            if (table->reserve(e, 1 + rng() % 3).result == AdmissionResult::admitted)
-                reserved_model[tenant] = e->reserved;
-            ASSERT_LE(e->committed + e->reserved, 50);
-            break;
         case 1:
-            if (e->reserved > 0) {
-                committed_model[tenant] += e->reserved;
-                reserved_model[tenant] = 0;
-                table->commit_reservation(e, e->reserved);
-            }
+        case 2: {
+            CounterEntry* e = entry_for(txn, tenant);
+            if (e == nullptr)
+                break;
+            Part& part = txn.parts[tenant];
+            int64_t amount = 1 + rng() % 5;
+            if (table->reserve(e, amount, Limit::of(limit), part.released).result ==
+                AdmissionResult::admitted)
+                part.reserved += amount;
+            break;
+        }
+        case 3: {
+            CounterEntry* e = entry_for(txn, tenant);
+            if (e == nullptr)
+                break;
+            Part& part = txn.parts[tenant];
+            part.released += table->release(e, 1 + rng() % 5, part.reserved);
+            break;
+        }
+        case 4:
+            end(txn, true);
             break;
         default:
-            if (e->reserved > 0) {
-                reserved_model[tenant] = 0;
-                table->cancel_reservation(e, e->reserved);
-            }
+            end(txn, false);
             break;
+        }
+    }
+    for (Txn& txn : txns)
+        end(txn, true);
+    for (uint32_t i = 0; i < table->capacity(); ++i) {
+        const CounterEntry* e = table->entry_at(i);
+        if (e->state == CounterState::ready) {
+            EXPECT_EQ(e->reserved, 0);
+            EXPECT_EQ(e->releasing, 0);
+            EXPECT_EQ(e->pins, 0u);
         }
     }
 }

@@ -1,0 +1,28 @@
+-- Two-phase commit.  Lock mode keeps a consumption until COMMIT PREPARED.
+-- Shared-memory mode refuses to prepare a transaction with a change in
+-- flight: a prepared transaction would hold a reservation that no session
+-- settles (expected_shared_memory/09_two_phase.out).
+SELECT current_setting('zechat_billing.max_counters', true) IS NOT NULL AS shared_memory_mode;
+INSERT INTO billing.plans (plan_id, name) VALUES ('tp_plan', 'Two-phase');
+INSERT INTO billing.plan_limits VALUES ('tp_plan', 'storage', 100);
+SELECT billing.subscribe('tp_acme', 'tp_plan');
+
+BEGIN;
+SELECT billing.consume_quota('tp_acme', 'storage', 5);
+PREPARE TRANSACTION 'tp_consumed';
+COMMIT PREPARED 'tp_consumed';
+SELECT used FROM billing.tenant_usage('tp_acme') WHERE resource = 'storage';
+-- Nothing is left reserved (the view is empty in lock mode).
+SELECT committed, reserved, releasing FROM billing.counters WHERE tenant_id = 'tp_acme';
+
+-- A transaction that only read, or whose change was rolled back to a
+-- savepoint, prepares in both modes.
+BEGIN;
+SAVEPOINT s;
+SELECT billing.consume_quota('tp_acme', 'storage', 7);
+ROLLBACK TO SAVEPOINT s;
+SELECT billing.check_quota('tp_acme', 'storage', 95);
+PREPARE TRANSACTION 'tp_nothing';
+COMMIT PREPARED 'tp_nothing';
+SELECT used FROM billing.tenant_usage('tp_acme') WHERE resource = 'storage';
+SELECT committed, reserved, releasing FROM billing.counters WHERE tenant_id = 'tp_acme';

@@ -1,0 +1,2 @@
+\set t random(1, 400)
+SELECT stress_send('m' || :t);
