@@ -73,6 +73,15 @@ start_cluster() {
     export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres
 }
 
+# restart_cluster [postgresql.conf lines...]: restarts the current cluster,
+# with the lines appended to postgresql.conf (a later line wins).
+restart_cluster() {
+    local line
+    for line in "$@"; do echo "$line"; done >>"$CLUSTER_DIR/data/postgresql.conf"
+    as_pg "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -t 60 -m fast \
+        restart >/dev/null
+}
+
 stop_cluster_dir() {
     local dir=$1
     if [ -f "$dir/data/postmaster.pid" ]; then
