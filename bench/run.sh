@@ -7,24 +7,47 @@
 #   bash bench/run.sh [seconds-per-measurement] [rounds]    (default 10 s, 3 rounds)
 #
 # Variants: plain inserts without enforcement; the PL/pgSQL counter-row
-# reference (bench/plpgsql_reference.sql); the extension in lock mode.
+# reference (bench/plpgsql_reference.sql); the extension in lock mode; the
+# extension in shared-memory mode.  The two modes cannot share a server (the
+# mode is whether the library is preloaded), so two identical clusters run
+# side by side, the second with shared_preload_libraries, and every variant
+# names the server it runs on.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 SECONDS_EACH=${1:-10}
 ROUNDS=${2:-3}
 BENCH_DIR=$REPO_ROOT/bench
+CONF=("shared_buffers = '256MB'" "synchronous_commit = off" "max_wal_size = '2GB'")
 
 install_build_dependencies
 build_and_install_extension
-start_cluster bench 54390 "shared_buffers = '256MB'" "synchronous_commit = off" "max_wal_size = '2GB'"
-trap stop_cluster EXIT
-createdb bench
-(cd "$BENCH_DIR" && psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
+start_cluster bench_shm 54391 "${CONF[@]}" "shared_preload_libraries = 'zechat_billing'"
+SHM_DIR=$CLUSTER_DIR
+start_cluster bench 54390 "${CONF[@]}"
+LOCK_DIR=$CLUSTER_DIR
+trap 'stop_cluster_dir "$SHM_DIR"; stop_cluster_dir "$LOCK_DIR"' EXIT
 
-# tps SCRIPT CLIENTS TABLE
+# on SERVER COMMAND...: runs a client against the lock-mode server ("lock")
+# or the preloaded one ("shm").
+on() {
+    local server=$1
+    shift
+    if [ "$server" = shm ]; then
+        PGHOST=$SHM_DIR PGPORT=54391 "$@"
+    else
+        PGHOST=$LOCK_DIR PGPORT=54390 "$@"
+    fi
+}
+for server in lock shm; do
+    on $server createdb bench
+    (cd "$BENCH_DIR" && on $server psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
+done
+
+# tps SCRIPT CLIENTS TABLE@SERVER
 tps() {
     local out
-    out=$(pgbench -n -d bench -c "$2" -j 2 -T "$SECONDS_EACH" -D tbl="$3" -f "$BENCH_DIR/$1" 2>&1) || {
+    out=$(on "${3#*@}" pgbench -n -d bench -c "$2" -j 2 -T "$SECONDS_EACH" -D tbl="${3%@*}" \
+        -f "$BENCH_DIR/$1" 2>&1) || {
         echo "$out" >&2
         return 1
     }
@@ -33,9 +56,14 @@ tps() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# Usage is not reset: the limits are never reached, and VACUUM keeps its
+# rows as small as after a reset.
 reset_tables() {
-    psql -X -q -d bench -c "TRUNCATE msg_plain, msg_ref; DELETE FROM msg_ext; DELETE FROM billing.usage;" \
-        -c "UPDATE ref_counters SET used = 0" -c "VACUUM ANALYZE" >/dev/null
+    local server
+    for server in lock shm; do
+        on $server psql -X -q -d bench -c "TRUNCATE msg_plain, msg_ref, msg_ext" \
+            -c "UPDATE ref_counters SET used = 0" -c "VACUUM ANALYZE" >/dev/null
+    done
 }
 
 RESULTS=()
@@ -64,35 +92,39 @@ scenario() {
     done
 }
 
-scenario "1 hot tenant, 1 client" insert_hot.sql 1 "no quota:msg_plain" "PL/pgSQL reference:msg_ref" "lock mode:msg_ext"
-scenario "1 hot tenant, 16 clients" insert_hot.sql 16 "no quota:msg_plain" "PL/pgSQL reference:msg_ref" "lock mode:msg_ext"
-scenario "1000 tenants, 16 clients" insert_spread.sql 16 "no quota:msg_plain" "PL/pgSQL reference:msg_ref" "lock mode:msg_ext"
+VARIANTS=("no quota:msg_plain@lock" "PL/pgSQL reference:msg_ref@lock" "lock mode:msg_ext@lock"
+    "shared-memory mode:msg_ext@shm")
+scenario "1 hot tenant, 1 client" insert_hot.sql 1 "${VARIANTS[@]}"
+scenario "1 hot tenant, 16 clients" insert_hot.sql 16 "${VARIANTS[@]}"
+scenario "1000 tenants, 16 clients" insert_spread.sql 16 "${VARIANTS[@]}"
 
 # COPY of rows spread over 1000 tenants, from a server-side file, timed by
 # psql; ratio = time without quota / time of the variant.
 COPY_ROWS=${COPY_ROWS:-1000000}
-COPY_FILE=$CLUSTER_DIR/copy.tsv
-psql -X -q -d bench -c "COPY (SELECT 't' || (g % 1000 + 1), 'hello' FROM generate_series(1, $COPY_ROWS) g) TO '$COPY_FILE'"
-copy_ms() { # TABLE
-    psql -X -q -d bench -c '\timing on' -c "COPY $1 (tenant_id, body) FROM '$COPY_FILE'" 2>&1 |
+COPY_FILE=$LOCK_DIR/copy.tsv
+on lock psql -X -q -d bench -c "COPY (SELECT 't' || (g % 1000 + 1), 'hello' FROM generate_series(1, $COPY_ROWS) g) TO '$COPY_FILE'"
+copy_ms() { # TABLE@SERVER
+    on "${1#*@}" psql -X -q -d bench -c '\timing on' -c "COPY ${1%@*} (tenant_id, body) FROM '$COPY_FILE'" 2>&1 |
         sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
 }
+COPY_VARIANTS=("no quota:msg_plain@lock" "lock mode:msg_ext@lock" "shared-memory mode:msg_ext@shm")
 declare -A copy_samples=()
 for ((round = 1; round <= ROUNDS; round++)); do
-    for spec in "no quota:msg_plain" "lock mode:msg_ext"; do
+    for spec in "${COPY_VARIANTS[@]}"; do
         reset_tables
         copy_samples[${spec%%:*}]+="$(copy_ms "${spec#*:}") "
     done
 done
 copy_base=$(echo "${copy_samples[no quota]}" | tr ' ' '\n' | grep . | median)
-for variant in "no quota" "lock mode"; do
+for variant in "no quota" "lock mode" "shared-memory mode"; do
     m=$(echo "${copy_samples[$variant]}" | tr ' ' '\n' | grep . | median)
     RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') |")
     log "COPY / $variant: samples ${copy_samples[$variant]}ms -> median $m ms"
 done
 
 reset_tables
-scenario "consume_quota() calls, 16 clients" consume_hot.sql 16 "lock mode:msg_ext"
+scenario "consume_quota() calls, 1 hot tenant, 16 clients" consume_hot.sql 16 "lock mode:msg_ext@lock" \
+    "shared-memory mode:msg_ext@shm"
 
 echo
 echo "zechat_billing benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}'), ${SECONDS_EACH}s x ${ROUNDS} rounds"

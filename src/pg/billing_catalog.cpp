@@ -32,6 +32,7 @@ constexpr int table_count = sizeof table_names / sizeof table_names[0];
 
 struct BillingCatalog {
     bool resolved;
+    uint64 generation; // counts resolutions
     Oid owner;
     Oid relids[table_count];
 };
@@ -75,6 +76,7 @@ void resolve_catalog()
                                    extension_name)));
     }
     resolved.resolved = true;
+    resolved.generation = catalog.generation + 1;
     catalog = resolved;
 }
 
@@ -85,6 +87,13 @@ Oid billing_extension_owner()
     if (!catalog.resolved)
         resolve_catalog();
     return catalog.owner;
+}
+
+uint64 billing_catalog_generation()
+{
+    if (!catalog.resolved)
+        resolve_catalog();
+    return catalog.generation;
 }
 
 Oid billing_usage_relation()

@@ -18,6 +18,11 @@ Oid billing_extension_owner();
 // dropped and re-created extension gets a new one).
 Oid billing_usage_relation();
 
+// Changes whenever the catalog is resolved again, i.e. after any relcache
+// invalidation of a billing table (DDL, VACUUM, ANALYZE, TRUNCATE): what is
+// derived from table contents can be cached against it.
+uint64 billing_catalog_generation();
+
 // False once the extension has been dropped in this database (e.g. earlier
 // in the transaction that is committing).  Never raises.
 bool billing_extension_installed();

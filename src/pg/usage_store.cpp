@@ -28,10 +28,9 @@ constexpr uint16 usage_lock_class = 31330;
 
 SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
-SPIPlanPtr admit_plan = nullptr;
-SPIPlanPtr admit_existing_plan = nullptr;
-SPIPlanPtr lock_plan = nullptr;
+SPIPlanPtr write_existing_plan = nullptr;
 SPIPlanPtr anchor_plan = nullptr;
+SPIPlanPtr other_parts_plan = nullptr;
 
 // $1, $2, $3: tenant, resource, period start.
 #define ZB_KEY_IS(alias)                                                                          \
@@ -49,16 +48,19 @@ SPIPlanPtr anchor_plan = nullptr;
 constexpr const char* read_query =
     "SELECT pg_catalog.sum(p.used)::bigint FROM billing.usage_parts p WHERE" ZB_KEY_IS("p");
 
-// $4: the change, $5: the writer.
+constexpr const char* other_parts_query =
+    "SELECT EXISTS (SELECT FROM billing.usage_parts WHERE writer OPERATOR(pg_catalog.<>) 0)";
+
+// $4: the change, $5: the writer.  The UPDATE is the common case; the
+// upsert creates the row.
+constexpr const char* write_existing_query =
+    "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) $5";
 constexpr const char* write_query =
     "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
     "VALUES ($1, $2, $3, $5, $4) "
     "ON CONFLICT (tenant_id, resource, period_start, writer) "
     "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4";
-
-constexpr const char* lock_query =
-    "SELECT u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS " FROM billing.usage_parts u "
-    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 FOR UPDATE OF u";
 
 // A key with parts of shared-memory mode but no lock-mode row yet gets one
 // to lock.
@@ -66,10 +68,45 @@ constexpr const char* anchor_query =
     "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
     "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING";
 
-// The first admission of a key in a transaction: check and write in one
-// statement.  $4 is the amount, $5 the ceiling (the limit, or the bigint
-// maximum when unlimited); the caller has checked $4 <= $5.
-constexpr const char* admit_query =
+// Lock mode's statements come in two versions: for a database whose usage
+// is all in writer-0 rows (the usual case, and the fast one), and for one
+// that also has parts left by shared-memory mode, which every check adds.
+struct LockModeQueries {
+    const char* lock;           // lock the writer-0 row, read the usage
+    const char* admit;          // first admission: upsert within the ceiling
+    const char* admit_existing; // first admission of an existing row
+};
+
+struct LockModePlans {
+    SPIPlanPtr lock;
+    SPIPlanPtr admit;
+    SPIPlanPtr admit_existing;
+};
+
+// $4 is the amount, $5 the ceiling (the limit, or the bigint maximum when
+// unlimited); the caller has checked $4 <= $5.  The plain UPDATE is one
+// index probe, where the upsert probes for the conflict first.
+constexpr LockModeQueries writer_zero_only = {
+    "SELECT u.used FROM billing.usage_parts u "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 FOR UPDATE",
+
+    "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
+    "VALUES ($1, $2, $3, 0, $4) "
+    "ON CONFLICT (tenant_id, resource, period_start, writer) "
+    "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    "WHERE u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING used",
+
+    "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 "
+    "   AND u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING used",
+};
+
+constexpr LockModeQueries with_other_parts = {
+    "SELECT u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS " FROM billing.usage_parts u "
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 FOR UPDATE OF u",
+
     "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
     "SELECT $1, $2, $3, 0, $4 "
     " WHERE " ZB_OTHER_PARTS " OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
@@ -77,17 +114,17 @@ constexpr const char* admit_query =
     "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 "
     "WHERE u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS
     "      OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-    "RETURNING u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS;
+    "RETURNING u.used OPERATOR(pg_catalog.+) " ZB_OTHER_PARTS,
 
-// The same for a row that exists, which is the common case: a plain UPDATE
-// is one index probe, where the upsert probes for the conflict first.
-constexpr const char* admit_existing_query =
     "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
     "  FROM (SELECT " ZB_OTHER_PARTS " AS sum) others "
     " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 "
     "   AND u.used OPERATOR(pg_catalog.+) others.sum "
     "       OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-    "RETURNING u.used OPERATOR(pg_catalog.+) others.sum";
+    "RETURNING u.used OPERATOR(pg_catalog.+) others.sum",
+};
+
+LockModePlans lock_mode_plans[2] = {};
 
 #undef ZB_OTHER_PARTS
 #undef ZB_KEY_IS
@@ -179,9 +216,49 @@ int64 read_usage(const QuotaKey& key, TimestampTz period_start)
     return used;
 }
 
+namespace {
+
+// Does the database hold parts written in shared-memory mode?  Checked once
+// per catalog generation: while the server runs in lock mode nobody writes
+// new ones, so the answer can only change with the catalog (a dump restored
+// into the database is followed by ANALYZE, which invalidates it).
+bool other_parts_exist()
+{
+    static uint64 checked_generation = 0;
+    static bool exist = false;
+    uint64 generation = billing_catalog_generation();
+    if (checked_generation == generation)
+        return exist;
+    SavedUser saved;
+    connect_as_owner(&saved);
+    if (other_parts_plan == nullptr)
+        other_parts_plan = prepare_saved(other_parts_query, 0, nullptr);
+    int rc = SPI_execute_snapshot(other_parts_plan, nullptr, nullptr, GetLatestSnapshot(),
+                                  InvalidSnapshot, true, false, 1);
+    if (rc != SPI_OK_SELECT || SPI_processed != 1)
+        elog(ERROR, "zechat_billing: usage parts check failed: %s", SPI_result_code_string(rc));
+    bool isnull;
+    exist = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    disconnect(&saved);
+    checked_generation = generation;
+    return exist;
+}
+
+// The lock-mode plans that fit the database (see LockModeQueries).
+LockModePlans& lock_mode_plans_now(const LockModeQueries** queries)
+{
+    bool others = other_parts_exist();
+    *queries = others ? &with_other_parts : &writer_zero_only;
+    return lock_mode_plans[others ? 1 : 0];
+}
+
+} // namespace
+
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
-    if (select_used(&lock_plan, lock_query, key, period_start, used))
+    const LockModeQueries* queries;
+    LockModePlans& plans = lock_mode_plans_now(&queries);
+    if (select_used(&plans.lock, queries->lock, key, period_start, used))
         return true;
     if (!select_used(&read_plan, read_query, key, period_start, used))
         return false; // no usage at all
@@ -199,18 +276,20 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
     disconnect(&saved);
-    return select_used(&lock_plan, lock_query, key, period_start, used);
+    return select_used(&plans.lock, queries->lock, key, period_start, used);
 }
 
 bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,
                       int64* new_used)
 {
+    const LockModeQueries* queries;
+    LockModePlans& plans = lock_mode_plans_now(&queries);
     SavedUser saved;
     connect_as_owner(&saved);
-    if (admit_plan == nullptr) {
+    if (plans.admit == nullptr) {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
-        admit_existing_plan = prepare_saved(admit_existing_query, 5, types);
-        admit_plan = prepare_saved(admit_query, 5, types);
+        plans.admit_existing = prepare_saved(queries->admit_existing, 5, types);
+        plans.admit = prepare_saved(queries->admit, 5, types);
     }
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(amount),
@@ -221,10 +300,10 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     // snapshot finds it unchanged.  When the UPDATE finds nothing (no row
     // yet, or no room) the upsert decides: it inserts a missing row, or
     // locks the existing one and writes nothing.
-    int rc = SPI_execute_snapshot(admit_existing_plan, args, NULL, GetLatestSnapshot(),
+    int rc = SPI_execute_snapshot(plans.admit_existing, args, NULL, GetLatestSnapshot(),
                                   InvalidSnapshot, false, true, 1);
     if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
-        rc = SPI_execute_snapshot(admit_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+        rc = SPI_execute_snapshot(plans.admit, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 1);
     if (rc != SPI_OK_UPDATE_RETURNING && rc != SPI_OK_INSERT_RETURNING)
         elog(ERROR, "zechat_billing: usage admission failed: %s", SPI_result_code_string(rc));
@@ -244,6 +323,7 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
     connect_as_owner(&saved);
     if (write_plan == nullptr) {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT4OID};
+        write_existing_plan = prepare_saved(write_existing_query, 5, types);
         write_plan = prepare_saved(write_query, 5, types);
     }
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
@@ -252,9 +332,12 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
     // Nobody else writes this row now: in lock mode this transaction holds
     // its lock (the first admission or lock_usage_row took it); in
     // shared-memory mode it is this backend's own.
-    int rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+    int rc = SPI_execute_snapshot(write_existing_plan, args, NULL, GetLatestSnapshot(),
+                                  InvalidSnapshot, false, true, 0);
+    if (rc == SPI_OK_UPDATE && SPI_processed == 0)
+        rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 0);
-    if (rc != SPI_OK_INSERT)
+    if (rc != SPI_OK_UPDATE && rc != SPI_OK_INSERT)
         elog(ERROR, "zechat_billing: usage write failed: %s", SPI_result_code_string(rc));
     disconnect(&saved);
 }

@@ -79,7 +79,7 @@ CREATE TABLE billing.usage_parts (
     tenant_id    text NOT NULL,
     resource     text NOT NULL,
     period_start timestamptz NOT NULL,
-    writer       integer NOT NULL CHECK (writer >= 0),
+    writer       integer NOT NULL,  -- no CHECK: it would be evaluated on every write
     used         bigint NOT NULL,
     PRIMARY KEY (tenant_id, resource, period_start, writer)
 );

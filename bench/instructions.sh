@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Deterministic cost per insert: valgrind's callgrind counts the
+# instructions a single-user backend executes for N single-row INSERT
+# transactions of one tenant, for each variant (plain table, PL/pgSQL
+# counter-row reference, the extension).  Instruction counts do not depend
+# on what else the machine is doing, unlike tps.
+#
+#   bash bench/instructions.sh [inserts]     (default 3000)
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+INSERTS=${1:-3000}
+BENCH_DIR=$REPO_ROOT/bench
+
+install_build_dependencies
+install_packages valgrind
+build_and_install_extension
+start_cluster instructions 54397
+createdb bench
+(cd "$BENCH_DIR" && psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
+stop_cluster
+
+# Variants as name:table:shared_preload_libraries.
+VARIANTS=("no quota:msg_plain:" "PL/pgSQL reference:msg_ref:" "lock mode:msg_ext:"
+    "shared-memory mode:msg_ext:zechat_billing")
+declare -A total=()
+for spec in "${VARIANTS[@]}"; do
+    IFS=: read -r name table preload <<<"$spec"
+    script=$CLUSTER_DIR/inserts_$table.sql
+    for ((i = 0; i < INSERTS; i++)); do
+        echo "INSERT INTO $table (tenant_id, body) VALUES ('t1', 'hello');"
+    done >"$script"
+    chmod 644 "$script"
+    out=$CLUSTER_DIR/callgrind.$table${preload:+.preloaded}
+    runuser -u "$PG_OS_USER" -- valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c fsync=off \
+        -c shared_preload_libraries="$preload" bench <"$script" >/dev/null 2>"$out.log"
+    total[$name]=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out.log")
+done
+
+echo
+echo "Instructions per single-row INSERT transaction ($INSERTS inserts, one tenant, callgrind):"
+echo
+echo "| variant | instructions per insert | ratio to plain |"
+echo "|---|---|---|"
+for spec in "${VARIANTS[@]}"; do
+    name=${spec%%:*}
+    awk -v name="$name" -v t="${total[$name]}" -v base="${total[no quota]}" -v n="$INSERTS" \
+        'BEGIN { printf "| %s | %.0f | %.2f |\n", name, t / n, t / base }'
+done
+echo
+echo "Profiles: $CLUSTER_DIR/callgrind.* (callgrind_annotate --inclusive=yes FILE)"
