@@ -2,6 +2,7 @@
 
 #include "enforce_trigger.hpp"
 
+#include "backend_hash.hpp"
 #include "admission.hpp"
 #include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
@@ -97,13 +98,8 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
 TriggerLayout layout_for(TriggerData* data)
 {
     if (layouts == nullptr) {
-        HASHCTL ctl;
-        std::memset(&ctl, 0, sizeof ctl);
-        ctl.keysize = sizeof(Oid);
-        ctl.entrysize = sizeof(TriggerLayout);
-        ctl.hcxt = CacheMemoryContext;
-        layouts = hash_create("zechat_billing trigger layouts", 32, &ctl,
-                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        layouts = create_backend_hash("zechat_billing trigger layouts", 32, sizeof(Oid),
+                                      sizeof(TriggerLayout), CacheMemoryContext);
     }
     Oid trigger_oid = data->tg_trigger->tgoid;
     bool found;

@@ -2,8 +2,10 @@
 
 #include "pending_usage.hpp"
 
+#include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
+#include "own_usage_part.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -129,7 +131,7 @@ void write_pending_usage()
         QuotaKey key = quota_key_of(entry);
         if (entry->shared_mode) {
             // The counter is settled at COMMIT, from consumed and released.
-            add_usage(key, entry->key.period_start, MyBackendId, delta);
+            add_to_own_usage_part(key, entry->key.period_start, MyBackendId, delta);
             continue;
         }
         add_usage(key, entry->key.period_start, lock_mode_writer, delta);
@@ -234,13 +236,8 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
 PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start, bool* found)
 {
     if (pending == nullptr) {
-        HASHCTL ctl;
-        std::memset(&ctl, 0, sizeof ctl);
-        ctl.keysize = sizeof(PendingKey);
-        ctl.entrysize = sizeof(PendingUsage);
-        ctl.hcxt = TopMemoryContext;
-        pending = hash_create("zechat_billing pending usage", 64, &ctl,
-                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        pending = create_backend_hash("zechat_billing pending usage", 64, sizeof(PendingKey),
+                                      sizeof(PendingUsage), TopMemoryContext);
     }
     pending_used = true;
     PendingKey k = make_key(key, period_start);

@@ -2,6 +2,7 @@
 
 #include "tenant_terms.hpp"
 
+#include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 
 extern "C" {
@@ -55,13 +56,8 @@ constexpr const char* terms_query =
 
 void create_terms_cache()
 {
-    HASHCTL ctl;
-    std::memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = sizeof(TermsKey);
-    ctl.entrysize = sizeof(TermsEntry);
-    ctl.hcxt = CacheMemoryContext;
-    terms_cache = hash_create("zechat_billing tenant terms", 256, &ctl,
-                              HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    terms_cache = create_backend_hash("zechat_billing tenant terms", 256, sizeof(TermsKey),
+                                      sizeof(TermsEntry), CacheMemoryContext);
     terms_stale = false;
 }
 

@@ -55,12 +55,12 @@ constexpr const char* other_parts_query =
 // upsert creates the row.
 constexpr const char* write_existing_query =
     "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
-    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) $5";
+    " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) $5 RETURNING u.ctid";
 constexpr const char* write_query =
     "INSERT INTO billing.usage_parts AS u (tenant_id, resource, period_start, writer, used) "
     "VALUES ($1, $2, $3, $5, $4) "
     "ON CONFLICT (tenant_id, resource, period_start, writer) "
-    "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4";
+    "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 RETURNING u.ctid";
 
 // A key with parts of shared-memory mode but no lock-mode row yet gets one
 // to lock.
@@ -317,7 +317,8 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     return written;
 }
 
-void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta)
+void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta,
+               ItemPointerData* location)
 {
     SavedUser saved;
     connect_as_owner(&saved);
@@ -333,12 +334,18 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
     // its lock (the first admission or lock_usage_row took it); in
     // shared-memory mode it is this backend's own.
     int rc = SPI_execute_snapshot(write_existing_plan, args, NULL, GetLatestSnapshot(),
-                                  InvalidSnapshot, false, true, 0);
-    if (rc == SPI_OK_UPDATE && SPI_processed == 0)
+                                  InvalidSnapshot, false, true, 1);
+    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
         rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 0);
-    if (rc != SPI_OK_UPDATE && rc != SPI_OK_INSERT)
+                                  false, true, 1);
+    if ((rc != SPI_OK_UPDATE_RETURNING && rc != SPI_OK_INSERT_RETURNING) || SPI_processed != 1)
         elog(ERROR, "zechat_billing: usage write failed: %s", SPI_result_code_string(rc));
+    if (location != nullptr) {
+        bool isnull;
+        Datum ctid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull)
+            *location = *reinterpret_cast<ItemPointer>(DatumGetPointer(ctid));
+    }
     disconnect(&saved);
 }
 

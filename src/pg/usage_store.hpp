@@ -28,6 +28,10 @@
 
 #include "tenant_terms.hpp"
 
+extern "C" {
+#include "storage/itemptr.h"
+}
+
 namespace zechat::billing::pg {
 
 // REPEATABLE READ / SERIALIZABLE only: the advisory lock on the key.
@@ -53,7 +57,9 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
 // The writer's part += delta, creating the row if needed.  Writer 0 is lock
 // mode's (its caller holds the row lock); writer n > 0 belongs to the backend
 // with BackendId n.
-void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta);
+// With `location`, also says where the row's new version is.
+void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta,
+               ItemPointerData* location = nullptr);
 
 // Lock mode's writer.
 constexpr int lock_mode_writer = 0;

@@ -1,0 +1,23 @@
+// Shared-memory mode's durable write: this backend's own part of a key in
+// billing.usage_parts (see 010_tables.sql), updated once per committing
+// transaction.
+//
+// Nobody else writes that row while this backend lives (parts are per
+// BackendId, and PREPARE with a pending change is refused), so once its
+// location is known it is updated in place, heap and index, without going
+// through SPI and the executor: on the hot path of a one-row transaction
+// that is most of what shared-memory mode adds.  The location is cached per
+// backend and checked on every use (same key, visible, not updated by
+// anyone else); a catalog invalidation (VACUUM FULL, TRUNCATE, DROP) forgets
+// it, and anything unexpected falls back to the SQL statement.
+#pragma once
+
+#include "tenant_terms.hpp"
+
+namespace zechat::billing::pg {
+
+// The writer's part += delta, creating the row if needed (writer > 0).
+void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer,
+                           int64 delta);
+
+} // namespace zechat::billing::pg
