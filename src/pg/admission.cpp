@@ -32,12 +32,38 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
     if (!terms.has_usage_period)
         return 0;
     PendingUsage* entry = find_pending_usage(key, terms.usage_period_start);
-    if (entry != nullptr && pending_counter(entry) == nullptr)
+    if (entry != nullptr && !counter_shmem_available())
         return pending_current_usage(entry); // lock mode: locked base + changes
     int64 used = read_usage(key, terms.usage_period_start);
     if (entry != nullptr)
         used += pending_consumed(entry) - pending_released(entry);
     return used;
+}
+
+// A consumption that was not admitted: false with OnRefusal::return_false
+// when the limit is reached, PT402 otherwise; past the bigint range, 22003.
+// `used` is the usage the amount was compared with.
+bool refuse(const QuotaKey& key, const TenantTerms& terms, AdmissionResult result, int64 used,
+            int64 amount, OnRefusal on_refusal)
+{
+    if (result == AdmissionResult::limit_reached) {
+        if (on_refusal == OnRefusal::return_false)
+            return false;
+        report_refusal(key, terms.limit, used, amount, RefusalReason::limit_reached,
+                       terms.subscription);
+    }
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
+                           key.tenant_id)));
+}
+
+// What a correction changes: to `value` when setting, else by `value`, but
+// never below 0.
+int64 correction_delta(int64 current, int64 value, bool set)
+{
+    if (set)
+        return value - current;
+    return value < -current ? -current : value;
 }
 
 // Lock mode: the key's usage entry for this transaction, locking its usage
@@ -62,22 +88,11 @@ bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 a
     prepare_pending_change(usage);
     Admission admission =
         counter_reserve(pending_counter(usage), amount, terms.limit, pending_released(usage));
-    switch (admission.result) {
-    case AdmissionResult::admitted:
-        record_pending_change(usage, amount, 0);
-        *out = remaining_after(admission.new_used, terms.limit);
-        return true;
-    case AdmissionResult::limit_reached:
-        if (on_refusal == OnRefusal::return_false)
-            return false;
-        report_refusal(key, terms.limit, admission.new_used, amount, RefusalReason::limit_reached,
-                       terms.subscription);
-    case AdmissionResult::overflow:
-        break;
-    }
-    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                    errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
-                           key.tenant_id)));
+    if (admission.result != AdmissionResult::admitted)
+        return refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
+    record_pending_change(usage, amount, 0);
+    *out = remaining_after(admission.new_used, terms.limit);
+    return true;
 }
 
 // Shared-memory mode: this transaction's view of the key's usage.
@@ -174,19 +189,8 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
         usage = locked_usage(key, terms.usage_period_start); // it did not fit: find out why
     int64 used = usage != nullptr ? pending_current_usage(usage) : 0;
     Admission admission = admit(used, terms.limit, amount);
-    switch (admission.result) {
-    case AdmissionResult::admitted:
-        break;
-    case AdmissionResult::limit_reached:
-        if (on_refusal == OnRefusal::return_false)
-            return false;
-        report_refusal(key, terms.limit, used, amount, RefusalReason::limit_reached,
-                       terms.subscription);
-    case AdmissionResult::overflow:
-        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                        errmsg("usage of %s by tenant %s would exceed the bigint range",
-                               key.resource, key.tenant_id)));
-    }
+    if (admission.result != AdmissionResult::admitted)
+        return refuse(key, terms, admission.result, used, amount, on_refusal);
     // Only a key this transaction already tracks gets here admitted: the
     // first admission of a key is first_admission()'s.
     if (usage == nullptr)
@@ -229,8 +233,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
-        int64 current = counter_usage(usage);
-        int64 delta = set ? value - current : (value < -current ? -current : value);
+        int64 delta = correction_delta(counter_usage(usage), value, set);
         if (delta == 0)
             return;
         prepare_pending_change(usage);
@@ -239,8 +242,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
-    int64 current = usage != nullptr ? pending_current_usage(usage) : 0;
-    int64 delta = set ? value - current : (value < -current ? -current : value);
+    int64 delta = correction_delta(usage != nullptr ? pending_current_usage(usage) : 0, value, set);
     if (delta == 0)
         return;
     if (usage != nullptr) {

@@ -159,36 +159,33 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
         MyDatabaseId, static_cast<uint32>(billing_usage_relation()), key.tenant_id,
         static_cast<size_t>(key.tenant_id_length), key.resource,
         static_cast<size_t>(key.resource_length), period_start);
+    CounterEntry* entry;
+    bool placed;
     for (;;) {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        bool placed;
-        CounterEntry* entry = table()->find_or_place(counter_key, &placed);
-        if (entry != nullptr && entry->state == CounterState::ready)
+        entry = table()->find_or_place(counter_key, &placed);
+        bool ready = entry != nullptr && entry->state == CounterState::ready;
+        if (ready)
             table()->pin(entry);
         LWLockRelease(shared->lock);
-        if (entry == nullptr) {
-            ConditionVariableCancelSleep();
-            ereport(ERROR,
-                    (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                     errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
-                     errdetail("Every counter in shared memory belongs to a transaction in "
-                               "flight, so none can be evicted for tenant %s, resource %s.",
-                               key.tenant_id, key.resource),
-                     errhint("Raise zechat_billing.max_counters (needs a restart).")));
-        }
-        if (placed) {
-            ConditionVariableCancelSleep();
-            load_counter(entry, key, period_start);
-            return entry;
-        }
-        if (entry->state == CounterState::ready) {
-            ConditionVariableCancelSleep();
-            return entry;
-        }
+        if (entry == nullptr || placed || ready)
+            break;
         // Another backend is loading it: wait for its broadcast, then look
         // again (the load may also have failed and freed the slot).
         ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
     }
+    ConditionVariableCancelSleep();
+    if (entry == nullptr)
+        ereport(ERROR,
+                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                 errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
+                 errdetail("Every counter in shared memory belongs to a transaction in flight, so "
+                           "none can be evicted for tenant %s, resource %s.",
+                           key.tenant_id, key.resource),
+                 errhint("Raise zechat_billing.max_counters (needs a restart).")));
+    if (placed)
+        load_counter(entry, key, period_start);
+    return entry;
 }
 
 Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released)

@@ -39,7 +39,6 @@ struct SubxactPart {
 
 struct PendingUsage {
     PendingKey key; // hash key, must be first
-    bool shared_mode;
     CounterEntry* counter; // shared-memory mode, once pinned
     int64 base_used;       // lock mode
     SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
@@ -102,7 +101,7 @@ void refuse_prepare_with_counters()
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);
     while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
-        if (entry->shared_mode && has_change(entry)) {
+        if (entry->counter != nullptr && has_change(entry)) {
             hash_seq_term(&status);
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -129,7 +128,7 @@ void write_pending_usage()
         if (delta == 0)
             continue;
         QuotaKey key = quota_key_of(entry);
-        if (entry->shared_mode) {
+        if (counter_shmem_available()) {
             // The counter is settled at COMMIT, from consumed and released.
             add_to_own_usage_part(key, entry->key.period_start, MyBackendId, delta);
             continue;
@@ -228,7 +227,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
         // Lock mode: the row lock goes with the aborted subtransaction:
         // forget the key, the next consumption locks and reads it again.
         // (A pinned counter stays pinned until the transaction ends.)
-        if (!entry->shared_mode && entry->lock_subxact == subxact)
+        if (!counter_shmem_available() && entry->lock_subxact == subxact)
             (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
     }
 }
@@ -243,7 +242,6 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
     PendingKey k = make_key(key, period_start);
     auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, found));
     if (!*found) {
-        entry->shared_mode = false;
         entry->counter = nullptr;
         entry->base_used = 0;
         entry->lock_subxact = GetCurrentSubTransactionId();
@@ -277,7 +275,6 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
 {
     bool found;
     PendingUsage* entry = enter_pending_usage(key, period_start, &found);
-    entry->shared_mode = true;
     // Entered before pinning, so that a pin is never left without an entry
     // to give it back; if pinning fails the entry stays without a counter
     // and the next call tries again.
