@@ -2,8 +2,9 @@
 # Deterministic cost per insert: valgrind's callgrind counts the
 # instructions a single-user backend executes for N single-row INSERT
 # transactions of one tenant, for each variant (plain table, PL/pgSQL
-# counter-row reference, the extension).  Instruction counts do not depend
-# on what else the machine is doing, unlike tps.
+# counter-row reference, the extension), less what the same backend costs
+# with no insert (start-up, shut-down).  Instruction counts do not depend on
+# what else the machine is doing, unlike tps.
 #
 #   bash bench/instructions.sh [inserts]     (default 3000)
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -22,7 +23,7 @@ stop_cluster
 # Variants as name:table:shared_preload_libraries.
 VARIANTS=("no quota:msg_plain:" "PL/pgSQL reference:msg_ref:" "lock mode:msg_ext:"
     "shared-memory mode:msg_ext:zechat_billing")
-declare -A total=()
+declare -A total=() collected=()
 for spec in "${VARIANTS[@]}"; do
     IFS=: read -r name table preload <<<"$spec"
     script=$CLUSTER_DIR/inserts_$table.sql
@@ -30,11 +31,21 @@ for spec in "${VARIANTS[@]}"; do
         echo "INSERT INTO $table (tenant_id, body) VALUES ('t1', 'hello');"
     done >"$script"
     chmod 644 "$script"
-    out=$CLUSTER_DIR/callgrind.$table${preload:+.preloaded}
-    runuser -u "$PG_OS_USER" -- valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c fsync=off \
-        -c shared_preload_libraries="$preload" bench <"$script" >/dev/null 2>"$out.log"
-    total[$name]=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out.log")
+    # The same backend with no insert at all: what start-up and shut-down
+    # cost (loading the library, laying out shared memory) is taken off, so
+    # that only the inserts are counted.
+    echo "SELECT 1;" >"$CLUSTER_DIR/idle.sql"
+    chmod 644 "$CLUSTER_DIR/idle.sql"
+    for run in idle inserts; do
+        input=$script
+        [ "$run" = idle ] && input=$CLUSTER_DIR/idle.sql
+        out=$CLUSTER_DIR/callgrind.$table${preload:+.preloaded}${run/inserts/}
+        runuser -u "$PG_OS_USER" -- valgrind --tool=callgrind --callgrind-out-file="$out" \
+            "$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c fsync=off \
+            -c shared_preload_libraries="$preload" bench <"$input" >/dev/null 2>"$out.log"
+        collected[$run]=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out.log")
+    done
+    total[$name]=$((collected[inserts] - collected[idle]))
 done
 
 echo

@@ -140,7 +140,7 @@ private:
     CounterTableHeader header_;
 };
 
-// Stable 32-bit hash of a key (FNV-1a over its bytes).
+// Stable 32-bit hash of a key (multiplicative, over its 8-byte words).
 uint32_t hash_counter_key(const CounterKey& key) noexcept;
 
 bool same_counter_key(const CounterKey& a, const CounterKey& b) noexcept;

@@ -4,13 +4,13 @@
 
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
+#include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/indexing.h"
 #include "common/int.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
@@ -24,10 +24,6 @@ extern "C" {
 namespace zechat::billing::pg {
 
 namespace {
-
-// billing.usage_parts columns, 1-based.
-enum PartColumn { col_tenant_id = 1, col_resource, col_period_start, col_writer, col_used };
-constexpr int part_columns = 5;
 
 struct PartKey {
     char tenant_id[64];
@@ -128,10 +124,9 @@ bool update_in_place(PartLocation* location, int64 delta)
     // The values point into the page: copy them out before unpinning it.
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
     ReleaseBuffer(buffer);
-    // Heap update plus index entries when it is not a HOT update; errors
-    // out if someone else changed the row meanwhile (only an administrator
-    // editing the table by hand could).
-    CatalogTupleUpdate(rel, &tuple.t_self, updated);
+    // Errors out if someone else changed the row meanwhile (only an
+    // administrator editing the table by hand could).
+    replace_part_row(rel, &tuple.t_self, updated);
     location->tid = updated->t_self;
     heap_freetuple(updated);
     table_close(rel, NoLock); // like any writer, keep the lock until commit

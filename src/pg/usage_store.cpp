@@ -3,6 +3,7 @@
 #include "usage_store.hpp"
 
 #include "billing_catalog.hpp"
+#include "usage_part_rows.hpp"
 
 extern "C" {
 #include "access/hash.h"
@@ -284,6 +285,19 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
 {
     const LockModeQueries* queries;
     LockModePlans& plans = lock_mode_plans_now(&queries);
+    // The usual case, an existing row and no parts of shared-memory mode:
+    // the same lock, check and write as admit_existing, without the
+    // executor (usage_part_rows.hpp).
+    if (queries == &writer_zero_only) {
+        switch (admit_on_writer_zero_row(key, period_start, amount, ceiling, new_used)) {
+        case LockedAdmission::admitted:
+            return true;
+        case LockedAdmission::no_room:
+            return false;
+        case LockedAdmission::not_found:
+            break; // the upsert below creates the row
+        }
+    }
     SavedUser saved;
     connect_as_owner(&saved);
     if (plans.admit == nullptr) {

@@ -1,0 +1,145 @@
+#include "usage_part_rows.hpp"
+
+#include "billing_catalog.hpp"
+#include "usage_store.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// Index entries for a version that is not heap-only, through the executor's
+// own routine, so that any index an administrator may have added
+// (expressions, predicates) is kept right too.  Rare: the primary key does
+// not cover `used`, so updates are HOT while the page has room.
+void insert_index_entries(Relation rel, HeapTuple tuple)
+{
+    EState* estate = CreateExecutorState();
+    ResultRelInfo* info = makeNode(ResultRelInfo);
+    InitResultRelInfo(info, rel, 1, nullptr, 0);
+    ExecOpenIndices(info, false);
+    TupleTableSlot* slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsHeapTuple);
+    ExecStoreHeapTuple(tuple, slot, false);
+    (void)ExecInsertIndexTuples(info, slot, estate, false, false, nullptr, NIL);
+    ExecCloseIndices(info);
+    ExecResetTupleTable(estate->es_tupleTable, false);
+    FreeExecutorState(estate);
+}
+
+// Equality on one column of the primary key, compared with the index's own
+// collation (a scan key's default, "C", would not match how a text column
+// of another collation is ordered).
+void key_column_is(ScanKey scan_key, Relation index, AttrNumber column, RegProcedure equality,
+                   Datum value)
+{
+    ScanKeyEntryInitialize(scan_key, 0, column, BTEqualStrategyNumber, InvalidOid,
+                           index->rd_indcollation[column - 1], equality, value);
+}
+
+// The writer-0 row of the key visible to `snapshot`, into `slot`.
+bool find_writer_zero_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
+                          TimestampTz period_start, TupleTableSlot* slot)
+{
+    ScanKeyData keys[4];
+    key_column_is(&keys[0], index, col_tenant_id, F_TEXTEQ,
+                  PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length)));
+    key_column_is(&keys[1], index, col_resource, F_TEXTEQ,
+                  PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length)));
+    key_column_is(&keys[2], index, col_period_start, F_TIMESTAMPTZ_EQ,
+                  TimestampTzGetDatum(period_start));
+    key_column_is(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(lock_mode_writer));
+    IndexScanDesc scan = index_beginscan(rel, index, snapshot, 4, 0);
+    index_rescan(scan, keys, 4, nullptr, 0);
+    bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
+    index_endscan(scan);
+    return found;
+}
+
+// Locks the newest version of the row in `slot` the way UPDATE does before
+// it writes: READ COMMITTED waits for a transaction in flight holding it and
+// follows its update to the newest version; REPEATABLE READ and SERIALIZABLE
+// fail with a serialization error when it changed.  True with that version
+// in `slot`; false when it is gone (deleted meanwhile).
+bool lock_newest_version(Relation rel, Snapshot snapshot, TupleTableSlot* slot)
+{
+    bool follow_updates = !IsolationUsesXactSnapshot();
+    TM_FailureData failure;
+    TM_Result result = table_tuple_lock(
+        rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true), LockTupleNoKeyExclusive,
+        LockWaitBlock, follow_updates ? TUPLE_LOCK_FLAG_FIND_LAST_VERSION : 0, &failure);
+    if (result == TM_Updated && !follow_updates)
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("could not serialize access due to concurrent update")));
+    return result == TM_Ok;
+}
+
+} // namespace
+
+void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
+{
+    simple_heap_update(rel, old_tid, updated);
+    if (!HeapTupleIsHeapOnly(updated))
+        insert_index_entries(rel, updated);
+}
+
+LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
+                                         int64 amount, int64 ceiling, int64* new_used)
+{
+    // As SPI does for a statement that writes: this transaction's earlier
+    // changes (of the same statement, too) are seen.
+    CommandCounterIncrement();
+    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+
+    LockedAdmission outcome = LockedAdmission::not_found;
+    if (find_writer_zero_row(rel, index, snapshot, key, period_start, slot) &&
+        lock_newest_version(rel, snapshot, slot)) {
+        bool isnull;
+        Datum value = slot_getattr(slot, col_used, &isnull);
+        int64 used = isnull ? 0 : DatumGetInt64(value);
+        // The caller made sure amount <= ceiling, so this cannot overflow.
+        if (used <= ceiling - amount) {
+            Datum replacement = Int64GetDatum(used + amount);
+            bool replacement_null = false;
+            int replaced_column = col_used;
+            HeapTuple updated =
+                heap_modify_tuple_by_cols(ExecFetchSlotHeapTuple(slot, false, nullptr),
+                                          RelationGetDescr(rel), 1, &replaced_column,
+                                          &replacement, &replacement_null);
+            replace_part_row(rel, &slot->tts_tid, updated);
+            heap_freetuple(updated);
+            *new_used = used + amount;
+            outcome = LockedAdmission::admitted;
+        } else {
+            outcome = LockedAdmission::no_room;
+        }
+    }
+
+    ExecDropSingleTupleTableSlot(slot);
+    // Like any writer, keep the locks until the transaction ends.
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    UnregisterSnapshot(snapshot);
+    return outcome;
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,50 @@
+// Rows of billing.usage_parts read and rewritten with the heap and index
+// access methods directly, without SPI and the executor.  For the two hot
+// writes only: lock mode's first admission of a key in a transaction (its
+// writer-0 row) and shared-memory mode's commit-time write of its backend's
+// own part.  Everything rarer (creating a row, reading sums) stays in SQL,
+// in usage_store.cpp.
+//
+// These bypass what the executor would add: permission checks (the table
+// belongs to the extension and is written on its behalf), triggers and
+// row-level security (usage_parts has none).  Index entries are added only
+// when the new version is not a HOT update, which for a row whose only
+// changing column is not indexed is almost never.
+#pragma once
+
+#include "tenant_terms.hpp"
+
+extern "C" {
+#include "access/htup.h"
+#include "utils/relcache.h"
+}
+
+namespace zechat::billing::pg {
+
+// billing.usage_parts columns, 1-based (010_tables.sql), and index columns
+// of its primary key (tenant_id, resource, period_start, writer).
+enum PartColumn { col_tenant_id = 1, col_resource, col_period_start, col_writer, col_used };
+constexpr int part_columns = 5;
+
+// Replaces the row version at *old_tid, which the caller's transaction may
+// update (it holds the row lock, or the row is its backend's own part), by
+// `updated`: heap update, and index entries unless it is a HOT update.
+// Sets updated->t_self.  Raises if someone else updated the row meanwhile.
+void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
+
+enum class LockedAdmission {
+    admitted,   // used += amount written; *new_used is the result
+    no_room,    // the newest version is locked, used + amount > ceiling
+    not_found,  // no writer-0 row of the key to lock (none yet, or deleted
+                // meanwhile): nothing done, the caller goes through SQL
+};
+
+// Lock mode's first admission of a key: finds its writer-0 row with the
+// latest snapshot, locks its newest version (waiting for a transaction in
+// flight that holds it, as UPDATE does in READ COMMITTED; a serialization
+// failure in REPEATABLE READ if it changed), and, if used + amount <=
+// ceiling there, writes used + amount.
+LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
+                                         int64 amount, int64 ceiling, int64* new_used);
+
+} // namespace zechat::billing::pg
