@@ -91,6 +91,19 @@ bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)
            text_column_is(tuple, desc, col_resource, key.resource);
 }
 
+// Gives the page of the row a chance to be pruned of dead versions (cheap
+// when there is nothing to do).  Index scans do that for the pages they
+// visit, a fetch by TID does not: without it the page would fill with this
+// backend's dead versions, and every hundred or so commits the row would
+// move to a new page, with a new index entry, while the table grows until
+// autovacuum comes.
+void prune_page_of(Relation rel, ItemPointer tid)
+{
+    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+    heap_page_prune_opt(rel, buffer);
+    ReleaseBuffer(buffer);
+}
+
 // Updates the cached row in place; false (nothing done) when there is no
 // usable location.
 bool update_in_place(PartLocation* location, int64 delta)
@@ -124,6 +137,7 @@ bool update_in_place(PartLocation* location, int64 delta)
     // The values point into the page: copy them out before unpinning it.
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
     ReleaseBuffer(buffer);
+    prune_page_of(rel, &tuple.t_self);
     // Errors out if someone else changed the row meanwhile (only an
     // administrator editing the table by hand could).
     replace_part_row(rel, &tuple.t_self, updated);

@@ -1,0 +1,1 @@
+SELECT crash_send('c1');
