@@ -7,10 +7,13 @@
 # scripts/ ; see README.md.
 
 EXTENSION   = zechat_billing
-EXTVERSION  = 1.0
+EXTVERSION  = 1.1
 MODULE_big  = zechat_billing
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
 DATA_built  = zechat_billing--$(EXTVERSION).sql
+# One script per step from each earlier version (ALTER EXTENSION ... UPDATE);
+# see "Versions and upgrades" in README.md.
+DATA        = $(sort $(wildcard src/sql/updates/zechat_billing--*--*.sql))
 PGFILEDESC  = "zechat_billing - plans, quotas and atomic usage enforcement"
 
 REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
@@ -42,7 +45,8 @@ override with_llvm := no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The install script is assembled from the SQL sources, in file name order.
+# The install script of the current version is assembled from the SQL
+# sources, in file name order (src/sql/updates/ holds the upgrade steps).
 zechat_billing--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 

@@ -12,6 +12,10 @@ CREATE FUNCTION billing.consume_quota(tenant_id bigint, resource text, amount bi
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION billing.consume_quota(text, text, bigint) IS
     'Atomically check and consume; returns what remains (NULL = unlimited); raises PT402 and consumes nothing when over the limit.';
+COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
+    'Like billing.consume_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.consume_quota(bigint, text, bigint) IS
+    'Like billing.consume_quota(text, text, bigint), for a bigint tenant key (its text form is the tenant id).';
 
 CREATE FUNCTION billing.try_consume_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_try_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -21,6 +25,10 @@ CREATE FUNCTION billing.try_consume_quota(tenant_id bigint, resource text, amoun
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_try_consume_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION billing.try_consume_quota(text, text, bigint) IS
     'Like consume_quota, but returns false instead of raising PT402.';
+COMMENT ON FUNCTION billing.try_consume_quota(uuid, text, bigint) IS
+    'Like billing.try_consume_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.try_consume_quota(bigint, text, bigint) IS
+    'Like billing.try_consume_quota(text, text, bigint), for a bigint tenant key (its text form is the tenant id).';
 
 CREATE FUNCTION billing.release_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -30,6 +38,10 @@ CREATE FUNCTION billing.release_quota(tenant_id bigint, resource text, amount bi
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_release_quota' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION billing.release_quota(text, text, bigint) IS
     'Give back gauge usage (never below 0); returns what remains (NULL = unlimited).';
+COMMENT ON FUNCTION billing.release_quota(uuid, text, bigint) IS
+    'Like billing.release_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.release_quota(bigint, text, bigint) IS
+    'Like billing.release_quota(text, text, bigint), for a bigint tenant key (its text form is the tenant id).';
 
 -- Corrections that are not checked against the limit (recount and
 -- enforce_quota use them): they go through the same path as consumption,
@@ -50,6 +62,10 @@ CREATE FUNCTION billing.check_quota(tenant_id bigint, resource text, amount bigi
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION billing.check_quota(text, text, bigint) IS
     'Would amount fit now? Consumes nothing.';
+COMMENT ON FUNCTION billing.check_quota(uuid, text, bigint) IS
+    'Like billing.check_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.check_quota(bigint, text, bigint) IS
+    'Like billing.check_quota(text, text, bigint), for a bigint tenant key (its text form is the tenant id).';
 
 -- Create or change a subscription.  A plan change keeps the period anchor and
 -- the usage and applies at once.  The anchor argument defaults to now(): on

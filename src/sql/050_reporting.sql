@@ -101,6 +101,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 COMMENT ON FUNCTION billing.tenant_usage(text) IS
     'Usage of every resource for one tenant: used, limit, remaining, percent, current period, status.';
+COMMENT ON FUNCTION billing.tenant_usage(uuid) IS
+    'Like billing.tenant_usage(text), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.tenant_usage(bigint) IS
+    'Like billing.tenant_usage(text), for a bigint tenant key (its text form is the tenant id).';
 
 -- The same rows as tenant_usage, for every subscribed tenant.  Written with
 -- plain joins (no internal function) because functions in a view run with

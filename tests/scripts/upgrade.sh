@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# ALTER EXTENSION zechat_billing UPDATE from every released version to the
+# current one.  For each release below: build and install that version from
+# git, create plans, subscriptions, overrides, enforced tables and usage
+# with it; then install the current version as a package upgrade would (new
+# library and scripts, server restarted), check that the old SQL objects
+# still work with the new library, update, and check that nothing was lost
+# or counted twice, that enforcement goes on exactly where it was (also in
+# shared-memory mode), and that the updated installation has exactly the
+# objects of a fresh one (a catalog fingerprint of both, compared line by
+# line).
+#
+# A new version adds its release here: "version:commit of the last state
+# with that version", and src/sql/updates/zechat_billing--OLD--NEW.sql.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+RELEASES=("1.0:7bfb42c1ff4576b540fc33c511a429ab3c9d7641")
+CURRENT=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$REPO_ROOT/zechat_billing.control")
+OLD_TREE=/tmp/zb-upgrade-source
+
+# Whatever happens, leave the current version installed for what runs next.
+trap 'stop_cluster; build_and_install_extension' EXIT
+fail() { echo "FAILED ($OLD -> $CURRENT): $*" >&2; exit 1; }
+q() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+# The extension's objects and everything that defines them, one per line.
+fingerprint() {
+    q "$1" "
+    WITH members AS (
+        SELECT d.classid, d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+         WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'zechat_billing'
+           AND d.deptype = 'e')
+    SELECT line FROM (
+        SELECT 'member ' || pg_describe_object(classid, objid, 0) AS line FROM members
+        UNION ALL
+        SELECT 'function ' || p.oid::regprocedure || ' ' || md5(pg_get_functiondef(p.oid)) || ' '
+               || coalesce(obj_description(p.oid, 'pg_proc'), '-') || ' ' || coalesce(p.proacl::text, '-')
+          FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+        UNION ALL
+        SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || ' '
+               || coalesce(obj_description(c.oid, 'pg_class'), '-') || ' ' || coalesce(c.relacl::text, '-')
+               || ' ' || CASE WHEN c.relkind = 'v' THEN md5(pg_get_viewdef(c.oid)) ELSE '' END
+          FROM pg_class c JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+        UNION ALL
+        SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || a.attnum || ' '
+               || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull || ' '
+               || coalesce(pg_get_expr(d.adbin, d.adrelid), '-')
+          FROM pg_attribute a JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = a.attrelid
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT 'constraint ' || co.conrelid::regclass || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+          FROM pg_constraint co JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = co.conrelid
+        UNION ALL
+        SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+          FROM pg_index i JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = i.indrelid
+        UNION ALL
+        SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+          FROM pg_trigger t JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = t.tgrelid
+         WHERE NOT t.tgisinternal
+        UNION ALL
+        SELECT 'config table ' || c.oid::regclass || ' ' || coalesce(x.cond, '')
+          FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(relid, cond)
+          JOIN pg_class c ON c.oid = x.relid
+         WHERE e.extname = 'zechat_billing'
+    ) s ORDER BY line"
+}
+
+usage_of() { # DB TENANT RESOURCE
+    q "$1" "SELECT used || '/' || coalesce(hard_limit::text, 'unlimited')
+              FROM billing.tenant_usage('$2') WHERE resource = '$3'"
+}
+
+upgrade_from() { # OLD COMMIT
+    OLD=$1
+    local commit=$2
+    rm -rf "$OLD_TREE"
+    mkdir -p "$OLD_TREE"
+    git -C "$REPO_ROOT" archive "$commit" | tar -x -C "$OLD_TREE" ||
+        fail "cannot read version $OLD (commit $commit) from git"
+    log "building zechat_billing $OLD"
+    make -C "$OLD_TREE" -s -j2 PG_CONFIG=$PG_BIN/pg_config >/dev/null
+    as_root make -C "$OLD_TREE" -s PG_CONFIG=$PG_BIN/pg_config install >/dev/null
+
+    start_cluster upgrade 54404
+    createdb old
+    psql -X -q -v ON_ERROR_STOP=1 -d old >/dev/null <<'SQL' || fail "setting up data with the old version"
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name, price_cents) VALUES ('starter', 'Starter', 4900);
+INSERT INTO billing.plan_limits VALUES ('starter', 'messages', 5), ('starter', 'storage', 1000),
+                                       ('starter', 'users', 3), ('starter', 'whatsapp_sessions', NULL);
+SELECT billing.subscribe('acme', 'starter', '2026-11-01 00:00+00');
+SELECT billing.subscribe('vip', 'starter');
+INSERT INTO billing.limit_overrides VALUES ('vip', 'messages', 100);
+CREATE TABLE messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL, body text);
+CREATE TABLE files (id bigserial PRIMARY KEY, tenant_id text NOT NULL, size_bytes int NOT NULL);
+SELECT billing.enforce_quota('messages', 'messages');
+SELECT billing.enforce_quota('files', 'storage', amount_column => 'size_bytes');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', '1'), ('acme', '2'), ('acme', '3'), ('vip', 'v');
+INSERT INTO files (tenant_id, size_bytes) VALUES ('acme', 400), ('acme', 200);
+SELECT billing.consume_quota('acme', 'users', 2);
+SQL
+    [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
+        fail "the old version is not the one installed"
+
+    # The package upgrade: new library and scripts; the server restarts.
+    build_and_install_extension
+    restart_cluster
+    [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
+        fail "installing the new package changed the installed version by itself"
+    q old "INSERT INTO messages (tenant_id, body) VALUES ('acme', '4')" >/dev/null ||
+        fail "the new library does not serve the old version's objects"
+    [ "$(usage_of old acme messages)" = "4/5" ] || fail "before the update: messages $(usage_of old acme messages)"
+
+    q old "ALTER EXTENSION zechat_billing UPDATE" >/dev/null || fail "ALTER EXTENSION ... UPDATE failed"
+    [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
+        fail "the update did not reach $CURRENT"
+
+    # Nothing lost, nothing counted twice, enforcement goes on where it was.
+    [ "$(q old "SELECT count(*) FROM billing.plans")/$(q old "SELECT count(*) FROM billing.plan_limits")" = "1/4" ] ||
+        fail "plans or limits lost"
+    [ "$(q old "SELECT string_agg(tenant_id || ':' || plan_id || ':' || status, ' ' ORDER BY tenant_id)
+                  FROM billing.subscriptions")" = "acme:starter:active vip:starter:active" ] ||
+        fail "subscriptions changed"
+    [ "$(q old "SELECT period_anchor = '2026-11-01 00:00+00' FROM billing.subscriptions WHERE tenant_id = 'acme'")" = t ] ||
+        fail "the anchor changed"
+    [ "$(usage_of old acme messages) $(usage_of old acme storage) $(usage_of old acme users)" = "4/5 600/1000 2/3" ] ||
+        fail "usage after the update: $(usage_of old acme messages) $(usage_of old acme storage) $(usage_of old acme users)"
+    [ "$(usage_of old vip messages)" = "1/100" ] || fail "the override was lost: $(usage_of old vip messages)"
+    q old "INSERT INTO messages (tenant_id, body) VALUES ('acme', '5')" >/dev/null || fail "the 5th message"
+    state=$(psql -X -At -v VERBOSITY=sqlstate -d old -c "INSERT INTO messages (tenant_id, body) VALUES ('acme', '6')" 2>&1 || true)
+    echo "$state" | grep -q PT402 || fail "the 6th message was not refused: $state"
+    q old "DELETE FROM files WHERE size_bytes = 400" >/dev/null
+    [ "$(usage_of old acme storage)" = "200/1000" ] || fail "a gauge release after the update"
+
+    # Exactly the objects of a fresh installation.
+    createdb fresh
+    q fresh "CREATE EXTENSION zechat_billing" >/dev/null
+    fingerprint old >"$CLUSTER_DIR/fingerprint.old" || fail "fingerprint of the updated installation"
+    fingerprint fresh >"$CLUSTER_DIR/fingerprint.fresh" || fail "fingerprint of a fresh installation"
+    [ "$(wc -l <"$CLUSTER_DIR/fingerprint.fresh")" -gt 100 ] || fail "the fingerprint is too short to mean anything"
+    diff "$CLUSTER_DIR/fingerprint.old" "$CLUSTER_DIR/fingerprint.fresh" || fail "the updated installation differs from a fresh one"
+    echo "$OLD -> $CURRENT: $(wc -l <"$CLUSTER_DIR/fingerprint.fresh") catalog lines identical to a fresh installation"
+
+    # The same data serves shared-memory mode.
+    restart_cluster "shared_preload_libraries = 'zechat_billing'"
+    [ "$(q old "SELECT billing.try_consume_quota('acme', 'messages')")" = f ] ||
+        fail "shared-memory mode admitted past the limit after the update"
+    [ "$(q old "SELECT billing.consume_quota('acme', 'storage', 800)")" = 0 ] ||
+        fail "shared-memory mode lost the storage usage"
+    stop_cluster
+    echo "upgrade $OLD -> $CURRENT: ok"
+}
+
+for release in "${RELEASES[@]}"; do
+    upgrade_from "${release%%:*}" "${release#*:}"
+done
