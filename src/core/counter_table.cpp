@@ -241,9 +241,17 @@ void CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
         entry->releasing = saturate(static_cast<wide>(entry->releasing) - delta);
 }
 
-void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released,
-                          bool commit) noexcept
+int64_t CounterTable::begin_commit(CounterEntry* entry, int64_t net) noexcept
 {
+    int64_t before = saturate(static_cast<wide>(entry->committed) + entry->committing);
+    entry->committing = saturate(static_cast<wide>(entry->committing) + net);
+    return before;
+}
+
+void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
+                          int64_t committing) noexcept
+{
+    entry->committing -= committing;
     entry->reserved -= reserved;
     entry->releasing -= released;
     if (commit)

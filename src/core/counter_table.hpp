@@ -61,6 +61,7 @@ struct CounterEntry {
     int64_t committed;  // durable usage
     int64_t reserved;   // consumption admitted to transactions in flight
     int64_t releasing;  // usage given back by transactions in flight
+    int64_t committing; // net change of transactions past begin_commit(), not yet settled
     Limit limit;        // the limit of the last admission (for DBAs to see)
     uint64_t last_used; // table clock at the last use: eviction order
 };
@@ -123,10 +124,21 @@ public:
     // reserved, < 0 released, like any other change in flight.
     void force(CounterEntry* entry, int64_t delta) noexcept;
 
+    // A transaction whose net change on the entry is `net` (> 0) is about to
+    // commit: it is placed after every transaction that got this far before
+    // it.  Returns the usage it starts from (committed plus those others'
+    // changes), so that, called under one lock, consecutive transactions get
+    // consecutive, non-overlapping ranges [before, before + net): each usage
+    // alert threshold is crossed by exactly one of them.  settle() with the
+    // same `net` as `committing` ends it.
+    int64_t begin_commit(CounterEntry* entry, int64_t net) noexcept;
+
     // A transaction (or subtransaction) that reserved `reserved` and released
     // `released` on the entry ends: committed, they move to `committed`;
-    // aborted, they are dropped.
-    void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit) noexcept;
+    // aborted, they are dropped.  `committing` is what it registered with
+    // begin_commit() (0 if it did not).
+    void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
+                int64_t committing = 0) noexcept;
 
     static bool is_idle(const CounterEntry& entry) noexcept;
 

@@ -91,6 +91,7 @@ bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 a
     if (admission.result != AdmissionResult::admitted)
         return refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
     record_pending_change(usage, amount, 0);
+    note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     return true;
 }
@@ -117,7 +118,8 @@ bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount
     int64 new_used;
     if (!add_usage_within(key, terms.usage_period_start, amount, ceiling, &new_used))
         return false;
-    track_pending_usage(key, terms.usage_period_start, new_used);
+    note_consumption_terms(track_pending_usage(key, terms.usage_period_start, new_used, amount),
+                           terms);
     *out = remaining_after(new_used, terms.limit);
     return true;
 }
@@ -196,6 +198,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     if (usage == nullptr)
         elog(ERROR, "zechat_billing: admission without a locked usage row");
     add_pending_usage(usage, amount);
+    note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     return true;
 }

@@ -219,10 +219,19 @@ int64 counter_committed(CounterEntry* entry)
     return committed;
 }
 
-void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin)
+int64 counter_begin_commit(CounterEntry* entry, int64 net)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->settle(entry, reserved, released, commit);
+    int64 before = table()->begin_commit(entry, net);
+    LWLockRelease(shared->lock);
+    return before;
+}
+
+void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
+                    int64 committing)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->settle(entry, reserved, released, commit, committing);
     if (unpin)
         table()->unpin(entry);
     LWLockRelease(shared->lock);

@@ -52,8 +52,14 @@ void counter_force(CounterEntry* entry, int64 delta);
 // The entry's committed usage now.
 int64 counter_committed(CounterEntry* entry);
 
+// Just before commit (usage alerts): registers the transaction's net change
+// and returns the usage it starts from (see CounterTable::begin_commit).
+int64 counter_begin_commit(CounterEntry* entry, int64 net);
+
 // A (sub)transaction's part ends; with unpin, the transaction is done with
-// the entry.  Never raises: called from commit and abort callbacks.
-void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin);
+// the entry; `committing` is what it registered with counter_begin_commit.
+// Never raises: called from commit and abort callbacks.
+void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
+                    int64 committing = 0);
 
 } // namespace zechat::billing::pg

@@ -6,6 +6,7 @@
 #include "enforce_trigger.hpp"
 #include "pending_usage.hpp"
 #include "tenant_terms.hpp"
+#include "usage_alerts.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -46,6 +47,7 @@ void _PG_init(void)
         "zechat_billing.enabled", "Enforce quotas (off bypasses enforcement for maintenance).",
         "Changes made while off are not counted; run billing.recount() afterwards.",
         &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
+    zechat::billing::pg::define_alert_settings();
     // A postmaster setting can only be defined while the postmaster loads
     // the library: it exists in shared_preload_libraries mode only.
     if (process_shared_preload_libraries_in_progress) {

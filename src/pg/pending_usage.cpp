@@ -6,6 +6,7 @@
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
 #include "own_usage_part.hpp"
+#include "usage_alerts.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -45,6 +46,14 @@ struct PendingUsage {
     int64 consumed;        // sums of all parts
     int64 released;
     SubxactPart* parts;
+    // Usage alerts: the terms of the last consumption (alert_terms_known
+    // once there was one), lock mode's usage before this transaction, and
+    // what shared-memory mode registered with counter_begin_commit.
+    bool alert_terms_known;
+    Limit alert_limit;
+    TimestampTz alert_period_start;
+    int64 usage_before;
+    int64 committing;
 };
 
 namespace {
@@ -116,7 +125,46 @@ void refuse_prepare_with_counters()
     }
 }
 
-void write_pending_usage()
+// The usage this transaction takes the key from and to, for alerts; false
+// when it consumed nothing on balance.  In shared-memory mode this places
+// the transaction in the counter's commit order (see counter_begin_commit),
+// which settle_counters() ends.
+bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
+{
+    if (entry->counter != nullptr) {
+        int64 net = entry->consumed - entry->released;
+        if (net <= 0)
+            return false;
+        *before = counter_begin_commit(entry->counter, net);
+        entry->committing = net;
+        *after = *before + net;
+        return true;
+    }
+    *before = entry->usage_before;
+    *after = pending_current_usage(entry);
+    return *after > *before;
+}
+
+void record_crossed_thresholds(PendingUsage* entry)
+{
+    const AlertThresholds& thresholds = alert_thresholds();
+    if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
+        return;
+    int64 before, after;
+    if (!usage_range_of_commit(entry, &before, &after))
+        return;
+    uint32 crossed = crossed_thresholds(before, after, entry->alert_limit, thresholds);
+    for (int i = 0; crossed != 0 && i < thresholds.count; ++i) {
+        if ((crossed & (1u << i)) != 0)
+            record_usage_alert(quota_key_of(entry), thresholds.percent[i],
+                               entry->alert_period_start, after, entry->alert_limit.value);
+    }
+}
+
+// With `alerts`, also records the alert thresholds crossed.  Not at
+// PREPARE: a prepared transaction cannot NOTIFY, and nothing sees its
+// COMMIT PREPARED.
+void write_pending_usage(bool alerts)
 {
     // DROP EXTENSION later in the same transaction took the table with it.
     if (!billing_extension_installed())
@@ -124,6 +172,8 @@ void write_pending_usage()
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, pending);
     while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+        if (alerts)
+            record_crossed_thresholds(entry);
         int64 delta = entry->consumed - entry->released;
         if (delta == 0)
             continue;
@@ -149,7 +199,8 @@ void settle_counters(bool commit)
     hash_seq_init(&status, pending);
     while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
         if (entry->counter != nullptr)
-            counter_settle(entry->counter, entry->consumed, entry->released, commit, true);
+            counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
+                           entry->committing);
 }
 
 void on_transaction_event(XactEvent event, void*)
@@ -159,11 +210,11 @@ void on_transaction_event(XactEvent event, void*)
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
         // Still inside the transaction: an error here aborts it, as it must.
-        write_pending_usage();
+        write_pending_usage(true);
         break;
     case XACT_EVENT_PRE_PREPARE:
         refuse_prepare_with_counters();
-        write_pending_usage();
+        write_pending_usage(false);
         break;
     case XACT_EVENT_COMMIT:
         settle_counters(true);
@@ -248,6 +299,11 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->consumed = 0;
         entry->released = 0;
         entry->parts = nullptr;
+        entry->alert_terms_known = false;
+        entry->alert_limit = Limit::none();
+        entry->alert_period_start = 0;
+        entry->usage_before = 0;
+        entry->committing = 0;
     }
     return entry;
 }
@@ -262,13 +318,23 @@ PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start)
     return static_cast<PendingUsage*>(hash_search(pending, &k, HASH_FIND, nullptr));
 }
 
-PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used)
+PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used,
+                                  int64 already_added)
 {
     bool found;
     PendingUsage* entry = enter_pending_usage(key, period_start, &found);
-    if (!found)
+    if (!found) {
         entry->base_used = base_used;
+        entry->usage_before = base_used - already_added;
+    }
     return entry;
+}
+
+void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
+{
+    entry->alert_terms_known = true;
+    entry->alert_limit = terms.limit;
+    entry->alert_period_start = terms.billing_period_start;
 }
 
 PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)

@@ -20,6 +20,9 @@
 // change is pending: a prepared transaction would hold a reservation with no
 // backend to settle it.
 //
+// Usage alerts: just before commit, each key this transaction consumed
+// gets the alert thresholds it crossed recorded (usage_alerts.hpp).
+//
 // Savepoints: each entry keeps, per subtransaction, what it consumed and
 // released there.  Aborting a subtransaction takes its part back (and off
 // the counter); committing one hands its part to the parent.
@@ -38,9 +41,16 @@ struct PendingUsage; // opaque; per-backend table, parts in TopTransactionContex
 // The entry of a key this transaction tracks, or nullptr.
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start);
 
-// Lock mode: starts tracking a key just locked; base_used is its committed
-// usage.
-PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used);
+// Lock mode: starts tracking a key just locked; base_used is its usage now,
+// of which `already_added` was written by this transaction (the first
+// admission's amount).
+PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used,
+                                  int64 already_added = 0);
+
+// A consumption was admitted under these terms: at commit, the usage alert
+// thresholds it crosses are recorded (usage_alerts.hpp).  Corrections
+// (recount) never call it, so they never alert.
+void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
 
 // Shared-memory mode: the key's entry with its counter pinned (pinning it,
 // and loading the counter, the first time in the transaction).

@@ -33,7 +33,8 @@ struct TermsEntry {
     Limit limit;
     TimestampTz anchor;
     Interval billing_interval;
-    // Cached period of a period resource; recomputed when now() leaves it.
+    // Cached current billing period of a subscribed tenant; recomputed when
+    // now() leaves it.
     bool has_period;
     TimestampTz period_start;
     TimestampTz period_end;
@@ -191,10 +192,9 @@ TenantTerms terms_for(const QuotaKey& key)
     terms.has_usage_period = false;
     terms.usage_period_start = DT_NOBEGIN;
     terms.period_end = DT_NOEND;
+    terms.billing_period_start = DT_NOBEGIN;
 
-    if (entry->kind == ResourceKind::gauge) {
-        terms.has_usage_period = true;
-    } else if (entry->subscription != SubscriptionState::none) {
+    if (entry->subscription != SubscriptionState::none) {
         TimestampTz now = GetCurrentTransactionStartTimestamp();
         if (!entry->has_period || now < entry->period_start || now >= entry->period_end) {
             BillingPeriod period =
@@ -203,6 +203,11 @@ TenantTerms terms_for(const QuotaKey& key)
             entry->period_end = period.end;
             entry->has_period = true;
         }
+        terms.billing_period_start = entry->period_start;
+    }
+    if (entry->kind == ResourceKind::gauge) {
+        terms.has_usage_period = true;
+    } else if (entry->subscription != SubscriptionState::none) {
         terms.has_usage_period = true;
         terms.usage_period_start = entry->period_start;
         terms.period_end = entry->period_end;

@@ -35,6 +35,10 @@ struct TenantTerms {
     bool has_usage_period;
     TimestampTz usage_period_start;
     TimestampTz period_end;
+    // The subscription's current billing period, whatever the resource's
+    // kind (usage alerts of gauges are per period too); DT_NOBEGIN without
+    // a subscription.
+    TimestampTz billing_period_start;
 };
 
 // Raises 22023 when the resource is unknown.

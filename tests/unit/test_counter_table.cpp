@@ -375,3 +375,35 @@ TEST(CounterTable, RandomTransactionsAgreeWithAModel)
         }
     }
 }
+
+// Usage alerts need each committing transaction to know where its change
+// starts, in one order, even while earlier ones are not settled yet.
+TEST(CounterTable, CommittingTransactionsGetConsecutiveUsageRanges)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10), 7);
+    table->pin(e);
+    ASSERT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted); // T1
+    ASSERT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted); // T2
+    EXPECT_EQ(table->begin_commit(e, 1), 7); // T1: 7 -> 8
+    EXPECT_EQ(table->begin_commit(e, 2), 8); // T2: 8 -> 10, before T1 settled
+    table->settle(e, 2, 0, true, 2);         // T2 settles first
+    table->settle(e, 1, 0, true, 1);
+    EXPECT_EQ(e->committed, 10);
+    EXPECT_EQ(e->committing, 0);
+    EXPECT_EQ(e->reserved, 0);
+}
+
+TEST(CounterTable, AnAbortAfterBeginCommitTakesItsRangeBack)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10), 3);
+    table->pin(e);
+    ASSERT_EQ(reserve(table.get(), e, 4), AdmissionResult::admitted);
+    EXPECT_EQ(table->begin_commit(e, 4), 3);
+    table->settle(e, 4, 0, false, 4);
+    EXPECT_EQ(e->committed, 3);
+    EXPECT_EQ(e->committing, 0);
+    ASSERT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
+    EXPECT_EQ(table->begin_commit(e, 1), 3);
+}

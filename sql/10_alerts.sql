@@ -1,0 +1,83 @@
+-- Usage alerts: a committed consumption that takes usage from below a
+-- threshold to at or above it records one row in billing.alerts, once per
+-- tenant, resource, threshold and billing period; rolled-back work records
+-- nothing; unlimited resources never alert; the thresholds setting is
+-- validated when set.  (The NOTIFY payloads: tests/scripts/alerts_and_periods.sh.)
+INSERT INTO billing.plans (plan_id, name) VALUES ('al_plan', 'Alerts');
+INSERT INTO billing.plan_limits VALUES
+    ('al_plan', 'messages', 10), ('al_plan', 'storage', 1000), ('al_plan', 'users', NULL);
+SELECT billing.subscribe('al_acme', 'al_plan');
+SHOW zechat_billing.alert_thresholds;
+
+-- Below 80 %: nothing.
+SELECT billing.consume_quota('al_acme', 'messages', 7);
+SELECT count(*) AS alerts FROM billing.alerts WHERE tenant_id = 'al_acme';
+
+-- 7 -> 8 of 10 crosses 80 %, in the current billing period.
+SELECT billing.consume_quota('al_acme', 'messages');
+SELECT a.resource, a.threshold, a.used, a.hard_limit, a.period_start = u.period_start AS this_period
+  FROM billing.alerts a
+  JOIN billing.tenant_usage('al_acme') u ON u.resource = a.resource
+ WHERE a.tenant_id = 'al_acme';
+
+-- Work that rolls back, whole or to a savepoint, records nothing.
+BEGIN;
+SELECT billing.consume_quota('al_acme', 'messages');
+ROLLBACK;
+BEGIN;
+SAVEPOINT s;
+SELECT billing.consume_quota('al_acme', 'messages');
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT count(*) AS alerts FROM billing.alerts WHERE tenant_id = 'al_acme';
+
+-- One consumption crossing two thresholds records both.
+SELECT billing.consume_quota('al_acme', 'messages', 2);
+SELECT threshold, used FROM billing.alerts WHERE tenant_id = 'al_acme' ORDER BY threshold;
+
+-- A gauge: over 80 %, back down, over again: one alert per period, dated
+-- with the subscription's current period.
+SELECT billing.consume_quota('al_acme', 'storage', 850);
+SELECT billing.release_quota('al_acme', 'storage', 500);
+SELECT billing.consume_quota('al_acme', 'storage', 450);
+SELECT a.threshold, a.used,
+       a.period_start = (SELECT period_start FROM billing.tenant_usage('al_acme') WHERE resource = 'messages')
+           AS billing_period
+  FROM billing.alerts a WHERE a.tenant_id = 'al_acme' AND a.resource = 'storage';
+
+-- Unlimited resources never alert.
+SELECT billing.consume_quota('al_acme', 'users', 1000000);
+SELECT count(*) AS alerts FROM billing.alerts WHERE tenant_id = 'al_acme' AND resource = 'users';
+
+-- Inserts into an enforced table alert like direct calls.
+SELECT billing.subscribe('al_table', 'al_plan');
+CREATE TABLE al_messages (tenant_id text);
+SELECT billing.enforce_quota('al_messages', 'messages');
+INSERT INTO al_messages SELECT 'al_table' FROM generate_series(1, 9);
+SELECT threshold, used FROM billing.alerts WHERE tenant_id = 'al_table' ORDER BY threshold;
+DROP TABLE al_messages;
+
+-- The thresholds come from zechat_billing.alert_thresholds.
+SELECT billing.subscribe('al_half', 'al_plan');
+SET zechat_billing.alert_thresholds = ' 50 ,25';
+SHOW zechat_billing.alert_thresholds;
+SELECT billing.consume_quota('al_half', 'messages', 5);
+SELECT threshold, used FROM billing.alerts WHERE tenant_id = 'al_half' ORDER BY threshold;
+-- An empty list turns alerts off.
+SET zechat_billing.alert_thresholds = '';
+SELECT billing.consume_quota('al_half', 'messages', 5);
+SELECT count(*) AS alerts FROM billing.alerts WHERE tenant_id = 'al_half';
+RESET zechat_billing.alert_thresholds;
+
+-- A bad list is refused when it is set, and the setting stays as it was.
+SET zechat_billing.alert_thresholds = '80,abc';
+SET zechat_billing.alert_thresholds = '0,50';
+SET zechat_billing.alert_thresholds = '80,120';
+SET zechat_billing.alert_thresholds = '80,90,80';
+SHOW zechat_billing.alert_thresholds;
+-- Only superusers may change it.
+CREATE ROLE al_app;
+SET ROLE al_app;
+SET zechat_billing.alert_thresholds = '10';
+RESET ROLE;
+DROP ROLE al_app;

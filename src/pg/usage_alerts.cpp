@@ -1,0 +1,115 @@
+#include "usage_alerts.hpp"
+
+#include "billing_catalog.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+char* thresholds_text = nullptr;      // the GUC's string
+AlertThresholds thresholds = {0, {}}; // what it says, set by the assign hook
+
+SPIPlanPtr record_plan = nullptr;
+
+const char* problem_text(ThresholdsProblem problem)
+{
+    switch (problem) {
+    case ThresholdsProblem::not_a_number:
+        return "Each entry must be a whole number of percent, as in '80,90,100'.";
+    case ThresholdsProblem::out_of_range:
+        return "Each percentage must be between 1 and 100.";
+    case ThresholdsProblem::duplicate:
+        return "A percentage is listed twice.";
+    case ThresholdsProblem::too_many:
+        return "At most 16 percentages can be listed.";
+    case ThresholdsProblem::none:
+        break;
+    }
+    return "";
+}
+
+// Rejects a bad list when it is set (SET, ALTER SYSTEM, postgresql.conf),
+// with the reason; the parsed list travels to the assign hook as `extra`.
+bool check_thresholds(char** newval, void** extra, GucSource)
+{
+    ThresholdsParse parse = parse_alert_thresholds(*newval != nullptr ? *newval : "");
+    if (parse.problem != ThresholdsProblem::none) {
+        GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+        GUC_check_errdetail("%s", problem_text(parse.problem));
+        return false;
+    }
+    auto* parsed = static_cast<AlertThresholds*>(malloc(sizeof(AlertThresholds)));
+    if (parsed == nullptr)
+        return false;
+    *parsed = parse.thresholds;
+    *extra = parsed;
+    return true;
+}
+
+void assign_thresholds(const char*, void* extra)
+{
+    if (extra != nullptr)
+        thresholds = *static_cast<AlertThresholds*>(extra);
+}
+
+} // namespace
+
+void define_alert_settings()
+{
+    DefineCustomStringVariable(
+        "zechat_billing.alert_thresholds",
+        "Usage percentages at which a committed consumption raises an alert.",
+        "A comma-separated list of whole percentages from 1 to 100, such as '80,90,100'; "
+        "empty for no alerts.",
+        &thresholds_text, "80,90,100", PGC_SUSET, 0, check_thresholds, assign_thresholds, NULL);
+}
+
+const AlertThresholds& alert_thresholds()
+{
+    return thresholds;
+}
+
+void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_start, int64 used,
+                        int64 limit)
+{
+    // Between a package upgrade and ALTER EXTENSION ... UPDATE this library
+    // serves the objects of 1.0, which have no alerts.  (Looked up on each
+    // crossing, which is rare, so the update takes effect at once.)
+    if (!OidIsValid(get_relname_relid("alerts", get_namespace_oid("billing", false))))
+        return;
+    SavedUser saved;
+    become_extension_owner(&saved);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+    if (record_plan == nullptr) {
+        Oid types[6] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID};
+        SPIPlanPtr plan = SPI_prepare("SELECT billing._record_alert($1, $2, $3, $4, $5, $6)", 6, types);
+        if (plan == nullptr)
+            elog(ERROR, "zechat_billing: could not prepare the alert statement: %s",
+                 SPI_result_code_string(SPI_result));
+        SPI_keepplan(plan);
+        record_plan = plan;
+    }
+    Datum args[6] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     Int32GetDatum(threshold),           TimestampTzGetDatum(period_start),
+                     Int64GetDatum(used),                Int64GetDatum(limit)};
+    int rc = SPI_execute_snapshot(record_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, false, 1);
+    if (rc != SPI_OK_SELECT)
+        elog(ERROR, "zechat_billing: recording a usage alert failed: %s", SPI_result_code_string(rc));
+    SPI_finish();
+    restore_user(&saved);
+}
+
+} // namespace zechat::billing::pg

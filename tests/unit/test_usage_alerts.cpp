@@ -1,0 +1,100 @@
+// Usage alerts (src/core/usage_alerts): the thresholds setting is parsed or
+// rejected clearly, and a consumption crosses exactly the thresholds it
+// takes usage over.
+#include <cstdint>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+#include "usage_alerts.hpp"
+
+using namespace zechat::billing;
+
+namespace {
+
+AlertThresholds thresholds_of(const char* text)
+{
+    ThresholdsParse parse = parse_alert_thresholds(text);
+    EXPECT_EQ(parse.problem, ThresholdsProblem::none) << text;
+    return parse.thresholds;
+}
+
+} // namespace
+
+TEST(AlertThresholds, TheDefaultListParsesInOrder)
+{
+    AlertThresholds t = thresholds_of("80,90,100");
+    ASSERT_EQ(t.count, 3);
+    EXPECT_EQ(t.percent[0], 80);
+    EXPECT_EQ(t.percent[1], 90);
+    EXPECT_EQ(t.percent[2], 100);
+}
+
+TEST(AlertThresholds, SpacesAndAnyOrderAreAcceptedAndSorted)
+{
+    AlertThresholds t = thresholds_of(" 100 , 50,75 ");
+    ASSERT_EQ(t.count, 3);
+    EXPECT_EQ(t.percent[0], 50);
+    EXPECT_EQ(t.percent[1], 75);
+    EXPECT_EQ(t.percent[2], 100);
+}
+
+TEST(AlertThresholds, AnEmptyListMeansNoAlerts)
+{
+    EXPECT_EQ(thresholds_of("").count, 0);
+    EXPECT_EQ(thresholds_of("  ").count, 0);
+}
+
+TEST(AlertThresholds, BadListsAreRejectedWithTheirReason)
+{
+    EXPECT_EQ(parse_alert_thresholds("80,abc").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("80,,90").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("80,").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("8 0").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("-10").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("80.5").problem, ThresholdsProblem::not_a_number);
+    EXPECT_EQ(parse_alert_thresholds("0").problem, ThresholdsProblem::out_of_range);
+    EXPECT_EQ(parse_alert_thresholds("101").problem, ThresholdsProblem::out_of_range);
+    EXPECT_EQ(parse_alert_thresholds("99999999999999999999").problem,
+              ThresholdsProblem::out_of_range);
+    EXPECT_EQ(parse_alert_thresholds("80,90,80").problem, ThresholdsProblem::duplicate);
+    EXPECT_EQ(parse_alert_thresholds("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17").problem,
+              ThresholdsProblem::too_many);
+    EXPECT_EQ(thresholds_of("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16").count, 16);
+}
+
+TEST(CrossedThresholds, AConsumptionCrossesWhatItTakesUsageOver)
+{
+    AlertThresholds t = thresholds_of("80,90,100");
+    Limit limit = Limit::of(10);
+    EXPECT_EQ(crossed_thresholds(7, 8, limit, t), 0b001u);  // 70 % -> 80 %: at counts
+    EXPECT_EQ(crossed_thresholds(8, 9, limit, t), 0b010u);  // 80 % was crossed before
+    EXPECT_EQ(crossed_thresholds(0, 10, limit, t), 0b111u); // all at once
+    EXPECT_EQ(crossed_thresholds(3, 7, limit, t), 0u);
+    EXPECT_EQ(crossed_thresholds(10, 10, limit, t), 0u);    // nothing consumed
+    EXPECT_EQ(crossed_thresholds(9, 8, limit, t), 0u);      // a release never alerts
+}
+
+TEST(CrossedThresholds, ComparisonsAreExactNotRounded)
+{
+    AlertThresholds t = thresholds_of("80");
+    Limit limit = Limit::of(1001); // 80 % is 800.8
+    EXPECT_EQ(crossed_thresholds(799, 800, limit, t), 0u);
+    EXPECT_EQ(crossed_thresholds(800, 801, limit, t), 1u);
+}
+
+TEST(CrossedThresholds, UnlimitedAndZeroLimitsNeverAlert)
+{
+    AlertThresholds t = thresholds_of("80,90,100");
+    EXPECT_EQ(crossed_thresholds(0, 1000, Limit::none(), t), 0u);
+    EXPECT_EQ(crossed_thresholds(0, 5, Limit::of(0), t), 0u);
+}
+
+TEST(CrossedThresholds, HugeValuesDoNotOverflow)
+{
+    AlertThresholds t = thresholds_of("80,100");
+    const int64_t max = std::numeric_limits<int64_t>::max();
+    Limit limit = Limit::of(max);
+    EXPECT_EQ(crossed_thresholds(0, max, limit, t), 0b11u);
+    EXPECT_EQ(crossed_thresholds(max / 10 * 8 + max % 10, max - 1, limit, t), 0u);
+}
