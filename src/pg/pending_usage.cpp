@@ -54,6 +54,8 @@ struct PendingUsage {
     TimestampTz alert_period_start;
     int64 usage_before;
     int64 committing;
+    uint32 crossed;        // at commit: the thresholds crossed, and the usage reached
+    int64 used_at_commit;
 };
 
 namespace {
@@ -145,35 +147,50 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
     return *after > *before;
 }
 
-void record_crossed_thresholds(PendingUsage* entry)
+// The thresholds this transaction crosses on the key (bit i for
+// alert_thresholds().percent[i]), and the usage it ends at.
+uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
 {
     const AlertThresholds& thresholds = alert_thresholds();
     if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
-        return;
-    int64 before, after;
-    if (!usage_range_of_commit(entry, &before, &after))
-        return;
-    uint32 crossed = crossed_thresholds(before, after, entry->alert_limit, thresholds);
+        return 0;
+    int64 before;
+    if (!usage_range_of_commit(entry, &before, after))
+        return 0;
+    return crossed_thresholds(before, *after, entry->alert_limit, thresholds);
+}
+
+void record_alerts(PendingUsage* entry, uint32 crossed, int64 used)
+{
+    const AlertThresholds& thresholds = alert_thresholds();
     for (int i = 0; crossed != 0 && i < thresholds.count; ++i) {
         if ((crossed & (1u << i)) != 0)
             record_usage_alert(quota_key_of(entry), thresholds.percent[i],
-                               entry->alert_period_start, after, entry->alert_limit.value);
+                               entry->alert_period_start, used, entry->alert_limit.value);
     }
 }
 
 // With `alerts`, also records the alert thresholds crossed.  Not at
 // PREPARE: a prepared transaction cannot NOTIFY, and nothing sees its
-// COMMIT PREPARED.
+// COMMIT PREPARED.  Crossings are worked out first (lock mode's write below
+// folds the counts they are computed from), and recorded last, once every
+// key's usage is written, so that no SQL runs while the keys are walked.
 void write_pending_usage(bool alerts)
 {
     // DROP EXTENSION later in the same transaction took the table with it.
     if (!billing_extension_installed())
         return;
     HASH_SEQ_STATUS status;
+    bool any_crossed = false;
+    if (alerts) {
+        hash_seq_init(&status, pending);
+        while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+            entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
+            any_crossed = any_crossed || entry->crossed != 0;
+        }
+    }
     hash_seq_init(&status, pending);
     while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
-        if (alerts)
-            record_crossed_thresholds(entry);
         int64 delta = entry->consumed - entry->released;
         if (delta == 0)
             continue;
@@ -189,6 +206,12 @@ void write_pending_usage(bool alerts)
         entry->released = 0;
         entry->parts = nullptr;
     }
+    if (!any_crossed)
+        return;
+    hash_seq_init(&status, pending);
+    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
+        if (entry->crossed != 0)
+            record_alerts(entry, entry->crossed, entry->used_at_commit);
 }
 
 // COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
@@ -304,6 +327,8 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_period_start = 0;
         entry->usage_before = 0;
         entry->committing = 0;
+        entry->crossed = 0;
+        entry->used_at_commit = 0;
     }
     return entry;
 }
