@@ -59,9 +59,14 @@ SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2025-12-3
 SELECT * FROM billing.period_bounds('2020-01-01 00:00+00', '1 day', '2026-11-23 12:34+00');
 SELECT * FROM billing.period_bounds('2020-01-01 00:00+00', '90 minutes', '2020-01-02 00:00+00');
 -- The boundary is an instant, not a local date: the same periods seen from
--- another time zone (month arithmetic follows the session's zone, as SQL's).
+-- another time zone.  Months are added in UTC, so a session whose zone
+-- changes to daylight saving time in between (New York, 8 March 2026)
+-- still agrees on the instant: 31 March 10:00 UTC, not 09:00.
 SET TimeZone = 'America/Sao_Paulo';
 SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-02-28 10:00+00');
+SET TimeZone = 'America/New_York';
+SELECT period_start AT TIME ZONE 'UTC' AS start_utc, period_end AT TIME ZONE 'UTC' AS end_utc
+  FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-03-15 00:00+00');
 RESET TimeZone;
 SELECT billing.period_bounds('2026-01-01', '0 days', '2026-02-01');
 SELECT billing.period_bounds('2026-01-01', '-1 month', '2026-02-01');

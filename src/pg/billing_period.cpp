@@ -23,7 +23,11 @@ double approximate_length_usecs(const Interval* step)
            static_cast<double>(step->time);
 }
 
-// anchor + k * step, as `anchor + k * step` would compute it in SQL.
+// anchor + k * step, with PostgreSQL's interval arithmetic done in UTC
+// (timestamp, not timestamptz, arithmetic on the same instant): a session's
+// TimeZone would otherwise move month and day boundaries across daylight
+// saving changes, and two sessions in different zones would disagree on
+// which period, and so which usage, a consumption belongs to.
 TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
 {
     Interval scaled;
@@ -36,8 +40,8 @@ TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
                         errmsg("billing period out of range")));
     scaled.month = static_cast<int32>(months);
     scaled.day = static_cast<int32>(days);
-    return DatumGetTimestampTz(DirectFunctionCall2(
-        timestamptz_pl_interval, TimestampTzGetDatum(anchor), IntervalPGetDatum(&scaled)));
+    return DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(anchor),
+                                                 IntervalPGetDatum(&scaled)));
 }
 
 } // namespace

@@ -9,7 +9,8 @@
 #  * with a 2-second billing interval, a tenant blocked at its limit is let
 #    through again once the boundary has passed, with no job running: the
 #    first consumption (or read) after it sees a fresh period, and the alert
-#    thresholds can be crossed again in it.
+#    thresholds can be crossed again in it; billing.usage_history then shows
+#    the closed periods with the limit each closed with.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -84,6 +85,16 @@ PY
     # The 80 % alert once in each period.
     [ "$(q "SELECT count(DISTINCT period_start) FROM billing.alerts WHERE tenant_id = 'fast_tenant' AND threshold = 80")" = 2 ] ||
         fail "the 80 % alert was not raised again in the new period"
+    # The closed period is history, with the limit it closed with; the limit
+    # raised during the second period is the second period's.
+    [ "$(q "SELECT used || '/' || hard_limit || ' ' || (period_end = '$second')
+              FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")" = "5/5 true" ] ||
+        fail "history after one period: $(q "SELECT * FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")"
+    q "UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'fast'" >/dev/null
+    sleep 2.2
+    [ "$(q "SELECT string_agg(used || '/' || hard_limit, ' ' ORDER BY period_start)
+              FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")" = "5/5 4/7" ] ||
+        fail "history after two periods: $(q "SELECT * FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")"
     stop_cluster
     echo "alerts and periods ($MODE): ok"
 }

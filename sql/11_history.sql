@@ -1,0 +1,53 @@
+-- billing.usage_history: closed billing periods of period resources in
+-- which anything was consumed, with the limit as it stood when each period
+-- closed.  Past periods are planted with billing._set_usage (what recount
+-- uses), so the rows do not depend on when the suite runs.
+SET TimeZone = 'UTC';
+INSERT INTO billing.plans (plan_id, name) VALUES ('h_month', 'Monthly');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('h_year', 'Yearly', '1 year');
+INSERT INTO billing.plan_limits VALUES ('h_month', 'messages', 100), ('h_year', 'messages', 1000);
+
+-- A month-end anchor: 31 January, then 29 February (2024 is a leap year),
+-- then 31 March; each period starts at the anchor plus whole months.
+SELECT billing.subscribe('h_eom', 'h_month', '2024-01-31 10:00+00');
+SELECT billing._set_usage('h_eom', 'messages', '2024-01-31 10:00+00', 40);
+SELECT billing._set_usage('h_eom', 'messages', '2024-02-29 10:00+00', 55);
+SELECT billing._set_usage('h_eom', 'messages', '2024-03-31 10:00+00', 60);
+
+-- A yearly plan anchored on a leap day.
+SELECT billing.subscribe('h_leap', 'h_year', '2020-02-29 00:00+00');
+SELECT billing._set_usage('h_leap', 'messages', '2020-02-29 00:00+00', 700);
+SELECT billing._set_usage('h_leap', 'messages', '2021-02-28 00:00+00', 950);
+
+-- The limit when each period closed: 100 until the limit log says it
+-- became 150 on 15 March 2024, inside the second period: the first period
+-- closed at 100, the second and third at 150.  Without a log entry before a
+-- period's end (h_leap), the limit now is shown.
+DELETE FROM billing.limit_log WHERE tenant_id IN ('h_eom', 'h_leap');
+INSERT INTO billing.limit_log VALUES
+    ('h_eom', 'messages', 100, '2024-01-31 10:00+00'),
+    ('h_eom', 'messages', 150, '2024-03-15 00:00+00');
+
+SELECT tenant_id, resource, period_start, period_end, used, hard_limit
+  FROM billing.usage_history WHERE tenant_id LIKE 'h\_%' ORDER BY tenant_id, period_start;
+
+-- The current period is not history.
+SELECT billing.subscribe('h_now', 'h_month');
+SELECT billing.consume_quota('h_now', 'messages', 3);
+SELECT count(*) AS history_rows FROM billing.usage_history WHERE tenant_id = 'h_now';
+
+-- Periods are instants: the same rows seen from another time zone.
+SET TimeZone = 'America/Sao_Paulo';
+SELECT tenant_id, period_start, period_end, used
+  FROM billing.usage_history WHERE tenant_id = 'h_eom' ORDER BY period_start;
+SET TimeZone = 'UTC';
+
+-- Limit changes are logged as they happen: a plan edit logs its
+-- subscribers' new limit, an override logs the tenant's.
+SELECT billing.subscribe('h_log', 'h_month');
+UPDATE billing.plan_limits SET hard_limit = 120 WHERE plan_id = 'h_month' AND resource = 'messages';
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', NULL);
+DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_log';
+SELECT resource, coalesce(hard_limit::text, 'unlimited') AS hard_limit
+  FROM billing.limit_log WHERE tenant_id = 'h_log' ORDER BY logged_at, hard_limit NULLS LAST;
+RESET TimeZone;

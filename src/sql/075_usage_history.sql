@@ -1,0 +1,150 @@
+-- Usage history: closed billing periods of period resources, with the limit
+-- as it stood when each period closed.
+--
+-- Limits can change mid-period (plan change, override, plan edit), so the
+-- effective limit of each subscribed tenant is logged whenever a change to
+-- the configuration may have changed it; the history takes the last entry
+-- logged before the period ended, or the limit now when nothing was logged
+-- (tenants whose limits have not changed since before this log existed).
+CREATE TABLE billing.limit_log (
+    tenant_id  text NOT NULL,
+    resource   text NOT NULL,
+    hard_limit bigint,      -- NULL = unlimited
+    logged_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, resource, logged_at)
+);
+COMMENT ON TABLE billing.limit_log IS
+    'Effective limits of period resources per tenant, logged when the configuration changes them (for billing.usage_history).';
+SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
+
+-- The effective limit of one tenant for one resource, as tenant_usage
+-- computes it: the override, else the plan's limit, else 0 (not included).
+-- unlimited says whether NULL means unlimited.
+CREATE FUNCTION billing._effective_limit(p_tenant_id text, p_resource text,
+                                         OUT unlimited boolean, OUT hard_limit bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
+                ELSE false END,
+           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit
+                ELSE 0 END
+      FROM billing.subscriptions s
+      LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = p_resource
+      LEFT JOIN billing.limit_overrides o ON o.tenant_id = s.tenant_id AND o.resource = p_resource
+     WHERE s.tenant_id = p_tenant_id
+$$;
+
+-- Logs the effective limits of these tenants where they differ from the
+-- last ones logged.
+CREATE FUNCTION billing._log_limits(p_tenants text[])
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
+    SELECT t.tenant_id, r.resource, e.hard_limit, now()
+      FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
+      JOIN billing.subscriptions s ON s.tenant_id = t.tenant_id
+     CROSS JOIN billing.resources r
+     CROSS JOIN LATERAL billing._effective_limit(t.tenant_id, r.resource) e
+      LEFT JOIN LATERAL (SELECT g.hard_limit FROM billing.limit_log g
+                          WHERE g.tenant_id = t.tenant_id AND g.resource = r.resource
+                          ORDER BY g.logged_at DESC LIMIT 1) last ON true
+     WHERE r.kind = 'period'
+       AND (last IS NULL OR last.hard_limit IS DISTINCT FROM e.hard_limit)
+    ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit
+$$;
+
+-- Statement triggers on the tables a limit comes from: which tenants a
+-- change may concern.  They write the log as the extension owner, so an
+-- administrator allowed to edit plans needs no right on it.
+CREATE FUNCTION billing._log_limits_of_tenants()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM new_rows));
+    ELSE
+        PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM old_rows));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION billing._log_limits_of_plans()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM billing._log_limits(ARRAY(SELECT s.tenant_id FROM billing.subscriptions s
+                                           WHERE s.plan_id IN (SELECT plan_id FROM new_rows)));
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM billing._log_limits(ARRAY(SELECT s.tenant_id FROM billing.subscriptions s
+                                           WHERE s.plan_id IN (SELECT plan_id FROM old_rows)));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.subscriptions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
+CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.subscriptions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
+CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.limit_overrides
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
+CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.limit_overrides
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
+CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.limit_overrides
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
+CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.plan_limits
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
+CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.plan_limits
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
+CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
+
+-- Closed periods of period resources in which anything was consumed.  The
+-- period's end follows from the subscription's anchor and its plan's
+-- billing interval (a period begun under another interval is shown with the
+-- current one's end).  Plain joins, like usage_overview, so that a reader
+-- needs only SELECT.
+CREATE VIEW billing.usage_history AS
+SELECT u.tenant_id,
+       u.resource,
+       u.period_start,
+       b.period_end,
+       u.used,
+       CASE WHEN h.logged THEN h.hard_limit
+            WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+            WHEN l.plan_id IS NOT NULL THEN l.hard_limit
+            ELSE 0 END AS hard_limit
+  FROM billing.usage u
+  JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
+  JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
+  JOIN billing.plans p ON p.plan_id = s.plan_id
+ CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+  LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = u.resource
+  LEFT JOIN billing.limit_overrides o ON o.tenant_id = u.tenant_id AND o.resource = u.resource
+  LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
+                      WHERE g.tenant_id = u.tenant_id AND g.resource = u.resource
+                        AND g.logged_at < b.period_end
+                      ORDER BY g.logged_at DESC LIMIT 1) h ON true
+ WHERE b.period_end <= now();
+COMMENT ON VIEW billing.usage_history IS
+    'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
