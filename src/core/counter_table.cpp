@@ -224,10 +224,12 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
     return admission;
 }
 
-int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved) noexcept
+int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
+                              bool of_stored_rows) noexcept
 {
     entry->last_used = ++header_.clock;
-    wide spare = static_cast<wide>(entry->committed) + own_reserved - entry->releasing;
+    wide spare = static_cast<wide>(entry->committed) +
+                 (of_stored_rows ? entry->reserved : own_reserved) - entry->releasing;
     int64_t given = spare <= 0 ? 0 : (spare < amount ? static_cast<int64_t>(spare) : amount);
     entry->releasing += given;
     return given;

@@ -118,7 +118,15 @@ public:
     // committed + own_reserved - releasing, so no mix of commits and aborts
     // takes committed usage below 0.  own_reserved is what the calling
     // transaction has itself reserved on the entry.
-    int64_t release(CounterEntry* entry, int64_t amount, int64_t own_reserved) noexcept;
+    //
+    // With `of_stored_rows` the usage given back is that of rows the caller
+    // has just deleted or shrunk: rows that exist were paid for by
+    // transactions that committed, but one of those may not have settled
+    // yet (it is visible before its counter is told), so every reservation
+    // in flight counts, not only the caller's.  Otherwise a delete racing
+    // with the settling of the insert it deletes would give back too little.
+    int64_t release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
+                    bool of_stored_rows = false) noexcept;
 
     // A correction that is not checked against the limit (recount): > 0 is
     // reserved, < 0 released, like any other change in flight.

@@ -203,7 +203,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     return true;
 }
 
-QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
+QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
 {
     PreventCommandIfReadOnly("release_quota");
     TenantTerms terms = terms_for(key);
@@ -216,7 +216,8 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount)
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
-        int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage));
+        int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
+                                      of == ReleaseOf::stored_rows);
         record_pending_change(usage, 0, given);
         return remaining_after(counter_usage(usage), terms.limit);
     }

@@ -30,8 +30,13 @@ void require_positive_amount(int64 amount);
 // OnRefusal::return_false.
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out);
 
+// Who gives usage back: the enforcement triggers, for rows they saw deleted
+// or shrunk (paid for by committed transactions), or a caller of
+// billing.release_quota().
+enum class ReleaseOf { stored_rows, caller };
+
 // Gives back gauge usage, never below 0; raises 22023 for a period resource.
-QuotaRemaining release_quota(const QuotaKey& key, int64 amount);
+QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of);
 
 // A correction of the key's usage in a period, not checked against the
 // limit: adds value (never taking usage below 0), or with `set` makes usage

@@ -196,10 +196,10 @@ Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 
     return admission;
 }
 
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved)
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    int64 given = table()->release(entry, amount, own_reserved);
+    int64 given = table()->release(entry, amount, own_reserved, of_stored_rows);
     LWLockRelease(shared->lock);
     return given;
 }

@@ -43,8 +43,8 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
 Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released);
 
-// Gives back up to amount; returns how much.
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved);
+// Gives back up to amount; returns how much (see CounterTable::release).
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows);
 
 // A correction not checked against the limit.
 void counter_force(CounterEntry* entry, int64 delta);

@@ -211,12 +211,13 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
         if (new_amount > old_amount)
             consume_for_row(new_key, new_amount - old_amount);
         else
-            release_quota(new_key, old_amount - new_amount);
+            release_quota(new_key, old_amount - new_amount, ReleaseOf::stored_rows);
         return;
     }
     consume_for_row(new_key, new_amount);
     if (old_amount > 0)
-        release_quota(make_quota_key(old_tenant, layout.resource), old_amount);
+        release_quota(make_quota_key(old_tenant, layout.resource), old_amount,
+                      ReleaseOf::stored_rows);
 }
 
 void on_delete(TriggerData* data, const TriggerLayout& layout)
@@ -227,7 +228,7 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
         return;
     QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
     if (is_gauge(key))
-        release_quota(key, amount);
+        release_quota(key, amount, ReleaseOf::stored_rows);
 }
 
 // TRUNCATE empties the table: give back, per tenant, what its rows held.
@@ -276,7 +277,7 @@ void on_truncate(TriggerData* data, const TriggerLayout& layout)
         QuotaKey key = make_quota_key(tenant_id, layout.resource);
         if (!is_gauge(key))
             break;
-        release_quota(key, total);
+        release_quota(key, total, ReleaseOf::stored_rows);
     }
     SPI_finish();
     restore_user(&saved);

@@ -103,7 +103,7 @@ Datum release_quota_body(FunctionCallInfo fcinfo)
     QuotaCall call = read_quota_call(fcinfo);
     if (!enforcement_enabled())
         return remaining_datum(fcinfo, current_remaining(call.key));
-    return remaining_datum(fcinfo, release_quota(call.key, call.amount));
+    return remaining_datum(fcinfo, release_quota(call.key, call.amount, ReleaseOf::caller));
 }
 
 Datum check_quota_body(FunctionCallInfo fcinfo)

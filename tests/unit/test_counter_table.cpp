@@ -407,3 +407,22 @@ TEST(CounterTable, AnAbortAfterBeginCommitTakesItsRangeBack)
     ASSERT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
     EXPECT_EQ(table->begin_commit(e, 1), 3);
 }
+
+// A row inserted by a transaction that has committed but not yet settled is
+// visible: deleting it must give its whole size back.
+TEST(CounterTable, ReleasingStoredRowsCountsReservationsNotYetSettled)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme", "storage"), Limit::of(1000), 0);
+    table->pin(e);
+    ASSERT_EQ(reserve(table.get(), e, 446), AdmissionResult::admitted); // inserter, committing
+    // The deleter sees the row; the inserter's settle has not run yet.
+    EXPECT_EQ(table->release(e, 446, 0, true), 446);
+    table->settle(e, 446, 0, true);  // the inserter settles
+    table->settle(e, 0, 446, true);  // the deleter commits
+    EXPECT_EQ(e->committed, 0);
+    // A caller's own release (release_quota) still counts only what is
+    // committed and its own reservations.
+    ASSERT_EQ(reserve(table.get(), e, 100), AdmissionResult::admitted);
+    EXPECT_EQ(table->release(e, 100, 0, false), 0);
+}
