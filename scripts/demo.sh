@@ -2,7 +2,8 @@
 # The main job, on a throwaway cluster: installs what it needs, builds and
 # installs zechat_billing, starts PostgreSQL 15 as the "postgres" OS user,
 # and runs the tour of scripts/demo.sql (plans -> subscribe -> enforce_quota
-# -> insert until PT402 -> tenant_usage).  The cluster is stopped at the end.
+# -> insert until PT402, with usage alerts -> tenant_usage -> periods
+# and history).  The cluster is stopped at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_build_dependencies
