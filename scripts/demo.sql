@@ -36,7 +36,8 @@ SELECT billing.enforce_quota('messages', 'messages');
 LISTEN billing_alerts;
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 1');
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 2'), ('acme', 'Olá! 3');
-INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 4'), ('acme', 'Olá! 5');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 4');
+INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 5');
 \set VERBOSITY verbose
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 6');
 \set VERBOSITY default
@@ -74,7 +75,7 @@ SELECT resource, used, hard_limit, percent, status
 INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('fast', 'Fast', '2 seconds');
 INSERT INTO billing.plan_limits (plan_id, resource, hard_limit) VALUES ('fast', 'messages', 3);
 SELECT billing.subscribe('globex', 'fast');
-INSERT INTO messages (tenant_id, body) SELECT 'globex', 'hi ' || g FROM generate_series(1, 3);
+INSERT INTO messages (tenant_id, body) SELECT 'globex', 'hi ' || g FROM generate_series(1, 3) g;
 SELECT pg_sleep(2.1);
 INSERT INTO messages (tenant_id, body) VALUES ('globex', 'a new period, a new quota');
 SELECT tenant_id, resource, period_end - period_start AS period, used, hard_limit
