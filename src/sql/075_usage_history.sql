@@ -17,43 +17,21 @@ COMMENT ON TABLE billing.limit_log IS
     'Effective limits of period resources per tenant, logged when the configuration changes them (for billing.usage_history).';
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
--- The effective limit of one tenant for one resource, as tenant_usage
--- computes it: the override, else the plan's limit, else 0 (not included).
--- unlimited says whether NULL means unlimited.
-CREATE FUNCTION billing._effective_limit(p_tenant_id text, p_resource text,
-                                         OUT unlimited boolean, OUT hard_limit bigint)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
-                WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
-                ELSE false END,
-           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
-                WHEN l.plan_id IS NOT NULL THEN l.hard_limit
-                ELSE 0 END
-      FROM billing.subscriptions s
-      LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = p_resource
-      LEFT JOIN billing.limit_overrides o ON o.tenant_id = s.tenant_id AND o.resource = p_resource
-     WHERE s.tenant_id = p_tenant_id
-$$;
-
--- Logs the effective limits of these tenants where they differ from the
--- last ones logged.
+-- Logs the effective limits (billing._tenant_terms, the one definition) of
+-- these tenants where they differ from the last ones logged.
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
-    SELECT t.tenant_id, r.resource, e.hard_limit, now()
+    SELECT t.tenant_id, e.resource, e.hard_limit, now()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
-      JOIN billing.subscriptions s ON s.tenant_id = t.tenant_id
-     CROSS JOIN billing.resources r
-     CROSS JOIN LATERAL billing._effective_limit(t.tenant_id, r.resource) e
+     CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
       LEFT JOIN LATERAL (SELECT g.hard_limit FROM billing.limit_log g
-                          WHERE g.tenant_id = t.tenant_id AND g.resource = r.resource
+                          WHERE g.tenant_id = t.tenant_id AND g.resource = e.resource
                           ORDER BY g.logged_at DESC LIMIT 1) last ON true
-     WHERE r.kind = 'period'
+     WHERE e.subscribed AND e.kind = 'period'
        AND (last IS NULL OR last.hard_limit IS DISTINCT FROM e.hard_limit)
     ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit
 $$;
