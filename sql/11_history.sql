@@ -50,4 +50,16 @@ INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', NULL);
 DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_log';
 SELECT resource, coalesce(hard_limit::text, 'unlimited') AS hard_limit
   FROM billing.limit_log WHERE tenant_id = 'h_log' ORDER BY logged_at, hard_limit NULLS LAST;
+
+-- A plan change to another billing interval moves the tenant into the new
+-- interval's current period, and its usage with it (both ways).
+SELECT billing.subscribe('h_switch', 'h_month', now() - interval '40 days');
+SELECT billing.consume_quota('h_switch', 'messages', 7);
+SELECT billing.subscribe('h_switch', 'h_year');
+SELECT u.used, u.hard_limit, u.period_start = s.period_anchor AS yearly_period_from_anchor
+  FROM billing.tenant_usage('h_switch') u, billing.subscriptions s
+ WHERE u.resource = 'messages' AND s.tenant_id = 'h_switch';
+SELECT count(*) AS history_rows FROM billing.usage_history WHERE tenant_id = 'h_switch';
+SELECT billing.subscribe('h_switch', 'h_month');
+SELECT used, hard_limit FROM billing.tenant_usage('h_switch') WHERE resource = 'messages';
 RESET TimeZone;

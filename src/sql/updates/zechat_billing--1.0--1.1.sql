@@ -1,8 +1,9 @@
 -- zechat_billing 1.0 -> 1.1, run by ALTER EXTENSION zechat_billing UPDATE.
 -- Usage alerts (billing.alerts, NOTIFY billing_alerts), usage history
 -- (billing.usage_history, billing.limit_log), and descriptions for the uuid
--- and bigint overloads like their text versions have.  Existing tenants
--- get their limits logged now.
+-- and bigint overloads like their text versions have; a plan change to
+-- another billing interval carries the current period's usage over.
+-- Existing tenants get their limits logged now.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -191,3 +192,109 @@ COMMENT ON VIEW billing.usage_history IS
 REVOKE ALL ON FUNCTION billing._log_limits(text[]),
     billing._log_limits_of_tenants(), billing._log_limits_of_plans() FROM PUBLIC;
 SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
+
+-- A plan change to another billing interval carries the usage over.
+-- Moves a tenant's usage of period resources from one period start to
+-- another: a plan change to another billing interval (monthly to yearly)
+-- puts the tenant in a period that starts elsewhere, and the usage it had
+-- goes with it.  Through _adjust_usage, the path of every correction, so
+-- shared-memory counters follow.  As the extension owner: whoever may call
+-- subscribe() needs no right on usage.
+CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
+                                            p_to timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT u.resource, u.used
+               FROM billing.usage u
+               JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
+              WHERE u.tenant_id = p_tenant_id AND u.period_start = p_from AND u.used > 0
+    LOOP
+        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_from, -r.used);
+        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_to, r.used);
+    END LOOP;
+END;
+$$;
+
+-- Create or change a subscription.  A plan change keeps the period anchor and
+-- the usage and applies at once (with another billing interval, the usage
+-- of the period the tenant was in moves to the period it is in now).  The
+-- anchor argument defaults to now(): on an existing subscription that
+-- default (the transaction's now()) means "keep the anchor"; pass any other
+-- timestamp to move it.
+CREATE OR REPLACE FUNCTION billing.subscribe(tenant_id text, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_active boolean;
+    v_old_anchor timestamptz;
+    v_old_interval interval;
+    v_new_anchor timestamptz;
+    v_new_interval interval;
+    v_old_start timestamptz;
+    v_new_start timestamptz;
+BEGIN
+    IF subscribe.tenant_id IS NULL OR subscribe.plan_id IS NULL OR subscribe.period_anchor IS NULL THEN
+        RAISE EXCEPTION 'tenant_id, plan_id and period_anchor must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF octet_length(subscribe.tenant_id) NOT BETWEEN 1 AND 63 THEN
+        RAISE EXCEPTION 'tenant id must be 1 to 63 bytes long'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT isfinite(subscribe.period_anchor) THEN
+        RAISE EXCEPTION 'period_anchor must be a finite timestamp'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- A plan that is no longer sold keeps its subscribers but takes no new ones.
+    IF NOT v_active AND NOT EXISTS (
+        SELECT FROM billing.subscriptions s
+         WHERE s.tenant_id = subscribe.tenant_id AND s.plan_id = subscribe.plan_id) THEN
+        RAISE EXCEPTION 'plan "%" is not active', subscribe.plan_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Set billing.plans.active to true to sell it again.';
+    END IF;
+
+    SELECT s.period_anchor, p.billing_interval INTO v_old_anchor, v_old_interval
+      FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
+     WHERE s.tenant_id = subscribe.tenant_id;
+
+    INSERT INTO billing.subscriptions AS s (tenant_id, plan_id, period_anchor, status)
+    VALUES (subscribe.tenant_id, subscribe.plan_id, subscribe.period_anchor, 'active')
+    ON CONFLICT ON CONSTRAINT subscriptions_pkey DO UPDATE
+       SET plan_id = excluded.plan_id,
+           status = 'active',
+           period_anchor = CASE WHEN excluded.period_anchor = now() THEN s.period_anchor
+                                ELSE excluded.period_anchor END
+     WHERE s.plan_id IS DISTINCT FROM excluded.plan_id
+        OR s.status <> 'active'
+        OR (excluded.period_anchor <> now() AND excluded.period_anchor <> s.period_anchor);
+
+    -- Same anchor, another interval: carry the current period's usage over.
+    IF v_old_interval IS NOT NULL THEN
+        SELECT s.period_anchor, p.billing_interval INTO v_new_anchor, v_new_interval
+          FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
+         WHERE s.tenant_id = subscribe.tenant_id;
+        IF v_new_anchor = v_old_anchor AND v_new_interval <> v_old_interval THEN
+            v_old_start := (billing.period_bounds(v_old_anchor, v_old_interval, now())).period_start;
+            v_new_start := (billing.period_bounds(v_new_anchor, v_new_interval, now())).period_start;
+            IF v_new_start <> v_old_start THEN
+                PERFORM billing._carry_period_usage(subscribe.tenant_id, v_old_start, v_new_start);
+            END IF;
+        END IF;
+    END IF;
+END;
+$$;
+REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz) FROM PUBLIC;
