@@ -30,6 +30,12 @@ SELECT 1 \g /dev/null
 SQL
 }
 
+# Sleeps until 0.1 s after the end of fast_tenant's current period.
+sleep_past_period_end() {
+    sleep "$(q "SELECT greatest(extract(epoch FROM period_end - clock_timestamp()), 0) + 0.1
+                  FROM billing.tenant_usage('fast_tenant') WHERE resource = 'messages'")"
+}
+
 run_alerts() { # MODE [postgresql.conf lines...]
     MODE=$1
     shift
@@ -68,13 +74,16 @@ PY
     [ "$(q "SELECT count(*) FROM billing.alerts WHERE tenant_id = $TENANT_SQL")" = 1 ] ||
         fail "the alert row is missing"
 
-    # A 2-second period: blocked at 5, free again after the boundary.
+    # A 2-second period: blocked at 5, free again after the boundary.  Each
+    # step starts just after a boundary, so that no other boundary falls
+    # between the statements that must share a period.
     local first second
+    sleep_past_period_end
     q "SELECT billing.consume_quota('fast_tenant', 'messages', 5)" >/dev/null
     [ "$(q "SELECT billing.try_consume_quota('fast_tenant', 'messages')")" = f ] ||
         fail "the fast tenant was not blocked at its limit"
     first=$(q "SELECT period_start FROM billing.tenant_usage('fast_tenant') WHERE resource = 'messages'")
-    sleep 2.2
+    sleep_past_period_end
     [ "$(q "SELECT used FROM billing.tenant_usage('fast_tenant') WHERE resource = 'messages'")" = 0 ] ||
         fail "a read after the boundary does not see a fresh period"
     [ "$(q "SELECT billing.consume_quota('fast_tenant', 'messages', 4)")" = 1 ] ||
@@ -91,7 +100,7 @@ PY
               FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")" = "5/5 true" ] ||
         fail "history after one period: $(q "SELECT * FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")"
     q "UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'fast'" >/dev/null
-    sleep 2.2
+    sleep_past_period_end
     [ "$(q "SELECT string_agg(used || '/' || hard_limit, ' ' ORDER BY period_start)
               FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")" = "5/5 4/7" ] ||
         fail "history after two periods: $(q "SELECT * FROM billing.usage_history WHERE tenant_id = 'fast_tenant'")"
