@@ -91,17 +91,20 @@ bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)
            text_column_is(tuple, desc, col_resource, key.resource);
 }
 
-// Gives the page of the row a chance to be pruned of dead versions (cheap
-// when there is nothing to do).  Index scans do that for the pages they
-// visit, a fetch by TID does not: without it the page would fill with this
-// backend's dead versions, and every hundred or so commits the row would
-// move to a new page, with a new index entry, while the table grows until
-// autovacuum comes.
-void prune_page_of(Relation rel, ItemPointer tid)
+// Prunes the page of the row (pinned in `buffer`) of dead versions when the
+// new version would not fit on it.  Index scans prune the pages they visit,
+// a fetch by TID does not: without this the page would fill with this
+// backend's dead versions and the row would move to another page, with new
+// index entries, while the table grows until autovacuum comes.  Only when
+// needed, though: pruning walks every line pointer of the page, and a page
+// of usage_parts holds about a hundred rows (most of them other keys' and
+// other backends' parts), so pruning on every commit cost about as much as
+// the rest of the write (see the fillfactor in 010_tables.sql).
+void make_room_for(Relation rel, Buffer buffer, HeapTuple updated)
 {
-    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
-    heap_page_prune_opt(rel, buffer);
-    ReleaseBuffer(buffer);
+    // Read without the content lock, like heap_page_prune_opt itself: a hint.
+    if (PageGetHeapFreeSpace(BufferGetPage(buffer)) < MAXALIGN(updated->t_len))
+        heap_page_prune_opt(rel, buffer);
 }
 
 // Updates the cached row in place; false (nothing done) when there is no
@@ -136,8 +139,8 @@ bool update_in_place(PartLocation* location, int64 delta)
     values[col_used - 1] = Int64GetDatum(used);
     // The values point into the page: copy them out before unpinning it.
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
+    make_room_for(rel, buffer, updated);
     ReleaseBuffer(buffer);
-    prune_page_of(rel, &tuple.t_self);
     // Errors out if someone else changed the row meanwhile (only an
     // administrator editing the table by hand could).
     replace_part_row(rel, &tuple.t_self, updated);
@@ -159,8 +162,12 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
         ItemPointerSetInvalid(&location->tid);
     if (update_in_place(location, delta))
         return;
-    // First write of this key by this backend, or the row moved: the SQL
-    // statement finds or creates it and says where it is.
+    // First write of this key by this backend, or the row moved: look it up
+    // through the primary key; only a part that does not exist yet needs the
+    // SQL statement, which creates it and says where it is.
+    if (locate_part_row(key, period_start, writer, &location->tid) &&
+        update_in_place(location, delta))
+        return;
     ItemPointerSetInvalid(&location->tid);
     add_usage(key, period_start, writer, delta, &location->tid);
 }

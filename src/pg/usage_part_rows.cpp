@@ -53,9 +53,9 @@ void key_column_is(ScanKey scan_key, Relation index, AttrNumber column, RegProce
                            index->rd_indcollation[column - 1], equality, value);
 }
 
-// The writer-0 row of the key visible to `snapshot`, into `slot`.
-bool find_writer_zero_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
-                          TimestampTz period_start, TupleTableSlot* slot)
+// The row of the key and writer visible to `snapshot`, into `slot`.
+bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
+                   TimestampTz period_start, int writer, TupleTableSlot* slot)
 {
     ScanKeyData keys[4];
     key_column_is(&keys[0], index, col_tenant_id, F_TEXTEQ,
@@ -64,7 +64,7 @@ bool find_writer_zero_row(Relation rel, Relation index, Snapshot snapshot, const
                   PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length)));
     key_column_is(&keys[2], index, col_period_start, F_TIMESTAMPTZ_EQ,
                   TimestampTzGetDatum(period_start));
-    key_column_is(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(lock_mode_writer));
+    key_column_is(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(writer));
     IndexScanDesc scan = index_beginscan(rel, index, snapshot, 4, 0);
     index_rescan(scan, keys, 4, nullptr, 0);
     bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
@@ -92,6 +92,22 @@ bool lock_newest_version(Relation rel, Snapshot snapshot, TupleTableSlot* slot)
 
 } // namespace
 
+bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, ItemPointer tid)
+{
+    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    bool found = find_part_row(rel, index, snapshot, key, period_start, writer, slot);
+    if (found)
+        *tid = slot->tts_tid;
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    UnregisterSnapshot(snapshot);
+    return found;
+}
+
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
 {
     simple_heap_update(rel, old_tid, updated);
@@ -111,7 +127,7 @@ LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
 
     LockedAdmission outcome = LockedAdmission::not_found;
-    if (find_writer_zero_row(rel, index, snapshot, key, period_start, slot) &&
+    if (find_part_row(rel, index, snapshot, key, period_start, lock_mode_writer, slot) &&
         lock_newest_version(rel, snapshot, slot)) {
         bool isnull;
         Datum value = slot_getattr(slot, col_used, &isnull);

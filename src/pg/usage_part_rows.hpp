@@ -2,8 +2,8 @@
 // access methods directly, without SPI and the executor.  For the two hot
 // writes only: lock mode's first admission of a key in a transaction (its
 // writer-0 row) and shared-memory mode's commit-time write of its backend's
-// own part.  Everything rarer (creating a row, reading sums) stays in SQL,
-// in usage_store.cpp.
+// own part, and finding where that part is.  Everything rarer (creating a
+// row, reading sums) stays in SQL, in usage_store.cpp.
 //
 // These bypass what the executor would add: permission checks (the table
 // belongs to the extension and is written on its behalf), triggers and
@@ -25,6 +25,12 @@ namespace zechat::billing::pg {
 // of its primary key (tenant_id, resource, period_start, writer).
 enum PartColumn { col_tenant_id = 1, col_resource, col_period_start, col_writer, col_used };
 constexpr int part_columns = 5;
+
+// Where the row of the key and writer visible to the latest snapshot is:
+// false when there is none.  Shared-memory mode's first write of its own
+// part in a backend, so that only a row that does not exist yet costs an
+// INSERT statement.
+bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, ItemPointer tid);
 
 // Replaces the row version at *old_tid, which the caller's transaction may
 // update (it holds the row lock, or the row is its backend's own part), by

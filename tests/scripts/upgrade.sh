@@ -40,6 +40,7 @@ fingerprint() {
         SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || ' '
                || coalesce(obj_description(c.oid, 'pg_class'), '-') || ' ' || coalesce(c.relacl::text, '-')
                || ' ' || CASE WHEN c.relkind = 'v' THEN md5(pg_get_viewdef(c.oid)) ELSE '' END
+               || ' ' || coalesce(c.reloptions::text, '-')
           FROM pg_class c JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
         UNION ALL
         SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || a.attnum || ' '

@@ -3,7 +3,8 @@
 -- (billing.usage_history, billing.limit_log), and descriptions for the uuid
 -- and bigint overloads like their text versions have; a plan change to
 -- another billing interval carries the current period's usage over.
--- Existing tenants get their limits logged now.
+-- Existing tenants get their limits logged now.  usage_parts leaves room on
+-- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -26,6 +27,8 @@ COMMENT ON FUNCTION billing.tenant_usage(uuid) IS
     'Like billing.tenant_usage(text), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.tenant_usage(bigint) IS
     'Like billing.tenant_usage(text), for a bigint tenant key (its text form is the tenant id).';
+
+ALTER TABLE billing.usage_parts SET (fillfactor = 80);
 
 -- Usage alerts (070_alerts.sql).
 CREATE TABLE billing.alerts (
