@@ -6,10 +6,15 @@
 # with no insert (start-up, shut-down).  Instruction counts do not depend on
 # what else the machine is doing, unlike tps.
 #
-#   bash bench/instructions.sh [inserts]     (default 3000)
+#   bash bench/instructions.sh [inserts] [tenants]   (default 3000 inserts, 1 tenant)
+#
+# With tenants > 1 the inserts go to tenants t1..tN in a fixed pseudo-random
+# order, like bench/insert_spread.sql: that counts what a backend pays the
+# first time it meets a tenant as well as the steady state.
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 INSERTS=${1:-3000}
+TENANTS=${2:-1}
 BENCH_DIR=$REPO_ROOT/bench
 
 install_build_dependencies
@@ -27,9 +32,12 @@ declare -A total=() collected=()
 for spec in "${VARIANTS[@]}"; do
     IFS=: read -r name table preload <<<"$spec"
     script=$CLUSTER_DIR/inserts_$table.sql
-    for ((i = 0; i < INSERTS; i++)); do
-        echo "INSERT INTO $table (tenant_id, body) VALUES ('t1', 'hello');"
-    done >"$script"
+    awk -v n="$INSERTS" -v tenants="$TENANTS" -v table="$table" 'BEGIN {
+        srand(42)
+        for (i = 0; i < n; i++)
+            printf "INSERT INTO %s (tenant_id, body) VALUES (%ct%d%c, %chello%c);\n",
+                table, 39, (tenants > 1 ? int(rand() * tenants) + 1 : 1), 39, 39, 39
+    }' >"$script"
     chmod 644 "$script"
     # The same backend with no insert at all: what start-up and shut-down
     # cost (loading the library, laying out shared memory) is taken off, so
@@ -49,7 +57,7 @@ for spec in "${VARIANTS[@]}"; do
 done
 
 echo
-echo "Instructions per single-row INSERT transaction ($INSERTS inserts, one tenant, callgrind):"
+echo "Instructions per single-row INSERT transaction ($INSERTS inserts, $TENANTS tenant(s), callgrind):"
 echo
 echo "| variant | instructions per insert | ratio to plain |"
 echo "|---|---|---|"
