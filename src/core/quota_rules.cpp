@@ -16,6 +16,15 @@ bool at_or_above_percent(int64_t used, int64_t limit, int percent) noexcept
 
 } // namespace
 
+Limit effective_limit(StoredLimit override_limit, StoredLimit plan_limit) noexcept
+{
+    if (override_limit.present)
+        return override_limit.limit;
+    if (plan_limit.present)
+        return plan_limit.limit;
+    return Limit::of(0);
+}
+
 Admission admit(int64_t used, Limit limit, int64_t amount) noexcept
 {
     const wide total = static_cast<wide>(used) + amount;

@@ -20,6 +20,18 @@ struct Limit {
     static constexpr Limit of(int64_t v) noexcept { return Limit{false, v}; }
 };
 
+// A limit row that may be missing: a tenant's override, or its plan's limit
+// for the resource.
+struct StoredLimit {
+    bool present;
+    Limit limit; // meaningful only when present
+};
+
+// The hard limit a tenant has on a resource: its override when it has one,
+// else its plan's limit for the resource, else 0 (a resource the plan does
+// not include).  The rule of billing._tenant_terms (030_terms.sql).
+Limit effective_limit(StoredLimit override_limit, StoredLimit plan_limit) noexcept;
+
 enum class AdmissionResult {
     admitted,      // new_used holds used + amount
     limit_reached, // used + amount would exceed the limit

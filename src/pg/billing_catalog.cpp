@@ -20,15 +20,17 @@ namespace {
 
 constexpr const char* extension_name = "zechat_billing";
 // The configuration tables first: tenant terms are derived from them alone.
+// In the order of BillingTable.
 // clang-format off
 constexpr const char* table_names[] = {
     "resources", "plans", "plan_limits", "subscriptions", "limit_overrides",
     "usage_parts", "enforced_tables",
 };
 // clang-format on
-constexpr int config_table_count = 5;
-constexpr int usage_table_index = 5;
+constexpr int config_table_count = static_cast<int>(BillingTable::usage_parts);
 constexpr int table_count = sizeof table_names / sizeof table_names[0];
+static_assert(table_count == static_cast<int>(BillingTable::enforced_tables) + 1,
+              "table_names names every BillingTable");
 
 struct BillingCatalog {
     bool resolved;
@@ -96,11 +98,16 @@ uint64 billing_catalog_generation()
     return catalog.generation;
 }
 
-Oid billing_usage_relation()
+Oid billing_relation(BillingTable table)
 {
     if (!catalog.resolved)
         resolve_catalog();
-    return catalog.relids[usage_table_index];
+    return catalog.relids[static_cast<int>(table)];
+}
+
+Oid billing_usage_relation()
+{
+    return billing_relation(BillingTable::usage_parts);
 }
 
 bool billing_extension_installed()

@@ -14,6 +14,19 @@ namespace zechat::billing::pg {
 // this database (the library can be loaded without it, by preload).
 Oid billing_extension_owner();
 
+// The extension's tables, in the order billing_catalog.cpp names them.
+enum class BillingTable {
+    resources,
+    plans,
+    plan_limits,
+    subscriptions,
+    limit_overrides,
+    usage_parts,
+    enforced_tables,
+};
+
+Oid billing_relation(BillingTable table);
+
 // billing.usage_parts: identifies this installation of the extension (a
 // dropped and re-created extension gets a new one).
 Oid billing_usage_relation();

@@ -2,7 +2,8 @@
 // the resource, the subscription state, the effective hard limit and the
 // current billing period.
 //
-// Kept in a per-backend cache (no SPI on a hit).  The cache is dropped when
+// Kept in a per-backend cache; a miss reads the configuration tables by
+// primary key (stored_terms.hpp).  The cache is dropped when
 // any backend commits a change to a configuration table (see
 // 020_config_invalidation.sql), and the period is recomputed when now()
 // leaves it.

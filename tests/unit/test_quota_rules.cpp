@@ -11,6 +11,38 @@ namespace {
 constexpr int64_t max64 = INT64_MAX;
 } // namespace
 
+TEST(EffectiveLimit, AnOverrideReplacesThePlanLimit)
+{
+    Limit l = effective_limit({true, Limit::of(50)}, {true, Limit::of(10)});
+    EXPECT_FALSE(l.unlimited);
+    EXPECT_EQ(l.value, 50);
+}
+
+TEST(EffectiveLimit, AnUnlimitedOverrideBeatsALimitedPlan)
+{
+    EXPECT_TRUE(effective_limit({true, Limit::none()}, {true, Limit::of(10)}).unlimited);
+}
+
+TEST(EffectiveLimit, AZeroOverrideBlocksAnUnlimitedPlan)
+{
+    Limit l = effective_limit({true, Limit::of(0)}, {true, Limit::none()});
+    EXPECT_FALSE(l.unlimited);
+    EXPECT_EQ(l.value, 0);
+}
+
+TEST(EffectiveLimit, WithoutOverrideThePlanLimitHolds)
+{
+    EXPECT_TRUE(effective_limit({false, Limit::of(99)}, {true, Limit::none()}).unlimited);
+    EXPECT_EQ(effective_limit({false, Limit::none()}, {true, Limit::of(7)}).value, 7);
+}
+
+TEST(EffectiveLimit, AResourceThePlanDoesNotIncludeHasLimitZero)
+{
+    Limit l = effective_limit({false, Limit::none()}, {false, Limit::none()});
+    EXPECT_FALSE(l.unlimited);
+    EXPECT_EQ(l.value, 0);
+}
+
 TEST(Admit, ConsumptionWithinTheLimitIsAdmitted)
 {
     Admission a = admit(3, Limit::of(10), 2);

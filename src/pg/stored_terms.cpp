@@ -1,0 +1,224 @@
+#include <cstring>
+
+#include "stored_terms.hpp"
+
+#include "billing_catalog.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// One column of a primary key and the value it must equal.
+struct KeyColumn {
+    const char* name;
+    RegProcedure equality;
+    Datum value;
+};
+
+// A row of one of the extension's tables found by its primary key.  The
+// table and index are opened with AccessShareLock, kept to the end of the
+// transaction like any reader's; the slot is valid until end_lookup().
+struct KeyedRow {
+    Relation rel;
+    Relation index;
+    IndexScanDesc scan;
+    TupleTableSlot* slot;
+    bool found;
+};
+
+// The number of column `name` of rel, checked to be of `type`: the tables
+// belong to the extension, so a mismatch means someone altered them.
+AttrNumber column_number(Relation rel, const char* name, Oid type)
+{
+    TupleDesc desc = RelationGetDescr(rel);
+    for (int i = 0; i < desc->natts; ++i) {
+        Form_pg_attribute column = TupleDescAttr(desc, i);
+        if (!column->attisdropped && std::strcmp(NameStr(column->attname), name) == 0 &&
+            column->atttypid == type)
+            return static_cast<AttrNumber>(i + 1);
+    }
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("table billing.%s of extension zechat_billing has no column \"%s\" "
+                           "of type %s",
+                           RelationGetRelationName(rel), name, format_type_be(type)),
+                    errhint("Reinstall the extension.")));
+    return InvalidAttrNumber; // not reached
+}
+
+void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot,
+                         const KeyColumn* key, int key_columns)
+{
+    row->rel = table_open(billing_relation(table), AccessShareLock);
+    Oid primary_key = RelationGetPrimaryKeyIndex(row->rel);
+    if (!OidIsValid(primary_key))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("table billing.%s of extension zechat_billing has no primary key",
+                               RelationGetRelationName(row->rel)),
+                        errhint("Reinstall the extension.")));
+    row->index = index_open(primary_key, AccessShareLock);
+    ScanKeyData scan_keys[2];
+    Assert(key_columns <= 2);
+    bool key_matches = row->index->rd_index->indnkeyatts == key_columns;
+    for (int i = 0; key_matches && i < key_columns; ++i) {
+        // Index columns in primary key order; compared with the index's own
+        // collation, as the planner would.
+        AttrNumber heap_column = column_number(row->rel, key[i].name, TEXTOID);
+        key_matches = row->index->rd_index->indkey.values[i] == heap_column;
+        ScanKeyEntryInitialize(&scan_keys[i], 0, static_cast<AttrNumber>(i + 1),
+                               BTEqualStrategyNumber, InvalidOid,
+                               row->index->rd_indcollation[i], key[i].equality, key[i].value);
+    }
+    if (!key_matches)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the primary key of billing.%s of extension zechat_billing has "
+                               "been changed",
+                               RelationGetRelationName(row->rel)),
+                        errhint("Reinstall the extension.")));
+    row->slot = table_slot_create(row->rel, nullptr);
+    row->scan = index_beginscan(row->rel, row->index, snapshot, key_columns, 0);
+    index_rescan(row->scan, scan_keys, key_columns, nullptr, 0);
+    row->found = index_getnext_slot(row->scan, ForwardScanDirection, row->slot);
+}
+
+void end_lookup(KeyedRow* row)
+{
+    index_endscan(row->scan);
+    ExecDropSingleTupleTableSlot(row->slot);
+    index_close(row->index, NoLock);
+    table_close(row->rel, NoLock);
+}
+
+Datum column_value(KeyedRow* row, const char* name, Oid type, bool* isnull)
+{
+    return slot_getattr(row->slot, column_number(row->rel, name, type), isnull);
+}
+
+bool text_column_is(KeyedRow* row, const char* name, const char* expected)
+{
+    bool isnull;
+    Datum value = column_value(row, name, TEXTOID, &isnull);
+    if (isnull)
+        return false;
+    text* t = DatumGetTextPP(value);
+    size_t length = VARSIZE_ANY_EXHDR(t);
+    return length == std::strlen(expected) && std::memcmp(VARDATA_ANY(t), expected, length) == 0;
+}
+
+// hard_limit of plan_limits or limit_overrides: NULL is unlimited.
+StoredLimit stored_limit(KeyedRow* row)
+{
+    if (!row->found)
+        return StoredLimit{false, Limit::of(0)};
+    bool isnull;
+    Datum value = column_value(row, "hard_limit", INT8OID, &isnull);
+    return StoredLimit{true, isnull ? Limit::none() : Limit::of(DatumGetInt64(value))};
+}
+
+SubscriptionState subscription_state(KeyedRow* subscription)
+{
+    if (text_column_is(subscription, "status", "active"))
+        return SubscriptionState::active;
+    if (text_column_is(subscription, "status", "suspended"))
+        return SubscriptionState::suspended;
+    return SubscriptionState::canceled;
+}
+
+void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* terms)
+{
+    Datum tenant = PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length));
+    Datum resource = PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length));
+    KeyedRow row;
+
+    KeyColumn resource_key[] = {{"resource", F_TEXTEQ, resource}};
+    find_by_primary_key(&row, BillingTable::resources, snapshot, resource_key, 1);
+    bool known = row.found;
+    terms->kind = known && text_column_is(&row, "kind", "gauge") ? ResourceKind::gauge
+                                                                   : ResourceKind::period;
+    end_lookup(&row);
+    if (!known)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("unknown resource \"%s\"", key.resource),
+                        errhint("Known resources are listed in billing.resources.")));
+
+    KeyColumn tenant_key[] = {{"tenant_id", F_TEXTEQ, tenant}};
+    find_by_primary_key(&row, BillingTable::subscriptions, snapshot, tenant_key, 1);
+    bool subscribed = row.found;
+    Datum plan_id = 0;
+    terms->subscription = SubscriptionState::none;
+    terms->anchor = 0;
+    std::memset(&terms->billing_interval, 0, sizeof terms->billing_interval);
+    if (subscribed) {
+        bool isnull;
+        terms->subscription = subscription_state(&row);
+        terms->anchor = DatumGetTimestampTz(
+            column_value(&row, "period_anchor", TIMESTAMPTZOID, &isnull));
+        // Copied out of the page: the plan's lookups below need it.
+        plan_id = datumCopy(column_value(&row, "plan_id", TEXTOID, &isnull), false, -1);
+    }
+    end_lookup(&row);
+
+    StoredLimit plan_limit{false, Limit::of(0)};
+    if (subscribed) {
+        KeyColumn plan_key[] = {{"plan_id", F_TEXTEQ, plan_id}};
+        find_by_primary_key(&row, BillingTable::plans, snapshot, plan_key, 1);
+        bool plan_found = row.found;
+        if (plan_found) {
+            bool isnull;
+            terms->billing_interval = *DatumGetIntervalP(
+                column_value(&row, "billing_interval", INTERVALOID, &isnull));
+        }
+        end_lookup(&row);
+        // The foreign key makes this impossible in one snapshot.
+        if (!plan_found)
+            elog(ERROR, "zechat_billing: the plan of tenant %s is missing", key.tenant_id);
+
+        KeyColumn limit_key[] = {{"plan_id", F_TEXTEQ, plan_id}, {"resource", F_TEXTEQ, resource}};
+        find_by_primary_key(&row, BillingTable::plan_limits, snapshot, limit_key, 2);
+        plan_limit = stored_limit(&row);
+        end_lookup(&row);
+    }
+
+    KeyColumn override_key[] = {{"tenant_id", F_TEXTEQ, tenant}, {"resource", F_TEXTEQ, resource}};
+    find_by_primary_key(&row, BillingTable::limit_overrides, snapshot, override_key, 2);
+    StoredLimit override_limit = stored_limit(&row);
+    end_lookup(&row);
+
+    terms->limit = effective_limit(override_limit, plan_limit);
+}
+
+} // namespace
+
+void read_stored_terms(const QuotaKey& key, StoredTerms* terms)
+{
+    // Scans and copies are freed as one, whatever context the caller is in.
+    MemoryContext context = AllocSetContextCreate(CurrentMemoryContext,
+                                                  "zechat_billing stored terms",
+                                                  ALLOCSET_SMALL_SIZES);
+    MemoryContext caller = MemoryContextSwitchTo(context);
+    // One snapshot for every lookup, so that the rows agree with each other.
+    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    read_with_snapshot(key, snapshot, terms);
+    UnregisterSnapshot(snapshot);
+    MemoryContextSwitchTo(caller);
+    MemoryContextDelete(context);
+}
+
+} // namespace zechat::billing::pg
