@@ -1,7 +1,9 @@
--- The single definition of a tenant's terms: for every known resource, its
--- kind, the tenant's subscription state and the effective hard limit.  Both
--- the C admission path (on a cache miss) and the reporting functions read
--- it, so they can never disagree about a limit.
+-- A tenant's terms in SQL: for every known resource, its kind, the
+-- tenant's subscription state and the effective hard limit.  The reporting
+-- functions and the limit log read it.  The C admission path reads the same
+-- rows by primary key on a cache miss (src/pg/stored_terms.cpp, the rule in
+-- the core's effective_limit()), without planning a join per tenant;
+-- sql/12_terms_agree.sql checks the two agree on every combination.
 --
 -- Effective limit: the tenant's override if there is one (NULL = unlimited),
 -- else the plan's limit (NULL = unlimited), else 0: a resource the plan does
@@ -19,8 +21,8 @@ COMMENT ON FUNCTION billing.period_bounds(timestamptz, interval, timestamptz) IS
     'The billing period [anchor + k*interval, anchor + (k+1)*interval) that contains "at".';
 
 -- Plain LANGUAGE sql without SET or SECURITY DEFINER, so the planner inlines
--- it into the callers' queries (the C loader's saved plan among them);
--- every operator is schema-qualified instead of pinning search_path.
+-- it into the callers' queries; every operator is schema-qualified instead
+-- of pinning search_path.
 CREATE FUNCTION billing._tenant_terms(p_tenant_id text)
 RETURNS TABLE (
     resource         text,

@@ -1,0 +1,77 @@
+-- Admission reads a tenant's terms by primary key (src/pg/stored_terms.cpp);
+-- billing._tenant_terms spells the same rule in SQL for tenant_usage, the
+-- overview and the limit log.  For every combination of plan limit (5,
+-- unlimited, none), override (none, 3, unlimited, 0) and subscription
+-- (active, suspended, canceled, none), on a period and on a gauge resource,
+-- the limit admission enforces must be the one SQL reports.
+INSERT INTO billing.plans (plan_id, name) VALUES
+    ('ta_five', 'Five'), ('ta_unlimited', 'Unlimited'), ('ta_without', 'Without');
+INSERT INTO billing.plan_limits VALUES
+    ('ta_five', 'messages', 5), ('ta_five', 'storage', 5),
+    ('ta_unlimited', 'messages', NULL), ('ta_unlimited', 'storage', NULL);
+
+CREATE TEMP TABLE ta_cases AS
+SELECT 'ta_' || coalesce(substr(plan, 4), 'none') || '_' || override || '_' || coalesce(status, 'none')
+           AS tenant_id,
+       plan, override, status
+  FROM unnest(ARRAY['ta_five', 'ta_unlimited', 'ta_without']) plan,
+       unnest(ARRAY['active', 'suspended', 'canceled']) status,
+       unnest(ARRAY['no', 'three', 'unlimited', 'zero']) override
+UNION ALL
+SELECT 'ta_none_' || override || '_none', NULL, override, NULL
+  FROM unnest(ARRAY['no', 'three', 'unlimited', 'zero']) override;
+
+INSERT INTO billing.subscriptions (tenant_id, plan_id, status)
+SELECT tenant_id, plan, status FROM ta_cases WHERE plan IS NOT NULL;
+INSERT INTO billing.limit_overrides (tenant_id, resource, hard_limit)
+SELECT tenant_id, r, CASE override WHEN 'three' THEN 3 WHEN 'zero' THEN 0 END
+  FROM ta_cases, unnest(ARRAY['messages', 'storage']) r
+ WHERE override <> 'no';
+
+-- What admission enforces, probed with check_quota (nothing is consumed):
+-- 'unlimited', or the largest amount that fits (0..6; 0 as well when the
+-- subscription does not allow consuming).
+CREATE TEMP TABLE ta_enforced AS
+SELECT c.tenant_id, r AS resource,
+       CASE WHEN billing.check_quota(c.tenant_id, r, 1000000000000000) THEN 'unlimited'
+            ELSE (SELECT coalesce(max(a), 0)::text FROM generate_series(1, 6) a
+                   WHERE billing.check_quota(c.tenant_id, r, a)) END AS enforced
+  FROM ta_cases c, unnest(ARRAY['messages', 'storage']) r;
+
+-- What SQL reports, and what admission must therefore do: consume up to
+-- the limit when the subscription is active, nothing otherwise.
+CREATE TEMP TABLE ta_reported AS
+SELECT c.tenant_id, t.resource,
+       CASE WHEN t.subscription_status IS DISTINCT FROM 'active' THEN '0'
+            WHEN t.unlimited THEN 'unlimited'
+            ELSE least(t.hard_limit, 6)::text END AS expected,
+       t.unlimited, t.hard_limit
+  FROM ta_cases c
+ CROSS JOIN LATERAL billing._tenant_terms(c.tenant_id) t
+ WHERE t.resource IN ('messages', 'storage');
+
+SELECT count(*) AS cases FROM ta_enforced;
+
+-- Disagreements: none.
+SELECT r.tenant_id, r.resource, r.expected, e.enforced
+  FROM ta_reported r JOIN ta_enforced e USING (tenant_id, resource)
+ WHERE r.expected <> e.enforced
+ ORDER BY 1, 2;
+
+-- The reported limits themselves, one line per plan and override, for the
+-- reader: an override beats the plan, NULL is unlimited, no row is 0.
+SELECT DISTINCT c.plan, c.override, r.unlimited, r.hard_limit
+  FROM ta_cases c JOIN ta_reported r USING (tenant_id)
+ WHERE r.resource = 'messages'
+ ORDER BY 1, 2;
+
+-- Every tenant the probe met is cached now: a change of the plan's limit
+-- reaches admission (the cache is dropped) and SQL alike.
+UPDATE billing.plan_limits SET hard_limit = 2 WHERE plan_id = 'ta_five' AND resource = 'messages';
+SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS fits_two,
+       billing.check_quota('ta_five_no_active', 'messages', 3) AS fits_three,
+       (SELECT hard_limit FROM billing.tenant_usage('ta_five_no_active')
+         WHERE resource = 'messages') AS reported;
+
+-- An unknown resource is refused by admission as by SQL.
+SELECT billing.check_quota('ta_five_no_active', 'no_such_resource');
