@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "key_hash.hpp"
 #include "no_postgres.hpp"
 
 namespace zechat::billing {
@@ -37,18 +38,10 @@ CounterKey make_counter_key(uint32_t database, uint32_t store, const char* tenan
 uint32_t hash_counter_key(const CounterKey& key) noexcept
 {
     // Keys are built zeroed (padding included), so hashing the bytes is
-    // hashing the value.  Eight bytes at a time: this runs under the table's
-    // lock on every first use of a key in a transaction.
+    // hashing the value; this runs under the table's lock on every first use
+    // of a key in a transaction.
     static_assert(sizeof(CounterKey) % sizeof(uint64_t) == 0, "keys hash as whole words");
-    const auto* bytes = reinterpret_cast<const unsigned char*>(&key);
-    uint64_t h = 0x9e3779b97f4a7c15u;
-    for (std::size_t i = 0; i < sizeof key; i += sizeof(uint64_t)) {
-        uint64_t word;
-        std::memcpy(&word, bytes + i, sizeof word);
-        h = (h ^ word) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
-    }
-    return static_cast<uint32_t>(h ^ (h >> 29));
+    return hash_key_words(&key, sizeof key);
 }
 
 bool same_counter_key(const CounterKey& a, const CounterKey& b) noexcept

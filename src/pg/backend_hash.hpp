@@ -11,7 +11,8 @@ extern "C" {
 namespace zechat::billing::pg {
 
 // A table in `context` whose keys are compared as bytes (build them zeroed,
-// padding included).
+// padding included).  Keys whose size is a multiple of 8 bytes are hashed a
+// word at a time (core/key_hash.hpp).
 HTAB* create_backend_hash(const char* name, long initial_size, Size key_size, Size entry_size,
                           MemoryContext context);
 
