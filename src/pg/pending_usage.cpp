@@ -66,6 +66,37 @@ namespace {
 HTAB* pending = nullptr;
 bool pending_used = false;
 
+// The entries of `pending`, in a plain array (TopMemoryContext): the commit
+// and subtransaction callbacks walk them several times per transaction, and
+// a dynahash scan visits every bucket, about 350 instructions each time for
+// a one-key transaction.  Dynahash entries do not move, so the pointers stay
+// valid until the entry is removed, which goes through untrack().
+PendingUsage** touched = nullptr;
+int touched_count = 0;
+int touched_capacity = 0;
+
+// Room for one more entry, made before the entry is created: once it is in
+// the table, recording it in the array must not fail.
+void make_room_to_track()
+{
+    if (touched_count == touched_capacity) {
+        int capacity = touched_capacity == 0 ? 16 : touched_capacity * 2;
+        Size bytes = sizeof(PendingUsage*) * static_cast<Size>(capacity);
+        touched = static_cast<PendingUsage**>(
+            touched == nullptr ? MemoryContextAlloc(TopMemoryContext, bytes)
+                               : repalloc(touched, bytes));
+        touched_capacity = capacity;
+    }
+}
+
+// Removes touched[i] from the table and the array; the last one takes its
+// place, so a walk by index stays at i.
+void untrack(int i)
+{
+    (void)hash_search(pending, &touched[i]->key, HASH_REMOVE, nullptr);
+    touched[i] = touched[--touched_count];
+}
+
 // A transaction that touched this many keys (a COPY over many tenants)
 // leaves the table's memory behind; past it the table is rebuilt.
 constexpr long pending_keep_limit = 1024;
@@ -75,15 +106,17 @@ void forget_pending_usage()
     if (!pending_used)
         return;
     pending_used = false;
-    if (hash_get_num_entries(pending) > pending_keep_limit) {
+    if (touched_count > pending_keep_limit) {
         hash_destroy(pending);
         pending = nullptr;
+        pfree(touched);
+        touched = nullptr;
+        touched_count = 0;
+        touched_capacity = 0;
         return;
     }
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
-        (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
+    while (touched_count > 0)
+        untrack(touched_count - 1);
 }
 
 PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
@@ -109,11 +142,9 @@ bool has_change(const PendingUsage* entry)
 
 void refuse_prepare_with_counters()
 {
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+    for (int i = 0; i < touched_count; ++i) {
+        PendingUsage* entry = touched[i];
         if (entry->counter != nullptr && has_change(entry)) {
-            hash_seq_term(&status);
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                      errmsg("cannot PREPARE a transaction that consumed or released quota in "
@@ -180,17 +211,16 @@ void write_pending_usage(bool alerts)
     // DROP EXTENSION later in the same transaction took the table with it.
     if (!billing_extension_installed())
         return;
-    HASH_SEQ_STATUS status;
     bool any_crossed = false;
     if (alerts) {
-        hash_seq_init(&status, pending);
-        while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+        for (int i = 0; i < touched_count; ++i) {
+            PendingUsage* entry = touched[i];
             entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
             any_crossed = any_crossed || entry->crossed != 0;
         }
     }
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+    for (int i = 0; i < touched_count; ++i) {
+        PendingUsage* entry = touched[i];
         int64 delta = entry->consumed - entry->released;
         if (delta == 0)
             continue;
@@ -208,20 +238,19 @@ void write_pending_usage(bool alerts)
     }
     if (!any_crossed)
         return;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
-        if (entry->crossed != 0)
-            record_alerts(entry, entry->crossed, entry->used_at_commit);
+    // SQL runs here; should it touch a key, the entry is appended to
+    // touched, which this walk by index survives.
+    for (int i = 0; i < touched_count; ++i)
+        if (touched[i]->crossed != 0)
+            record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit);
 }
 
 // COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
 // part (or nothing) and its pin back.  Never raises.
 void settle_counters(bool commit)
 {
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status)))
-        if (entry->counter != nullptr)
+    for (int i = 0; i < touched_count; ++i)
+        if (PendingUsage* entry = touched[i]; entry->counter != nullptr)
             counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
                            entry->committing);
 }
@@ -290,11 +319,11 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
         return;
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
         return;
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+    for (int i = 0; i < touched_count;) {
+        PendingUsage* entry = touched[i];
         if (event == SUBXACT_EVENT_COMMIT_SUB) {
             hand_to_parent(entry, subxact, parent);
+            ++i;
             continue;
         }
         take_back_subxact(entry, subxact);
@@ -302,7 +331,9 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
         // forget the key, the next consumption locks and reads it again.
         // (A pinned counter stays pinned until the transaction ends.)
         if (!counter_shmem_available() && entry->lock_subxact == subxact)
-            (void)hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
+            untrack(i);
+        else
+            ++i;
     }
 }
 
@@ -314,8 +345,10 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
     }
     pending_used = true;
     PendingKey k = make_key(key, period_start);
+    make_room_to_track();
     auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, found));
     if (!*found) {
+        touched[touched_count++] = entry;
         entry->counter = nullptr;
         entry->base_used = 0;
         entry->lock_subxact = GetCurrentSubTransactionId();
@@ -433,9 +466,8 @@ void for_each_pending_of_tenant(const char* tenant_id,
 {
     if (!pending_used)
         return;
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, pending);
-    while (auto* entry = static_cast<PendingUsage*>(hash_seq_search(&status))) {
+    for (int i = 0; i < touched_count; ++i) {
+        PendingUsage* entry = touched[i];
         int64 delta = entry->consumed - entry->released;
         if (delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
             fn(entry->key.resource, entry->key.period_start, delta, arg);
