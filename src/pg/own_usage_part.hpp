@@ -5,12 +5,14 @@
 // Nobody else writes that row while this backend lives (parts are per
 // BackendId, and PREPARE with a pending change is refused), so once its
 // location is known it is updated in place (usage_part_rows.hpp: a heap
-// update, index entries only when it is not HOT, its page pruned first),
-// without going through SPI and the executor: on the hot path of a one-row
-// transaction that is most of what shared-memory mode adds.  The location is cached per
-// backend and checked on every use (same key, visible, not updated by
-// anyone else); a catalog invalidation (VACUUM FULL, TRUNCATE, DROP) forgets
-// it, and anything unexpected falls back to the SQL statement.
+// update, index entries only when it is not HOT, its page pruned when the
+// new version would not fit), without going through SPI and the executor:
+// on the hot path of a one-row transaction that is most of what
+// shared-memory mode adds.  The location is found once per backend through
+// the primary key, cached, and checked on every use (same key, visible, not
+// updated by anyone else); a catalog invalidation (VACUUM FULL, TRUNCATE,
+// DROP) forgets it.  Only a part that does not exist yet is written by the
+// SQL statement, which creates it.
 #pragma once
 
 #include "tenant_terms.hpp"
