@@ -82,9 +82,9 @@ void make_room_to_track()
     if (touched_count == touched_capacity) {
         int capacity = touched_capacity == 0 ? 16 : touched_capacity * 2;
         Size bytes = sizeof(PendingUsage*) * static_cast<Size>(capacity);
-        touched = static_cast<PendingUsage**>(
-            touched == nullptr ? MemoryContextAlloc(TopMemoryContext, bytes)
-                               : repalloc(touched, bytes));
+        touched = static_cast<PendingUsage**>(touched == nullptr
+                                                  ? MemoryContextAlloc(TopMemoryContext, bytes)
+                                                  : repalloc(touched, bytes));
         touched_capacity = capacity;
     }
 }

@@ -63,8 +63,8 @@ AttrNumber column_number(Relation rel, const char* name, Oid type)
     return InvalidAttrNumber; // not reached
 }
 
-void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot,
-                         const KeyColumn* key, int key_columns)
+void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot, const KeyColumn* key,
+                         int key_columns)
 {
     row->rel = table_open(billing_relation(table), AccessShareLock);
     Oid primary_key = RelationGetPrimaryKeyIndex(row->rel);
@@ -83,8 +83,8 @@ void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot,
         AttrNumber heap_column = column_number(row->rel, key[i].name, TEXTOID);
         key_matches = row->index->rd_index->indkey.values[i] == heap_column;
         ScanKeyEntryInitialize(&scan_keys[i], 0, static_cast<AttrNumber>(i + 1),
-                               BTEqualStrategyNumber, InvalidOid,
-                               row->index->rd_indcollation[i], key[i].equality, key[i].value);
+                               BTEqualStrategyNumber, InvalidOid, row->index->rd_indcollation[i],
+                               key[i].equality, key[i].value);
     }
     if (!key_matches)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -150,8 +150,8 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
     KeyColumn resource_key[] = {{"resource", F_TEXTEQ, resource}};
     find_by_primary_key(&row, BillingTable::resources, snapshot, resource_key, 1);
     bool known = row.found;
-    terms->kind = known && text_column_is(&row, "kind", "gauge") ? ResourceKind::gauge
-                                                                   : ResourceKind::period;
+    terms->kind =
+        known && text_column_is(&row, "kind", "gauge") ? ResourceKind::gauge : ResourceKind::period;
     end_lookup(&row);
     if (!known)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -168,8 +168,8 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
     if (subscribed) {
         bool isnull;
         terms->subscription = subscription_state(&row);
-        terms->anchor = DatumGetTimestampTz(
-            column_value(&row, "period_anchor", TIMESTAMPTZOID, &isnull));
+        terms->anchor =
+            DatumGetTimestampTz(column_value(&row, "period_anchor", TIMESTAMPTZOID, &isnull));
         // Copied out of the page: the plan's lookups below need it.
         plan_id = datumCopy(column_value(&row, "plan_id", TEXTOID, &isnull), false, -1);
     }
@@ -182,8 +182,8 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
         bool plan_found = row.found;
         if (plan_found) {
             bool isnull;
-            terms->billing_interval = *DatumGetIntervalP(
-                column_value(&row, "billing_interval", INTERVALOID, &isnull));
+            terms->billing_interval =
+                *DatumGetIntervalP(column_value(&row, "billing_interval", INTERVALOID, &isnull));
         }
         end_lookup(&row);
         // The foreign key makes this impossible in one snapshot.
@@ -209,9 +209,8 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
 void read_stored_terms(const QuotaKey& key, StoredTerms* terms)
 {
     // Scans and copies are freed as one, whatever context the caller is in.
-    MemoryContext context = AllocSetContextCreate(CurrentMemoryContext,
-                                                  "zechat_billing stored terms",
-                                                  ALLOCSET_SMALL_SIZES);
+    MemoryContext context = AllocSetContextCreate(
+        CurrentMemoryContext, "zechat_billing stored terms", ALLOCSET_SMALL_SIZES);
     MemoryContext caller = MemoryContextSwitchTo(context);
     // One snapshot for every lookup, so that the rows agree with each other.
     Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());

@@ -50,8 +50,8 @@ void create_terms_cache()
 }
 
 // Invalidation callbacks may run in the middle of a load (opening a table
-// accepts invalidation messages), so they only set terms_stale; the cache is rebuilt here, at the start of a lookup,
-// where no entry pointer is held.
+// accepts invalidation messages), so they only set terms_stale; the cache is
+// rebuilt here, at the start of a lookup, where no entry pointer is held.
 void ensure_fresh_cache()
 {
     AcceptInvalidationMessages();
