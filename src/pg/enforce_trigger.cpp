@@ -5,6 +5,7 @@
 #include "backend_hash.hpp"
 #include "admission.hpp"
 #include "billing_catalog.hpp"
+#include "column_access.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -48,16 +49,12 @@ HTAB* layouts = nullptr;
 
 AttrNumber column_number(Relation rel, const char* column)
 {
-    TupleDesc desc = RelationGetDescr(rel);
-    for (int i = 0; i < desc->natts; ++i) {
-        Form_pg_attribute attribute = TupleDescAttr(desc, i);
-        if (!attribute->attisdropped && std::strcmp(NameStr(attribute->attname), column) == 0)
-            return attribute->attnum;
-    }
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                    errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist",
-                           column, RelationGetRelationName(rel))));
-    pg_unreachable();
+    AttrNumber number = column_by_name(rel, column);
+    if (number == InvalidAttrNumber)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                        errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist",
+                               column, RelationGetRelationName(rel))));
+    return number;
 }
 
 void resolve_layout(TriggerData* data, TriggerLayout* layout)

@@ -4,6 +4,7 @@
 
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
+#include "column_access.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -71,11 +72,7 @@ bool text_column_is(HeapTuple tuple, TupleDesc desc, int column, const char* exp
 {
     bool isnull;
     Datum value = heap_getattr(tuple, column, desc, &isnull);
-    if (isnull)
-        return false;
-    text* t = DatumGetTextPP(value);
-    size_t length = VARSIZE_ANY_EXHDR(t);
-    return length == std::strlen(expected) && std::memcmp(VARDATA_ANY(t), expected, length) == 0;
+    return !isnull && text_datum_is(value, expected);
 }
 
 bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)

@@ -3,6 +3,7 @@
 #include "stored_terms.hpp"
 
 #include "billing_catalog.hpp"
+#include "column_access.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -48,19 +49,15 @@ struct KeyedRow {
 // belong to the extension, so a mismatch means someone altered them.
 AttrNumber column_number(Relation rel, const char* name, Oid type)
 {
-    TupleDesc desc = RelationGetDescr(rel);
-    for (int i = 0; i < desc->natts; ++i) {
-        Form_pg_attribute column = TupleDescAttr(desc, i);
-        if (!column->attisdropped && std::strcmp(NameStr(column->attname), name) == 0 &&
-            column->atttypid == type)
-            return static_cast<AttrNumber>(i + 1);
-    }
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                    errmsg("table billing.%s of extension zechat_billing has no column \"%s\" "
-                           "of type %s",
-                           RelationGetRelationName(rel), name, format_type_be(type)),
-                    errhint("Reinstall the extension.")));
-    return InvalidAttrNumber; // not reached
+    AttrNumber number = column_by_name(rel, name);
+    if (number == InvalidAttrNumber ||
+        TupleDescAttr(RelationGetDescr(rel), number - 1)->atttypid != type)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("table billing.%s of extension zechat_billing has no column \"%s\" "
+                               "of type %s",
+                               RelationGetRelationName(rel), name, format_type_be(type)),
+                        errhint("Reinstall the extension.")));
+    return number;
 }
 
 void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot, const KeyColumn* key,
@@ -115,11 +112,7 @@ bool text_column_is(KeyedRow* row, const char* name, const char* expected)
 {
     bool isnull;
     Datum value = column_value(row, name, TEXTOID, &isnull);
-    if (isnull)
-        return false;
-    text* t = DatumGetTextPP(value);
-    size_t length = VARSIZE_ANY_EXHDR(t);
-    return length == std::strlen(expected) && std::memcmp(VARDATA_ANY(t), expected, length) == 0;
+    return !isnull && text_datum_is(value, expected);
 }
 
 // hard_limit of plan_limits or limit_overrides: NULL is unlimited.
