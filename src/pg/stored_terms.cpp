@@ -9,7 +9,6 @@ extern "C" {
 #include "access/genam.h"
 #include "access/relscan.h"
 #include "access/skey.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
@@ -75,13 +74,11 @@ void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot, c
     Assert(key_columns <= 2);
     bool key_matches = row->index->rd_index->indnkeyatts == key_columns;
     for (int i = 0; key_matches && i < key_columns; ++i) {
-        // Index columns in primary key order; compared with the index's own
-        // collation, as the planner would.
+        // Index columns in primary key order.
         AttrNumber heap_column = column_number(row->rel, key[i].name, TEXTOID);
         key_matches = row->index->rd_index->indkey.values[i] == heap_column;
-        ScanKeyEntryInitialize(&scan_keys[i], 0, static_cast<AttrNumber>(i + 1),
-                               BTEqualStrategyNumber, InvalidOid, row->index->rd_indcollation[i],
-                               key[i].equality, key[i].value);
+        index_column_equals(&scan_keys[i], row->index, static_cast<AttrNumber>(i + 1),
+                            key[i].equality, key[i].value);
     }
     if (!key_matches)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -1,6 +1,7 @@
 #include "usage_part_rows.hpp"
 
 #include "billing_catalog.hpp"
+#include "column_access.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -8,7 +9,6 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -43,28 +43,20 @@ void insert_index_entries(Relation rel, HeapTuple tuple)
     FreeExecutorState(estate);
 }
 
-// Equality on one column of the primary key, compared with the index's own
-// collation (a scan key's default, "C", would not match how a text column
-// of another collation is ordered).
-void key_column_is(ScanKey scan_key, Relation index, AttrNumber column, RegProcedure equality,
-                   Datum value)
-{
-    ScanKeyEntryInitialize(scan_key, 0, column, BTEqualStrategyNumber, InvalidOid,
-                           index->rd_indcollation[column - 1], equality, value);
-}
-
 // The row of the key and writer visible to `snapshot`, into `slot`.
 bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
                    TimestampTz period_start, int writer, TupleTableSlot* slot)
 {
     ScanKeyData keys[4];
-    key_column_is(&keys[0], index, col_tenant_id, F_TEXTEQ,
-                  PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length)));
-    key_column_is(&keys[1], index, col_resource, F_TEXTEQ,
-                  PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length)));
-    key_column_is(&keys[2], index, col_period_start, F_TIMESTAMPTZ_EQ,
-                  TimestampTzGetDatum(period_start));
-    key_column_is(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(writer));
+    index_column_equals(
+        &keys[0], index, col_tenant_id, F_TEXTEQ,
+        PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length)));
+    index_column_equals(
+        &keys[1], index, col_resource, F_TEXTEQ,
+        PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length)));
+    index_column_equals(&keys[2], index, col_period_start, F_TIMESTAMPTZ_EQ,
+                        TimestampTzGetDatum(period_start));
+    index_column_equals(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(writer));
     IndexScanDesc scan = index_beginscan(rel, index, snapshot, 4, 0);
     index_rescan(scan, keys, 4, nullptr, 0);
     bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
