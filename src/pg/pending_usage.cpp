@@ -61,16 +61,16 @@ struct PendingUsage {
 namespace {
 
 // Created once per backend (in TopMemoryContext) and emptied at the end of
-// every transaction; `pending_used` says whether this transaction has put
-// anything in it.  The subtransaction parts live in TopTransactionContext.
+// every transaction.  The subtransaction parts live in TopTransactionContext.
 HTAB* pending = nullptr;
-bool pending_used = false;
 
 // The entries of `pending`, in a plain array (TopMemoryContext): the commit
 // and subtransaction callbacks walk them several times per transaction, and
 // a dynahash scan visits every bucket, about 350 instructions each time for
 // a one-key transaction.  Dynahash entries do not move, so the pointers stay
-// valid until the entry is removed, which goes through untrack().
+// valid until the entry is removed, which goes through untrack().  A
+// transaction that has touched no key has touched_count == 0, and every
+// callback returns at once.
 PendingUsage** touched = nullptr;
 int touched_count = 0;
 int touched_capacity = 0;
@@ -103,9 +103,8 @@ constexpr long pending_keep_limit = 1024;
 
 void forget_pending_usage()
 {
-    if (!pending_used)
+    if (touched_count == 0)
         return;
-    pending_used = false;
     if (touched_count > pending_keep_limit) {
         hash_destroy(pending);
         pending = nullptr;
@@ -257,7 +256,7 @@ void settle_counters(bool commit)
 
 void on_transaction_event(XactEvent event, void*)
 {
-    if (!pending_used)
+    if (touched_count == 0)
         return;
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
@@ -315,7 +314,7 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
                              void*)
 {
-    if (!pending_used)
+    if (touched_count == 0)
         return;
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
         return;
@@ -343,7 +342,6 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         pending = create_backend_hash("zechat_billing pending usage", 64, sizeof(PendingKey),
                                       sizeof(PendingUsage), TopMemoryContext);
     }
-    pending_used = true;
     PendingKey k = make_key(key, period_start);
     make_room_to_track();
     auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, found));
@@ -370,7 +368,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
 
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start)
 {
-    if (!pending_used)
+    if (touched_count == 0)
         return nullptr;
     PendingKey k = make_key(key, period_start);
     return static_cast<PendingUsage*>(hash_search(pending, &k, HASH_FIND, nullptr));
@@ -464,7 +462,7 @@ void for_each_pending_of_tenant(const char* tenant_id,
                                            int64 delta, void* arg),
                                 void* arg)
 {
-    if (!pending_used)
+    if (touched_count == 0)
         return;
     for (int i = 0; i < touched_count; ++i) {
         PendingUsage* entry = touched[i];
