@@ -12,6 +12,9 @@ extern "C" {
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
@@ -33,13 +36,36 @@ struct PartKey {
     int writer;
 };
 
+// Where the version of the part this backend last committed is, and the
+// transaction that wrote it.  Only versions whose transaction committed get
+// here (end_own_usage_part_writes), so that the next write can take the
+// tuple at that TID for that version, with no snapshot and no key check,
+// when its xmin is still that transaction: a line pointer is reused only
+// once its tuple is dead to everyone, and a new tuple carries the xid of
+// the transaction that wrote it.  (An xid comes round again only after 2^32
+// transactions; long before, the anti-wraparound VACUUM of usage_parts
+// sends the relcache invalidation that empties this cache.)  Whether it is
+// still the newest version, heap_update says.
 struct PartLocation {
     PartKey key; // hash key, must be first
     ItemPointerData tid;
+    TransactionId xmin;
 };
 
 HTAB* locations = nullptr;
 uint64 locations_generation = 0;
+
+// This transaction's writes, for the cache once it has committed.
+struct WrittenPart {
+    PartKey key;
+    ItemPointerData tid;
+    TransactionId xmin;
+};
+
+WrittenPart* written = nullptr; // in TopMemoryContext
+int written_count = 0;
+int written_capacity = 0;
+uint64 written_generation = 0; // of the location cache they belong to
 
 PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 {
@@ -61,8 +87,8 @@ HTAB* location_cache()
         locations = nullptr;
     }
     if (locations == nullptr) {
-        locations = create_backend_hash("zechat_billing usage part locations", 256,
-                                        sizeof(PartKey), sizeof(PartLocation), TopMemoryContext);
+        locations = create_backend_hash("zechat_billing usage part locations", 256, sizeof(PartKey),
+                                        sizeof(PartLocation), TopMemoryContext);
         locations_generation = generation;
     }
     return locations;
@@ -88,6 +114,20 @@ bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)
            text_column_is(tuple, desc, col_resource, key.resource);
 }
 
+[[noreturn]] void raise_out_of_range(const PartKey& key)
+{
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("usage of %s by tenant %s is out of the bigint range", key.resource,
+                           key.tenant_id)));
+    pg_unreachable();
+}
+
+void raise_used(int64* used, int64 delta, const PartKey& key)
+{
+    if (pg_add_s64_overflow(*used, delta, used))
+        raise_out_of_range(key);
+}
+
 // Prunes the page of the row (pinned in `buffer`) of dead versions when the
 // new version would not fit on it.  Index scans prune the pages they visit,
 // a fetch by TID does not: without this the page would fill with this
@@ -104,21 +144,94 @@ void make_room_for(Relation rel, Buffer buffer, HeapTuple updated)
         heap_page_prune_opt(rel, buffer);
 }
 
-// Updates the cached row in place; false (nothing done) when there is no
-// usable location.
-bool update_in_place(PartLocation* location, int64 delta)
+// The committed version at location->tid, copied, with `used` raised by
+// delta, and its page pinned in *buffer; nullptr when the tuple there is not
+// that version (any more) or not in the shape written here.
+HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int64 delta,
+                                 Buffer* buffer)
 {
-    if (!ItemPointerIsValid(&location->tid))
+    TupleDesc desc = RelationGetDescr(rel);
+    if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID ||
+        ItemPointerGetBlockNumber(&location.tid) >= RelationGetNumberOfBlocks(rel))
+        return nullptr;
+    *buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(&location.tid));
+    LockBuffer(*buffer, BUFFER_LOCK_SHARE);
+    Page page = BufferGetPage(*buffer);
+    OffsetNumber offset = ItemPointerGetOffsetNumber(&location.tid);
+    HeapTuple copy = nullptr;
+    if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
+        ItemId item = PageGetItemId(page, offset);
+        if (ItemIdIsNormal(item)) {
+            HeapTupleData tuple;
+            tuple.t_data = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
+            tuple.t_len = ItemIdGetLength(item);
+            tuple.t_self = location.tid;
+            tuple.t_tableOid = RelationGetRelid(rel);
+            if (HeapTupleHeaderGetRawXmin(tuple.t_data) == location.xmin)
+                copy = heap_copytuple(&tuple);
+        }
+    }
+    LockBuffer(*buffer, BUFFER_LOCK_UNLOCK);
+    // `used` is the last column, a bigint that is never null: in a tuple
+    // with all the columns and no nulls it is the last eight bytes (a
+    // tuple's data ends with its last column).  Changing it there spares
+    // taking the tuple apart and forming it again.
+    bool usable = copy != nullptr && HeapTupleHeaderGetNatts(copy->t_data) == part_columns &&
+                  !HeapTupleHasNulls(copy) && copy->t_len >= copy->t_data->t_hoff + sizeof(int64);
+    if (!usable) {
+        if (copy != nullptr)
+            heap_freetuple(copy);
+        ReleaseBuffer(*buffer);
+        *buffer = InvalidBuffer;
+        return nullptr;
+    }
+    char* used_bytes = reinterpret_cast<char*>(copy->t_data) + copy->t_len - sizeof(int64);
+    int64 used;
+    std::memcpy(&used, used_bytes, sizeof used);
+    raise_used(&used, delta, location.key);
+    std::memcpy(used_bytes, &used, sizeof used);
+    return copy;
+}
+
+// Updates the version this backend last committed, found without a
+// snapshot (see PartLocation); false (nothing done) when it is not there or
+// someone else changed the row since (only an administrator editing the
+// table by hand could).
+bool update_committed_version(const PartLocation& location, int64 delta, ItemPointer written_tid)
+{
+    if (!ItemPointerIsValid(&location.tid) || !TransactionIdIsNormal(location.xmin))
         return false;
+    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Buffer buffer = InvalidBuffer;
+    HeapTuple updated = copy_committed_version(rel, location, delta, &buffer);
+    bool done = false;
+    if (updated != nullptr) {
+        make_room_for(rel, buffer, updated);
+        ReleaseBuffer(buffer);
+        ItemPointerData old_tid = location.tid;
+        done = try_replace_part_row(rel, &old_tid, updated);
+        if (done)
+            *written_tid = updated->t_self;
+        heap_freetuple(updated);
+    }
+    table_close(rel, done ? NoLock : RowExclusiveLock); // a writer keeps its lock until commit
+    return done;
+}
+
+// Updates the row at *tid when the latest snapshot sees the part there;
+// false (nothing done) otherwise.  For a location not (yet) known to hold a
+// committed version of this backend.
+bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
+{
     Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
     TupleDesc desc = RelationGetDescr(rel);
     HeapTupleData tuple;
-    tuple.t_self = location->tid;
+    tuple.t_self = *tid;
     Buffer buffer = InvalidBuffer;
     bool found = desc->natts == part_columns &&
                  ItemPointerGetBlockNumber(&tuple.t_self) < RelationGetNumberOfBlocks(rel) &&
                  heap_fetch(rel, GetLatestSnapshot(), &tuple, &buffer, false) &&
-                 tuple_is_part(&tuple, desc, location->key);
+                 tuple_is_part(&tuple, desc, key);
     if (!found) {
         if (BufferIsValid(buffer))
             ReleaseBuffer(buffer);
@@ -128,11 +241,10 @@ bool update_in_place(PartLocation* location, int64 delta)
     Datum values[part_columns];
     bool nulls[part_columns];
     heap_deform_tuple(&tuple, desc, values, nulls);
-    int64 used;
-    if (nulls[col_used - 1] || pg_add_s64_overflow(DatumGetInt64(values[col_used - 1]), delta, &used))
-        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                        errmsg("usage of %s by tenant %s is out of the bigint range",
-                               location->key.resource, location->key.tenant_id)));
+    if (nulls[col_used - 1])
+        raise_out_of_range(key);
+    int64 used = DatumGetInt64(values[col_used - 1]);
+    raise_used(&used, delta, key);
     values[col_used - 1] = Int64GetDatum(used);
     // The values point into the page: copy them out before unpinning it.
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
@@ -141,10 +253,29 @@ bool update_in_place(PartLocation* location, int64 delta)
     // Errors out if someone else changed the row meanwhile (only an
     // administrator editing the table by hand could).
     replace_part_row(rel, &tuple.t_self, updated);
-    location->tid = updated->t_self;
+    *tid = updated->t_self;
     heap_freetuple(updated);
     table_close(rel, NoLock); // like any writer, keep the lock until commit
     return true;
+}
+
+// Remembers a write of this transaction, for end_own_usage_part_writes.
+void remember_write(const PartKey& key, const ItemPointerData& tid)
+{
+    if (written_count == written_capacity) {
+        int capacity = written_capacity == 0 ? 8 : written_capacity * 2;
+        Size bytes = sizeof(WrittenPart) * static_cast<Size>(capacity);
+        written = static_cast<WrittenPart*>(written == nullptr
+                                                ? MemoryContextAlloc(TopMemoryContext, bytes)
+                                                : repalloc(written, bytes));
+        written_capacity = capacity;
+    }
+    if (written_count == 0)
+        written_generation = locations_generation;
+    written[written_count].key = key;
+    written[written_count].tid = tid;
+    written[written_count].xmin = GetTopTransactionId();
+    ++written_count;
 }
 
 } // namespace
@@ -155,18 +286,41 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
     bool found;
     auto* location =
         static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_ENTER, &found));
-    if (!found)
+    if (!found) {
         ItemPointerSetInvalid(&location->tid);
-    if (update_in_place(location, delta))
+        location->xmin = InvalidTransactionId;
+    }
+    ItemPointerData tid;
+    if (update_committed_version(*location, delta, &tid)) {
+        remember_write(k, tid);
         return;
-    // First write of this key by this backend, or the row moved: look it up
-    // through the primary key; only a part that does not exist yet needs the
-    // SQL statement, which creates it and says where it is.
-    if (locate_part_row(key, period_start, writer, &location->tid) &&
-        update_in_place(location, delta))
+    }
+    // First write of this key by this backend, or the row changed: look it
+    // up through the primary key; only a part that does not exist yet needs
+    // the SQL statement, which creates it and says where it is.
+    if (locate_part_row(key, period_start, writer, &tid) &&
+        update_visible_version(k, &tid, delta)) {
+        remember_write(k, tid);
         return;
-    ItemPointerSetInvalid(&location->tid);
-    add_usage(key, period_start, writer, delta, &location->tid);
+    }
+    ItemPointerSetInvalid(&tid);
+    add_usage(key, period_start, writer, delta, &tid);
+    remember_write(k, tid);
+}
+
+void end_own_usage_part_writes(bool committed)
+{
+    if (committed && locations != nullptr && locations_generation == written_generation) {
+        for (int i = 0; i < written_count; ++i) {
+            auto* location = static_cast<PartLocation*>(
+                hash_search(locations, &written[i].key, HASH_FIND, nullptr));
+            if (location != nullptr) {
+                location->tid = written[i].tid;
+                location->xmin = written[i].xmin;
+            }
+        }
+    }
+    written_count = 0;
 }
 
 } // namespace zechat::billing::pg

@@ -9,10 +9,13 @@
 // new version would not fit), without going through SPI and the executor:
 // on the hot path of a one-row transaction that is most of what
 // shared-memory mode adds.  The location is found once per backend through
-// the primary key, cached, and checked on every use (same key, visible, not
-// updated by anyone else); a catalog invalidation (VACUUM FULL, TRUNCATE,
-// DROP) forgets it.  Only a part that does not exist yet is written by the
-// SQL statement, which creates it.
+// the primary key; once the transaction that wrote it has committed, the
+// next write takes the tuple there for the newest version while its xmin is
+// still that transaction's (no snapshot, no key check; heap_update refuses
+// it if anyone else changed the row since), and otherwise looks the row up
+// again.  A relcache invalidation of the table (VACUUM, TRUNCATE, DROP)
+// forgets every location.  Only a part that does not exist yet is written
+// by the SQL statement, which creates it.
 #pragma once
 
 #include "tenant_terms.hpp"
@@ -22,5 +25,10 @@ namespace zechat::billing::pg {
 // The writer's part += delta, creating the row if needed (writer > 0).
 void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer,
                            int64 delta);
+
+// The transaction ends (COMMIT: committed; ABORT, PREPARE: not): the
+// versions it wrote become where the next writes look first.  Never
+// raises.
+void end_own_usage_part_writes(bool committed);
 
 } // namespace zechat::billing::pg

@@ -269,11 +269,13 @@ void on_transaction_event(XactEvent event, void*)
         break;
     case XACT_EVENT_COMMIT:
         settle_counters(true);
+        end_own_usage_part_writes(true);
         forget_pending_usage();
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE: // nothing pending on counters (refused otherwise)
         settle_counters(false);
+        end_own_usage_part_writes(false);
         forget_pending_usage();
         break;
     default:

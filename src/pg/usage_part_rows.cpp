@@ -107,6 +107,19 @@ void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
         insert_index_entries(rel, updated);
 }
 
+bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
+{
+    TM_FailureData failure;
+    LockTupleMode lock_mode;
+    TM_Result result = heap_update(rel, old_tid, updated, GetCurrentCommandId(true),
+                                   InvalidSnapshot, true, &failure, &lock_mode);
+    if (result != TM_Ok)
+        return false;
+    if (!HeapTupleIsHeapOnly(updated))
+        insert_index_entries(rel, updated);
+    return true;
+}
+
 LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
                                          int64 amount, int64 ceiling, int64* new_used)
 {

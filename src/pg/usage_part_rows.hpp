@@ -38,6 +38,12 @@ bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, 
 // Sets updated->t_self.  Raises if someone else updated the row meanwhile.
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 
+// The same for a version whose inserting transaction is known to have
+// committed, without a row lock: waits for a transaction in flight that
+// holds the row, as UPDATE does, and returns false (nothing written) when
+// the version is no longer the newest (updated or deleted meanwhile).
+bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
+
 enum class LockedAdmission {
     admitted,   // used += amount written; *new_used is the result
     no_room,    // the newest version is locked, used + amount > ceiling

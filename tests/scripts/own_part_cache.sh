@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Shared-memory mode remembers where its backend's own part of a key is,
+# and the transaction that last committed it, and updates that version
+# without a snapshot while its xmin is still that transaction
+# (src/pg/own_usage_part.cpp).  One session keeps consuming while a second
+# one does what could make that remembered place wrong; every write must
+# still land on the right row, exactly once:
+#   1. an administrator changes the part by hand (the remembered version is
+#      no longer the newest);
+#   2. the part is deleted, VACUUM frees its slot and another key's row
+#      takes it (VACUUM also makes every backend forget where its parts
+#      are: this checks that the part is created again, once, and that the
+#      row in its old slot is left alone);
+#   3. the transaction that wrote the part aborts after writing it (an
+#      error in what runs after the write, at commit: here a trigger that
+#      refuses the usage alert), so the version written is dead and the one
+#      before it still the newest.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+trap stop_cluster EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+q() { psql -X -At -v ON_ERROR_STOP=1 -d cache -c "$1"; }
+
+start_cluster own_part_cache 54410 "shared_preload_libraries = 'zechat_billing'" "autovacuum = off"
+createdb cache
+psql -X -q -v ON_ERROR_STOP=1 -d cache >/dev/null <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('big', 'Big'), ('small', 'Small');
+INSERT INTO billing.plan_limits VALUES ('big', 'messages', 1000000), ('small', 'messages', 10);
+SELECT billing.subscribe('c1', 'big'), billing.subscribe('c2', 'small');
+CREATE FUNCTION public.refuse_alerts() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'alerts refused'; END $$;
+SQL
+
+# The session under test: one backend, one psql.  `\!` runs the other
+# session's statements in between.
+other="psql -X -q -v ON_ERROR_STOP=1 -d cache"
+out=$(psql -X -At -d cache 2>&1 <<SQL
+SELECT billing.consume_quota('c1', 'messages');
+SELECT billing.consume_quota('c1', 'messages');
+SELECT 'after two: ' || used FROM billing.usage_parts WHERE tenant_id = 'c1';
+-- 1.
+\! $other -c "UPDATE billing.usage_parts SET used = used + 100 WHERE tenant_id = 'c1'"
+SELECT billing.consume_quota('c1', 'messages');
+SELECT billing.consume_quota('c1', 'messages');
+SELECT 'after hand edit: ' || used FROM billing.usage_parts WHERE tenant_id = 'c1';
+-- 2.
+\! $other -c "CREATE TABLE gone AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "VACUUM billing.usage_parts" -c "INSERT INTO billing.usage_parts SELECT 'intruder', 'messages', now(), w, 7 FROM generate_series(1, 20) w"
+SELECT 'slot taken: ' || EXISTS (SELECT FROM billing.usage_parts p, gone WHERE p.tenant_id = 'intruder' AND p.ctid = place);
+SELECT billing.consume_quota('c1', 'messages');
+SELECT billing.consume_quota('c1', 'messages');
+SELECT 'after delete: ' || string_agg(tenant_id || '=' || used, ', ' ORDER BY tenant_id)
+  FROM (SELECT tenant_id, sum(used) AS used FROM billing.usage_parts GROUP BY 1) p;
+-- 3.
+SELECT billing.consume_quota('c2', 'messages', 7);
+\! $other -c "CREATE TRIGGER refuse_alerts BEFORE INSERT ON billing.alerts FOR EACH ROW EXECUTE FUNCTION public.refuse_alerts()"
+SELECT billing.consume_quota('c2', 'messages');
+\! $other -c "DROP TRIGGER refuse_alerts ON billing.alerts"
+SELECT billing.consume_quota('c2', 'messages');
+SELECT billing.consume_quota('c2', 'messages');
+SELECT 'after abort: ' || used FROM billing.usage_parts WHERE tenant_id = 'c2';
+SELECT 'alerts: ' || string_agg(threshold || '@' || used, ', ' ORDER BY threshold)
+  FROM billing.alerts WHERE tenant_id = 'c2';
+SQL
+)
+echo "$out"
+expect() { grep -qxF "$1" <<<"$out" || fail "expected the line \"$1\""; }
+expect "after two: 2"
+expect "after hand edit: 104"
+expect "slot taken: true"
+expect "after delete: c1=2, intruder=140"
+expect "ERROR:  alerts refused"
+expect "after abort: 9"
+expect "alerts: 80@8, 90@9"
+[ "$(q "SELECT count(*) FROM billing.usage_parts WHERE tenant_id IN ('c1', 'c2')")" = 2 ] ||
+    fail "a part was written twice"
+echo "own_part_cache: ok"
