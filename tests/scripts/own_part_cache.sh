@@ -11,7 +11,11 @@
 #      takes it (VACUUM also makes every backend forget where its parts
 #      are: this checks that the part is created again, once, and that the
 #      row in its old slot is left alone);
-#   3. the transaction that wrote the part aborts after writing it (an
+#   3. the part is deleted, and without VACUUM (which would make the
+#      backend forget), pruning frees the slot of its newest version and
+#      another row's new version takes it: the tuple in the remembered
+#      slot is then a live row of another key;
+#   4. the transaction that wrote the part aborts after writing it (an
 #      error in what runs after the write, at commit: here a trigger that
 #      refuses the usage alert), so the version written is dead and the one
 #      before it still the newest.
@@ -51,7 +55,17 @@ SELECT billing.consume_quota('c1', 'messages');
 SELECT billing.consume_quota('c1', 'messages');
 SELECT 'after delete: ' || string_agg(tenant_id || '=' || used, ', ' ORDER BY tenant_id)
   FROM (SELECT tenant_id, sum(used) AS used FROM billing.usage_parts GROUP BY 1) p;
--- 3.
+-- 3. The page is filled to its fillfactor, so that the updates of a
+-- filler row make it prunable; each update in its own transaction, until
+-- one lands in the slot of c1's newest version.
+\! $other -c "CREATE TABLE gone2 AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "INSERT INTO billing.usage_parts SELECT 'filler', 'messages', now(), w, 0 FROM generate_series(1, 100) w" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DO 'BEGIN FOR i IN 1..20 LOOP UPDATE billing.usage_parts SET used = used + 1 WHERE tenant_id = ''filler'' AND writer = 1; COMMIT; EXIT WHEN EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id = ''filler'' AND p.ctid = place); END LOOP; END'"
+SELECT 'slot reused: ' || EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id = 'filler' AND p.ctid = place);
+SELECT 'filler before: ' || sum(used) FROM billing.usage_parts WHERE tenant_id = 'filler';
+SELECT billing.consume_quota('c1', 'messages');
+SELECT 'after prune: ' || string_agg(tenant_id || '=' || used, ', ' ORDER BY tenant_id)
+  FROM (SELECT tenant_id, sum(used) AS used FROM billing.usage_parts
+         WHERE tenant_id IN ('c1', 'filler') GROUP BY 1) p;
+-- 4.
 SELECT billing.consume_quota('c2', 'messages', 7);
 \! $other -c "CREATE TRIGGER refuse_alerts BEFORE INSERT ON billing.alerts FOR EACH ROW EXECUTE FUNCTION public.refuse_alerts()"
 SELECT billing.consume_quota('c2', 'messages');
@@ -69,6 +83,9 @@ expect "after two: 2"
 expect "after hand edit: 104"
 expect "slot taken: true"
 expect "after delete: c1=2, intruder=140"
+expect "slot reused: true"
+filler=$(sed -n 's/^filler before: //p' <<<"$out")
+expect "after prune: c1=1, filler=$filler"
 expect "ERROR:  alerts refused"
 expect "after abort: 9"
 expect "alerts: 80@8, 90@9"
