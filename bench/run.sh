@@ -65,6 +65,15 @@ tps() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# round_ratios "A1 A2 .." "B1 B2 ..": the median of B_i / A_i.  The variants
+# of one round run minutes apart at most, so a round's ratio is spared
+# whatever slowed the machine down for a whole round (the ratio of the
+# medians is not).
+round_ratios() {
+    paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) |
+        awk '{print $2 / $1}' | median
+}
+
 # Usage is not reset: the limits are never reached, and VACUUM keeps its
 # rows as small as after a reset.
 reset_tables() {
@@ -100,7 +109,7 @@ scenario() {
         variant=${spec%%:*}
         local m
         m=$(echo "${samples[$variant]}" | tr ' ' '\n' | grep . | median)
-        RESULTS+=("| $name | $variant | $(printf '%.0f' "$m") | $(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}') |")
+        RESULTS+=("| $name | $variant | $(printf '%.0f' "$m") | $(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${samples[${1%%:*}]}" "${samples[$variant]}")") |")
         log "$name / $variant: samples ${samples[$variant]}-> median $m"
     done
 }
@@ -135,7 +144,8 @@ done
 copy_base=$(echo "${copy_samples[no quota]}" | tr ' ' '\n' | grep . | median)
 for variant in "no quota" "lock mode" "shared-memory mode"; do
     m=$(echo "${copy_samples[$variant]}" | tr ' ' '\n' | grep . | median)
-    RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') |")
+    # Times, not rates: the round ratio is the first variant's time over this one's.
+    RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${copy_samples[$variant]}" "${copy_samples[no quota]}")") |")
     log "COPY / $variant: samples ${copy_samples[$variant]}ms -> median $m ms"
 done
 
@@ -146,6 +156,6 @@ scenario "consume_quota() calls, 1 hot tenant, 16 clients" consume_hot.sql 16 "l
 echo
 echo "zechat_billing benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}'), ${SECONDS_EACH}s x ${ROUNDS} rounds after a ${WARMUP_SECONDS}s warm-up"
 echo
-echo "| scenario | variant | median tps | ratio to first variant |"
-echo "|---|---|---|---|"
+echo "| scenario | variant | median tps | ratio of medians to first variant | median of round ratios |"
+echo "|---|---|---|---|---|"
 printf '%s\n' "${RESULTS[@]}"
