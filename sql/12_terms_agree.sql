@@ -75,3 +75,18 @@ SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS fits_two,
 
 -- An unknown resource is refused by admission as by SQL.
 SELECT billing.check_quota('ta_five_no_active', 'no_such_resource');
+
+-- What tenants share (a plan's limit, its interval, a resource's kind) is
+-- kept per backend too: a tenant met for the first time after a change of
+-- its plan's limit must get the new limit, not the one a tenant of the same
+-- plan brought into the backend before the change.
+SELECT billing.subscribe('ta_late', 'ta_five');
+SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS plan_limit_two_is_known;
+UPDATE billing.plan_limits SET hard_limit = 4 WHERE plan_id = 'ta_five' AND resource = 'messages';
+SELECT billing.check_quota('ta_late', 'messages', 4) AS fits_four,
+       billing.check_quota('ta_late', 'messages', 5) AS fits_five;
+UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'messages';
+SELECT kind FROM billing.tenant_usage('ta_late') WHERE resource = 'messages';
+SELECT billing.release_quota('ta_late', 'messages', 1) AS released_from_a_gauge;
+UPDATE billing.resources SET kind = 'period' WHERE resource = 'messages';
+SELECT billing.release_quota('ta_late', 'messages', 1);

@@ -2,6 +2,7 @@
 
 #include "stored_terms.hpp"
 
+#include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
 
@@ -43,6 +44,33 @@ struct KeyedRow {
     TupleTableSlot* slot;
     bool found;
 };
+
+// What every tenant shares, cached per backend until forget_plan_terms():
+// a resource's kind, and a plan's billing interval and limit for a
+// resource.  A backend meeting a thousand tenants of a few plans then reads
+// two rows per tenant (subscription, override) instead of five.
+struct ResourceKindKey {
+    char resource[48];
+};
+
+struct ResourceKindEntry {
+    ResourceKindKey key; // hash key, must be first
+    ResourceKind kind;
+};
+
+struct PlanTermsKey {
+    char plan_id[64];
+    char resource[48];
+};
+
+struct PlanTermsEntry {
+    PlanTermsKey key; // hash key, must be first
+    Interval billing_interval;
+    StoredLimit limit;
+};
+
+HTAB* resource_kinds = nullptr;
+HTAB* plan_terms = nullptr;
 
 // The number of column `name` of rel, checked to be of `type`: the tables
 // belong to the extension, so a mismatch means someone altered them.
@@ -131,22 +159,99 @@ SubscriptionState subscription_state(KeyedRow* subscription)
     return SubscriptionState::canceled;
 }
 
-void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* terms)
+ResourceKind resource_kind(const QuotaKey& key, Datum resource, Snapshot snapshot)
 {
-    Datum tenant = PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length));
-    Datum resource = PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length));
-    KeyedRow row;
+    ResourceKindKey cache_key;
+    std::memset(&cache_key, 0, sizeof cache_key);
+    std::memcpy(cache_key.resource, key.resource, key.resource_length);
+    if (resource_kinds == nullptr)
+        resource_kinds =
+            create_backend_hash("zechat_billing resource kinds", 16, sizeof(ResourceKindKey),
+                                sizeof(ResourceKindEntry), CacheMemoryContext);
+    bool found;
+    auto* entry =
+        static_cast<ResourceKindEntry*>(hash_search(resource_kinds, &cache_key, HASH_FIND, &found));
+    if (entry != nullptr)
+        return entry->kind;
 
+    KeyedRow row;
     KeyColumn resource_key[] = {{"resource", F_TEXTEQ, resource}};
     find_by_primary_key(&row, BillingTable::resources, snapshot, resource_key, 1);
     bool known = row.found;
-    terms->kind =
+    ResourceKind kind =
         known && text_column_is(&row, "kind", "gauge") ? ResourceKind::gauge : ResourceKind::period;
     end_lookup(&row);
     if (!known)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("unknown resource \"%s\"", key.resource),
                         errhint("Known resources are listed in billing.resources.")));
+    entry = static_cast<ResourceKindEntry*>(
+        hash_search(resource_kinds, &cache_key, HASH_ENTER, &found));
+    entry->kind = kind;
+    return kind;
+}
+
+// The plan's billing interval and its limit for the resource.
+PlanTermsEntry read_plan_terms(const QuotaKey& key, Datum plan_id, Datum resource,
+                               Snapshot snapshot)
+{
+    PlanTermsEntry read;
+    std::memset(&read, 0, sizeof read);
+    KeyedRow row;
+    KeyColumn plan_key[] = {{"plan_id", F_TEXTEQ, plan_id}};
+    find_by_primary_key(&row, BillingTable::plans, snapshot, plan_key, 1);
+    bool plan_found = row.found;
+    if (plan_found) {
+        bool isnull;
+        read.billing_interval =
+            *DatumGetIntervalP(column_value(&row, "billing_interval", INTERVALOID, &isnull));
+    }
+    end_lookup(&row);
+    // The foreign key makes this impossible in one snapshot.
+    if (!plan_found)
+        elog(ERROR, "zechat_billing: the plan of tenant %s is missing", key.tenant_id);
+
+    KeyColumn limit_key[] = {{"plan_id", F_TEXTEQ, plan_id}, {"resource", F_TEXTEQ, resource}};
+    find_by_primary_key(&row, BillingTable::plan_limits, snapshot, limit_key, 2);
+    read.limit = stored_limit(&row);
+    end_lookup(&row);
+    return read;
+}
+
+// read_plan_terms() through the cache; a plan id too long for its key is
+// read every time.
+PlanTermsEntry plan_terms_of(const QuotaKey& key, Datum plan_id, Datum resource, Snapshot snapshot)
+{
+    text* plan_text = DatumGetTextPP(plan_id);
+    Size plan_length = VARSIZE_ANY_EXHDR(plan_text);
+    PlanTermsKey cache_key;
+    if (plan_length >= sizeof cache_key.plan_id)
+        return read_plan_terms(key, plan_id, resource, snapshot);
+    std::memset(&cache_key, 0, sizeof cache_key);
+    std::memcpy(cache_key.plan_id, VARDATA_ANY(plan_text), plan_length);
+    std::memcpy(cache_key.resource, key.resource, key.resource_length);
+    if (plan_terms == nullptr)
+        plan_terms = create_backend_hash("zechat_billing plan terms", 16, sizeof(PlanTermsKey),
+                                         sizeof(PlanTermsEntry), CacheMemoryContext);
+    bool found;
+    auto* entry =
+        static_cast<PlanTermsEntry*>(hash_search(plan_terms, &cache_key, HASH_FIND, &found));
+    if (entry != nullptr)
+        return *entry;
+    PlanTermsEntry read = read_plan_terms(key, plan_id, resource, snapshot);
+    read.key = cache_key;
+    entry = static_cast<PlanTermsEntry*>(hash_search(plan_terms, &cache_key, HASH_ENTER, &found));
+    *entry = read;
+    return read;
+}
+
+void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* terms)
+{
+    Datum tenant = PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length));
+    Datum resource = PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length));
+    KeyedRow row;
+
+    terms->kind = resource_kind(key, resource, snapshot);
 
     KeyColumn tenant_key[] = {{"tenant_id", F_TEXTEQ, tenant}};
     find_by_primary_key(&row, BillingTable::subscriptions, snapshot, tenant_key, 1);
@@ -167,23 +272,9 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
 
     StoredLimit plan_limit{false, Limit::of(0)};
     if (subscribed) {
-        KeyColumn plan_key[] = {{"plan_id", F_TEXTEQ, plan_id}};
-        find_by_primary_key(&row, BillingTable::plans, snapshot, plan_key, 1);
-        bool plan_found = row.found;
-        if (plan_found) {
-            bool isnull;
-            terms->billing_interval =
-                *DatumGetIntervalP(column_value(&row, "billing_interval", INTERVALOID, &isnull));
-        }
-        end_lookup(&row);
-        // The foreign key makes this impossible in one snapshot.
-        if (!plan_found)
-            elog(ERROR, "zechat_billing: the plan of tenant %s is missing", key.tenant_id);
-
-        KeyColumn limit_key[] = {{"plan_id", F_TEXTEQ, plan_id}, {"resource", F_TEXTEQ, resource}};
-        find_by_primary_key(&row, BillingTable::plan_limits, snapshot, limit_key, 2);
-        plan_limit = stored_limit(&row);
-        end_lookup(&row);
+        PlanTermsEntry plan = plan_terms_of(key, plan_id, resource, snapshot);
+        terms->billing_interval = plan.billing_interval;
+        plan_limit = plan.limit;
     }
 
     KeyColumn override_key[] = {{"tenant_id", F_TEXTEQ, tenant}, {"resource", F_TEXTEQ, resource}};
@@ -195,6 +286,16 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
 }
 
 } // namespace
+
+void forget_plan_terms()
+{
+    if (resource_kinds != nullptr)
+        hash_destroy(resource_kinds);
+    resource_kinds = nullptr;
+    if (plan_terms != nullptr)
+        hash_destroy(plan_terms);
+    plan_terms = nullptr;
+}
 
 void read_stored_terms(const QuotaKey& key, StoredTerms* terms)
 {

@@ -6,7 +6,11 @@
 // What tenant_terms.cpp's cache loads on a miss: once per tenant, resource
 // and backend, which for a backend that meets a thousand tenants made the
 // SQL version (billing._tenant_terms, a five-table join planned and started
-// per call) the largest part of its first minutes.  The rule that combines
+// per call) the largest part of its first minutes.  What tenants share (a
+// resource's kind, a plan's interval and limit) is kept per backend as well,
+// so a tenant met for the first time costs two lookups (its subscription,
+// its override); that is dropped with the tenant terms on every
+// configuration change.  The rule that combines
 // the rows is the pure core's effective_limit(); billing._tenant_terms
 // spells the same rule for SQL readers.
 #pragma once
@@ -30,5 +34,11 @@ struct StoredTerms {
 // transaction: limits are enforcement state, not the caller's data.
 // Raises 22023 when the resource is unknown.
 void read_stored_terms(const QuotaKey& key, StoredTerms* terms);
+
+// Drops what read_stored_terms() keeps of the rows many tenants share
+// (resource kinds; plans' intervals and limits).  tenant_terms.cpp calls it
+// when it drops its own cache: after a configuration change, so that no
+// load after the change combines a row read before it.
+void forget_plan_terms();
 
 } // namespace zechat::billing::pg

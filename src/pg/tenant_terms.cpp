@@ -59,6 +59,7 @@ void ensure_fresh_cache()
         (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
         hash_destroy(terms_cache);
         terms_cache = nullptr;
+        forget_plan_terms();
     }
     if (terms_cache == nullptr)
         create_terms_cache();
