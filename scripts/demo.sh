@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_build_dependencies
 build_and_install_extension
-start_cluster demo 54399
+start_cluster demo 54398
 trap stop_cluster EXIT
 
 log "running the tour (scripts/demo.sql) in database \"demo\""
