@@ -63,16 +63,7 @@ tps() {
     echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-
-# round_ratios "A1 A2 .." "B1 B2 ..": the median of B_i / A_i.  The variants
-# of one round run minutes apart at most, so a round's ratio is spared
-# whatever slowed the machine down for a whole round (the ratio of the
-# medians is not).
-round_ratios() {
-    paste <(echo "$1" | tr ' ' '\n' | grep .) <(echo "$2" | tr ' ' '\n' | grep .) |
-        awk '{print $2 / $1}' | median
-}
+source "$BENCH_DIR/stats.sh"
 
 # Usage is not reset: the limits are never reached, and VACUUM keeps its
 # rows as small as after a reset.
@@ -104,11 +95,11 @@ scenario() {
         done
     done
     local base
-    base=$(echo "${samples[${1%%:*}]}" | tr ' ' '\n' | grep . | median)
+    base=$(median_of "${samples[${1%%:*}]}")
     for spec in "$@"; do
         variant=${spec%%:*}
         local m
-        m=$(echo "${samples[$variant]}" | tr ' ' '\n' | grep . | median)
+        m=$(median_of "${samples[$variant]}")
         RESULTS+=("| $name | $variant | $(printf '%.0f' "$m") | $(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${samples[${1%%:*}]}" "${samples[$variant]}")") |")
         log "$name / $variant: samples ${samples[$variant]}-> median $m"
     done
@@ -141,9 +132,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         copy_samples[${spec%%:*}]+="$(copy_ms "${spec#*:}") "
     done
 done
-copy_base=$(echo "${copy_samples[no quota]}" | tr ' ' '\n' | grep . | median)
+copy_base=$(median_of "${copy_samples[no quota]}")
 for variant in "no quota" "lock mode" "shared-memory mode"; do
-    m=$(echo "${copy_samples[$variant]}" | tr ' ' '\n' | grep . | median)
+    m=$(median_of "${copy_samples[$variant]}")
     # Times, not rates: the round ratio is the first variant's time over this one's.
     RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${copy_samples[$variant]}" "${copy_samples[no quota]}")") |")
     log "COPY / $variant: samples ${copy_samples[$variant]}ms -> median $m ms"

@@ -41,7 +41,7 @@ insert_tps() {
     pgbench -n -d bench -c 1 -T 5 -D tbl="$1" -f "$BENCH_DIR/insert_hot.sql" 2>&1 |
         sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+source "$BENCH_DIR/stats.sh"
 
 TABLES=(msg_plain msg_ext msg_statement)
 declare -A copy=() insert=()
@@ -58,13 +58,13 @@ echo "Statement-level enforcement experiment, $(date -u +%Y-%m-%d), $(nproc) cor
 echo
 echo "| variant | COPY 1000000 rows, ms | COPY ratio | one-row INSERT tps, 1 client | INSERT ratio |"
 echo "|---|---|---|---|---|"
-copy_base=$(echo "${copy[msg_plain]}" | tr ' ' '\n' | grep . | median)
-insert_base=$(echo "${insert[msg_plain]}" | tr ' ' '\n' | grep . | median)
+copy_base=$(median_of "${copy[msg_plain]}")
+insert_base=$(median_of "${insert[msg_plain]}")
 for spec in "msg_plain:no quota" "msg_ext:enforce_quota (BEFORE ROW)" \
     "msg_statement:statement-level prototype"; do
     table=${spec%%:*}
-    c=$(echo "${copy[$table]}" | tr ' ' '\n' | grep . | median)
-    i=$(echo "${insert[$table]}" | tr ' ' '\n' | grep . | median)
+    c=$(median_of "${copy[$table]}")
+    i=$(median_of "${insert[$table]}")
     awk -v n="${spec#*:}" -v c="$c" -v cb="$copy_base" -v i="$i" -v ib="$insert_base" \
         'BEGIN { printf "| %s | %.0f | %.2f | %.0f | %.2f |\n", n, c, cb / c, i, i / ib }'
 done
