@@ -128,35 +128,54 @@ void raise_used(int64* used, int64 delta, const PartKey& key)
         raise_out_of_range(key);
 }
 
-// Prunes the page of the row (pinned in `buffer`) of dead versions when the
-// new version would not fit on it.  Index scans prune the pages they visit,
-// a fetch by TID does not: without this the page would fill with this
-// backend's dead versions and the row would move to another page, with new
-// index entries, while the table grows until autovacuum comes.  Only when
-// needed, though: pruning walks every line pointer of the page, and a page
-// of usage_parts holds about a hundred rows (most of them other keys' and
-// other backends' parts), so pruning on every commit cost about as much as
-// the rest of the write (see the fillfactor in 010_tables.sql).
-void make_room_for(Relation rel, Buffer buffer, HeapTuple updated)
+// Pins the page of the tuple at *tid for the write that follows, and prunes
+// it of dead versions first when the new version, about as long as the
+// tuple there, would not fit.  InvalidBuffer when there is no such page.
+//
+// The pin is kept until heap_update is done with the tuple: line pointers
+// change only when a page is pruned, and pruning needs the page with no
+// other pin.  Released between the check of the version and heap_update, a
+// version that someone else made dead meanwhile (an administrator's edit)
+// could be pruned and its slot given to another row, which heap_update
+// would then replace (tests/scripts/own_part_pinned.sh).  Pruning comes
+// first for the same reason: it may remove the very version checked.
+//
+// Index scans prune the pages they visit, a fetch by TID does not: without
+// this the page would fill with this backend's dead versions and the row
+// would move to another page, with new index entries, while the table grows
+// until autovacuum comes.  Only when needed, though: pruning walks every
+// line pointer of the page, and a page of usage_parts holds about a hundred
+// rows (most of them other keys' and other backends' parts), so pruning on
+// every commit cost about as much as the rest of the write (see the
+// fillfactor in 010_tables.sql).
+Buffer pin_page_with_room(Relation rel, ItemPointer tid)
 {
+    if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
+        return InvalidBuffer;
+    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
     // Read without the content lock, like heap_page_prune_opt itself: a hint.
-    if (PageGetHeapFreeSpace(BufferGetPage(buffer)) < MAXALIGN(updated->t_len))
-        heap_page_prune_opt(rel, buffer);
+    Page page = BufferGetPage(buffer);
+    OffsetNumber offset = ItemPointerGetOffsetNumber(tid);
+    if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
+        ItemId item = PageGetItemId(page, offset);
+        if (ItemIdIsNormal(item) &&
+            PageGetHeapFreeSpace(page) < MAXALIGN(ItemIdGetLength(item)))
+            heap_page_prune_opt(rel, buffer);
+    }
+    return buffer;
 }
 
-// The committed version at location->tid, copied, with `used` raised by
-// delta, and its page pinned in *buffer; nullptr when the tuple there is not
+// The committed version at location.tid, on the page pinned in `buffer`,
+// copied with `used` raised by delta; nullptr when the tuple there is not
 // that version (any more) or not in the shape written here.
 HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int64 delta,
-                                 Buffer* buffer)
+                                 Buffer buffer)
 {
     TupleDesc desc = RelationGetDescr(rel);
-    if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID ||
-        ItemPointerGetBlockNumber(&location.tid) >= RelationGetNumberOfBlocks(rel))
+    if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID)
         return nullptr;
-    *buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(&location.tid));
-    LockBuffer(*buffer, BUFFER_LOCK_SHARE);
-    Page page = BufferGetPage(*buffer);
+    LockBuffer(buffer, BUFFER_LOCK_SHARE);
+    Page page = BufferGetPage(buffer);
     OffsetNumber offset = ItemPointerGetOffsetNumber(&location.tid);
     HeapTuple copy = nullptr;
     if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
@@ -171,7 +190,7 @@ HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int
                 copy = heap_copytuple(&tuple);
         }
     }
-    LockBuffer(*buffer, BUFFER_LOCK_UNLOCK);
+    LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
     // `used` is the last column, a bigint that is never null: in a tuple
     // with all the columns and no nulls it is the last eight bytes (a
     // tuple's data ends with its last column).  Changing it there spares
@@ -181,8 +200,6 @@ HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int
     if (!usable) {
         if (copy != nullptr)
             heap_freetuple(copy);
-        ReleaseBuffer(*buffer);
-        *buffer = InvalidBuffer;
         return nullptr;
     }
     char* used_bytes = reinterpret_cast<char*>(copy->t_data) + copy->t_len - sizeof(int64);
@@ -202,17 +219,18 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
     if (!ItemPointerIsValid(&location.tid) || !TransactionIdIsNormal(location.xmin))
         return false;
     Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
-    Buffer buffer = InvalidBuffer;
-    HeapTuple updated = copy_committed_version(rel, location, delta, &buffer);
+    ItemPointerData old_tid = location.tid;
+    Buffer buffer = pin_page_with_room(rel, &old_tid);
     bool done = false;
-    if (updated != nullptr) {
-        make_room_for(rel, buffer, updated);
-        ReleaseBuffer(buffer);
-        ItemPointerData old_tid = location.tid;
-        done = try_replace_part_row(rel, &old_tid, updated);
-        if (done)
-            *written_tid = updated->t_self;
-        heap_freetuple(updated);
+    if (BufferIsValid(buffer)) {
+        HeapTuple updated = copy_committed_version(rel, location, delta, buffer);
+        if (updated != nullptr) {
+            done = try_replace_part_row(rel, &old_tid, updated);
+            if (done)
+                *written_tid = updated->t_self;
+            heap_freetuple(updated);
+        }
+        ReleaseBuffer(buffer); // only now: see pin_page_with_room
     }
     table_close(rel, done ? NoLock : RowExclusiveLock); // a writer keeps its lock until commit
     return done;
@@ -225,13 +243,15 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
 {
     Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
     TupleDesc desc = RelationGetDescr(rel);
+    Buffer pinned = desc->natts == part_columns ? pin_page_with_room(rel, tid) : InvalidBuffer;
     HeapTupleData tuple;
     tuple.t_self = *tid;
     Buffer buffer = InvalidBuffer;
-    bool found = desc->natts == part_columns &&
-                 ItemPointerGetBlockNumber(&tuple.t_self) < RelationGetNumberOfBlocks(rel) &&
+    bool found = BufferIsValid(pinned) &&
                  heap_fetch(rel, GetLatestSnapshot(), &tuple, &buffer, false) &&
                  tuple_is_part(&tuple, desc, key);
+    if (BufferIsValid(pinned))
+        ReleaseBuffer(pinned); // heap_fetch's pin, if it found the tuple, holds the page
     if (!found) {
         if (BufferIsValid(buffer))
             ReleaseBuffer(buffer);
@@ -246,13 +266,12 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
     int64 used = DatumGetInt64(values[col_used - 1]);
     raise_used(&used, delta, key);
     values[col_used - 1] = Int64GetDatum(used);
-    // The values point into the page: copy them out before unpinning it.
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
-    make_room_for(rel, buffer, updated);
-    ReleaseBuffer(buffer);
     // Errors out if someone else changed the row meanwhile (only an
-    // administrator editing the table by hand could).
+    // administrator editing the table by hand could).  The page stays
+    // pinned until then: see pin_page_with_room.
     replace_part_row(rel, &tuple.t_self, updated);
+    ReleaseBuffer(buffer);
     *tid = updated->t_self;
     heap_freetuple(updated);
     table_close(rel, NoLock); // like any writer, keep the lock until commit

@@ -36,10 +36,13 @@ bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, 
 // update (it holds the row lock, or the row is its backend's own part), by
 // `updated`: heap update, and index entries unless it is a HOT update.
 // Sets updated->t_self.  Raises if someone else updated the row meanwhile.
+// The caller holds a pin on the page of *old_tid from the moment it checked
+// the tuple there: heap_update trusts that the slot still holds that tuple,
+// and only a pin keeps the page from being pruned meanwhile.
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 
-// The same for a version whose inserting transaction is known to have
-// committed, without a row lock: waits for a transaction in flight that
+// The same (pin included) for a version whose inserting transaction is
+// known to have committed, without a row lock: waits for a transaction in flight that
 // holds the row, as UPDATE does, and returns false (nothing written) when
 // the version is no longer the newest (updated or deleted meanwhile).
 bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
