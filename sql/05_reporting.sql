@@ -66,3 +66,18 @@ SELECT count(*) AS mismatches
   JOIN LATERAL billing.tenant_usage(o.tenant_id) t ON t.resource = o.resource
  WHERE (o.used, o.hard_limit, o.remaining, o.percent, o.status, o.period_start, o.period_end)
        IS DISTINCT FROM (t.used, t.hard_limit, t.remaining, t.percent, t.status, t.period_start, t.period_end);
+
+-- Parallel query.  check_quota and tenant_usage count this transaction's
+-- own changes, which only its backend knows (they are written at commit), so
+-- they must run in the leader, never in a worker; force_parallel_mode sends
+-- to a worker whatever is marked safe to run there.
+BEGIN;
+SELECT billing.subscribe('r_parallel', 'r_plan');
+SELECT billing.consume_quota('r_parallel', 'messages', 990);
+SET LOCAL force_parallel_mode = on;
+SELECT billing.check_quota('r_parallel', 'messages', 10) AS fits_ten,
+       billing.check_quota('r_parallel', 'messages', 11) AS fits_eleven;
+SELECT resource, used FROM billing.tenant_usage('r_parallel') WHERE resource = 'messages';
+SELECT count(*) FILTER (WHERE billing.check_quota('r_parallel', 'messages', n)) AS amounts_that_fit
+  FROM generate_series(1, 20) n;
+ROLLBACK;

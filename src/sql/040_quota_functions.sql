@@ -54,12 +54,15 @@ CREATE FUNCTION billing._set_usage(tenant_id text, resource text, period_start t
                                    used bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- PARALLEL RESTRICTED: the answer counts what this transaction has consumed,
+-- which only its backend knows until commit (and reading usage takes a
+-- fresh snapshot, which a parallel worker may not).
 CREATE FUNCTION billing.check_quota(tenant_id text, resource text, amount bigint DEFAULT 1)
-RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION billing.check_quota(tenant_id uuid, resource text, amount bigint DEFAULT 1)
-RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION billing.check_quota(tenant_id bigint, resource text, amount bigint DEFAULT 1)
-RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL SAFE;
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_check_quota' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION billing.check_quota(text, text, bigint) IS
     'Would amount fit now? Consumes nothing.';
 COMMENT ON FUNCTION billing.check_quota(uuid, text, bigint) IS

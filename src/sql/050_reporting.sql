@@ -25,6 +25,8 @@ RETURNS TABLE (resource text, period_start timestamptz, delta bigint)
 AS 'MODULE_PATHNAME', 'zb_pending_usage'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
+-- PARALLEL RESTRICTED, like _pending_usage it calls, and so the
+-- tenant_usage functions over it.
 CREATE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -36,7 +38,7 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT x.resource,
@@ -82,7 +84,7 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id))
@@ -90,13 +92,13 @@ $$;
 CREATE FUNCTION billing.tenant_usage(tenant_id uuid)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 CREATE FUNCTION billing.tenant_usage(tenant_id bigint)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 COMMENT ON FUNCTION billing.tenant_usage(text) IS

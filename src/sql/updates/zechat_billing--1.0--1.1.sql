@@ -5,6 +5,7 @@
 -- another billing interval carries the current period's usage over.
 -- Existing tenants get their limits logged now.  usage_parts leaves room on
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
+-- check_quota and tenant_usage run in the leader of a parallel query only.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -301,3 +302,14 @@ BEGIN
 END;
 $$;
 REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz) FROM PUBLIC;
+
+-- What reads this transaction's own changes (kept in its backend until
+-- commit) runs in the leader only: in a parallel worker check_quota failed
+-- and the others would miss them.
+ALTER FUNCTION billing.check_quota(text, text, bigint) PARALLEL RESTRICTED;
+ALTER FUNCTION billing.check_quota(uuid, text, bigint) PARALLEL RESTRICTED;
+ALTER FUNCTION billing.check_quota(bigint, text, bigint) PARALLEL RESTRICTED;
+ALTER FUNCTION billing._usage_rows(text) PARALLEL RESTRICTED;
+ALTER FUNCTION billing.tenant_usage(text) PARALLEL RESTRICTED;
+ALTER FUNCTION billing.tenant_usage(uuid) PARALLEL RESTRICTED;
+ALTER FUNCTION billing.tenant_usage(bigint) PARALLEL RESTRICTED;
