@@ -70,11 +70,17 @@ SELECT count(*) AS mismatches
 -- Parallel query.  check_quota and tenant_usage count this transaction's
 -- own changes, which only its backend knows (they are written at commit), so
 -- they must run in the leader, never in a worker; force_parallel_mode sends
--- to a worker whatever is marked safe to run there.
+-- to a worker whatever is marked safe to run there, and puts the leader in
+-- parallel mode, where no new snapshot may be taken: reads of usage and of a
+-- tenant's terms (r_parallel_new is met here for the first time) then use
+-- the query's own.
 BEGIN;
-SELECT billing.subscribe('r_parallel', 'r_plan');
+SELECT billing.subscribe('r_parallel', 'r_plan'), billing.subscribe('r_parallel_new', 'r_plan');
 SELECT billing.consume_quota('r_parallel', 'messages', 990);
 SET LOCAL force_parallel_mode = on;
+SELECT billing.check_quota('r_parallel_new', 'messages', 1000) AS new_fits_all,
+       billing.check_quota('r_parallel_new', 'messages', 1001) AS new_fits_more,
+       billing.check_quota('r_parallel', 'storage', 3) AS storage_fits;
 SELECT billing.check_quota('r_parallel', 'messages', 10) AS fits_ten,
        billing.check_quota('r_parallel', 'messages', 11) AS fits_eleven;
 SELECT resource, used FROM billing.tenant_usage('r_parallel') WHERE resource = 'messages';

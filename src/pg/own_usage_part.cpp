@@ -158,8 +158,7 @@ Buffer pin_page_with_room(Relation rel, ItemPointer tid)
     OffsetNumber offset = ItemPointerGetOffsetNumber(tid);
     if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
         ItemId item = PageGetItemId(page, offset);
-        if (ItemIdIsNormal(item) &&
-            PageGetHeapFreeSpace(page) < MAXALIGN(ItemIdGetLength(item)))
+        if (ItemIdIsNormal(item) && PageGetHeapFreeSpace(page) < MAXALIGN(ItemIdGetLength(item)))
             heap_page_prune_opt(rel, buffer);
     }
     return buffer;

@@ -5,6 +5,7 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "read_snapshot.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -185,6 +186,8 @@ ResourceKind resource_kind(const QuotaKey& key, Datum resource, Snapshot snapsho
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("unknown resource \"%s\"", key.resource),
                         errhint("Known resources are listed in billing.resources.")));
+    if (reading_in_parallel_mode())
+        return kind; // read with an older snapshot: see read_snapshot.hpp
     entry = static_cast<ResourceKindEntry*>(
         hash_search(resource_kinds, &cache_key, HASH_ENTER, &found));
     entry->kind = kind;
@@ -239,6 +242,8 @@ PlanTermsEntry plan_terms_of(const QuotaKey& key, Datum plan_id, Datum resource,
     if (entry != nullptr)
         return *entry;
     PlanTermsEntry read = read_plan_terms(key, plan_id, resource, snapshot);
+    if (reading_in_parallel_mode())
+        return read; // read with an older snapshot: see read_snapshot.hpp
     read.key = cache_key;
     entry = static_cast<PlanTermsEntry*>(hash_search(plan_terms, &cache_key, HASH_ENTER, &found));
     *entry = read;
@@ -304,7 +309,7 @@ void read_stored_terms(const QuotaKey& key, StoredTerms* terms)
         CurrentMemoryContext, "zechat_billing stored terms", ALLOCSET_SMALL_SIZES);
     MemoryContext caller = MemoryContextSwitchTo(context);
     // One snapshot for every lookup, so that the rows agree with each other.
-    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    Snapshot snapshot = RegisterSnapshot(snapshot_for_reading());
     read_with_snapshot(key, snapshot, terms);
     UnregisterSnapshot(snapshot);
     MemoryContextSwitchTo(caller);

@@ -31,8 +31,10 @@ struct StoredTerms {
 
 // Reads the terms of `key` as the latest snapshot shows them, so that a
 // change committed before this call is seen even inside a REPEATABLE READ
-// transaction: limits are enforcement state, not the caller's data.
-// Raises 22023 when the resource is unknown.
+// transaction: limits are enforcement state, not the caller's data.  In
+// parallel mode, as the query's snapshot shows them, and then keeps none of
+// the shared rows it read (read_snapshot.hpp).  Raises 22023 when the
+// resource is unknown.
 void read_stored_terms(const QuotaKey& key, StoredTerms* terms);
 
 // Drops what read_stored_terms() keeps of the rows many tenants share

@@ -4,6 +4,7 @@
 
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
+#include "read_snapshot.hpp"
 #include "stored_terms.hpp"
 
 extern "C" {
@@ -85,10 +86,11 @@ TenantTerms terms_for(const QuotaKey& key)
         std::memset(&loaded, 0, sizeof loaded);
         read_stored_terms(key, &loaded.stored);
         loaded.key = hash_key;
-        if (terms_stale) {
-            // A configuration change arrived while loading: what was read may
-            // predate it.  Use it for this call only, which is concurrent
-            // with that change anyway, and let the next call reload.
+        if (terms_stale || reading_in_parallel_mode()) {
+            // A configuration change arrived while loading, or this was read
+            // with a parallel query's snapshot (read_snapshot.hpp): what was
+            // read may predate a change.  Use it for this call only, which is
+            // concurrent with that change anyway, and let the next call reload.
             scratch_entry = loaded;
             entry = &scratch_entry;
         } else {

@@ -3,6 +3,7 @@
 #include "usage_store.hpp"
 
 #include "billing_catalog.hpp"
+#include "read_snapshot.hpp"
 #include "usage_part_rows.hpp"
 
 extern "C" {
@@ -174,7 +175,10 @@ namespace {
 // Runs a saved "SELECT used ... WHERE key" plan (plain or FOR UPDATE) with
 // the latest snapshot.  read_only = false makes SPI advance the command
 // counter first, so the read also sees this transaction's own earlier
-// writes of the same statement (rows of one multi-row INSERT or COPY).
+// writes of the same statement (rows of one multi-row INSERT or COPY).  In
+// a parallel query (check_quota in its leader; consumption never runs in
+// one) neither is allowed: a read-only read with the query's snapshot
+// (read_snapshot.hpp).
 bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, TimestampTz period_start,
                  int64* used)
 {
@@ -186,8 +190,8 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
-    int rc = SPI_execute_snapshot(*plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, false,
-                                  false, 1);
+    int rc = SPI_execute_snapshot(*plan, args, NULL, snapshot_for_reading(), InvalidSnapshot,
+                                  reading_in_parallel_mode(), false, 1);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "zechat_billing: usage read failed: %s", SPI_result_code_string(rc));
     bool found = false;
