@@ -42,7 +42,8 @@ struct PartKey {
 // tuple at that TID for that version, with no snapshot and no key check,
 // when its xmin is still that transaction: a line pointer is reused only
 // once its tuple is dead to everyone, and a new tuple carries the xid of
-// the transaction that wrote it.  (An xid comes round again only after 2^32
+// the transaction that wrote it.  (A rewrite of the table keeps xmins but
+// moves rows; it empties this cache, see update_committed_version.)  (An xid comes round again only after 2^32
 // transactions; long before, the anti-wraparound VACUUM of usage_parts
 // sends the relcache invalidation that empties this cache.)  Whether it is
 // still the newest version, heap_update says.
@@ -218,6 +219,16 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
     if (!ItemPointerIsValid(&location.tid) || !TransactionIdIsNormal(location.xmin))
         return false;
     Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    // A rewrite of the table (VACUUM FULL, CLUSTER) moves rows and keeps
+    // their xmin: another row this transaction's predecessor wrote may now
+    // be at the remembered place.  A rewrite takes the table's exclusive
+    // lock and invalidates its relcache entry; taking the lock above read
+    // that invalidation, which moved the catalog generation on, so a
+    // rewrite that committed since the location was looked up shows here.
+    if (billing_catalog_generation() != locations_generation) {
+        table_close(rel, RowExclusiveLock);
+        return false;
+    }
     ItemPointerData old_tid = location.tid;
     Buffer buffer = pin_page_with_room(rel, &old_tid);
     bool done = false;
