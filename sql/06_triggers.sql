@@ -177,6 +177,22 @@ SELECT billing.enforce_quota('e_files', 'users', 'size_bytes', 'owner');
 CREATE TABLE e_badtypes (t timestamptz, n numeric, tenant_id text);
 SELECT billing.enforce_quota('e_badtypes', 'users', 't');
 SELECT billing.enforce_quota('e_badtypes', 'users', 'tenant_id', 'n');
+-- Generated columns: a BEFORE trigger sees them before they are computed,
+-- as NULL, so an amount there would always count 0.
+CREATE TABLE e_generated (
+    tenant_id text NOT NULL,
+    body      text,
+    bytes     bigint GENERATED ALWAYS AS (octet_length(body)) STORED,
+    owner     text GENERATED ALWAYS AS (lower(tenant_id)) STORED);
+SELECT billing.enforce_quota('e_generated', 'storage', amount_column => 'bytes');
+SELECT billing.enforce_quota('e_generated', 'storage', 'owner');
+-- A column dropped and added again as generated after enforce_quota.
+CREATE TABLE e_regenerated (tenant_id text NOT NULL, body text, bytes bigint);
+SELECT billing.enforce_quota('e_regenerated', 'storage', amount_column => 'bytes');
+ALTER TABLE e_regenerated DROP COLUMN bytes;
+ALTER TABLE e_regenerated ADD COLUMN bytes bigint GENERATED ALWAYS AS (octet_length(body)) STORED;
+INSERT INTO e_regenerated (tenant_id, body) VALUES ('e_acme', 'xyz');
+SELECT count(*) AS regenerated_rows FROM e_regenerated;
 CREATE VIEW e_view AS SELECT * FROM e_badtypes;
 SELECT billing.enforce_quota('e_view', 'users');
 CREATE TABLE e_parted (tenant_id text, day date) PARTITION BY RANGE (day);

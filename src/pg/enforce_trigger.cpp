@@ -54,6 +54,15 @@ AttrNumber column_number(Relation rel, const char* column)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
                         errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist",
                                column, RelationGetRelationName(rel))));
+    // enforce_quota refuses these too; this catches a column dropped and
+    // added again as generated.  A BEFORE trigger sees it as NULL.
+    if (TupleDescAttr(RelationGetDescr(rel), number - 1)->attgenerated != '\0')
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("column \"%s\" of \"%s\" used by a billing trigger is a generated column",
+                        column, RelationGetRelationName(rel)),
+                 errdetail("Enforcement triggers run before generated columns are computed."),
+                 errhint("Unenforce the resource and enforce it on a plain column.")));
     return number;
 }
 

@@ -8,20 +8,29 @@
 CREATE FUNCTION billing._enforce_quota_trigger()
 RETURNS trigger AS 'MODULE_PATHNAME', 'zb_enforce_quota_trigger' LANGUAGE C;
 
--- The type of a live column of tbl, or undefined_column.
+-- The type of a live column of tbl, or undefined_column.  A generated
+-- column is refused: BEFORE row triggers see it before it is computed (as
+-- NULL), so an amount there would always count 0.
 CREATE FUNCTION billing._column_type(tbl regclass, col name)
 RETURNS regtype
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_type regtype;
+    v_type      regtype;
+    v_generated "char";
 BEGIN
-    SELECT a.atttypid::regtype INTO v_type
+    SELECT a.atttypid::regtype, a.attgenerated INTO v_type, v_generated
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
+    END IF;
+    IF v_generated <> '' THEN
+        RAISE EXCEPTION 'column "%" of "%" is a generated column', col, tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Enforcement triggers run before generated columns are computed.',
+                  HINT = 'Use a plain column, filled by a BEFORE trigger of the table if need be: the enforcement triggers run after the table''s other BEFORE triggers.';
     END IF;
     RETURN v_type;
 END;

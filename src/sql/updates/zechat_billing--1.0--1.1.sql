@@ -6,6 +6,7 @@
 -- Existing tenants get their limits logged now.  usage_parts leaves room on
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 -- check_quota and tenant_usage run in the leader of a parallel query only.
+-- Generated columns cannot be enforced.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -313,3 +314,29 @@ ALTER FUNCTION billing._usage_rows(text) PARALLEL RESTRICTED;
 ALTER FUNCTION billing.tenant_usage(text) PARALLEL RESTRICTED;
 ALTER FUNCTION billing.tenant_usage(uuid) PARALLEL RESTRICTED;
 ALTER FUNCTION billing.tenant_usage(bigint) PARALLEL RESTRICTED;
+
+-- Enforcement refuses generated tenant and amount columns (060_enforcement.sql).
+CREATE OR REPLACE FUNCTION billing._column_type(tbl regclass, col name)
+RETURNS regtype
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type      regtype;
+    v_generated "char";
+BEGIN
+    SELECT a.atttypid::regtype, a.attgenerated INTO v_type, v_generated
+      FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
+    END IF;
+    IF v_generated <> '' THEN
+        RAISE EXCEPTION 'column "%" of "%" is a generated column', col, tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Enforcement triggers run before generated columns are computed.',
+                  HINT = 'Use a plain column, filled by a BEFORE trigger of the table if need be: the enforcement triggers run after the table''s other BEFORE triggers.';
+    END IF;
+    RETURN v_type;
+END;
+$$;
