@@ -216,6 +216,29 @@ RESET session_replication_role;
 SELECT count(*) AS applied_rows FROM e_replicated;
 SELECT used FROM billing.tenant_usage('e_acme') WHERE resource = 'messages';
 
+-- Rows that were never counted: a NULL tenant or a negative amount from
+-- before enforce_quota (the backfill skips the one and counts the other 0),
+-- an empty or over-long tenant id written with the triggers off.  Updating
+-- and deleting them must work, and give back nothing; moving a counted row
+-- to a tenant that cannot be billed is refused.
+SELECT billing.subscribe('e_old', 'e_plan');
+CREATE TABLE e_legacy (id int PRIMARY KEY, tenant_id text, bytes bigint, note text);
+INSERT INTO e_legacy VALUES (1, NULL, 50), (2, 'e_old', 100), (3, 'e_old', -5);
+SELECT billing.enforce_quota('e_legacy', 'storage', amount_column => 'bytes');
+ALTER TABLE e_legacy DISABLE TRIGGER USER;
+INSERT INTO e_legacy VALUES (4, '', 10), (5, repeat('x', 70), 20);
+ALTER TABLE e_legacy ENABLE TRIGGER USER;
+SELECT used AS after_backfill FROM billing.tenant_usage('e_old') WHERE resource = 'storage';
+UPDATE e_legacy SET note = 'old';
+UPDATE e_legacy SET bytes = 60 WHERE id = 1;
+DELETE FROM e_legacy WHERE id IN (1, 4, 5);
+UPDATE e_legacy SET bytes = 7 WHERE id = 3;
+SELECT used AS after_legacy_edits FROM billing.tenant_usage('e_old') WHERE resource = 'storage';
+UPDATE e_legacy SET tenant_id = NULL WHERE id = 2;
+UPDATE e_legacy SET tenant_id = '' WHERE id = 2;
+DELETE FROM e_legacy;
+SELECT used AS after_delete FROM billing.tenant_usage('e_old') WHERE resource = 'storage';
+
 -- INSERT ... ON CONFLICT: the INSERT trigger runs before PostgreSQL looks for
 -- the conflict, so a row that ON CONFLICT then skips (DO NOTHING) or turns
 -- into an update (DO UPDATE) has consumed all the same.  A known limit (see

@@ -1,6 +1,9 @@
+#include <algorithm>
 #include <cstring>
 
 #include "enforce_trigger.hpp"
+
+#include "../core/tenant_key.hpp"
 
 #include "backend_hash.hpp"
 #include "admission.hpp"
@@ -125,16 +128,14 @@ TriggerLayout layout_for(TriggerData* data)
     return resolved;
 }
 
-// The row's tenant as text; NULL tenants are refused (they cannot be billed).
-const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+// The row's tenant as text, nullptr when it is NULL.
+const char* tenant_text(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 {
     bool isnull;
     Datum value =
         heap_getattr(row, layout.tenant_attnum, RelationGetDescr(data->tg_relation), &isnull);
     if (isnull)
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("tenant column of \"%s\" must not be null: %s is enforced on it",
-                               RelationGetRelationName(data->tg_relation), layout.resource)));
+        return nullptr;
     switch (layout.tenant_type) {
     case UUIDOID:
         return DatumGetCString(DirectFunctionCall1(uuid_out, value));
@@ -147,8 +148,31 @@ const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple 
     }
 }
 
-// The row's amount: 1 per row without an amount column; NULL counts 0.
-int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+// The tenant of a row being written; NULL tenants are refused (they cannot
+// be billed), and so are empty and over-long ids (make_quota_key).
+const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    const char* tenant = tenant_text(data, layout, row);
+    if (tenant == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("tenant column of \"%s\" must not be null: %s is enforced on it",
+                               RelationGetRelationName(data->tg_relation), layout.resource)));
+    return tenant;
+}
+
+// The tenant a stored row was counted for, nullptr when it never was: rows
+// with a NULL, empty or over-long tenant id cannot be written while the
+// table is enforced, and the backfill and recount skip those from before,
+// so deleting or updating one gives nothing back (and must not fail).
+const char* counted_tenant_of(const char* tenant)
+{
+    if (tenant == nullptr || check_tenant_id(std::strlen(tenant)) != TenantIdProblem::none)
+        return nullptr;
+    return tenant;
+}
+
+// The row's amount column as stored: 1 per row without one; NULL is 0.
+int64 stored_amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 {
     if (layout.amount_attnum == InvalidAttrNumber)
         return 1;
@@ -157,23 +181,32 @@ int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
         heap_getattr(row, layout.amount_attnum, RelationGetDescr(data->tg_relation), &isnull);
     if (isnull)
         return 0;
-    int64 amount;
     switch (layout.amount_type) {
     case INT2OID:
-        amount = DatumGetInt16(value);
-        break;
+        return DatumGetInt16(value);
     case INT4OID:
-        amount = DatumGetInt32(value);
-        break;
+        return DatumGetInt32(value);
     default:
-        amount = DatumGetInt64(value);
-        break;
+        return DatumGetInt64(value);
     }
+}
+
+// The amount of a row being written: a negative one is refused.
+int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    int64 amount = stored_amount_of(data, layout, row);
     if (amount < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("amount of a row of \"%s\" must not be negative, got " INT64_FORMAT,
                                RelationGetRelationName(data->tg_relation), amount)));
     return amount;
+}
+
+// The amount a stored row was counted with: a negative one (from before
+// enforce_quota) counted 0, as the backfill and recount count it.
+int64 counted_amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    return std::max<int64>(stored_amount_of(data, layout, row), 0);
 }
 
 void consume_for_row(const QuotaKey& key, int64 amount)
@@ -196,27 +229,37 @@ void on_insert(TriggerData* data, const TriggerLayout& layout)
     consume_for_row(key, amount_of(data, layout, row));
 }
 
+bool same_tenant(const char* a, const char* b)
+{
+    return a == nullptr || b == nullptr ? a == b : std::strcmp(a, b) == 0;
+}
+
 // Growth is checked against the limit before anything is given back, so a
-// refused update changes nothing.
+// refused update changes nothing.  The old row is taken as it was counted
+// (counted_tenant_of), the new one as any row being written.
 void on_update(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple old_row = data->tg_trigtuple;
     HeapTuple new_row = data->tg_newtuple;
-    const char* old_tenant = tenant_of(data, layout, old_row);
-    const char* new_tenant = tenant_of(data, layout, new_row);
-    int64 old_amount = amount_of(data, layout, old_row);
-    int64 new_amount = amount_of(data, layout, new_row);
-    bool same_tenant = std::strcmp(old_tenant, new_tenant) == 0;
-    if (same_tenant && old_amount == new_amount)
+    const char* old_text = tenant_text(data, layout, old_row);
+    const char* new_text = tenant_text(data, layout, new_row);
+    bool tenant_kept = same_tenant(old_text, new_text);
+    if (tenant_kept &&
+        stored_amount_of(data, layout, old_row) == stored_amount_of(data, layout, new_row))
         return;
+    const char* old_tenant = counted_tenant_of(old_text);
+    if (tenant_kept && old_tenant == nullptr)
+        return; // a row that was never counted stays so
 
-    QuotaKey new_key = make_quota_key(new_tenant, layout.resource);
+    int64 old_amount = old_tenant == nullptr ? 0 : counted_amount_of(data, layout, old_row);
+    int64 new_amount = amount_of(data, layout, new_row);
+    QuotaKey new_key = make_quota_key(tenant_of(data, layout, new_row), layout.resource);
     if (!is_gauge(new_key))
         return;
-    if (same_tenant) {
+    if (tenant_kept) {
         if (new_amount > old_amount)
             consume_for_row(new_key, new_amount - old_amount);
-        else
+        else if (new_amount < old_amount)
             release_quota(new_key, old_amount - new_amount, ReleaseOf::stored_rows);
         return;
     }
@@ -229,10 +272,13 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
 void on_delete(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
-    int64 amount = amount_of(data, layout, row);
+    const char* tenant = counted_tenant_of(tenant_text(data, layout, row));
+    if (tenant == nullptr)
+        return;
+    int64 amount = counted_amount_of(data, layout, row);
     if (amount == 0)
         return;
-    QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
+    QuotaKey key = make_quota_key(tenant, layout.resource);
     if (is_gauge(key))
         release_quota(key, amount, ReleaseOf::stored_rows);
 }
