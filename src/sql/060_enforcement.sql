@@ -168,6 +168,9 @@ COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
 
 -- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
 -- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
+-- As the triggers count them: rows of this table only (an inheritance
+-- child's rows never passed its triggers), none whose tenant cannot be
+-- billed (NULL, empty, over 63 bytes), negative amounts as 0.
 CREATE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -181,8 +184,9 @@ BEGIN
       FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource;
     RETURN format(
         'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
-           FROM %3$s
-          WHERE %1$I IS NOT NULL AND ($1::text IS NULL OR %1$I::text = $1)
+           FROM ONLY %3$s
+          WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
+            AND ($1::text IS NULL OR %1$I::text = $1)
           GROUP BY 1',
         v_tenant_column,
         CASE WHEN v_amount_column IS NULL THEN '1'

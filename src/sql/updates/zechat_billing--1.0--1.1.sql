@@ -6,7 +6,8 @@
 -- Existing tenants get their limits logged now.  usage_parts leaves room on
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 -- check_quota and tenant_usage run in the leader of a parallel query only.
--- Generated columns cannot be enforced.
+-- Generated columns cannot be enforced.  Backfill and recount skip rows whose
+-- tenant cannot be billed, and rows of inheritance children.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -338,5 +339,32 @@ BEGIN
                   HINT = 'Use a plain column, filled by a BEFORE trigger of the table if need be: the enforcement triggers run after the table''s other BEFORE triggers.';
     END IF;
     RETURN v_type;
+END;
+$$;
+
+-- Backfill and recount count rows as the triggers do: this table's own rows
+-- only, none whose tenant cannot be billed (060_enforcement.sql).
+CREATE OR REPLACE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tenant_column name;
+    v_amount_column name;
+BEGIN
+    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
+      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource;
+    RETURN format(
+        'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
+           FROM ONLY %3$s
+          WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
+            AND ($1::text IS NULL OR %1$I::text = $1)
+          GROUP BY 1',
+        v_tenant_column,
+        CASE WHEN v_amount_column IS NULL THEN '1'
+             ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
+        tbl,
+        p_resource);
 END;
 $$;
