@@ -161,6 +161,20 @@ SELECT billing.unenforce_quota('"E Schema"."Chat Sessions"', 'whatsapp_sessions'
 SELECT billing.recount();
 SELECT used FROM billing.tenant_usage('e_api') WHERE resource = 'whatsapp_sessions';
 SELECT billing.recount('');
+-- A gauge whose only enforced table was dropped: recount takes back what the
+-- table's rows held; a recount of one tenant keeps the enforcement for the
+-- next full recount, which forgets it.
+SELECT billing.subscribe('e_dropper', 'e_plan');
+CREATE TABLE e_sessions_gone (tenant_id text, slots int);
+SELECT billing.enforce_quota('e_sessions_gone', 'whatsapp_sessions', amount_column => 'slots');
+INSERT INTO e_sessions_gone VALUES ('e_dropper', 2);
+DROP TABLE e_sessions_gone;
+SELECT used AS held_by_dropped_table FROM billing.tenant_usage('e_dropper') WHERE resource = 'whatsapp_sessions';
+SELECT billing.recount('e_dropper');
+SELECT used AS after_recount FROM billing.tenant_usage('e_dropper') WHERE resource = 'whatsapp_sessions';
+SELECT count(*) AS enforcements_kept FROM billing.enforced_tables WHERE resource = 'whatsapp_sessions';
+SELECT billing.recount();
+SELECT count(*) AS enforcements_left FROM billing.enforced_tables WHERE resource = 'whatsapp_sessions';
 
 -- unenforce_quota removes the triggers; usage already counted stays.
 SELECT billing.unenforce_quota('e_messages', 'messages');

@@ -225,9 +225,18 @@ BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
     END IF;
-    -- Forget enforcements of tables that were dropped since.
-    DELETE FROM billing.enforced_tables e
-     WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    -- Gauges enforced on tables that were dropped since are recomputed too:
+    -- those rows are gone, so what they held must go, even when no table
+    -- enforces the gauge any more.  A full recount then forgets those
+    -- enforcements (one of a single tenant keeps them for the next full one).
+    SELECT coalesce(array_agg(DISTINCT e.resource), '{}') INTO v_resources
+      FROM billing.enforced_tables e
+      JOIN billing.resources r USING (resource)
+     WHERE r.kind = 'gauge' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    IF recount.tenant_id IS NULL THEN
+        DELETE FROM billing.enforced_tables e
+         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    END IF;
 
     -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
     -- once these locks are held, every row is committed and no change of
@@ -237,17 +246,21 @@ BEGIN
     FOR v_table IN
         SELECT e.tbl, e.resource FROM billing.enforced_tables e
           JOIN billing.resources r USING (resource)
-         WHERE r.kind = 'gauge'
+         WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
          ORDER BY e.tbl::oid, e.resource
     LOOP
         EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
         v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
         v_resources := v_resources || v_table.resource;
     END LOOP;
-    -- Only gauges that some table enforces are recomputed: a gauge kept with
-    -- consume_quota/release_quota alone has no rows to count.
-    IF cardinality(v_amounts) = 0 THEN
+    -- Only gauges that some table enforces (or did) are recomputed: a gauge
+    -- kept with consume_quota/release_quota alone has no rows to count.
+    IF cardinality(v_resources) = 0 THEN
         RETURN;
+    END IF;
+    IF cardinality(v_amounts) = 0 THEN
+        v_amounts := ARRAY['SELECT NULL::text AS tenant_id, NULL::text AS resource, '
+                           'NULL::bigint AS total WHERE false'];
     END IF;
 
     EXECUTE format(

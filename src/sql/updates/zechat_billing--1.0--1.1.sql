@@ -7,7 +7,8 @@
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 -- check_quota and tenant_usage run in the leader of a parallel query only.
 -- Generated columns cannot be enforced.  Backfill and recount skip rows whose
--- tenant cannot be billed, and rows of inheritance children.
+-- tenant cannot be billed, and rows of inheritance children.  recount takes
+-- back what a dropped enforced table held.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -366,5 +367,79 @@ BEGIN
              ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
         tbl,
         p_resource);
+END;
+$$;
+
+-- recount also recomputes gauges enforced on tables dropped since, and
+-- forgets those enforcements only in a full recount (060_enforcement.sql).
+CREATE OR REPLACE FUNCTION billing.recount(tenant_id text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table record;
+    v_amounts text[] := '{}';
+    v_resources text[] := '{}';
+BEGIN
+    IF recount.tenant_id IS NOT NULL THEN
+        PERFORM billing._valid_tenant_id(recount.tenant_id);
+    END IF;
+    -- Gauges enforced on tables that were dropped since are recomputed too:
+    -- those rows are gone, so what they held must go, even when no table
+    -- enforces the gauge any more.  A full recount then forgets those
+    -- enforcements (one of a single tenant keeps them for the next full one).
+    SELECT coalesce(array_agg(DISTINCT e.resource), '{}') INTO v_resources
+      FROM billing.enforced_tables e
+      JOIN billing.resources r USING (resource)
+     WHERE r.kind = 'gauge' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    IF recount.tenant_id IS NULL THEN
+        DELETE FROM billing.enforced_tables e
+         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    END IF;
+
+    -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
+    -- once these locks are held, every row is committed and no change of
+    -- them is in flight.  The usage of each key is then set through its own
+    -- lock or counter (_set_usage), in the writers' order (table, then
+    -- usage), so waiting here cannot deadlock with them.
+    FOR v_table IN
+        SELECT e.tbl, e.resource FROM billing.enforced_tables e
+          JOIN billing.resources r USING (resource)
+         WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+         ORDER BY e.tbl::oid, e.resource
+    LOOP
+        EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
+        v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
+        v_resources := v_resources || v_table.resource;
+    END LOOP;
+    -- Only gauges that some table enforces (or did) are recomputed: a gauge
+    -- kept with consume_quota/release_quota alone has no rows to count.
+    IF cardinality(v_resources) = 0 THEN
+        RETURN;
+    END IF;
+    IF cardinality(v_amounts) = 0 THEN
+        v_amounts := ARRAY['SELECT NULL::text AS tenant_id, NULL::text AS resource, '
+                           'NULL::bigint AS total WHERE false'];
+    END IF;
+
+    EXECUTE format(
+        'WITH counted AS (
+              SELECT a.tenant_id, a.resource, sum(a.total)::bigint AS total
+                FROM (%s) a GROUP BY 1, 2),
+              current AS (
+              SELECT u.tenant_id, u.resource, u.used FROM billing.usage u
+               WHERE u.period_start = ''-infinity'' AND u.resource = ANY ($2)
+                 AND ($1::text IS NULL OR u.tenant_id = $1))
+         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity'', k.total)
+           FROM (SELECT coalesce(c.tenant_id, u.tenant_id) AS tenant_id,
+                        coalesce(c.resource, u.resource) AS resource,
+                        coalesce(c.total, 0) AS total
+                   FROM counted c
+                   FULL JOIN current u ON u.tenant_id = c.tenant_id AND u.resource = c.resource
+                  WHERE coalesce(c.total, 0) <> coalesce(u.used, 0)
+                  ORDER BY 1, 2) k',
+        array_to_string(v_amounts, ' UNION ALL '))
+    USING recount.tenant_id, v_resources;
 END;
 $$;
