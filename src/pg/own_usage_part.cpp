@@ -42,11 +42,12 @@ struct PartKey {
 // tuple at that TID for that version, with no snapshot and no key check,
 // when its xmin is still that transaction: a line pointer is reused only
 // once its tuple is dead to everyone, and a new tuple carries the xid of
-// the transaction that wrote it.  (A rewrite of the table keeps xmins but
-// moves rows; it empties this cache, see update_committed_version.)  (An xid comes round again only after 2^32
+// the transaction that wrote it.  (An xid comes round again only after 2^32
 // transactions; long before, the anti-wraparound VACUUM of usage_parts
-// sends the relcache invalidation that empties this cache.)  Whether it is
-// still the newest version, heap_update says.
+// sends the relcache invalidation that empties this cache.  A rewrite of the
+// table keeps xmins but moves rows; its invalidation empties the cache too,
+// see update_committed_version.)  Whether it is still the newest version,
+// heap_update says.
 struct PartLocation {
     PartKey key; // hash key, must be first
     ItemPointerData tid;
