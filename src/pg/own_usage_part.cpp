@@ -80,11 +80,17 @@ PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
     return k;
 }
 
-// The cache, emptied when the catalog generation moved on.
+// A backend that writes for many tenants must not grow without bound (the
+// parts of past billing periods are never written again): past this many
+// entries the cache starts over, and parts are found again by primary key.
+constexpr long max_remembered_parts = 20000;
+
+// The cache, emptied when the catalog generation moved on or it is full.
 HTAB* location_cache()
 {
     uint64 generation = billing_catalog_generation();
-    if (locations != nullptr && locations_generation != generation) {
+    if (locations != nullptr && (locations_generation != generation ||
+                                 hash_get_num_entries(locations) >= max_remembered_parts)) {
         hash_destroy(locations);
         locations = nullptr;
     }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A backend that serves many tenants keeps what it caches per tenant (terms,
+# where its part of each key's usage is) within bounds: past 20000 entries a
+# cache starts over (tenant_terms.cpp, own_usage_part.cpp).  One session of
+# a shared-memory-mode server consumes for 25000 tenants, one transaction
+# each; then no cache of the extension may hold more than about 20000
+# entries' worth of memory (without the bounds: 25000, over 4 MB each), and
+# every consumption is counted once.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+trap stop_cluster EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+start_cluster backend_memory_bounded 54414 "shared_preload_libraries = 'zechat_billing'" \
+    "zechat_billing.max_counters = 30000"
+createdb bounded
+out=$(psql -X -At -v ON_ERROR_STOP=1 -d bounded 2>&1 <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
+INSERT INTO billing.plan_limits VALUES ('p', 'messages', 10);
+INSERT INTO billing.subscriptions (tenant_id, plan_id)
+SELECT 't' || i, 'p' FROM generate_series(1, 25000) i;
+DO $$
+BEGIN
+    FOR i IN 1..25000 LOOP
+        PERFORM billing.consume_quota('t' || i, 'messages');
+        COMMIT;
+    END LOOP;
+END $$;
+SELECT 'context ' || name || ' ' || total_bytes
+  FROM pg_backend_memory_contexts WHERE name LIKE 'zechat_billing%' ORDER BY name;
+SELECT 'parts ' || count(*) || ' used ' || sum(used) FROM billing.usage_parts;
+SQL
+) || { echo "$out"; fail "the session failed"; }
+echo "$out"
+grep -q "^context zechat_billing usage part locations " <<<"$out" || fail "no location cache seen"
+grep -q "^context zechat_billing tenant terms " <<<"$out" || fail "no terms cache seen"
+over=$(awk '/^context / && $NF >= 3500000' <<<"$out")
+[ -z "$over" ] || fail "a cache outgrew its bound: $over"
+grep -qxF "parts 25000 used 25000" <<<"$out" || fail "consumption was lost or counted twice"
+echo "backend_memory_bounded: ok"
