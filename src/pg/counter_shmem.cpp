@@ -126,25 +126,30 @@ Datum counters_body(FunctionCallInfo fcinfo)
     return (Datum)0;
 }
 
-// Reads the committed usage of a just placed entry and publishes it; on
-// error frees the slot (and wakes the waiters, who retry) before the error
-// goes on.  No C++ object lives in this frame: the error longjmps through.
+// A load that failed: the slot is freed, and the waiters, woken, retry.
+void abandon_load(int, Datum entry)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->abandon_load(reinterpret_cast<CounterEntry*>(DatumGetPointer(entry)));
+    LWLockRelease(shared->lock);
+    ConditionVariableBroadcast(&shared->loaded);
+}
+
+// Reads the committed usage of a just placed entry and publishes it.  If
+// that fails, the slot is freed before the error goes on, and also when the
+// backend exits with FATAL (pg_terminate_backend during the read), which
+// does not unwind through PG_CATCH: PG_ENSURE_ERROR_CLEANUP covers both.
+// Otherwise the entry would stay "loading" and every later consumption of
+// the key would wait for it until a restart (counter_load_terminated.sh).
+// No C++ object lives in this frame: the error longjmps through.
 void load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start)
 {
     int64 committed = 0;
-    PG_TRY();
+    PG_ENSURE_ERROR_CLEANUP(abandon_load, PointerGetDatum(entry));
     {
         (void)read_usage_parts(key, period_start, &committed);
     }
-    PG_CATCH();
-    {
-        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        table()->abandon_load(entry);
-        LWLockRelease(shared->lock);
-        ConditionVariableBroadcast(&shared->loaded);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
+    PG_END_ENSURE_ERROR_CLEANUP(abandon_load, PointerGetDatum(entry));
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     table()->finish_load(entry, committed);
     LWLockRelease(shared->lock);
