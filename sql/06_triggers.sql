@@ -200,6 +200,22 @@ CREATE TABLE e_generated (
     owner     text GENERATED ALWAYS AS (lower(tenant_id)) STORED);
 SELECT billing.enforce_quota('e_generated', 'storage', amount_column => 'bytes');
 SELECT billing.enforce_quota('e_generated', 'storage', 'owner');
+-- Columns of a domain type are taken as their base type.
+CREATE DOMAIN e_tenant_key AS uuid;
+CREATE DOMAIN e_byte_count AS bigint CHECK (VALUE >= 0);
+CREATE DOMAIN e_small_count AS e_byte_count;
+CREATE TABLE e_domains (tenant e_tenant_key NOT NULL, bytes e_small_count);
+SELECT billing.subscribe('0b0e0c0d-0000-4000-8000-000000000001', 'e_plan');
+SELECT billing.enforce_quota('e_domains', 'storage', 'tenant', 'bytes');
+INSERT INTO e_domains VALUES ('0b0e0c0d-0000-4000-8000-000000000001', 300);
+INSERT INTO e_domains VALUES ('0b0e0c0d-0000-4000-8000-000000000001', 800);
+DELETE FROM e_domains;
+INSERT INTO e_domains VALUES ('0b0e0c0d-0000-4000-8000-000000000001', 200);
+SELECT used AS domain_usage FROM billing.tenant_usage('0b0e0c0d-0000-4000-8000-000000000001'::uuid)
+ WHERE resource = 'storage';
+CREATE DOMAIN e_money AS numeric;
+CREATE TABLE e_bad_domain (tenant_id text, amount e_money);
+SELECT billing.enforce_quota('e_bad_domain', 'storage', amount_column => 'amount');
 -- A column dropped and added again as generated after enforce_quota.
 CREATE TABLE e_regenerated (tenant_id text NOT NULL, body text, bytes bigint);
 SELECT billing.enforce_quota('e_regenerated', 'storage', amount_column => 'bytes');

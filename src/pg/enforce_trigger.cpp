@@ -34,7 +34,7 @@ struct TriggerLayout {
     bool valid;
     Oid relid;
     AttrNumber tenant_attnum;
-    Oid tenant_type;
+    Oid tenant_type; // the column's type, or a domain's base type
     AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
     Oid amount_type;
     char resource[48];
@@ -82,7 +82,8 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     layout->relid = RelationGetRelid(rel);
     std::strcpy(layout->resource, trigger->tgargs[0]);
     layout->tenant_attnum = column_number(rel, trigger->tgargs[1]);
-    layout->tenant_type = TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid;
+    // A domain's values are its base type's: read as that.
+    layout->tenant_type = getBaseType(TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid);
     switch (layout->tenant_type) {
     case TEXTOID:
     case VARCHAROID:
@@ -97,7 +98,8 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     layout->amount_type = InvalidOid;
     if (trigger->tgargs[2][0] != '\0') {
         layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
-        layout->amount_type = TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid;
+        layout->amount_type =
+            getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
         if (layout->amount_type != INT2OID && layout->amount_type != INT4OID &&
             layout->amount_type != INT8OID)
             bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");

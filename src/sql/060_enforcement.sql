@@ -8,9 +8,10 @@
 CREATE FUNCTION billing._enforce_quota_trigger()
 RETURNS trigger AS 'MODULE_PATHNAME', 'zb_enforce_quota_trigger' LANGUAGE C;
 
--- The type of a live column of tbl, or undefined_column.  A generated
--- column is refused: BEFORE row triggers see it before it is computed (as
--- NULL), so an amount there would always count 0.
+-- The type of a live column of tbl (a domain's base type, which is how the
+-- triggers read it), or undefined_column.  A generated column is refused:
+-- BEFORE row triggers see it before it is computed (as NULL), so an amount
+-- there would always count 0.
 CREATE FUNCTION billing._column_type(tbl regclass, col name)
 RETURNS regtype
 LANGUAGE plpgsql STABLE
@@ -18,6 +19,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_type      regtype;
+    v_base      regtype;
     v_generated "char";
 BEGIN
     SELECT a.atttypid::regtype, a.attgenerated INTO v_type, v_generated
@@ -26,6 +28,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
     END IF;
+    LOOP
+        SELECT t.typbasetype::regtype INTO v_base FROM pg_type t WHERE t.oid = v_type AND t.typtype = 'd';
+        EXIT WHEN NOT FOUND;
+        v_type := v_base;
+    END LOOP;
     IF v_generated <> '' THEN
         RAISE EXCEPTION 'column "%" of "%" is a generated column', col, tbl
             USING ERRCODE = 'feature_not_supported',

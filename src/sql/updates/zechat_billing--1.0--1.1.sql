@@ -6,9 +6,10 @@
 -- Existing tenants get their limits logged now.  usage_parts leaves room on
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 -- check_quota and tenant_usage run in the leader of a parallel query only.
--- Generated columns cannot be enforced.  Backfill and recount skip rows whose
--- tenant cannot be billed, and rows of inheritance children.  recount takes
--- back what a dropped enforced table held.
+-- Generated columns cannot be enforced; columns of a domain type can.
+-- Backfill and recount skip rows whose tenant cannot be billed, and rows of
+-- inheritance children.  recount takes back what a dropped enforced table
+-- held.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -317,7 +318,8 @@ ALTER FUNCTION billing.tenant_usage(text) PARALLEL RESTRICTED;
 ALTER FUNCTION billing.tenant_usage(uuid) PARALLEL RESTRICTED;
 ALTER FUNCTION billing.tenant_usage(bigint) PARALLEL RESTRICTED;
 
--- Enforcement refuses generated tenant and amount columns (060_enforcement.sql).
+-- Enforcement refuses generated tenant and amount columns, and takes a
+-- domain as its base type (060_enforcement.sql).
 CREATE OR REPLACE FUNCTION billing._column_type(tbl regclass, col name)
 RETURNS regtype
 LANGUAGE plpgsql STABLE
@@ -325,6 +327,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_type      regtype;
+    v_base      regtype;
     v_generated "char";
 BEGIN
     SELECT a.atttypid::regtype, a.attgenerated INTO v_type, v_generated
@@ -333,6 +336,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
     END IF;
+    LOOP
+        SELECT t.typbasetype::regtype INTO v_base FROM pg_type t WHERE t.oid = v_type AND t.typtype = 'd';
+        EXIT WHEN NOT FOUND;
+        v_type := v_base;
+    END LOOP;
     IF v_generated <> '' THEN
         RAISE EXCEPTION 'column "%" of "%" is a generated column', col, tbl
             USING ERRCODE = 'feature_not_supported',
