@@ -81,3 +81,26 @@ SET ROLE al_app;
 SET zechat_billing.alert_thresholds = '10';
 RESET ROLE;
 DROP ROLE al_app;
+
+-- What a trigger on billing.alerts consumes at commit (here: a message to the
+-- tenant, into an enforced table, below 100 %) is counted too, durably, and
+-- alerts in its turn: 8 -> 80 %, whose message takes usage to 9 -> 90 %,
+-- whose message takes it to 10 -> 100 %.
+SELECT billing.subscribe('al_notified', 'al_plan');
+CREATE TABLE al_outbox (tenant_id text NOT NULL, body text);
+SELECT billing.enforce_quota('al_outbox', 'messages');
+CREATE FUNCTION al_tell_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.tenant_id = 'al_notified' AND NEW.threshold < 100 THEN
+        INSERT INTO public.al_outbox VALUES (NEW.tenant_id, 'you reached ' || NEW.threshold || ' %');
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER al_tell_tenant AFTER INSERT ON billing.alerts
+    FOR EACH ROW EXECUTE FUNCTION al_tell_tenant();
+INSERT INTO al_outbox SELECT 'al_notified', 'hello' FROM generate_series(1, 8);
+SELECT count(*) AS outbox_rows FROM al_outbox;
+SELECT used AS stored_usage FROM billing.usage WHERE tenant_id = 'al_notified';
+SELECT used FROM billing.tenant_usage('al_notified') WHERE resource = 'messages';
+SELECT threshold, used FROM billing.alerts WHERE tenant_id = 'al_notified' ORDER BY threshold;
+DROP TRIGGER al_tell_tenant ON billing.alerts;

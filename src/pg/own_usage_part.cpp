@@ -314,11 +314,35 @@ void remember_write(const PartKey& key, const ItemPointerData& tid)
     ++written_count;
 }
 
+// This transaction's write of the key, or nullptr.
+WrittenPart* written_by_this_transaction(const PartKey& key)
+{
+    for (int i = 0; i < written_count; ++i)
+        if (std::memcmp(&written[i].key, &key, sizeof key) == 0)
+            return &written[i];
+    return nullptr;
+}
+
 } // namespace
 
-void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta)
+void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta,
+                           bool again)
 {
     PartKey k = make_part_key(key, period_start, writer);
+    if (again) {
+        // The remembered committed version is now an earlier version of
+        // this transaction's own update, which heap_update would refuse as
+        // invisible: update the version this transaction wrote instead.
+        WrittenPart* earlier = written_by_this_transaction(k);
+        if (earlier != nullptr) {
+            CommandCounterIncrement(); // so that the latest snapshot sees it
+            ItemPointerData tid = earlier->tid;
+            if (update_visible_version(k, &tid, delta)) {
+                earlier->tid = tid;
+                return;
+            }
+        }
+    }
     bool found;
     auto* location =
         static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_ENTER, &found));

@@ -23,8 +23,10 @@
 namespace zechat::billing::pg {
 
 // The writer's part += delta, creating the row if needed (writer > 0).
-void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer,
-                           int64 delta);
+// `again`: this transaction has written the key's part already (at commit,
+// what a trigger on billing.alerts consumed after the first write).
+void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta,
+                           bool again);
 
 // The transaction ends (COMMIT: committed; ABORT, PREPARE: not): the
 // versions it wrote become where the next writes look first.  Never

@@ -54,6 +54,10 @@ struct PendingUsage {
     TimestampTz alert_period_start;
     int64 usage_before;
     int64 committing;
+    // Shared-memory mode: what of consumed - released this commit has
+    // written to the backend's part already (lock mode folds what it writes
+    // into base_used instead).
+    int64 written;
     uint32 crossed;        // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
 };
@@ -139,6 +143,12 @@ bool has_change(const PendingUsage* entry)
     return entry->consumed != 0 || entry->released != 0;
 }
 
+// What of the entry's change this commit has not written yet.
+int64 unwritten_change(const PendingUsage* entry)
+{
+    return entry->consumed - entry->released - entry->written;
+}
+
 void refuse_prepare_with_counters()
 {
     for (int i = 0; i < touched_count; ++i) {
@@ -157,23 +167,25 @@ void refuse_prepare_with_counters()
     }
 }
 
-// The usage this transaction takes the key from and to, for alerts; false
-// when it consumed nothing on balance.  In shared-memory mode this places
-// the transaction in the counter's commit order (see counter_begin_commit),
-// which settle_counters() ends.
+// The usage the change not written yet takes the key from and to, for
+// alerts; false when it consumes nothing on balance.  In shared-memory mode
+// this places the transaction in the counter's commit order (see
+// counter_begin_commit), which settle_counters() ends.  The next round of
+// write_pending_usage starts where this one ends.
 bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
 {
     if (entry->counter != nullptr) {
-        int64 net = entry->consumed - entry->released;
+        int64 net = unwritten_change(entry);
         if (net <= 0)
             return false;
         *before = counter_begin_commit(entry->counter, net);
-        entry->committing = net;
+        entry->committing += net;
         *after = *before + net;
         return true;
     }
     *before = entry->usage_before;
     *after = pending_current_usage(entry);
+    entry->usage_before = *after;
     return *after > *before;
 }
 
@@ -200,33 +212,21 @@ void record_alerts(PendingUsage* entry, uint32 crossed, int64 used)
     }
 }
 
-// With `alerts`, also records the alert thresholds crossed.  Not at
-// PREPARE: a prepared transaction cannot NOTIFY, and nothing sees its
-// COMMIT PREPARED.  Crossings are worked out first (lock mode's write below
-// folds the counts they are computed from), and recorded last, once every
-// key's usage is written, so that no SQL runs while the keys are walked.
-void write_pending_usage(bool alerts)
+// Writes what the keys' changes not written yet add up to.  In lock mode
+// the change goes into the writer-0 row and is folded into base_used.
+void write_unwritten_changes()
 {
-    // DROP EXTENSION later in the same transaction took the table with it.
-    if (!billing_extension_installed())
-        return;
-    bool any_crossed = false;
-    if (alerts) {
-        for (int i = 0; i < touched_count; ++i) {
-            PendingUsage* entry = touched[i];
-            entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
-            any_crossed = any_crossed || entry->crossed != 0;
-        }
-    }
     for (int i = 0; i < touched_count; ++i) {
         PendingUsage* entry = touched[i];
-        int64 delta = entry->consumed - entry->released;
+        int64 delta = unwritten_change(entry);
         if (delta == 0)
             continue;
         QuotaKey key = quota_key_of(entry);
         if (counter_shmem_available()) {
             // The counter is settled at COMMIT, from consumed and released.
-            add_to_own_usage_part(key, entry->key.period_start, MyBackendId, delta);
+            add_to_own_usage_part(key, entry->key.period_start, MyBackendId, delta,
+                                  entry->written != 0);
+            entry->written += delta;
             continue;
         }
         add_usage(key, entry->key.period_start, lock_mode_writer, delta);
@@ -235,13 +235,55 @@ void write_pending_usage(bool alerts)
         entry->released = 0;
         entry->parts = nullptr;
     }
-    if (!any_crossed)
+}
+
+// Rounds of writing the usage and recording alerts; far more than any
+// chain of alerts can take (each round crosses a threshold of some key).
+constexpr int max_commit_rounds = 1000;
+
+// With `alerts`, also records the alert thresholds crossed.  Not at
+// PREPARE: a prepared transaction cannot NOTIFY, and nothing sees its
+// COMMIT PREPARED.  Crossings are worked out first (lock mode's write below
+// folds the counts they are computed from), and recorded last, once every
+// key's usage is written, so that no SQL runs while the keys are walked.
+// Recording an alert runs SQL, and so the triggers of billing.alerts, which
+// may consume again (a message to the tenant, into an enforced table): the
+// entries then have changes not written yet, or new keys are touched, and
+// another round writes them and records the alerts they cross.
+void write_pending_usage(bool alerts)
+{
+    // DROP EXTENSION later in the same transaction took the table with it.
+    if (!billing_extension_installed())
         return;
-    // SQL runs here; should it touch a key, the entry is appended to
-    // touched, which this walk by index survives.
-    for (int i = 0; i < touched_count; ++i)
-        if (touched[i]->crossed != 0)
-            record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit);
+    for (int round = 0;; ++round) {
+        if (round == max_commit_rounds)
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                            errmsg("usage alerts kept consuming quota at commit"),
+                            errdetail("A trigger on billing.alerts consumes quota that crosses "
+                                      "another threshold, %d times over.",
+                                      max_commit_rounds)));
+        bool any_crossed = false;
+        if (alerts) {
+            for (int i = 0; i < touched_count; ++i) {
+                PendingUsage* entry = touched[i];
+                entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
+                any_crossed = any_crossed || entry->crossed != 0;
+            }
+        }
+        write_unwritten_changes();
+        if (!any_crossed)
+            return;
+        // SQL runs here; should it touch a key, the entry is appended to
+        // touched, which this walk by index survives.
+        for (int i = 0; i < touched_count; ++i)
+            if (touched[i]->crossed != 0)
+                record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit);
+        bool any_unwritten = false;
+        for (int i = 0; i < touched_count && !any_unwritten; ++i)
+            any_unwritten = unwritten_change(touched[i]) != 0;
+        if (!any_unwritten)
+            return;
+    }
 }
 
 // COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
@@ -360,6 +402,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_period_start = 0;
         entry->usage_before = 0;
         entry->committing = 0;
+        entry->written = 0;
         entry->crossed = 0;
         entry->used_at_commit = 0;
     }
