@@ -56,8 +56,9 @@ struct PendingUsage {
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
     // written to the backend's part already (lock mode folds what it writes
-    // into base_used instead).
+    // into base_used instead), and whether it wrote the part at all.
     int64 written;
+    bool part_written;
     uint32 crossed;        // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
 };
@@ -225,8 +226,9 @@ void write_unwritten_changes()
         if (counter_shmem_available()) {
             // The counter is settled at COMMIT, from consumed and released.
             add_to_own_usage_part(key, entry->key.period_start, MyBackendId, delta,
-                                  entry->written != 0);
+                                  entry->part_written);
             entry->written += delta;
+            entry->part_written = true;
             continue;
         }
         add_usage(key, entry->key.period_start, lock_mode_writer, delta);
@@ -403,6 +405,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->usage_before = 0;
         entry->committing = 0;
         entry->written = 0;
+        entry->part_written = false;
         entry->crossed = 0;
         entry->used_at_commit = 0;
     }
