@@ -93,6 +93,18 @@ stop_cluster() {
     stop_cluster_dir "$CLUSTER_DIR"
 }
 
+# wait_until SECONDS COMMAND [ARGS...]: runs COMMAND every 0.1 s until it
+# succeeds (returns 0) or SECONDS have passed (returns 1).
+wait_until() {
+    local seconds=$1 i
+    shift
+    for ((i = 0; i < seconds * 10; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 as_pg() {
     (cd /tmp && runuser -u "$PG_OS_USER" -- "$@")
 }

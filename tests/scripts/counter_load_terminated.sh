@@ -19,15 +19,9 @@ trap cleanup EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d loads -c "$1"; }
 
-# wait_until SQL: until the query returns t (30 s).
-wait_until() {
-    local i
-    for i in $(seq 300); do
-        [ "$(q "$1")" = t ] && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for: $1"
-}
+is_true() { [ "$(q "$1")" = t ]; }
+# until_true SQL: waits (30 s at most) until the query returns t.
+until_true() { wait_until 30 is_true "$1" || fail "timed out waiting for: $1"; }
 
 start_cluster counter_load_terminated 54415 "shared_preload_libraries = 'zechat_billing'"
 createdb loads
@@ -42,13 +36,13 @@ SQL
 psql -X -q -d loads -c "BEGIN" -c "LOCK TABLE billing.usage_parts IN ACCESS EXCLUSIVE MODE" \
     -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 holder_pid=$!
-wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
+until_true "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
 
 # The loader: its first consumption of t1 places the counter and waits for
 # the lock inside the load.
 psql -X -q -d loads -c "SELECT billing.consume_quota('t1', 'messages')" >/dev/null 2>&1 &
 loader=$!
-wait_until "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+until_true "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
                              AND query LIKE '%consume_quota(''t1''%')"
 [ "$(q "SELECT state FROM billing.counters WHERE tenant_id = 't1'")" = loading ] ||
     fail "the counter is not being loaded"
@@ -60,7 +54,7 @@ kill "$holder_pid" 2>/dev/null || true
 wait "$holder_pid" 2>/dev/null || true
 holder_pid=
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'" >/dev/null
-wait_until "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
+until_true "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
 
 # The key works again: loaded afresh, counted once.
 out=$(psql -X -At -d loads -c "SET statement_timeout = '20s'" \

@@ -28,11 +28,7 @@ q() { psql -X -At -v ON_ERROR_STOP=1 -d pinned -c "$1"; }
 
 # wait_for FILE PATTERN: until FILE has a line matching PATTERN (60 s).
 wait_for() {
-    local i
-    for i in $(seq 600); do
-        grep -q -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
+    wait_until 60 grep -qs -- "$2" "$1" && return 0
     cat "$1" >&2 || true
     fail "timed out waiting for \"$2\" in $1"
 }
@@ -78,8 +74,8 @@ wait_for "$work/gdb.log" '^armed'
 
 # The third consumption stops at its commit, in the write of its part.
 echo "SELECT billing.consume_quota('c1', 'messages');" >&3
-for i in $(seq 600); do [ -e "$work/stopped" ] && break; sleep 0.1; done
-[ -e "$work/stopped" ] || { cat "$work/gdb.log"; fail "the backend never reached heap_update"; }
+wait_until 60 test -e "$work/stopped" ||
+    { cat "$work/gdb.log"; fail "the backend never reached heap_update"; }
 
 # Meanwhile VACUUM would free that version's line pointer, and another
 # key's new row would take it: heap_update would then replace that row.
