@@ -182,6 +182,31 @@ SELECT count(*) AS billing_triggers FROM pg_trigger WHERE tgrelid = 'e_messages'
 INSERT INTO e_messages (tenant_id) VALUES ('e_acme');
 SELECT billing.unenforce_quota('e_messages', 'messages');
 SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables ORDER BY tbl::text, resource;
+-- A gauge is what the enforced tables hold: unenforcing a table takes back
+-- what its rows hold, so that enforcing it again (here to count bytes
+-- instead of files, as the "already enforced" hint suggests) counts them
+-- once.  What other tables and consume_quota hold stays.
+SELECT billing.subscribe('e_switch', 'e_plan');
+CREATE TABLE e_switch_files (tenant_id text, bytes int);
+CREATE TABLE e_switch_more (tenant_id text, bytes int);
+INSERT INTO e_switch_files VALUES ('e_switch', 100), ('e_switch', 200), (NULL, 5);
+SELECT billing.enforce_quota('e_switch_files', 'storage');
+SELECT billing.enforce_quota('e_switch_more', 'storage', amount_column => 'bytes');
+INSERT INTO e_switch_more VALUES ('e_switch', 300);
+SELECT billing.consume_quota('e_switch', 'storage', 7);
+SELECT used AS files_counted FROM billing.tenant_usage('e_switch') WHERE resource = 'storage';
+SELECT regress_util.sqlstate_of($$SELECT billing.enforce_quota('e_switch_files', 'storage', amount_column => 'bytes')$$);
+SELECT billing.unenforce_quota('e_switch_files', 'storage');
+SELECT used AS after_unenforce FROM billing.tenant_usage('e_switch') WHERE resource = 'storage';
+SELECT billing.enforce_quota('e_switch_files', 'storage', amount_column => 'bytes');
+SELECT used AS bytes_counted_once FROM billing.tenant_usage('e_switch') WHERE resource = 'storage';
+-- Usage never goes below zero: rows counted 0 (enforced without backfill)
+-- give back no more than the tenant has.
+SELECT billing.unenforce_quota('e_switch_files', 'storage');
+SELECT billing.unenforce_quota('e_switch_more', 'storage');
+SELECT billing.enforce_quota('e_switch_files', 'storage', amount_column => 'bytes', backfill => false);
+SELECT billing.unenforce_quota('e_switch_files', 'storage');
+SELECT used AS never_negative FROM billing.tenant_usage('e_switch') WHERE resource = 'storage';
 
 -- enforce_quota validates its arguments.
 SELECT billing.enforce_quota('e_files', 'no_such_resource', 'owner');

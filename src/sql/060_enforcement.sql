@@ -152,12 +152,32 @@ BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    DELETE FROM billing.enforced_tables e
-     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
+    PERFORM FROM billing.enforced_tables e
+      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
+        FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
     END IF;
+
+    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
+    -- the triggers counted is committed and no change of one is in flight.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+
+    -- A gauge is what the enforced tables hold: the rows of a table that
+    -- is no longer enforced leave it, as the backfill brought them in (so
+    -- unenforcing and enforcing again, to change a column, counts them
+    -- once).  Period resources keep what was consumed.
+    IF EXISTS (SELECT FROM billing.resources r
+                WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
+        EXECUTE format(
+            'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
+               FROM (%s) t
+              WHERE t.total > 0',
+            billing._gauge_amounts_query(tbl, unenforce_quota.resource))
+        USING NULL::text;
+    END IF;
+
     FOR v_trigger IN
         SELECT t.tgname FROM pg_trigger t
          WHERE t.tgrelid = tbl
@@ -168,10 +188,12 @@ BEGIN
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
     END LOOP;
+    DELETE FROM billing.enforced_tables e
+     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
 END;
 $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
-    'Remove the enforcement triggers of resource from tbl (usage already counted stays).';
+    'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
 
 -- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
 -- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.

@@ -9,7 +9,7 @@
 -- Generated columns cannot be enforced; columns of a domain type can.
 -- Backfill and recount skip rows whose tenant cannot be billed, and rows of
 -- inheritance children.  recount takes back what a dropped enforced table
--- held.
+-- held.  unenforce_quota of a gauge takes back what the table's rows hold.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -451,3 +451,58 @@ BEGIN
     USING recount.tenant_id, v_resources;
 END;
 $$;
+
+-- A gauge gives back what the rows of a table no longer enforced hold.
+CREATE OR REPLACE FUNCTION billing.unenforce_quota(tbl regclass, resource text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_trigger name;
+BEGIN
+    IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
+        RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM billing.enforced_tables e
+      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+            USING ERRCODE = 'undefined_object';
+    END IF;
+
+    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
+    -- the triggers counted is committed and no change of one is in flight.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+
+    -- A gauge is what the enforced tables hold: the rows of a table that
+    -- is no longer enforced leave it, as the backfill brought them in (so
+    -- unenforcing and enforcing again, to change a column, counts them
+    -- once).  Period resources keep what was consumed.
+    IF EXISTS (SELECT FROM billing.resources r
+                WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
+        EXECUTE format(
+            'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
+               FROM (%s) t
+              WHERE t.total > 0',
+            billing._gauge_amounts_query(tbl, unenforce_quota.resource))
+        USING NULL::text;
+    END IF;
+
+    FOR v_trigger IN
+        SELECT t.tgname FROM pg_trigger t
+         WHERE t.tgrelid = tbl
+           AND t.tgname IN ('zzz_billing_' || unenforce_quota.resource || '_ins',
+                            'zzz_billing_' || unenforce_quota.resource || '_upd',
+                            'zzz_billing_' || unenforce_quota.resource || '_del',
+                            'zzz_billing_' || unenforce_quota.resource || '_trunc')
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
+    END LOOP;
+    DELETE FROM billing.enforced_tables e
+     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
+END;
+$$;
+COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
+    'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
