@@ -43,6 +43,83 @@ BEGIN
 END;
 $$;
 
+-- Refuses columns the enforcement triggers cannot read (see _column_type).
+CREATE FUNCTION billing._check_enforced_columns(tbl regclass, tenant_column name, amount_column name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type regtype;
+BEGIN
+    v_type := billing._column_type(tbl, tenant_column);
+    IF v_type NOT IN ('text'::regtype, 'character varying'::regtype, 'uuid'::regtype,
+                      'bigint'::regtype, 'integer'::regtype) THEN
+        RAISE EXCEPTION 'tenant column "%" has type %, expected text, varchar, uuid, bigint or integer',
+                        tenant_column, v_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    IF amount_column IS NOT NULL THEN
+        v_type := billing._column_type(tbl, amount_column);
+        IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RAISE EXCEPTION 'amount column "%" has type %, expected smallint, integer or bigint',
+                            amount_column, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+END;
+$$;
+
+-- Creates the enforcement trigger of tbl and resource for one event: 'ins'
+-- (every resource), 'upd', 'del' and 'trunc' (gauges).
+CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
+                                                     p_tenant_column name, p_amount_column name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s '
+                   'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
+                   'zzz_billing_' || p_resource || '_' || p_event,
+                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'upd' THEN 'BEFORE UPDATE'
+                                WHEN 'del' THEN 'AFTER DELETE' WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
+                   tbl,
+                   CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
+                   p_resource, p_tenant_column, coalesce(p_amount_column, ''));
+END;
+$$;
+
+-- The enforcement triggers of tbl and resource there are, with their event
+-- (as _create_enforcement_trigger names it) and how they are enabled.
+CREATE FUNCTION billing._enforcement_triggers(tbl regclass, p_resource text)
+RETURNS TABLE (tgname name, event text, tgenabled "char")
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgname, substr(t.tgname, length('zzz_billing_' || p_resource) + 2), t.tgenabled
+      FROM pg_trigger t
+     WHERE t.tgrelid = tbl
+       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_upd',
+                        'zzz_billing_' || p_resource || '_del', 'zzz_billing_' || p_resource || '_trunc')
+     ORDER BY t.tgname
+$$;
+
+-- The first of these columns that tbl does not have (any more), or NULL.
+CREATE FUNCTION billing._missing_column(tbl regclass, VARIADIC p_columns name[])
+RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name FROM unnest(p_columns) WITH ORDINALITY AS c(name, n)
+     WHERE c.name IS NOT NULL
+       AND NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = tbl AND a.attname = c.name
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     ORDER BY c.n LIMIT 1
+$$;
+
 CREATE FUNCTION billing.enforce_quota(
     tbl regclass,
     resource text,
@@ -56,9 +133,6 @@ AS $$
 DECLARE
     v_kind      text;
     v_relkind   "char";
-    v_type      regtype;
-    v_args      text;
-    v_prefix    text;
 BEGIN
     IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
@@ -83,22 +157,7 @@ BEGIN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
 
-    v_type := billing._column_type(tbl, tenant_column);
-    IF v_type NOT IN ('text'::regtype, 'character varying'::regtype, 'uuid'::regtype,
-                      'bigint'::regtype, 'integer'::regtype) THEN
-        RAISE EXCEPTION 'tenant column "%" has type %, expected text, varchar, uuid, bigint or integer',
-                        tenant_column, v_type
-            USING ERRCODE = 'datatype_mismatch';
-    END IF;
-
-    IF amount_column IS NOT NULL THEN
-        v_type := billing._column_type(tbl, amount_column);
-        IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
-            RAISE EXCEPTION 'amount column "%" has type %, expected smallint, integer or bigint',
-                            amount_column, v_type
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-    END IF;
+    PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
 
     IF EXISTS (SELECT FROM billing.enforced_tables e
                 WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
@@ -110,22 +169,10 @@ BEGIN
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
 
-    v_prefix := 'zzz_billing_' || enforce_quota.resource;
-    v_args := format('%L, %L, %L', enforce_quota.resource, tenant_column, coalesce(amount_column, ''));
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW '
-                   'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
-                   v_prefix || '_ins', tbl, v_args);
-    IF v_kind = 'gauge' THEN
-        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW '
-                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
-                       v_prefix || '_upd', tbl, v_args);
-        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s FOR EACH ROW '
-                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
-                       v_prefix || '_del', tbl, v_args);
-        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %s FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION billing._enforce_quota_trigger(%s)',
-                       v_prefix || '_trunc', tbl, v_args);
-    END IF;
+    PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
+                                                tenant_column, amount_column)
+       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                               ELSE ARRAY['ins'] END) AS e(event);
 
     INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
     VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
@@ -147,14 +194,18 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_trigger name;
+    v_trigger       name;
+    v_tenant_column name;
+    v_amount_column name;
+    v_missing       name;
 BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM FROM billing.enforced_tables e
-      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
-        FOR UPDATE;
+    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
+      FROM billing.enforced_tables e
+     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
+       FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
@@ -170,21 +221,25 @@ BEGIN
     -- once).  Period resources keep what was consumed.
     IF EXISTS (SELECT FROM billing.resources r
                 WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
-        EXECUTE format(
-            'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
-               FROM (%s) t
-              WHERE t.total > 0',
-            billing._gauge_amounts_query(tbl, unenforce_quota.resource))
-        USING NULL::text;
+        -- A column gone (renamed or dropped before ALTER TABLE was watched,
+        -- 1.0) leaves nothing to count the rows by: usage stays, recount()
+        -- recomputes it once the enforcement is gone.
+        v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
+        IF v_missing IS NULL THEN
+            EXECUTE format(
+                'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
+                   FROM (%s) t
+                  WHERE t.total > 0',
+                billing._gauge_amounts_query(tbl, unenforce_quota.resource))
+            USING NULL::text;
+        ELSE
+            RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
+                          unenforce_quota.resource, v_missing, tbl
+                USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
+        END IF;
     END IF;
 
-    FOR v_trigger IN
-        SELECT t.tgname FROM pg_trigger t
-         WHERE t.tgrelid = tbl
-           AND t.tgname IN ('zzz_billing_' || unenforce_quota.resource || '_ins',
-                            'zzz_billing_' || unenforce_quota.resource || '_upd',
-                            'zzz_billing_' || unenforce_quota.resource || '_del',
-                            'zzz_billing_' || unenforce_quota.resource || '_trunc')
+    FOR v_trigger IN SELECT t.tgname FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
     END LOOP;

@@ -60,6 +60,10 @@ fingerprint() {
           FROM pg_trigger t JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = t.tgrelid
          WHERE NOT t.tgisinternal
         UNION ALL
+        SELECT 'event trigger ' || ev.evtname || ' ' || ev.evtevent || ' ' || ev.evtfoid::regproc || ' '
+               || ev.evtenabled::text || ' ' || coalesce(ev.evttags::text, '-')
+          FROM pg_event_trigger ev JOIN members m ON m.classid = 'pg_event_trigger'::regclass AND m.objid = ev.oid
+        UNION ALL
         SELECT 'config table ' || c.oid::regclass || ' ' || coalesce(x.cond, '')
           FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(relid, cond)
           JOIN pg_class c ON c.oid = x.relid

@@ -10,6 +10,8 @@
 -- Backfill and recount skip rows whose tenant cannot be billed, and rows of
 -- inheritance children.  recount takes back what a dropped enforced table
 -- held.  unenforce_quota of a gauge takes back what the table's rows hold.
+-- Enforcements follow a renamed column; dropping an enforced column, or
+-- changing it to a type the triggers cannot read, is refused.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -452,21 +454,173 @@ BEGIN
 END;
 $$;
 
--- A gauge gives back what the rows of a table no longer enforced hold.
+-- enforce_quota and unenforce_quota share the column checks and the trigger
+-- definitions with the ALTER TABLE event trigger below; a gauge gives back
+-- what the rows of a table no longer enforced hold.
+
+CREATE FUNCTION billing._check_enforced_columns(tbl regclass, tenant_column name, amount_column name)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type regtype;
+BEGIN
+    v_type := billing._column_type(tbl, tenant_column);
+    IF v_type NOT IN ('text'::regtype, 'character varying'::regtype, 'uuid'::regtype,
+                      'bigint'::regtype, 'integer'::regtype) THEN
+        RAISE EXCEPTION 'tenant column "%" has type %, expected text, varchar, uuid, bigint or integer',
+                        tenant_column, v_type
+            USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    IF amount_column IS NOT NULL THEN
+        v_type := billing._column_type(tbl, amount_column);
+        IF v_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) THEN
+            RAISE EXCEPTION 'amount column "%" has type %, expected smallint, integer or bigint',
+                            amount_column, v_type
+                USING ERRCODE = 'datatype_mismatch';
+        END IF;
+    END IF;
+END;
+$$;
+
+CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
+                                                     p_tenant_column name, p_amount_column name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s '
+                   'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
+                   'zzz_billing_' || p_resource || '_' || p_event,
+                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'upd' THEN 'BEFORE UPDATE'
+                                WHEN 'del' THEN 'AFTER DELETE' WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
+                   tbl,
+                   CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
+                   p_resource, p_tenant_column, coalesce(p_amount_column, ''));
+END;
+$$;
+
+CREATE FUNCTION billing._enforcement_triggers(tbl regclass, p_resource text)
+RETURNS TABLE (tgname name, event text, tgenabled "char")
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tgname, substr(t.tgname, length('zzz_billing_' || p_resource) + 2), t.tgenabled
+      FROM pg_trigger t
+     WHERE t.tgrelid = tbl
+       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_upd',
+                        'zzz_billing_' || p_resource || '_del', 'zzz_billing_' || p_resource || '_trunc')
+     ORDER BY t.tgname
+$$;
+
+CREATE FUNCTION billing._missing_column(tbl regclass, VARIADIC p_columns name[])
+RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.name FROM unnest(p_columns) WITH ORDINALITY AS c(name, n)
+     WHERE c.name IS NOT NULL
+       AND NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = tbl AND a.attname = c.name
+                          AND a.attnum > 0 AND NOT a.attisdropped)
+     ORDER BY c.n LIMIT 1
+$$;
+
+REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
+    billing._create_enforcement_trigger(regclass, text, text, name, name),
+    billing._enforcement_triggers(regclass, text),
+    billing._missing_column(regclass, name[])
+    FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION billing.enforce_quota(
+    tbl regclass,
+    resource text,
+    tenant_column name DEFAULT 'tenant_id',
+    amount_column name DEFAULT NULL,
+    backfill boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_kind      text;
+    v_relkind   "char";
+BEGIN
+    IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
+        RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.kind INTO v_kind FROM billing.resources r WHERE r.resource = enforce_quota.resource;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown resource "%"', enforce_quota.resource
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Known resources are listed in billing.resources.';
+    END IF;
+    SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
+    IF v_relkind = 'p' THEN
+        -- A row moving between partitions fires UPDATE, DELETE and INSERT
+        -- triggers together; counting that exactly needs more than row
+        -- triggers can see.
+        RAISE EXCEPTION 'partitioned table "%" cannot be enforced yet', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Enforce a table that is not partitioned, or call billing.consume_quota from the application.';
+    END IF;
+    IF v_relkind IS DISTINCT FROM 'r' THEN
+        RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
+
+    IF EXISTS (SELECT FROM billing.enforced_tables e
+                WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
+        RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource, tbl
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
+    END IF;
+
+    -- Keep concurrent writers out until the triggers and the backfill agree.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+
+    PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
+                                                tenant_column, amount_column)
+       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                               ELSE ARRAY['ins'] END) AS e(event);
+
+    INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
+    VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
+
+    -- A gauge is a level: rows already in the table are part of it.  Period
+    -- resources are not backfilled: existing rows cannot be placed in a
+    -- billing period.
+    IF backfill AND v_kind = 'gauge' THEN
+        PERFORM billing._add_table_to_gauge(tbl, enforce_quota.resource, NULL);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION billing.enforce_quota(regclass, text, name, name, boolean) IS
+    'Install the triggers that make every change of tbl consume or release resource.';
+
 CREATE OR REPLACE FUNCTION billing.unenforce_quota(tbl regclass, resource text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_trigger name;
+    v_trigger       name;
+    v_tenant_column name;
+    v_amount_column name;
+    v_missing       name;
 BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM FROM billing.enforced_tables e
-      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
-        FOR UPDATE;
+    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
+      FROM billing.enforced_tables e
+     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
+       FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
@@ -482,21 +636,25 @@ BEGIN
     -- once).  Period resources keep what was consumed.
     IF EXISTS (SELECT FROM billing.resources r
                 WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
-        EXECUTE format(
-            'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
-               FROM (%s) t
-              WHERE t.total > 0',
-            billing._gauge_amounts_query(tbl, unenforce_quota.resource))
-        USING NULL::text;
+        -- A column gone (renamed or dropped before ALTER TABLE was watched,
+        -- 1.0) leaves nothing to count the rows by: usage stays, recount()
+        -- recomputes it once the enforcement is gone.
+        v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
+        IF v_missing IS NULL THEN
+            EXECUTE format(
+                'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
+                   FROM (%s) t
+                  WHERE t.total > 0',
+                billing._gauge_amounts_query(tbl, unenforce_quota.resource))
+            USING NULL::text;
+        ELSE
+            RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
+                          unenforce_quota.resource, v_missing, tbl
+                USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
+        END IF;
     END IF;
 
-    FOR v_trigger IN
-        SELECT t.tgname FROM pg_trigger t
-         WHERE t.tgrelid = tbl
-           AND t.tgname IN ('zzz_billing_' || unenforce_quota.resource || '_ins',
-                            'zzz_billing_' || unenforce_quota.resource || '_upd',
-                            'zzz_billing_' || unenforce_quota.resource || '_del',
-                            'zzz_billing_' || unenforce_quota.resource || '_trunc')
+    FOR v_trigger IN SELECT t.tgname FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
     END LOOP;
@@ -506,3 +664,80 @@ END;
 $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
+
+-- ALTER TABLE of an enforced table: a renamed column is followed, a dropped
+-- one refused (062_enforced_columns_ddl.sql).
+CREATE FUNCTION billing._enforced_columns_altered(tbl regclass, p_old_name text, p_new_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e         record;
+    v_tenant  name;
+    v_amount  name;
+    v_missing name;
+    v_trigger record;
+BEGIN
+    FOR e IN
+        WITH RECURSIVE family(relid) AS (
+            SELECT tbl::oid
+            UNION
+            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+        SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
+          FROM billing.enforced_tables x
+         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         ORDER BY x.tbl::oid, x.resource
+           FOR UPDATE
+    LOOP
+        v_tenant := e.tenant_column;
+        v_amount := e.amount_column;
+        IF p_old_name <> '' THEN
+            IF v_tenant = p_old_name THEN
+                v_tenant := p_new_name;
+            END IF;
+            IF v_amount = p_old_name THEN
+                v_amount := p_new_name;
+            END IF;
+        END IF;
+        v_missing := billing._missing_column(e.tbl, v_tenant, v_amount);
+        IF v_missing IS NOT NULL THEN
+            RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', v_missing, e.tbl, e.resource
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
+        END IF;
+        PERFORM billing._check_enforced_columns(e.tbl, v_tenant, v_amount);
+
+        IF v_tenant IS DISTINCT FROM e.tenant_column OR v_amount IS DISTINCT FROM e.amount_column THEN
+            -- First: the ALTER TABLE below comes back here, and must find
+            -- the new names.
+            UPDATE billing.enforced_tables x
+               SET tenant_column = v_tenant, amount_column = v_amount
+             WHERE x.tbl = e.tbl AND x.resource = e.resource;
+            FOR v_trigger IN SELECT * FROM billing._enforcement_triggers(e.tbl, e.resource) LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, e.tbl);
+                PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, v_trigger.event,
+                                                            v_tenant, v_amount);
+                -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
+                IF v_trigger.tgenabled <> 'O' THEN
+                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
+                                   CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
+                                        WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                                   v_trigger.tgname);
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION billing._enforced_columns_ddl()
+RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
+
+CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION billing._enforced_columns_ddl();
+
+REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
+    billing._enforced_columns_ddl()
+    FROM PUBLIC;

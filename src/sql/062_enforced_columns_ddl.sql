@@ -1,0 +1,84 @@
+-- ALTER TABLE of enforced tables.  The enforcement triggers (and
+-- billing.enforced_tables) name their columns, so without this a column
+-- renamed or dropped would make every later write of the table fail, and
+-- recount with it.  At the end of every ALTER TABLE, the event trigger
+-- (src/pg/enforced_columns_ddl.cpp) hands the table altered and, for RENAME
+-- COLUMN, the old and new names ('' otherwise) to the function below.
+
+-- The enforcements of tbl and of the tables inheriting from it (which a
+-- rename or a drop reaches too) follow a renamed column; a change that
+-- leaves them a column they cannot read (dropped, of another type,
+-- generated) is refused, like dropping a column a view uses.  SECURITY
+-- DEFINER: the table's owner may alter it without rights on
+-- billing.enforced_tables.  Not executable by PUBLIC: the event trigger
+-- calls it directly.
+CREATE FUNCTION billing._enforced_columns_altered(tbl regclass, p_old_name text, p_new_name text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e         record;
+    v_tenant  name;
+    v_amount  name;
+    v_missing name;
+    v_trigger record;
+BEGIN
+    FOR e IN
+        WITH RECURSIVE family(relid) AS (
+            SELECT tbl::oid
+            UNION
+            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+        SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
+          FROM billing.enforced_tables x
+         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         ORDER BY x.tbl::oid, x.resource
+           FOR UPDATE
+    LOOP
+        v_tenant := e.tenant_column;
+        v_amount := e.amount_column;
+        IF p_old_name <> '' THEN
+            IF v_tenant = p_old_name THEN
+                v_tenant := p_new_name;
+            END IF;
+            IF v_amount = p_old_name THEN
+                v_amount := p_new_name;
+            END IF;
+        END IF;
+        v_missing := billing._missing_column(e.tbl, v_tenant, v_amount);
+        IF v_missing IS NOT NULL THEN
+            RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', v_missing, e.tbl, e.resource
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
+        END IF;
+        PERFORM billing._check_enforced_columns(e.tbl, v_tenant, v_amount);
+
+        IF v_tenant IS DISTINCT FROM e.tenant_column OR v_amount IS DISTINCT FROM e.amount_column THEN
+            -- First: the ALTER TABLE below comes back here, and must find
+            -- the new names.
+            UPDATE billing.enforced_tables x
+               SET tenant_column = v_tenant, amount_column = v_amount
+             WHERE x.tbl = e.tbl AND x.resource = e.resource;
+            FOR v_trigger IN SELECT * FROM billing._enforcement_triggers(e.tbl, e.resource) LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, e.tbl);
+                PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, v_trigger.event,
+                                                            v_tenant, v_amount);
+                -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
+                IF v_trigger.tgenabled <> 'O' THEN
+                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
+                                   CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
+                                        WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                                   v_trigger.tgname);
+                END IF;
+            END LOOP;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION billing._enforced_columns_ddl()
+RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
+
+CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION billing._enforced_columns_ddl();
