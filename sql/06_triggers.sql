@@ -235,7 +235,14 @@ SELECT tgname, tgenabled, pg_get_triggerdef(oid) LIKE '%(''storage'', ''owner'',
 ALTER TABLE e_alter_files DROP COLUMN size_bytes;
 ALTER TABLE e_alter_msgs DROP COLUMN account_id;
 ALTER TABLE e_alter_files ALTER COLUMN size_bytes TYPE numeric;
+-- Also for a role that may not even look into schema billing.
+RESET ROLE;
+REVOKE USAGE ON SCHEMA billing FROM PUBLIC;
+SET ROLE e_app_owner;
 ALTER TABLE e_alter_files ALTER COLUMN size_bytes TYPE bigint;
+RESET ROLE;
+GRANT USAGE ON SCHEMA billing TO PUBLIC;
+SET ROLE e_app_owner;
 ALTER TABLE e_alter_files DROP COLUMN note, ADD COLUMN checksum text;
 ALTER TABLE IF EXISTS e_no_such_table RENAME COLUMN a TO b;
 INSERT INTO e_alter_files VALUES ('e_alter', 9);

@@ -7,24 +7,31 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "nodes/parsenodes.h"
-#include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace {
 
-// The function is called directly, not through SQL: that skips the EXECUTE
-// check (it is not granted to PUBLIC, and runs as its owner), as trigger
-// functions are called.
-void call_columns_altered(Oid relid, const char* old_name, const char* new_name)
+// The function is found next to the event trigger's own, by the catalog
+// cache (no schema search, no USAGE check), and called directly, not
+// through SQL: that skips the EXECUTE check (it is not granted to PUBLIC,
+// and runs as its owner), as trigger functions are called.
+void call_columns_altered(Oid own_function, Oid relid, const char* old_name, const char* new_name)
 {
     Oid argtypes[3] = {REGCLASSOID, TEXTOID, TEXTOID};
-    List* name = list_make2(makeString(pstrdup("billing")),
-                            makeString(pstrdup("_enforced_columns_altered")));
-    Oid worker = LookupFuncName(name, 3, argtypes, false);
+    Oid worker = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
+                                 CStringGetDatum("_enforced_columns_altered"),
+                                 PointerGetDatum(buildoidvector(argtypes, 3)),
+                                 ObjectIdGetDatum(get_func_namespace(own_function)));
+    if (!OidIsValid(worker))
+        elog(ERROR, "zechat_billing: function _enforced_columns_altered(regclass, text, text) "
+                    "is missing");
 
     FmgrInfo flinfo;
     fmgr_info(worker, &flinfo);
@@ -66,7 +73,7 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     Oid relid = RangeVarGetRelid(relation, NoLock, true);
     if (!OidIsValid(relid))
         PG_RETURN_VOID();
-    call_columns_altered(relid, old_name, new_name);
+    call_columns_altered(fcinfo->flinfo->fn_oid, relid, old_name, new_name);
     PG_RETURN_VOID();
 }
 
