@@ -85,8 +85,29 @@ SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS plan_limit_two
 UPDATE billing.plan_limits SET hard_limit = 4 WHERE plan_id = 'ta_five' AND resource = 'messages';
 SELECT billing.check_quota('ta_late', 'messages', 4) AS fits_four,
        billing.check_quota('ta_late', 'messages', 5) AS fits_five;
-UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'messages';
-SELECT kind FROM billing.tenant_usage('ta_late') WHERE resource = 'messages';
-SELECT billing.release_quota('ta_late', 'messages', 1) AS released_from_a_gauge;
-UPDATE billing.resources SET kind = 'period' WHERE resource = 'messages';
-SELECT billing.release_quota('ta_late', 'messages', 1);
+-- A resource's kind may change while nothing is counted (and no table
+-- enforces it), and the change reaches a backend that cached it.
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_kind', 'period', 'things');
+INSERT INTO billing.plan_limits VALUES ('ta_five', 'ta_kind', 5);
+SELECT billing.check_quota('ta_late', 'ta_kind') AS kind_cached;
+UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_kind';
+SELECT kind FROM billing.tenant_usage('ta_late') WHERE resource = 'ta_kind';
+SELECT billing.release_quota('ta_late', 'ta_kind', 1) AS released_from_a_gauge;
+UPDATE billing.resources SET kind = 'period' WHERE resource = 'ta_kind';
+SELECT billing.release_quota('ta_late', 'ta_kind', 1);
+-- Not once it is counted: a period's usage and a gauge's are kept apart,
+-- and would be lost.  Not while a table enforces it: its triggers are
+-- those of its kind.  A resource is never renamed: usage, alerts and
+-- enforcement know it by its name.
+SELECT billing.consume_quota('ta_late', 'ta_kind', 2);
+UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_kind';
+UPDATE billing.resources SET resource = 'ta_renamed' WHERE resource = 'ta_kind';
+UPDATE billing.resources SET resource = 'ta_renamed' WHERE resource = 'messages';
+CREATE TABLE ta_things (tenant_id text);
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_unused', 'period', 'things');
+SELECT billing.enforce_quota('ta_things', 'ta_unused');
+UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_unused';
+SELECT billing.unenforce_quota('ta_things', 'ta_unused');
+UPDATE billing.resources SET kind = 'gauge', unit = 'slots' WHERE resource = 'ta_unused';
+SELECT resource, kind, unit FROM billing.resources WHERE resource LIKE 'ta\_%' ORDER BY 1;
+SELECT used FROM billing.tenant_usage('ta_late') WHERE resource = 'ta_kind';

@@ -11,7 +11,8 @@
 -- inheritance children.  recount takes back what a dropped enforced table
 -- held.  unenforce_quota of a gauge takes back what the table's rows hold.
 -- Enforcements follow a renamed column; dropping an enforced column, or
--- changing it to a type the triggers cannot read, is refused.
+-- changing it to a type the triggers cannot read, is refused.  A resource
+-- cannot be renamed, nor change kind while counted or enforced.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -741,3 +742,40 @@ CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
     billing._enforced_columns_ddl()
     FROM PUBLIC;
+
+-- A resource cannot be renamed, nor change kind once counted or enforced
+-- (015_resource_changes.sql).
+CREATE FUNCTION billing._resource_change_allowed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.resource IS DISTINCT FROM OLD.resource THEN
+        RAISE EXCEPTION 'resource "%" cannot be renamed', OLD.resource
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Usage, alerts and enforced tables know the resource by its name.',
+                  HINT = 'Add a resource with the new name instead.';
+    END IF;
+    IF NEW.kind IS DISTINCT FROM OLD.kind THEN
+        IF EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = OLD.resource) THEN
+            RAISE EXCEPTION 'the kind of resource "%" cannot change while a table enforces it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
+        END IF;
+        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
+                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0) THEN
+            RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',
+                      HINT = 'Add a resource of the other kind instead.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER resource_change_allowed
+    BEFORE UPDATE OF resource, kind ON billing.resources
+    FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
+REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;

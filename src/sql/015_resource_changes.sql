@@ -1,0 +1,40 @@
+-- What may change in billing.resources.  A resource's name is the key of
+-- its usage (usage_parts, shared-memory counters, alerts, limit_log) and an
+-- argument of the enforcement triggers, none of which follow a rename: a
+-- renamed resource would start again from zero, and its enforced tables
+-- would fail every write.  Its kind decides where its usage is kept (one
+-- period's row, or the gauge's) and which triggers enforce it, so it may
+-- change only while nothing is counted and no table enforces it.
+CREATE FUNCTION billing._resource_change_allowed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.resource IS DISTINCT FROM OLD.resource THEN
+        RAISE EXCEPTION 'resource "%" cannot be renamed', OLD.resource
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Usage, alerts and enforced tables know the resource by its name.',
+                  HINT = 'Add a resource with the new name instead.';
+    END IF;
+    IF NEW.kind IS DISTINCT FROM OLD.kind THEN
+        IF EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = OLD.resource) THEN
+            RAISE EXCEPTION 'the kind of resource "%" cannot change while a table enforces it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
+        END IF;
+        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
+                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0) THEN
+            RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',
+                      HINT = 'Add a resource of the other kind instead.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER resource_change_allowed
+    BEFORE UPDATE OF resource, kind ON billing.resources
+    FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
