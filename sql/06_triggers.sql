@@ -259,6 +259,20 @@ SELECT billing.enforce_quota('e_alter_child', 'storage', amount_column => 'n');
 ALTER TABLE e_alter_parent RENAME COLUMN n TO amount;
 SELECT amount_column FROM billing.enforced_tables WHERE tbl = 'e_alter_child'::regclass;
 ALTER TABLE e_alter_parent DROP COLUMN amount;
+-- A gauge's table must keep its rows as long as their usage: not unlogged
+-- (a crash empties it) nor temporary; a period resource may be counted
+-- there.
+CREATE UNLOGGED TABLE e_alter_sessions (tenant_id text);
+SELECT billing.enforce_quota('e_alter_sessions', 'whatsapp_sessions');
+SELECT billing.enforce_quota('e_alter_sessions', 'messages');
+SELECT billing.unenforce_quota('e_alter_sessions', 'messages');
+CREATE TEMPORARY TABLE e_alter_temp (tenant_id text);
+SELECT billing.enforce_quota('e_alter_temp', 'users');
+ALTER TABLE e_alter_sessions SET LOGGED;
+SELECT billing.enforce_quota('e_alter_sessions', 'whatsapp_sessions');
+ALTER TABLE e_alter_sessions SET UNLOGGED;
+SELECT billing.unenforce_quota('e_alter_sessions', 'whatsapp_sessions');
+DROP TABLE e_alter_sessions, e_alter_temp;
 -- The function behind the event trigger is not for callers.
 SET ROLE e_app_owner;
 SELECT billing._enforced_columns_altered('e_alter_files', 'owner', 'checksum');

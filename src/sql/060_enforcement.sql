@@ -71,6 +71,25 @@ BEGIN
 END;
 $$;
 
+-- A gauge's rows must last as long as its usage: a crash empties an
+-- unlogged table (no trigger fires), and a temporary one goes with its
+-- session, without giving back what their rows hold.
+CREATE FUNCTION billing._check_gauge_persistence(tbl regclass, p_resource text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge')
+       AND (SELECT c.relpersistence FROM pg_class c WHERE c.oid = tbl) <> 'p' THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged or temporary table "%"', p_resource, tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A crash empties an unlogged table, and a temporary table goes with its session, without giving back the usage its rows hold.',
+                  HINT = 'Use a logged table (ALTER TABLE ... SET LOGGED).';
+    END IF;
+END;
+$$;
+
 -- Creates the enforcement trigger of tbl and resource for one event: 'ins'
 -- (every resource), 'upd', 'del' and 'trunc' (gauges).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
@@ -158,6 +177,7 @@ BEGIN
     END IF;
 
     PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
+    PERFORM billing._check_gauge_persistence(tbl, enforce_quota.resource);
 
     IF EXISTS (SELECT FROM billing.enforced_tables e
                 WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN

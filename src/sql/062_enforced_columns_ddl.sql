@@ -8,7 +8,8 @@
 -- The enforcements of tbl and of the tables inheriting from it (which a
 -- rename or a drop reaches too) follow a renamed column; a change that
 -- leaves them a column they cannot read (dropped, of another type,
--- generated) is refused, like dropping a column a view uses.  SECURITY
+-- generated) is refused, like dropping a column a view uses, and so is
+-- making a gauge's table unlogged.  SECURITY
 -- DEFINER: the table's owner may alter it without rights on
 -- billing.enforced_tables.  Not executable by PUBLIC: the event trigger
 -- calls it directly.
@@ -52,6 +53,7 @@ BEGIN
                       HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
         END IF;
         PERFORM billing._check_enforced_columns(e.tbl, v_tenant, v_amount);
+        PERFORM billing._check_gauge_persistence(e.tbl, e.resource);
 
         IF v_tenant IS DISTINCT FROM e.tenant_column OR v_amount IS DISTINCT FROM e.amount_column THEN
             -- First: the ALTER TABLE below comes back here, and must find

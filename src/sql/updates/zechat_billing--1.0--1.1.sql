@@ -12,7 +12,8 @@
 -- held.  unenforce_quota of a gauge takes back what the table's rows hold.
 -- Enforcements follow a renamed column; dropping an enforced column, or
 -- changing it to a type the triggers cannot read, is refused.  A resource
--- cannot be renamed, nor change kind while counted or enforced.
+-- cannot be renamed, nor change kind while counted or enforced.  A gauge
+-- cannot be enforced on an unlogged or temporary table.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -486,6 +487,22 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION billing._check_gauge_persistence(tbl regclass, p_resource text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge')
+       AND (SELECT c.relpersistence FROM pg_class c WHERE c.oid = tbl) <> 'p' THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged or temporary table "%"', p_resource, tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A crash empties an unlogged table, and a temporary table goes with its session, without giving back the usage its rows hold.',
+                  HINT = 'Use a logged table (ALTER TABLE ... SET LOGGED).';
+    END IF;
+END;
+$$;
+
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
@@ -531,6 +548,7 @@ AS $$
 $$;
 
 REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
+    billing._check_gauge_persistence(regclass, text),
     billing._create_enforcement_trigger(regclass, text, text, name, name),
     billing._enforcement_triggers(regclass, text),
     billing._missing_column(regclass, name[])
@@ -574,6 +592,7 @@ BEGIN
     END IF;
 
     PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
+    PERFORM billing._check_gauge_persistence(tbl, enforce_quota.resource);
 
     IF EXISTS (SELECT FROM billing.enforced_tables e
                 WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
@@ -708,6 +727,7 @@ BEGIN
                       HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
         END IF;
         PERFORM billing._check_enforced_columns(e.tbl, v_tenant, v_amount);
+        PERFORM billing._check_gauge_persistence(e.tbl, e.resource);
 
         IF v_tenant IS DISTINCT FROM e.tenant_column OR v_amount IS DISTINCT FROM e.amount_column THEN
             -- First: the ALTER TABLE below comes back here, and must find
