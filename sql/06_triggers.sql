@@ -271,6 +271,14 @@ SELECT billing.enforce_quota('e_alter_temp', 'users');
 ALTER TABLE e_alter_sessions SET LOGGED;
 SELECT billing.enforce_quota('e_alter_sessions', 'whatsapp_sessions');
 ALTER TABLE e_alter_sessions SET UNLOGGED;
+-- One made unlogged unseen (1.0, single-user mode): ALTER TABLE is refused
+-- but SET LOGGED.
+ALTER EVENT TRIGGER zechat_billing_enforced_columns DISABLE;
+ALTER TABLE e_alter_sessions SET UNLOGGED;
+ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE;
+ALTER TABLE e_alter_sessions ADD COLUMN note text;
+ALTER TABLE e_alter_sessions SET LOGGED;
+ALTER TABLE e_alter_sessions ADD COLUMN note text;
 SELECT billing.unenforce_quota('e_alter_sessions', 'whatsapp_sessions');
 DROP TABLE e_alter_sessions, e_alter_temp;
 -- The function behind the event trigger is not for callers.
