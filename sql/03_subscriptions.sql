@@ -70,6 +70,13 @@ SELECT period_start AT TIME ZONE 'UTC' AS start_utc, period_end AT TIME ZONE 'UT
 RESET TimeZone;
 SELECT billing.period_bounds('2026-01-01', '0 days', '2026-02-01');
 SELECT billing.period_bounds('2026-01-01', '-1 month', '2026-02-01');
+SELECT billing.period_bounds('2026-03-31', '-1 month 31 days', '2026-04-01');
+-- A plan no period can be computed for is refused when it is written, not
+-- at every consumption of its subscribers.
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards', 'B', '-1 month 31 days');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards', 'B', '1 month -1 day');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards', 'B', '0 days');
+UPDATE billing.plans SET billing_interval = '1 day -1 second' WHERE plan_id = 's_yearly';
 
 -- tenant_usage shows the period of period resources and none for gauges.
 BEGIN;

@@ -46,12 +46,18 @@ TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
 
 } // namespace
 
+bool valid_billing_interval(const Interval* step)
+{
+    return step->month >= 0 && step->day >= 0 && step->time >= 0 &&
+           approximate_length_usecs(step) > 0;
+}
+
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
 {
-    const double length = approximate_length_usecs(step);
-    if (!(length > 0) || step->month < 0 || step->day < 0 || step->time < 0)
+    if (!valid_billing_interval(step))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("billing interval must be positive")));
+    const double length = approximate_length_usecs(step);
     if (TIMESTAMP_NOT_FINITE(anchor) || TIMESTAMP_NOT_FINITE(at))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("billing period anchor and time must be finite")));
@@ -99,10 +105,19 @@ Datum period_bounds_body(FunctionCallInfo fcinfo)
     return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+// billing._valid_billing_interval(interval): the CHECK of plans'
+// billing_interval, so that a plan no period can be computed for is refused
+// when it is written, not at its subscribers' every consumption.
+Datum valid_billing_interval_body(FunctionCallInfo fcinfo)
+{
+    PG_RETURN_BOOL(zechat::billing::pg::valid_billing_interval(PG_GETARG_INTERVAL_P(0)));
+}
+
 } // namespace
 
 #include "pg_boundary.hpp"
 
 extern "C" {
 ZB_GUARDED_ENTRY(zb_period_bounds, period_bounds_body)
+ZB_GUARDED_ENTRY(zb_valid_billing_interval, valid_billing_interval_body)
 }

@@ -16,6 +16,10 @@ struct BillingPeriod {
     TimestampTz end;
 };
 
+// Steps forward: not zero, and no month, day or time part negative (with
+// mixed signs a step need not move on: March 31 + '-1 month 31 days').
+bool valid_billing_interval(const Interval* step);
+
 // The period that contains `at`.  Raises 22023 for a non-positive interval
 // and 22008 when the period falls outside the timestamp range.
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at);

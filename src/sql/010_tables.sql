@@ -22,13 +22,20 @@ INSERT INTO billing.resources (resource, kind, unit, description) VALUES
     ('users',             'gauge',  'users',    'User accounts of the tenant'),
     ('whatsapp_sessions', 'gauge',  'sessions', 'Connected WhatsApp sessions');
 
+-- A billing interval must step forward: positive, with no month, day or
+-- time part negative (with mixed signs k steps need not move on: March 31
+-- + '-1 month 31 days' is March 31 again).
+CREATE FUNCTION billing._valid_billing_interval(interval)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_valid_billing_interval'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE TABLE billing.plans (
     plan_id          text PRIMARY KEY CHECK (plan_id <> ''),
     name             text NOT NULL,
     price_cents      bigint NOT NULL DEFAULT 0 CHECK (price_cents >= 0),
     currency         text NOT NULL DEFAULT 'BRL' CHECK (currency ~ '^[A-Z]{3}$'),
     billing_interval interval NOT NULL DEFAULT '1 month'
-                     CHECK (billing_interval > interval '0'),
+                     CHECK (billing._valid_billing_interval(billing_interval)),
     active           boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE billing.plans IS 'Plans on sale (active) or kept for existing subscribers.';

@@ -13,7 +13,8 @@
 -- Enforcements follow a renamed column; dropping an enforced column, or
 -- changing it to a type the triggers cannot read, is refused.  A resource
 -- cannot be renamed, nor change kind while counted or enforced.  A gauge
--- cannot be enforced on an unlogged or temporary table.
+-- cannot be enforced on an unlogged or temporary table.  A plan's billing
+-- interval must step forward (no negative part).
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -799,3 +800,13 @@ CREATE TRIGGER resource_change_allowed
     BEFORE UPDATE OF resource, kind ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;
+
+-- A plan no period can be computed for ('-1 month 31 days') is refused when
+-- it is written, not at every consumption of its subscribers (010_tables.sql).
+CREATE FUNCTION billing._valid_billing_interval(interval)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_valid_billing_interval'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION billing._valid_billing_interval(interval) FROM PUBLIC;
+ALTER TABLE billing.plans
+    DROP CONSTRAINT plans_billing_interval_check,
+    ADD CONSTRAINT plans_billing_interval_check CHECK (billing._valid_billing_interval(billing_interval));
