@@ -62,4 +62,25 @@ SELECT u.used, u.hard_limit, u.period_start = s.period_anchor AS yearly_period_f
 SELECT count(*) AS history_rows FROM billing.usage_history WHERE tenant_id = 'h_switch';
 SELECT billing.subscribe('h_switch', 'h_month');
 SELECT used, hard_limit FROM billing.tenant_usage('h_switch') WHERE resource = 'messages';
+-- The same when the subscription is updated directly, and when the plan's
+-- own interval is edited: every subscriber keeps its usage (they all
+-- started their period again from zero before).
+UPDATE billing.subscriptions SET plan_id = 'h_year' WHERE tenant_id = 'h_switch';
+SELECT used, hard_limit FROM billing.tenant_usage('h_switch') WHERE resource = 'messages';
+UPDATE billing.subscriptions SET plan_id = 'h_month' WHERE tenant_id = 'h_switch';
+INSERT INTO billing.plans (plan_id, name) VALUES ('h_edited', 'Edited');
+INSERT INTO billing.plan_limits VALUES ('h_edited', 'messages', 50);
+SELECT billing.subscribe(t, 'h_edited', now() - interval '40 days') FROM unnest(ARRAY['h_ed1', 'h_ed2']) t;
+SELECT billing.consume_quota('h_ed1', 'messages', 5), billing.consume_quota('h_ed2', 'messages', 6);
+UPDATE billing.plans SET billing_interval = '1 year' WHERE plan_id = 'h_edited';
+SELECT o.tenant_id, o.used, o.period_start = s.period_anchor AS yearly_period_from_anchor
+  FROM billing.usage_overview o JOIN billing.subscriptions s USING (tenant_id)
+ WHERE o.tenant_id LIKE 'h\_ed_' AND o.resource = 'messages' ORDER BY 1;
+UPDATE billing.plans SET billing_interval = '1 month', name = 'Edited again' WHERE plan_id = 'h_edited';
+SELECT tenant_id, used FROM billing.usage_overview
+ WHERE tenant_id LIKE 'h\_ed_' AND resource = 'messages' ORDER BY 1;
+-- A renamed plan is the same plan: nothing moves.
+UPDATE billing.plans SET plan_id = 'h_renamed' WHERE plan_id = 'h_edited';
+SELECT tenant_id, used FROM billing.usage_overview
+ WHERE tenant_id LIKE 'h\_ed_' AND resource = 'messages' ORDER BY 1;
 RESET TimeZone;

@@ -98,7 +98,8 @@ $$;
 
 -- Create or change a subscription.  A plan change keeps the period anchor and
 -- the usage and applies at once (with another billing interval, the usage
--- of the period the tenant was in moves to the period it is in now).  The
+-- of the period the tenant was in moves to the period it is in now: the
+-- trigger of 045_interval_changes.sql).  The
 -- anchor argument defaults to now(): on an existing subscription that
 -- default (the transaction's now()) means "keep the anchor"; pass any other
 -- timestamp to move it.
@@ -109,12 +110,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_active boolean;
-    v_old_anchor timestamptz;
-    v_old_interval interval;
-    v_new_anchor timestamptz;
-    v_new_interval interval;
-    v_old_start timestamptz;
-    v_new_start timestamptz;
 BEGIN
     IF subscribe.tenant_id IS NULL OR subscribe.plan_id IS NULL OR subscribe.period_anchor IS NULL THEN
         RAISE EXCEPTION 'tenant_id, plan_id and period_anchor must not be null'
@@ -143,10 +138,6 @@ BEGIN
                   HINT = 'Set billing.plans.active to true to sell it again.';
     END IF;
 
-    SELECT s.period_anchor, p.billing_interval INTO v_old_anchor, v_old_interval
-      FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
-     WHERE s.tenant_id = subscribe.tenant_id;
-
     INSERT INTO billing.subscriptions AS s (tenant_id, plan_id, period_anchor, status)
     VALUES (subscribe.tenant_id, subscribe.plan_id, subscribe.period_anchor, 'active')
     ON CONFLICT ON CONSTRAINT subscriptions_pkey DO UPDATE
@@ -157,20 +148,6 @@ BEGIN
      WHERE s.plan_id IS DISTINCT FROM excluded.plan_id
         OR s.status <> 'active'
         OR (excluded.period_anchor <> now() AND excluded.period_anchor <> s.period_anchor);
-
-    -- Same anchor, another interval: carry the current period's usage over.
-    IF v_old_interval IS NOT NULL THEN
-        SELECT s.period_anchor, p.billing_interval INTO v_new_anchor, v_new_interval
-          FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
-         WHERE s.tenant_id = subscribe.tenant_id;
-        IF v_new_anchor = v_old_anchor AND v_new_interval <> v_old_interval THEN
-            v_old_start := (billing.period_bounds(v_old_anchor, v_old_interval, now())).period_start;
-            v_new_start := (billing.period_bounds(v_new_anchor, v_new_interval, now())).period_start;
-            IF v_new_start <> v_old_start THEN
-                PERFORM billing._carry_period_usage(subscribe.tenant_id, v_old_start, v_new_start);
-            END IF;
-        END IF;
-    END IF;
 END;
 $$;
 COMMENT ON FUNCTION billing.subscribe(text, text, timestamptz) IS

@@ -14,7 +14,9 @@
 -- changing it to a type the triggers cannot read, is refused.  A resource
 -- cannot be renamed, nor change kind while counted or enforced.  A gauge
 -- cannot be enforced on an unlogged or temporary table.  A plan's billing
--- interval must step forward (no negative part).
+-- interval must step forward (no negative part).  Usage is carried to the
+-- new period on every change of a tenant's billing interval, not only in
+-- subscribe().
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -246,12 +248,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_active boolean;
-    v_old_anchor timestamptz;
-    v_old_interval interval;
-    v_new_anchor timestamptz;
-    v_new_interval interval;
-    v_old_start timestamptz;
-    v_new_start timestamptz;
 BEGIN
     IF subscribe.tenant_id IS NULL OR subscribe.plan_id IS NULL OR subscribe.period_anchor IS NULL THEN
         RAISE EXCEPTION 'tenant_id, plan_id and period_anchor must not be null'
@@ -280,10 +276,6 @@ BEGIN
                   HINT = 'Set billing.plans.active to true to sell it again.';
     END IF;
 
-    SELECT s.period_anchor, p.billing_interval INTO v_old_anchor, v_old_interval
-      FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
-     WHERE s.tenant_id = subscribe.tenant_id;
-
     INSERT INTO billing.subscriptions AS s (tenant_id, plan_id, period_anchor, status)
     VALUES (subscribe.tenant_id, subscribe.plan_id, subscribe.period_anchor, 'active')
     ON CONFLICT ON CONSTRAINT subscriptions_pkey DO UPDATE
@@ -294,20 +286,6 @@ BEGIN
      WHERE s.plan_id IS DISTINCT FROM excluded.plan_id
         OR s.status <> 'active'
         OR (excluded.period_anchor <> now() AND excluded.period_anchor <> s.period_anchor);
-
-    -- Same anchor, another interval: carry the current period's usage over.
-    IF v_old_interval IS NOT NULL THEN
-        SELECT s.period_anchor, p.billing_interval INTO v_new_anchor, v_new_interval
-          FROM billing.subscriptions s JOIN billing.plans p ON p.plan_id = s.plan_id
-         WHERE s.tenant_id = subscribe.tenant_id;
-        IF v_new_anchor = v_old_anchor AND v_new_interval <> v_old_interval THEN
-            v_old_start := (billing.period_bounds(v_old_anchor, v_old_interval, now())).period_start;
-            v_new_start := (billing.period_bounds(v_new_anchor, v_new_interval, now())).period_start;
-            IF v_new_start <> v_old_start THEN
-                PERFORM billing._carry_period_usage(subscribe.tenant_id, v_old_start, v_new_start);
-            END IF;
-        END IF;
-    END IF;
 END;
 $$;
 REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz) FROM PUBLIC;
@@ -810,3 +788,73 @@ REVOKE ALL ON FUNCTION billing._valid_billing_interval(interval) FROM PUBLIC;
 ALTER TABLE billing.plans
     DROP CONSTRAINT plans_billing_interval_check,
     ADD CONSTRAINT plans_billing_interval_check CHECK (billing._valid_billing_interval(billing_interval));
+
+-- Every change of a tenant's billing interval carries its usage over, not
+-- only subscribe(): an UPDATE of subscriptions, an edit of the plan's
+-- interval (045_interval_changes.sql).
+CREATE FUNCTION billing._carry_to_new_interval(p_tenant_id text, p_anchor timestamptz,
+                                               p_old interval, p_new interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_from timestamptz;
+    v_to   timestamptz;
+BEGIN
+    IF p_old IS NULL OR p_new IS NULL OR p_old = p_new THEN
+        RETURN;
+    END IF;
+    v_from := (billing.period_bounds(p_anchor, p_old, now())).period_start;
+    v_to := (billing.period_bounds(p_anchor, p_new, now())).period_start;
+    IF v_from <> v_to THEN
+        PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
+    END IF;
+END;
+$$;
+
+CREATE FUNCTION billing._subscription_interval_changed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A moved anchor starts the periods afresh; a renamed plan (ON UPDATE
+    -- CASCADE) is the same plan: OLD's is not found, nothing moves.
+    IF NEW.period_anchor = OLD.period_anchor THEN
+        PERFORM billing._carry_to_new_interval(
+            NEW.tenant_id, NEW.period_anchor,
+            (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
+            (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION billing._plan_interval_changed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._carry_to_new_interval(s.tenant_id, s.period_anchor,
+                                           OLD.billing_interval, NEW.billing_interval)
+       FROM billing.subscriptions s
+      WHERE s.plan_id = NEW.plan_id
+      ORDER BY s.tenant_id;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER carry_usage_to_new_interval
+    AFTER UPDATE OF plan_id ON billing.subscriptions
+    FOR EACH ROW WHEN (OLD.plan_id IS DISTINCT FROM NEW.plan_id)
+    EXECUTE FUNCTION billing._subscription_interval_changed();
+CREATE TRIGGER carry_usage_to_new_interval
+    AFTER UPDATE OF billing_interval ON billing.plans
+    FOR EACH ROW WHEN (OLD.billing_interval IS DISTINCT FROM NEW.billing_interval)
+    EXECUTE FUNCTION billing._plan_interval_changed();
+REVOKE ALL ON FUNCTION billing._carry_to_new_interval(text, timestamptz, interval, interval),
+    billing._subscription_interval_changed(),
+    billing._plan_interval_changed()
+    FROM PUBLIC;
