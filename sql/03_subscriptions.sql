@@ -27,9 +27,16 @@ SELECT billing.consume_quota('s_acme', 'messages');
 SELECT billing.subscribe('s_acme', 's_small');
 SELECT billing.try_consume_quota('s_acme', 'messages');
 SELECT used, hard_limit, remaining, percent, status FROM billing.tenant_usage('s_acme') WHERE resource = 'messages';
--- An explicit anchor other than now() moves it.
+-- An explicit anchor other than now() moves it; the usage of the period
+-- the tenant was in goes to the period it is in now (a moved anchor is no
+-- fresh start), also when the anchor is updated directly.
 SELECT billing.subscribe('s_acme', 's_small', '2026-02-15 00:00:00+00');
 SELECT period_anchor FROM billing.subscriptions WHERE tenant_id = 's_acme';
+SELECT used, period_start = (billing.period_bounds('2026-02-15 00:00:00+00', '1 month')).period_start AS in_new_period
+  FROM billing.tenant_usage('s_acme') WHERE resource = 'messages';
+UPDATE billing.subscriptions SET period_anchor = '2026-03-03 00:00:00+00' WHERE tenant_id = 's_acme';
+SELECT used, period_start = (billing.period_bounds('2026-03-03 00:00:00+00', '1 month')).period_start AS in_new_period
+  FROM billing.tenant_usage('s_acme') WHERE resource = 'messages';
 
 -- Bad input.
 SELECT billing.subscribe('s_acme', 'no_such_plan');

@@ -99,7 +99,7 @@ $$;
 -- Create or change a subscription.  A plan change keeps the period anchor and
 -- the usage and applies at once (with another billing interval, the usage
 -- of the period the tenant was in moves to the period it is in now: the
--- trigger of 045_interval_changes.sql).  The
+-- trigger of 045_period_changes.sql).  The
 -- anchor argument defaults to now(): on an existing subscription that
 -- default (the transaction's now()) means "keep the anchor"; pass any other
 -- timestamp to move it.

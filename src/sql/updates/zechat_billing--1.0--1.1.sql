@@ -15,8 +15,8 @@
 -- cannot be renamed, nor change kind while counted or enforced.  A gauge
 -- cannot be enforced on an unlogged or temporary table.  A plan's billing
 -- interval must step forward (no negative part).  Usage is carried to the
--- new period on every change of a tenant's billing interval, not only in
--- subscribe().
+-- new period on every change of a tenant's periods (interval or anchor),
+-- not only in subscribe().
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -789,11 +789,12 @@ ALTER TABLE billing.plans
     DROP CONSTRAINT plans_billing_interval_check,
     ADD CONSTRAINT plans_billing_interval_check CHECK (billing._valid_billing_interval(billing_interval));
 
--- Every change of a tenant's billing interval carries its usage over, not
--- only subscribe(): an UPDATE of subscriptions, an edit of the plan's
--- interval (045_interval_changes.sql).
-CREATE FUNCTION billing._carry_to_new_interval(p_tenant_id text, p_anchor timestamptz,
-                                               p_old interval, p_new interval)
+-- Every change of a tenant's periods carries its usage over, not only
+-- subscribe() to a plan of another interval: an UPDATE of subscriptions (plan
+-- or anchor), an edit of the plan's interval (045_period_changes.sql).
+CREATE FUNCTION billing._carry_to_new_periods(p_tenant_id text,
+                                              p_old_anchor timestamptz, p_old_interval interval,
+                                              p_new_anchor timestamptz, p_new_interval interval)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -802,31 +803,29 @@ DECLARE
     v_from timestamptz;
     v_to   timestamptz;
 BEGIN
-    IF p_old IS NULL OR p_new IS NULL OR p_old = p_new THEN
+    IF p_old_interval IS NULL OR p_new_interval IS NULL THEN
         RETURN;
     END IF;
-    v_from := (billing.period_bounds(p_anchor, p_old, now())).period_start;
-    v_to := (billing.period_bounds(p_anchor, p_new, now())).period_start;
+    v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
+    v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
     END IF;
 END;
 $$;
 
-CREATE FUNCTION billing._subscription_interval_changed()
+CREATE FUNCTION billing._subscription_periods_changed()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- A moved anchor starts the periods afresh; a renamed plan (ON UPDATE
-    -- CASCADE) is the same plan: OLD's is not found, nothing moves.
-    IF NEW.period_anchor = OLD.period_anchor THEN
-        PERFORM billing._carry_to_new_interval(
-            NEW.tenant_id, NEW.period_anchor,
-            (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
-            (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
-    END IF;
+    -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
+    -- found, nothing moves.
+    PERFORM billing._carry_to_new_periods(
+        NEW.tenant_id,
+        OLD.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
+        NEW.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
     RETURN NULL;
 END;
 $$;
@@ -837,8 +836,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._carry_to_new_interval(s.tenant_id, s.period_anchor,
-                                           OLD.billing_interval, NEW.billing_interval)
+    PERFORM billing._carry_to_new_periods(s.tenant_id, s.period_anchor, OLD.billing_interval,
+                                          s.period_anchor, NEW.billing_interval)
        FROM billing.subscriptions s
       WHERE s.plan_id = NEW.plan_id
       ORDER BY s.tenant_id;
@@ -846,15 +845,16 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER carry_usage_to_new_interval
-    AFTER UPDATE OF plan_id ON billing.subscriptions
-    FOR EACH ROW WHEN (OLD.plan_id IS DISTINCT FROM NEW.plan_id)
-    EXECUTE FUNCTION billing._subscription_interval_changed();
-CREATE TRIGGER carry_usage_to_new_interval
+CREATE TRIGGER carry_usage_to_new_period
+    AFTER UPDATE OF plan_id, period_anchor ON billing.subscriptions
+    FOR EACH ROW WHEN (OLD.plan_id IS DISTINCT FROM NEW.plan_id
+                       OR OLD.period_anchor IS DISTINCT FROM NEW.period_anchor)
+    EXECUTE FUNCTION billing._subscription_periods_changed();
+CREATE TRIGGER carry_usage_to_new_period
     AFTER UPDATE OF billing_interval ON billing.plans
     FOR EACH ROW WHEN (OLD.billing_interval IS DISTINCT FROM NEW.billing_interval)
     EXECUTE FUNCTION billing._plan_interval_changed();
-REVOKE ALL ON FUNCTION billing._carry_to_new_interval(text, timestamptz, interval, interval),
-    billing._subscription_interval_changed(),
+REVOKE ALL ON FUNCTION billing._carry_to_new_periods(text, timestamptz, interval, timestamptz, interval),
+    billing._subscription_periods_changed(),
     billing._plan_interval_changed()
     FROM PUBLIC;
