@@ -97,12 +97,12 @@ END;
 $$;
 
 -- Create or change a subscription.  A plan change keeps the period anchor and
--- the usage and applies at once (with another billing interval, the usage
--- of the period the tenant was in moves to the period it is in now: the
--- trigger of 045_period_changes.sql).  The
--- anchor argument defaults to now(): on an existing subscription that
--- default (the transaction's now()) means "keep the anchor"; pass any other
--- timestamp to move it.
+-- the usage and applies at once (with another billing interval, or a moved
+-- anchor, the usage of the period the tenant was in moves to the period it
+-- is in now: the trigger of 045_period_changes.sql).  The anchor argument
+-- defaults to now(): on an existing subscription that default (the
+-- transaction's now()) means "keep the anchor"; pass any other timestamp to
+-- move it.
 CREATE FUNCTION billing.subscribe(tenant_id text, plan_id text, period_anchor timestamptz DEFAULT now())
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE

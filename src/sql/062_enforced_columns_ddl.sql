@@ -9,10 +9,9 @@
 -- rename or a drop reaches too) follow a renamed column; a change that
 -- leaves them a column they cannot read (dropped, of another type,
 -- generated) is refused, like dropping a column a view uses, and so is
--- making a gauge's table unlogged.  SECURITY
--- DEFINER: the table's owner may alter it without rights on
--- billing.enforced_tables.  Not executable by PUBLIC: the event trigger
--- calls it directly.
+-- making a gauge's table unlogged.  SECURITY DEFINER: the table's owner
+-- may alter it without rights on billing.enforced_tables.  Not executable
+-- by PUBLIC: the event trigger calls it directly.
 CREATE FUNCTION billing._enforced_columns_altered(tbl regclass, p_old_name text, p_new_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

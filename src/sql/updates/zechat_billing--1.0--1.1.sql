@@ -635,9 +635,9 @@ BEGIN
     -- once).  Period resources keep what was consumed.
     IF EXISTS (SELECT FROM billing.resources r
                 WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
-        -- A column gone (renamed or dropped before ALTER TABLE was watched,
-        -- 1.0) leaves nothing to count the rows by: usage stays, recount()
-        -- recomputes it once the enforcement is gone.
+        -- A column gone (renamed or dropped unseen: 1.0, single-user mode)
+        -- leaves nothing to count the rows by: usage stays, for recount()
+        -- or release_quota() to correct.
         v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
         IF v_missing IS NULL THEN
             EXECUTE format(
