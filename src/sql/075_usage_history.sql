@@ -99,8 +99,8 @@ CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
 
 -- Closed periods of period resources in which anything was consumed.  The
 -- period's end follows from the subscription's anchor and its plan's
--- billing interval (a period begun under another interval is shown with the
--- current one's end).  Plain joins, like usage_overview, so that a reader
+-- billing interval (known limit: a period begun under another interval is
+-- shown with the current one's end, and left out while that end is ahead).  Plain joins, like usage_overview, so that a reader
 -- needs only SELECT.
 CREATE VIEW billing.usage_history AS
 SELECT u.tenant_id,
