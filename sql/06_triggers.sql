@@ -403,35 +403,4 @@ UPDATE e_legacy SET tenant_id = '' WHERE id = 2;
 DELETE FROM e_legacy;
 SELECT used AS after_delete FROM billing.tenant_usage('e_old') WHERE resource = 'storage';
 
--- INSERT ... ON CONFLICT: the INSERT trigger runs before PostgreSQL looks for
--- the conflict, so a row that ON CONFLICT then skips (DO NOTHING) or turns
--- into an update (DO UPDATE) has consumed all the same.  A known limit (see
--- README, Enforcement triggers); these lines show what it does today.
-INSERT INTO billing.plans (plan_id, name) VALUES ('e_roomy', 'Roomy');
-INSERT INTO billing.plan_limits VALUES ('e_roomy', 'messages', 100), ('e_roomy', 'storage', 10000);
-SELECT billing.subscribe('e_dedup', 'e_roomy');
-CREATE TABLE e_webhooks (id bigint PRIMARY KEY, tenant_id text NOT NULL, bytes bigint NOT NULL);
-SELECT billing.enforce_quota('e_webhooks', 'messages');
-SELECT billing.enforce_quota('e_webhooks', 'storage', amount_column => 'bytes');
-INSERT INTO e_webhooks VALUES (1, 'e_dedup', 100) ON CONFLICT DO NOTHING;
-INSERT INTO e_webhooks VALUES (1, 'e_dedup', 100) ON CONFLICT DO NOTHING;
-INSERT INTO e_webhooks VALUES (1, 'e_dedup', 300)
-    ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes;
-SELECT count(*) AS stored_rows, sum(bytes) AS stored_bytes FROM e_webhooks;
-SELECT resource, used FROM billing.tenant_usage('e_dedup')
- WHERE resource IN ('messages', 'storage') ORDER BY resource;
--- The ways around it count exactly: skip a duplicate before inserting it, or
--- catch the unique violation (its savepoint takes the consumption back);
--- recount() repairs a gauge.
-SELECT billing.recount('e_dedup');
-INSERT INTO e_webhooks SELECT 2, 'e_dedup', 10 WHERE NOT EXISTS (SELECT FROM e_webhooks WHERE id = 2);
-INSERT INTO e_webhooks SELECT 2, 'e_dedup', 10 WHERE NOT EXISTS (SELECT FROM e_webhooks WHERE id = 2);
-DO $$
-BEGIN
-    INSERT INTO e_webhooks VALUES (2, 'e_dedup', 10);
-EXCEPTION WHEN unique_violation THEN
-    NULL;
-END $$;
-SELECT count(*) AS stored_rows, sum(bytes) AS stored_bytes FROM e_webhooks;
-SELECT resource, used FROM billing.tenant_usage('e_dedup')
- WHERE resource IN ('messages', 'storage') ORDER BY resource;
+-- INSERT ... ON CONFLICT: 13_on_conflict.sql.

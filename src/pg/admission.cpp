@@ -82,7 +82,7 @@ PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start)
 
 // Shared-memory mode: admission on the key's counter.
 bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                          OnRefusal on_refusal, QuotaRemaining* out)
+                          OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked)
 {
     PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
     prepare_pending_change(usage);
@@ -93,6 +93,7 @@ bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 a
     record_pending_change(usage, amount, 0);
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
+    *tracked = usage;
     return true;
 }
 
@@ -109,7 +110,7 @@ int64 counter_usage(PendingUsage* usage)
 // later admissions of the transaction accumulate); false when it does not
 // fit, leaving the caller to work out the refusal.
 bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                     QuotaRemaining* out)
+                     QuotaRemaining* out, PendingUsage** tracked)
 {
     int64 ceiling = terms.limit.unlimited ? PG_INT64_MAX : terms.limit.value;
     if (amount > ceiling)
@@ -118,8 +119,8 @@ bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount
     int64 new_used;
     if (!add_usage_within(key, terms.usage_period_start, amount, ceiling, &new_used))
         return false;
-    note_consumption_terms(track_pending_usage(key, terms.usage_period_start, new_used, amount),
-                           terms);
+    *tracked = track_pending_usage(key, terms.usage_period_start, new_used, amount);
+    note_consumption_terms(*tracked, terms);
     *out = remaining_after(new_used, terms.limit);
     return true;
 }
@@ -174,18 +175,22 @@ void require_positive_amount(int64 amount)
                         errmsg("amount must be greater than zero, got " INT64_FORMAT, amount)));
 }
 
-bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out)
+bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
+                   PendingUsage** tracked)
 {
     // Also covers hot standby, where every transaction is read-only.
     PreventCommandIfReadOnly("consume_quota");
+    PendingUsage* ignored;
+    if (tracked == nullptr)
+        tracked = &ignored;
     TenantTerms terms = terms_for(key);
     if (!subscription_allows(key, terms, amount, on_refusal))
         return false;
     if (counter_shmem_available())
-        return consume_from_counter(key, terms, amount, on_refusal, out);
+        return consume_from_counter(key, terms, amount, on_refusal, out, tracked);
 
     PendingUsage* usage = find_pending_usage(key, terms.usage_period_start);
-    if (usage == nullptr && first_admission(key, terms, amount, out))
+    if (usage == nullptr && first_admission(key, terms, amount, out, tracked))
         return true;
     if (usage == nullptr)
         usage = locked_usage(key, terms.usage_period_start); // it did not fit: find out why
@@ -200,6 +205,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     add_pending_usage(usage, amount);
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
+    *tracked = usage;
     return true;
 }
 

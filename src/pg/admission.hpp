@@ -26,9 +26,13 @@ QuotaKey make_quota_key(const char* tenant_id, const char* resource);
 // Raises 22023 unless amount > 0.
 void require_positive_amount(int64 amount);
 
+struct PendingUsage;
+
 // Consumes `amount` (> 0) or refuses.  Returns false only when refused with
-// OnRefusal::return_false.
-bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out);
+// OnRefusal::return_false.  With `tracked`, sets it to the transaction's
+// entry of the key the amount was recorded on (pending_usage.hpp).
+bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
+                   PendingUsage** tracked = nullptr);
 
 // Who gives usage back: the enforcement triggers, for rows they saw deleted
 // or shrunk (paid for by committed transactions), or a caller of

@@ -9,14 +9,17 @@
 #include "admission.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "insert_confirmation.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -34,10 +37,13 @@ struct TriggerLayout {
     bool valid;
     Oid relid;
     AttrNumber tenant_attnum;
-    Oid tenant_type; // the column's type, or a domain's base type
+    Oid tenant_type;          // the column's type, or a domain's base type
     AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
     Oid amount_type;
     char resource[48];
+    // The tgenabled of the AFTER INSERT trigger that confirms the rows this
+    // one counts (insert_confirmation.hpp), '\0' when the table has none.
+    char confirmation_enabled;
 };
 
 HTAB* layouts = nullptr;
@@ -98,12 +104,61 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     layout->amount_type = InvalidOid;
     if (trigger->tgargs[2][0] != '\0') {
         layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
-        layout->amount_type =
-            getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
+        layout->amount_type = getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
         if (layout->amount_type != INT2OID && layout->amount_type != INT4OID &&
             layout->amount_type != INT8OID)
             bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
     }
+}
+
+// Is this trigger's WHEN clause billing._insert_written(resource), with
+// the function next to the trigger's own?
+bool confirms_resource(const Trigger* trigger, const char* resource)
+{
+    if (trigger->tgqual == nullptr)
+        return false;
+    Node* qual = static_cast<Node*>(stringToNode(trigger->tgqual));
+    if (!IsA(qual, FuncExpr))
+        return false;
+    auto* call = castNode(FuncExpr, qual);
+    if (list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
+        return false;
+    auto* argument = castNode(Const, linitial(call->args));
+    if (argument->constisnull || argument->consttype != TEXTOID)
+        return false;
+    const char* name = get_func_name(call->funcid);
+    return name != nullptr && std::strcmp(name, "_insert_written") == 0 &&
+           get_func_namespace(call->funcid) == get_func_namespace(trigger->tgfoid) &&
+           std::strcmp(TextDatumGetCString(argument->constvalue), resource) == 0;
+}
+
+// The AFTER INSERT row trigger of the same function and resource whose WHEN
+// clause confirms the rows this trigger counts; enforce_quota installs it
+// next to the BEFORE INSERT one (since 1.1).
+char confirmation_trigger_enabled(Relation rel, const Trigger* self)
+{
+    TriggerDesc* triggers = rel->trigdesc;
+    for (int i = 0; triggers != nullptr && i < triggers->numtriggers; ++i) {
+        const Trigger* other = &triggers->triggers[i];
+        if (other->tgfoid == self->tgfoid &&
+            TRIGGER_TYPE_MATCHES(other->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER,
+                                 TRIGGER_TYPE_INSERT) &&
+            other->tgnargs >= 1 && std::strcmp(other->tgargs[0], self->tgargs[0]) == 0 &&
+            confirms_resource(other, self->tgargs[0]))
+            return other->tgenabled;
+    }
+    return '\0';
+}
+
+// Fires the confirming trigger for rows written now?  As PostgreSQL decides
+// (TriggerEnabled): by its tgenabled and session_replication_role.
+bool confirmation_fires(char tgenabled)
+{
+    if (tgenabled == '\0' || tgenabled == TRIGGER_DISABLED)
+        return false;
+    if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+        return tgenabled == TRIGGER_FIRES_ON_REPLICA || tgenabled == TRIGGER_FIRES_ALWAYS;
+    return tgenabled == TRIGGER_FIRES_ON_ORIGIN || tgenabled == TRIGGER_FIRES_ALWAYS;
 }
 
 TriggerLayout layout_for(TriggerData* data)
@@ -124,6 +179,9 @@ TriggerLayout layout_for(TriggerData* data)
     std::memset(&resolved, 0, sizeof resolved);
     resolved.trigger_oid = trigger_oid;
     resolve_layout(data, &resolved);
+    if (TRIGGER_FIRED_BY_INSERT(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
+        resolved.confirmation_enabled =
+            confirmation_trigger_enabled(data->tg_relation, data->tg_trigger);
     resolved.valid = true;
     entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
     *entry = resolved;
@@ -224,11 +282,23 @@ bool is_gauge(const QuotaKey& key)
     return terms_for(key).kind == ResourceKind::gauge;
 }
 
+// Without its confirming trigger (a table enforced by 1.0 and not updated,
+// the trigger disabled) a row is counted as before: as written.
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
     QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
-    consume_for_row(key, amount_of(data, layout, row));
+    int64 amount = amount_of(data, layout, row);
+    if (amount == 0)
+        return;
+    bool confirmed_later = confirmation_fires(layout.confirmation_enabled);
+    if (confirmed_later)
+        make_room_for_unconfirmed_insert();
+    PendingUsage* entry;
+    QuotaRemaining ignored;
+    consume_quota(key, amount, OnRefusal::raise_pt402, &ignored, &entry);
+    if (confirmed_later)
+        expect_insert_confirmation(layout.relid, layout.resource, entry, amount);
 }
 
 bool same_tenant(const char* a, const char* b)
@@ -344,6 +414,18 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
                         errmsg("billing._enforce_quota_trigger() must be called as a trigger")));
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
     TriggerEvent event = data->tg_event;
+
+    if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BY_INSERT(event)) {
+        // The confirming trigger's WHEN clause is always false: it never
+        // runs, and has nothing to do.
+        if (TRIGGER_FIRED_AFTER(event))
+            return (Datum)0;
+        // Whether or not anything is counted now, the last row counted here
+        // either was written, and confirmed, or was not.
+        if (data->tg_trigger->tgnargs > 0)
+            take_back_unwritten_insert(RelationGetRelid(data->tg_relation),
+                                       data->tg_trigger->tgargs[0]);
+    }
 
     Datum result = (Datum)0;
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))

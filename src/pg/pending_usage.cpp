@@ -5,6 +5,7 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
+#include "insert_confirmation.hpp"
 #include "own_usage_part.hpp"
 #include "usage_alerts.hpp"
 #include "usage_store.hpp"
@@ -39,11 +40,11 @@ struct SubxactPart {
 } // namespace
 
 struct PendingUsage {
-    PendingKey key; // hash key, must be first
-    CounterEntry* counter; // shared-memory mode, once pinned
-    int64 base_used;       // lock mode
+    PendingKey key;                // hash key, must be first
+    CounterEntry* counter;         // shared-memory mode, once pinned
+    int64 base_used;               // lock mode
     SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
-    int64 consumed;        // sums of all parts
+    int64 consumed;                // sums of all parts
     int64 released;
     SubxactPart* parts;
     // Usage alerts: the terms of the last consumption (alert_terms_known
@@ -59,7 +60,7 @@ struct PendingUsage {
     // into base_used instead), and whether it wrote the part at all.
     int64 written;
     bool part_written;
-    uint32 crossed;        // at commit: the thresholds crossed, and the usage reached
+    uint32 crossed; // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
 };
 
@@ -110,6 +111,7 @@ void forget_pending_usage()
 {
     if (touched_count == 0)
         return;
+    forget_unconfirmed_inserts();
     if (touched_count > pending_keep_limit) {
         hash_destroy(pending);
         pending = nullptr;
@@ -264,6 +266,10 @@ void write_pending_usage(bool alerts)
                             errdetail("A trigger on billing.alerts consumes quota that crosses "
                                       "another threshold, %d times over.",
                                       max_commit_rounds)));
+        // Rows counted by an INSERT trigger and then not written (ON
+        // CONFLICT) are not paid for; in later rounds, such rows inserted
+        // by triggers on billing.alerts.
+        take_back_unwritten_inserts();
         bool any_crossed = false;
         if (alerts) {
             for (int i = 0; i < touched_count; ++i) {
@@ -308,6 +314,8 @@ void on_transaction_event(XactEvent event, void*)
         write_pending_usage(true);
         break;
     case XACT_EVENT_PRE_PREPARE:
+        // First: a skipped row's reservation is no change to hold.
+        take_back_unwritten_inserts();
         refuse_prepare_with_counters();
         write_pending_usage(false);
         break;
@@ -364,6 +372,9 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
         return;
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
         return;
+    // First: an aborted subtransaction's unconfirmed rows point at entries
+    // the loop below may untrack.
+    unconfirmed_inserts_at_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB, subxact, parent);
     for (int i = 0; i < touched_count;) {
         PendingUsage* entry = touched[i];
         if (event == SUBXACT_EVENT_COMMIT_SUB) {
@@ -503,6 +514,45 @@ void add_pending_usage(PendingUsage* entry, int64 delta)
         record_pending_change(entry, delta, 0);
     else
         record_pending_change(entry, 0, -delta);
+}
+
+namespace {
+
+// The part of `subxact` in the entry's stack (innermost on top, ids
+// decreasing downwards), made in its place if the subtransaction has none.
+SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
+{
+    SubxactPart** link = &entry->parts;
+    while (*link != nullptr && (*link)->subxact > subxact)
+        link = &(*link)->outer;
+    if (*link != nullptr && (*link)->subxact == subxact)
+        return *link;
+    auto* part =
+        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
+    part->subxact = subxact;
+    part->consumed = 0;
+    part->released = 0;
+    part->outer = *link;
+    *link = part;
+    return part;
+}
+
+} // namespace
+
+void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount)
+{
+    SubxactPart* part = part_of_subxact(entry, subxact);
+    if (entry->counter != nullptr) {
+        // The reservation goes as an aborted subtransaction's would.
+        part->consumed -= amount;
+        entry->consumed -= amount;
+        counter_settle(entry->counter, amount, 0, false, false);
+        return;
+    }
+    // Lock mode: the key's first admission is in base_used, already written
+    // to its row; a release in the part takes any amount back at commit.
+    part->released += amount;
+    entry->released += amount;
 }
 
 void for_each_pending_of_tenant(const char* tenant_id,

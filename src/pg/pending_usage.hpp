@@ -78,6 +78,12 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released);
 // Lock mode: prepare + record of a signed change (> 0 consumed).
 void add_pending_usage(PendingUsage* entry, int64 delta);
 
+// Takes back `amount` consumed in `subxact` (still open, or the open one it
+// was handed to) as if that consumption had never happened: recorded in
+// that subtransaction's part, so that rolling back a later one does not
+// bring it back.  Shared-memory mode also frees the reservation at once.
+void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
+
 // Calls fn(resource, period_start, delta, arg) for every key of tenant_id
 // with a non-zero unwritten change (consumed - released).
 void for_each_pending_of_tenant(const char* tenant_id,

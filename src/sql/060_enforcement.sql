@@ -90,8 +90,18 @@ BEGIN
 END;
 $$;
 
+-- The WHEN clause of each enforcement's AFTER INSERT trigger: evaluated as
+-- PostgreSQL queues the AFTER events of a row it has written, it confirms
+-- what the BEFORE INSERT trigger counted for the row, and returns false, so
+-- that nothing is queued.  A row never written (INSERT ... ON CONFLICT)
+-- gets no confirmation, and its count is taken back (src/pg/insert_confirmation.hpp).
+-- Executable by PUBLIC, as every inserting role evaluates it; calling it
+-- by hand can only keep a count.
+CREATE FUNCTION billing._insert_written(resource text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_insert_written' LANGUAGE C VOLATILE;
+
 -- Creates the enforcement trigger of tbl and resource for one event: 'ins'
--- (every resource), 'upd', 'del' and 'trunc' (gauges).
+-- and 'inserted' (every resource), 'upd', 'del' and 'trunc' (gauges).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
@@ -99,13 +109,16 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s '
+    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s %s'
                    'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
                    'zzz_billing_' || p_resource || '_' || p_event,
-                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'upd' THEN 'BEFORE UPDATE'
-                                WHEN 'del' THEN 'AFTER DELETE' WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
+                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'inserted' THEN 'AFTER INSERT'
+                                WHEN 'upd' THEN 'BEFORE UPDATE' WHEN 'del' THEN 'AFTER DELETE'
+                                WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
                    tbl,
                    CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
+                   CASE p_event WHEN 'inserted'
+                        THEN format('WHEN (billing._insert_written(%L)) ', p_resource) ELSE '' END,
                    p_resource, p_tenant_column, coalesce(p_amount_column, ''));
 END;
 $$;
@@ -120,8 +133,9 @@ AS $$
     SELECT t.tgname, substr(t.tgname, length('zzz_billing_' || p_resource) + 2), t.tgenabled
       FROM pg_trigger t
      WHERE t.tgrelid = tbl
-       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_upd',
-                        'zzz_billing_' || p_resource || '_del', 'zzz_billing_' || p_resource || '_trunc')
+       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_inserted',
+                        'zzz_billing_' || p_resource || '_upd', 'zzz_billing_' || p_resource || '_del',
+                        'zzz_billing_' || p_resource || '_trunc')
      ORDER BY t.tgname
 $$;
 
@@ -191,8 +205,8 @@ BEGIN
 
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
-       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
-                               ELSE ARRAY['ins'] END) AS e(event);
+       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'inserted', 'upd', 'del', 'trunc']
+                               ELSE ARRAY['ins', 'inserted'] END) AS e(event);
 
     INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
     VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);

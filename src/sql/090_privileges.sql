@@ -10,5 +10,6 @@ GRANT EXECUTE ON FUNCTION
     billing.period_bounds(timestamptz, interval, timestamptz),
     billing.usage_percent(bigint, bigint),
     billing.usage_status(bigint, bigint),
-    billing._pending_usage(text)
+    billing._pending_usage(text),
+    billing._insert_written(text)
     TO PUBLIC;

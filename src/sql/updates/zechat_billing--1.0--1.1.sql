@@ -16,7 +16,8 @@
 -- cannot be enforced on an unlogged or temporary table.  A plan's billing
 -- interval must step forward (no negative part).  Usage is carried to the
 -- new period on every change of a tenant's periods (interval or anchor),
--- not only in subscribe().
+-- not only in subscribe().  Rows INSERT ... ON CONFLICT does not write are
+-- not counted (a confirming AFTER INSERT trigger per enforcement).
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -482,6 +483,16 @@ BEGIN
 END;
 $$;
 
+-- The WHEN clause of each enforcement's AFTER INSERT trigger: evaluated as
+-- PostgreSQL queues the AFTER events of a row it has written, it confirms
+-- what the BEFORE INSERT trigger counted for the row, and returns false, so
+-- that nothing is queued.  A row never written (INSERT ... ON CONFLICT)
+-- gets no confirmation, and its count is taken back (src/pg/insert_confirmation.hpp).
+-- Executable by PUBLIC, as every inserting role evaluates it; calling it
+-- by hand can only keep a count.
+CREATE FUNCTION billing._insert_written(resource text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_insert_written' LANGUAGE C VOLATILE;
+
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
@@ -489,13 +500,16 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s '
+    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s %s'
                    'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
                    'zzz_billing_' || p_resource || '_' || p_event,
-                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'upd' THEN 'BEFORE UPDATE'
-                                WHEN 'del' THEN 'AFTER DELETE' WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
+                   CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'inserted' THEN 'AFTER INSERT'
+                                WHEN 'upd' THEN 'BEFORE UPDATE' WHEN 'del' THEN 'AFTER DELETE'
+                                WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
                    tbl,
                    CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
+                   CASE p_event WHEN 'inserted'
+                        THEN format('WHEN (billing._insert_written(%L)) ', p_resource) ELSE '' END,
                    p_resource, p_tenant_column, coalesce(p_amount_column, ''));
 END;
 $$;
@@ -508,8 +522,9 @@ AS $$
     SELECT t.tgname, substr(t.tgname, length('zzz_billing_' || p_resource) + 2), t.tgenabled
       FROM pg_trigger t
      WHERE t.tgrelid = tbl
-       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_upd',
-                        'zzz_billing_' || p_resource || '_del', 'zzz_billing_' || p_resource || '_trunc')
+       AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_inserted',
+                        'zzz_billing_' || p_resource || '_upd', 'zzz_billing_' || p_resource || '_del',
+                        'zzz_billing_' || p_resource || '_trunc')
      ORDER BY t.tgname
 $$;
 
@@ -585,8 +600,8 @@ BEGIN
 
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
-       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
-                               ELSE ARRAY['ins'] END) AS e(event);
+       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'inserted', 'upd', 'del', 'trunc']
+                               ELSE ARRAY['ins', 'inserted'] END) AS e(event);
 
     INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
     VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
@@ -858,3 +873,35 @@ REVOKE ALL ON FUNCTION billing._carry_to_new_periods(text, timestamptz, interval
     billing._subscription_periods_changed(),
     billing._plan_interval_changed()
     FROM PUBLIC;
+
+-- Rows that INSERT ... ON CONFLICT does not write are not counted: every
+-- enforcement gets the AFTER INSERT trigger whose WHEN clause confirms the
+-- rows written (060_enforcement.sql), enabled as its INSERT trigger is.
+-- Until then the INSERT trigger counts rows as before.
+-- Revoked first, as in a fresh install (090_privileges.sql): the same ACL.
+REVOKE ALL ON FUNCTION billing._insert_written(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION billing._insert_written(text) TO PUBLIC;
+DO $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN SELECT x.tbl, x.resource, x.tenant_column, x.amount_column, t.tgenabled
+               FROM billing.enforced_tables x
+               JOIN pg_catalog.pg_trigger t
+                 ON t.tgrelid = x.tbl AND t.tgname = 'zzz_billing_' || x.resource || '_ins'
+              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger i
+                                 WHERE i.tgrelid = x.tbl
+                                   AND i.tgname = 'zzz_billing_' || x.resource || '_inserted')
+              ORDER BY x.tbl, x.resource
+    LOOP
+        PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, 'inserted',
+                                                    e.tenant_column, e.amount_column);
+        IF e.tgenabled <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
+                                      CASE e.tgenabled WHEN 'D' THEN 'DISABLE'
+                                           WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                                      'zzz_billing_' || e.resource || '_inserted');
+        END IF;
+    END LOOP;
+END;
+$$;

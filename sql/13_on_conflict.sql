@@ -1,0 +1,141 @@
+-- INSERT ... ON CONFLICT on enforced tables: only rows really written count.
+-- The INSERT trigger consumes before PostgreSQL looks for the conflict; the
+-- row's AFTER INSERT trigger (its WHEN clause) confirms rows written, and
+-- what a skipped row consumed is taken back.
+\set SHOW_CONTEXT never
+
+INSERT INTO billing.plans (plan_id, name) VALUES ('oc_plan', 'OC');
+INSERT INTO billing.plan_limits VALUES ('oc_plan', 'messages', 5), ('oc_plan', 'storage', 1000);
+SELECT billing.subscribe(t, 'oc_plan') FROM unnest(ARRAY['oc_a', 'oc_b', 'oc_c']) AS t;
+
+-- A webhook table: a redelivered message must not count twice.
+CREATE TABLE oc_messages (id bigint PRIMARY KEY, tenant_id text NOT NULL, bytes bigint NOT NULL);
+SELECT billing.enforce_quota('oc_messages', 'messages');
+SELECT billing.enforce_quota('oc_messages', 'storage', amount_column => 'bytes');
+SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
+
+CREATE FUNCTION oc_usage(p_tenant text) RETURNS TABLE (messages bigint, storage bigint)
+LANGUAGE sql AS $$
+    SELECT max(used) FILTER (WHERE resource = 'messages'), max(used) FILTER (WHERE resource = 'storage')
+      FROM billing.tenant_usage(p_tenant)
+$$;
+
+-- DO NOTHING: delivered three times, stored and counted once.
+INSERT INTO oc_messages VALUES (1, 'oc_a', 100) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (1, 'oc_a', 100) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (1, 'oc_a', 100) ON CONFLICT (id) DO NOTHING;
+SELECT * FROM oc_usage('oc_a');
+
+-- DO UPDATE: the existing row is updated, so a gauge moves by the change
+-- (100 -> 300 bytes) and no message is added.
+INSERT INTO oc_messages VALUES (1, 'oc_a', 300) ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes;
+SELECT * FROM oc_usage('oc_a');
+-- DO UPDATE ... WHERE that updates nothing changes nothing.
+INSERT INTO oc_messages VALUES (1, 'oc_a', 500) ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes
+ WHERE oc_messages.bytes > 1000;
+SELECT * FROM oc_usage('oc_a');
+
+-- Several rows, duplicates among them (of stored rows and of each other).
+INSERT INTO oc_messages VALUES (1, 'oc_a', 50), (2, 'oc_a', 10), (2, 'oc_a', 11), (3, 'oc_a', 20)
+    ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_a');
+SELECT count(*), sum(bytes) FROM oc_messages WHERE tenant_id = 'oc_a';
+
+-- Near the limit (4 of 5 messages): skipped duplicates do not use up what is
+-- left, in one statement or across statements.
+INSERT INTO oc_messages VALUES (1, 'oc_a', 1), (2, 'oc_a', 1), (3, 'oc_a', 1), (4, 'oc_a', 5)
+    ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_a');
+INSERT INTO oc_messages VALUES (4, 'oc_a', 5) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (4, 'oc_a', 5) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_a');
+-- At the limit, a row is refused before PostgreSQL looks for its conflict,
+-- even one that DO NOTHING would skip (a known limit: the check must come
+-- before the row is written, and the conflict is looked for after it).
+INSERT INTO oc_messages VALUES (5, 'oc_a', 1) ON CONFLICT DO NOTHING;
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_messages VALUES (1, 'oc_a', 1) ON CONFLICT DO NOTHING$$);
+SELECT * FROM oc_usage('oc_a');
+
+-- In a transaction: a skipped row's count is held until the same table
+-- counts its next row, or the transaction commits; savepoints take back
+-- what they wrote, and a skipped row in a rolled-back savepoint is gone
+-- with it.
+BEGIN;
+INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_b');
+SAVEPOINT s1;
+INSERT INTO oc_messages VALUES (11, 'oc_b', 10) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (10, 'oc_b', 10) ON CONFLICT DO NOTHING;
+ROLLBACK TO s1;
+SAVEPOINT s2;
+INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
+RELEASE s2;
+SAVEPOINT s3;
+-- taken back here, in s3, for the row skipped in s2 (now the transaction's)
+INSERT INTO oc_messages VALUES (12, 'oc_b', 20) ON CONFLICT DO NOTHING;
+ROLLBACK TO s3;
+SELECT * FROM oc_usage('oc_b');
+INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
+COMMIT;
+SELECT * FROM oc_usage('oc_b');
+SELECT count(*), sum(bytes) FROM oc_messages WHERE tenant_id = 'oc_b';
+-- Likewise DO UPDATE: the proposed row (950 bytes) must fit on top of the
+-- usage (100), though the update it turns into would end at 950.
+SELECT state, message FROM regress_util.error_of($$INSERT INTO oc_messages VALUES (10, 'oc_b', 950)
+    ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes$$);
+SELECT * FROM oc_usage('oc_b');
+
+-- A PL/pgSQL loop of upserts (one statement per row).
+DO $$
+BEGIN
+    FOR i IN 1..3 LOOP
+        INSERT INTO oc_messages VALUES (20, 'oc_c', 10 * i)
+            ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes;
+    END LOOP;
+END $$;
+SELECT * FROM oc_usage('oc_c');
+
+-- A BEFORE trigger firing after the billing ones that skips a row: that
+-- row is not written either, and not counted.
+CREATE FUNCTION oc_skip_odd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id % 2 = 1 THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_skip_odd BEFORE INSERT ON oc_messages FOR EACH ROW EXECUTE FUNCTION oc_skip_odd();
+INSERT INTO oc_messages VALUES (21, 'oc_c', 1), (22, 'oc_c', 2), (23, 'oc_c', 3);
+SELECT * FROM oc_usage('oc_c');
+DROP TRIGGER zzzz_skip_odd ON oc_messages;
+
+-- With its confirming trigger disabled (or gone), rows count as inserted, as
+-- before: never free.
+ALTER TABLE oc_messages DISABLE TRIGGER zzz_billing_messages_inserted;
+INSERT INTO oc_messages VALUES (20, 'oc_c', 1) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_c');
+ALTER TABLE oc_messages ENABLE TRIGGER zzz_billing_messages_inserted;
+INSERT INTO oc_messages VALUES (20, 'oc_c', 1) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_c');
+
+-- COPY and plain inserts are unchanged; the AFTER trigger never runs (its
+-- WHEN clause is false) and needs no privilege of the inserting role.
+CREATE ROLE oc_app;
+GRANT INSERT, SELECT ON oc_messages TO oc_app;
+SET ROLE oc_app;
+INSERT INTO oc_messages VALUES (30, 'oc_c', 5);
+INSERT INTO oc_messages VALUES (30, 'oc_c', 5) ON CONFLICT DO NOTHING;
+RESET ROLE;
+SELECT * FROM oc_usage('oc_c');
+-- Called by hand it can only keep a count (and returns false).
+SELECT billing._insert_written('messages');
+
+-- unenforce_quota removes the AFTER trigger too.
+SELECT billing.unenforce_quota('oc_messages', 'messages');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND NOT tgisinternal ORDER BY tgname;
+DROP TABLE oc_messages;
+DROP FUNCTION oc_usage(text);
+DROP FUNCTION oc_skip_odd();
+DROP ROLE oc_app;

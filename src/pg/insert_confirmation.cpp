@@ -1,0 +1,139 @@
+#include <cstring>
+
+#include "insert_confirmation.hpp"
+
+#include "pending_usage.hpp"
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+struct UnconfirmedInsert {
+    Oid relid;
+    PendingUsage* entry;
+    int64 amount;
+    SubTransactionId subxact;
+    char resource[48];
+};
+
+// A stack in TopMemoryContext: a row's INSERT triggers push (one per
+// resource enforced on the table), the WHEN clauses of its AFTER triggers
+// pop, so it rarely holds more than the resources of one row.
+UnconfirmedInsert* unconfirmed = nullptr;
+int unconfirmed_count = 0;
+int unconfirmed_capacity = 0;
+
+void remove_unconfirmed(int i)
+{
+    --unconfirmed_count;
+    std::memmove(&unconfirmed[i], &unconfirmed[i + 1],
+                 sizeof(UnconfirmedInsert) * static_cast<Size>(unconfirmed_count - i));
+}
+
+void take_back(int i)
+{
+    UnconfirmedInsert row = unconfirmed[i];
+    remove_unconfirmed(i);
+    take_back_consumption(row.entry, row.subxact, row.amount);
+}
+
+// The last unconfirmed row of this resource (of a name this long), or -1.
+int last_of_resource(const char* resource, size_t length)
+{
+    for (int i = unconfirmed_count - 1; i >= 0; --i)
+        if (std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
+            unconfirmed[i].resource[length] == '\0')
+            return i;
+    return -1;
+}
+
+// billing._insert_written(resource): see insert_confirmation.hpp.  Always
+// false: the AFTER trigger it guards has nothing left to do.
+Datum insert_written_body(FunctionCallInfo fcinfo)
+{
+    if (unconfirmed_count == 0 || PG_ARGISNULL(0))
+        PG_RETURN_BOOL(false);
+    text* resource = PG_GETARG_TEXT_PP(0);
+    int i = last_of_resource(VARDATA_ANY(resource), VARSIZE_ANY_EXHDR(resource));
+    if (i >= 0)
+        remove_unconfirmed(i);
+    PG_RETURN_BOOL(false);
+}
+
+} // namespace
+
+void take_back_unwritten_insert(Oid relid, const char* resource)
+{
+    if (unconfirmed_count == 0)
+        return;
+    size_t length = std::strlen(resource);
+    for (int i = unconfirmed_count - 1; i >= 0; --i) {
+        if (unconfirmed[i].relid == relid &&
+            std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
+            unconfirmed[i].resource[length] == '\0') {
+            take_back(i);
+            return;
+        }
+    }
+}
+
+void make_room_for_unconfirmed_insert()
+{
+    if (unconfirmed_count < unconfirmed_capacity)
+        return;
+    int capacity = unconfirmed_capacity == 0 ? 8 : unconfirmed_capacity * 2;
+    Size bytes = sizeof(UnconfirmedInsert) * static_cast<Size>(capacity);
+    unconfirmed = static_cast<UnconfirmedInsert*>(unconfirmed == nullptr
+                                                      ? MemoryContextAlloc(TopMemoryContext, bytes)
+                                                      : repalloc(unconfirmed, bytes));
+    unconfirmed_capacity = capacity;
+}
+
+void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount)
+{
+    // make_room_for_unconfirmed_insert() came first.
+    UnconfirmedInsert& row = unconfirmed[unconfirmed_count++];
+    row.relid = relid;
+    row.entry = entry;
+    row.amount = amount;
+    row.subxact = GetCurrentSubTransactionId();
+    strlcpy(row.resource, resource, sizeof row.resource);
+}
+
+void take_back_unwritten_inserts()
+{
+    while (unconfirmed_count > 0)
+        take_back(unconfirmed_count - 1);
+}
+
+void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,
+                                        SubTransactionId parent)
+{
+    for (int i = 0; i < unconfirmed_count;) {
+        if (unconfirmed[i].subxact != subxact) {
+            ++i;
+        } else if (commit) {
+            unconfirmed[i++].subxact = parent;
+        } else {
+            remove_unconfirmed(i);
+        }
+    }
+}
+
+void forget_unconfirmed_inserts()
+{
+    unconfirmed_count = 0;
+}
+
+} // namespace zechat::billing::pg
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_insert_written, zechat::billing::pg::insert_written_body)
+}

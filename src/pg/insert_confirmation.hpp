@@ -1,0 +1,65 @@
+// Rows the INSERT trigger counted that PostgreSQL then did not write.
+//
+// The BEFORE INSERT trigger must consume before the row is written (over the
+// limit nothing may be written), but PostgreSQL looks for an ON CONFLICT
+// arbiter's conflict only after the BEFORE triggers: a row DO NOTHING skips,
+// or DO UPDATE turns into an update of the existing row, has been counted as
+// inserted.  (So has a row a BEFORE trigger firing after ours skips.)
+//
+// So what the INSERT trigger consumes for a row stays unconfirmed until the
+// row is written.  Each enforcement has an AFTER INSERT row trigger too,
+// zzz_billing_<resource>_inserted, whose WHEN clause,
+// billing._insert_written(resource), is evaluated as PostgreSQL queues the
+// row's AFTER events, right after writing it, and only for rows really
+// written; it confirms the row and returns false, so that no event is
+// queued and the trigger itself never runs (a queued AFTER event would cost
+// about as much as the rest of the enforcement).
+//
+// A row's fate is known once PostgreSQL has moved on to the next row, so an
+// unconfirmed consumption is taken back when the same trigger (table and
+// resource) counts its next row, and otherwise just before commit.  Not
+// sooner: code that runs while the row is being written (a BEFORE trigger
+// firing after ours, a CHECK constraint's function) may consume too, and
+// must not take back a row that is still on its way.  Until then the
+// count is held, as if the row were written: conservative, never free.
+// The consumption was admitted against the limit: a duplicate row that DO
+// NOTHING will skip is still refused when the tenant is at its limit.
+//
+// Pending consumption lives in pending_usage.hpp; this keeps only which of
+// it is unconfirmed.  Entries belong to the subtransaction that consumed,
+// follow it into its parent when it commits, and go when it aborts (the
+// consumption goes with it).
+#pragma once
+
+#include "pg_headers.hpp"
+
+namespace zechat::billing::pg {
+
+struct PendingUsage;
+
+// At the INSERT trigger of table relid and `resource`, before it consumes:
+// the row it counted before, if never confirmed, was not written; take it
+// back.
+void take_back_unwritten_insert(Oid relid, const char* resource);
+
+// Room for one more unconfirmed row, made before consuming, so that
+// recording it after the consumption cannot fail.
+void make_room_for_unconfirmed_insert();
+
+// The INSERT trigger of table relid and `resource` consumed `amount` on
+// `entry` for a row that its AFTER trigger will confirm if written.
+void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount);
+
+// Just before commit (and each round of it): takes back every consumption
+// still unconfirmed.
+void take_back_unwritten_inserts();
+
+// Subtransaction end: entries follow a committed one into its parent and
+// go with an aborted one.
+void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,
+                                        SubTransactionId parent);
+
+// Transaction end.
+void forget_unconfirmed_inserts();
+
+} // namespace zechat::billing::pg
