@@ -8,6 +8,10 @@
 #
 #   bash bench/instructions.sh [inserts] [tenants]   (default 3000 inserts, 1 tenant)
 #
+# ZB_EXACT_ON_CONFLICT=1 makes the enforced table exact for INSERT ... ON
+# CONFLICT first (billing.exact_on_conflict; see README), to measure what it
+# costs.
+#
 # With tenants > 1 the inserts go to tenants t1..tN in a fixed pseudo-random
 # order, like bench/insert_spread.sql: that counts what a backend pays the
 # first time it meets a tenant as well as the steady state.
@@ -23,6 +27,9 @@ build_and_install_extension
 start_cluster instructions 54397
 createdb bench
 (cd "$BENCH_DIR" && psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
+if [ -n "${ZB_EXACT_ON_CONFLICT:-}" ]; then
+    psql -X -q -v ON_ERROR_STOP=1 -d bench -c "SELECT billing.exact_on_conflict('msg_ext')" >/dev/null
+fi
 stop_cluster
 
 # Variants as name:table:shared_preload_libraries.

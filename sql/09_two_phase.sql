@@ -27,10 +27,12 @@ COMMIT PREPARED 'tp_nothing';
 SELECT used FROM billing.tenant_usage('tp_acme') WHERE resource = 'storage';
 SELECT committed, reserved, releasing FROM billing.counters WHERE tenant_id = 'tp_acme';
 
--- A row that INSERT ... ON CONFLICT skipped is no change to hold: such a
--- transaction prepares in both modes, and counts nothing.
+-- A row that INSERT ... ON CONFLICT skipped (exact_on_conflict) is no
+-- change to hold: such a transaction prepares in both modes,
+-- and counts nothing.
 CREATE TABLE tp_files (id int PRIMARY KEY, tenant_id text NOT NULL, bytes int NOT NULL);
 SELECT billing.enforce_quota('tp_files', 'storage', amount_column => 'bytes');
+SELECT billing.exact_on_conflict('tp_files');
 INSERT INTO tp_files VALUES (1, 'tp_acme', 10);
 BEGIN;
 INSERT INTO tp_files VALUES (1, 'tp_acme', 10) ON CONFLICT DO NOTHING;

@@ -1,25 +1,37 @@
--- INSERT ... ON CONFLICT on enforced tables: only rows really written count.
--- The INSERT trigger consumes before PostgreSQL looks for the conflict; the
--- row's AFTER INSERT trigger (its WHEN clause) confirms rows written, and
--- what a skipped row consumed is taken back.
+-- INSERT ... ON CONFLICT on enforced tables.  The INSERT trigger consumes
+-- before PostgreSQL looks for the conflict.  After exact_on_conflict(tbl),
+-- an AFTER INSERT trigger's WHEN clause confirms the rows written, and what
+-- a row not written consumed is taken back: only rows really written count.
 \set SHOW_CONTEXT never
 
 INSERT INTO billing.plans (plan_id, name) VALUES ('oc_plan', 'OC');
 INSERT INTO billing.plan_limits VALUES ('oc_plan', 'messages', 5), ('oc_plan', 'storage', 1000);
-SELECT billing.subscribe(t, 'oc_plan') FROM unnest(ARRAY['oc_a', 'oc_b', 'oc_c']) AS t;
+SELECT billing.subscribe(t, 'oc_plan') FROM unnest(ARRAY['oc_a', 'oc_b', 'oc_c', 'oc_d']) AS t;
 
 -- A webhook table: a redelivered message must not count twice.
 CREATE TABLE oc_messages (id bigint PRIMARY KEY, tenant_id text NOT NULL, bytes bigint NOT NULL);
 SELECT billing.enforce_quota('oc_messages', 'messages');
 SELECT billing.enforce_quota('oc_messages', 'storage', amount_column => 'bytes');
-SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
- WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
 
 CREATE FUNCTION oc_usage(p_tenant text) RETURNS TABLE (messages bigint, storage bigint)
 LANGUAGE sql AS $$
     SELECT max(used) FILTER (WHERE resource = 'messages'), max(used) FILTER (WHERE resource = 'storage')
       FROM billing.tenant_usage(p_tenant)
 $$;
+
+-- By default a row ON CONFLICT skips counts as if written.
+INSERT INTO oc_messages VALUES (100, 'oc_d', 7);
+INSERT INTO oc_messages VALUES (100, 'oc_d', 7) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_d');
+
+-- Made exact, it is not counted.
+SELECT billing.exact_on_conflict('oc_messages');
+SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
+-- Again: nothing changes.
+SELECT billing.exact_on_conflict('oc_messages');
+INSERT INTO oc_messages VALUES (100, 'oc_d', 7) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_d');
 
 -- DO NOTHING: delivered three times, stored and counted once.
 INSERT INTO oc_messages VALUES (1, 'oc_a', 100) ON CONFLICT DO NOTHING;
@@ -111,8 +123,8 @@ INSERT INTO oc_messages VALUES (21, 'oc_c', 1), (22, 'oc_c', 2), (23, 'oc_c', 3)
 SELECT * FROM oc_usage('oc_c');
 DROP TRIGGER zzzz_skip_odd ON oc_messages;
 
--- With its confirming trigger disabled (or gone), rows count as inserted, as
--- before: never free.
+-- With its confirming trigger disabled again, rows count as inserted: never
+-- free.
 ALTER TABLE oc_messages DISABLE TRIGGER zzz_billing_messages_inserted;
 INSERT INTO oc_messages VALUES (20, 'oc_c', 1) ON CONFLICT DO NOTHING;
 SELECT * FROM oc_usage('oc_c');
@@ -120,8 +132,8 @@ ALTER TABLE oc_messages ENABLE TRIGGER zzz_billing_messages_inserted;
 INSERT INTO oc_messages VALUES (20, 'oc_c', 1) ON CONFLICT DO NOTHING;
 SELECT * FROM oc_usage('oc_c');
 
--- COPY and plain inserts are unchanged; the AFTER trigger never runs (its
--- WHEN clause is false) and needs no privilege of the inserting role.
+-- Plain inserts are unchanged; the AFTER trigger never runs (its WHEN clause
+-- is false) and needs no privilege of the inserting role.
 CREATE ROLE oc_app;
 GRANT INSERT, SELECT ON oc_messages TO oc_app;
 SET ROLE oc_app;
@@ -130,11 +142,23 @@ INSERT INTO oc_messages VALUES (30, 'oc_c', 5) ON CONFLICT DO NOTHING;
 RESET ROLE;
 SELECT * FROM oc_usage('oc_c');
 -- Called by hand it can only keep a count (and returns false).
-SELECT billing._insert_written('messages');
+SELECT billing._insert_written();
 
--- unenforce_quota removes the AFTER trigger too.
+-- unenforce_quota removes the AFTER trigger too; a resource enforced later
+-- on a table made exact gets it; exact_on_conflict(tbl, false) removes them.
 SELECT billing.unenforce_quota('oc_messages', 'messages');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND NOT tgisinternal ORDER BY tgname;
+SELECT billing.enforce_quota('oc_messages', 'messages');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
+SELECT billing.exact_on_conflict('oc_messages', false);
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
+-- A table without enforcement, and NULLs, are refused; the application
+-- role may not call it.
+CREATE TABLE oc_plain (id int PRIMARY KEY);
+SELECT regress_util.error_of($$SELECT billing.exact_on_conflict('oc_plain')$$);
+SELECT regress_util.sqlstate_of($$SELECT billing.exact_on_conflict(NULL)$$);
+SELECT has_function_privilege('oc_app', 'billing.exact_on_conflict(regclass, boolean)', 'EXECUTE');
+DROP TABLE oc_plain;
 DROP TABLE oc_messages;
 DROP FUNCTION oc_usage(text);
 DROP FUNCTION oc_skip_odd();

@@ -111,30 +111,24 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     }
 }
 
-// Is this trigger's WHEN clause billing._insert_written(resource), with
-// the function next to the trigger's own?
-bool confirms_resource(const Trigger* trigger, const char* resource)
+// Is this trigger's WHEN clause billing._insert_written(), the function
+// next to the trigger's own?
+bool when_confirms_inserts(const Trigger* trigger)
 {
     if (trigger->tgqual == nullptr)
         return false;
     Node* qual = static_cast<Node*>(stringToNode(trigger->tgqual));
-    if (!IsA(qual, FuncExpr))
+    if (!IsA(qual, FuncExpr) || castNode(FuncExpr, qual)->args != NIL)
         return false;
-    auto* call = castNode(FuncExpr, qual);
-    if (list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
-        return false;
-    auto* argument = castNode(Const, linitial(call->args));
-    if (argument->constisnull || argument->consttype != TEXTOID)
-        return false;
-    const char* name = get_func_name(call->funcid);
+    Oid function = castNode(FuncExpr, qual)->funcid;
+    const char* name = get_func_name(function);
     return name != nullptr && std::strcmp(name, "_insert_written") == 0 &&
-           get_func_namespace(call->funcid) == get_func_namespace(trigger->tgfoid) &&
-           std::strcmp(TextDatumGetCString(argument->constvalue), resource) == 0;
+           get_func_namespace(function) == get_func_namespace(trigger->tgfoid);
 }
 
 // The AFTER INSERT row trigger of the same function and resource whose WHEN
-// clause confirms the rows this trigger counts; enforce_quota installs it
-// next to the BEFORE INSERT one (since 1.1).
+// clause confirms the rows this trigger counts (billing.exact_on_conflict
+// adds it).
 char confirmation_trigger_enabled(Relation rel, const Trigger* self)
 {
     TriggerDesc* triggers = rel->trigdesc;
@@ -144,7 +138,7 @@ char confirmation_trigger_enabled(Relation rel, const Trigger* self)
             TRIGGER_TYPE_MATCHES(other->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER,
                                  TRIGGER_TYPE_INSERT) &&
             other->tgnargs >= 1 && std::strcmp(other->tgargs[0], self->tgargs[0]) == 0 &&
-            confirms_resource(other, self->tgargs[0]))
+            when_confirms_inserts(other))
             return other->tgenabled;
     }
     return '\0';
@@ -282,21 +276,23 @@ bool is_gauge(const QuotaKey& key)
     return terms_for(key).kind == ResourceKind::gauge;
 }
 
-// Without its confirming trigger (a table enforced by 1.0 and not updated,
-// the trigger disabled) a row is counted as before: as written.
+// With its confirming trigger firing, the row waits for confirmation (an
+// amount of 0 too: the trigger's WHEN clause confirms whatever was pushed
+// last).  Without (none, the default; disabled) a row is counted as
+// written.
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
     QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
     int64 amount = amount_of(data, layout, row);
-    if (amount == 0)
-        return;
     bool confirmed_later = confirmation_fires(layout.confirmation_enabled);
     if (confirmed_later)
         make_room_for_unconfirmed_insert();
-    PendingUsage* entry;
-    QuotaRemaining ignored;
-    consume_quota(key, amount, OnRefusal::raise_pt402, &ignored, &entry);
+    PendingUsage* entry = nullptr;
+    if (amount > 0) {
+        QuotaRemaining ignored;
+        consume_quota(key, amount, OnRefusal::raise_pt402, &ignored, &entry);
+    }
     if (confirmed_later)
         expect_insert_confirmation(layout.relid, layout.resource, entry, amount);
 }

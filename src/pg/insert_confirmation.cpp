@@ -2,6 +2,7 @@
 
 #include "insert_confirmation.hpp"
 
+#include "admission.hpp"
 #include "pending_usage.hpp"
 #include "pg_boundary.hpp"
 
@@ -41,29 +42,19 @@ void take_back(int i)
 {
     UnconfirmedInsert row = unconfirmed[i];
     remove_unconfirmed(i);
-    take_back_consumption(row.entry, row.subxact, row.amount);
+    if (row.amount > 0)
+        take_back_consumption(row.entry, row.subxact, row.amount);
 }
 
-// The last unconfirmed row of this resource (of a name this long), or -1.
-int last_of_resource(const char* resource, size_t length)
-{
-    for (int i = unconfirmed_count - 1; i >= 0; --i)
-        if (std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
-            unconfirmed[i].resource[length] == '\0')
-            return i;
-    return -1;
-}
-
-// billing._insert_written(resource): see insert_confirmation.hpp.  Always
-// false: the AFTER trigger it guards has nothing left to do.
+// billing._insert_written(): see insert_confirmation.hpp.  Always false:
+// the AFTER trigger it guards has nothing left to do.  The row written is
+// the one whose INSERT triggers pushed last: rows written while another is
+// on its way (inserted by code its triggers run) are confirmed before it.
 Datum insert_written_body(FunctionCallInfo fcinfo)
 {
-    if (unconfirmed_count == 0 || PG_ARGISNULL(0))
-        PG_RETURN_BOOL(false);
-    text* resource = PG_GETARG_TEXT_PP(0);
-    int i = last_of_resource(VARDATA_ANY(resource), VARSIZE_ANY_EXHDR(resource));
-    if (i >= 0)
-        remove_unconfirmed(i);
+    // As the INSERT trigger, which pushed nothing while enforcement was off.
+    if (unconfirmed_count > 0 && enforcement_enabled())
+        --unconfirmed_count;
     PG_RETURN_BOOL(false);
 }
 

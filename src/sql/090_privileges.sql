@@ -11,5 +11,5 @@ GRANT EXECUTE ON FUNCTION
     billing.usage_percent(bigint, bigint),
     billing.usage_status(bigint, bigint),
     billing._pending_usage(text),
-    billing._insert_written(text)
+    billing._insert_written()
     TO PUBLIC;

@@ -16,8 +16,8 @@
 -- cannot be enforced on an unlogged or temporary table.  A plan's billing
 -- interval must step forward (no negative part).  Usage is carried to the
 -- new period on every change of a tenant's periods (interval or anchor),
--- not only in subscribe().  Rows INSERT ... ON CONFLICT does not write are
--- not counted (a confirming AFTER INSERT trigger per enforcement).
+-- not only in subscribe().  exact_on_conflict(tbl) makes INSERT ... ON
+-- CONFLICT on an enforced table count only the rows it writes.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -483,16 +483,20 @@ BEGIN
 END;
 $$;
 
--- The WHEN clause of each enforcement's AFTER INSERT trigger: evaluated as
--- PostgreSQL queues the AFTER events of a row it has written, it confirms
--- what the BEFORE INSERT trigger counted for the row, and returns false, so
--- that nothing is queued.  A row never written (INSERT ... ON CONFLICT)
--- gets no confirmation, and its count is taken back (src/pg/insert_confirmation.hpp).
--- Executable by PUBLIC, as every inserting role evaluates it; calling it
--- by hand can only keep a count.
-CREATE FUNCTION billing._insert_written(resource text)
+-- The WHEN clause of the AFTER INSERT trigger that exact_on_conflict adds
+-- to an enforcement.  Evaluated as PostgreSQL queues the AFTER events of a
+-- row it has written, it confirms what the BEFORE INSERT triggers counted
+-- for the row, and returns false, so that nothing is queued.  A row never
+-- written (INSERT ... ON CONFLICT) gets no confirmation, and its count is
+-- taken back (src/pg/insert_confirmation.hpp).  Executable by PUBLIC, as
+-- every inserting role evaluates it; calling it by hand can only keep a
+-- count.
+CREATE FUNCTION billing._insert_written()
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_insert_written' LANGUAGE C VOLATILE;
 
+-- Creates the enforcement trigger of tbl and resource for one event: 'ins'
+-- (every resource), 'upd', 'del' and 'trunc' (gauges), 'inserted'
+-- (exact_on_conflict).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
@@ -508,8 +512,7 @@ BEGIN
                                 WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
                    tbl,
                    CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
-                   CASE p_event WHEN 'inserted'
-                        THEN format('WHEN (billing._insert_written(%L)) ', p_resource) ELSE '' END,
+                   CASE p_event WHEN 'inserted' THEN 'WHEN (billing._insert_written()) ' ELSE '' END,
                    p_resource, p_tenant_column, coalesce(p_amount_column, ''));
 END;
 $$;
@@ -600,8 +603,16 @@ BEGIN
 
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
-       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'inserted', 'upd', 'del', 'trunc']
-                               ELSE ARRAY['ins', 'inserted'] END) AS e(event);
+       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                               ELSE ARRAY['ins'] END) AS e(event);
+    -- A table made exact for ON CONFLICT (exact_on_conflict) stays so.
+    IF EXISTS (SELECT FROM billing.enforced_tables e
+                WHERE e.tbl = enforce_quota.tbl
+                  AND EXISTS (SELECT FROM billing._enforcement_triggers(e.tbl, e.resource) t
+                               WHERE t.event = 'inserted')) THEN
+        PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, 'inserted',
+                                                    tenant_column, amount_column);
+    END IF;
 
     INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
     VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
@@ -874,34 +885,48 @@ REVOKE ALL ON FUNCTION billing._carry_to_new_periods(text, timestamptz, interval
     billing._plan_interval_changed()
     FROM PUBLIC;
 
--- Rows that INSERT ... ON CONFLICT does not write are not counted: every
--- enforcement gets the AFTER INSERT trigger whose WHEN clause confirms the
--- rows written (060_enforcement.sql), enabled as its INSERT trigger is.
--- Until then the INSERT trigger counts rows as before.
--- Revoked first, as in a fresh install (090_privileges.sql): the same ACL.
-REVOKE ALL ON FUNCTION billing._insert_written(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION billing._insert_written(text) TO PUBLIC;
-DO $$
+-- INSERT ... ON CONFLICT on tbl counts only the rows it writes: every
+-- resource enforced there gets the AFTER INSERT trigger whose WHEN clause
+-- confirms the rows written (see _insert_written); resources enforced on
+-- tbl later get it too.  Not the default: PostgreSQL prepares a WHEN clause
+-- for every statement, some 7 % of a one-row INSERT.  With enabled =>
+-- false, the triggers go and skipped rows count again as written.
+CREATE FUNCTION billing.exact_on_conflict(tbl regclass, enabled boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     e record;
+    v_present boolean;
 BEGIN
-    FOR e IN SELECT x.tbl, x.resource, x.tenant_column, x.amount_column, t.tgenabled
-               FROM billing.enforced_tables x
-               JOIN pg_catalog.pg_trigger t
-                 ON t.tgrelid = x.tbl AND t.tgname = 'zzz_billing_' || x.resource || '_ins'
-              WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger i
-                                 WHERE i.tgrelid = x.tbl
-                                   AND i.tgname = 'zzz_billing_' || x.resource || '_inserted')
-              ORDER BY x.tbl, x.resource
+    IF tbl IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl) THEN
+        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Call billing.enforce_quota first.';
+    END IF;
+    -- As enforce_quota: no row is written while the triggers change.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
+               FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl
+              ORDER BY x.resource
     LOOP
-        PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, 'inserted',
-                                                    e.tenant_column, e.amount_column);
-        IF e.tgenabled <> 'O' THEN
-            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
-                                      CASE e.tgenabled WHEN 'D' THEN 'DISABLE'
-                                           WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
-                                      'zzz_billing_' || e.resource || '_inserted');
+        v_present := EXISTS (SELECT FROM billing._enforcement_triggers(tbl, e.resource) t
+                              WHERE t.event = 'inserted');
+        IF enabled AND NOT v_present THEN
+            PERFORM billing._create_enforcement_trigger(tbl, e.resource, 'inserted',
+                                                        e.tenant_column, e.amount_column);
+        ELSIF NOT enabled AND v_present THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', 'zzz_billing_' || e.resource || '_inserted', tbl);
         END IF;
     END LOOP;
 END;
 $$;
+COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
+    'Make INSERT ... ON CONFLICT on tbl count only the rows it writes (or, with false, count every row it proposes again).';
+-- Revoked first, as in a fresh install (090_privileges.sql): the same ACLs.
+REVOKE ALL ON FUNCTION billing._insert_written(), billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION billing._insert_written() TO PUBLIC;
