@@ -144,6 +144,14 @@ SELECT * FROM oc_usage('oc_c');
 -- Called by hand it can only keep a count (and returns false).
 SELECT billing._insert_written();
 
+-- A renamed tenant column is followed by the AFTER triggers too.
+ALTER TABLE oc_messages RENAME COLUMN tenant_id TO account_id;
+SELECT tgname, pg_get_triggerdef(oid) LIKE '%''account_id''%' AS follows FROM pg_trigger
+ WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
+INSERT INTO oc_messages VALUES (30, 'oc_c', 5) ON CONFLICT DO NOTHING;
+SELECT * FROM oc_usage('oc_c');
+ALTER TABLE oc_messages RENAME COLUMN account_id TO tenant_id;
+
 -- unenforce_quota removes the AFTER trigger too; a resource enforced later
 -- on a table made exact gets it; exact_on_conflict(tbl, false) removes them.
 SELECT billing.unenforce_quota('oc_messages', 'messages');

@@ -40,6 +40,7 @@ CREATE TABLE "Chat App"."Chat Sessions" ("Tenant Key" text, "Slots" int);
 SELECT billing.enforce_quota('messages', 'messages');
 SELECT billing.enforce_quota('files', 'storage', 'owner', 'size_bytes');
 SELECT billing.enforce_quota('"Chat App"."Chat Sessions"', 'whatsapp_sessions', 'Tenant Key', 'Slots');
+SELECT billing.exact_on_conflict('files');
 
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'a'), ('acme', 'b'), ('globex', 'c');
 INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', 100);
@@ -98,6 +99,8 @@ EXCEPTION WHEN sqlstate 'PT402' THEN
     NULL;
 END $$;
 DELETE FROM files WHERE size_bytes = 700;
+-- files was made exact for ON CONFLICT: a skipped duplicate counts nothing.
+INSERT INTO files (id, owner, size_bytes) SELECT id, owner, size_bytes FROM files ON CONFLICT DO NOTHING;
 SELECT resource || '=' || used FROM billing.tenant_usage('acme') WHERE resource IN ('messages', 'whatsapp_sessions')
 UNION ALL
 SELECT 'storage=' || used FROM billing.tenant_usage('0b6e5a4c-1d2e-4f00-9abc-def012345678'::uuid) WHERE resource = 'storage'
