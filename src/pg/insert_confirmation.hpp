@@ -22,7 +22,11 @@
 // Pairing: the INSERT triggers of a row push one entry per resource whose
 // confirming trigger fires, the WHEN clauses pop as many, last in first out
 // (a row written by code running while another is on its way is confirmed
-// before it).  A row's fate is known once PostgreSQL has moved on to the
+// before it).  Mispairing only keeps a count, except in one case: a row
+// skipped by code running while another is on its way (an INSERT ... ON
+// CONFLICT into an exact table from a BEFORE trigger firing after ours)
+// leaves its entry on top, the outer row's confirmation keeps that one, and
+// the outer row's own entry is taken back later.  A row's fate is known once PostgreSQL has moved on to the
 // next row, so an unconfirmed entry is taken back when the same trigger
 // (table and resource) counts its next row, and otherwise just before
 // commit.  Not sooner: code that runs while a row is being written (a
