@@ -404,3 +404,29 @@ DELETE FROM e_legacy;
 SELECT used AS after_delete FROM billing.tenant_usage('e_old') WHERE resource = 'storage';
 
 -- INSERT ... ON CONFLICT: 13_on_conflict.sql.
+
+-- MERGE: its INSERT, UPDATE and DELETE actions fire the same triggers as the
+-- statements, and the statement is all-or-nothing over the limit.
+SELECT billing.subscribe('e_merge', 'e_plan');
+CREATE TABLE e_merged (id int PRIMARY KEY, tenant_id text NOT NULL, bytes int NOT NULL);
+SELECT billing.enforce_quota('e_merged', 'storage', amount_column => 'bytes');
+CREATE TABLE e_incoming (id int, bytes int, op text);
+CREATE FUNCTION e_merge_incoming() RETURNS void LANGUAGE sql AS $$
+    MERGE INTO e_merged m USING e_incoming i ON m.id = i.id
+     WHEN MATCHED AND i.op = 'del' THEN DELETE
+     WHEN MATCHED THEN UPDATE SET bytes = i.bytes
+     WHEN NOT MATCHED THEN INSERT VALUES (i.id, 'e_merge', i.bytes);
+    TRUNCATE e_incoming;
+$$;
+INSERT INTO e_incoming VALUES (1, 100, 'ins'), (2, 200, 'ins');
+SELECT e_merge_incoming();
+INSERT INTO e_incoming VALUES (1, 150, 'upd'), (2, NULL, 'del'), (3, 300, 'ins');
+SELECT e_merge_incoming();
+SELECT used, (SELECT sum(bytes) FROM e_merged) AS stored FROM billing.tenant_usage('e_merge') WHERE resource = 'storage';
+INSERT INTO e_incoming VALUES (1, 900, 'upd'), (4, 10, 'ins');
+SELECT regress_util.sqlstate_of('SELECT e_merge_incoming()');
+SELECT used, (SELECT sum(bytes) FROM e_merged) AS stored FROM billing.tenant_usage('e_merge') WHERE resource = 'storage';
+DROP FUNCTION e_merge_incoming();
+DROP TABLE e_incoming;
+SELECT billing.unenforce_quota('e_merged', 'storage');
+DROP TABLE e_merged;
