@@ -179,15 +179,18 @@ BEGIN
                   HINT = 'Known resources are listed in billing.resources.';
     END IF;
     SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
-    IF v_relkind = 'p' THEN
-        -- A row moving between partitions fires UPDATE, DELETE and INSERT
-        -- triggers together; counting that exactly needs more than row
-        -- triggers can see.
-        RAISE EXCEPTION 'partitioned table "%" cannot be enforced yet', tbl
+    -- A partitioned table: PostgreSQL clones its row triggers to every
+    -- partition, present and future, so a period resource is counted on
+    -- every row routed there.  A gauge also needs TRUNCATE of one partition
+    -- (which fires none of the parent's statement triggers), a backfill and
+    -- recount over the partitions, and a row moving between partitions
+    -- given back once: not yet.
+    IF v_relkind = 'p' AND v_kind = 'gauge' THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on partitioned table "%" yet', enforce_quota.resource, tbl
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Enforce a table that is not partitioned, or call billing.consume_quota from the application.';
+                  HINT = 'Enforce it on each partition, or call billing.consume_quota and billing.release_quota from the application.';
     END IF;
-    IF v_relkind IS DISTINCT FROM 'r' THEN
+    IF v_relkind NOT IN ('r', 'p') OR v_relkind IS NULL THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
 
