@@ -37,6 +37,10 @@ SELECT used, period_start = (billing.period_bounds('2026-02-15 00:00:00+00', '1 
 UPDATE billing.subscriptions SET period_anchor = '2026-03-03 00:00:00+00' WHERE tenant_id = 's_acme';
 SELECT used, period_start = (billing.period_bounds('2026-03-03 00:00:00+00', '1 month')).period_start AS in_new_period
   FROM billing.tenant_usage('s_acme') WHERE resource = 'messages';
+-- A subscription cannot move to another tenant id: its usage would stay
+-- behind, and the tenant would start again from zero.
+UPDATE billing.subscriptions SET tenant_id = 's_acme_renamed' WHERE tenant_id = 's_acme';
+UPDATE billing.subscriptions SET tenant_id = tenant_id, status = status WHERE tenant_id = 's_acme';
 
 -- Bad input.
 SELECT billing.subscribe('s_acme', 'no_such_plan');

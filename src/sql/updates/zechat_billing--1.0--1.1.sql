@@ -18,7 +18,8 @@
 -- new period on every change of a tenant's periods (interval or anchor),
 -- not only in subscribe().  exact_on_conflict(tbl) makes INSERT ... ON
 -- CONFLICT on an enforced table count only the rows it writes.  A period
--- resource can be enforced on a partitioned table.
+-- resource can be enforced on a partitioned table.  A subscription's tenant
+-- id cannot change (its usage would stay behind).
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -773,7 +774,7 @@ REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
     FROM PUBLIC;
 
 -- A resource cannot be renamed, nor change kind once counted or enforced
--- (015_resource_changes.sql).
+-- (015_key_changes.sql).
 CREATE FUNCTION billing._resource_change_allowed()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -808,6 +809,31 @@ CREATE TRIGGER resource_change_allowed
     BEFORE UPDATE OF resource, kind ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;
+
+-- A subscription's tenant_id is the tenant's key everywhere else too
+-- (usage_parts, shared-memory counters, alerts, limit_log, overrides): a
+-- subscription moved to another id would leave the usage behind, and the
+-- tenant would start again from zero under the new one.
+CREATE FUNCTION billing._subscription_tenant_kept()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        RAISE EXCEPTION 'the tenant of subscription "%" cannot change', OLD.tenant_id
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Usage, alerts and overrides know the tenant by its id.',
+                  HINT = 'Subscribe the new tenant id with billing.subscribe() instead.';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER subscription_tenant_kept
+    BEFORE UPDATE OF tenant_id ON billing.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION billing._subscription_tenant_kept();
+REVOKE ALL ON FUNCTION billing._subscription_tenant_kept() FROM PUBLIC;
 
 -- A plan no period can be computed for ('-1 month 31 days') is refused when
 -- it is written, not at every consumption of its subscribers (010_tables.sql).

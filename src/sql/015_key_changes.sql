@@ -1,3 +1,6 @@
+-- Names other tables keep by value, without a foreign key to follow a
+-- change: a resource's, a subscription's tenant id.
+
 -- What may change in billing.resources.  A resource's name is the key of
 -- its usage (usage_parts, shared-memory counters, alerts, limit_log) and an
 -- argument of the enforcement triggers, none of which follow a rename: a
@@ -38,3 +41,27 @@ $$;
 CREATE TRIGGER resource_change_allowed
     BEFORE UPDATE OF resource, kind ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
+
+-- A subscription's tenant_id is the tenant's key everywhere else too
+-- (usage_parts, shared-memory counters, alerts, limit_log, overrides): a
+-- subscription moved to another id would leave the usage behind, and the
+-- tenant would start again from zero under the new one.
+CREATE FUNCTION billing._subscription_tenant_kept()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.tenant_id IS DISTINCT FROM OLD.tenant_id THEN
+        RAISE EXCEPTION 'the tenant of subscription "%" cannot change', OLD.tenant_id
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Usage, alerts and overrides know the tenant by its id.',
+                  HINT = 'Subscribe the new tenant id with billing.subscribe() instead.';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER subscription_tenant_kept
+    BEFORE UPDATE OF tenant_id ON billing.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION billing._subscription_tenant_kept();
