@@ -1,7 +1,8 @@
 -- INSERT ... ON CONFLICT on enforced tables.  The INSERT trigger consumes
 -- before PostgreSQL looks for the conflict.  After exact_on_conflict(tbl),
 -- an AFTER INSERT trigger's WHEN clause confirms the rows written, and what
--- a row not written consumed is taken back: only rows really written count.
+-- a row not written consumed is taken back: only rows really written count,
+-- and only those are refused at the limit.
 \set SHOW_CONTEXT never
 
 INSERT INTO billing.plans (plan_id, name) VALUES ('oc_plan', 'OC');
@@ -62,11 +63,14 @@ SELECT * FROM oc_usage('oc_a');
 INSERT INTO oc_messages VALUES (4, 'oc_a', 5) ON CONFLICT DO NOTHING;
 INSERT INTO oc_messages VALUES (4, 'oc_a', 5) ON CONFLICT DO NOTHING;
 SELECT * FROM oc_usage('oc_a');
--- At the limit, a row is refused before PostgreSQL looks for its conflict,
--- even one that DO NOTHING would skip (a known limit: the check must come
--- before the row is written, and the conflict is looked for after it).
+-- At the limit a new row is refused, a duplicate that DO NOTHING skips is
+-- not: the INSERT trigger holds the refusal back until the row is written
+-- (the confirmation raises it, failing the statement).
 INSERT INTO oc_messages VALUES (5, 'oc_a', 1) ON CONFLICT DO NOTHING;
-SELECT regress_util.sqlstate_of($$INSERT INTO oc_messages VALUES (1, 'oc_a', 1) ON CONFLICT DO NOTHING$$);
+INSERT INTO oc_messages VALUES (1, 'oc_a', 1), (5, 'oc_a', 1) ON CONFLICT DO NOTHING;
+SELECT * FROM regress_util.error_of($$INSERT INTO oc_messages VALUES (6, 'oc_a', 1) ON CONFLICT DO NOTHING$$);
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_messages VALUES (2, 'oc_a', 1), (7, 'oc_a', 1) ON CONFLICT DO NOTHING$$);
+SELECT count(*) AS stored FROM oc_messages WHERE tenant_id = 'oc_a';
 SELECT * FROM oc_usage('oc_a');
 
 -- In a transaction: a skipped row's count is held until the same table
@@ -93,9 +97,12 @@ INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
 COMMIT;
 SELECT * FROM oc_usage('oc_b');
 SELECT count(*), sum(bytes) FROM oc_messages WHERE tenant_id = 'oc_b';
--- Likewise DO UPDATE: the proposed row (950 bytes) must fit on top of the
--- usage (100), though the update it turns into would end at 950.
-SELECT state, message FROM regress_util.error_of($$INSERT INTO oc_messages VALUES (10, 'oc_b', 950)
+-- Likewise DO UPDATE: the proposed row (950 bytes) does not fit on top of
+-- the usage (100), the update it turns into (to 950) does.  One that does
+-- not fit is refused by the UPDATE trigger.
+INSERT INTO oc_messages VALUES (10, 'oc_b', 950) ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes;
+SELECT * FROM oc_usage('oc_b');
+SELECT state, message FROM regress_util.error_of($$INSERT INTO oc_messages VALUES (10, 'oc_b', 1001)
     ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes$$);
 SELECT * FROM oc_usage('oc_b');
 

@@ -209,6 +209,24 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     return true;
 }
 
+void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
+                                   DeferredRefusal* deferred)
+{
+    QuotaRemaining ignored;
+    deferred->deferred = false;
+    if (consume_quota(key, amount, OnRefusal::return_false, &ignored, tracked))
+        return;
+    TenantTerms terms = terms_for(key);
+    if (terms.subscription != SubscriptionState::active)
+        (void)consume_quota(key, amount, OnRefusal::raise_pt402, &ignored); // raises
+    *deferred =
+        DeferredRefusal{true, terms.limit, usage_without_lock(key, terms), terms.subscription};
+    // Consumed without the limit, as a correction is (the key is locked, or
+    // its counter pinned, by the refused attempt).
+    adjust_usage(key, terms.usage_period_start, amount, false);
+    *tracked = find_pending_usage(key, terms.usage_period_start);
+}
+
 QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
 {
     PreventCommandIfReadOnly("release_quota");

@@ -34,6 +34,22 @@ struct PendingUsage;
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
                    PendingUsage** tracked = nullptr);
 
+// A PT402 for the limit, held back by consume_quota_deferring_limit().
+struct DeferredRefusal {
+    bool deferred; // false: admitted within the limit
+    Limit limit;
+    int64 used; // the usage the amount was compared with
+    SubscriptionState subscription;
+};
+
+// As consume_quota(..., OnRefusal::raise_pt402, ...), except that an amount
+// the limit refuses is consumed all the same and the refusal handed back
+// in `deferred`, for the caller to raise once it knows the consumption
+// stands (insert_confirmation.hpp: the row was really written).  Refusals
+// for the subscription are raised at once.
+void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
+                                   DeferredRefusal* deferred);
+
 // Who gives usage back: the enforcement triggers, for rows they saw deleted
 // or shrunk (paid for by committed transactions), or a caller of
 // billing.release_quota().

@@ -278,23 +278,23 @@ bool is_gauge(const QuotaKey& key)
 
 // With its confirming trigger firing, the row waits for confirmation (an
 // amount of 0 too: the trigger's WHEN clause confirms whatever was pushed
-// last).  Without (none, the default; disabled) a row is counted as
-// written.
+// last), and a refusal for the limit waits with it.  Without (none, the
+// default; disabled) a row is counted as written.
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
     QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
     int64 amount = amount_of(data, layout, row);
-    bool confirmed_later = confirmation_fires(layout.confirmation_enabled);
-    if (confirmed_later)
-        make_room_for_unconfirmed_insert();
-    PendingUsage* entry = nullptr;
-    if (amount > 0) {
-        QuotaRemaining ignored;
-        consume_quota(key, amount, OnRefusal::raise_pt402, &ignored, &entry);
+    if (!confirmation_fires(layout.confirmation_enabled)) {
+        consume_for_row(key, amount);
+        return;
     }
-    if (confirmed_later)
-        expect_insert_confirmation(layout.relid, layout.resource, entry, amount);
+    make_room_for_unconfirmed_insert();
+    PendingUsage* entry = nullptr;
+    DeferredRefusal refusal{};
+    if (amount > 0)
+        consume_quota_deferring_limit(key, amount, &entry, &refusal);
+    expect_insert_confirmation(layout.relid, layout.resource, entry, amount, refusal);
 }
 
 bool same_tenant(const char* a, const char* b)
@@ -411,17 +411,19 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
     TriggerEvent event = data->tg_event;
 
-    if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BY_INSERT(event)) {
-        // The confirming trigger's WHEN clause is always false: it never
-        // runs, and has nothing to do.
-        if (TRIGGER_FIRED_AFTER(event))
-            return (Datum)0;
-        // Whether or not anything is counted now, the last row counted here
-        // either was written, and confirmed, or was not.
-        if (data->tg_trigger->tgnargs > 0)
-            take_back_unwritten_insert(RelationGetRelid(data->tg_relation),
-                                       data->tg_trigger->tgargs[0]);
-    }
+    // The confirming trigger's WHEN clause is always false: it never runs,
+    // and has nothing to do.
+    if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BY_INSERT(event) &&
+        TRIGGER_FIRED_AFTER(event))
+        return (Datum)0;
+    // Whether or not anything is counted now, the last row the INSERT
+    // trigger counted was written, and confirmed, or was not; an UPDATE
+    // (ON CONFLICT DO UPDATE) means the proposed row is not.
+    if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event) &&
+        (TRIGGER_FIRED_BY_INSERT(event) || TRIGGER_FIRED_BY_UPDATE(event)) &&
+        data->tg_trigger->tgnargs > 0)
+        take_back_unwritten_insert(RelationGetRelid(data->tg_relation),
+                                   data->tg_trigger->tgargs[0]);
 
     Datum result = (Datum)0;
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))

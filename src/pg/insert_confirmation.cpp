@@ -5,6 +5,7 @@
 #include "admission.hpp"
 #include "pending_usage.hpp"
 #include "pg_boundary.hpp"
+#include "refusal.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -22,6 +23,7 @@ struct UnconfirmedInsert {
     int64 amount;
     SubTransactionId subxact;
     char resource[48];
+    DeferredRefusal refusal;
 };
 
 // A stack in TopMemoryContext: a row's INSERT triggers push (one per
@@ -53,8 +55,13 @@ void take_back(int i)
 Datum insert_written_body(FunctionCallInfo fcinfo)
 {
     // As the INSERT trigger, which pushed nothing while enforcement was off.
-    if (unconfirmed_count > 0 && enforcement_enabled())
-        --unconfirmed_count;
+    if (unconfirmed_count == 0 || !enforcement_enabled())
+        PG_RETURN_BOOL(false);
+    const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
+    // Written over the limit: the statement fails, and the row with it.
+    if (row.refusal.deferred)
+        report_refusal(pending_quota_key(row.entry), row.refusal.limit, row.refusal.used,
+                       row.amount, RefusalReason::limit_reached, row.refusal.subscription);
     PG_RETURN_BOOL(false);
 }
 
@@ -87,7 +94,8 @@ void make_room_for_unconfirmed_insert()
     unconfirmed_capacity = capacity;
 }
 
-void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount)
+void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount,
+                                const DeferredRefusal& refusal)
 {
     // make_room_for_unconfirmed_insert() came first.
     UnconfirmedInsert& row = unconfirmed[unconfirmed_count++];
@@ -96,6 +104,7 @@ void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* e
     row.amount = amount;
     row.subxact = GetCurrentSubTransactionId();
     strlcpy(row.resource, resource, sizeof row.resource);
+    row.refusal = refusal;
 }
 
 void take_back_unwritten_inserts()

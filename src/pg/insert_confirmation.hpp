@@ -26,15 +26,22 @@
 // skipped by code running while another is on its way (an INSERT ... ON
 // CONFLICT into an exact table from a BEFORE trigger firing after ours)
 // leaves its entry on top, the outer row's confirmation keeps that one, and
-// the outer row's own entry is taken back later.  A row's fate is known once PostgreSQL has moved on to the
-// next row, so an unconfirmed entry is taken back when the same trigger
-// (table and resource) counts its next row, and otherwise just before
-// commit.  Not sooner: code that runs while a row is being written (a
-// BEFORE trigger firing after ours, a CHECK constraint's function) may
-// consume too, and must not take back a row still on its way.  Until then
-// the count is held, as if the row were written: conservative, never free.
-// The consumption was admitted against the limit: a duplicate row that DO
-// NOTHING will skip is still refused when the tenant is at its limit.
+// the outer row's own entry is taken back later.  A row's fate is known once PostgreSQL has moved
+// on to the next row, so an unconfirmed entry is taken back when the same trigger (table and
+// resource) counts its next row, and otherwise just before commit.  Not sooner: code that runs
+// while a row is being written (a BEFORE trigger firing after ours, a CHECK constraint's function)
+// may consume too, and must not take back a row still on its way.  Until then the count is held, as
+// if the row were written: conservative, never free. An UPDATE trigger of the same table and
+// resource takes it back too: ON CONFLICT DO UPDATE updates instead of writing the proposed row.
+//
+// The limit: a row the limit refuses may be a duplicate that DO NOTHING will
+// skip (a webhook delivered again when the tenant is at its limit), or an
+// upsert whose update fits where the whole proposed row does not.  So on an
+// exact table the INSERT trigger consumes such a row all the same and holds
+// the PT402 back (admission.hpp, consume_quota_deferring_limit); the
+// confirmation raises it if the row is written, which fails the statement
+// before anything is committed, and a row not written just gives the
+// amount back.
 //
 // Pending consumption lives in pending_usage.hpp; this keeps only which of
 // it is unconfirmed.  Entries belong to the subtransaction that consumed,
@@ -47,10 +54,11 @@
 namespace zechat::billing::pg {
 
 struct PendingUsage;
+struct DeferredRefusal;
 
-// At the INSERT trigger of table relid and `resource`, before it consumes:
-// the row it counted before, if never confirmed, was not written; take it
-// back.
+// At the INSERT (or UPDATE) trigger of table relid and `resource`, before
+// it consumes: the row the INSERT trigger counted before, if never
+// confirmed, was not written; take it back.
 void take_back_unwritten_insert(Oid relid, const char* resource);
 
 // Room for one more unconfirmed row, made before consuming, so that
@@ -59,8 +67,9 @@ void make_room_for_unconfirmed_insert();
 
 // The INSERT trigger of table relid and `resource` consumed `amount` (0:
 // nothing, entry nullptr) on `entry` for a row that its AFTER trigger will
-// confirm if written.
-void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount);
+// confirm if written; over the limit, with the refusal held back.
+void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry,
+                                int64 amount, const DeferredRefusal& refusal);
 
 // Just before commit (and each round of it): takes back every consumption
 // still unconfirmed.

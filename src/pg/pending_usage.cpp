@@ -469,6 +469,11 @@ CounterEntry* pending_counter(const PendingUsage* entry)
     return entry->counter;
 }
 
+QuotaKey pending_quota_key(const PendingUsage* entry)
+{
+    return quota_key_of(entry);
+}
+
 int64 pending_current_usage(const PendingUsage* entry)
 {
     return entry->base_used + entry->consumed - entry->released;

@@ -59,6 +59,9 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
 // Shared-memory mode: the pinned counter.
 CounterEntry* pending_counter(const PendingUsage* entry);
 
+// The key the entry tracks (its strings live as long as the entry).
+QuotaKey pending_quota_key(const PendingUsage* entry);
+
 // Lock mode: base_used + everything consumed - released so far.
 int64 pending_current_usage(const PendingUsage* entry);
 
