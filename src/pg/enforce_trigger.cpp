@@ -14,12 +14,10 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -109,50 +107,6 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
             layout->amount_type != INT8OID)
             bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
     }
-}
-
-// Is this trigger's WHEN clause billing._insert_written(), the function
-// next to the trigger's own?
-bool when_confirms_inserts(const Trigger* trigger)
-{
-    if (trigger->tgqual == nullptr)
-        return false;
-    Node* qual = static_cast<Node*>(stringToNode(trigger->tgqual));
-    if (!IsA(qual, FuncExpr) || castNode(FuncExpr, qual)->args != NIL)
-        return false;
-    Oid function = castNode(FuncExpr, qual)->funcid;
-    const char* name = get_func_name(function);
-    return name != nullptr && std::strcmp(name, "_insert_written") == 0 &&
-           get_func_namespace(function) == get_func_namespace(trigger->tgfoid);
-}
-
-// The AFTER INSERT row trigger of the same function and resource whose WHEN
-// clause confirms the rows this trigger counts (billing.exact_on_conflict
-// adds it).
-char confirmation_trigger_enabled(Relation rel, const Trigger* self)
-{
-    TriggerDesc* triggers = rel->trigdesc;
-    for (int i = 0; triggers != nullptr && i < triggers->numtriggers; ++i) {
-        const Trigger* other = &triggers->triggers[i];
-        if (other->tgfoid == self->tgfoid &&
-            TRIGGER_TYPE_MATCHES(other->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER,
-                                 TRIGGER_TYPE_INSERT) &&
-            other->tgnargs >= 1 && std::strcmp(other->tgargs[0], self->tgargs[0]) == 0 &&
-            when_confirms_inserts(other))
-            return other->tgenabled;
-    }
-    return '\0';
-}
-
-// Fires the confirming trigger for rows written now?  As PostgreSQL decides
-// (TriggerEnabled): by its tgenabled and session_replication_role.
-bool confirmation_fires(char tgenabled)
-{
-    if (tgenabled == '\0' || tgenabled == TRIGGER_DISABLED)
-        return false;
-    if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
-        return tgenabled == TRIGGER_FIRES_ON_REPLICA || tgenabled == TRIGGER_FIRES_ALWAYS;
-    return tgenabled == TRIGGER_FIRES_ON_ORIGIN || tgenabled == TRIGGER_FIRES_ALWAYS;
 }
 
 TriggerLayout layout_for(TriggerData* data)

@@ -9,8 +9,12 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_trigger.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 }
 
 namespace zechat::billing::pg {
@@ -65,7 +69,46 @@ Datum insert_written_body(FunctionCallInfo fcinfo)
     PG_RETURN_BOOL(false);
 }
 
+// Is this trigger's WHEN clause billing._insert_written(), the function
+// next to the trigger's own?
+bool when_confirms_inserts(const Trigger* trigger)
+{
+    if (trigger->tgqual == nullptr)
+        return false;
+    Node* qual = static_cast<Node*>(stringToNode(trigger->tgqual));
+    if (!IsA(qual, FuncExpr) || castNode(FuncExpr, qual)->args != NIL)
+        return false;
+    Oid function = castNode(FuncExpr, qual)->funcid;
+    const char* name = get_func_name(function);
+    return name != nullptr && std::strcmp(name, "_insert_written") == 0 &&
+           get_func_namespace(function) == get_func_namespace(trigger->tgfoid);
+}
+
 } // namespace
+
+char confirmation_trigger_enabled(Relation rel, const Trigger* self)
+{
+    TriggerDesc* triggers = rel->trigdesc;
+    for (int i = 0; triggers != nullptr && i < triggers->numtriggers; ++i) {
+        const Trigger* other = &triggers->triggers[i];
+        if (other->tgfoid == self->tgfoid &&
+            TRIGGER_TYPE_MATCHES(other->tgtype, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER,
+                                 TRIGGER_TYPE_INSERT) &&
+            other->tgnargs >= 1 && std::strcmp(other->tgargs[0], self->tgargs[0]) == 0 &&
+            when_confirms_inserts(other))
+            return other->tgenabled;
+    }
+    return '\0';
+}
+
+bool confirmation_fires(char tgenabled)
+{
+    if (tgenabled == '\0' || tgenabled == TRIGGER_DISABLED)
+        return false;
+    if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+        return tgenabled == TRIGGER_FIRES_ON_REPLICA || tgenabled == TRIGGER_FIRES_ALWAYS;
+    return tgenabled == TRIGGER_FIRES_ON_ORIGIN || tgenabled == TRIGGER_FIRES_ALWAYS;
+}
 
 void take_back_unwritten_insert(Oid relid, const char* resource)
 {

@@ -51,10 +51,23 @@
 
 #include "pg_headers.hpp"
 
+extern "C" {
+#include "commands/trigger.h"
+}
+
 namespace zechat::billing::pg {
 
 struct PendingUsage;
 struct DeferredRefusal;
+
+// The tgenabled of the AFTER INSERT row trigger of rel whose WHEN clause
+// confirms the rows the INSERT trigger `self` counts (same function and
+// resource; billing.exact_on_conflict adds it), '\0' when there is none.
+char confirmation_trigger_enabled(Relation rel, const Trigger* self);
+
+// Does a trigger so enabled fire now?  As PostgreSQL decides
+// (TriggerEnabled): by tgenabled and session_replication_role.
+bool confirmation_fires(char tgenabled);
 
 // At the INSERT (or UPDATE) trigger of table relid and `resource`, before
 // it consumes: the row the INSERT trigger counted before, if never
@@ -68,8 +81,8 @@ void make_room_for_unconfirmed_insert();
 // The INSERT trigger of table relid and `resource` consumed `amount` (0:
 // nothing, entry nullptr) on `entry` for a row that its AFTER trigger will
 // confirm if written; over the limit, with the refusal held back.
-void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry,
-                                int64 amount, const DeferredRefusal& refusal);
+void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount,
+                                const DeferredRefusal& refusal);
 
 // Just before commit (and each round of it): takes back every consumption
 // still unconfirmed.
