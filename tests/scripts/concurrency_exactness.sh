@@ -7,6 +7,10 @@
 #  * gauge: inserts, deletes and updates of one tenant's files race against
 #    a 20000-byte limit: usage always equals the bytes actually stored, and
 #    never exceeds the limit;
+#  * INSERT ... ON CONFLICT on a table made exact for it: 16 clients deliver
+#    ids 1 to 600 (DO NOTHING or DO UPDATE of the size) for one tenant with
+#    a limit of 300 messages: exactly 300 rows are stored, and usage equals
+#    the rows and bytes stored (duplicates pass at the limit);
 #  * eviction (shared-memory mode): 400 tenants with a limit of 5 messages
 #    each race through a counter table of 100 entries, so counters are
 #    evicted and loaded again all the time: still exactly 5 per tenant.
@@ -29,7 +33,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d stress >/dev/null <<'SQL'
 CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('stress', 'Stress');
 INSERT INTO billing.plan_limits VALUES ('stress', 'messages', 300), ('stress', 'storage', 20000);
-SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['s1', 's2', 's3', 's4', 'g']) t;
+SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['s1', 's2', 's3', 's4', 'g', 'w']) t;
 INSERT INTO billing.plans (plan_id, name) VALUES ('tiny', 'Tiny');
 INSERT INTO billing.plan_limits VALUES ('tiny', 'messages', 5);
 SELECT billing.subscribe('m' || g, 'tiny') FROM generate_series(1, 400) g;
@@ -37,6 +41,10 @@ CREATE TABLE stress_messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL)
 CREATE TABLE stress_files (id bigserial PRIMARY KEY, tenant_id text NOT NULL, size_bytes int NOT NULL);
 SELECT billing.enforce_quota('stress_messages', 'messages');
 SELECT billing.enforce_quota('stress_files', 'storage', amount_column => 'size_bytes');
+CREATE TABLE stress_inbox (id int PRIMARY KEY, tenant_id text NOT NULL, size_bytes int NOT NULL);
+SELECT billing.enforce_quota('stress_inbox', 'messages');
+SELECT billing.enforce_quota('stress_inbox', 'storage', amount_column => 'size_bytes');
+SELECT billing.exact_on_conflict('stress_inbox');
 
 -- pgbench would stop a client at its first error, so the refusals are
 -- caught here (each call is then a subtransaction, which the extension must
@@ -44,6 +52,18 @@ SELECT billing.enforce_quota('stress_files', 'storage', amount_column => 'size_b
 CREATE FUNCTION stress_send(p_tenant text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO stress_messages (tenant_id) VALUES (p_tenant);
+    RETURN true;
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    RETURN false;
+END $$;
+CREATE FUNCTION stress_deliver(p_id int, p_size int, p_upsert int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_upsert = 1 THEN
+        INSERT INTO stress_inbox VALUES (p_id, 'w', p_size)
+            ON CONFLICT (id) DO UPDATE SET size_bytes = excluded.size_bytes;
+    ELSE
+        INSERT INTO stress_inbox VALUES (p_id, 'w', p_size) ON CONFLICT DO NOTHING;
+    END IF;
     RETURN true;
 EXCEPTION WHEN sqlstate 'PT402' THEN
     RETURN false;
@@ -92,6 +112,17 @@ used=${result#*/}
 [ "$stored" = "$used" ] || fail "gauge: usage ($used) differs from the bytes stored ($stored)"
 [ "$used" -le 20000 ] || fail "gauge: usage $used is over the limit"
 [ "$used" -ge 19000 ] || fail "gauge: usage $used never came near the limit; the test did not race"
+
+run_pgbench "$STRESS/on_conflict.sql" 200
+result=$(psql -X -At -d stress -c "
+    SELECT count(*) || '/' || (SELECT used FROM billing.tenant_usage('w') WHERE resource = 'messages')
+           || ' ' || sum(size_bytes) || '/' || (SELECT used FROM billing.tenant_usage('w') WHERE resource = 'storage')
+      FROM stress_inbox")
+echo "ON CONFLICT, stored/used rows and bytes: $result"
+rows=${result% *}
+bytes=${result#* }
+[ "$rows" = "300/300" ] || fail "ON CONFLICT: expected exactly 300 rows stored and used, got $rows"
+[ "${bytes%/*}" = "${bytes#*/}" ] || fail "ON CONFLICT: bytes used differ from bytes stored: $bytes"
 
 run_pgbench "$STRESS/many_tenants.sql" 600
 result=$(psql -X -At -d stress -c "
