@@ -341,12 +341,11 @@ CREATE VIEW e_view AS SELECT * FROM e_badtypes;
 SELECT billing.enforce_quota('e_view', 'users');
 -- A partitioned table: a period resource is counted on every partition,
 -- present and future (PostgreSQL clones the row triggers), also for a table
--- attached later; a gauge is refused.  Known limit: an UPDATE that moves a
--- row to another partition deletes it there and inserts it in the other, so
--- the moved row counts again.
+-- attached later.  Known limit: an UPDATE that moves a row to another
+-- partition deletes it there and inserts it in the other, so the moved row
+-- counts again.
 CREATE TABLE e_parted (tenant_id text, day date, id int, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
 CREATE TABLE e_parted_jan PARTITION OF e_parted FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
-SELECT billing.enforce_quota('e_parted', 'storage');
 SELECT billing.enforce_quota('e_parted', 'messages');
 CREATE TABLE e_parted_feb PARTITION OF e_parted FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
 CREATE TABLE e_parted_mar (LIKE e_parted);
@@ -378,8 +377,62 @@ SELECT billing.unenforce_quota('e_parted', 'messages');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'zzz_billing%'
    AND tgrelid IN ('e_parted'::regclass, 'e_parted_jan'::regclass, 'e_parted_feb'::regclass, 'e_parted_mar'::regclass);
 DROP TABLE e_parted;
--- Partitions can also be enforced one by one (gauges too), with the same
--- known limit for a moved row.
+-- A gauge on a partitioned table: the rows of every partition count (the
+-- backfill and recount read them all), a row moved between partitions
+-- stays counted once, TRUNCATE of the table or of one partition gives back
+-- what it held, a partition attached brings its rows in and one detached
+-- takes them out.
+SELECT billing.subscribe('e_pg', 'e_plan');
+CREATE TABLE e_pfiles (tenant_id text, day date, bytes int) PARTITION BY RANGE (day);
+CREATE TABLE e_pfiles_jan PARTITION OF e_pfiles FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_pfiles_feb PARTITION OF e_pfiles FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')
+    PARTITION BY RANGE (day);
+CREATE TABLE e_pfiles_feb1 PARTITION OF e_pfiles_feb FOR VALUES FROM ('2026-02-01') TO ('2026-02-15');
+INSERT INTO e_pfiles VALUES ('e_pg', '2026-01-02', 100), ('e_pg', '2026-02-02', 10);
+SELECT billing.enforce_quota('e_pfiles', 'storage', amount_column => 'bytes');
+CREATE VIEW e_pg_storage AS
+    SELECT used, (SELECT coalesce(sum(bytes), 0) FROM e_pfiles WHERE tenant_id = 'e_pg') AS stored
+      FROM billing.tenant_usage('e_pg') WHERE resource = 'storage';
+SELECT * FROM e_pg_storage;
+CREATE TABLE e_pfiles_feb2 PARTITION OF e_pfiles_feb FOR VALUES FROM ('2026-02-15') TO ('2026-03-01');
+INSERT INTO e_pfiles VALUES ('e_pg', '2026-02-20', 200);
+UPDATE e_pfiles SET day = '2026-02-21' WHERE day = '2026-01-02';
+DELETE FROM e_pfiles WHERE day = '2026-02-02';
+SELECT * FROM e_pg_storage;
+SELECT regress_util.sqlstate_of($$INSERT INTO e_pfiles VALUES ('e_pg', '2026-01-05', 800)$$);
+SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'zzz_billing_storage%'
+   AND tgrelid::regclass::text LIKE 'e_pfiles%' ORDER BY 1, 2;
+CREATE TABLE e_pfiles_mar (LIKE e_pfiles);
+INSERT INTO e_pfiles_mar VALUES ('e_pg', '2026-03-03', 40), ('e_pg', '2026-03-04', 2);
+ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_mar FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+SELECT * FROM e_pg_storage;
+TRUNCATE e_pfiles_feb2;
+SELECT * FROM e_pg_storage;
+ALTER TABLE e_pfiles DETACH PARTITION e_pfiles_mar;
+SELECT * FROM e_pg_storage;
+INSERT INTO e_pfiles_mar VALUES ('e_pg', '2026-03-05', 500);
+SELECT count(*) AS triggers_left_on_detached FROM pg_trigger WHERE tgrelid = 'e_pfiles_mar'::regclass;
+ALTER TABLE e_pfiles RENAME COLUMN bytes TO size;
+SELECT count(*) FILTER (WHERE pg_get_triggerdef(oid) LIKE '%''size''%') AS following, count(*) AS triggers
+  FROM pg_trigger WHERE tgname LIKE 'zzz_billing_storage%' AND tgrelid::regclass::text LIKE 'e_pfiles%';
+ALTER TABLE e_pfiles RENAME COLUMN size TO bytes;
+INSERT INTO e_pfiles VALUES ('e_pg', '2026-01-09', 30), ('e_pg', '2026-02-03', 3);
+TRUNCATE e_pfiles;
+SELECT * FROM e_pg_storage;
+INSERT INTO e_pfiles VALUES ('e_pg', '2026-01-09', 30);
+SELECT billing.recount('e_pg');
+SELECT * FROM e_pg_storage;
+CREATE UNLOGGED TABLE e_pfiles_apr (LIKE e_pfiles);
+SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_apr FOR VALUES FROM ('2026-04-01') TO ('2026-05-01')$$);
+SELECT regress_util.sqlstate_of($$CREATE UNLOGGED TABLE e_pfiles_may PARTITION OF e_pfiles FOR VALUES FROM ('2026-05-01') TO ('2026-06-01')$$);
+SELECT billing.unenforce_quota('e_pfiles', 'storage');
+SELECT * FROM e_pg_storage;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'zzz_billing%' AND tgrelid::regclass::text LIKE 'e_pfiles%';
+DROP VIEW e_pg_storage;
+DROP TABLE e_pfiles, e_pfiles_mar, e_pfiles_apr;
+
+-- Partitions can also be enforced one by one, with the same known limit
+-- for a moved row.
 CREATE TABLE e_parted (tenant_id text, day date) PARTITION BY RANGE (day);
 CREATE TABLE e_parted_jan PARTITION OF e_parted FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
 CREATE TABLE e_parted_feb PARTITION OF e_parted FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');

@@ -1,8 +1,10 @@
 // The event trigger behind billing._enforced_columns_ddl(), fired at the end
 // of every ALTER TABLE: the parse tree names the table altered and, for
-// RENAME COLUMN, the old name, which nothing else at ddl_command_end gives.
-// What to do with them is SQL (billing._enforced_columns_altered, in
-// src/sql/062_enforced_columns_ddl.sql).
+// RENAME COLUMN, the old name, and for ATTACH and DETACH PARTITION the
+// partition, which nothing else at ddl_command_end gives.  What to do with
+// them is SQL (billing._enforced_columns_altered, in
+// src/sql/062_enforced_columns_ddl.sql; billing._partition_attached, in
+// src/sql/064_partitioned_gauges.sql).
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -18,32 +20,57 @@ extern "C" {
 
 namespace {
 
-// The function is found next to the event trigger's own, by the catalog
-// cache (no schema search, no USAGE check), and called directly, not
-// through SQL: that skips the EXECUTE check (it is not granted to PUBLIC,
-// and runs as its owner), as trigger functions are called.
-void call_columns_altered(Oid own_function, Oid relid, const char* old_name, const char* new_name)
+// A worker is found next to the event trigger's own function, by the
+// catalog cache (no schema search, no USAGE check), and called directly,
+// not through SQL: that skips the EXECUTE check (workers are not granted to
+// PUBLIC, and run as their owner), as trigger functions are called.
+void call_worker(Oid own_function, const char* name, int nargs, const Oid* argtypes,
+                 const Datum* args)
 {
-    Oid argtypes[3] = {REGCLASSOID, TEXTOID, TEXTOID};
-    Oid worker = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid,
-                                 CStringGetDatum("_enforced_columns_altered"),
-                                 PointerGetDatum(buildoidvector(argtypes, 3)),
+    Oid worker = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
+                                 PointerGetDatum(buildoidvector(argtypes, nargs)),
                                  ObjectIdGetDatum(get_func_namespace(own_function)));
     if (!OidIsValid(worker))
-        elog(ERROR, "zechat_billing: function _enforced_columns_altered(regclass, text, text) "
-                    "is missing");
+        elog(ERROR, "zechat_billing: function %s is missing", name);
 
     FmgrInfo flinfo;
     fmgr_info(worker, &flinfo);
-    LOCAL_FCINFO(call, 3);
-    InitFunctionCallInfoData(*call, &flinfo, 3, InvalidOid, nullptr, nullptr);
-    call->args[0].value = ObjectIdGetDatum(relid);
-    call->args[0].isnull = false;
-    call->args[1].value = CStringGetTextDatum(old_name);
-    call->args[1].isnull = false;
-    call->args[2].value = CStringGetTextDatum(new_name);
-    call->args[2].isnull = false;
+    LOCAL_FCINFO(call, FUNC_MAX_ARGS);
+    InitFunctionCallInfoData(*call, &flinfo, nargs, InvalidOid, nullptr, nullptr);
+    for (int i = 0; i < nargs; ++i) {
+        call->args[i].value = args[i];
+        call->args[i].isnull = false;
+    }
     (void)FunctionCallInvoke(call);
+}
+
+void call_columns_altered(Oid own_function, Oid relid, const char* old_name, const char* new_name)
+{
+    Oid argtypes[3] = {REGCLASSOID, TEXTOID, TEXTOID};
+    Datum args[3] = {ObjectIdGetDatum(relid), CStringGetTextDatum(old_name),
+                     CStringGetTextDatum(new_name)};
+    call_worker(own_function, "_enforced_columns_altered", 3, argtypes, args);
+}
+
+// ATTACH and DETACH PARTITION among the table's subcommands: a partition
+// joining or leaving an enforced partitioned table
+// (billing._partition_attached, 064_partitioned_gauges.sql).
+void call_partitions_attached(Oid own_function, const AlterTableStmt* statement)
+{
+    ListCell* cell;
+    foreach (cell, statement->cmds) {
+        auto* command = static_cast<AlterTableCmd*>(lfirst(cell));
+        bool attached = command->subtype == AT_AttachPartition;
+        if (!attached && command->subtype != AT_DetachPartition &&
+            command->subtype != AT_DetachPartitionFinalize)
+            continue;
+        Oid partition = RangeVarGetRelid(castNode(PartitionCmd, command->def)->name, NoLock, true);
+        if (!OidIsValid(partition))
+            continue;
+        Oid argtypes[2] = {REGCLASSOID, BOOLOID};
+        Datum args[2] = {ObjectIdGetDatum(partition), BoolGetDatum(attached)};
+        call_worker(own_function, "_partition_attached", 2, argtypes, args);
+    }
 }
 
 Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
@@ -74,6 +101,8 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     if (!OidIsValid(relid))
         PG_RETURN_VOID();
     call_columns_altered(fcinfo->flinfo->fn_oid, relid, old_name, new_name);
+    if (IsA(tree, AlterTableStmt))
+        call_partitions_attached(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));
     PG_RETURN_VOID();
 }
 

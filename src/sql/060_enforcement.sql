@@ -81,7 +81,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge')
-       AND (SELECT c.relpersistence FROM pg_class c WHERE c.oid = tbl) <> 'p' THEN
+       AND EXISTS (SELECT FROM pg_class c
+                    WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
+                      AND c.relpersistence <> 'p') THEN
         RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged or temporary table "%"', p_resource, tbl
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A crash empties an unlogged table, and a temporary table goes with its session, without giving back the usage its rows hold.',
@@ -180,16 +182,8 @@ BEGIN
     END IF;
     SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
     -- A partitioned table: PostgreSQL clones its row triggers to every
-    -- partition, present and future, so a period resource is counted on
-    -- every row routed there.  A gauge also needs TRUNCATE of one partition
-    -- (which fires none of the parent's statement triggers), a backfill and
-    -- recount over the partitions, and a row moving between partitions
-    -- given back once: not yet.
-    IF v_relkind = 'p' AND v_kind = 'gauge' THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on partitioned table "%" yet', enforce_quota.resource, tbl
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Enforce it on each partition, or call billing.consume_quota and billing.release_quota from the application.';
-    END IF;
+    -- partition, present and future; a gauge's TRUNCATE trigger goes on
+    -- each leaf (064_partitioned_gauges.sql).
     IF v_relkind NOT IN ('r', 'p') OR v_relkind IS NULL THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
@@ -209,8 +203,14 @@ BEGIN
 
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
-       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
-                               ELSE ARRAY['ins'] END) AS e(event);
+       FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
+                        WHEN v_kind = 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                        ELSE ARRAY['ins'] END) AS e(event);
+    IF v_kind = 'gauge' AND v_relkind = 'p' THEN
+        PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',
+                                                    tenant_column, amount_column)
+           FROM billing._partition_leaves(tbl) l;
+    END IF;
     -- A table made exact for ON CONFLICT (exact_on_conflict) stays so.
     IF EXISTS (SELECT FROM billing.enforced_tables e
                 WHERE e.tbl = enforce_quota.tbl
@@ -241,6 +241,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_trigger       name;
+    v_table         regclass;
     v_tenant_column name;
     v_amount_column name;
     v_missing       name;
@@ -272,12 +273,8 @@ BEGIN
         -- or release_quota() to correct.
         v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
         IF v_missing IS NULL THEN
-            EXECUTE format(
-                'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
-                   FROM (%s) t
-                  WHERE t.total > 0',
-                billing._gauge_amounts_query(tbl, unenforce_quota.resource))
-            USING NULL::text;
+            PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
+                                              -1, NULL);
         ELSE
             RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                           unenforce_quota.resource, v_missing, tbl
@@ -285,9 +282,15 @@ BEGIN
         END IF;
     END IF;
 
-    FOR v_trigger IN SELECT t.tgname FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
+    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf.
+    FOR v_trigger, v_table IN
+        SELECT t.tgname, l FROM billing._partition_leaves(tbl) l,
+                                billing._enforcement_triggers(l, unenforce_quota.resource) t
+         WHERE l <> tbl AND t.event = 'trunc'
+        UNION ALL
+        SELECT t.tgname, tbl FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_table);
     END LOOP;
     DELETE FROM billing.enforced_tables e
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
@@ -342,47 +345,63 @@ COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
 -- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
 -- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
 -- As the triggers count them: rows of this table only (an inheritance
--- child's rows never passed its triggers), none whose tenant cannot be
--- billed (NULL, empty, over 63 bytes), negative amounts as 0.
-CREATE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+-- child's rows never passed its triggers; a partitioned table's are its
+-- partitions', which did), none whose tenant cannot be billed (NULL, empty,
+-- over 63 bytes), negative amounts as 0.
+CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
+                                          p_tenant_column name, p_amount_column name)
 RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_tenant_column name;
-    v_amount_column name;
-BEGIN
-    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
-      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource;
-    RETURN format(
+    SELECT format(
         'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
-           FROM ONLY %3$s
+           FROM %5$s %3$s
           WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
             AND ($1::text IS NULL OR %1$I::text = $1)
           GROUP BY 1',
-        v_tenant_column,
-        CASE WHEN v_amount_column IS NULL THEN '1'
-             ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
+        p_tenant_column,
+        CASE WHEN p_amount_column IS NULL THEN '1'
+             ELSE format('greatest(coalesce(%I, 0), 0)', p_amount_column) END,
         tbl,
-        p_resource);
-END;
+        p_resource,
+        CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN '' ELSE 'ONLY' END)
 $$;
 
--- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
-CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
+-- The same for an enforced table, with its enforcement's columns.
+CREATE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT billing._gauge_rows_query(e.tbl, e.resource, e.tenant_column, e.amount_column)
+      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource
+$$;
+
+-- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
+-- finds (optionally of one tenant) to or from gauge usage, never below 0.
+CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer, p_tenant_id text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     EXECUTE format(
-        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', t.total)
+        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
            FROM (%s) t
           WHERE t.total > 0',
-        billing._gauge_amounts_query(tbl, p_resource))
+        p_sign, p_query)
     USING p_tenant_id;
 END;
+$$;
+
+-- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
+CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT billing._count_gauge_rows(billing._gauge_amounts_query(tbl, p_resource), 1, p_tenant_id)
 $$;
 
 CREATE FUNCTION billing.recount(tenant_id text DEFAULT NULL)

@@ -60,13 +60,20 @@ BEGIN
             UPDATE billing.enforced_tables x
                SET tenant_column = v_tenant, amount_column = v_amount
              WHERE x.tbl = e.tbl AND x.resource = e.resource;
-            FOR v_trigger IN SELECT * FROM billing._enforcement_triggers(e.tbl, e.resource) LOOP
-                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, e.tbl);
-                PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, v_trigger.event,
+            -- A partitioned table's gauge has a TRUNCATE trigger on each leaf.
+            FOR v_trigger IN
+                SELECT t.*, e.tbl AS tbl FROM billing._enforcement_triggers(e.tbl, e.resource) t
+                UNION ALL
+                SELECT t.*, l FROM billing._partition_leaves(e.tbl) l,
+                                   billing._enforcement_triggers(l, e.resource) t
+                 WHERE l <> e.tbl AND t.event = 'trunc'
+            LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, v_trigger.tbl);
+                PERFORM billing._create_enforcement_trigger(v_trigger.tbl, e.resource, v_trigger.event,
                                                             v_tenant, v_amount);
                 -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
                 IF v_trigger.tgenabled <> 'O' THEN
-                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
+                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_trigger.tbl,
                                    CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
                                         WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
                                    v_trigger.tgname);

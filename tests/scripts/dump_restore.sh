@@ -41,6 +41,13 @@ SELECT billing.enforce_quota('messages', 'messages');
 SELECT billing.enforce_quota('files', 'storage', 'owner', 'size_bytes');
 SELECT billing.enforce_quota('"Chat App"."Chat Sessions"', 'whatsapp_sessions', 'Tenant Key', 'Slots');
 SELECT billing.exact_on_conflict('files');
+-- A gauge on a partitioned table: TRUNCATE triggers on the leaves.
+CREATE TABLE pfiles (owner uuid NOT NULL, day date NOT NULL, size_bytes int NOT NULL) PARTITION BY RANGE (day);
+CREATE TABLE pfiles_jan PARTITION OF pfiles FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE pfiles_feb PARTITION OF pfiles FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO pfiles VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', '2026-01-05', 50);
+SELECT billing.enforce_quota('pfiles', 'storage', 'owner', 'size_bytes');
+INSERT INTO pfiles VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', '2026-02-05', 25);
 
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'a'), ('acme', 'b'), ('globex', 'c');
 INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', 100);
@@ -99,6 +106,8 @@ EXCEPTION WHEN sqlstate 'PT402' THEN
     NULL;
 END $$;
 DELETE FROM files WHERE size_bytes = 700;
+TRUNCATE pfiles_feb;
+DELETE FROM pfiles;
 -- files was made exact for ON CONFLICT: a skipped duplicate counts nothing.
 INSERT INTO files (id, owner, size_bytes) SELECT id, owner, size_bytes FROM files ON CONFLICT DO NOTHING;
 SELECT resource || '=' || used FROM billing.tenant_usage('acme') WHERE resource IN ('messages', 'whatsapp_sessions')

@@ -18,7 +18,7 @@
 -- new period on every change of a tenant's periods (interval or anchor),
 -- not only in subscribe().  exact_on_conflict(tbl) makes INSERT ... ON
 -- CONFLICT on an enforced table count only the rows it writes.  A period
--- resource can be enforced on a partitioned table.  A subscription's tenant
+-- resource or a gauge can be enforced on a partitioned table.  A subscription's tenant
 -- id cannot change (its usage would stay behind).
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
@@ -337,31 +337,66 @@ BEGIN
 END;
 $$;
 
--- Backfill and recount count rows as the triggers do: this table's own rows
--- only, none whose tenant cannot be billed (060_enforcement.sql).
-CREATE OR REPLACE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+-- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
+-- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
+-- As the triggers count them: rows of this table only (an inheritance
+-- child's rows never passed its triggers; a partitioned table's are its
+-- partitions', which did), none whose tenant cannot be billed (NULL, empty,
+-- over 63 bytes), negative amounts as 0.
+CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
+                                          p_tenant_column name, p_amount_column name)
 RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_tenant_column name;
-    v_amount_column name;
-BEGIN
-    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
-      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource;
-    RETURN format(
+    SELECT format(
         'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
-           FROM ONLY %3$s
+           FROM %5$s %3$s
           WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
             AND ($1::text IS NULL OR %1$I::text = $1)
           GROUP BY 1',
-        v_tenant_column,
-        CASE WHEN v_amount_column IS NULL THEN '1'
-             ELSE format('greatest(coalesce(%I, 0), 0)', v_amount_column) END,
+        p_tenant_column,
+        CASE WHEN p_amount_column IS NULL THEN '1'
+             ELSE format('greatest(coalesce(%I, 0), 0)', p_amount_column) END,
         tbl,
-        p_resource);
+        p_resource,
+        CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN '' ELSE 'ONLY' END)
+$$;
+
+-- The same for an enforced table, with its enforcement's columns.
+CREATE OR REPLACE FUNCTION billing._gauge_amounts_query(tbl regclass, p_resource text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT billing._gauge_rows_query(e.tbl, e.resource, e.tenant_column, e.amount_column)
+      FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource
+$$;
+
+-- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
+-- finds (optionally of one tenant) to or from gauge usage, never below 0.
+CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer, p_tenant_id text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format(
+        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
+           FROM (%s) t
+          WHERE t.total > 0',
+        p_sign, p_query)
+    USING p_tenant_id;
 END;
+$$;
+
+-- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
+CREATE OR REPLACE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT billing._count_gauge_rows(billing._gauge_amounts_query(tbl, p_resource), 1, p_tenant_id)
 $$;
 
 -- recount also recomputes gauges enforced on tables dropped since, and
@@ -476,7 +511,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge')
-       AND (SELECT c.relpersistence FROM pg_class c WHERE c.oid = tbl) <> 'p' THEN
+       AND EXISTS (SELECT FROM pg_class c
+                    WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
+                      AND c.relpersistence <> 'p') THEN
         RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged or temporary table "%"', p_resource, tbl
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A crash empties an unlogged table, and a temporary table goes with its session, without giving back the usage its rows hold.',
@@ -579,16 +616,8 @@ BEGIN
     END IF;
     SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
     -- A partitioned table: PostgreSQL clones its row triggers to every
-    -- partition, present and future, so a period resource is counted on
-    -- every row routed there.  A gauge also needs TRUNCATE of one partition
-    -- (which fires none of the parent's statement triggers), a backfill and
-    -- recount over the partitions, and a row moving between partitions
-    -- given back once: not yet.
-    IF v_relkind = 'p' AND v_kind = 'gauge' THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on partitioned table "%" yet', enforce_quota.resource, tbl
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Enforce it on each partition, or call billing.consume_quota and billing.release_quota from the application.';
-    END IF;
+    -- partition, present and future; a gauge's TRUNCATE trigger goes on
+    -- each leaf (064_partitioned_gauges.sql).
     IF v_relkind NOT IN ('r', 'p') OR v_relkind IS NULL THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
@@ -608,8 +637,14 @@ BEGIN
 
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
-       FROM unnest(CASE v_kind WHEN 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
-                               ELSE ARRAY['ins'] END) AS e(event);
+       FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
+                        WHEN v_kind = 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                        ELSE ARRAY['ins'] END) AS e(event);
+    IF v_kind = 'gauge' AND v_relkind = 'p' THEN
+        PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',
+                                                    tenant_column, amount_column)
+           FROM billing._partition_leaves(tbl) l;
+    END IF;
     -- A table made exact for ON CONFLICT (exact_on_conflict) stays so.
     IF EXISTS (SELECT FROM billing.enforced_tables e
                 WHERE e.tbl = enforce_quota.tbl
@@ -640,6 +675,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_trigger       name;
+    v_table         regclass;
     v_tenant_column name;
     v_amount_column name;
     v_missing       name;
@@ -671,12 +707,8 @@ BEGIN
         -- or release_quota() to correct.
         v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
         IF v_missing IS NULL THEN
-            EXECUTE format(
-                'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', -t.total)
-                   FROM (%s) t
-                  WHERE t.total > 0',
-                billing._gauge_amounts_query(tbl, unenforce_quota.resource))
-            USING NULL::text;
+            PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
+                                              -1, NULL);
         ELSE
             RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                           unenforce_quota.resource, v_missing, tbl
@@ -684,9 +716,15 @@ BEGIN
         END IF;
     END IF;
 
-    FOR v_trigger IN SELECT t.tgname FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
+    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf.
+    FOR v_trigger, v_table IN
+        SELECT t.tgname, l FROM billing._partition_leaves(tbl) l,
+                                billing._enforcement_triggers(l, unenforce_quota.resource) t
+         WHERE l <> tbl AND t.event = 'trunc'
+        UNION ALL
+        SELECT t.tgname, tbl FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, tbl);
+        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_table);
     END LOOP;
     DELETE FROM billing.enforced_tables e
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
@@ -745,13 +783,20 @@ BEGIN
             UPDATE billing.enforced_tables x
                SET tenant_column = v_tenant, amount_column = v_amount
              WHERE x.tbl = e.tbl AND x.resource = e.resource;
-            FOR v_trigger IN SELECT * FROM billing._enforcement_triggers(e.tbl, e.resource) LOOP
-                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, e.tbl);
-                PERFORM billing._create_enforcement_trigger(e.tbl, e.resource, v_trigger.event,
+            -- A partitioned table's gauge has a TRUNCATE trigger on each leaf.
+            FOR v_trigger IN
+                SELECT t.*, e.tbl AS tbl FROM billing._enforcement_triggers(e.tbl, e.resource) t
+                UNION ALL
+                SELECT t.*, l FROM billing._partition_leaves(e.tbl) l,
+                                   billing._enforcement_triggers(l, e.resource) t
+                 WHERE l <> e.tbl AND t.event = 'trunc'
+            LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, v_trigger.tbl);
+                PERFORM billing._create_enforcement_trigger(v_trigger.tbl, e.resource, v_trigger.event,
                                                             v_tenant, v_amount);
                 -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
                 IF v_trigger.tgenabled <> 'O' THEN
-                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', e.tbl,
+                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_trigger.tbl,
                                    CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
                                         WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
                                    v_trigger.tgname);
@@ -960,3 +1005,133 @@ COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
 -- Revoked first, as in a fresh install (090_privileges.sql): the same ACLs.
 REVOKE ALL ON FUNCTION billing._insert_written(), billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing._insert_written() TO PUBLIC;
+
+-- Gauges can be enforced on partitioned tables (064_partitioned_gauges.sql).
+-- The partitions of tbl that hold rows: tbl itself when it is one.
+CREATE FUNCTION billing._partition_leaves(tbl regclass)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.relid::regclass
+      FROM pg_partition_tree(tbl) t JOIN pg_class c ON c.oid = t.relid
+     WHERE t.isleaf AND c.relkind = 'r'
+     ORDER BY t.relid
+$$;
+
+-- tbl (a table or a partitioned table) has joined a partitioned table: each
+-- of its leaves gets the TRUNCATE trigger of every gauge enforced on a
+-- partitioned table above it, with its rows counted when p_count_rows (an
+-- attached table; a created one has none).
+CREATE FUNCTION billing._partitions_joined(tbl regclass, p_count_rows boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN SELECT l AS leaf, x.tbl, x.resource, x.tenant_column, x.amount_column
+               FROM billing._partition_leaves(tbl) l
+               JOIN billing.enforced_tables x ON x.tbl IN (SELECT a.relid FROM pg_partition_ancestors(l) a)
+               JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+               JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p'
+              WHERE NOT EXISTS (SELECT FROM billing._enforcement_triggers(l, x.resource) t
+                                 WHERE t.event = 'trunc')
+              ORDER BY 1, 3
+    LOOP
+        PERFORM billing._check_gauge_persistence(e.leaf, e.resource);
+        PERFORM billing._create_enforcement_trigger(e.leaf, e.resource, 'trunc',
+                                                    e.tenant_column, e.amount_column);
+        IF p_count_rows THEN
+            PERFORM billing._count_gauge_rows(
+                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1, NULL);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- tbl has left a partitioned table: each of its leaves (tbl itself when it
+-- is a plain table now) loses the TRUNCATE trigger of a gauge no table above
+-- it enforces any more, and what its rows held is given back.  The
+-- trigger's arguments name the columns they were counted by.
+CREATE FUNCTION billing._partitions_left(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e      record;
+    v_args text[];
+BEGIN
+    FOR e IN SELECT t.tgrelid::regclass AS leaf, t.tgname, t.tgargs, r.resource
+               FROM (SELECT tbl UNION SELECT l FROM billing._partition_leaves(tbl) l) AS s(leaf)
+               JOIN billing.resources r ON r.kind = 'gauge'
+               JOIN pg_trigger t ON t.tgrelid = s.leaf AND t.tgname = 'zzz_billing_' || r.resource || '_trunc'
+                                AND t.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+              WHERE NOT EXISTS (SELECT FROM billing.enforced_tables x
+                                 WHERE x.resource = r.resource
+                                   AND x.tbl IN (SELECT t.tgrelid UNION
+                                                 SELECT a.relid FROM pg_partition_ancestors(t.tgrelid) a))
+              ORDER BY 1, 4
+    LOOP
+        v_args := ARRAY(SELECT convert_from(decode(a, 'escape'), 'UTF8')
+                          FROM unnest(string_to_array(encode(e.tgargs, 'escape'), '\000'))
+                               WITH ORDINALITY AS s(a, n)
+                         ORDER BY n);
+        PERFORM billing._count_gauge_rows(
+            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1, NULL);
+        EXECUTE format('DROP TRIGGER %I ON %s', e.tgname, e.leaf);
+    END LOOP;
+END;
+$$;
+
+-- ATTACH or DETACH PARTITION, as the ALTER TABLE event trigger
+-- (src/pg/enforced_columns_ddl.cpp) sees it.  SECURITY DEFINER: whoever
+-- may attach a partition needs no right on usage.  Not executable by
+-- PUBLIC: the event trigger calls it directly.
+CREATE FUNCTION billing._partition_attached(tbl regclass, p_attached boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_attached THEN
+        PERFORM billing._partitions_joined(tbl, true);
+    ELSE
+        PERFORM billing._partitions_left(tbl);
+    END IF;
+END;
+$$;
+
+-- CREATE TABLE ... PARTITION OF a partitioned table whose gauge is
+-- enforced.
+CREATE FUNCTION billing._partitions_created()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x
+                     JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+                     JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p') THEN
+        RETURN;
+    END IF;
+    PERFORM billing._partitions_joined(d.objid::regclass, false)
+       FROM pg_event_trigger_ddl_commands() d
+       JOIN pg_class c ON c.oid = d.objid AND c.relispartition
+      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table';
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION billing._partitions_created();
+REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
+    billing._count_gauge_rows(text, integer, text),
+    billing._partition_leaves(regclass),
+    billing._partitions_joined(regclass, boolean),
+    billing._partitions_left(regclass),
+    billing._partition_attached(regclass, boolean),
+    billing._partitions_created()
+    FROM PUBLIC;

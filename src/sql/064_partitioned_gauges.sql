@@ -1,0 +1,133 @@
+-- Gauges enforced on a partitioned table.  PostgreSQL clones the row
+-- triggers (INSERT, UPDATE, DELETE) to every partition, present and future,
+-- but not statement triggers: a TRUNCATE of the table fires those of its
+-- partitions, a TRUNCATE of one partition only that partition's.  So each
+-- leaf partition gets the TRUNCATE trigger: enforce_quota puts it on the
+-- leaves there are, the event triggers below on those created later, and on
+-- those attached, whose rows are then counted (as the backfill counts them);
+-- a detached leaf loses it, and what its rows held is given back.  A dropped
+-- partition takes its rows with it uncounted, as DROP TABLE of any enforced
+-- table does (recount repairs).  Only these commands act: a restore, which
+-- creates the triggers itself, attaches its partitions before the billing
+-- tables have their rows.
+
+-- The partitions of tbl that hold rows: tbl itself when it is one.
+CREATE FUNCTION billing._partition_leaves(tbl regclass)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.relid::regclass
+      FROM pg_partition_tree(tbl) t JOIN pg_class c ON c.oid = t.relid
+     WHERE t.isleaf AND c.relkind = 'r'
+     ORDER BY t.relid
+$$;
+
+-- tbl (a table or a partitioned table) has joined a partitioned table: each
+-- of its leaves gets the TRUNCATE trigger of every gauge enforced on a
+-- partitioned table above it, with its rows counted when p_count_rows (an
+-- attached table; a created one has none).
+CREATE FUNCTION billing._partitions_joined(tbl regclass, p_count_rows boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN SELECT l AS leaf, x.tbl, x.resource, x.tenant_column, x.amount_column
+               FROM billing._partition_leaves(tbl) l
+               JOIN billing.enforced_tables x ON x.tbl IN (SELECT a.relid FROM pg_partition_ancestors(l) a)
+               JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+               JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p'
+              WHERE NOT EXISTS (SELECT FROM billing._enforcement_triggers(l, x.resource) t
+                                 WHERE t.event = 'trunc')
+              ORDER BY 1, 3
+    LOOP
+        PERFORM billing._check_gauge_persistence(e.leaf, e.resource);
+        PERFORM billing._create_enforcement_trigger(e.leaf, e.resource, 'trunc',
+                                                    e.tenant_column, e.amount_column);
+        IF p_count_rows THEN
+            PERFORM billing._count_gauge_rows(
+                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1, NULL);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- tbl has left a partitioned table: each of its leaves (tbl itself when it
+-- is a plain table now) loses the TRUNCATE trigger of a gauge no table above
+-- it enforces any more, and what its rows held is given back.  The
+-- trigger's arguments name the columns they were counted by.
+CREATE FUNCTION billing._partitions_left(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e      record;
+    v_args text[];
+BEGIN
+    FOR e IN SELECT t.tgrelid::regclass AS leaf, t.tgname, t.tgargs, r.resource
+               FROM (SELECT tbl UNION SELECT l FROM billing._partition_leaves(tbl) l) AS s(leaf)
+               JOIN billing.resources r ON r.kind = 'gauge'
+               JOIN pg_trigger t ON t.tgrelid = s.leaf AND t.tgname = 'zzz_billing_' || r.resource || '_trunc'
+                                AND t.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+              WHERE NOT EXISTS (SELECT FROM billing.enforced_tables x
+                                 WHERE x.resource = r.resource
+                                   AND x.tbl IN (SELECT t.tgrelid UNION
+                                                 SELECT a.relid FROM pg_partition_ancestors(t.tgrelid) a))
+              ORDER BY 1, 4
+    LOOP
+        v_args := ARRAY(SELECT convert_from(decode(a, 'escape'), 'UTF8')
+                          FROM unnest(string_to_array(encode(e.tgargs, 'escape'), '\000'))
+                               WITH ORDINALITY AS s(a, n)
+                         ORDER BY n);
+        PERFORM billing._count_gauge_rows(
+            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1, NULL);
+        EXECUTE format('DROP TRIGGER %I ON %s', e.tgname, e.leaf);
+    END LOOP;
+END;
+$$;
+
+-- ATTACH or DETACH PARTITION, as the ALTER TABLE event trigger
+-- (src/pg/enforced_columns_ddl.cpp) sees it.  SECURITY DEFINER: whoever
+-- may attach a partition needs no right on usage.  Not executable by
+-- PUBLIC: the event trigger calls it directly.
+CREATE FUNCTION billing._partition_attached(tbl regclass, p_attached boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_attached THEN
+        PERFORM billing._partitions_joined(tbl, true);
+    ELSE
+        PERFORM billing._partitions_left(tbl);
+    END IF;
+END;
+$$;
+
+-- CREATE TABLE ... PARTITION OF a partitioned table whose gauge is
+-- enforced.
+CREATE FUNCTION billing._partitions_created()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x
+                     JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+                     JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p') THEN
+        RETURN;
+    END IF;
+    PERFORM billing._partitions_joined(d.objid::regclass, false)
+       FROM pg_event_trigger_ddl_commands() d
+       JOIN pg_class c ON c.oid = d.objid AND c.relispartition
+      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table';
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION billing._partitions_created();
