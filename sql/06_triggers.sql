@@ -412,6 +412,10 @@ ALTER TABLE e_pfiles DETACH PARTITION e_pfiles_mar;
 SELECT * FROM e_pg_storage;
 INSERT INTO e_pfiles_mar VALUES ('e_pg', '2026-03-05', 500);
 SELECT count(*) AS triggers_left_on_detached FROM pg_trigger WHERE tgrelid = 'e_pfiles_mar'::regclass;
+ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_mar FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+SELECT * FROM e_pg_storage;
+ALTER TABLE e_pfiles DETACH PARTITION e_pfiles_mar CONCURRENTLY;
+SELECT * FROM e_pg_storage;
 ALTER TABLE e_pfiles RENAME COLUMN bytes TO size;
 SELECT count(*) FILTER (WHERE pg_get_triggerdef(oid) LIKE '%''size''%') AS following, count(*) AS triggers
   FROM pg_trigger WHERE tgname LIKE 'zzz_billing_storage%' AND tgrelid::regclass::text LIKE 'e_pfiles%';
