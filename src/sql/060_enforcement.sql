@@ -227,7 +227,7 @@ BEGIN
     -- resources are not backfilled: existing rows cannot be placed in a
     -- billing period.
     IF backfill AND v_kind = 'gauge' THEN
-        PERFORM billing._add_table_to_gauge(tbl, enforce_quota.resource, NULL);
+        PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource), 1);
     END IF;
 END;
 $$;
@@ -274,7 +274,7 @@ BEGIN
         v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
         IF v_missing IS NULL THEN
             PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
-                                              -1, NULL);
+                                              -1);
         ELSE
             RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                           unenforce_quota.resource, v_missing, tbl
@@ -379,8 +379,8 @@ AS $$
 $$;
 
 -- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
--- finds (optionally of one tenant) to or from gauge usage, never below 0.
-CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer, p_tenant_id text)
+-- finds, for every tenant, to or from gauge usage, never below 0.
+CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -391,17 +391,8 @@ BEGIN
            FROM (%s) t
           WHERE t.total > 0',
         p_sign, p_query)
-    USING p_tenant_id;
+    USING NULL::text;
 END;
-$$;
-
--- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
-CREATE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
-RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT billing._count_gauge_rows(billing._gauge_amounts_query(tbl, p_resource), 1, p_tenant_id)
 $$;
 
 CREATE FUNCTION billing.recount(tenant_id text DEFAULT NULL)

@@ -49,7 +49,7 @@ BEGIN
                                                     e.tenant_column, e.amount_column);
         IF p_count_rows THEN
             PERFORM billing._count_gauge_rows(
-                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1, NULL);
+                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1);
         END IF;
     END LOOP;
 END;
@@ -84,7 +84,7 @@ BEGIN
                                WITH ORDINALITY AS s(a, n)
                          ORDER BY n);
         PERFORM billing._count_gauge_rows(
-            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1, NULL);
+            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1);
         EXECUTE format('DROP TRIGGER %I ON %s', e.tgname, e.leaf);
     END LOOP;
 END;

@@ -374,8 +374,8 @@ AS $$
 $$;
 
 -- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
--- finds (optionally of one tenant) to or from gauge usage, never below 0.
-CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer, p_tenant_id text)
+-- finds, for every tenant, to or from gauge usage, never below 0.
+CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -386,17 +386,8 @@ BEGIN
            FROM (%s) t
           WHERE t.total > 0',
         p_sign, p_query)
-    USING p_tenant_id;
+    USING NULL::text;
 END;
-$$;
-
--- Adds the amounts of tbl's rows (optionally of one tenant) to gauge usage.
-CREATE OR REPLACE FUNCTION billing._add_table_to_gauge(tbl regclass, p_resource text, p_tenant_id text)
-RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT billing._count_gauge_rows(billing._gauge_amounts_query(tbl, p_resource), 1, p_tenant_id)
 $$;
 
 -- recount also recomputes gauges enforced on tables dropped since, and
@@ -661,7 +652,7 @@ BEGIN
     -- resources are not backfilled: existing rows cannot be placed in a
     -- billing period.
     IF backfill AND v_kind = 'gauge' THEN
-        PERFORM billing._add_table_to_gauge(tbl, enforce_quota.resource, NULL);
+        PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource), 1);
     END IF;
 END;
 $$;
@@ -708,7 +699,7 @@ BEGIN
         v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
         IF v_missing IS NULL THEN
             PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
-                                              -1, NULL);
+                                              -1);
         ELSE
             RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                           unenforce_quota.resource, v_missing, tbl
@@ -1045,7 +1036,7 @@ BEGIN
                                                     e.tenant_column, e.amount_column);
         IF p_count_rows THEN
             PERFORM billing._count_gauge_rows(
-                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1, NULL);
+                billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1);
         END IF;
     END LOOP;
 END;
@@ -1080,7 +1071,7 @@ BEGIN
                                WITH ORDINALITY AS s(a, n)
                          ORDER BY n);
         PERFORM billing._count_gauge_rows(
-            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1, NULL);
+            billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1);
         EXECUTE format('DROP TRIGGER %I ON %s', e.tgname, e.leaf);
     END LOOP;
 END;
@@ -1128,10 +1119,12 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE')
     EXECUTE FUNCTION billing._partitions_created();
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
-    billing._count_gauge_rows(text, integer, text),
+    billing._count_gauge_rows(text, integer),
     billing._partition_leaves(regclass),
     billing._partitions_joined(regclass, boolean),
     billing._partitions_left(regclass),
     billing._partition_attached(regclass, boolean),
     billing._partitions_created()
     FROM PUBLIC;
+-- enforce_quota counts a gauge's rows through _count_gauge_rows now.
+DROP FUNCTION billing._add_table_to_gauge(regclass, text, text);
