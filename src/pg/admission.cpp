@@ -217,8 +217,7 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
     if (consume_quota(key, amount, OnRefusal::return_false, &ignored, tracked))
         return;
     TenantTerms terms = terms_for(key);
-    if (terms.subscription != SubscriptionState::active)
-        (void)consume_quota(key, amount, OnRefusal::raise_pt402, &ignored); // raises
+    (void)subscription_allows(key, terms, amount, OnRefusal::raise_pt402); // raises if not
     *deferred =
         DeferredRefusal{true, terms.limit, usage_without_lock(key, terms), terms.subscription};
     // Consumed without the limit, as a correction is (the key is locked, or
