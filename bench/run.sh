@@ -26,7 +26,16 @@ SECONDS_EACH=${1:-10}
 ROUNDS=${2:-3}
 WARMUP_SECONDS=${WARMUP_SECONDS:-4}
 BENCH_DIR=$REPO_ROOT/bench
-CONF=("shared_buffers = '256MB'" "synchronous_commit = off" "max_wal_size = '2GB'")
+# COMMITS=durable (the default) runs both servers as PostgreSQL ships:
+# fsync and synchronous_commit on, each commit waits for its WAL to reach the
+# disk.  COMMITS=relaxed turns both off, leaving only CPU work to compare.
+COMMITS=${COMMITS:-durable}
+case $COMMITS in
+durable) DURABILITY=("fsync = on" "synchronous_commit = on") ;;
+relaxed) DURABILITY=("fsync = off" "synchronous_commit = off") ;;
+*) log "COMMITS must be durable or relaxed, not '$COMMITS'"; exit 2 ;;
+esac
+CONF=("shared_buffers = '256MB'" "max_wal_size = '2GB'" "${DURABILITY[@]}")
 
 install_build_dependencies
 build_and_install_extension
@@ -145,7 +154,7 @@ scenario "consume_quota() calls, 1 hot tenant, 16 clients" consume_hot.sql 16 "l
     "shared-memory mode:msg_ext@shm"
 
 echo
-echo "zechat_billing benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}'), ${SECONDS_EACH}s x ${ROUNDS} rounds after a ${WARMUP_SECONDS}s warm-up"
+echo "zechat_billing benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}'), ${SECONDS_EACH}s x ${ROUNDS} rounds after a ${WARMUP_SECONDS}s warm-up, $COMMITS commits"
 echo
 echo "| scenario | variant | median tps | ratio of medians to first variant | median of round ratios |"
 echo "|---|---|---|---|---|"
