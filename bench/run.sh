@@ -5,6 +5,8 @@
 # ratios from one run mean anything).
 #
 #   bash bench/run.sh [seconds-per-measurement] [rounds]    (default 10 s, 3 rounds)
+#   COMMITS=relaxed ...       fsync and synchronous_commit off (default: durable)
+#   SCENARIOS="spread copy"   only those scenarios (default: all; names below)
 #
 # Each scenario starts with one unmeasured run of every variant (WARMUP_SECONDS,
 # default 4): work done once per server, not per transaction — creating the
@@ -36,6 +38,10 @@ relaxed) DURABILITY=("fsync = off" "synchronous_commit = off") ;;
 *) log "COMMITS must be durable or relaxed, not '$COMMITS'"; exit 2 ;;
 esac
 CONF=("shared_buffers = '256MB'" "max_wal_size = '2GB'" "${DURABILITY[@]}")
+# SCENARIOS (default: all of them) runs only those named, of: hot1 hot16
+# spread copy consume.
+SCENARIOS=${SCENARIOS:-hot1 hot16 spread copy consume}
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 install_build_dependencies
 build_and_install_extension
@@ -116,42 +122,48 @@ scenario() {
 
 VARIANTS=("no quota:msg_plain@lock" "PL/pgSQL reference:msg_ref@lock" "lock mode:msg_ext@lock"
     "shared-memory mode:msg_ext@shm")
-scenario "1 hot tenant, 1 client" insert_hot.sql 1 "${VARIANTS[@]}"
-scenario "1 hot tenant, 16 clients" insert_hot.sql 16 "${VARIANTS[@]}"
-scenario "1000 tenants, 16 clients" insert_spread.sql 16 "${VARIANTS[@]}"
+if wanted hot1; then scenario "1 hot tenant, 1 client" insert_hot.sql 1 "${VARIANTS[@]}"; fi
+if wanted hot16; then scenario "1 hot tenant, 16 clients" insert_hot.sql 16 "${VARIANTS[@]}"; fi
+if wanted spread; then scenario "1000 tenants, 16 clients" insert_spread.sql 16 "${VARIANTS[@]}"; fi
 
 # COPY of rows spread over 1000 tenants, from a server-side file, timed by
 # psql; ratio = time without quota / time of the variant.
 COPY_ROWS=${COPY_ROWS:-1000000}
 COPY_FILE=$LOCK_DIR/copy.tsv
-on lock psql -X -q -d bench -c "COPY (SELECT 't' || (g % 1000 + 1), 'hello' FROM generate_series(1, $COPY_ROWS) g) TO '$COPY_FILE'"
 copy_ms() { # TABLE@SERVER
     on "${1#*@}" psql -X -q -d bench -c '\timing on' -c "COPY ${1%@*} (tenant_id, body) FROM '$COPY_FILE'" 2>&1 |
         sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
 }
-COPY_VARIANTS=("no quota:msg_plain@lock" "lock mode:msg_ext@lock" "shared-memory mode:msg_ext@shm")
-declare -A copy_samples=()
-for spec in "${COPY_VARIANTS[@]}"; do
-    reset_tables
-    log "COPY / ${spec%%:*}: warm-up $(copy_ms "${spec#*:}") ms (not counted)"
-done
-for ((round = 1; round <= ROUNDS; round++)); do
-    for spec in "${COPY_VARIANTS[@]}"; do
+copy_scenario() {
+    local spec variant m copy_base round
+    local variants=("no quota:msg_plain@lock" "lock mode:msg_ext@lock" "shared-memory mode:msg_ext@shm")
+    declare -A copy_samples=()
+    on lock psql -X -q -d bench -c "COPY (SELECT 't' || (g % 1000 + 1), 'hello' FROM generate_series(1, $COPY_ROWS) g) TO '$COPY_FILE'"
+    for spec in "${variants[@]}"; do
         reset_tables
-        copy_samples[${spec%%:*}]+="$(copy_ms "${spec#*:}") "
+        log "COPY / ${spec%%:*}: warm-up $(copy_ms "${spec#*:}") ms (not counted)"
     done
-done
-copy_base=$(median_of "${copy_samples[no quota]}")
-for variant in "no quota" "lock mode" "shared-memory mode"; do
-    m=$(median_of "${copy_samples[$variant]}")
-    # Times, not rates: the round ratio is the first variant's time over this one's.
-    RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${copy_samples[$variant]}" "${copy_samples[no quota]}")") |")
-    log "COPY / $variant: samples ${copy_samples[$variant]}ms -> median $m ms"
-done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for spec in "${variants[@]}"; do
+            reset_tables
+            copy_samples[${spec%%:*}]+="$(copy_ms "${spec#*:}") "
+        done
+    done
+    copy_base=$(median_of "${copy_samples[no quota]}")
+    for variant in "no quota" "lock mode" "shared-memory mode"; do
+        m=$(median_of "${copy_samples[$variant]}")
+        # Times, not rates: the round ratio is the first variant's time over this one's.
+        RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${copy_samples[$variant]}" "${copy_samples[no quota]}")") |")
+        log "COPY / $variant: samples ${copy_samples[$variant]}ms -> median $m ms"
+    done
+}
+if wanted copy; then copy_scenario; fi
 
-reset_tables
-scenario "consume_quota() calls, 1 hot tenant, 16 clients" consume_hot.sql 16 "lock mode:msg_ext@lock" \
-    "shared-memory mode:msg_ext@shm"
+if wanted consume; then
+    reset_tables
+    scenario "consume_quota() calls, 1 hot tenant, 16 clients" consume_hot.sql 16 "lock mode:msg_ext@lock" \
+        "shared-memory mode:msg_ext@shm"
+fi
 
 echo
 echo "zechat_billing benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}'), ${SECONDS_EACH}s x ${ROUNDS} rounds after a ${WARMUP_SECONDS}s warm-up, $COMMITS commits"
