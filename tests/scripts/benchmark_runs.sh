@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The README's benchmark command still runs end to end: every scenario with
+# durable commits, and one with relaxed ones, at one second per measurement.
+# What it measures is not checked (performance is the benchmark's business,
+# not a test's), only that each scenario reports a rate and two ratios for
+# every one of its variants.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+# bench_rows OUTPUT: how many result rows carry a rate and two ratios.
+bench_rows() {
+    echo "$1" | grep -cE '^\| [^|]+ \| [^|]+ \| [0-9]+( rows/s)? \| [0-9]+\.[0-9]{2} \| [0-9]+\.[0-9]{2} \|$' || true
+}
+
+out=$(WARMUP_SECONDS=1 COPY_ROWS=5000 bash "$REPO_ROOT/bench/run.sh" 1 1)
+echo "$out"
+echo "$out" | grep -q "1s x 1 rounds after a 1s warm-up, durable commits" || fail "no durable header"
+# 4 variants in each of 3 pgbench scenarios, 3 for COPY, 2 for consume_quota().
+[ "$(bench_rows "$out")" -eq 17 ] || fail "expected 17 result rows"
+
+out=$(COMMITS=relaxed SCENARIOS=hot1 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/run.sh" 1 1)
+echo "$out"
+echo "$out" | grep -q "relaxed commits" || fail "no relaxed header"
+[ "$(bench_rows "$out")" -eq 4 ] || fail "expected 4 result rows"
+
+if COMMITS=fast bash "$REPO_ROOT/bench/run.sh" 1 1 >/dev/null 2>&1; then
+    fail "COMMITS=fast was accepted"
+fi
+echo "benchmark runs: ok"
