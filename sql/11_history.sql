@@ -52,22 +52,33 @@ SELECT resource, coalesce(hard_limit::text, 'unlimited') AS hard_limit
   FROM billing.limit_log WHERE tenant_id = 'h_log' ORDER BY logged_at, hard_limit NULLS LAST;
 
 -- A plan change to another billing interval moves the tenant into the new
--- interval's current period, and its usage with it (both ways).
+-- interval's current period, and its usage with it (both ways).  The
+-- closed first month (11 messages) starts where the year does: it stays
+-- history, with its monthly end, and does not count again in the year.
 SELECT billing.subscribe('h_switch', 'h_month', now() - interval '40 days');
+SELECT billing._set_usage('h_switch', 'messages', period_anchor, 11)
+  FROM billing.subscriptions WHERE tenant_id = 'h_switch';
 SELECT billing.consume_quota('h_switch', 'messages', 7);
 SELECT billing.subscribe('h_switch', 'h_year');
 SELECT u.used, u.hard_limit, u.period_start = s.period_anchor AS yearly_period_from_anchor
   FROM billing.tenant_usage('h_switch') u, billing.subscriptions s
  WHERE u.resource = 'messages' AND s.tenant_id = 'h_switch';
-SELECT count(*) AS history_rows FROM billing.usage_history WHERE tenant_id = 'h_switch';
+SELECT h.period_start = s.period_anchor AS from_anchor,
+       h.period_end = s.period_anchor + interval '1 month' AS one_month, h.used, h.hard_limit
+  FROM billing.usage_history h JOIN billing.subscriptions s USING (tenant_id)
+ WHERE tenant_id = 'h_switch';
 SELECT billing.subscribe('h_switch', 'h_month');
 SELECT used, hard_limit FROM billing.tenant_usage('h_switch') WHERE resource = 'messages';
+SELECT count(*) AS history_rows, sum(used) AS history_used
+  FROM billing.usage_history WHERE tenant_id = 'h_switch';
 -- The same when the subscription is updated directly, and when the plan's
 -- own interval is edited: every subscriber keeps its usage (they all
 -- started their period again from zero before).
 UPDATE billing.subscriptions SET plan_id = 'h_year' WHERE tenant_id = 'h_switch';
 SELECT used, hard_limit FROM billing.tenant_usage('h_switch') WHERE resource = 'messages';
 UPDATE billing.subscriptions SET plan_id = 'h_month' WHERE tenant_id = 'h_switch';
+SELECT count(*) AS history_rows, sum(used) AS history_used
+  FROM billing.usage_history WHERE tenant_id = 'h_switch';
 INSERT INTO billing.plans (plan_id, name) VALUES ('h_edited', 'Edited');
 INSERT INTO billing.plan_limits VALUES ('h_edited', 'messages', 50);
 SELECT billing.subscribe(t, 'h_edited', now() - interval '40 days') FROM unnest(ARRAY['h_ed1', 'h_ed2']) t;
@@ -83,4 +94,9 @@ SELECT tenant_id, used FROM billing.usage_overview
 UPDATE billing.plans SET plan_id = 'h_renamed' WHERE plan_id = 'h_edited';
 SELECT tenant_id, used FROM billing.usage_overview
  WHERE tenant_id LIKE 'h\_ed_' AND resource = 'messages' ORDER BY 1;
+-- '1 month' and '30 days' are equal to the = operator, not as schedules.
+UPDATE billing.plans SET billing_interval = '30 days' WHERE plan_id = 'h_renamed';
+SELECT o.tenant_id, o.used, o.period_start = s.period_anchor + interval '30 days' AS second_30_days
+  FROM billing.usage_overview o JOIN billing.subscriptions s USING (tenant_id)
+ WHERE o.tenant_id LIKE 'h\_ed_' AND o.resource = 'messages' ORDER BY 1;
 RESET TimeZone;

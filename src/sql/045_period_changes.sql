@@ -6,10 +6,59 @@
 -- no longer count, and the tenant would start its period again from zero.
 -- As the extension owner (through _carry_period_usage): whoever may edit
 -- plans and subscriptions needs no right on usage.
+--
+-- The tenant's closed periods must not stay where they are either: the new
+-- schedule may start a period where one of them started (monthly to yearly:
+-- the year starts where its first month did), and that period's usage would
+-- count again in it.  So they move first, with the end and plan they had,
+-- into billing.closed_periods, where billing.usage_history shows them.
 
--- Carries the tenant's usage from its period now under the old anchor and
--- interval to its period now under the new ones.
-CREATE FUNCTION billing._carry_to_new_periods(p_tenant_id text,
+CREATE TABLE billing.closed_periods (
+    tenant_id    text NOT NULL,
+    resource     text NOT NULL,
+    period_start timestamptz NOT NULL,
+    period_end   timestamptz NOT NULL,
+    used         bigint NOT NULL,
+    plan_id      text REFERENCES billing.plans ON UPDATE CASCADE ON DELETE SET NULL,
+    PRIMARY KEY (tenant_id, resource, period_start, period_end)
+);
+COMMENT ON TABLE billing.closed_periods IS
+    'Usage of closed periods (period resources) under a tenant''s earlier billing schedule, kept for billing.usage_history.';
+SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
+
+-- Moves the usage of every period of the tenant but the one it is in now
+-- under this schedule (anchor, interval of plan p_plan_id) into
+-- billing.closed_periods.
+CREATE FUNCTION billing._close_past_periods(p_tenant_id text, p_plan_id text,
+                                            p_anchor timestamptz, p_interval interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
+    r record;
+BEGIN
+    FOR r IN SELECT u.resource, u.period_start, b.period_end, u.used
+               FROM billing.usage u
+               JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
+              CROSS JOIN LATERAL billing.period_bounds(p_anchor, p_interval, u.period_start) b
+              WHERE u.tenant_id = p_tenant_id AND u.period_start <> v_current
+              ORDER BY u.resource, u.period_start
+    LOOP
+        INSERT INTO billing.closed_periods AS c
+        VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, r.used, p_plan_id)
+            ON CONFLICT (tenant_id, resource, period_start, period_end)
+            DO UPDATE SET used = c.used + EXCLUDED.used;
+        PERFORM billing._adjust_usage(p_tenant_id, r.resource, r.period_start, -r.used);
+    END LOOP;
+END;
+$$;
+
+-- Closes the tenant's past periods under the old anchor and interval (of
+-- plan p_old_plan_id), and carries its usage from its period now under them
+-- to its period now under the new ones.
+CREATE FUNCTION billing._carry_to_new_periods(p_tenant_id text, p_old_plan_id text,
                                               p_old_anchor timestamptz, p_old_interval interval,
                                               p_new_anchor timestamptz, p_new_interval interval)
 RETURNS void
@@ -20,9 +69,12 @@ DECLARE
     v_from timestamptz;
     v_to   timestamptz;
 BEGIN
-    IF p_old_interval IS NULL OR p_new_interval IS NULL THEN
+    -- Intervals as written: '1 month' = '30 days' for the = operator.
+    IF p_old_interval IS NULL OR p_new_interval IS NULL
+       OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
+    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval);
     v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
     v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
     IF v_from <> v_to THEN
@@ -40,7 +92,7 @@ BEGIN
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(
-        NEW.tenant_id,
+        NEW.tenant_id, OLD.plan_id,
         OLD.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
         NEW.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
     RETURN NULL;
@@ -53,7 +105,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._carry_to_new_periods(s.tenant_id, s.period_anchor, OLD.billing_interval,
+    PERFORM billing._carry_to_new_periods(s.tenant_id, NEW.plan_id, s.period_anchor, OLD.billing_interval,
                                           s.period_anchor, NEW.billing_interval)
        FROM billing.subscriptions s
       WHERE s.plan_id = NEW.plan_id
@@ -69,5 +121,5 @@ CREATE TRIGGER carry_usage_to_new_period
     EXECUTE FUNCTION billing._subscription_periods_changed();
 CREATE TRIGGER carry_usage_to_new_period
     AFTER UPDATE OF billing_interval ON billing.plans
-    FOR EACH ROW WHEN (OLD.billing_interval IS DISTINCT FROM NEW.billing_interval)
+    FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();

@@ -97,32 +97,43 @@ CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
 
--- Closed periods of period resources in which anything was consumed.  The
--- period's end follows from the subscription's anchor and its plan's
--- billing interval (known limit: a period begun under another interval is
--- shown with the current one's end, and left out while that end is ahead).  Plain joins, like usage_overview, so that a reader
--- needs only SELECT.
+-- Closed periods of period resources in which anything was consumed: those
+-- under the tenant's current schedule, whose end follows from the
+-- subscription's anchor and its plan's billing interval, and those a
+-- schedule change closed (billing.closed_periods, 045_period_changes.sql),
+-- which keep the end and plan they had.  Plain joins, like usage_overview,
+-- so that a reader needs only SELECT.
 CREATE VIEW billing.usage_history AS
-SELECT u.tenant_id,
-       u.resource,
-       u.period_start,
-       b.period_end,
-       u.used,
+WITH periods AS (
+    SELECT u.tenant_id, u.resource, u.period_start, b.period_end, u.used, s.plan_id
+      FROM billing.usage u
+      JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
+      JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+    UNION ALL
+    SELECT c.tenant_id, c.resource, c.period_start, c.period_end, c.used,
+           coalesce(c.plan_id, s.plan_id)
+      FROM billing.closed_periods c
+      JOIN billing.resources r ON r.resource = c.resource AND r.kind = 'period'
+      LEFT JOIN billing.subscriptions s ON s.tenant_id = c.tenant_id
+)
+SELECT x.tenant_id,
+       x.resource,
+       x.period_start,
+       x.period_end,
+       x.used,
        CASE WHEN h.logged THEN h.hard_limit
             WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
             WHEN l.plan_id IS NOT NULL THEN l.hard_limit
             ELSE 0 END AS hard_limit
-  FROM billing.usage u
-  JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
-  JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
-  JOIN billing.plans p ON p.plan_id = s.plan_id
- CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
-  LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = u.resource
-  LEFT JOIN billing.limit_overrides o ON o.tenant_id = u.tenant_id AND o.resource = u.resource
+  FROM periods x
+  LEFT JOIN billing.plan_limits l ON l.plan_id = x.plan_id AND l.resource = x.resource
+  LEFT JOIN billing.limit_overrides o ON o.tenant_id = x.tenant_id AND o.resource = x.resource
   LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
-                      WHERE g.tenant_id = u.tenant_id AND g.resource = u.resource
-                        AND g.logged_at < b.period_end
+                      WHERE g.tenant_id = x.tenant_id AND g.resource = x.resource
+                        AND g.logged_at < x.period_end
                       ORDER BY g.logged_at DESC LIMIT 1) h ON true
- WHERE b.period_end <= now();
+ WHERE x.period_end <= now();
 COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';

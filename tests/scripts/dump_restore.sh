@@ -55,6 +55,10 @@ INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345
 INSERT INTO "Chat App"."Chat Sessions" VALUES ('acme', 1), ('acme', 1);
 SELECT billing.consume_quota('acme', 'api_calls', 40);
 SELECT billing.consume_quota('globex', 'contacts', 3);
+-- A closed month taken out of usage by a change to a yearly plan.
+SELECT billing.subscribe('switcher', 'starter', '2026-01-31 10:00+00');
+SELECT billing._set_usage('switcher', 'messages', '2026-01-31 10:00+00', 4);
+SELECT billing.subscribe('switcher', 'annual');
 SQL
 
 # What must survive, as text to compare.
@@ -66,6 +70,8 @@ SELECT 'limit', l.* FROM billing.plan_limits l ORDER BY plan_id, resource;
 SELECT 'subscription', s.* FROM billing.subscriptions s ORDER BY tenant_id;
 SELECT 'override', o.* FROM billing.limit_overrides o ORDER BY tenant_id, resource;
 SELECT 'usage', u.* FROM billing.usage u ORDER BY tenant_id, resource, period_start;
+SELECT 'closed', c.* FROM billing.closed_periods c ORDER BY tenant_id, resource, period_start;
+SELECT 'history', h.* FROM billing.usage_history h ORDER BY tenant_id, resource, period_start;
 SELECT 'enforced', e.tbl::text, e.resource, e.tenant_column, e.amount_column
   FROM billing.enforced_tables e ORDER BY 2, 3;
 SELECT 'trigger', t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid)
@@ -78,6 +84,7 @@ SQL
 
 snapshot src >/tmp/zb-dump-src.txt
 grep -q '^usage|acme|messages|' /tmp/zb-dump-src.txt || fail "the source database has no usage to compare"
+grep -q '^closed|switcher|messages|' /tmp/zb-dump-src.txt || fail "the source database has no closed period to compare"
 
 pg_dump -Fc -f /tmp/zb-dump.custom src
 pg_dump -f /tmp/zb-dump.sql src

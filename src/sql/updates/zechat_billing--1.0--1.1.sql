@@ -1,8 +1,9 @@
 -- zechat_billing 1.0 -> 1.1, run by ALTER EXTENSION zechat_billing UPDATE.
 -- Usage alerts (billing.alerts, NOTIFY billing_alerts), usage history
--- (billing.usage_history, billing.limit_log), and descriptions for the uuid
--- and bigint overloads like their text versions have; a plan change to
--- another billing interval carries the current period's usage over.
+-- (billing.usage_history, billing.limit_log, billing.closed_periods), and
+-- descriptions for the uuid and bigint overloads like their text versions
+-- have; a plan change to another billing interval carries the current
+-- period's usage over, and takes the closed periods out of usage.
 -- Existing tenants get their limits logged now.  usage_parts leaves room on
 -- its pages for the updates of its rows (fillfactor, 010_tables.sql).
 -- check_quota and tenant_usage run in the leader of a parallel query only.
@@ -178,33 +179,59 @@ CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
 
--- Closed periods of period resources in which anything was consumed.  The
--- period's end follows from the subscription's anchor and its plan's
--- billing interval (a period begun under another interval is shown with the
--- current one's end).  Plain joins, like usage_overview, so that a reader
--- needs only SELECT.
+-- Closed periods a change of schedule takes out of usage
+-- (045_period_changes.sql).
+CREATE TABLE billing.closed_periods (
+    tenant_id    text NOT NULL,
+    resource     text NOT NULL,
+    period_start timestamptz NOT NULL,
+    period_end   timestamptz NOT NULL,
+    used         bigint NOT NULL,
+    plan_id      text REFERENCES billing.plans ON UPDATE CASCADE ON DELETE SET NULL,
+    PRIMARY KEY (tenant_id, resource, period_start, period_end)
+);
+COMMENT ON TABLE billing.closed_periods IS
+    'Usage of closed periods (period resources) under a tenant''s earlier billing schedule, kept for billing.usage_history.';
+SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
+
+-- Closed periods of period resources in which anything was consumed: those
+-- under the tenant's current schedule, whose end follows from the
+-- subscription's anchor and its plan's billing interval, and those a
+-- schedule change closed (billing.closed_periods, 045_period_changes.sql),
+-- which keep the end and plan they had.  Plain joins, like usage_overview,
+-- so that a reader needs only SELECT.
 CREATE VIEW billing.usage_history AS
-SELECT u.tenant_id,
-       u.resource,
-       u.period_start,
-       b.period_end,
-       u.used,
+WITH periods AS (
+    SELECT u.tenant_id, u.resource, u.period_start, b.period_end, u.used, s.plan_id
+      FROM billing.usage u
+      JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
+      JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+    UNION ALL
+    SELECT c.tenant_id, c.resource, c.period_start, c.period_end, c.used,
+           coalesce(c.plan_id, s.plan_id)
+      FROM billing.closed_periods c
+      JOIN billing.resources r ON r.resource = c.resource AND r.kind = 'period'
+      LEFT JOIN billing.subscriptions s ON s.tenant_id = c.tenant_id
+)
+SELECT x.tenant_id,
+       x.resource,
+       x.period_start,
+       x.period_end,
+       x.used,
        CASE WHEN h.logged THEN h.hard_limit
             WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
             WHEN l.plan_id IS NOT NULL THEN l.hard_limit
             ELSE 0 END AS hard_limit
-  FROM billing.usage u
-  JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
-  JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
-  JOIN billing.plans p ON p.plan_id = s.plan_id
- CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
-  LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = u.resource
-  LEFT JOIN billing.limit_overrides o ON o.tenant_id = u.tenant_id AND o.resource = u.resource
+  FROM periods x
+  LEFT JOIN billing.plan_limits l ON l.plan_id = x.plan_id AND l.resource = x.resource
+  LEFT JOIN billing.limit_overrides o ON o.tenant_id = x.tenant_id AND o.resource = x.resource
   LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
-                      WHERE g.tenant_id = u.tenant_id AND g.resource = u.resource
-                        AND g.logged_at < b.period_end
+                      WHERE g.tenant_id = x.tenant_id AND g.resource = x.resource
+                        AND g.logged_at < x.period_end
                       ORDER BY g.logged_at DESC LIMIT 1) h ON true
- WHERE b.period_end <= now();
+ WHERE x.period_end <= now();
 COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
 REVOKE ALL ON FUNCTION billing._log_limits(text[]),
@@ -883,8 +910,39 @@ ALTER TABLE billing.plans
 
 -- Every change of a tenant's periods carries its usage over, not only
 -- subscribe() to a plan of another interval: an UPDATE of subscriptions (plan
--- or anchor), an edit of the plan's interval (045_period_changes.sql).
-CREATE FUNCTION billing._carry_to_new_periods(p_tenant_id text,
+-- or anchor), an edit of the plan's interval (045_period_changes.sql), and
+-- first moves the tenant's closed periods out of usage.
+
+-- Moves the usage of every period of the tenant but the one it is in now
+-- under this schedule (anchor, interval of plan p_plan_id) into
+-- billing.closed_periods.
+CREATE FUNCTION billing._close_past_periods(p_tenant_id text, p_plan_id text,
+                                            p_anchor timestamptz, p_interval interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
+    r record;
+BEGIN
+    FOR r IN SELECT u.resource, u.period_start, b.period_end, u.used
+               FROM billing.usage u
+               JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
+              CROSS JOIN LATERAL billing.period_bounds(p_anchor, p_interval, u.period_start) b
+              WHERE u.tenant_id = p_tenant_id AND u.period_start <> v_current
+              ORDER BY u.resource, u.period_start
+    LOOP
+        INSERT INTO billing.closed_periods AS c
+        VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, r.used, p_plan_id)
+            ON CONFLICT (tenant_id, resource, period_start, period_end)
+            DO UPDATE SET used = c.used + EXCLUDED.used;
+        PERFORM billing._adjust_usage(p_tenant_id, r.resource, r.period_start, -r.used);
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION billing._carry_to_new_periods(p_tenant_id text, p_old_plan_id text,
                                               p_old_anchor timestamptz, p_old_interval interval,
                                               p_new_anchor timestamptz, p_new_interval interval)
 RETURNS void
@@ -895,9 +953,12 @@ DECLARE
     v_from timestamptz;
     v_to   timestamptz;
 BEGIN
-    IF p_old_interval IS NULL OR p_new_interval IS NULL THEN
+    -- Intervals as written: '1 month' = '30 days' for the = operator.
+    IF p_old_interval IS NULL OR p_new_interval IS NULL
+       OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
+    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval);
     v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
     v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
     IF v_from <> v_to THEN
@@ -915,7 +976,7 @@ BEGIN
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(
-        NEW.tenant_id,
+        NEW.tenant_id, OLD.plan_id,
         OLD.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
         NEW.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
     RETURN NULL;
@@ -928,7 +989,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._carry_to_new_periods(s.tenant_id, s.period_anchor, OLD.billing_interval,
+    PERFORM billing._carry_to_new_periods(s.tenant_id, NEW.plan_id, s.period_anchor, OLD.billing_interval,
                                           s.period_anchor, NEW.billing_interval)
        FROM billing.subscriptions s
       WHERE s.plan_id = NEW.plan_id
@@ -944,9 +1005,10 @@ CREATE TRIGGER carry_usage_to_new_period
     EXECUTE FUNCTION billing._subscription_periods_changed();
 CREATE TRIGGER carry_usage_to_new_period
     AFTER UPDATE OF billing_interval ON billing.plans
-    FOR EACH ROW WHEN (OLD.billing_interval IS DISTINCT FROM NEW.billing_interval)
+    FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();
-REVOKE ALL ON FUNCTION billing._carry_to_new_periods(text, timestamptz, interval, timestamptz, interval),
+REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval),
+    billing._carry_to_new_periods(text, text, timestamptz, interval, timestamptz, interval),
     billing._subscription_periods_changed(),
     billing._plan_interval_changed()
     FROM PUBLIC;
