@@ -926,6 +926,10 @@ DECLARE
     v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
     r record;
 BEGIN
+    -- Two changes of this tenant's schedule at once (its plan's interval
+    -- edited while it moves to another plan) would both move the same
+    -- periods: the second waits here, and then reads what the first left.
+    PERFORM FROM billing.subscriptions s WHERE s.tenant_id = p_tenant_id FOR UPDATE;
     FOR r IN SELECT u.resource, u.period_start, b.period_end, u.used
                FROM billing.usage u
                JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
