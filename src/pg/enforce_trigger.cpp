@@ -10,6 +10,7 @@
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
 #include "insert_confirmation.hpp"
+#include "partition_moves.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -42,6 +43,9 @@ struct TriggerLayout {
     // The tgenabled of the AFTER INSERT trigger that confirms the rows this
     // one counts (insert_confirmation.hpp), '\0' when the table has none.
     char confirmation_enabled;
+    // zzz_billing_<resource>_moved: marks rows an UPDATE moves to another
+    // partition (partition_moves.hpp).
+    bool marks_moves;
 };
 
 HTAB* layouts = nullptr;
@@ -130,6 +134,9 @@ TriggerLayout layout_for(TriggerData* data)
     if (TRIGGER_FIRED_BY_INSERT(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
         resolved.confirmation_enabled =
             confirmation_trigger_enabled(data->tg_relation, data->tg_trigger);
+    const char* name = data->tg_trigger->tgname;
+    size_t length = std::strlen(name);
+    resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
     resolved.valid = true;
     entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
     *entry = resolved;
@@ -234,11 +241,17 @@ bool is_gauge(const QuotaKey& key)
 // amount of 0 too: the trigger's WHEN clause confirms whatever was pushed
 // last), and a refusal for the limit waits with it.  Without (none, the
 // default; disabled) a row is counted as written.
+//
+// The second half of a row an UPDATE moves from another partition counts
+// nothing: it was counted when first inserted.
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
-    QuotaKey key = make_quota_key(tenant_of(data, layout, row), layout.resource);
+    const char* tenant = tenant_of(data, layout, row);
+    QuotaKey key = make_quota_key(tenant, layout.resource);
     int64 amount = amount_of(data, layout, row);
+    if (take_partition_move(data->tg_relation, layout.resource, tenant))
+        amount = 0;
     if (!confirmation_fires(layout.confirmation_enabled)) {
         consume_for_row(key, amount);
         return;
@@ -289,6 +302,17 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     if (old_amount > 0)
         release_quota(make_quota_key(old_tenant, layout.resource), old_amount,
                       ReleaseOf::stored_rows);
+}
+
+// A period resource's row moving to another partition: leave the mark its
+// insert there will find.  A row with no tenant that can be billed is
+// refused by that insert anyway.
+void on_moving_update(TriggerData* data, const TriggerLayout& layout)
+{
+    HeapTuple new_row = data->tg_newtuple;
+    const char* tenant = counted_tenant_of(tenant_text(data, layout, new_row));
+    if (tenant != nullptr && update_moves_row(data->tg_relation, new_row))
+        note_partition_move(data->tg_relation, layout.resource, tenant);
 }
 
 void on_delete(TriggerData* data, const TriggerLayout& layout)
@@ -396,6 +420,8 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
                  errmsg("billing triggers on INSERT, UPDATE and DELETE must be FOR EACH ROW")));
     else if (TRIGGER_FIRED_BY_INSERT(event))
         on_insert(data, layout);
+    else if (TRIGGER_FIRED_BY_UPDATE(event) && layout.marks_moves)
+        on_moving_update(data, layout);
     else if (TRIGGER_FIRED_BY_UPDATE(event))
         on_update(data, layout);
     else if (TRIGGER_FIRED_BY_DELETE(event))

@@ -103,22 +103,47 @@ $$;
 CREATE FUNCTION billing._insert_written()
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_insert_written' LANGUAGE C VOLATILE;
 
+-- The columns of tbl (a partitioned table) that the partition keys of tbl
+-- and of its partitioned partitions are made of; NULL when one of them has
+-- an expression (which no column list can stand for).
+CREATE FUNCTION billing._partition_key_columns(tbl regclass)
+RETURNS name[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN bool_or(k.attnum = 0) THEN NULL
+                ELSE array_agg(DISTINCT a.attname ORDER BY a.attname) END
+      FROM pg_partition_tree(tbl) t
+      JOIN pg_partitioned_table pt ON pt.partrelid = t.relid
+     CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum)
+      LEFT JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.attnum
+$$;
+
 -- Creates the enforcement trigger of tbl and resource for one event: 'ins'
 -- (every resource), 'upd', 'del' and 'trunc' (gauges), 'inserted'
--- (exact_on_conflict).
+-- (exact_on_conflict), 'moved' (period resources on a partitioned table:
+-- an UPDATE of a partition key column, src/pg/partition_moves.hpp).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_key_columns name[];
 BEGIN
+    IF p_event = 'moved' THEN
+        v_key_columns := billing._partition_key_columns(tbl);
+    END IF;
     EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s %s'
                    'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
                    'zzz_billing_' || p_resource || '_' || p_event,
                    CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'inserted' THEN 'AFTER INSERT'
                                 WHEN 'upd' THEN 'BEFORE UPDATE' WHEN 'del' THEN 'AFTER DELETE'
-                                WHEN 'trunc' THEN 'BEFORE TRUNCATE' END,
+                                WHEN 'trunc' THEN 'BEFORE TRUNCATE'
+                                WHEN 'moved' THEN 'BEFORE UPDATE' ||
+                                    coalesce(' OF ' || (SELECT string_agg(quote_ident(c), ', ')
+                                                          FROM unnest(v_key_columns) c), '') END,
                    tbl,
                    CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
                    CASE p_event WHEN 'inserted' THEN 'WHEN (billing._insert_written()) ' ELSE '' END,
@@ -138,7 +163,7 @@ AS $$
      WHERE t.tgrelid = tbl
        AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_inserted',
                         'zzz_billing_' || p_resource || '_upd', 'zzz_billing_' || p_resource || '_del',
-                        'zzz_billing_' || p_resource || '_trunc')
+                        'zzz_billing_' || p_resource || '_trunc', 'zzz_billing_' || p_resource || '_moved')
      ORDER BY t.tgname
 $$;
 
@@ -205,6 +230,7 @@ BEGIN
                                                 tenant_column, amount_column)
        FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
                         WHEN v_kind = 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                        WHEN v_relkind = 'p' THEN ARRAY['ins', 'moved']
                         ELSE ARRAY['ins'] END) AS e(event);
     IF v_kind = 'gauge' AND v_relkind = 'p' THEN
         PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',

@@ -1,0 +1,44 @@
+// Rows an UPDATE moves to another partition of an enforced table.
+//
+// PostgreSQL moves such a row by deleting it from its partition and
+// inserting it into the other one, and the insert fires the destination's
+// BEFORE INSERT triggers (cloned from the partitioned table): a period
+// resource would count the moved row again, as a message sent again.  So a
+// period resource enforced on a partitioned table also gets
+// zzz_billing_<resource>_moved, a BEFORE UPDATE OF <partition key columns>
+// row trigger: it fires only when an UPDATE sets a key column, and then
+// checks the new row against the partition's constraint (with its
+// ancestors').  A row that no longer fits will move, and the trigger leaves
+// a mark that the BEFORE INSERT trigger of the same resource, tenant and
+// partition tree consumes instead of counting the row.
+//
+// A mark is good for the subtransaction and statement that left it: the
+// insert of a move comes in the same ExecUpdate call, so a mark a BEFORE
+// DELETE trigger left unused (by skipping the delete, which cancels the
+// move) cannot pass to a later statement, only to another insert of the same
+// tenant into the same tree within that statement (a data-modifying CTE
+// after a cancelled move), which it would leave uncounted.
+#pragma once
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "access/htup.h"
+#include "utils/relcache.h"
+}
+
+namespace zechat::billing::pg {
+
+// Whether new_row, an UPDATE's new version of a row of partition rel, no
+// longer fits rel's partition constraint: the UPDATE will move it.  False
+// for a table that is not a partition.
+bool update_moves_row(Relation rel, HeapTuple new_row);
+
+// Leaves the mark of a row of rel that is moving, for resource and tenant.
+void note_partition_move(Relation rel, const char* resource, const char* tenant);
+
+// Whether an insert into rel of a row of resource and tenant is the second
+// half of a move noted in this statement; the mark is used up.
+bool take_partition_move(Relation rel, const char* resource, const char* tenant);
+
+} // namespace zechat::billing::pg
