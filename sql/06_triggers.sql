@@ -379,6 +379,20 @@ UPDATE e_parted SET day = day + 28 WHERE account = 'e_parts' AND day < '2026-03-
 SELECT tableoid::regclass, count(*) FROM e_parted GROUP BY 1 ORDER BY 1;
 SELECT used AS moves_at_the_limit FROM billing.tenant_usage('e_parts') WHERE resource = 'messages';
 SELECT regress_util.sqlstate_of($$INSERT INTO e_parted VALUES ('e_parts', '2026-03-06', 5)$$);
+-- A key that is an expression: the _moved trigger fires on every UPDATE.
+CREATE TABLE e_parted_expr (tenant_id text, ts timestamp, body text) PARTITION BY RANGE ((ts::date));
+CREATE TABLE e_parted_expr_jan PARTITION OF e_parted_expr FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_parted_expr_feb PARTITION OF e_parted_expr FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+SELECT billing.enforce_quota('e_parted_expr', 'messages');
+SELECT pg_get_triggerdef(oid) LIKE '%BEFORE UPDATE ON%' AS on_every_update
+  FROM pg_trigger WHERE tgrelid = 'e_parted_expr'::regclass AND tgname = 'zzz_billing_messages_moved';
+SELECT billing.subscribe('e_parts_expr', 'e_wide');
+INSERT INTO e_parted_expr VALUES ('e_parts_expr', '2026-01-03', 'a');
+UPDATE e_parted_expr SET ts = '2026-02-03';
+UPDATE e_parted_expr SET body = 'b';
+SELECT tableoid::regclass, used AS moved_once
+  FROM e_parted_expr, billing.tenant_usage('e_parts_expr') WHERE resource = 'messages';
+DROP TABLE e_parted_expr;
 -- A partition cannot be enforced for the same resource as its parent.
 SELECT regress_util.sqlstate_of($$SELECT billing.enforce_quota('e_parted_jan', 'messages', 'account')$$);
 -- unenforce_quota removes the triggers from every partition.

@@ -12,12 +12,13 @@
 // a mark that the BEFORE INSERT trigger of the same resource, tenant and
 // partition tree consumes instead of counting the row.
 //
-// A mark is good for the subtransaction and statement that left it: the
-// insert of a move comes in the same ExecUpdate call, so a mark a BEFORE
-// DELETE trigger left unused (by skipping the delete, which cancels the
-// move) cannot pass to a later statement, only to another insert of the same
-// tenant into the same tree within that statement (a data-modifying CTE
-// after a cancelled move), which it would leave uncounted.
+// A mark is good for the subtransaction and top-level statement that left
+// it: the insert of a move comes in the same ExecUpdate call, so a mark a
+// BEFORE DELETE trigger left unused (by skipping the delete, which cancels
+// the move) cannot pass to a later statement of the client, only to another
+// insert of the same tenant into the same tree within that statement (a
+// data-modifying CTE, or a later statement of the same function call, after
+// a cancelled move), which it would leave uncounted.
 #pragma once
 
 #include "pg_headers.hpp"
