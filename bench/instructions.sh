@@ -10,7 +10,8 @@
 #
 # ZB_EXACT_ON_CONFLICT=1 makes the enforced table exact for INSERT ... ON
 # CONFLICT first (billing.exact_on_conflict; see README), to measure what it
-# costs.
+# costs; ZB_PER_STATEMENT=1 enforces its inserts per statement instead
+# (billing.enforce_per_statement).
 #
 # With tenants > 1 the inserts go to tenants t1..tN in a fixed pseudo-random
 # order, like bench/insert_spread.sql: that counts what a backend pays the
@@ -29,6 +30,9 @@ createdb bench
 (cd "$BENCH_DIR" && psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
 if [ -n "${ZB_EXACT_ON_CONFLICT:-}" ]; then
     psql -X -q -v ON_ERROR_STOP=1 -d bench -c "SELECT billing.exact_on_conflict('msg_ext')" >/dev/null
+fi
+if [ -n "${ZB_PER_STATEMENT:-}" ]; then
+    psql -X -q -v ON_ERROR_STOP=1 -d bench -c "SELECT billing.enforce_per_statement('msg_ext')" >/dev/null
 fi
 stop_cluster
 

@@ -9,9 +9,11 @@
 #include "admission.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "enforced_values.hpp"
 #include "insert_confirmation.hpp"
 #include "partition_moves.hpp"
 #include "pg_boundary.hpp"
+#include "statement_inserts.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -149,18 +151,7 @@ const char* tenant_text(TriggerData* data, const TriggerLayout& layout, HeapTupl
     bool isnull;
     Datum value =
         heap_getattr(row, layout.tenant_attnum, RelationGetDescr(data->tg_relation), &isnull);
-    if (isnull)
-        return nullptr;
-    switch (layout.tenant_type) {
-    case UUIDOID:
-        return DatumGetCString(DirectFunctionCall1(uuid_out, value));
-    case INT8OID:
-        return DatumGetCString(DirectFunctionCall1(int8out, value));
-    case INT4OID:
-        return DatumGetCString(DirectFunctionCall1(int4out, value));
-    default:
-        return TextDatumGetCString(value);
-    }
+    return isnull ? nullptr : tenant_id_text(value, layout.tenant_type);
 }
 
 // The tenant of a row being written; NULL tenants are refused (they cannot
@@ -169,9 +160,7 @@ const char* tenant_of(TriggerData* data, const TriggerLayout& layout, HeapTuple 
 {
     const char* tenant = tenant_text(data, layout, row);
     if (tenant == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("tenant column of \"%s\" must not be null: %s is enforced on it",
-                               RelationGetRelationName(data->tg_relation), layout.resource)));
+        refuse_null_tenant(data->tg_relation, layout.resource);
     return tenant;
 }
 
@@ -194,16 +183,7 @@ int64 stored_amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple
     bool isnull;
     Datum value =
         heap_getattr(row, layout.amount_attnum, RelationGetDescr(data->tg_relation), &isnull);
-    if (isnull)
-        return 0;
-    switch (layout.amount_type) {
-    case INT2OID:
-        return DatumGetInt16(value);
-    case INT4OID:
-        return DatumGetInt32(value);
-    default:
-        return DatumGetInt64(value);
-    }
+    return isnull ? 0 : amount_value(value, layout.amount_type);
 }
 
 // The amount of a row being written: a negative one is refused.
@@ -211,9 +191,7 @@ int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 {
     int64 amount = stored_amount_of(data, layout, row);
     if (amount < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("amount of a row of \"%s\" must not be negative, got " INT64_FORMAT,
-                               RelationGetRelationName(data->tg_relation), amount)));
+        refuse_negative_amount(data->tg_relation, amount);
     return amount;
 }
 
@@ -262,6 +240,18 @@ void on_insert(TriggerData* data, const TriggerLayout& layout)
     if (amount > 0)
         consume_quota_deferring_limit(key, amount, &entry, &refusal);
     expect_insert_confirmation(layout.relid, layout.resource, entry, amount, refusal);
+}
+
+// The rows one statement inserted into a table whose enforcement is per
+// statement (statement_inserts.hpp).
+void on_inserted_rows(TriggerData* data, const TriggerLayout& layout)
+{
+    if (data->tg_newtable == nullptr)
+        bad_trigger_setup(data->tg_relation,
+                          "a statement trigger on INSERT needs REFERENCING NEW TABLE");
+    InsertedRowColumns columns{layout.resource, layout.tenant_attnum, layout.tenant_type,
+                               layout.amount_attnum, layout.amount_type};
+    consume_inserted_rows(data->tg_relation, data->tg_newtable, columns);
 }
 
 bool same_tenant(const char* a, const char* b)
@@ -414,10 +404,14 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
     TriggerLayout layout = layout_for(data);
     if (TRIGGER_FIRED_BY_TRUNCATE(event))
         on_truncate(data, layout);
+    else if (!TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BY_INSERT(event) &&
+             TRIGGER_FIRED_AFTER(event))
+        on_inserted_rows(data, layout);
     else if (!TRIGGER_FIRED_FOR_ROW(event))
         ereport(ERROR,
                 (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                 errmsg("billing triggers on INSERT, UPDATE and DELETE must be FOR EACH ROW")));
+                 errmsg("billing triggers on UPDATE and DELETE, and BEFORE INSERT, must be FOR "
+                        "EACH ROW")));
     else if (TRIGGER_FIRED_BY_INSERT(event))
         on_insert(data, layout);
     else if (TRIGGER_FIRED_BY_UPDATE(event) && layout.marks_moves)

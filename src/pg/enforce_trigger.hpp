@@ -5,6 +5,9 @@
 //   BEFORE UPDATE (row)     gauges: move or adjust usage; growth is checked
 //   AFTER DELETE (row)      gauges: release the row's amount
 //   BEFORE TRUNCATE (stmt)  gauges: release everything the table holds
+//   AFTER INSERT (stmt)     instead of BEFORE INSERT on a table enforced per
+//                           statement: consume the inserted rows' amounts
+//                           per tenant (statement_inserts.hpp)
 // Column positions and types are resolved once per trigger and cached until
 // the table's relcache entry is invalidated (ALTER TABLE, DROP, ...).
 #pragma once

@@ -71,13 +71,7 @@ BEGIN
                 EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, v_trigger.tbl);
                 PERFORM billing._create_enforcement_trigger(v_trigger.tbl, e.resource, v_trigger.event,
                                                             v_tenant, v_amount);
-                -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
-                IF v_trigger.tgenabled <> 'O' THEN
-                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_trigger.tbl,
-                                   CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
-                                        WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
-                                   v_trigger.tgname);
-                END IF;
+                PERFORM billing._enable_trigger_as(v_trigger.tbl, v_trigger.tgname, v_trigger.tgenabled);
             END LOOP;
         END IF;
     END LOOP;

@@ -100,6 +100,12 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF p_attached AND billing._enforced_per_statement(tbl) THEN
+        RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The statement triggers of a partition do not see the rows inserted through the partitioned table.',
+                  HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
+    END IF;
     IF p_attached THEN
         PERFORM billing._partitions_joined(tbl, true);
     ELSE

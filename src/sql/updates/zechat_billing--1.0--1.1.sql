@@ -20,7 +20,8 @@
 -- not only in subscribe().  exact_on_conflict(tbl) makes INSERT ... ON
 -- CONFLICT on an enforced table count only the rows it writes.  A period
 -- resource or a gauge can be enforced on a partitioned table.  A subscription's tenant
--- id cannot change (its usage would stay behind).
+-- id cannot change (its usage would stay behind).  enforce_per_statement(tbl)
+-- enforces a table's inserts once per statement, over the rows written.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -570,7 +571,9 @@ $$;
 -- Creates the enforcement trigger of tbl and resource for one event: 'ins'
 -- (every resource), 'upd', 'del' and 'trunc' (gauges), 'inserted'
 -- (exact_on_conflict), 'moved' (period resources on a partitioned table:
--- an UPDATE of a partition key column, src/pg/partition_moves.hpp).
+-- an UPDATE of a partition key column, src/pg/partition_moves.hpp), 'stmt'
+-- (instead of 'ins' on a table enforced per statement: the rows each
+-- statement inserted, src/pg/statement_inserts.hpp).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
                                                      p_tenant_column name, p_amount_column name)
 RETURNS void
@@ -583,17 +586,19 @@ BEGIN
     IF p_event = 'moved' THEN
         v_key_columns := billing._partition_key_columns(tbl);
     END IF;
-    EXECUTE format('CREATE TRIGGER %I %s ON %s FOR EACH %s %s'
+    EXECUTE format('CREATE TRIGGER %I %s ON %s %sFOR EACH %s %s'
                    'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
                    'zzz_billing_' || p_resource || '_' || p_event,
                    CASE p_event WHEN 'ins' THEN 'BEFORE INSERT' WHEN 'inserted' THEN 'AFTER INSERT'
+                                WHEN 'stmt' THEN 'AFTER INSERT'
                                 WHEN 'upd' THEN 'BEFORE UPDATE' WHEN 'del' THEN 'AFTER DELETE'
                                 WHEN 'trunc' THEN 'BEFORE TRUNCATE'
                                 WHEN 'moved' THEN 'BEFORE UPDATE' ||
                                     coalesce(' OF ' || (SELECT string_agg(quote_ident(c), ', ')
                                                           FROM unnest(v_key_columns) c), '') END,
                    tbl,
-                   CASE p_event WHEN 'trunc' THEN 'STATEMENT' ELSE 'ROW' END,
+                   CASE p_event WHEN 'stmt' THEN 'REFERENCING NEW TABLE AS zzz_billing_new_rows ' ELSE '' END,
+                   CASE WHEN p_event IN ('trunc', 'stmt') THEN 'STATEMENT' ELSE 'ROW' END,
                    CASE p_event WHEN 'inserted' THEN 'WHEN (billing._insert_written()) ' ELSE '' END,
                    p_resource, p_tenant_column, coalesce(p_amount_column, ''));
 END;
@@ -609,8 +614,38 @@ AS $$
      WHERE t.tgrelid = tbl
        AND t.tgname IN ('zzz_billing_' || p_resource || '_ins', 'zzz_billing_' || p_resource || '_inserted',
                         'zzz_billing_' || p_resource || '_upd', 'zzz_billing_' || p_resource || '_del',
-                        'zzz_billing_' || p_resource || '_trunc', 'zzz_billing_' || p_resource || '_moved')
+                        'zzz_billing_' || p_resource || '_trunc', 'zzz_billing_' || p_resource || '_moved',
+                        'zzz_billing_' || p_resource || '_stmt')
      ORDER BY t.tgname
+$$;
+
+-- Whether the inserts into tbl are enforced per statement
+-- (enforce_per_statement).
+CREATE FUNCTION billing._enforced_per_statement(tbl regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM billing.enforced_tables e, billing._enforcement_triggers(e.tbl, e.resource) t
+                    WHERE e.tbl = _enforced_per_statement.tbl AND t.event = 'stmt')
+$$;
+
+-- Enables trigger p_trigger of tbl, a new one, as p_enabled says (as
+-- pg_trigger.tgenabled: 'O' as new, 'D' disabled, 'R' replica, 'A' always):
+-- a trigger replaced keeps what ALTER TABLE ... DISABLE TRIGGER made of it.
+CREATE FUNCTION billing._enable_trigger_as(tbl regclass, p_trigger name, p_enabled "char")
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_enabled <> 'O' THEN
+        EXECUTE format('ALTER TABLE %s %s TRIGGER %I', tbl,
+                       CASE p_enabled WHEN 'D' THEN 'DISABLE'
+                            WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
+                       p_trigger);
+    END IF;
+END;
 $$;
 
 CREATE FUNCTION billing._missing_column(tbl regclass, VARIADIC p_columns name[])
@@ -631,6 +666,8 @@ REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
     billing._partition_key_columns(regclass),
     billing._create_enforcement_trigger(regclass, text, text, name, name),
     billing._enforcement_triggers(regclass, text),
+    billing._enforced_per_statement(regclass),
+    billing._enable_trigger_as(regclass, name, "char"),
     billing._missing_column(regclass, name[])
     FROM PUBLIC;
 
@@ -647,6 +684,7 @@ AS $$
 DECLARE
     v_kind      text;
     v_relkind   "char";
+    v_insert    text;
 BEGIN
     IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
@@ -679,12 +717,15 @@ BEGIN
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
 
+    -- A table whose inserts are enforced per statement (enforce_per_statement;
+    -- never a partitioned one) stays so.
+    v_insert := CASE WHEN billing._enforced_per_statement(tbl) THEN 'stmt' ELSE 'ins' END;
     PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
                                                 tenant_column, amount_column)
        FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
-                        WHEN v_kind = 'gauge' THEN ARRAY['ins', 'upd', 'del', 'trunc']
+                        WHEN v_kind = 'gauge' THEN ARRAY[v_insert, 'upd', 'del', 'trunc']
                         WHEN v_relkind = 'p' THEN ARRAY['ins', 'moved']
-                        ELSE ARRAY['ins'] END) AS e(event);
+                        ELSE ARRAY[v_insert] END) AS e(event);
     IF v_kind = 'gauge' AND v_relkind = 'p' THEN
         PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',
                                                     tenant_column, amount_column)
@@ -839,13 +880,7 @@ BEGIN
                 EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, v_trigger.tbl);
                 PERFORM billing._create_enforcement_trigger(v_trigger.tbl, e.resource, v_trigger.event,
                                                             v_tenant, v_amount);
-                -- Enabled as it was (ALTER TABLE ... DISABLE TRIGGER and the like).
-                IF v_trigger.tgenabled <> 'O' THEN
-                    EXECUTE format('ALTER TABLE %s %s TRIGGER %I', v_trigger.tbl,
-                                   CASE v_trigger.tgenabled WHEN 'D' THEN 'DISABLE'
-                                        WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'ENABLE ALWAYS' END,
-                                   v_trigger.tgname);
-                END IF;
+                PERFORM billing._enable_trigger_as(v_trigger.tbl, v_trigger.tgname, v_trigger.tgenabled);
             END LOOP;
         END IF;
     END LOOP;
@@ -1067,6 +1102,17 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'Call billing.enforce_quota first.';
     END IF;
+    -- Per statement, only the rows written are counted: exact already, and
+    -- cannot be otherwise.
+    IF billing._enforced_per_statement(tbl) THEN
+        IF NOT enabled THEN
+            RAISE EXCEPTION 'inserts into "%" are enforced per statement, which counts only the rows written', tbl
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
+        END IF;
+        RAISE NOTICE 'inserts into "%" are enforced per statement, which counts only the rows written already', tbl;
+        RETURN;
+    END IF;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
@@ -1089,6 +1135,66 @@ COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
 -- Revoked first, as in a fresh install (090_privileges.sql): the same ACLs.
 REVOKE ALL ON FUNCTION billing._insert_written(), billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing._insert_written() TO PUBLIC;
+
+-- The inserts into tbl are enforced per statement (with enabled => false:
+-- per row again, the default), for every resource enforced there and those
+-- enforced later.  An AFTER INSERT statement trigger over the rows the
+-- statement wrote, zzz_billing_<resource>_stmt, takes the place of the
+-- BEFORE INSERT row trigger (src/pg/statement_inserts.hpp): COPY keeps its
+-- multi-row batching, and INSERT ... ON CONFLICT counts only the rows it
+-- writes (exact_on_conflict's triggers go); but a statement over the limit
+-- fails once its rows are written, which go with it, instead of before.
+-- A trigger replaced keeps how it was enabled.  Not for partitioned tables
+-- and partitions: the statement triggers of one do not see the rows
+-- inserted through the other.
+CREATE FUNCTION billing.enforce_per_statement(tbl regclass, enabled boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e         record;
+    v_trigger record;
+    v_event   text;
+BEGIN
+    IF tbl IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl AND (c.relkind = 'p' OR c.relispartition)) THEN
+        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The statement triggers of a partitioned table do not see the rows inserted into a partition directly, nor do those of a partition see the rows inserted through the partitioned table.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl) THEN
+        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Call billing.enforce_quota first.';
+    END IF;
+    v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
+    -- As enforce_quota: no row is written while the triggers change.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
+               FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl
+              ORDER BY x.resource
+    LOOP
+        FOR v_trigger IN SELECT t.tgname, t.event, t.tgenabled
+                           FROM billing._enforcement_triggers(tbl, e.resource) t
+                          WHERE t.event IN ('ins', 'inserted', 'stmt') AND t.event <> v_event
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', v_trigger.tgname, tbl);
+            IF v_trigger.event <> 'inserted' THEN
+                PERFORM billing._create_enforcement_trigger(tbl, e.resource, v_event,
+                                                            e.tenant_column, e.amount_column);
+                PERFORM billing._enable_trigger_as(tbl, 'zzz_billing_' || e.resource || '_' || v_event,
+                                                   v_trigger.tgenabled);
+            END IF;
+        END LOOP;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION billing.enforce_per_statement(regclass, boolean) IS
+    'Enforce the inserts into tbl once per statement, over the rows written (or, with false, row by row before each is written again).';
+REVOKE ALL ON FUNCTION billing.enforce_per_statement(regclass, boolean) FROM PUBLIC;
 
 -- Gauges can be enforced on partitioned tables (064_partitioned_gauges.sql).
 -- The partitions of tbl that hold rows: tbl itself when it is one.
@@ -1180,6 +1286,12 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF p_attached AND billing._enforced_per_statement(tbl) THEN
+        RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'The statement triggers of a partition do not see the rows inserted through the partitioned table.',
+                  HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
+    END IF;
     IF p_attached THEN
         PERFORM billing._partitions_joined(tbl, true);
     ELSE

@@ -1,0 +1,202 @@
+-- Inserts enforced per statement (billing.enforce_per_statement): an AFTER
+-- INSERT statement trigger over the rows the statement wrote consumes each
+-- tenant's sum once, at the end of the statement, so that COPY keeps its
+-- multi-row batching.  Over the limit the statement fails and its rows go
+-- with it: all or nothing per statement, as with the row trigger.
+\set SHOW_CONTEXT never
+
+INSERT INTO billing.plans (plan_id, name) VALUES ('ps_plan', 'PS');
+INSERT INTO billing.plan_limits VALUES ('ps_plan', 'messages', 5), ('ps_plan', 'storage', 1000);
+SELECT billing.subscribe(t, 'ps_plan') FROM unnest(ARRAY['ps_a', 'ps_b', 'ps_c', '42',
+    '6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11']) AS t;
+
+CREATE FUNCTION ps_usage(p_tenant text) RETURNS TABLE (messages bigint, storage bigint)
+LANGUAGE sql AS $$
+    SELECT max(used) FILTER (WHERE resource = 'messages'), max(used) FILTER (WHERE resource = 'storage')
+      FROM billing.tenant_usage(p_tenant)
+$$;
+
+CREATE TABLE ps_messages (id bigserial PRIMARY KEY, tenant_id text NOT NULL, body text);
+SELECT billing.enforce_quota('ps_messages', 'messages');
+SELECT billing.enforce_per_statement('ps_messages');
+SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+ WHERE tgrelid = 'ps_messages'::regclass AND tgname LIKE 'zzz_billing%' ORDER BY tgname;
+-- Again: nothing changes.
+SELECT billing.enforce_per_statement('ps_messages');
+SELECT count(*) AS billing_triggers FROM pg_trigger
+ WHERE tgrelid = 'ps_messages'::regclass AND tgname LIKE 'zzz_billing%';
+
+-- One statement, rows of several tenants: each tenant's rows counted.
+INSERT INTO ps_messages (tenant_id, body) VALUES ('ps_a', 'x'), ('ps_b', 'x'), ('ps_a', 'x');
+SELECT t, (ps_usage(t)).messages FROM unnest(ARRAY['ps_a', 'ps_b']) t;
+
+-- COPY: counted as an INSERT is.
+COPY ps_messages (tenant_id, body) FROM STDIN;
+ps_a	c1
+ps_b	c2
+ps_b	c3
+\.
+SELECT t, (ps_usage(t)).messages FROM unnest(ARRAY['ps_a', 'ps_b']) t;
+
+-- Over the limit (ps_a has 3 of 5): the statement fails with PT402, asking
+-- for all its rows of the tenant, and nothing of it stays — neither its
+-- rows nor what the other tenant's rows consumed.
+SELECT * FROM regress_util.error_of($$
+    INSERT INTO ps_messages (tenant_id, body) VALUES ('ps_c', 'x'), ('ps_a', 'x'), ('ps_a', 'x'), ('ps_a', 'x')$$);
+COPY ps_messages (tenant_id, body) FROM STDIN;
+ps_a	c4
+ps_a	c5
+ps_a	c6
+\.
+SELECT t, (ps_usage(t)).messages FROM unnest(ARRAY['ps_a', 'ps_c']) t;
+SELECT tenant_id, count(*) FROM ps_messages GROUP BY 1 ORDER BY 1;
+-- What fits still goes in, up to the limit exactly.
+INSERT INTO ps_messages (tenant_id, body) VALUES ('ps_a', 'x'), ('ps_a', 'x');
+SELECT regress_util.sqlstate_of($$INSERT INTO ps_messages (tenant_id, body) VALUES ('ps_a', 'x')$$);
+SELECT (ps_usage('ps_a')).messages, count(*) AS stored FROM ps_messages WHERE tenant_id = 'ps_a';
+
+-- INSERT ... SELECT of no rows, and rows a WHERE keeps out: nothing counted.
+INSERT INTO ps_messages (tenant_id, body) SELECT 'ps_a', 'x' WHERE false;
+
+-- A tenant without a subscription is refused as by the row trigger.
+SELECT state, detail::json->>'reason' AS reason
+  FROM regress_util.error_of($$INSERT INTO ps_messages (tenant_id) VALUES ('ps_nobody')$$);
+
+-- Rolled back, whole or to a savepoint: not counted.
+BEGIN;
+INSERT INTO ps_messages (tenant_id) VALUES ('ps_c'), ('ps_c');
+SAVEPOINT s;
+INSERT INTO ps_messages (tenant_id) VALUES ('ps_c');
+SELECT (ps_usage('ps_c')).messages AS in_savepoint;
+ROLLBACK TO SAVEPOINT s;
+SELECT (ps_usage('ps_c')).messages AS after_rollback_to_savepoint;
+ROLLBACK;
+SELECT (ps_usage('ps_c')).messages AS after_rollback;
+
+-- ON CONFLICT: the rows not written are not in the statement's new rows, so
+-- a duplicate counts nothing, and passes at the limit.
+CREATE TABLE ps_inbox (id bigint PRIMARY KEY, tenant_id text NOT NULL);
+SELECT billing.enforce_quota('ps_inbox', 'messages');
+SELECT billing.enforce_per_statement('ps_inbox');
+INSERT INTO ps_inbox VALUES (1, 'ps_b'), (2, 'ps_b') ON CONFLICT DO NOTHING;
+SELECT (ps_usage('ps_b')).messages;
+INSERT INTO ps_inbox VALUES (1, 'ps_b'), (2, 'ps_b'), (2, 'ps_b') ON CONFLICT DO NOTHING;
+SELECT (ps_usage('ps_b')).messages AS at_the_limit;
+INSERT INTO ps_inbox VALUES (1, 'ps_b') ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id;
+SELECT (ps_usage('ps_b')).messages AS still_at_the_limit;
+SELECT regress_util.sqlstate_of($$INSERT INTO ps_inbox VALUES (1, 'ps_b'), (3, 'ps_b') ON CONFLICT DO NOTHING$$);
+-- exact_on_conflict has nothing to add, and cannot take that away.
+SELECT billing.exact_on_conflict('ps_inbox');
+SELECT * FROM regress_util.error_of($$SELECT billing.exact_on_conflict('ps_inbox', false)$$);
+
+-- A gauge with an amount column, and tenant keys of other types.
+CREATE TABLE ps_files (id serial PRIMARY KEY, owner_id uuid, size_bytes integer);
+SELECT billing.enforce_quota('ps_files', 'storage', 'owner_id', 'size_bytes');
+SELECT billing.enforce_per_statement('ps_files');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'ps_files'::regclass AND tgname LIKE 'zzz_billing%' ORDER BY 1;
+INSERT INTO ps_files (owner_id, size_bytes) VALUES
+    ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', 300), ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', 200),
+    ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', NULL);
+SELECT (ps_usage('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11')).storage;
+SELECT * FROM regress_util.error_of($$INSERT INTO ps_files (owner_id, size_bytes)
+    VALUES ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', 400), ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', 101)$$);
+-- Rows that cannot be billed are refused as by the row trigger.
+SELECT regress_util.sqlstate_of($$INSERT INTO ps_files (owner_id, size_bytes) VALUES (NULL, 1)$$) AS null_tenant,
+       regress_util.sqlstate_of($$INSERT INTO ps_files (owner_id, size_bytes)
+           VALUES ('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11', -1)$$) AS negative_amount;
+-- Updates, deletes and TRUNCATE keep their row and statement triggers.
+UPDATE ps_files SET size_bytes = 100 WHERE size_bytes = 300;
+SELECT (ps_usage('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11')).storage AS after_update;
+DELETE FROM ps_files WHERE size_bytes = 200;
+SELECT (ps_usage('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11')).storage AS after_delete;
+TRUNCATE ps_files;
+SELECT (ps_usage('6a3c52a8-5d1f-4b8e-9c57-2f1d7e0b9a11')).storage AS after_truncate;
+
+-- Integer tenants; a tenant id that is empty or too long is refused.
+CREATE TABLE ps_numbered (tenant_id bigint, body text);
+SELECT billing.enforce_quota('ps_numbered', 'messages');
+SELECT billing.enforce_per_statement('ps_numbered');
+INSERT INTO ps_numbered VALUES (42, 'a'), (42, 'b');
+SELECT (ps_usage('42')).messages;
+SELECT regress_util.sqlstate_of($$INSERT INTO ps_messages (tenant_id) VALUES ('')$$) AS empty_tenant,
+       regress_util.sqlstate_of(format('INSERT INTO ps_messages (tenant_id) VALUES (%L)', repeat('x', 64)))
+           AS long_tenant;
+
+-- Sums past bigint are refused, not wrapped round.
+CREATE TABLE ps_big (tenant_id text, amount bigint);
+SELECT billing.enforce_quota('ps_big', 'storage', amount_column => 'amount');
+SELECT billing.enforce_per_statement('ps_big');
+SELECT * FROM regress_util.error_of($$INSERT INTO ps_big VALUES ('ps_c', 9223372036854775807), ('ps_c', 1)$$);
+
+-- Another resource enforced later on the table is enforced per statement
+-- too; both read the one copy of the rows PostgreSQL keeps.
+CREATE TABLE ps_sized (tenant_id text, bytes bigint);
+SELECT billing.enforce_quota('ps_sized', 'messages');
+SELECT billing.enforce_per_statement('ps_sized');
+SELECT billing.enforce_quota('ps_sized', 'storage', amount_column => 'bytes');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'ps_sized'::regclass AND tgname LIKE 'zzz_billing%' ORDER BY 1;
+INSERT INTO ps_sized VALUES ('ps_c', 10), ('ps_c', 20);
+SELECT * FROM ps_usage('ps_c');
+
+-- Through a view, from a function, by MERGE: the statement's rows counted.
+CREATE VIEW ps_sized_view AS SELECT * FROM ps_sized;
+INSERT INTO ps_sized_view VALUES ('ps_c', 1);
+CREATE FUNCTION ps_send(p_tenant text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ps_sized VALUES (p_tenant, 2);
+END;
+$$;
+SELECT ps_send('ps_c');
+MERGE INTO ps_sized t USING (VALUES ('ps_c', 3)) s(tenant_id, bytes) ON false
+ WHEN NOT MATCHED THEN INSERT VALUES (s.tenant_id, s.bytes);
+SELECT * FROM ps_usage('ps_c');
+SELECT regress_util.sqlstate_of($$SELECT ps_send('ps_c')$$) AS over_the_limit;
+
+-- A renamed column is followed; a disabled trigger stays disabled, also
+-- when the table goes back to row triggers.
+ALTER TABLE ps_sized DISABLE TRIGGER zzz_billing_storage_stmt;
+ALTER TABLE ps_sized RENAME COLUMN bytes TO size;
+SELECT tgname, tgenabled, pg_get_triggerdef(oid) LIKE '%''size'')' AS follows_rename
+  FROM pg_trigger WHERE tgrelid = 'ps_sized'::regclass AND tgname LIKE 'zzz_billing%' ORDER BY 1;
+SELECT billing.enforce_per_statement('ps_sized', false);
+SELECT tgname, tgenabled, pg_get_triggerdef(oid) LIKE '%BEFORE INSERT%FOR EACH ROW%' AS row_trigger
+  FROM pg_trigger WHERE tgrelid = 'ps_sized'::regclass AND tgname LIKE 'zzz_billing%' ORDER BY 1;
+SELECT billing.enforce_per_statement('ps_sized');
+
+-- zechat_billing.enabled = off bypasses it, as it does the row trigger.
+SET zechat_billing.enabled = off;
+INSERT INTO ps_messages (tenant_id) VALUES ('ps_a');
+RESET zechat_billing.enabled;
+SELECT (ps_usage('ps_a')).messages AS still_five;
+
+-- Refused: partitioned tables, partitions, and a table enforced per
+-- statement becoming a partition.
+CREATE TABLE ps_parted (tenant_id text, day date) PARTITION BY RANGE (day);
+CREATE TABLE ps_parted_jan PARTITION OF ps_parted FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+SELECT billing.enforce_quota('ps_parted', 'messages');
+SELECT * FROM regress_util.error_of($$SELECT billing.enforce_per_statement('ps_parted')$$);
+SELECT regress_util.sqlstate_of($$SELECT billing.enforce_per_statement('ps_parted_jan')$$);
+CREATE TABLE ps_parted_feb (tenant_id text, day date);
+SELECT billing.enforce_quota('ps_parted_feb', 'users');
+SELECT billing.enforce_per_statement('ps_parted_feb');
+SELECT * FROM regress_util.error_of($$
+    ALTER TABLE ps_parted ATTACH PARTITION ps_parted_feb FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')$$);
+-- And bad arguments; not executable by PUBLIC.
+SELECT regress_util.sqlstate_of($$SELECT billing.enforce_per_statement(NULL)$$) AS null_table,
+       regress_util.sqlstate_of($$SELECT billing.enforce_per_statement('ps_messages', NULL)$$) AS null_enabled;
+CREATE TABLE ps_plain (tenant_id text);
+SELECT * FROM regress_util.error_of($$SELECT billing.enforce_per_statement('ps_plain')$$);
+SELECT has_function_privilege('public', 'billing.enforce_per_statement(regclass, boolean)', 'EXECUTE');
+
+-- unenforce_quota removes the statement trigger with the others.
+SELECT billing.unenforce_quota('ps_sized', 'messages');
+SELECT billing.unenforce_quota('ps_sized', 'storage');
+SELECT count(*) AS billing_triggers FROM pg_trigger
+ WHERE tgrelid = 'ps_sized'::regclass AND tgname LIKE 'zzz_billing%';
+
+DROP VIEW ps_sized_view;
+DROP FUNCTION ps_send(text);
+SELECT billing.unenforce_quota(tbl, resource) FROM billing.enforced_tables
+ WHERE tbl::text LIKE 'ps\_%' ORDER BY tbl::text, resource;
+DROP TABLE ps_messages, ps_inbox, ps_files, ps_numbered, ps_big, ps_sized, ps_parted, ps_parted_feb, ps_plain;
+DROP FUNCTION ps_usage(text);
