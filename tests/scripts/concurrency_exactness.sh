@@ -11,6 +11,10 @@
 #    ids 1 to 600 (DO NOTHING or DO UPDATE of the size) for one tenant with
 #    a limit of 300 messages: exactly 300 rows are stored, and usage equals
 #    the rows and bytes stored (duplicates pass at the limit);
+#  * inserts enforced per statement (billing.enforce_per_statement): 16
+#    clients insert batches of 0 to 3 rows of each of two tenants, in one
+#    statement, against 300 messages each: a batch goes in whole or not at
+#    all, and exactly 300 rows per tenant are stored and counted;
 #  * eviction (shared-memory mode): 400 tenants with a limit of 5 messages
 #    each race through a counter table of 100 entries, so counters are
 #    evicted and loaded again all the time: still exactly 5 per tenant.
@@ -45,6 +49,10 @@ CREATE TABLE stress_inbox (id int PRIMARY KEY, tenant_id text NOT NULL, size_byt
 SELECT billing.enforce_quota('stress_inbox', 'messages');
 SELECT billing.enforce_quota('stress_inbox', 'storage', amount_column => 'size_bytes');
 SELECT billing.exact_on_conflict('stress_inbox');
+CREATE TABLE stress_batches (id bigserial PRIMARY KEY, tenant_id text NOT NULL);
+SELECT billing.enforce_quota('stress_batches', 'messages');
+SELECT billing.enforce_per_statement('stress_batches');
+SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['p1', 'p2']) t;
 
 -- pgbench would stop a client at its first error, so the refusals are
 -- caught here (each call is then a subtransaction, which the extension must
@@ -64,6 +72,14 @@ BEGIN
     ELSE
         INSERT INTO stress_inbox VALUES (p_id, 'w', p_size) ON CONFLICT DO NOTHING;
     END IF;
+    RETURN true;
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    RETURN false;
+END $$;
+CREATE FUNCTION stress_batch(p_first int, p_second int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO stress_batches (tenant_id)
+    SELECT 'p1' FROM generate_series(1, p_first) UNION ALL SELECT 'p2' FROM generate_series(1, p_second);
     RETURN true;
 EXCEPTION WHEN sqlstate 'PT402' THEN
     RETURN false;
@@ -123,6 +139,16 @@ rows=${result% *}
 bytes=${result#* }
 [ "$rows" = "300/300" ] || fail "ON CONFLICT: expected exactly 300 rows stored and used, got $rows"
 [ "${bytes%/*}" = "${bytes#*/}" ] || fail "ON CONFLICT: bytes used differ from bytes stored: $bytes"
+
+run_pgbench "$STRESS/per_statement.sql" 300
+result=$(psql -X -At -d stress -c "
+    SELECT string_agg(tenant_id || '=' || stored || '/' || coalesce(used, -1), ' ' ORDER BY tenant_id)
+      FROM (SELECT b.tenant_id, count(*) AS stored,
+                   (SELECT used FROM billing.tenant_usage(b.tenant_id) WHERE resource = 'messages') AS used
+              FROM stress_batches b GROUP BY b.tenant_id) s")
+echo "per statement, stored/used per tenant: $result"
+[ "$result" = "p1=300/300 p2=300/300" ] ||
+    fail "per statement: expected exactly 300 stored and used per tenant"
 
 run_pgbench "$STRESS/many_tenants.sql" 600
 result=$(psql -X -At -d stress -c "

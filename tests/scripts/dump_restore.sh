@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pg_dump of a database using zechat_billing restores into a fresh database
 # with plans, limits, subscriptions, overrides, custom resources, usage and
-# the enforcement triggers intact, and enforcement keeps working there.
+# the enforcement triggers intact (per row, exact for ON CONFLICT, per
+# statement, on partitions), and enforcement keeps working there.
 # Both formats: custom (pg_restore) and plain SQL (psql).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -41,6 +42,10 @@ SELECT billing.enforce_quota('messages', 'messages');
 SELECT billing.enforce_quota('files', 'storage', 'owner', 'size_bytes');
 SELECT billing.enforce_quota('"Chat App"."Chat Sessions"', 'whatsapp_sessions', 'Tenant Key', 'Slots');
 SELECT billing.exact_on_conflict('files');
+-- Inserts enforced per statement: the trigger over the new rows.
+CREATE TABLE api_log (tenant_id text NOT NULL, calls int NOT NULL);
+SELECT billing.enforce_quota('api_log', 'api_calls', amount_column => 'calls');
+SELECT billing.enforce_per_statement('api_log');
 -- A gauge on a partitioned table: TRUNCATE triggers on the leaves.
 CREATE TABLE pfiles (owner uuid NOT NULL, day date NOT NULL, size_bytes int NOT NULL) PARTITION BY RANGE (day);
 CREATE TABLE pfiles_jan PARTITION OF pfiles FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
@@ -54,6 +59,7 @@ INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345
 INSERT INTO files (owner, size_bytes) VALUES ('0b6e5a4c-1d2e-4f00-9abc-def012345678', 700);
 INSERT INTO "Chat App"."Chat Sessions" VALUES ('acme', 1), ('acme', 1);
 SELECT billing.consume_quota('acme', 'api_calls', 40);
+INSERT INTO api_log VALUES ('acme', 20), ('acme', 10);
 SELECT billing.consume_quota('globex', 'contacts', 3);
 -- A closed month taken out of usage by a change to a yearly plan.
 SELECT billing.subscribe('switcher', 'starter', '2026-01-31 10:00+00');
@@ -78,7 +84,7 @@ SELECT 'trigger', t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid)
   FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text NOT LIKE 'billing.%'
  ORDER BY 2, 3;
 SELECT 'rows', (SELECT count(*) FROM messages), (SELECT sum(size_bytes) FROM files),
-       (SELECT count(*) FROM "Chat App"."Chat Sessions");
+       (SELECT count(*) FROM "Chat App"."Chat Sessions"), (SELECT sum(calls) FROM api_log);
 SQL
 }
 
@@ -115,15 +121,25 @@ END $$;
 DELETE FROM files WHERE size_bytes = 700;
 TRUNCATE pfiles_feb;
 DELETE FROM pfiles;
+-- api_log counts per statement: 70 of 100 calls, 30 more fit, 1 more not.
+INSERT INTO api_log VALUES ('acme', 25), ('acme', 5);
+DO $$
+BEGIN
+    INSERT INTO api_log VALUES ('acme', 1);
+    RAISE EXCEPTION 'the 101st api call of acme was accepted';
+EXCEPTION WHEN sqlstate 'PT402' THEN
+    NULL;
+END $$;
 -- files was made exact for ON CONFLICT: a skipped duplicate counts nothing.
 INSERT INTO files (id, owner, size_bytes) SELECT id, owner, size_bytes FROM files ON CONFLICT DO NOTHING;
-SELECT resource || '=' || used FROM billing.tenant_usage('acme') WHERE resource IN ('messages', 'whatsapp_sessions')
+SELECT resource || '=' || used FROM billing.tenant_usage('acme')
+ WHERE resource IN ('api_calls', 'messages', 'whatsapp_sessions')
 UNION ALL
 SELECT 'storage=' || used FROM billing.tenant_usage('0b6e5a4c-1d2e-4f00-9abc-def012345678'::uuid) WHERE resource = 'storage'
 ORDER BY 1;
 SQL
     ) || fail "$db: enforcement after restore failed"
-    expected=$'messages=5\nstorage=100\nwhatsapp_sessions=2'
+    expected=$'api_calls=100\nmessages=5\nstorage=100\nwhatsapp_sessions=2'
     [ "$out" = "$expected" ] || fail "$db: usage after restore is
 $out
 expected
