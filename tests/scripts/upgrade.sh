@@ -149,6 +149,11 @@ SQL
     echo "$state" | grep -q PT402 || fail "the 6th message was not refused: $state"
     q old "DELETE FROM files WHERE size_bytes = 300" >/dev/null
     [ "$(usage_of old acme storage)" = "200/1000" ] || fail "a gauge release after the update"
+    # A table enforced under the old version can be enforced per statement.
+    q old "SELECT billing.enforce_per_statement('files')" >/dev/null || fail "enforce_per_statement after the update"
+    q old "INSERT INTO files (id, tenant_id, size_bytes) VALUES (10, 'acme', 100), (11, 'acme', 50)" >/dev/null
+    [ "$(usage_of old acme storage)" = "350/1000" ] || fail "per statement after the update: $(usage_of old acme storage)"
+    q old "DELETE FROM files WHERE id IN (10, 11)" >/dev/null
 
     # Exactly the objects of a fresh installation.
     createdb fresh
