@@ -18,7 +18,9 @@
 #
 # Variants: plain inserts without enforcement; the PL/pgSQL counter-row
 # reference (bench/plpgsql_reference.sql); the extension in lock mode; the
-# extension in shared-memory mode.  The two modes cannot share a server (the
+# extension in shared-memory mode; and, for the inserts, shared-memory mode
+# with the table's inserts enforced per statement
+# (billing.enforce_per_statement; for COPY lock mode too).  The two modes cannot share a server (the
 # mode is whether the library is preloaded), so two identical clusters run
 # side by side, the second with shared_preload_libraries, and every variant
 # names the server it runs on.
@@ -85,7 +87,7 @@ source "$BENCH_DIR/stats.sh"
 reset_tables() {
     local server
     for server in lock shm; do
-        on $server psql -X -q -d bench -c "TRUNCATE msg_plain, msg_ref, msg_ext" \
+        on $server psql -X -q -d bench -c "TRUNCATE msg_plain, msg_ref, msg_ext, msg_stmt" \
             -c "UPDATE ref_counters SET used = 0" -c "VACUUM ANALYZE" >/dev/null
     done
 }
@@ -121,7 +123,7 @@ scenario() {
 }
 
 VARIANTS=("no quota:msg_plain@lock" "PL/pgSQL reference:msg_ref@lock" "lock mode:msg_ext@lock"
-    "shared-memory mode:msg_ext@shm")
+    "shared-memory mode:msg_ext@shm" "shared-memory mode, per statement:msg_stmt@shm")
 if wanted hot1; then scenario "1 hot tenant, 1 client" insert_hot.sql 1 "${VARIANTS[@]}"; fi
 if wanted hot16; then scenario "1 hot tenant, 16 clients" insert_hot.sql 16 "${VARIANTS[@]}"; fi
 if wanted spread; then scenario "1000 tenants, 16 clients" insert_spread.sql 16 "${VARIANTS[@]}"; fi
@@ -136,7 +138,8 @@ copy_ms() { # TABLE@SERVER
 }
 copy_scenario() {
     local spec variant m copy_base round
-    local variants=("no quota:msg_plain@lock" "lock mode:msg_ext@lock" "shared-memory mode:msg_ext@shm")
+    local variants=("no quota:msg_plain@lock" "lock mode:msg_ext@lock" "shared-memory mode:msg_ext@shm"
+        "lock mode, per statement:msg_stmt@lock" "shared-memory mode, per statement:msg_stmt@shm")
     declare -A copy_samples=()
     on lock psql -X -q -d bench -c "COPY (SELECT 't' || (g % 1000 + 1), 'hello' FROM generate_series(1, $COPY_ROWS) g) TO '$COPY_FILE'"
     for spec in "${variants[@]}"; do
@@ -150,7 +153,8 @@ copy_scenario() {
         done
     done
     copy_base=$(median_of "${copy_samples[no quota]}")
-    for variant in "no quota" "lock mode" "shared-memory mode"; do
+    for spec in "${variants[@]}"; do
+        variant=${spec%%:*}
         m=$(median_of "${copy_samples[$variant]}")
         # Times, not rates: the round ratio is the first variant's time over this one's.
         RESULTS+=("| COPY $COPY_ROWS rows, 1000 tenants | $variant | $(awk -v m="$m" -v n="$COPY_ROWS" 'BEGIN {printf "%.0f", n / (m / 1000)}') rows/s | $(awk -v a="$copy_base" -v b="$m" 'BEGIN {printf "%.2f", a / b}') | $(printf '%.2f' "$(round_ratios "${copy_samples[$variant]}" "${copy_samples[no quota]}")") |")

@@ -16,13 +16,13 @@ bench_rows() {
 out=$(WARMUP_SECONDS=1 COPY_ROWS=5000 bash "$REPO_ROOT/bench/run.sh" 1 1)
 echo "$out"
 echo "$out" | grep -q "1s x 1 rounds after a 1s warm-up, durable commits" || fail "no durable header"
-# 4 variants in each of 3 pgbench scenarios, 3 for COPY, 2 for consume_quota().
-[ "$(bench_rows "$out")" -eq 17 ] || fail "expected 17 result rows"
+# 5 variants in each of 3 pgbench scenarios, 5 for COPY, 2 for consume_quota().
+[ "$(bench_rows "$out")" -eq 22 ] || fail "expected 22 result rows"
 
 out=$(COMMITS=relaxed SCENARIOS=hot1 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/run.sh" 1 1)
 echo "$out"
 echo "$out" | grep -q "relaxed commits" || fail "no relaxed header"
-[ "$(bench_rows "$out")" -eq 4 ] || fail "expected 4 result rows"
+[ "$(bench_rows "$out")" -eq 5 ] || fail "expected 5 result rows"
 
 if COMMITS=fast bash "$REPO_ROOT/bench/run.sh" 1 1 >/dev/null 2>&1; then
     fail "COMMITS=fast was accepted"
