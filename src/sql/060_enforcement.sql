@@ -363,6 +363,25 @@ $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
 
+-- The arguments of exact_on_conflict and enforce_per_statement, which set
+-- how the inserts into an enforced table are counted.
+CREATE FUNCTION billing._check_insert_setting(tbl regclass, enabled boolean)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = _check_insert_setting.tbl) THEN
+        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Call billing.enforce_quota first.';
+    END IF;
+END;
+$$;
+
 -- INSERT ... ON CONFLICT on tbl counts only the rows it writes: every
 -- resource enforced there gets the AFTER INSERT trigger whose WHEN clause
 -- confirms the rows written (see _insert_written); resources enforced on
@@ -378,14 +397,7 @@ DECLARE
     e record;
     v_present boolean;
 BEGIN
-    IF tbl IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl) THEN
-        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Call billing.enforce_quota first.';
-    END IF;
+    PERFORM billing._check_insert_setting(tbl, enabled);
     -- Per statement, only the rows written are counted: exact already, and
     -- cannot be otherwise.
     IF billing._enforced_per_statement(tbl) THEN
@@ -438,19 +450,12 @@ DECLARE
     v_trigger record;
     v_event   text;
 BEGIN
-    IF tbl IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
     IF EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl AND (c.relkind = 'p' OR c.relispartition)) THEN
         RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition', tbl
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'The statement triggers of a partitioned table do not see the rows inserted into a partition directly, nor do those of a partition see the rows inserted through the partitioned table.';
     END IF;
-    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl) THEN
-        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Call billing.enforce_quota first.';
-    END IF;
+    PERFORM billing._check_insert_setting(tbl, enabled);
     v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);

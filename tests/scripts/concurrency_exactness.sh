@@ -107,12 +107,18 @@ run_pgbench() { # SCRIPT TRANSACTIONS-PER-CLIENT
     echo "$out" | grep -E "actually processed"
 }
 
+# stored_and_used TABLE: "tenant=rows stored/messages used ..." for the
+# tenants with rows in TABLE.
+stored_and_used() {
+    psql -X -At -d stress -c "
+        SELECT string_agg(tenant_id || '=' || stored || '/' || coalesce(used, -1), ' ' ORDER BY tenant_id)
+          FROM (SELECT m.tenant_id, count(*) AS stored,
+                       (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
+                  FROM $1 m GROUP BY m.tenant_id) s"
+}
+
 run_pgbench "$STRESS/period_insert.sql" 200
-result=$(psql -X -At -d stress -c "
-    SELECT string_agg(tenant_id || '=' || stored || '/' || coalesce(used, -1), ' ' ORDER BY tenant_id)
-      FROM (SELECT m.tenant_id, count(*) AS stored,
-                   (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
-              FROM stress_messages m GROUP BY m.tenant_id) s")
+result=$(stored_and_used stress_messages)
 echo "period resource, stored/used per tenant: $result"
 [ "$result" = "s1=300/300 s2=300/300 s3=300/300 s4=300/300" ] ||
     fail "period resource: expected exactly 300 stored and used per tenant"
@@ -141,11 +147,7 @@ bytes=${result#* }
 [ "${bytes%/*}" = "${bytes#*/}" ] || fail "ON CONFLICT: bytes used differ from bytes stored: $bytes"
 
 run_pgbench "$STRESS/per_statement.sql" 300
-result=$(psql -X -At -d stress -c "
-    SELECT string_agg(tenant_id || '=' || stored || '/' || coalesce(used, -1), ' ' ORDER BY tenant_id)
-      FROM (SELECT b.tenant_id, count(*) AS stored,
-                   (SELECT used FROM billing.tenant_usage(b.tenant_id) WHERE resource = 'messages') AS used
-              FROM stress_batches b GROUP BY b.tenant_id) s")
+result=$(stored_and_used stress_batches)
 echo "per statement, stored/used per tenant: $result"
 [ "$result" = "p1=300/300 p2=300/300" ] ||
     fail "per statement: expected exactly 300 stored and used per tenant"

@@ -1079,6 +1079,25 @@ REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, inte
     billing._plan_interval_changed()
     FROM PUBLIC;
 
+-- The arguments of exact_on_conflict and enforce_per_statement, which set
+-- how the inserts into an enforced table are counted.
+CREATE FUNCTION billing._check_insert_setting(tbl regclass, enabled boolean)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = _check_insert_setting.tbl) THEN
+        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Call billing.enforce_quota first.';
+    END IF;
+END;
+$$;
+
 -- INSERT ... ON CONFLICT on tbl counts only the rows it writes: every
 -- resource enforced there gets the AFTER INSERT trigger whose WHEN clause
 -- confirms the rows written (see _insert_written); resources enforced on
@@ -1094,14 +1113,7 @@ DECLARE
     e record;
     v_present boolean;
 BEGIN
-    IF tbl IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl) THEN
-        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Call billing.enforce_quota first.';
-    END IF;
+    PERFORM billing._check_insert_setting(tbl, enabled);
     -- Per statement, only the rows written are counted: exact already, and
     -- cannot be otherwise.
     IF billing._enforced_per_statement(tbl) THEN
@@ -1133,7 +1145,8 @@ $$;
 COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
     'Make INSERT ... ON CONFLICT on tbl count only the rows it writes (or, with false, count every row it proposes again).';
 -- Revoked first, as in a fresh install (090_privileges.sql): the same ACLs.
-REVOKE ALL ON FUNCTION billing._insert_written(), billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._insert_written(), billing._check_insert_setting(regclass, boolean),
+    billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing._insert_written() TO PUBLIC;
 
 -- The inserts into tbl are enforced per statement (with enabled => false:
@@ -1157,19 +1170,12 @@ DECLARE
     v_trigger record;
     v_event   text;
 BEGIN
-    IF tbl IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
     IF EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl AND (c.relkind = 'p' OR c.relispartition)) THEN
         RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition', tbl
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'The statement triggers of a partitioned table do not see the rows inserted into a partition directly, nor do those of a partition see the rows inserted through the partitioned table.';
     END IF;
-    IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl) THEN
-        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Call billing.enforce_quota first.';
-    END IF;
+    PERFORM billing._check_insert_setting(tbl, enabled);
     v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
