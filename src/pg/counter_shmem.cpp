@@ -3,6 +3,7 @@
 #include "../core/counter_table.hpp"
 #include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
+#include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -12,6 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
@@ -141,19 +143,33 @@ void abandon_load(int, Datum entry)
 // does not unwind through PG_CATCH: PG_ENSURE_ERROR_CLEANUP covers both.
 // Otherwise the entry would stay "loading" and every later consumption of
 // the key would wait for it until a restart (counter_load_terminated.sh).
+// When a transaction prepared in lock mode still writes the key's usage,
+// the slot is freed too and that transaction returned, for the caller to
+// wait for outside the load (prepared_across_modes.sh).
 // No C++ object lives in this frame: the error longjmps through.
-void load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start)
+TransactionId load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start)
 {
     int64 committed = 0;
+    TransactionId writing = InvalidTransactionId;
     PG_ENSURE_ERROR_CLEANUP(abandon_load, PointerGetDatum(entry));
     {
-        (void)read_usage_parts(key, period_start, &committed);
+        // Checked before the read: nothing on this server starts writing
+        // that row while the key has no counter, so a read that follows a
+        // check finding no writer misses nothing.
+        writing = writer_zero_row_in_flight(key, period_start);
+        if (!TransactionIdIsValid(writing))
+            (void)read_usage_parts(key, period_start, &committed);
     }
     PG_END_ENSURE_ERROR_CLEANUP(abandon_load, PointerGetDatum(entry));
+    if (TransactionIdIsValid(writing)) {
+        abandon_load(0, PointerGetDatum(entry));
+        return writing;
+    }
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     table()->finish_load(entry, committed);
     LWLockRelease(shared->lock);
     ConditionVariableBroadcast(&shared->loaded);
+    return InvalidTransactionId;
 }
 
 } // namespace
@@ -164,33 +180,49 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
         MyDatabaseId, static_cast<uint32>(billing_usage_relation()), key.tenant_id,
         static_cast<size_t>(key.tenant_id_length), key.resource,
         static_cast<size_t>(key.resource_length), period_start);
-    CounterEntry* entry;
-    bool placed;
+    // A key without a counter is placed only once this transaction holds the
+    // locks its load takes (lock_usage_parts_for_reading).
+    bool may_place = false;
     for (;;) {
-        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        entry = table()->find_or_place(counter_key, &placed);
-        bool ready = entry != nullptr && entry->state == CounterState::ready;
-        if (ready)
-            table()->pin(entry);
-        LWLockRelease(shared->lock);
-        if (entry == nullptr || placed || ready)
-            break;
-        // Another backend is loading it: wait for its broadcast, then look
-        // again (the load may also have failed and freed the slot).
-        ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
+        CounterEntry* entry;
+        bool placed = false;
+        for (;;) {
+            LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+            entry = may_place ? table()->find_or_place(counter_key, &placed)
+                              : table()->find(counter_key);
+            bool ready = entry != nullptr && entry->state == CounterState::ready;
+            if (ready)
+                table()->pin(entry);
+            LWLockRelease(shared->lock);
+            if (ready || placed || (entry == nullptr && may_place))
+                break;
+            if (entry == nullptr) {
+                lock_usage_parts_for_reading();
+                may_place = true;
+                continue;
+            }
+            // Another backend is loading it: wait for its broadcast, then
+            // look again (the load may also have failed and freed the slot).
+            ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
+        }
+        ConditionVariableCancelSleep();
+        if (entry == nullptr)
+            ereport(ERROR,
+                    (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                     errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
+                     errdetail("Every counter in shared memory belongs to a transaction in flight, "
+                               "so none can be evicted for tenant %s, resource %s.",
+                               key.tenant_id, key.resource),
+                     errhint("Raise zechat_billing.max_counters (needs a restart).")));
+        if (!placed)
+            return entry;
+        TransactionId writing = load_counter(entry, key, period_start);
+        if (!TransactionIdIsValid(writing))
+            return entry;
+        // As lock mode waits on the row: until COMMIT PREPARED or ROLLBACK
+        // PREPARED, subject to lock_timeout and the deadlock detector.
+        XactLockTableWait(writing, nullptr, nullptr, XLTW_None);
     }
-    ConditionVariableCancelSleep();
-    if (entry == nullptr)
-        ereport(ERROR,
-                (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                 errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
-                 errdetail("Every counter in shared memory belongs to a transaction in flight, so "
-                           "none can be evicted for tenant %s, resource %s.",
-                           key.tenant_id, key.resource),
-                 errhint("Raise zechat_billing.max_counters (needs a restart).")));
-    if (placed)
-        load_counter(entry, key, period_start);
-    return entry;
 }
 
 Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released)

@@ -14,6 +14,8 @@ extern "C" {
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "storage/lmgr.h"
+#include "utils/relcache.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -98,6 +100,36 @@ bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, 
     table_close(rel, NoLock);
     UnregisterSnapshot(snapshot);
     return found;
+}
+
+void lock_usage_parts_for_reading()
+{
+    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    List* indexes = RelationGetIndexList(rel);
+    ListCell* cell;
+    foreach (cell, indexes)
+        LockRelationOid(lfirst_oid(cell), AccessShareLock);
+    list_free(indexes);
+    table_close(rel, NoLock);
+}
+
+TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_start)
+{
+    // A dirty snapshot sees versions of transactions in flight and names
+    // the one inserting (xmin) or updating or deleting (xmax) the version it
+    // returns; this transaction's own writes it reports as neither.
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    TransactionId writing = InvalidTransactionId;
+    if (find_part_row(rel, index, &dirty, key, period_start, lock_mode_writer, slot))
+        writing = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    return writing;
 }
 
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)

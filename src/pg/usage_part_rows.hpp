@@ -47,6 +47,21 @@ void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 // the version is no longer the newest (updated or deleted meanwhile).
 bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 
+// Takes what reading usage_parts needs, AccessShareLock on the table and
+// each of its indexes, kept to the end of the transaction.  Shared-memory
+// mode does so before it marks a counter as loading: a backend waiting for
+// that load waits on a condition variable, which the deadlock detector
+// cannot see, so the loader must not then queue for a lock behind a request
+// (VACUUM FULL, REINDEX, DROP EXTENSION) that itself waits for the waiter.
+void lock_usage_parts_for_reading();
+
+// The transaction, other than this one, still writing the key's writer-0
+// row (lock mode's), or InvalidTransactionId.  On a server running with the
+// library preloaded nothing writes that row but a transaction prepared in
+// lock mode before the restart: until it ends, no snapshot shows its usage,
+// so shared-memory mode must wait for it before it loads the key's counter.
+TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_start);
+
 enum class LockedAdmission {
     admitted,   // used += amount written; *new_used is the result
     no_room,    // the newest version is locked, used + amount > ceiling
