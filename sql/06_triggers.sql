@@ -422,6 +422,17 @@ INSERT INTO e_pfiles VALUES ('e_pg', '2026-02-20', 200);
 UPDATE e_pfiles SET day = '2026-02-21' WHERE day = '2026-01-02';
 DELETE FROM e_pfiles WHERE day = '2026-02-02';
 SELECT * FROM e_pg_storage;
+-- A move that also changes the amount, or the tenant, counts the change
+-- once: by the delete from the old partition and the insert into the new.
+SELECT billing.subscribe('e_pg_moved', 'e_plan');
+UPDATE e_pfiles SET day = '2026-01-21', bytes = 150 WHERE day = '2026-02-21';
+SELECT * FROM e_pg_storage;
+UPDATE e_pfiles SET day = '2026-02-21', bytes = 100, tenant_id = 'e_pg_moved' WHERE day = '2026-01-21';
+SELECT * FROM e_pg_storage;
+SELECT used FROM billing.tenant_usage('e_pg_moved') WHERE resource = 'storage';
+UPDATE e_pfiles SET tenant_id = 'e_pg' WHERE tenant_id = 'e_pg_moved';
+SELECT * FROM e_pg_storage;
+SELECT used FROM billing.tenant_usage('e_pg_moved') WHERE resource = 'storage';
 SELECT regress_util.sqlstate_of($$INSERT INTO e_pfiles VALUES ('e_pg', '2026-01-05', 800)$$);
 SELECT tgrelid::regclass, tgname FROM pg_trigger WHERE tgname LIKE 'zzz_billing_storage%'
    AND tgrelid::regclass::text LIKE 'e_pfiles%' ORDER BY 1, 2;

@@ -272,6 +272,12 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     if (tenant_kept &&
         stored_amount_of(data, layout, old_row) == stored_amount_of(data, layout, new_row))
         return;
+    // A row the UPDATE moves to another partition is deleted from its own
+    // and inserted into the other, whose triggers count it (the release of
+    // the old row, the consumption of the new one): the change counted here
+    // too would be counted twice.
+    if (update_moves_row(data->tg_relation, new_row))
+        return;
     const char* old_tenant = counted_tenant_of(old_text);
     if (tenant_kept && old_tenant == nullptr)
         return; // a row that was never counted stays so
