@@ -26,6 +26,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 }
 
 using namespace zechat::billing;
@@ -359,7 +360,15 @@ void on_truncate(TriggerData* data, const TriggerLayout& layout)
     become_extension_owner(&saved);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "zechat_billing: SPI_connect failed");
-    int rc = SPI_execute(query.data, false, 0);
+    // With the latest snapshot: TRUNCATE holds ACCESS EXCLUSIVE here, so
+    // every row written is committed and seen; in REPEATABLE READ and
+    // SERIALIZABLE the transaction's snapshot, taken before the lock was
+    // granted, would miss the rows of writers it waited for, and their
+    // usage would outlive them.
+    SPIPlanPtr plan = SPI_prepare(query.data, 0, nullptr);
+    int rc = plan == nullptr ? SPI_result
+                             : SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(),
+                                                    InvalidSnapshot, false, false, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "zechat_billing: could not sum \"%s\" before TRUNCATE: %s",
              RelationGetRelationName(rel), SPI_result_code_string(rc));

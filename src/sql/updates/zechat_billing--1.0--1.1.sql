@@ -401,6 +401,15 @@ AS $$
       FROM billing.enforced_tables e WHERE e.tbl = _gauge_amounts_query.tbl AND e.resource = p_resource
 $$;
 
+-- Runs one of the statements below that count an enforced table's rows
+-- after locking it, with the latest snapshot rather than the transaction's,
+-- which in REPEATABLE READ and SERIALIZABLE predates the lock and misses the
+-- rows of the writers it waited for.  $1 is tenant_id, $2 resources.
+CREATE FUNCTION billing._execute_after_locks(p_query text, tenant_id text, resources text[])
+RETURNS void AS 'MODULE_PATHNAME', 'zb_execute_after_locks'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
 -- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
 -- finds, for every tenant, to or from gauge usage, never below 0.
 CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer)
@@ -409,12 +418,11 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    EXECUTE format(
+    PERFORM billing._execute_after_locks(format(
         'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
            FROM (%s) t
           WHERE t.total > 0',
-        p_sign, p_query)
-    USING NULL::text;
+        p_sign, p_query), NULL, NULL);
 END;
 $$;
 
@@ -471,7 +479,7 @@ BEGIN
                            'NULL::bigint AS total WHERE false'];
     END IF;
 
-    EXECUTE format(
+    PERFORM billing._execute_after_locks(format(
         'WITH counted AS (
               SELECT a.tenant_id, a.resource, sum(a.total)::bigint AS total
                 FROM (%s) a GROUP BY 1, 2),
@@ -487,8 +495,7 @@ BEGIN
                    FULL JOIN current u ON u.tenant_id = c.tenant_id AND u.resource = c.resource
                   WHERE coalesce(c.total, 0) <> coalesce(u.used, 0)
                   ORDER BY 1, 2) k',
-        array_to_string(v_amounts, ' UNION ALL '))
-    USING recount.tenant_id, v_resources;
+        array_to_string(v_amounts, ' UNION ALL ')), recount.tenant_id, v_resources);
 END;
 $$;
 
@@ -1330,6 +1337,7 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE')
     EXECUTE FUNCTION billing._partitions_created();
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
+    billing._execute_after_locks(text, text, text[]),
     billing._count_gauge_rows(text, integer),
     billing._partition_leaves(regclass),
     billing._partitions_joined(regclass, boolean),

@@ -1,0 +1,51 @@
+// billing._execute_after_locks(query, tenant_id, resources): runs a
+// statement of the extension's own SQL (the gauge backfill, its take-back,
+// recount) with the latest snapshot instead of the transaction's.
+//
+// Each of those first locks the enforced tables against writers, so that
+// every row they will count is committed; then it counts.  In READ
+// COMMITTED the counting statement gets a new snapshot anyway.  In
+// REPEATABLE READ and SERIALIZABLE it would get the transaction's, taken
+// before the lock was granted (by the statement that called the function,
+// or earlier), which misses the rows of the writers the lock waited for:
+// usage would be set too low or taken back too little.  The latest snapshot
+// sees this transaction's own changes too (SPI advances the command counter).
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+}
+
+namespace {
+
+// $1 text (a tenant, or NULL for all), $2 text[] (resources, or NULL).
+Datum execute_after_locks_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("query must not be NULL")));
+    char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    Oid types[2] = {TEXTOID, TEXTARRAYOID};
+    Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
+    char nulls[2] = {PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+    SPIPlanPtr plan = SPI_prepare(query, 2, types);
+    if (plan == nullptr)
+        elog(ERROR, "zechat_billing: could not prepare a counting query: %s",
+             SPI_result_code_string(SPI_result));
+    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, false, 0);
+    if (rc < 0)
+        elog(ERROR, "zechat_billing: counting query failed: %s", SPI_result_code_string(rc));
+    SPI_finish();
+    PG_RETURN_VOID();
+}
+
+} // namespace
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_execute_after_locks, execute_after_locks_body)
+}
