@@ -6,22 +6,32 @@
 # the entry: FATAL does not unwind through PG_CATCH, so without an exit
 # callback the key would hang every later consumption until a restart.
 #
-# The load is held up by a session that has billing.usage_parts locked; the
-# loader is terminated while it waits for that lock; then the key must work.
+# The loader is stopped inside the load (gdb, at read_usage_parts: a
+# loader takes every lock the load needs before it marks the entry, so no
+# lock can hold it up there any more), terminated, and let go: it dies with
+# FATAL during the load; then the key must work.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
-holder_pid=
+install_packages gdb
+
+session_pid=
+gdb_pid=
 cleanup() {
-    [ -z "$holder_pid" ] || kill "$holder_pid" 2>/dev/null || true
+    [ -z "$gdb_pid" ] || kill "$gdb_pid" 2>/dev/null || true
+    exec 3>&- || true
+    [ -z "$session_pid" ] || wait "$session_pid" 2>/dev/null || true
     stop_cluster
 }
 trap cleanup EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d loads -c "$1"; }
 
-is_true() { [ "$(q "$1")" = t ]; }
-# until_true SQL: waits (30 s at most) until the query returns t.
-until_true() { wait_until 30 is_true "$1" || fail "timed out waiting for: $1"; }
+# wait_for FILE PATTERN: until FILE has a line matching PATTERN (60 s).
+wait_for() {
+    wait_until 60 grep -qs -- "$2" "$1" && return 0
+    cat "$1" >&2 || true
+    fail "timed out waiting for \"$2\" in $1"
+}
 
 start_cluster counter_load_terminated 54415 "shared_preload_libraries = 'zechat_billing'"
 createdb loads
@@ -32,29 +42,44 @@ INSERT INTO billing.plan_limits VALUES ('p', 'messages', 100);
 SELECT billing.subscribe('t1', 'p');
 SQL
 
-# The holder keeps usage_parts locked until it is killed.
-psql -X -q -d loads -c "BEGIN" -c "LOCK TABLE billing.usage_parts IN ACCESS EXCLUSIVE MODE" \
-    -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
-holder_pid=$!
-until_true "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
+# The loader reads its statements from a FIFO, so that gdb can attach to
+# its backend before the consumption starts.
+work=$CLUSTER_DIR/work
+mkdir -p "$work"
+mkfifo "$work/session.in"
+psql -X -At -d loads <"$work/session.in" >"$work/session.out" 2>&1 &
+session_pid=$!
+exec 3>"$work/session.in"
+echo "SELECT 'backend ' || pg_backend_pid();" >&3
+wait_for "$work/session.out" '^backend '
+backend=$(sed -n 's/^backend //p' "$work/session.out")
 
-# The loader: its first consumption of t1 places the counter and waits for
-# the lock inside the load.
-psql -X -q -d loads -c "SELECT billing.consume_quota('t1', 'messages')" >/dev/null 2>&1 &
-loader=$!
-until_true "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-                             AND query LIKE '%consume_quota(''t1''%')"
+gdb -p "$backend" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
+    -ex 'break zechat::billing::pg::read_usage_parts' -ex 'echo armed\n' -ex 'continue' \
+    -ex "shell touch $work/stopped; while [ ! -e $work/go ]; do sleep 0.1; done" \
+    -ex 'delete' -ex 'detach' >"$work/gdb.log" 2>&1 &
+gdb_pid=$!
+wait_for "$work/gdb.log" '^armed'
+
+# Its first consumption of t1 places the counter and stops in the load.
+echo "SELECT billing.consume_quota('t1', 'messages');" >&3
+wait_until 60 test -e "$work/stopped" ||
+    { cat "$work/gdb.log"; fail "the loader never reached read_usage_parts"; }
 [ "$(q "SELECT state FROM billing.counters WHERE tenant_id = 't1'")" = loading ] ||
     fail "the counter is not being loaded"
 
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-    WHERE wait_event_type = 'Lock' AND query LIKE '%consume_quota(''t1''%'" >/dev/null
-wait "$loader" && fail "the terminated loader's consumption succeeded"
-kill "$holder_pid" 2>/dev/null || true
-wait "$holder_pid" 2>/dev/null || true
-holder_pid=
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'" >/dev/null
-until_true "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%')"
+# Terminated while stopped: the signal is handled once gdb lets it go, at
+# the first interrupt check of the load's query.
+q "SELECT pg_terminate_backend($backend)" >/dev/null
+touch "$work/go"
+wait "$gdb_pid" 2>/dev/null || true
+gdb_pid=
+exec 3>&-
+wait "$session_pid" 2>/dev/null || true
+session_pid=
+grep -q "terminating connection" "$work/session.out" ||
+    { cat "$work/session.out"; fail "the loader was not terminated during the load"; }
+grep -q "^99$" "$work/session.out" && fail "the terminated loader's consumption succeeded"
 
 # The key works again: loaded afresh, counted once.
 out=$(psql -X -At -d loads -c "SET statement_timeout = '20s'" \
