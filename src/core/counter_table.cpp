@@ -206,14 +206,18 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
 {
     entry->limit = limit;
     entry->last_used = ++header_.clock;
-    wide in_use = static_cast<wide>(entry->committed) + entry->reserved - own_released;
+    // What the entry holds once everything in flight commits, whatever the
+    // caller gave back, stays an int64: then `reserved` never saturates,
+    // and settling subtracts exactly what was added.
+    wide held = static_cast<wide>(entry->committed) + entry->reserved;
+    if (held + amount > INT64_MAX)
+        return Admission{AdmissionResult::overflow, INT64_MAX};
+    wide in_use = held - own_released;
     if (in_use < 0)
         in_use = 0;
-    if (in_use > INT64_MAX)
-        return Admission{AdmissionResult::overflow, INT64_MAX};
     Admission admission = admit(static_cast<int64_t>(in_use), limit, amount);
     if (admission.result == AdmissionResult::admitted)
-        entry->reserved = saturate(static_cast<wide>(entry->reserved) + amount);
+        entry->reserved += amount;
     return admission;
 }
 
@@ -228,12 +232,17 @@ int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_r
     return given;
 }
 
-void CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
+bool CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
 {
-    if (delta > 0)
-        entry->reserved = saturate(static_cast<wide>(entry->reserved) + delta);
-    else
+    if (delta > 0) {
+        // The same bound as reserve()'s.
+        if (static_cast<wide>(entry->committed) + entry->reserved + delta > INT64_MAX)
+            return false;
+        entry->reserved += delta;
+    } else {
         entry->releasing = saturate(static_cast<wide>(entry->releasing) - delta);
+    }
+    return true;
 }
 
 int64_t CounterTable::begin_commit(CounterEntry* entry, int64_t net) noexcept

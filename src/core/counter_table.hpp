@@ -111,6 +111,8 @@ public:
     // committed + reserved - own_released + amount <= limit ? reserve : refuse.
     // own_released is what the calling transaction has itself released on
     // the entry.  new_used is the usage compared (plus amount if admitted).
+    // overflow when committed + reserved + amount would pass INT64_MAX,
+    // whatever was released, so that the sums in flight always fit.
     Admission reserve(CounterEntry* entry, int64_t amount, Limit limit,
                       int64_t own_released) noexcept;
 
@@ -129,8 +131,9 @@ public:
                     bool of_stored_rows = false) noexcept;
 
     // A correction that is not checked against the limit (recount): > 0 is
-    // reserved, < 0 released, like any other change in flight.
-    void force(CounterEntry* entry, int64_t delta) noexcept;
+    // reserved, < 0 released, like any other change in flight.  False,
+    // nothing done, when committed + reserved would pass INT64_MAX.
+    [[nodiscard]] bool force(CounterEntry* entry, int64_t delta) noexcept;
 
     // A transaction whose net change on the entry is `net` (> 0) is about to
     // commit: it is placed after every transaction that got this far before

@@ -36,8 +36,8 @@ Datum execute_after_locks_body(FunctionCallInfo fcinfo)
     if (plan == nullptr)
         elog(ERROR, "zechat_billing: could not prepare a counting query: %s",
              SPI_result_code_string(SPI_result));
-    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, false, 0);
+    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
+                                  false, 0);
     if (rc < 0)
         elog(ERROR, "zechat_billing: counting query failed: %s", SPI_result_code_string(rc));
     SPI_finish();

@@ -241,11 +241,12 @@ int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, boo
     return given;
 }
 
-void counter_force(CounterEntry* entry, int64 delta)
+bool counter_force(CounterEntry* entry, int64 delta)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->force(entry, delta);
+    bool forced = table()->force(entry, delta);
     LWLockRelease(shared->lock);
+    return forced;
 }
 
 int64 counter_committed(CounterEntry* entry)

@@ -46,8 +46,9 @@ Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 
 // Gives back up to amount; returns how much (see CounterTable::release).
 int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows);
 
-// A correction not checked against the limit.
-void counter_force(CounterEntry* entry, int64 delta);
+// A correction not checked against the limit; false, nothing done, when
+// the entry's usage would pass the bigint range.
+[[nodiscard]] bool counter_force(CounterEntry* entry, int64 delta);
 
 // The entry's committed usage now.
 int64 counter_committed(CounterEntry* entry);

@@ -11,6 +11,7 @@
 #include "usage_store.hpp"
 
 extern "C" {
+#include "common/int.h"
 #include "access/xact.h"
 #include "storage/backendid.h"
 #include "utils/hsearch.h"
@@ -506,10 +507,21 @@ void prepare_pending_change(PendingUsage* entry)
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
 {
     // prepare_pending_change() put the current subtransaction's part on top.
+    // A part's sums are at most the entry's.  In shared-memory mode they are
+    // also at most what the counter holds in flight, which reserve() and
+    // force() keep within the bigint range, so only lock mode (a transaction
+    // consuming, giving back and consuming again near the bigint maximum)
+    // can get here with sums that do not fit; nothing is recorded then.
+    int64 consumed_sum, released_sum;
+    if (pg_add_s64_overflow(entry->consumed, consumed, &consumed_sum) ||
+        pg_add_s64_overflow(entry->released, released, &released_sum))
+        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                        errmsg("usage of %s by tenant %s would exceed the bigint range",
+                               entry->key.resource, entry->key.tenant_id)));
     entry->parts->consumed += consumed;
     entry->parts->released += released;
-    entry->consumed += consumed;
-    entry->released += released;
+    entry->consumed = consumed_sum;
+    entry->released = released_sum;
 }
 
 void add_pending_usage(PendingUsage* entry, int64 delta)

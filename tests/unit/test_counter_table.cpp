@@ -249,14 +249,45 @@ TEST(CounterTable, ATransactionsOwnReleaseMakesRoomForItself)
     EXPECT_EQ(e->committed, 0);
 }
 
+// Near the bigint maximum a transaction that gave back some of its own
+// reservation may not reserve past what the sums in flight can hold: the
+// reservation would saturate, and settling would leave `reserved` below 0
+// (free units for everyone after it) and `committed` wrapped.
+TEST(CounterTable, OwnReleasesDoNotLetReservationsPassTheBigintRange)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("edge"), Limit::none(), 10);
+    EXPECT_EQ(reserve(table.get(), e, INT64_MAX - 10), AdmissionResult::admitted);
+    EXPECT_EQ(table->release(e, 20, INT64_MAX - 10), 20);
+    EXPECT_EQ(table->reserve(e, 15, e->limit, 20).result, AdmissionResult::overflow);
+    EXPECT_EQ(e->reserved, INT64_MAX - 10);
+    table->settle(e, INT64_MAX - 10, 20, true);
+    EXPECT_EQ(e->reserved, 0);
+    EXPECT_EQ(e->releasing, 0);
+    EXPECT_EQ(e->committed, INT64_MAX - 20);
+}
+
+TEST(CounterTable, ForcedCorrectionsStayWithinTheBigintRange)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("fix_edge"), Limit::of(10), 5);
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
+    EXPECT_FALSE(table->force(e, INT64_MAX - 5));
+    EXPECT_EQ(e->reserved, 1);
+    EXPECT_TRUE(table->force(e, INT64_MAX - 6));
+    table->settle(e, INT64_MAX - 5, 0, true);
+    EXPECT_EQ(e->committed, INT64_MAX);
+    EXPECT_EQ(e->reserved, 0);
+}
+
 TEST(CounterTable, ForcedCorrectionsIgnoreTheLimit)
 {
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("fix"), Limit::of(3), 2);
-    table->force(e, 5);
+    EXPECT_TRUE(table->force(e, 5));
     table->settle(e, 5, 0, true);
     EXPECT_EQ(e->committed, 7);
-    table->force(e, -6);
+    EXPECT_TRUE(table->force(e, -6));
     EXPECT_EQ(e->releasing, 6);
     table->settle(e, 0, 6, true);
     EXPECT_EQ(e->committed, 1);
