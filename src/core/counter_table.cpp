@@ -206,18 +206,21 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
 {
     entry->limit = limit;
     entry->last_used = ++header_.clock;
-    // What the entry holds once everything in flight commits, whatever the
-    // caller gave back, stays an int64: then `reserved` never saturates,
-    // and settling subtracts exactly what was added.
     wide held = static_cast<wide>(entry->committed) + entry->reserved;
-    if (held + amount > INT64_MAX)
-        return Admission{AdmissionResult::overflow, INT64_MAX};
     wide in_use = held - own_released;
     if (in_use < 0)
         in_use = 0;
+    if (in_use > INT64_MAX)
+        return Admission{AdmissionResult::overflow, INT64_MAX};
     Admission admission = admit(static_cast<int64_t>(in_use), limit, amount);
-    if (admission.result == AdmissionResult::admitted)
-        entry->reserved += amount;
+    if (admission.result != AdmissionResult::admitted)
+        return admission;
+    // What the entry holds once everything in flight commits, whatever the
+    // caller gave back, stays an int64: then `reserved` never saturates,
+    // and settling subtracts exactly what was added.
+    if (held + amount > INT64_MAX)
+        return Admission{AdmissionResult::overflow, INT64_MAX};
+    entry->reserved += amount;
     return admission;
 }
 

@@ -130,6 +130,16 @@ TEST(CounterTable, ConcurrentReservationsNeverAdmitPastTheLimit)
     EXPECT_EQ(e->reserved, 0);
 }
 
+// At the limit the refusal is the limit's, even where the sum would also
+// pass the bigint range.
+TEST(CounterTable, TheLimitIsReportedBeforeTheBigintRange)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("max"), Limit::of(INT64_MAX), INT64_MAX - 1);
+    EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
+    EXPECT_EQ(reserve(table.get(), e, INT64_MAX), AdmissionResult::limit_reached);
+}
+
 TEST(CounterTable, UnlimitedOverflowIsRefusedNotWrapped)
 {
     Block table(8);
