@@ -105,6 +105,29 @@ wait_until() {
     return 1
 }
 
+# wait_for_line FILE PATTERN: until FILE has a line matching PATTERN (60 s);
+# otherwise prints FILE and returns 1.
+wait_for_line() {
+    wait_until 60 grep -qs -- "$2" "$1" && return 0
+    cat "$1" >&2 || true
+    return 1
+}
+
+# stop_backend_at PID FUNCTION DIR: from now on backend PID stops when it
+# calls FUNCTION (gdb attached in the background, its pid in GDB_PID, its
+# output in DIR/gdb.log, which says "armed" once the breakpoint is set);
+# DIR/stopped appears then, and once DIR/go exists gdb lets the backend go
+# on and detaches.  For tests that must catch a backend at one point of its
+# work; they install gdb.
+stop_backend_at() {
+    local pid=$1 function=$2 dir=$3
+    gdb -p "$pid" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
+        -ex "break $function" -ex 'echo armed\n' -ex 'continue' \
+        -ex "shell touch $dir/stopped; while [ ! -e $dir/go ]; do sleep 0.1; done" \
+        -ex 'delete' -ex 'detach' >"$dir/gdb.log" 2>&1 &
+    GDB_PID=$!
+}
+
 as_pg() {
     (cd /tmp && runuser -u "$PG_OS_USER" -- "$@")
 }

@@ -27,11 +27,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d loads -c "$1"; }
 
 # wait_for FILE PATTERN: until FILE has a line matching PATTERN (60 s).
-wait_for() {
-    wait_until 60 grep -qs -- "$2" "$1" && return 0
-    cat "$1" >&2 || true
-    fail "timed out waiting for \"$2\" in $1"
-}
+wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
 
 start_cluster counter_load_terminated 54415 "shared_preload_libraries = 'zechat_billing'"
 createdb loads
@@ -54,11 +50,8 @@ echo "SELECT 'backend ' || pg_backend_pid();" >&3
 wait_for "$work/session.out" '^backend '
 backend=$(sed -n 's/^backend //p' "$work/session.out")
 
-gdb -p "$backend" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
-    -ex 'break zechat::billing::pg::read_usage_parts' -ex 'echo armed\n' -ex 'continue' \
-    -ex "shell touch $work/stopped; while [ ! -e $work/go ]; do sleep 0.1; done" \
-    -ex 'delete' -ex 'detach' >"$work/gdb.log" 2>&1 &
-gdb_pid=$!
+stop_backend_at "$backend" 'zechat::billing::pg::read_usage_parts' "$work"
+gdb_pid=$GDB_PID
 wait_for "$work/gdb.log" '^armed'
 
 # Its first consumption of t1 places the counter and stops in the load.

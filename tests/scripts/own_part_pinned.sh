@@ -27,11 +27,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d pinned -c "$1"; }
 
 # wait_for FILE PATTERN: until FILE has a line matching PATTERN (60 s).
-wait_for() {
-    wait_until 60 grep -qs -- "$2" "$1" && return 0
-    cat "$1" >&2 || true
-    fail "timed out waiting for \"$2\" in $1"
-}
+wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
 
 start_cluster own_part_pinned 54411 "shared_preload_libraries = 'zechat_billing'" "autovacuum = off"
 createdb pinned
@@ -65,11 +61,8 @@ backend=$(sed -n 's/^backend //p' "$work/session.out")
 # to every snapshot.
 q "UPDATE billing.usage_parts SET used = used + 100 WHERE tenant_id = 'c1'" >/dev/null
 
-gdb -p "$backend" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
-    -ex 'break heap_update' -ex 'echo armed\n' -ex 'continue' \
-    -ex "shell touch $work/stopped; while [ ! -e $work/go ]; do sleep 0.1; done" \
-    -ex 'delete' -ex 'detach' >"$work/gdb.log" 2>&1 &
-gdb_pid=$!
+stop_backend_at "$backend" 'heap_update' "$work"
+gdb_pid=$GDB_PID
 wait_for "$work/gdb.log" '^armed'
 
 # The third consumption stops at its commit, in the write of its part.
