@@ -11,8 +11,8 @@
 #include "usage_store.hpp"
 
 extern "C" {
-#include "common/int.h"
 #include "access/xact.h"
+#include "common/int.h"
 #include "storage/backendid.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
