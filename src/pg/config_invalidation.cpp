@@ -1,5 +1,7 @@
-// Statement trigger on the configuration tables (020_config_invalidation.sql):
-// queue a relcache invalidation of the changed table.  PostgreSQL delivers
+// Trigger on the configuration tables (020_config_invalidation.sql: per row,
+// and per statement for TRUNCATE, enabled ALWAYS): queue a relcache
+// invalidation of the changed table (PostgreSQL keeps one per table and
+// command, however many rows change).  PostgreSQL delivers
 // it to every backend of the database when this transaction commits, and
 // replays it locally on rollback; the extension's relcache callback then
 // drops its cached tenant terms (tenant_terms.hpp).

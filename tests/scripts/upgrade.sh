@@ -56,7 +56,7 @@ fingerprint() {
         SELECT 'index ' || pg_get_indexdef(i.indexrelid)
           FROM pg_index i JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = i.indrelid
         UNION ALL
-        SELECT 'trigger ' || pg_get_triggerdef(t.oid)
+        SELECT 'trigger ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text
           FROM pg_trigger t JOIN members m ON m.classid = 'pg_class'::regclass AND m.objid = t.tgrelid
          WHERE NOT t.tgisinternal
         UNION ALL

@@ -1347,3 +1347,56 @@ REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     FROM PUBLIC;
 -- enforce_quota counts a gauge's rows through _count_gauge_rows now.
 DROP FUNCTION billing._add_table_to_gauge(regclass, text, text);
+
+-- The configuration tables' invalidation triggers fire for every row and
+-- for TRUNCATE, enabled ALWAYS (020_config_invalidation.sql): 1.0's
+-- statement triggers missed changes made as a replica.
+DROP TRIGGER config_changed ON billing.resources;
+DROP TRIGGER config_changed ON billing.plans;
+DROP TRIGGER config_changed ON billing.plan_limits;
+DROP TRIGGER config_changed ON billing.subscriptions;
+DROP TRIGGER config_changed ON billing.limit_overrides;
+-- Row triggers, and a statement trigger for TRUNCATE (which has no rows),
+-- enabled ALWAYS: a change made with session_replication_role = replica
+-- (some bulk loaders, and the apply worker of logical replication, which
+-- fires row triggers only) must reach the caches too.
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE ON billing.resources
+    FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_truncated
+    AFTER TRUNCATE ON billing.resources
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
+ALTER TABLE billing.resources
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE ON billing.plans
+    FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_truncated
+    AFTER TRUNCATE ON billing.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
+ALTER TABLE billing.plans
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE ON billing.plan_limits
+    FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_truncated
+    AFTER TRUNCATE ON billing.plan_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
+ALTER TABLE billing.plan_limits
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE ON billing.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_truncated
+    AFTER TRUNCATE ON billing.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
+ALTER TABLE billing.subscriptions
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+CREATE TRIGGER config_changed
+    AFTER INSERT OR UPDATE OR DELETE ON billing.limit_overrides
+    FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_truncated
+    AFTER TRUNCATE ON billing.limit_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
+ALTER TABLE billing.limit_overrides
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
