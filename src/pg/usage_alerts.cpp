@@ -5,6 +5,7 @@
 extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -92,9 +93,25 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     become_extension_owner(&saved);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "zechat_billing: SPI_connect failed");
+    // Written here with the latest snapshot, not by a PL/pgSQL statement,
+    // which would take the transaction's in REPEATABLE READ and
+    // SERIALIZABLE: there ON CONFLICT meeting a row committed after that
+    // snapshot (the threshold recorded by another transaction meanwhile)
+    // fails with a serialization error, and it would fail this commit.
+    // With the latest snapshot it sees the row and records nothing.  A
+    // second transaction crossing the same threshold at the same time
+    // (shared-memory mode lets two commit at once) waits for the first.
     if (record_plan == nullptr) {
         Oid types[6] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID};
-        SPIPlanPtr plan = SPI_prepare("SELECT billing._record_alert($1, $2, $3, $4, $5, $6)", 6, types);
+        SPIPlanPtr plan = SPI_prepare(
+            "INSERT INTO billing.alerts AS a"
+            "       (tenant_id, resource, threshold, period_start, used, hard_limit)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+            " RETURNING pg_catalog.json_build_object("
+            "   'tenant_id', a.tenant_id, 'resource', a.resource, 'threshold', a.threshold,"
+            "   'used', a.used, 'limit', a.hard_limit, 'period_start', a.period_start)"
+            "   ::pg_catalog.text",
+            6, types);
         if (plan == nullptr)
             elog(ERROR, "zechat_billing: could not prepare the alert statement: %s",
                  SPI_result_code_string(SPI_result));
@@ -104,10 +121,15 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     Datum args[6] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      Int32GetDatum(threshold),           TimestampTzGetDatum(period_start),
                      Int64GetDatum(used),                Int64GetDatum(limit)};
+    // fire_triggers: triggers an administrator put on billing.alerts run
+    // at the end of the INSERT, as for any statement.
     int rc = SPI_execute_snapshot(record_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, false, 1);
-    if (rc != SPI_OK_SELECT)
+                                  false, true, 1);
+    if (rc != SPI_OK_INSERT_RETURNING)
         elog(ERROR, "zechat_billing: recording a usage alert failed: %s", SPI_result_code_string(rc));
+    // Listeners hear of the alert when this transaction commits.
+    if (SPI_processed == 1)
+        Async_Notify("billing_alerts", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
     SPI_finish();
     restore_user(&saved);
 }
