@@ -126,10 +126,12 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     int rc = SPI_execute_snapshot(record_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
                                   false, true, 1);
     if (rc != SPI_OK_INSERT_RETURNING)
-        elog(ERROR, "zechat_billing: recording a usage alert failed: %s", SPI_result_code_string(rc));
+        elog(ERROR, "zechat_billing: recording a usage alert failed: %s",
+             SPI_result_code_string(rc));
     // Listeners hear of the alert when this transaction commits.
     if (SPI_processed == 1)
-        Async_Notify("billing_alerts", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+        Async_Notify("billing_alerts",
+                     SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
     SPI_finish();
     restore_user(&saved);
 }
