@@ -26,7 +26,11 @@ AS 'MODULE_PATHNAME', 'zb_pending_usage'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 -- PARALLEL RESTRICTED, like _pending_usage it calls, and so the
--- tenant_usage functions over it.
+-- tenant_usage functions over it.  `used` is what is committed, as the
+-- query's snapshot shows it, plus this transaction's own changes; never
+-- below 0: in REPEATABLE READ and SERIALIZABLE that snapshot is the
+-- transaction's, while its own releases gave back what the latest usage
+-- held (consumption by transactions it cannot see).
 CREATE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -54,7 +58,7 @@ AS $$
                    t.kind,
                    t.unlimited,
                    CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
-                   coalesce(u.used, 0) + coalesce(pu.delta, 0) AS used,
+                   greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
                    b.period_start,
                    b.period_end
               FROM billing._tenant_terms(p_tenant_id) t
@@ -128,7 +132,7 @@ SELECT s.tenant_id,
  CROSS JOIN LATERAL (
         SELECT r.resource,
                r.kind,
-               coalesce(u.used, 0) + coalesce(pu.delta, 0) AS used,
+               greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
                lim.unlimited,
                CASE WHEN lim.unlimited THEN NULL ELSE lim.hard_limit END AS hard_limit,
                b.period_start,

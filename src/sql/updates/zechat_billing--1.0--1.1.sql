@@ -1374,3 +1374,97 @@ CREATE TRIGGER config_truncated
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.limit_overrides
     ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+
+-- Reported usage is never below 0: in REPEATABLE READ and SERIALIZABLE the
+-- committed sums are those of the transaction's snapshot, while its own
+-- releases were given against the latest usage (050_reporting.sql).
+CREATE OR REPLACE FUNCTION billing._usage_rows(p_tenant_id text)
+RETURNS TABLE (
+    resource     text,
+    kind         text,
+    used         bigint,
+    hard_limit   bigint,
+    remaining    bigint,
+    percent      numeric,
+    period_start timestamptz,
+    period_end   timestamptz,
+    status       text)
+LANGUAGE sql STABLE PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT x.resource,
+           x.kind,
+           x.used,
+           x.hard_limit,
+           CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
+           billing.usage_percent(x.used, x.hard_limit),
+           x.period_start,
+           x.period_end,
+           billing.usage_status(x.used, x.hard_limit)
+      FROM (SELECT t.resource,
+                   t.kind,
+                   t.unlimited,
+                   CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
+                   greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+                   b.period_start,
+                   b.period_end
+              FROM billing._tenant_terms(p_tenant_id) t
+              LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
+                     ON t.kind = 'period'
+              CROSS JOIN LATERAL (
+                     SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
+                                 ELSE b.period_start END AS usage_period) k
+              CROSS JOIN LATERAL (
+                     SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                      WHERE p.tenant_id = p_tenant_id
+                        AND p.resource = t.resource
+                        AND p.period_start = k.usage_period) u
+              LEFT JOIN billing._pending_usage(p_tenant_id) pu
+                     ON pu.resource = t.resource AND pu.period_start = k.usage_period) x
+     ORDER BY x.resource
+$$;
+
+CREATE OR REPLACE VIEW billing.usage_overview AS
+SELECT s.tenant_id,
+       s.plan_id,
+       x.resource,
+       x.kind,
+       x.used,
+       x.hard_limit,
+       CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END AS remaining,
+       billing.usage_percent(x.used, x.hard_limit) AS percent,
+       x.period_start,
+       x.period_end,
+       billing.usage_status(x.used, x.hard_limit) AS status
+  FROM billing.subscriptions s
+  JOIN billing.plans p ON p.plan_id = s.plan_id
+ CROSS JOIN LATERAL (
+        SELECT r.resource,
+               r.kind,
+               greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+               lim.unlimited,
+               CASE WHEN lim.unlimited THEN NULL ELSE lim.hard_limit END AS hard_limit,
+               b.period_start,
+               b.period_end
+          FROM billing.resources r
+          LEFT JOIN billing.plan_limits l ON l.plan_id = s.plan_id AND l.resource = r.resource
+          LEFT JOIN billing.limit_overrides o ON o.tenant_id = s.tenant_id AND o.resource = r.resource
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
+                            WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
+                            ELSE false END AS unlimited,
+                       CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+                            WHEN l.plan_id IS NOT NULL THEN l.hard_limit
+                            ELSE 0 END AS hard_limit) lim
+          LEFT JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, now()) b
+                 ON r.kind = 'period'
+         CROSS JOIN LATERAL (
+                SELECT CASE WHEN r.kind = 'gauge' THEN '-infinity'::timestamptz
+                            ELSE b.period_start END AS usage_period) k
+         CROSS JOIN LATERAL (
+                SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                 WHERE p.tenant_id = s.tenant_id
+                   AND p.resource = r.resource
+                   AND p.period_start = k.usage_period) u
+          LEFT JOIN billing._pending_usage(s.tenant_id) pu
+                 ON pu.resource = r.resource AND pu.period_start = k.usage_period) x;
