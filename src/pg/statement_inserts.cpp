@@ -153,43 +153,50 @@ void add_row(Relation rel, const InsertedRowColumns& columns, StatementTotals* t
     add_amount(rel, columns, entry, amount);
 }
 
-void consume_total(const TenantTotal& total, const InsertedRowColumns& columns)
+// A tenant's sum and its id as text (the id its usage is kept under).
+struct TenantSum {
+    const char* tenant_id;
+    int64 total;
+};
+
+void consume_sum(const TenantSum& sum, const InsertedRowColumns& columns)
 {
     // Validated even when there is nothing to admit, as the row trigger
     // validates a row of amount 0.
-    QuotaKey key =
-        make_quota_key(tenant_id_of(total.tenant, columns.tenant_type), columns.resource);
-    if (total.total == 0)
+    QuotaKey key = make_quota_key(sum.tenant_id, columns.resource);
+    if (sum.total == 0)
         return;
     QuotaRemaining ignored;
-    consume_quota(key, total.total, OnRefusal::raise_pt402, &ignored);
+    consume_quota(key, sum.total, OnRefusal::raise_pt402, &ignored);
 }
 
-int by_tenant_bytes(const void* a, const void* b)
+int by_tenant_id(const void* a, const void* b)
 {
-    const auto* left = *static_cast<TenantTotal* const*>(a);
-    const auto* right = *static_cast<TenantTotal* const*>(b);
-    return std::memcmp(&left->tenant, &right->tenant, sizeof left->tenant);
+    return std::strcmp(static_cast<const TenantSum*>(a)->tenant_id,
+                       static_cast<const TenantSum*>(b)->tenant_id);
 }
 
-// Tenant by tenant, in the order of their bytes (statement_inserts.hpp).
+// Tenant by tenant, in the order of their ids as text (statement_inserts.hpp):
+// the same order for every table, whatever the type of its tenant column.
 void consume_totals(const StatementTotals& totals, const InsertedRowColumns& columns)
 {
     if (totals.per_tenant == nullptr) {
         if (totals.any_row)
-            consume_total(totals.first, columns);
+            consume_sum(TenantSum{tenant_id_of(totals.first.tenant, columns.tenant_type),
+                                  totals.first.total},
+                        columns);
         return;
     }
     long count = hash_get_num_entries(totals.per_tenant);
-    auto** sorted = static_cast<TenantTotal**>(palloc(sizeof(TenantTotal*) * count));
+    auto* sums = static_cast<TenantSum*>(palloc(sizeof(TenantSum) * count));
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, totals.per_tenant);
     long n = 0;
     while (auto* entry = static_cast<TenantTotal*>(hash_seq_search(&status)))
-        sorted[n++] = entry;
-    qsort(sorted, count, sizeof *sorted, by_tenant_bytes);
+        sums[n++] = TenantSum{tenant_id_of(entry->tenant, columns.tenant_type), entry->total};
+    qsort(sums, count, sizeof *sums, by_tenant_id);
     for (long i = 0; i < count; ++i)
-        consume_total(*sorted[i], columns);
+        consume_sum(sums[i], columns);
 }
 
 } // namespace

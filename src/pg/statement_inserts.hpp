@@ -14,9 +14,10 @@
 // before, but the rows are written first.  Rows an INSERT ... ON CONFLICT
 // did not write are not in the transition table, so they are not counted.
 //
-// Tenants are admitted in the order of their ids' bytes, whatever the order
-// of the rows: two statements consuming for the same tenants take their
-// locks (lock mode) in the same order.
+// Tenants are admitted in the order of their ids as text, whatever the
+// order of the rows and the type of the tenant column: two statements
+// consuming for the same tenants, into one table or two, take their locks
+// (lock mode) in the same order.
 #pragma once
 
 #include "pg_headers.hpp"
