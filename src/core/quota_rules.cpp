@@ -52,9 +52,10 @@ int64_t percent_hundredths(int64_t used, Limit limit) noexcept
 {
     if (limit.value <= 0)
         return 10000;
-    // used * 10000 / limit, rounded half up; fits in 128 bits, and the
-    // quotient fits in 64 bits because used <= INT64_MAX and limit >= 1
-    // gives at most INT64_MAX * 10000, so clamp to be safe.
+    // used * 10000 / limit, rounded half up, in 128 bits.  The quotient
+    // passes 64 bits only when usage is some 9.2e14 times the limit (a limit
+    // lowered far below the usage): it is clamped then, and the percent
+    // reads 92233720368547758.07 rather than the exact figure.
     const wide scaled = static_cast<wide>(used) * 10000;
     const wide rounded = (scaled * 2 + limit.value) / (static_cast<wide>(limit.value) * 2);
     return rounded > INT64_MAX ? INT64_MAX : static_cast<int64_t>(rounded);
