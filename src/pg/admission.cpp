@@ -40,14 +40,6 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
     return used;
 }
 
-[[noreturn]] void report_past_bigint(const QuotaKey& key)
-{
-    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                    errmsg("usage of %s by tenant %s would exceed the bigint range", key.resource,
-                           key.tenant_id)));
-    pg_unreachable();
-}
-
 // A consumption that was not admitted: false with OnRefusal::return_false
 // when the limit is reached, PT402 otherwise; past the bigint range, 22003.
 // `used` is the usage the amount was compared with.
@@ -60,7 +52,7 @@ bool refuse(const QuotaKey& key, const TenantTerms& terms, AdmissionResult resul
         report_refusal(key, terms.limit, used, amount, RefusalReason::limit_reached,
                        terms.subscription);
     }
-    report_past_bigint(key);
+    report_past_bigint(key.resource, key.tenant_id);
 }
 
 // What a correction changes: to `value` when setting, else by `value`, but
@@ -271,7 +263,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
             return;
         prepare_pending_change(usage);
         if (!counter_force(pending_counter(usage), delta))
-            report_past_bigint(key);
+            report_past_bigint(key.resource, key.tenant_id);
         record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0);
         return;
     }

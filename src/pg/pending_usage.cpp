@@ -7,6 +7,7 @@
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
 #include "own_usage_part.hpp"
+#include "refusal.hpp"
 #include "usage_alerts.hpp"
 #include "usage_store.hpp"
 
@@ -515,9 +516,7 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
     int64 consumed_sum, released_sum;
     if (pg_add_s64_overflow(entry->consumed, consumed, &consumed_sum) ||
         pg_add_s64_overflow(entry->released, released, &released_sum))
-        ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                        errmsg("usage of %s by tenant %s would exceed the bigint range",
-                               entry->key.resource, entry->key.tenant_id)));
+        report_past_bigint(entry->key.resource, entry->key.tenant_id);
     entry->parts->consumed += consumed;
     entry->parts->released += released;
     entry->consumed = consumed_sum;

@@ -41,4 +41,12 @@ void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requeste
     pg_unreachable();
 }
 
+void report_past_bigint(const char* resource, const char* tenant_id)
+{
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("usage of %s by tenant %s would exceed the bigint range", resource,
+                           tenant_id)));
+    pg_unreachable();
+}
+
 } // namespace zechat::billing::pg

@@ -12,4 +12,8 @@ namespace zechat::billing::pg {
 [[noreturn]] void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requested,
                                  RefusalReason reason, SubscriptionState subscription);
 
+// SQLSTATE 22003: the usage of a resource by a tenant would pass the bigint
+// range (an unlimited resource, or sums in flight at the edge).
+[[noreturn]] void report_past_bigint(const char* resource, const char* tenant_id);
+
 } // namespace zechat::billing::pg
