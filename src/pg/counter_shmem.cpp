@@ -172,6 +172,37 @@ TransactionId load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz
     return InvalidTransactionId;
 }
 
+// The key's counter, pinned if it is ready, or placed in state "loading"
+// (*placed) for the caller to load; nullptr when the table is full.  A key
+// without a counter is placed only once this transaction holds the locks
+// its load takes (lock_usage_parts_for_reading).
+CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
+{
+    bool may_place = false;
+    *placed = false;
+    for (;;) {
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        CounterEntry* entry = may_place ? table()->find_or_place(counter_key, placed)
+                                        : table()->find(counter_key);
+        bool ready = entry != nullptr && entry->state == CounterState::ready;
+        if (ready)
+            table()->pin(entry);
+        LWLockRelease(shared->lock);
+        if (ready || *placed || (entry == nullptr && may_place)) {
+            ConditionVariableCancelSleep();
+            return entry;
+        }
+        if (entry == nullptr) {
+            lock_usage_parts_for_reading();
+            may_place = true;
+            continue;
+        }
+        // Another backend is loading it: wait for its broadcast, then look
+        // again (the load may also have failed and freed the slot).
+        ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
+    }
+}
+
 } // namespace
 
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
@@ -180,32 +211,9 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
         MyDatabaseId, static_cast<uint32>(billing_usage_relation()), key.tenant_id,
         static_cast<size_t>(key.tenant_id_length), key.resource,
         static_cast<size_t>(key.resource_length), period_start);
-    // A key without a counter is placed only once this transaction holds the
-    // locks its load takes (lock_usage_parts_for_reading).
-    bool may_place = false;
     for (;;) {
-        CounterEntry* entry;
-        bool placed = false;
-        for (;;) {
-            LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-            entry = may_place ? table()->find_or_place(counter_key, &placed)
-                              : table()->find(counter_key);
-            bool ready = entry != nullptr && entry->state == CounterState::ready;
-            if (ready)
-                table()->pin(entry);
-            LWLockRelease(shared->lock);
-            if (ready || placed || (entry == nullptr && may_place))
-                break;
-            if (entry == nullptr) {
-                lock_usage_parts_for_reading();
-                may_place = true;
-                continue;
-            }
-            // Another backend is loading it: wait for its broadcast, then
-            // look again (the load may also have failed and freed the slot).
-            ConditionVariableSleep(&shared->loaded, PG_WAIT_EXTENSION);
-        }
-        ConditionVariableCancelSleep();
+        bool placed;
+        CounterEntry* entry = pin_or_place(counter_key, &placed);
         if (entry == nullptr)
             ereport(ERROR,
                     (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
