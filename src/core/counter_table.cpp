@@ -49,16 +49,53 @@ bool same_counter_key(const CounterKey& a, const CounterKey& b) noexcept
     return std::memcmp(&a, &b, sizeof a) == 0;
 }
 
+namespace {
+
+// Index cells for `capacity` entries: a power of two, at least twice as
+// many, so that at most half the cells are in use and runs stay short.
+uint32_t index_cells_for(uint32_t capacity) noexcept
+{
+    uint64_t cells = 2;
+    while (cells < 2 * static_cast<uint64_t>(capacity))
+        cells *= 2;
+    return static_cast<uint32_t>(cells);
+}
+
+// An index cell: the key's hash in the high half (compared before the key
+// itself), the entry number + 1 in the low half; 0 is an empty cell.
+uint64_t index_cell(uint32_t hash, uint32_t number) noexcept
+{
+    return static_cast<uint64_t>(hash) << 32 | (number + 1);
+}
+
+uint32_t cell_hash(uint64_t cell) noexcept
+{
+    return static_cast<uint32_t>(cell >> 32);
+}
+
+uint32_t cell_number(uint64_t cell) noexcept
+{
+    return static_cast<uint32_t>(cell) - 1;
+}
+
+} // namespace
+
 std::size_t CounterTable::bytes_for(uint32_t capacity) noexcept
 {
-    return entries_offset + static_cast<std::size_t>(capacity) * sizeof(CounterEntry);
+    return entries_offset + static_cast<std::size_t>(capacity) * sizeof(CounterEntry) +
+           static_cast<std::size_t>(index_cells_for(capacity)) * sizeof(uint64_t);
 }
 
 CounterTable* CounterTable::format(void* block, uint32_t capacity) noexcept
 {
+    static_assert(sizeof(CounterEntry) % sizeof(uint64_t) == 0, "the index follows aligned");
     std::memset(block, 0, bytes_for(capacity));
     auto* table = static_cast<CounterTable*>(block);
     table->header_.capacity = capacity;
+    table->header_.index_mask = index_cells_for(capacity) - 1;
+    // Every entry free, the first one first.
+    for (uint32_t number = capacity; number > 0; --number)
+        table->free_entry(table->entry_at(number - 1));
     return table;
 }
 
@@ -72,90 +109,168 @@ CounterEntry* CounterTable::entries() noexcept
     return reinterpret_cast<CounterEntry*>(reinterpret_cast<char*>(this) + entries_offset);
 }
 
-uint32_t CounterTable::home_of(const CounterKey& key) const noexcept
+uint64_t* CounterTable::index() noexcept
 {
-    return hash_counter_key(key) % header_.capacity;
+    return reinterpret_cast<uint64_t*>(entries() + header_.capacity);
+}
+
+uint32_t CounterTable::number_of(const CounterEntry* entry) noexcept
+{
+    return static_cast<uint32_t>(entry - entries());
 }
 
 CounterEntry* CounterTable::find(const CounterKey& key) noexcept
 {
-    const uint32_t capacity = header_.capacity;
-    uint32_t slot = home_of(key);
-    for (uint32_t probes = 0; probes < capacity; ++probes) {
-        CounterEntry* entry = &entries()[slot];
-        if (entry->state == CounterState::empty)
+    const uint32_t hash = hash_counter_key(key);
+    const uint32_t mask = header_.index_mask;
+    // At most half the cells are in use: the walk ends at an empty one.
+    for (uint32_t at = hash & mask;; at = (at + 1) & mask) {
+        uint64_t cell = index()[at];
+        if (cell == 0)
             return nullptr;
-        if (entry->state != CounterState::tombstone && same_counter_key(entry->key, key))
+        if (cell_hash(cell) != hash)
+            continue;
+        CounterEntry* entry = &entries()[cell_number(cell)];
+        if (same_counter_key(entry->key, key))
             return entry;
-        slot = slot + 1 == capacity ? 0 : slot + 1;
     }
-    return nullptr;
+}
+
+void CounterTable::index_insert(uint32_t hash, uint32_t number) noexcept
+{
+    const uint32_t mask = header_.index_mask;
+    uint32_t at = hash & mask;
+    while (index()[at] != 0)
+        at = (at + 1) & mask;
+    index()[at] = index_cell(hash, number);
+}
+
+void CounterTable::index_remove(uint32_t hash, uint32_t number) noexcept
+{
+    const uint32_t mask = header_.index_mask;
+    const uint64_t wanted = index_cell(hash, number);
+    uint32_t hole = hash & mask;
+    while (index()[hole] != wanted) {
+        if (index()[hole] == 0)
+            return; // not indexed (cannot happen: every placed entry is)
+        hole = (hole + 1) & mask;
+    }
+    // Close the hole: a later cell of the run moves back into it unless its
+    // home lies after the hole (cyclically, up to the cell itself), where a
+    // lookup for it starts past the hole anyway.  Then its own cell is the
+    // hole, until the run ends.
+    for (uint32_t at = (hole + 1) & mask; index()[at] != 0; at = (at + 1) & mask) {
+        uint32_t home = cell_hash(index()[at]) & mask;
+        bool home_after_hole =
+            hole <= at ? (hole < home && home <= at) : (hole < home || home <= at);
+        if (home_after_hole)
+            continue;
+        index()[hole] = index()[at];
+        hole = at;
+    }
+    index()[hole] = 0;
+}
+
+uint32_t CounterTable::longest_probe() noexcept
+{
+    const uint32_t mask = header_.index_mask;
+    uint32_t longest = 0;
+    for (uint32_t at = 0; at <= mask; ++at) {
+        uint64_t cell = index()[at];
+        if (cell == 0)
+            continue;
+        uint32_t cells = ((at - (cell_hash(cell) & mask)) & mask) + 1;
+        if (cells > longest)
+            longest = cells;
+    }
+    return longest;
+}
+
+void CounterTable::idle_append(CounterEntry* entry) noexcept
+{
+    uint32_t link = number_of(entry) + 1;
+    entry->newer = 0;
+    entry->older = header_.idle_newest;
+    if (header_.idle_newest != 0)
+        entries()[header_.idle_newest - 1].newer = link;
+    else
+        header_.idle_oldest = link;
+    header_.idle_newest = link;
+}
+
+void CounterTable::idle_unlink(CounterEntry* entry) noexcept
+{
+    if (entry->older != 0)
+        entries()[entry->older - 1].newer = entry->newer;
+    else
+        header_.idle_oldest = entry->newer;
+    if (entry->newer != 0)
+        entries()[entry->newer - 1].older = entry->older;
+    else
+        header_.idle_newest = entry->older;
+    entry->newer = 0;
+    entry->older = 0;
+}
+
+void CounterTable::free_entry(CounterEntry* entry) noexcept
+{
+    entry->state = CounterState::free;
+    entry->pins = 0;
+    entry->older = 0;
+    entry->newer = header_.free_head;
+    header_.free_head = number_of(entry) + 1;
 }
 
 CounterEntry* CounterTable::find_or_place(const CounterKey& key, bool* placed) noexcept
 {
     *placed = false;
-    const uint32_t capacity = header_.capacity;
-    if (capacity == 0)
+    if (CounterEntry* entry = find(key))
+        return entry;
+    if (header_.free_head == 0 && !evict_longest_idle())
         return nullptr;
-    CounterEntry* free_slot = nullptr;
-    uint32_t slot = home_of(key);
-    for (uint32_t probes = 0; probes < capacity; ++probes) {
-        CounterEntry* entry = &entries()[slot];
-        if (entry->state == CounterState::empty) {
-            if (free_slot == nullptr)
-                free_slot = entry;
-            break;
-        }
-        if (entry->state == CounterState::tombstone) {
-            if (free_slot == nullptr)
-                free_slot = entry;
-        } else if (same_counter_key(entry->key, key)) {
-            return entry;
-        }
-        slot = slot + 1 == capacity ? 0 : slot + 1;
-    }
-    // Not present.  With no empty slot on the way every slot was probed, so
-    // an entry placed anywhere is found by the next full probe.
-    if (free_slot == nullptr)
-        free_slot = evict_least_recently_used();
-    if (free_slot == nullptr)
-        return nullptr;
-
-    std::memset(free_slot, 0, sizeof *free_slot);
-    free_slot->key = key;
-    free_slot->state = CounterState::loading;
-    free_slot->pins = 1; // the loader's
-    free_slot->limit = Limit::of(0);
-    free_slot->last_used = ++header_.clock;
+    CounterEntry* slot = &entries()[header_.free_head - 1];
+    header_.free_head = slot->newer;
+    std::memset(slot, 0, sizeof *slot);
+    slot->key = key;
+    slot->hash = hash_counter_key(key);
+    slot->state = CounterState::loading;
+    slot->pins = 1; // the loader's
+    slot->limit = Limit::of(0);
+    index_insert(slot->hash, number_of(slot));
     ++header_.live;
     *placed = true;
-    return free_slot;
+    return slot;
 }
 
 void CounterTable::finish_load(CounterEntry* entry, int64_t committed) noexcept
 {
     entry->committed = committed;
     entry->state = CounterState::ready;
+    if (entry->pins == 0) // not the case in the extension: the loader keeps its pin
+        idle_append(entry);
 }
 
 void CounterTable::abandon_load(CounterEntry* entry) noexcept
 {
-    entry->state = CounterState::tombstone;
-    entry->pins = 0;
+    index_remove(entry->hash, number_of(entry));
+    free_entry(entry);
     --header_.live;
 }
 
+// An entry is on the idle list exactly while it is ready and unpinned.
 void CounterTable::pin(CounterEntry* entry) noexcept
 {
+    if (entry->pins == 0 && entry->state == CounterState::ready)
+        idle_unlink(entry);
     ++entry->pins;
-    entry->last_used = ++header_.clock;
 }
 
 void CounterTable::unpin(CounterEntry* entry) noexcept
 {
-    if (entry->pins > 0)
-        --entry->pins;
+    if (entry->pins == 0)
+        return;
+    if (--entry->pins == 0 && entry->state == CounterState::ready)
+        idle_append(entry);
 }
 
 bool CounterTable::is_idle(const CounterEntry& entry) noexcept
@@ -168,22 +283,23 @@ bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
 {
     if (!is_idle(*entry))
         return false;
-    entry->state = CounterState::tombstone;
+    idle_unlink(entry);
+    index_remove(entry->hash, number_of(entry));
+    free_entry(entry);
     --header_.live;
     return true;
 }
 
-CounterEntry* CounterTable::evict_least_recently_used() noexcept
+// Frees the first idle entry from the list's old end; false if there is
+// none.  Unpinned entries hold nothing in flight in the extension (a
+// transaction settles before it unpins), so that is the oldest one; the walk
+// only goes further for an entry something reserved on without pinning it.
+bool CounterTable::evict_longest_idle() noexcept
 {
-    CounterEntry* victim = nullptr;
-    for (uint32_t i = 0; i < header_.capacity; ++i) {
-        CounterEntry* entry = &entries()[i];
-        if (is_idle(*entry) && (victim == nullptr || entry->last_used < victim->last_used))
-            victim = entry;
-    }
-    if (victim != nullptr && remove_if_idle(victim))
-        return victim;
-    return nullptr;
+    for (uint32_t link = header_.idle_oldest; link != 0; link = entries()[link - 1].newer)
+        if (remove_if_idle(&entries()[link - 1]))
+            return true;
+    return false;
 }
 
 namespace {
@@ -205,7 +321,6 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
                                 int64_t own_released) noexcept
 {
     entry->limit = limit;
-    entry->last_used = ++header_.clock;
     wide held = static_cast<wide>(entry->committed) + entry->reserved;
     wide in_use = held - own_released;
     if (in_use < 0)
@@ -227,7 +342,6 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
 int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
                               bool of_stored_rows) noexcept
 {
-    entry->last_used = ++header_.clock;
     wide spare = static_cast<wide>(entry->committed) +
                  (of_stored_rows ? entry->reserved : own_reserved) - entry->releasing;
     int64_t given = spare <= 0 ? 0 : (spare < amount ? static_cast<int64_t>(spare) : amount);
@@ -262,8 +376,7 @@ void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t release
     entry->reserved -= reserved;
     entry->releasing -= released;
     if (commit)
-        entry->committed =
-            saturate(static_cast<wide>(entry->committed) + reserved - released);
+        entry->committed = saturate(static_cast<wide>(entry->committed) + reserved - released);
 }
 
 } // namespace zechat::billing

@@ -1,7 +1,7 @@
 // The counter table of the shared-memory mode (DESIGN.md), as a data
-// structure on a plain block of memory: a fixed-capacity open-addressing
-// hash of (database, tenant, resource, period) counters, each with the
-// usage committed and the usage reserved by transactions in flight.
+// structure on a plain block of memory: a fixed number of entries, each a
+// (database, tenant, resource, period) counter with the usage committed and
+// the usage reserved by transactions in flight, and a hash index over them.
 //
 // Everything here is plain old data and noexcept, so the block can live in
 // PostgreSQL shared memory.  It does no locking: the PostgreSQL layer
@@ -22,8 +22,15 @@
 //   * an entry is evicted only when idle: ready, nothing in flight and no
 //     transaction pinning it, so eviction never forgets usage that is not
 //     yet durable.
-// Entries never move once placed (backends keep pointers to them), so a
-// removed entry leaves a tombstone that lookups step over.
+//
+// Entries never move once placed (backends keep pointers to them while they
+// pin them).  Keys are found through a separate index of entry numbers, an
+// open-addressing hash with at least twice as many cells as entries; a
+// removed entry's cell is filled by moving later cells of its run back
+// (no tombstones), so lookups stay a few cells long however many keys come
+// and go over the server's life.  A full table takes the slot of the idle
+// entry that has been idle longest, from a list kept in that order, without
+// scanning the entries.
 #pragma once
 
 #include <cstddef>
@@ -43,15 +50,14 @@ struct CounterKey {
 
 // Builds a key; tenant and resource are copied and NUL-padded (they must be
 // shorter than their fields, which key validation guarantees).
-CounterKey make_counter_key(uint32_t database, uint32_t store, const char* tenant_id, std::size_t tenant_length,
-                            const char* resource, std::size_t resource_length,
-                            int64_t period_start) noexcept;
+CounterKey make_counter_key(uint32_t database, uint32_t store, const char* tenant_id,
+                            std::size_t tenant_length, const char* resource,
+                            std::size_t resource_length, int64_t period_start) noexcept;
 
 enum class CounterState : uint32_t {
-    empty = 0,     // never used: ends a probe sequence
-    tombstone = 1, // evicted: lookups continue past it
-    loading = 2,   // claimed; its committed usage is being read
-    ready = 3,
+    free = 0,    // holds no key
+    loading = 1, // claimed; its committed usage is being read
+    ready = 2,
 };
 
 struct CounterEntry {
@@ -63,13 +69,20 @@ struct CounterEntry {
     int64_t releasing;  // usage given back by transactions in flight
     int64_t committing; // net change of transactions past begin_commit(), not yet settled
     Limit limit;        // the limit of the last admission (for DBAs to see)
-    uint64_t last_used; // table clock at the last use: eviction order
+    uint32_t hash;      // hash_counter_key(key): where the index looks for it
+    // Links, as entry numbers + 1 (0: none): of the idle list while the
+    // entry is ready and unpinned, of the free list (next only) while free.
+    uint32_t newer;
+    uint32_t older;
 };
 
 struct CounterTableHeader {
     uint32_t capacity;
-    uint32_t live; // loading + ready entries
-    uint64_t clock;
+    uint32_t live;        // loading + ready entries
+    uint32_t index_mask;  // index cells - 1: a power of two, at least 2 * capacity
+    uint32_t free_head;   // free entries (entry number + 1; 0: none)
+    uint32_t idle_oldest; // the idle list, from the entry idle longest...
+    uint32_t idle_newest; // ...to the one that became idle last
 };
 
 class CounterTable {
@@ -88,9 +101,9 @@ public:
 
     CounterEntry* find(const CounterKey& key) noexcept;
 
-    // Finds the key, or places it in a free slot (evicting the least
-    // recently used idle entry if there is none) in state `loading`, pinned
-    // once for its loader.  *placed tells which.  nullptr when every entry is
+    // Finds the key, or places it in a free slot (evicting the entry idle
+    // longest if there is none) in state `loading`, pinned once for its
+    // loader.  *placed tells which.  nullptr when every entry is
     // busy: the caller refuses clearly rather than overshooting.
     CounterEntry* find_or_place(const CounterKey& key, bool* placed) noexcept;
 
@@ -155,10 +168,21 @@ public:
 
     CounterEntry* entry_at(uint32_t index) noexcept { return &entries()[index]; }
 
+    // The most index cells a lookup of a key the table holds visits (1 when
+    // every key sits in its home cell): what keeps lookups short under the
+    // table's lock.  Walks the whole index; for tests and diagnostics.
+    uint32_t longest_probe() noexcept;
+
 private:
     CounterEntry* entries() noexcept;
-    uint32_t home_of(const CounterKey& key) const noexcept;
-    CounterEntry* evict_least_recently_used() noexcept;
+    uint64_t* index() noexcept;
+    uint32_t number_of(const CounterEntry* entry) noexcept;
+    void index_insert(uint32_t hash, uint32_t number) noexcept;
+    void index_remove(uint32_t hash, uint32_t number) noexcept;
+    void idle_append(CounterEntry* entry) noexcept;
+    void idle_unlink(CounterEntry* entry) noexcept;
+    void free_entry(CounterEntry* entry) noexcept;
+    bool evict_longest_idle() noexcept;
 
     CounterTableHeader header_;
 };

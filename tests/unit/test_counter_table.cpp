@@ -1,6 +1,7 @@
 // The shared-memory counter table on a plain memory block
 // (src/core/counter_table): exact admission with reservations, eviction only
-// of idle entries, lookups across tombstones.
+// of idle entries and the longest idle first, lookups that stay short and
+// right however many keys come and go.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -159,30 +160,42 @@ TEST(CounterTable, OnlyIdleEntriesAreRemoved)
     CounterEntry* busy = ready_entry(table.get(), key_of("busy"), Limit::of(5));
     ASSERT_EQ(reserve(table.get(), busy, 1), AdmissionResult::admitted);
     EXPECT_FALSE(table->remove_if_idle(busy)); // reservation in flight
-    busy->pins = 1;
+    table->pin(busy);
     table->settle(busy, 1, 0, true);
     EXPECT_FALSE(table->remove_if_idle(busy)); // pinned
-    busy->pins = 0;
+    table->unpin(busy);
     EXPECT_TRUE(table->remove_if_idle(busy));
     EXPECT_EQ(table->find(key_of("busy")), nullptr);
 }
 
-TEST(CounterTable, AFullTableEvictsTheLeastRecentlyUsedIdleEntry)
+TEST(CounterTable, AFullTableEvictsTheEntryIdleLongest)
 {
-    Block table(3);
+    Block table(4);
     CounterEntry* a = ready_entry(table.get(), key_of("a"), Limit::of(9));
     CounterEntry* b = ready_entry(table.get(), key_of("b"), Limit::of(9));
     CounterEntry* c = ready_entry(table.get(), key_of("c"), Limit::of(9));
-    ASSERT_EQ(reserve(table.get(), a, 1), AdmissionResult::admitted); // a busy
-    reserve(table.get(), c, 1);
-    table->settle(c, 1, 0, true); // c used after b
     CounterEntry* d = ready_entry(table.get(), key_of("d"), Limit::of(9));
-    ASSERT_NE(d, nullptr);
-    EXPECT_EQ(d, b); // b's slot: the least recently used idle one
-    EXPECT_EQ(table->find(key_of("b")), nullptr);
-    EXPECT_NE(table->find(key_of("a")), nullptr);
-    EXPECT_NE(table->find(key_of("c")), nullptr);
-    EXPECT_EQ(table->find(key_of("d")), d);
+    table->pin(a); // a busy: a transaction uses it
+    table->pin(b); // b used again after c and d
+    table->unpin(b);
+    CounterEntry* e = ready_entry(table.get(), key_of("e"), Limit::of(9));
+    EXPECT_EQ(e, c); // c's slot: idle since before d and b
+    CounterEntry* f = ready_entry(table.get(), key_of("f"), Limit::of(9));
+    EXPECT_EQ(f, d);
+    CounterEntry* g = ready_entry(table.get(), key_of("g"), Limit::of(9));
+    EXPECT_EQ(g, b);
+    for (const char* gone : {"b", "c", "d"})
+        EXPECT_EQ(table->find(key_of(gone)), nullptr) << gone;
+    EXPECT_EQ(table->find(key_of("a")), a);
+    EXPECT_EQ(table->find(key_of("e")), e);
+    EXPECT_EQ(table->find(key_of("f")), f);
+    EXPECT_EQ(table->find(key_of("g")), g);
+    EXPECT_EQ(table->live(), 4u);
+    // Now only the busy a and the three just loaded are left: e, f and g
+    // went idle in that order.
+    CounterEntry* h = ready_entry(table.get(), key_of("h"), Limit::of(9));
+    EXPECT_EQ(h, e);
+    EXPECT_EQ(table->find(key_of("a")), a);
 }
 
 TEST(CounterTable, AFullTableOfBusyEntriesRefusesToPlace)
@@ -199,10 +212,10 @@ TEST(CounterTable, AFullTableOfBusyEntriesRefusesToPlace)
     EXPECT_EQ(b->reserved, 1);
 }
 
-TEST(CounterTable, LookupsContinuePastTombstones)
+TEST(CounterTable, LookupsFindKeysPastRemovedOnes)
 {
-    // In a table of 4, five keys collide into chains; removing entries in
-    // the middle of a chain must not hide the ones after them.
+    // In a table of 4 (8 index cells), keys share runs of cells; removing
+    // one in the middle of a run must not hide the ones after it.
     Block table(4);
     std::vector<std::string> tenants = {"t0", "t1", "t2", "t3"};
     for (auto& t : tenants)
@@ -221,6 +234,84 @@ TEST(CounterTable, LookupsContinuePastTombstones)
         ASSERT_NE(ready_entry(table.get(), key_of(t), Limit::of(1)), nullptr);
         EXPECT_EQ(table->live(), 4u);
     }
+}
+
+// A server meets new keys every billing period and evicts old ones; over
+// its life far more keys come and go than the table holds.  Lookups run
+// under the table's lock on every transaction's first use of a key, so they
+// must stay as short as in a fresh table: a table that left a mark for each
+// removed key (a tombstone) would end up walking all of its cells.
+TEST(CounterTable, LookupsStayShortHoweverManyKeysComeAndGo)
+{
+    constexpr uint32_t capacity = 1000;
+    Block table(capacity);
+    uint32_t fresh = 0;
+    for (int i = 0; i < 50 * static_cast<int>(capacity); ++i) {
+        CounterEntry* e = ready_entry(table.get(), key_of("t" + std::to_string(i)), Limit::of(1));
+        ASSERT_NE(e, nullptr);
+        if (i == static_cast<int>(capacity) - 1)
+            fresh = table->longest_probe();
+    }
+    EXPECT_EQ(table->live(), capacity);
+    // At most half the cells in use: runs of a few dozen cells at worst.
+    EXPECT_LE(fresh, 40u);
+    EXPECT_LE(table->longest_probe(), 40u);
+    // The last `capacity` keys are there, the ones before are not.
+    for (int i = 49 * static_cast<int>(capacity); i < 50 * static_cast<int>(capacity); ++i)
+        EXPECT_NE(table->find(key_of("t" + std::to_string(i))), nullptr) << i;
+    for (int i = 48 * static_cast<int>(capacity); i < 49 * static_cast<int>(capacity); ++i)
+        EXPECT_EQ(table->find(key_of("t" + std::to_string(i))), nullptr) << i;
+}
+
+TEST(CounterTable, TheIndexAgreesWithAModelUnderChurn)
+{
+    // Random places, removals and abandoned loads in a small table: every
+    // key the model holds is found at its entry, no other key is found.
+    Block table(16);
+    std::mt19937 rng(20261204);
+    std::map<std::string, CounterEntry*> model;
+    for (int step = 0; step < 20000; ++step) {
+        std::string tenant = "t" + std::to_string(rng() % 40);
+        CounterEntry* e = table->find(key_of(tenant));
+        auto held = model.find(tenant);
+        ASSERT_EQ(e, held == model.end() ? nullptr : held->second) << "step " << step;
+        switch (rng() % 3) {
+        case 0: { // place (evicting when full), load or give up
+            bool placed;
+            e = table->find_or_place(key_of(tenant), &placed);
+            ASSERT_NE(e, nullptr);
+            if (!placed)
+                break;
+            for (auto it = model.begin(); it != model.end(); ++it)
+                if (it->second == e) { // its slot was taken from an evicted key
+                    model.erase(it);
+                    break;
+                }
+            if (rng() % 4 == 0) {
+                table->abandon_load(e);
+            } else {
+                table->finish_load(e, 0);
+                table->unpin(e);
+                model[tenant] = e;
+            }
+            break;
+        }
+        case 1:
+            if (e != nullptr) {
+                ASSERT_TRUE(table->remove_if_idle(e));
+                model.erase(tenant);
+            }
+            break;
+        default: // a transaction uses it
+            if (e != nullptr) {
+                table->pin(e);
+                table->unpin(e);
+            }
+            break;
+        }
+        ASSERT_EQ(table->live(), model.size());
+    }
+    EXPECT_LE(table->longest_probe(), 16u);
 }
 
 TEST(CounterTable, ReleasesTakeEffectAtCommitAndNeverGoBelowZero)
@@ -426,7 +517,7 @@ TEST(CounterTable, CommittingTransactionsGetConsecutiveUsageRanges)
     table->pin(e);
     ASSERT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted); // T1
     ASSERT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted); // T2
-    EXPECT_EQ(table->begin_commit(e, 1), 7); // T1: 7 -> 8
+    EXPECT_EQ(table->begin_commit(e, 1), 7);                          // T1: 7 -> 8
     EXPECT_EQ(table->begin_commit(e, 2), 8); // T2: 8 -> 10, before T1 settled
     table->settle(e, 2, 0, true, 2);         // T2 settles first
     table->settle(e, 1, 0, true, 1);
@@ -459,8 +550,8 @@ TEST(CounterTable, ReleasingStoredRowsCountsReservationsNotYetSettled)
     ASSERT_EQ(reserve(table.get(), e, 446), AdmissionResult::admitted); // inserter, committing
     // The deleter sees the row; the inserter's settle has not run yet.
     EXPECT_EQ(table->release(e, 446, 0, true), 446);
-    table->settle(e, 446, 0, true);  // the inserter settles
-    table->settle(e, 0, 446, true);  // the deleter commits
+    table->settle(e, 446, 0, true); // the inserter settles
+    table->settle(e, 0, 446, true); // the deleter commits
     EXPECT_EQ(e->committed, 0);
     // A caller's own release (release_quota) still counts only what is
     // committed and its own reservations.
