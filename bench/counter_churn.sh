@@ -7,6 +7,7 @@
 #   bash bench/counter_churn.sh [seconds-per-measurement] [rounds]   (default 8 s, 5 rounds)
 #   MAX_COUNTERS=50000        zechat_billing.max_counters of both servers (the default)
 #   COMMITS=relaxed           fsync and synchronous_commit off (default: durable)
+#   WARMUP_SECONDS=4          the unmeasured first run on each server
 #
 # Two identical preloaded clusters, with the same plans, 1000 measured
 # tenants and 2 x MAX_COUNTERS other subscribed tenants.  On the "churned"
@@ -18,6 +19,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 SECONDS_EACH=${1:-8}
 ROUNDS=${2:-5}
+WARMUP_SECONDS=${WARMUP_SECONDS:-4}
 MAX_COUNTERS=${MAX_COUNTERS:-50000}
 CHURN_KEYS=$((2 * MAX_COUNTERS))
 BENCH_DIR=$REPO_ROOT/bench
@@ -97,7 +99,7 @@ tps() { # SERVER SECONDS
 
 source "$BENCH_DIR/stats.sh"
 for server in fresh churned; do
-    log "$server: warm-up $(tps $server 4) tps (not counted)"
+    log "$server: warm-up $(tps $server "$WARMUP_SECONDS") tps (not counted)"
 done
 declare -A samples=()
 for ((round = 1; round <= ROUNDS; round++)); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's benchmark command still runs end to end: every scenario with
-# durable commits, and one with relaxed ones, at one second per measurement.
+# The README's benchmark commands still run end to end: every scenario of
+# bench/run.sh with durable commits, and one with relaxed ones, at one second
+# per measurement, and bench/counter_churn.sh on a small table.
 # What it measures is not checked (performance is the benchmark's business,
 # not a test's), only that each scenario reports a rate and two ratios for
 # every one of its variants.
@@ -23,6 +24,12 @@ out=$(COMMITS=relaxed SCENARIOS=hot1 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/run
 echo "$out"
 echo "$out" | grep -q "relaxed commits" || fail "no relaxed header"
 [ "$(bench_rows "$out")" -eq 5 ] || fail "expected 5 result rows"
+
+# The counter table's churn benchmark, on a table of 200 counters.
+out=$(MAX_COUNTERS=200 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/counter_churn.sh" 1 1)
+echo "$out"
+[ "$(echo "$out" | grep -cE '^\| (fresh|churned) [^|]+ \| [0-9]+ \| [0-9]+\.[0-9]{2} \| [0-9]+\.[0-9]{2} \|$')" -eq 2 ] ||
+    fail "expected 2 churn result rows"
 
 if COMMITS=fast bash "$REPO_ROOT/bench/run.sh" 1 1 >/dev/null 2>&1; then
     fail "COMMITS=fast was accepted"
