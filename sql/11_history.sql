@@ -90,6 +90,17 @@ SELECT o.tenant_id, o.used, o.period_start = s.period_anchor AS yearly_period_fr
 UPDATE billing.plans SET billing_interval = '1 month', name = 'Edited again' WHERE plan_id = 'h_edited';
 SELECT tenant_id, used FROM billing.usage_overview
  WHERE tenant_id LIKE 'h\_ed_' AND resource = 'messages' ORDER BY 1;
+-- What the same transaction consumed before the change goes with the rest
+-- (in shared-memory mode it is not in the usage table before commit).
+SELECT billing.subscribe('h_own', 'h_month', now() - interval '40 days');
+SELECT billing.consume_quota('h_own', 'messages', 2);
+BEGIN;
+SELECT billing.consume_quota('h_own', 'messages', 5);
+SELECT billing.subscribe('h_own', 'h_year');
+SELECT used FROM billing.tenant_usage('h_own') WHERE resource = 'messages';
+COMMIT;
+SELECT used FROM billing.tenant_usage('h_own') WHERE resource = 'messages';
+SELECT sum(used) AS usage_rows FROM billing.usage WHERE tenant_id = 'h_own';
 -- A renamed plan is the same plan: nothing moves.
 UPDATE billing.plans SET plan_id = 'h_renamed' WHERE plan_id = 'h_edited';
 SELECT tenant_id, used FROM billing.usage_overview

@@ -283,6 +283,24 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
     track_pending_usage(key, period_start, new_used);
 }
 
+int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
+{
+    PreventCommandIfReadOnly("_move_usage");
+    (void)terms_for(key); // raises for an unknown resource
+    int64 moved;
+    if (counter_shmem_available()) {
+        moved = counter_usage(track_counter_usage(key, from));
+    } else {
+        PendingUsage* usage = locked_usage(key, from);
+        moved = usage != nullptr ? pending_current_usage(usage) : 0;
+    }
+    if (moved <= 0 || from == to)
+        return 0;
+    adjust_usage(key, from, -moved, false);
+    adjust_usage(key, to, moved, false);
+    return moved;
+}
+
 bool check_quota(const QuotaKey& key, int64 amount)
 {
     TenantTerms terms = terms_for(key);

@@ -63,6 +63,13 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of);
 // equal to value (>= 0).  For recount and enforce_quota.
 void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set);
 
+// Moves all of the key's usage in period `from` to period `to`, as
+// corrections (not checked against the limit), and returns how much: the
+// usage read under the key's lock (lock mode) or from its counter
+// (shared-memory mode), so it holds every commit before the move and what
+// this transaction itself consumed.  For a change of billing schedule.
+int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
+
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);
 

@@ -53,6 +53,13 @@ RETURNS void AS 'MODULE_PATHNAME', 'zb_adjust_usage' LANGUAGE C VOLATILE PARALLE
 CREATE FUNCTION billing._set_usage(tenant_id text, resource text, period_start timestamptz,
                                    used bigint)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- Moves all of a key's usage from one period to another (a change of billing
+-- schedule) and returns how much: read under the key's lock or from its
+-- counter, so it holds what committed after the caller's snapshot and what
+-- the caller's own transaction consumed.  Internal; not granted to PUBLIC.
+CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
+                                    period_to timestamptz)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- PARALLEL RESTRICTED: the answer counts what this transaction has consumed,
 -- which only its backend knows until commit (and reading usage takes a
@@ -73,26 +80,23 @@ COMMENT ON FUNCTION billing.check_quota(bigint, text, bigint) IS
 -- Moves a tenant's usage of period resources from one period start to
 -- another: a plan change to another billing interval (monthly to yearly)
 -- puts the tenant in a period that starts elsewhere, and the usage it had
--- goes with it.  Through _adjust_usage, the path of every correction, so
--- shared-memory counters follow.  As the extension owner: whoever may call
--- subscribe() needs no right on usage.
+-- goes with it.  Through _move_usage, which reads what to move under the
+-- key's lock or from its counter (not with this statement's snapshot, which
+-- misses what committed after it, and in shared-memory mode this
+-- transaction's own consumption), for every period resource (usage may have
+-- committed since a snapshot showed none).  As the extension owner: whoever
+-- may call subscribe() needs no right on usage.
 CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
                                             p_to timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    r record;
 BEGIN
-    FOR r IN SELECT u.resource, u.used
-               FROM billing.usage u
-               JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
-              WHERE u.tenant_id = p_tenant_id AND u.period_start = p_from AND u.used > 0
-    LOOP
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_from, -r.used);
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_to, r.used);
-    END LOOP;
+    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to)
+       FROM billing.resources res
+      WHERE res.kind = 'period'
+      ORDER BY res.resource;
 END;
 $$;
 

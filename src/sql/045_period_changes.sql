@@ -92,13 +92,23 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_new_interval interval;
 BEGIN
+    -- The new plan's row is locked first: an edit of its interval (which
+    -- carries the plan's subscribers) either committed before, and the
+    -- interval is read here as it left it, or waits for this transaction
+    -- and then finds this tenant among the plan's subscribers.  Without the
+    -- lock, a tenant moving onto a plan whose interval was being edited was
+    -- carried by neither change.
+    SELECT p.billing_interval INTO v_new_interval
+      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(
         NEW.tenant_id, OLD.plan_id,
         OLD.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
-        NEW.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
+        NEW.period_anchor, v_new_interval);
     RETURN NULL;
 END;
 $$;
@@ -108,12 +118,25 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    r record;
 BEGIN
-    PERFORM billing._carry_to_new_periods(s.tenant_id, NEW.plan_id, s.period_anchor, OLD.billing_interval,
-                                          s.period_anchor, NEW.billing_interval)
-       FROM billing.subscriptions s
-      WHERE s.plan_id = NEW.plan_id
-      ORDER BY s.tenant_id;
+    -- The subscribers are locked, and those another transaction was moving
+    -- read as it left them (FOR UPDATE checks each row it waited for again):
+    -- one that left the plan meanwhile is not carried a second time (its
+    -- new period's usage closed as a past month of this plan), one that
+    -- joined it is (_subscription_periods_changed makes it wait for this
+    -- plan's row, so it is seen here).
+    FOR r IN SELECT s.tenant_id, s.period_anchor
+               FROM billing.subscriptions s
+              WHERE s.plan_id = NEW.plan_id
+              ORDER BY s.tenant_id
+                FOR UPDATE
+    LOOP
+        PERFORM billing._carry_to_new_periods(r.tenant_id, NEW.plan_id, r.period_anchor,
+                                              OLD.billing_interval, r.period_anchor,
+                                              NEW.billing_interval);
+    END LOOP;
     RETURN NULL;
 END;
 $$;

@@ -214,29 +214,23 @@ REVOKE ALL ON FUNCTION billing._log_limits(text[]),
 SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
 
 -- A plan change to another billing interval carries the usage over.
+CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
+                                    period_to timestamptz)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz) FROM PUBLIC;
 -- Moves a tenant's usage of period resources from one period start to
--- another: a plan change to another billing interval (monthly to yearly)
--- puts the tenant in a period that starts elsewhere, and the usage it had
--- goes with it.  Through _adjust_usage, the path of every correction, so
--- shared-memory counters follow.  As the extension owner: whoever may call
--- subscribe() needs no right on usage.
+-- another (see the install script for why through _move_usage).
 CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
                                             p_to timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    r record;
 BEGIN
-    FOR r IN SELECT u.resource, u.used
-               FROM billing.usage u
-               JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
-              WHERE u.tenant_id = p_tenant_id AND u.period_start = p_from AND u.used > 0
-    LOOP
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_from, -r.used);
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, p_to, r.used);
-    END LOOP;
+    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to)
+       FROM billing.resources res
+      WHERE res.kind = 'period'
+      ORDER BY res.resource;
 END;
 $$;
 
@@ -1019,13 +1013,23 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_new_interval interval;
 BEGIN
+    -- The new plan's row is locked first: an edit of its interval (which
+    -- carries the plan's subscribers) either committed before, and the
+    -- interval is read here as it left it, or waits for this transaction
+    -- and then finds this tenant among the plan's subscribers.  Without the
+    -- lock, a tenant moving onto a plan whose interval was being edited was
+    -- carried by neither change.
+    SELECT p.billing_interval INTO v_new_interval
+      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(
         NEW.tenant_id, OLD.plan_id,
         OLD.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = OLD.plan_id),
-        NEW.period_anchor, (SELECT p.billing_interval FROM billing.plans p WHERE p.plan_id = NEW.plan_id));
+        NEW.period_anchor, v_new_interval);
     RETURN NULL;
 END;
 $$;
@@ -1035,12 +1039,25 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    r record;
 BEGIN
-    PERFORM billing._carry_to_new_periods(s.tenant_id, NEW.plan_id, s.period_anchor, OLD.billing_interval,
-                                          s.period_anchor, NEW.billing_interval)
-       FROM billing.subscriptions s
-      WHERE s.plan_id = NEW.plan_id
-      ORDER BY s.tenant_id;
+    -- The subscribers are locked, and those another transaction was moving
+    -- read as it left them (FOR UPDATE checks each row it waited for again):
+    -- one that left the plan meanwhile is not carried a second time (its
+    -- new period's usage closed as a past month of this plan), one that
+    -- joined it is (_subscription_periods_changed makes it wait for this
+    -- plan's row, so it is seen here).
+    FOR r IN SELECT s.tenant_id, s.period_anchor
+               FROM billing.subscriptions s
+              WHERE s.plan_id = NEW.plan_id
+              ORDER BY s.tenant_id
+                FOR UPDATE
+    LOOP
+        PERFORM billing._carry_to_new_periods(r.tenant_id, NEW.plan_id, r.period_anchor,
+                                              OLD.billing_interval, r.period_anchor,
+                                              NEW.billing_interval);
+    END LOOP;
     RETURN NULL;
 END;
 $$;
