@@ -119,8 +119,9 @@ Datum check_quota_body(FunctionCallInfo fcinfo)
 Datum adjust_usage_call(FunctionCallInfo fcinfo, bool set)
 {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("tenant_id, resource, period_start and the amount must not be null")));
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                 errmsg("tenant_id, resource, period_start and the amount must not be null")));
     QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
                                   text_to_cstring(PG_GETARG_TEXT_PP(1)));
     int64 value = PG_GETARG_INT64(3);
