@@ -111,3 +111,16 @@ SELECT billing.unenforce_quota('ta_things', 'ta_unused');
 UPDATE billing.resources SET kind = 'gauge', unit = 'slots' WHERE resource = 'ta_unused';
 SELECT resource, kind, unit FROM billing.resources WHERE resource LIKE 'ta\_%' ORDER BY 1;
 SELECT used FROM billing.tenant_usage('ta_late') WHERE resource = 'ta_kind';
+-- Nor deleted while counted: its usage would stay behind, to count again
+-- for a resource added under the same name.  An unused one may go.
+DELETE FROM billing.resources WHERE resource = 'ta_kind';
+DELETE FROM billing.resources WHERE resource = 'ta_unused';
+SELECT count(*) AS ta_unused_left FROM billing.resources WHERE resource = 'ta_unused';
+-- A gauge given back to 0 may become a period resource, and its history
+-- of closed periods is empty.
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_gone_gauge', 'gauge', 'things');
+INSERT INTO billing.plan_limits VALUES ('ta_five', 'ta_gone_gauge', 5);
+SELECT billing.consume_quota('ta_late', 'ta_gone_gauge', 1);
+SELECT billing.release_quota('ta_late', 'ta_gone_gauge', 1);
+UPDATE billing.resources SET kind = 'period' WHERE resource = 'ta_gone_gauge';
+SELECT count(*) AS history_rows FROM billing.usage_history WHERE resource = 'ta_gone_gauge';

@@ -10,10 +10,25 @@
 -- change only while nothing is counted and no table enforces it.
 CREATE FUNCTION billing._resource_change_allowed()
 RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- As the extension owner (it reads usage_parts, which administrators
+    -- need no right on).  A deleted resource would leave its usage behind
+    -- (usage_parts has no foreign key), to count again for a resource added
+    -- later under the same name, of either kind.
+    IF TG_OP = 'DELETE' THEN
+        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
+                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0)
+           OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
+            RAISE EXCEPTION 'resource "%" cannot be deleted while tenants have usage of it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      DETAIL = 'Its usage would stay behind and count again for a resource added under the same name.',
+                      HINT = 'Keep the resource; plans without a limit for it allow none of it.';
+        END IF;
+        RETURN OLD;
+    END IF;
     IF NEW.resource IS DISTINCT FROM OLD.resource THEN
         RAISE EXCEPTION 'resource "%" cannot be renamed', OLD.resource
             USING ERRCODE = 'feature_not_supported',
@@ -39,7 +54,7 @@ END;
 $$;
 
 CREATE TRIGGER resource_change_allowed
-    BEFORE UPDATE OF resource, kind ON billing.resources
+    BEFORE UPDATE OF resource, kind OR DELETE ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 
 -- A subscription's tenant_id is the tenant's key everywhere else too

@@ -111,6 +111,9 @@ WITH periods AS (
       JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
       JOIN billing.plans p ON p.plan_id = s.plan_id
      CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+     -- A gauge's row (-infinity) has no period; none should be found under a
+     -- period resource, but one must not make the view fail for every reader.
+     WHERE isfinite(u.period_start)
     UNION ALL
     SELECT c.tenant_id, c.resource, c.period_start, c.period_end, c.used,
            coalesce(c.plan_id, s.plan_id)
