@@ -41,3 +41,24 @@ RESET client_min_messages;
 COMMIT;
 CREATE EXTENSION zechat_billing;
 SELECT count(*) AS usage_rows FROM billing.usage;
+
+-- Dropping and creating it again in the same transaction: what was
+-- consumed under the dropped installation is not written into the new one
+-- (twice on one key: lock mode writes the second at commit).
+INSERT INTO billing.plans (plan_id, name) VALUES ('z_plan', 'Z');
+INSERT INTO billing.plan_limits VALUES ('z_plan', 'messages', 10);
+SELECT billing.subscribe('z_acme', 'z_plan');
+BEGIN;
+SELECT billing.consume_quota('z_acme', 'messages', 3);
+SELECT billing.consume_quota('z_acme', 'messages', 4);
+SET client_min_messages = warning;
+DROP EXTENSION zechat_billing CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('z_plan', 'Z');
+INSERT INTO billing.plan_limits VALUES ('z_plan', 'messages', 10);
+SELECT billing.subscribe('z_acme', 'z_plan');
+SELECT billing.consume_quota('z_acme', 'messages', 1) AS new_installation_from_zero;
+COMMIT;
+SELECT tenant_id, resource, used FROM billing.usage;
+SELECT used FROM billing.tenant_usage('z_acme') WHERE resource = 'messages';

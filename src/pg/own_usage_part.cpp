@@ -67,7 +67,8 @@ struct WrittenPart {
 WrittenPart* written = nullptr; // in TopMemoryContext
 int written_count = 0;
 int written_capacity = 0;
-uint64 written_generation = 0; // of the location cache they belong to
+constexpr int max_kept_written = 1024; // beyond this, freed at the transaction's end
+uint64 written_generation = 0;         // of the location cache they belong to
 
 PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 {
@@ -381,6 +382,14 @@ void end_own_usage_part_writes(bool committed)
         }
     }
     written_count = 0;
+    // One transaction that wrote the parts of many keys (a bulk load over
+    // thousands of tenants) must not leave every later one of this backend
+    // holding an array of that size.
+    if (written_capacity > max_kept_written) {
+        pfree(written);
+        written = nullptr;
+        written_capacity = 0;
+    }
 }
 
 } // namespace zechat::billing::pg

@@ -16,6 +16,8 @@ extern "C" {
 #include "common/int.h"
 #include "storage/backendid.h"
 #include "utils/hsearch.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 }
 
@@ -27,6 +29,10 @@ struct PendingKey {
     char tenant_id[64];
     char resource[48];
     TimestampTz period_start;
+    // The installation of the extension the key's changes were admitted
+    // under (its usage table): one dropped, and perhaps created again, in the
+    // same transaction is another key, whose changes are not written.
+    Oid store;
 };
 
 // What one subtransaction did on one key.  A stack per entry, innermost
@@ -134,6 +140,7 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
     std::memcpy(k.tenant_id, key.tenant_id, key.tenant_id_length);
     std::memcpy(k.resource, key.resource, key.resource_length);
     k.period_start = period_start;
+    k.store = billing_usage_relation();
     return k;
 }
 
@@ -243,6 +250,22 @@ void write_unwritten_changes()
     }
 }
 
+// Changes admitted under an installation of the extension that this
+// transaction dropped (and created again) went with its tables: they are
+// neither written into the new one nor alerted on.  Counters, kept per
+// installation, are still settled.
+void forget_changes_of_dropped_installations()
+{
+    Oid store = billing_usage_relation();
+    for (int i = 0; i < touched_count; ++i) {
+        PendingUsage* entry = touched[i];
+        if (entry->key.store == store)
+            continue;
+        entry->written = entry->consumed - entry->released;
+        entry->alert_terms_known = false;
+    }
+}
+
 // Rounds of writing the usage and recording alerts; far more than any
 // chain of alerts can take (each round crosses a threshold of some key).
 constexpr int max_commit_rounds = 1000;
@@ -258,9 +281,14 @@ constexpr int max_commit_rounds = 1000;
 // another round writes them and records the alerts they cross.
 void write_pending_usage(bool alerts)
 {
-    // DROP EXTENSION later in the same transaction took the table with it.
+    // DROP EXTENSION later in the same transaction took the table with it;
+    // one committed by another session before this transaction's first
+    // admission is seen here (after it, it waits for this transaction: see
+    // track_counter_usage, and lock mode's row lock).
+    AcceptInvalidationMessages();
     if (!billing_extension_installed())
         return;
+    forget_changes_of_dropped_installations();
     for (int round = 0;; ++round) {
         if (round == max_commit_rounds)
             ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -461,8 +489,14 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
     // Entered before pinning, so that a pin is never left without an entry
     // to give it back; if pinning fails the entry stays without a counter
     // and the next call tries again.
-    if (entry->counter == nullptr)
+    if (entry->counter == nullptr) {
+        // Held to the end, as the commit's write of the part takes it: an
+        // ALTER, a rewrite or a DROP EXTENSION of the table waits for this
+        // transaction, as for lock mode's, instead of taking the table away
+        // from under its commit.
+        LockRelationOid(billing_usage_relation(), RowExclusiveLock);
         entry->counter = pin_counter(key, period_start);
+    }
     return entry;
 }
 

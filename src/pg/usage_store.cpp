@@ -304,11 +304,13 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     }
     SavedUser saved;
     connect_as_owner(&saved);
-    if (plans.admit == nullptr) {
-        Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
-        plans.admit_existing = prepare_saved(queries->admit_existing, 5, types);
-        plans.admit = prepare_saved(queries->admit, 5, types);
-    }
+    // Each kept as soon as it is prepared: if the second fails, the first is
+    // not prepared (and saved) again by the next call.
+    Oid admit_types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
+    if (plans.admit_existing == nullptr)
+        plans.admit_existing = prepare_saved(queries->admit_existing, 5, admit_types);
+    if (plans.admit == nullptr)
+        plans.admit = prepare_saved(queries->admit, 5, admit_types);
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(amount),
                      Int64GetDatum(ceiling)};
@@ -340,11 +342,11 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
 {
     SavedUser saved;
     connect_as_owner(&saved);
-    if (write_plan == nullptr) {
-        Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT4OID};
-        write_existing_plan = prepare_saved(write_existing_query, 5, types);
-        write_plan = prepare_saved(write_query, 5, types);
-    }
+    Oid write_types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT4OID};
+    if (write_existing_plan == nullptr) // each kept at once, as in add_usage_within
+        write_existing_plan = prepare_saved(write_existing_query, 5, write_types);
+    if (write_plan == nullptr)
+        write_plan = prepare_saved(write_query, 5, write_types);
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(delta),
                      Int32GetDatum(writer)};

@@ -5,7 +5,8 @@
 # a shared-memory-mode server consumes for 25000 tenants, one transaction
 # each; then no cache of the extension may hold more than about 20000
 # entries' worth of memory (without the bounds: 25000, over 4 MB each), and
-# every consumption is counted once.
+# every consumption is counted once.  And a transaction over many keys
+# leaves nothing of that size behind for the next ones.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -30,6 +31,11 @@ END $$;
 SELECT 'context ' || name || ' ' || total_bytes
   FROM pg_backend_memory_contexts WHERE name LIKE 'zechat_billing%' ORDER BY name;
 SELECT 'parts ' || count(*) || ' used ' || sum(used) FROM billing.usage_parts;
+-- One transaction over 8000 tenants, then one over a single tenant: what
+-- the big one needed per key is not kept for the rest of the session.
+SELECT count(billing.consume_quota('t' || i, 'messages')) FROM generate_series(1, 8000) i;
+SELECT billing.consume_quota('t1', 'messages');
+SELECT 'top ' || total_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext';
 SQL
 ) || { echo "$out"; fail "the session failed"; }
 echo "$out"
@@ -38,4 +44,7 @@ grep -q "^context zechat_billing tenant terms " <<<"$out" || fail "no terms cach
 over=$(awk '/^context / && $NF >= 3500000' <<<"$out")
 [ -z "$over" ] || fail "a cache outgrew its bound: $over"
 grep -qxF "parts 25000 used 25000" <<<"$out" || fail "consumption was lost or counted twice"
+# A per-key array kept from the 8000-key transaction would hold over 1 MB.
+top=$(sed -n 's/^top //p' <<<"$out")
+[ -n "$top" ] && [ "$top" -lt 600000 ] || fail "TopMemoryContext kept $top bytes after a transaction over 8000 keys"
 echo "backend_memory_bounded: ok"

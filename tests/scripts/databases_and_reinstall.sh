@@ -9,12 +9,17 @@
 #  * DROP EXTENSION and CREATE EXTENSION in another session, while a session
 #    that has consumed (and cached terms, plans, row locations) stays
 #    connected: that session then sees the new installation, from zero, and
-#    the other database is untouched.
+#    the other database is untouched;
+#  * DROP EXTENSION while a transaction that consumed is in flight waits for
+#    it, and that transaction commits.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
 fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
 q() { local db=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+# one_session_in DATABASE CONDITION: exactly one session of pg_stat_activity
+# meets the condition.
+one_session_in() { [ "$(q "$1" "SELECT count(*) FROM pg_stat_activity WHERE $2")" = 1 ]; }
 
 setup_billing() { # DATABASE LIMIT
     psql -X -q -v ON_ERROR_STOP=1 -d "$1" >/dev/null <<SQL
@@ -86,6 +91,24 @@ SQL
         fail "beta was changed by alpha's re-creation"
     [ "$(q beta "SELECT billing.try_consume_quota('t1', 'messages')")" = f ] ||
         fail "beta admitted past its limit after alpha's re-creation"
+
+    # DROP EXTENSION while a transaction that consumed is in flight waits for
+    # it, and that transaction's COMMIT writes its usage (in shared-memory
+    # mode it once failed: the drop went ahead and took the table away).
+    q alpha "SELECT billing.subscribe('t1', 'p')" >/dev/null
+    psql -X -q -v ON_ERROR_STOP=1 -d alpha -c "BEGIN" \
+        -c "SELECT billing.consume_quota('t1', 'messages', 1)" -c "SELECT pg_sleep(3)" \
+        -c "SELECT billing.consume_quota('t1', 'messages', 1)" -c "COMMIT" >/tmp/zb-drop-consumer.log 2>&1 &
+    local consumer=$!
+    wait_until 10 one_session_in alpha "query = 'SELECT pg_sleep(3)'" || fail "the consumer did not start"
+    psql -X -q -v ON_ERROR_STOP=1 -d alpha -c "DROP EXTENSION zechat_billing" >/tmp/zb-drop.log 2>&1 &
+    local dropper=$!
+    wait_until 10 one_session_in alpha "query = 'DROP EXTENSION zechat_billing' AND wait_event_type = 'Lock'" ||
+        fail "DROP EXTENSION did not wait for the transaction in flight"
+    wait "$consumer" || fail "the consumer's transaction failed: $(cat /tmp/zb-drop-consumer.log)"
+    wait "$dropper" || fail "DROP EXTENSION failed: $(cat /tmp/zb-drop.log)"
+    [ "$(q alpha "SELECT count(*) FROM pg_extension WHERE extname = 'zechat_billing'")" = 0 ] ||
+        fail "the extension is still there"
     stop_cluster
     echo "databases and reinstall ($MODE): ok"
 }
