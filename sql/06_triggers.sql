@@ -271,14 +271,16 @@ SELECT billing.enforce_quota('e_alter_temp', 'users');
 ALTER TABLE e_alter_sessions SET LOGGED;
 SELECT billing.enforce_quota('e_alter_sessions', 'whatsapp_sessions');
 ALTER TABLE e_alter_sessions SET UNLOGGED;
--- One made unlogged unseen (1.0, single-user mode): ALTER TABLE is refused
--- but SET LOGGED.
+-- One made unlogged unseen (1.0, single-user mode): what cannot touch an
+-- enforcement passes (pg_restore adds primary keys after the data), what
+-- can is refused until it is logged again.
 ALTER EVENT TRIGGER zechat_billing_enforced_columns DISABLE;
 ALTER TABLE e_alter_sessions SET UNLOGGED;
 ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE;
 ALTER TABLE e_alter_sessions ADD COLUMN note text;
+ALTER TABLE e_alter_sessions DROP COLUMN note;
 ALTER TABLE e_alter_sessions SET LOGGED;
-ALTER TABLE e_alter_sessions ADD COLUMN note text;
+ALTER TABLE e_alter_sessions DROP COLUMN note;
 SELECT billing.unenforce_quota('e_alter_sessions', 'whatsapp_sessions');
 DROP TABLE e_alter_sessions, e_alter_temp;
 -- The function behind the event trigger is not for callers.
@@ -463,6 +465,10 @@ SELECT * FROM e_pg_storage;
 CREATE UNLOGGED TABLE e_pfiles_apr (LIKE e_pfiles);
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_apr FOR VALUES FROM ('2026-04-01') TO ('2026-05-01')$$);
 SELECT regress_util.sqlstate_of($$CREATE UNLOGGED TABLE e_pfiles_may PARTITION OF e_pfiles FOR VALUES FROM ('2026-05-01') TO ('2026-06-01')$$);
+-- Nor a partition made unlogged, at any depth.
+SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_jan SET UNLOGGED$$);
+SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_feb1 SET UNLOGGED$$);
+SELECT relpersistence FROM pg_class WHERE oid IN ('e_pfiles_jan'::regclass, 'e_pfiles_feb1'::regclass);
 SELECT billing.unenforce_quota('e_pfiles', 'storage');
 SELECT * FROM e_pg_storage;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'zzz_billing%' AND tgrelid::regclass::text LIKE 'e_pfiles%';

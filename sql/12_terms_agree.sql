@@ -59,7 +59,8 @@ SELECT r.tenant_id, r.resource, r.expected, e.enforced
  ORDER BY 1, 2;
 
 -- The reported limits themselves, one line per plan and override, for the
--- reader: an override beats the plan, NULL is unlimited, no row is 0.
+-- reader: an override beats the plan, NULL is unlimited, no row is 0, and
+-- without a subscription (no plan) everything is 0, overrides too.
 SELECT DISTINCT c.plan, c.override, r.unlimited, r.hard_limit
   FROM ta_cases c JOIN ta_reported r USING (tenant_id)
  WHERE r.resource = 'messages'

@@ -282,6 +282,13 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
         plan_limit = plan.limit;
     }
 
+    // Without a subscription nothing may be consumed, whatever an override
+    // says (one set up before subscribe(), or kept after the subscription
+    // was deleted): the limit is 0, as the reports show it.
+    if (!subscribed) {
+        terms->limit = Limit::of(0);
+        return;
+    }
     KeyColumn override_key[] = {{"tenant_id", F_TEXTEQ, tenant}, {"resource", F_TEXTEQ, resource}};
     find_by_primary_key(&row, BillingTable::limit_overrides, snapshot, override_key, 2);
     StoredLimit override_limit = stored_limit(&row);

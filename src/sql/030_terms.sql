@@ -5,9 +5,10 @@
 -- the core's effective_limit()), without planning a join per tenant;
 -- sql/12_terms_agree.sql checks the two agree on every combination.
 --
--- Effective limit: the tenant's override if there is one (NULL = unlimited),
--- else the plan's limit (NULL = unlimited), else 0: a resource the plan does
--- not list is not included (fail closed).
+-- Effective limit: 0 without a subscription (nothing may be consumed, even
+-- with an override); else the tenant's override if there is one (NULL =
+-- unlimited), else the plan's limit (NULL = unlimited), else 0: a resource
+-- the plan does not list is not included (fail closed).
 
 CREATE FUNCTION billing.period_bounds(
     period_anchor timestamptz,
@@ -43,10 +44,12 @@ AS $$
            s.plan_id,
            s.period_anchor,
            p.billing_interval,
-           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
+           CASE WHEN s.tenant_id IS NULL THEN false
+                WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
                 WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
                 ELSE false END,
-           CASE WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+           CASE WHEN s.tenant_id IS NULL THEN 0
+                WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
                 WHEN l.plan_id IS NOT NULL THEN l.hard_limit
                 ELSE 0 END
       FROM billing.resources r

@@ -75,6 +75,16 @@ BEGIN
             END LOOP;
         END IF;
     END LOOP;
+    -- A partition made unlogged holds rows a gauge of a partitioned table
+    -- above it counts.
+    FOR e IN SELECT x.tbl, x.resource
+               FROM billing.enforced_tables x
+              WHERE x.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(_enforced_columns_altered.tbl) a
+                               WHERE a.relid <> _enforced_columns_altered.tbl)
+              ORDER BY x.tbl::oid, x.resource
+    LOOP
+        PERFORM billing._check_gauge_persistence(e.tbl, e.resource);
+    END LOOP;
 END;
 $$;
 

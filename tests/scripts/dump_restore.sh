@@ -61,6 +61,11 @@ INSERT INTO "Chat App"."Chat Sessions" VALUES ('acme', 1), ('acme', 1);
 SELECT billing.consume_quota('acme', 'api_calls', 40);
 INSERT INTO api_log VALUES ('acme', 20), ('acme', 10);
 SELECT billing.consume_quota('globex', 'contacts', 3);
+-- An enforced table dropped since: its enforcement stays for recount, but
+-- is not dumped (its table would be a bare OID, another table's there).
+CREATE TABLE old_files (owner uuid NOT NULL, size_bytes int NOT NULL);
+SELECT billing.enforce_quota('old_files', 'storage', 'owner', 'size_bytes');
+DROP TABLE old_files;
 -- A closed month taken out of usage by a change to a yearly plan.
 SELECT billing.subscribe('switcher', 'starter', '2026-01-31 10:00+00');
 SELECT billing._set_usage('switcher', 'messages', '2026-01-31 10:00+00', 4);
@@ -79,7 +84,7 @@ SELECT 'usage', u.* FROM billing.usage u ORDER BY tenant_id, resource, period_st
 SELECT 'closed', c.* FROM billing.closed_periods c ORDER BY tenant_id, resource, period_start;
 SELECT 'history', h.* FROM billing.usage_history h ORDER BY tenant_id, resource, period_start;
 SELECT 'enforced', e.tbl::text, e.resource, e.tenant_column, e.amount_column
-  FROM billing.enforced_tables e ORDER BY 2, 3;
+  FROM billing.enforced_tables e WHERE e.tbl::oid IN (SELECT oid FROM pg_class) ORDER BY 2, 3;
 SELECT 'trigger', t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid)
   FROM pg_trigger t WHERE NOT t.tgisinternal AND t.tgrelid::regclass::text NOT LIKE 'billing.%'
  ORDER BY 2, 3;
@@ -91,6 +96,8 @@ SQL
 snapshot src >/tmp/zb-dump-src.txt
 grep -q '^usage|acme|messages|' /tmp/zb-dump-src.txt || fail "the source database has no usage to compare"
 grep -q '^closed|switcher|messages|' /tmp/zb-dump-src.txt || fail "the source database has no closed period to compare"
+[ "$(run_sql src -At -c "SELECT count(*) FROM billing.enforced_tables WHERE tbl::oid NOT IN (SELECT oid FROM pg_class)")" = 1 ] ||
+    fail "the source database has no enforcement of a dropped table"
 
 pg_dump -Fc -f /tmp/zb-dump.custom src
 pg_dump -f /tmp/zb-dump.sql src
@@ -105,6 +112,8 @@ for db in dst_custom dst_plain; do
     if ! diff -u /tmp/zb-dump-src.txt /tmp/zb-dump-$db.txt; then
         fail "$db differs from the source: plans, limits, subscriptions, overrides, usage or triggers were not restored exactly"
     fi
+    stale=$(run_sql $db -At -c "SELECT count(*) FROM billing.enforced_tables WHERE tbl::oid NOT IN (SELECT oid FROM pg_class)")
+    [ "$stale" = 0 ] || fail "$db: the enforcement of a dropped table was restored"
     seeded=$(run_sql $db -At -c "SELECT count(*) FROM billing.resources WHERE resource = 'messages'")
     [ "$seeded" = 1 ] || fail "$db: the seeded resource 'messages' appears $seeded times"
 

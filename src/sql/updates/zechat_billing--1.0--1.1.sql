@@ -862,6 +862,16 @@ BEGIN
             END LOOP;
         END IF;
     END LOOP;
+    -- A partition made unlogged holds rows a gauge of a partitioned table
+    -- above it counts.
+    FOR e IN SELECT x.tbl, x.resource
+               FROM billing.enforced_tables x
+              WHERE x.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(_enforced_columns_altered.tbl) a
+                               WHERE a.relid <> _enforced_columns_altered.tbl)
+              ORDER BY x.tbl::oid, x.resource
+    LOOP
+        PERFORM billing._check_gauge_persistence(e.tbl, e.resource);
+    END LOOP;
 END;
 $$;
 
@@ -1503,3 +1513,48 @@ SELECT s.tenant_id,
                    AND p.period_start = k.usage_period) u
           LEFT JOIN billing._pending_usage(s.tenant_id) pu
                  ON pu.resource = r.resource AND pu.period_start = k.usage_period) x;
+
+-- A tenant without a subscription has limit 0 whatever its overrides say
+-- (admission refused it already; the reports showed the override).
+CREATE OR REPLACE FUNCTION billing._tenant_terms(p_tenant_id text)
+RETURNS TABLE (
+    resource         text,
+    kind             text,
+    subscribed       boolean,
+    subscription_status text,
+    plan_id          text,
+    period_anchor    timestamptz,
+    billing_interval interval,
+    unlimited        boolean,
+    hard_limit       bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT r.resource,
+           r.kind,
+           s.tenant_id IS NOT NULL,
+           s.status,
+           s.plan_id,
+           s.period_anchor,
+           p.billing_interval,
+           CASE WHEN s.tenant_id IS NULL THEN false
+                WHEN o.tenant_id IS NOT NULL THEN o.hard_limit IS NULL
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit IS NULL
+                ELSE false END,
+           CASE WHEN s.tenant_id IS NULL THEN 0
+                WHEN o.tenant_id IS NOT NULL THEN o.hard_limit
+                WHEN l.plan_id IS NOT NULL THEN l.hard_limit
+                ELSE 0 END
+      FROM billing.resources r
+      LEFT JOIN billing.subscriptions s ON s.tenant_id OPERATOR(pg_catalog.=) p_tenant_id
+      LEFT JOIN billing.plans p ON p.plan_id OPERATOR(pg_catalog.=) s.plan_id
+      LEFT JOIN billing.plan_limits l
+             ON l.plan_id OPERATOR(pg_catalog.=) s.plan_id
+            AND l.resource OPERATOR(pg_catalog.=) r.resource
+      LEFT JOIN billing.limit_overrides o
+             ON o.tenant_id OPERATOR(pg_catalog.=) p_tenant_id
+            AND o.resource OPERATOR(pg_catalog.=) r.resource
+$$;
+
+-- Enforcements of tables dropped since are not dumped (see 010_tables.sql).
+SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
+    $$WHERE tbl::oid IN (SELECT c.oid FROM pg_catalog.pg_class c)$$);
