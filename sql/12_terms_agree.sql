@@ -104,6 +104,8 @@ SELECT billing.consume_quota('ta_late', 'ta_kind', 2);
 UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_kind';
 UPDATE billing.resources SET resource = 'ta_renamed' WHERE resource = 'ta_kind';
 UPDATE billing.resources SET resource = 'ta_renamed' WHERE resource = 'messages';
+-- Nor the kind of one the extension creates: pg_dump does not keep it.
+UPDATE billing.resources SET kind = 'period' WHERE resource = 'users';
 CREATE TABLE ta_things (tenant_id text);
 INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_unused', 'period', 'things');
 SELECT billing.enforce_quota('ta_things', 'ta_unused');

@@ -916,6 +916,12 @@ BEGIN
                   HINT = 'Add a resource with the new name instead.';
     END IF;
     IF NEW.kind IS DISTINCT FROM OLD.kind THEN
+        IF OLD.resource IN ('messages', 'storage', 'users', 'whatsapp_sessions') THEN
+            RAISE EXCEPTION 'the kind of resource "%" cannot change: the extension creates it', OLD.resource
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'pg_dump leaves out the resources the extension creates: a restore would give it its old kind back, with its usage kept under the new one.',
+                      HINT = 'Add a resource of the other kind instead.';
+        END IF;
         IF EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = OLD.resource) THEN
             RAISE EXCEPTION 'the kind of resource "%" cannot change while a table enforces it', OLD.resource
                 USING ERRCODE = 'object_in_use',
