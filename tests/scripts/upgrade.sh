@@ -104,6 +104,13 @@ SELECT billing.enforce_quota('files', 'storage', amount_column => 'size_bytes');
 INSERT INTO messages (tenant_id, body) VALUES ('acme', '1'), ('acme', '2'), ('acme', '3'), ('vip', 'v');
 INSERT INTO files (tenant_id, size_bytes) VALUES ('acme', 400), ('acme', 200);
 SELECT billing.consume_quota('acme', 'users', 2);
+-- A gauge on a table with an inheritance child: 1.0 counted the child's
+-- rows too when it enforced the table.
+CREATE TABLE team (tenant_id text NOT NULL);
+CREATE TABLE team_archive () INHERITS (team);
+INSERT INTO team VALUES ('vip');
+INSERT INTO team_archive VALUES ('vip'), ('vip');
+SELECT billing.enforce_quota('team', 'users');
 SQL
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the old version is not the one installed"
@@ -170,6 +177,11 @@ SQL
         fail "shared-memory mode admitted past the limit after the update"
     [ "$(q old "SELECT billing.consume_quota('acme', 'storage', 800)")" = 0 ] ||
         fail "shared-memory mode lost the storage usage"
+    # What the README says to do after the update from 1.0: recount brings
+    # the inheritance parent's gauge to its own rows.
+    [ "$(usage_of old vip users)" = "3/3" ] || fail "1.0's count of team: $(usage_of old vip users)"
+    q old "SELECT billing.recount()" >/dev/null || fail "recount after the update"
+    [ "$(usage_of old vip users)" = "1/3" ] || fail "recount after the update: $(usage_of old vip users)"
     stop_cluster
     echo "upgrade $OLD -> $CURRENT: ok"
 }
