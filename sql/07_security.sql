@@ -91,6 +91,39 @@ ROLLBACK;
 SELECT current_user = session_user AS back_to_session_user;
 
 DROP SCHEMA regress_evil CASCADE;
+
+-- A role the owner delegates configuration to, with the grants the README
+-- lists: plans (with their interval CHECK), limits, subscriptions,
+-- overrides and resources, through their triggers run as the owner.
+CREATE ROLE regress_zb_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON billing.plans, billing.plan_limits, billing.subscriptions,
+      billing.limit_overrides, billing.resources TO regress_zb_admin;
+GRANT EXECUTE ON FUNCTION billing.subscribe(text, text, timestamptz) TO regress_zb_admin;
+SET ROLE regress_zb_admin;
+INSERT INTO billing.plans (plan_id, name) VALUES ('x_delegated', 'Delegated');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('x_bad', 'Bad', '-1 month 31 days');
+INSERT INTO billing.plan_limits VALUES ('x_delegated', 'messages', 3);
+SELECT billing.subscribe('x_delegated_t', 'x_delegated', now() - interval '40 days');
+UPDATE billing.plans SET billing_interval = '1 year' WHERE plan_id = 'x_delegated';
+INSERT INTO billing.limit_overrides VALUES ('x_delegated_t', 'messages', 5);
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('x_seats', 'gauge', 'seats');
+UPDATE billing.resources SET kind = 'period' WHERE resource = 'x_seats';
+DELETE FROM billing.resources WHERE resource = 'x_seats';
+RESET ROLE;
+SELECT hard_limit FROM billing.tenant_usage('x_delegated_t') WHERE resource = 'messages';
+-- The uuid and bigint forms of tenant_usage are enough on their own.
+GRANT EXECUTE ON FUNCTION billing.tenant_usage(bigint) TO regress_zb_admin;
+SET ROLE regress_zb_admin;
+SELECT count(*) > 0 AS bigint_form_works FROM billing.tenant_usage(42::bigint);
+RESET ROLE;
+DELETE FROM billing.subscriptions WHERE tenant_id = 'x_delegated_t';
+DELETE FROM billing.limit_overrides WHERE tenant_id = 'x_delegated_t';
+DELETE FROM billing.plans WHERE plan_id = 'x_delegated';
+REVOKE ALL ON billing.plans, billing.plan_limits, billing.subscriptions, billing.limit_overrides,
+       billing.resources FROM regress_zb_admin;
+REVOKE ALL ON FUNCTION billing.subscribe(text, text, timestamptz), billing.tenant_usage(bigint)
+    FROM regress_zb_admin;
+DROP ROLE regress_zb_admin;
 REVOKE ALL ON FUNCTION billing.consume_quota(text, text, bigint), billing.try_consume_quota(text, text, bigint),
        billing.check_quota(text, text, bigint), billing.tenant_usage(text) FROM regress_zb_app;
 REVOKE ALL ON billing.usage_overview FROM regress_zb_reader;

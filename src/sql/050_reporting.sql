@@ -93,16 +93,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id))
 $$;
+-- As the extension owner, so that EXECUTE on one of these is enough, as
+-- it is for the uuid and bigint forms of consume_quota & co.
 CREATE FUNCTION billing.tenant_usage(tenant_id uuid)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 CREATE FUNCTION billing.tenant_usage(tenant_id bigint)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 COMMENT ON FUNCTION billing.tenant_usage(text) IS

@@ -11,5 +11,8 @@ GRANT EXECUTE ON FUNCTION
     billing.usage_percent(bigint, bigint),
     billing.usage_status(bigint, bigint),
     billing._pending_usage(text),
-    billing._insert_written()
+    billing._insert_written(),
+    -- The CHECK of plans.billing_interval, evaluated with the rights of
+    -- whoever writes a plan.
+    billing._valid_billing_interval(interval)
     TO PUBLIC;

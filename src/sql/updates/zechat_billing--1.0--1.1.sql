@@ -975,6 +975,7 @@ CREATE FUNCTION billing._valid_billing_interval(interval)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_valid_billing_interval'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 REVOKE ALL ON FUNCTION billing._valid_billing_interval(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION billing._valid_billing_interval(interval) TO PUBLIC;
 ALTER TABLE billing.plans
     DROP CONSTRAINT plans_billing_interval_check,
     ADD CONSTRAINT plans_billing_interval_check CHECK (billing._valid_billing_interval(billing_interval));
@@ -1564,3 +1565,7 @@ $$;
 -- Enforcements of tables dropped since are not dumped (see 010_tables.sql).
 SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
     $$WHERE tbl::oid IN (SELECT c.oid FROM pg_catalog.pg_class c)$$);
+
+-- EXECUTE on the uuid or bigint form of tenant_usage is enough.
+ALTER FUNCTION billing.tenant_usage(uuid) SECURITY DEFINER;
+ALTER FUNCTION billing.tenant_usage(bigint) SECURITY DEFINER;
