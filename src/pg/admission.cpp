@@ -287,6 +287,14 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
     PreventCommandIfReadOnly("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
+    // A key this transaction has not touched, with no counter (nothing in
+    // flight on it) and no committed usage, has nothing to move: neither a
+    // counter nor a lock is taken for it, or a schedule change of a plan
+    // with thousands of subscribers would hold one per subscriber and
+    // resource until it commits (and could use up the counter table).
+    if (find_pending_usage(key, from) == nullptr &&
+        (!counter_shmem_available() || !counter_present(key, from)) && read_usage(key, from) == 0)
+        return 0;
     int64 moved;
     if (counter_shmem_available()) {
         moved = counter_usage(track_counter_usage(key, from));

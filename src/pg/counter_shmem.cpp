@@ -182,8 +182,8 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
     *placed = false;
     for (;;) {
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-        CounterEntry* entry = may_place ? table()->find_or_place(counter_key, placed)
-                                        : table()->find(counter_key);
+        CounterEntry* entry =
+            may_place ? table()->find_or_place(counter_key, placed) : table()->find(counter_key);
         bool ready = entry != nullptr && entry->state == CounterState::ready;
         if (ready)
             table()->pin(entry);
@@ -205,12 +205,29 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
 
 } // namespace
 
+namespace {
+
+CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
+{
+    return make_counter_key(MyDatabaseId, static_cast<uint32>(billing_usage_relation()),
+                            key.tenant_id, static_cast<size_t>(key.tenant_id_length), key.resource,
+                            static_cast<size_t>(key.resource_length), period_start);
+}
+
+} // namespace
+
+bool counter_present(const QuotaKey& key, TimestampTz period_start)
+{
+    CounterKey counter_key = counter_key_of(key, period_start);
+    LWLockAcquire(shared->lock, LW_SHARED);
+    bool present = table()->find(counter_key) != nullptr;
+    LWLockRelease(shared->lock);
+    return present;
+}
+
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
-    CounterKey counter_key = make_counter_key(
-        MyDatabaseId, static_cast<uint32>(billing_usage_relation()), key.tenant_id,
-        static_cast<size_t>(key.tenant_id_length), key.resource,
-        static_cast<size_t>(key.resource_length), period_start);
+    CounterKey counter_key = counter_key_of(key, period_start);
     for (;;) {
         bool placed;
         CounterEntry* entry = pin_or_place(counter_key, &placed);

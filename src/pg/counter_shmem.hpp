@@ -40,6 +40,10 @@ bool counter_shmem_available();
 // entry is in use.
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 
+// Does the table hold the key's counter now?  (Without one, nothing is in
+// flight on the key: a transaction pins the counters it uses.)
+bool counter_present(const QuotaKey& key, TimestampTz period_start);
+
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
 Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released);
 

@@ -13,15 +13,17 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- Whether a tenant has usage of the resource (read as the extension
+    -- owner: administrators need no right on usage_parts).
+    v_counted boolean := EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
+                                  GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0);
 BEGIN
-    -- As the extension owner (it reads usage_parts, which administrators
-    -- need no right on).  A deleted resource would leave its usage behind
-    -- (usage_parts has no foreign key), to count again for a resource added
-    -- later under the same name, of either kind.
+    -- A deleted resource would leave its usage behind (usage_parts has no
+    -- foreign key), to count again for a resource added later under the
+    -- same name, of either kind.
     IF TG_OP = 'DELETE' THEN
-        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
-                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0)
-           OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
+        IF v_counted OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
             RAISE EXCEPTION 'resource "%" cannot be deleted while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'Its usage would stay behind and count again for a resource added under the same name.',
@@ -47,8 +49,7 @@ BEGIN
                 USING ERRCODE = 'object_in_use',
                       HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
         END IF;
-        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
-                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0) THEN
+        IF v_counted THEN
             RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',

@@ -95,14 +95,22 @@ AS $$
 DECLARE
     v_new_interval interval;
 BEGIN
-    -- The new plan's row is locked first: an edit of its interval (which
-    -- carries the plan's subscribers) either committed before, and the
-    -- interval is read here as it left it, or waits for this transaction
-    -- and then finds this tenant among the plan's subscribers.  Without the
-    -- lock, a tenant moving onto a plan whose interval was being edited was
-    -- carried by neither change.
-    SELECT p.billing_interval INTO v_new_interval
-      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    -- A tenant moving to another plan locks that plan's row first: an edit
+    -- of its interval (which carries the plan's subscribers) either
+    -- committed before, and the interval is read here as it left it, or
+    -- waits for this transaction and then finds this tenant among the plan's
+    -- subscribers.  Without the lock, a tenant moving onto a plan whose
+    -- interval was being edited was carried by neither change.  A tenant
+    -- staying on its plan is among its subscribers already: an edit waits
+    -- for its row (and locking the plan here, after the row, would deadlock
+    -- with the edit, which locks them the other way round).
+    IF NEW.plan_id IS DISTINCT FROM OLD.plan_id THEN
+        SELECT p.billing_interval INTO v_new_interval
+          FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    ELSE
+        SELECT p.billing_interval INTO v_new_interval
+          FROM billing.plans p WHERE p.plan_id = NEW.plan_id;
+    END IF;
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(

@@ -71,6 +71,15 @@ echo "after the run: $result"
 [ "$(q "SELECT count(*) FROM billing.counters WHERE reserved <> 0 OR releasing <> 0")" = 0 ] ||
     fail "reservations left behind"
 [ "$(q "SELECT count(*) FROM billing.counters")" -le 100 ] || fail "more counters than max_counters"
+# A change of schedule of a plan with more subscribers than counters, none
+# with usage, needs no counter (it once pinned one per subscriber and period
+# resource until it committed, and ran out).
+q "INSERT INTO billing.plans (plan_id, name) VALUES ('wide', 'Wide')" >/dev/null
+q "SELECT count(billing.subscribe('w' || g, 'wide', now() - interval '40 days')) FROM generate_series(1, 300) g" >/dev/null
+q "UPDATE billing.plans SET billing_interval = '1 year' WHERE plan_id = 'wide'" >/dev/null ||
+    fail "a schedule change of 300 subscribers without usage failed"
+[ "$(q "SELECT count(*) FROM billing.counters WHERE tenant_id LIKE 'w%'")" = 0 ] ||
+    fail "the schedule change placed counters for keys without usage"
 if grep -E "PANIC|terminated by signal|server process .* was terminated" "$CLUSTER_DIR/server.log"; then
     fail "the server crashed"
 fi

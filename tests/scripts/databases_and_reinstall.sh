@@ -96,7 +96,10 @@ SQL
     # it, and that transaction's COMMIT writes its usage (in shared-memory
     # mode it once failed: the drop went ahead and took the table away).
     q alpha "SELECT billing.subscribe('t1', 'p')" >/dev/null
-    psql -X -q -v ON_ERROR_STOP=1 -d alpha -c "BEGIN" \
+    # Its first consumption is in a savepoint rolled back: what keeps the
+    # drop waiting must outlive it.
+    psql -X -q -v ON_ERROR_STOP=1 -d alpha -c "BEGIN" -c "SAVEPOINT first" \
+        -c "SELECT billing.consume_quota('t1', 'messages', 1)" -c "ROLLBACK TO SAVEPOINT first" \
         -c "SELECT billing.consume_quota('t1', 'messages', 1)" -c "SELECT pg_sleep(3)" \
         -c "SELECT billing.consume_quota('t1', 'messages', 1)" -c "COMMIT" >/tmp/zb-drop-consumer.log 2>&1 &
     local consumer=$!

@@ -893,15 +893,17 @@ RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- Whether a tenant has usage of the resource (read as the extension
+    -- owner: administrators need no right on usage_parts).
+    v_counted boolean := EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
+                                  GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0);
 BEGIN
-    -- As the extension owner (it reads usage_parts, which administrators
-    -- need no right on).  A deleted resource would leave its usage behind
-    -- (usage_parts has no foreign key), to count again for a resource added
-    -- later under the same name, of either kind.
+    -- A deleted resource would leave its usage behind (usage_parts has no
+    -- foreign key), to count again for a resource added later under the
+    -- same name, of either kind.
     IF TG_OP = 'DELETE' THEN
-        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
-                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0)
-           OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
+        IF v_counted OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
             RAISE EXCEPTION 'resource "%" cannot be deleted while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'Its usage would stay behind and count again for a resource added under the same name.',
@@ -927,8 +929,7 @@ BEGIN
                 USING ERRCODE = 'object_in_use',
                       HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
         END IF;
-        IF EXISTS (SELECT FROM billing.usage_parts p WHERE p.resource = OLD.resource
-                    GROUP BY p.tenant_id, p.period_start HAVING sum(p.used) <> 0) THEN
+        IF v_counted THEN
             RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',
@@ -1051,14 +1052,22 @@ AS $$
 DECLARE
     v_new_interval interval;
 BEGIN
-    -- The new plan's row is locked first: an edit of its interval (which
-    -- carries the plan's subscribers) either committed before, and the
-    -- interval is read here as it left it, or waits for this transaction
-    -- and then finds this tenant among the plan's subscribers.  Without the
-    -- lock, a tenant moving onto a plan whose interval was being edited was
-    -- carried by neither change.
-    SELECT p.billing_interval INTO v_new_interval
-      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    -- A tenant moving to another plan locks that plan's row first: an edit
+    -- of its interval (which carries the plan's subscribers) either
+    -- committed before, and the interval is read here as it left it, or
+    -- waits for this transaction and then finds this tenant among the plan's
+    -- subscribers.  Without the lock, a tenant moving onto a plan whose
+    -- interval was being edited was carried by neither change.  A tenant
+    -- staying on its plan is among its subscribers already: an edit waits
+    -- for its row (and locking the plan here, after the row, would deadlock
+    -- with the edit, which locks them the other way round).
+    IF NEW.plan_id IS DISTINCT FROM OLD.plan_id THEN
+        SELECT p.billing_interval INTO v_new_interval
+          FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    ELSE
+        SELECT p.billing_interval INTO v_new_interval
+          FROM billing.plans p WHERE p.plan_id = NEW.plan_id;
+    END IF;
     -- A renamed plan (ON UPDATE CASCADE) is the same plan: OLD's is not
     -- found, nothing moves.
     PERFORM billing._carry_to_new_periods(
