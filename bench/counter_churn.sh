@@ -23,33 +23,14 @@ WARMUP_SECONDS=${WARMUP_SECONDS:-4}
 MAX_COUNTERS=${MAX_COUNTERS:-50000}
 CHURN_KEYS=$((2 * MAX_COUNTERS))
 BENCH_DIR=$REPO_ROOT/bench
-COMMITS=${COMMITS:-durable}
-case $COMMITS in
-durable) DURABILITY=("fsync = on" "synchronous_commit = on") ;;
-relaxed) DURABILITY=("fsync = off" "synchronous_commit = off") ;;
-*) log "COMMITS must be durable or relaxed, not '$COMMITS'"; exit 2 ;;
-esac
-CONF=("shared_buffers = '256MB'" "max_wal_size = '2GB'" "${DURABILITY[@]}"
-    "shared_preload_libraries = 'zechat_billing'" "zechat_billing.max_counters = $MAX_COUNTERS")
+source "$BENCH_DIR/servers.sh" # COMMITS, BENCH_CONF, start_bench_server, on
 
 install_build_dependencies
 build_and_install_extension
-start_cluster churn_fresh 54395 "${CONF[@]}"
-FRESH_DIR=$CLUSTER_DIR
-start_cluster churn_churned 54396 "${CONF[@]}"
-CHURNED_DIR=$CLUSTER_DIR
-trap 'stop_cluster_dir "$FRESH_DIR"; stop_cluster_dir "$CHURNED_DIR"' EXIT
-
-# on SERVER COMMAND...: a client of the "fresh" or the "churned" server.
-on() {
-    local server=$1
-    shift
-    if [ "$server" = churned ]; then
-        PGHOST=$CHURNED_DIR PGPORT=54396 "$@"
-    else
-        PGHOST=$FRESH_DIR PGPORT=54395 "$@"
-    fi
-}
+trap stop_bench_servers EXIT
+PRELOADED=("shared_preload_libraries = 'zechat_billing'" "zechat_billing.max_counters = $MAX_COUNTERS")
+start_bench_server fresh churn_fresh 54395 "${PRELOADED[@]}"
+start_bench_server churned churn_churned 54396 "${PRELOADED[@]}"
 
 SETUP="
 CREATE EXTENSION zechat_billing;
@@ -83,7 +64,7 @@ done
 
 SCRIPT=$(mktemp /tmp/zb-churn-XXXXXX.sql)
 chmod 644 "$SCRIPT"
-trap 'rm -f "$SCRIPT"; stop_cluster_dir "$FRESH_DIR"; stop_cluster_dir "$CHURNED_DIR"' EXIT
+trap 'rm -f "$SCRIPT"; stop_bench_servers' EXIT
 cat >"$SCRIPT" <<'EOF'
 \set t random(1, 1000)
 SELECT billing.consume_quota('t' || :t, 'messages');

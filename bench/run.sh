@@ -30,16 +30,7 @@ SECONDS_EACH=${1:-10}
 ROUNDS=${2:-3}
 WARMUP_SECONDS=${WARMUP_SECONDS:-4}
 BENCH_DIR=$REPO_ROOT/bench
-# COMMITS=durable (the default) runs both servers as PostgreSQL ships:
-# fsync and synchronous_commit on, each commit waits for its WAL to reach the
-# disk.  COMMITS=relaxed turns both off, leaving only CPU work to compare.
-COMMITS=${COMMITS:-durable}
-case $COMMITS in
-durable) DURABILITY=("fsync = on" "synchronous_commit = on") ;;
-relaxed) DURABILITY=("fsync = off" "synchronous_commit = off") ;;
-*) log "COMMITS must be durable or relaxed, not '$COMMITS'"; exit 2 ;;
-esac
-CONF=("shared_buffers = '256MB'" "max_wal_size = '2GB'" "${DURABILITY[@]}")
+source "$BENCH_DIR/servers.sh" # COMMITS, BENCH_CONF, start_bench_server, on
 # SCENARIOS (default: all of them) runs only those named, of: hot1 hot16
 # spread copy consume.
 SCENARIOS=${SCENARIOS:-hot1 hot16 spread copy consume}
@@ -47,23 +38,10 @@ wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 install_build_dependencies
 build_and_install_extension
-start_cluster bench_shm 54391 "${CONF[@]}" "shared_preload_libraries = 'zechat_billing'"
-SHM_DIR=$CLUSTER_DIR
-start_cluster bench 54390 "${CONF[@]}"
-LOCK_DIR=$CLUSTER_DIR
-trap 'stop_cluster_dir "$SHM_DIR"; stop_cluster_dir "$LOCK_DIR"' EXIT
+trap stop_bench_servers EXIT
+start_bench_server shm bench_shm 54391 "shared_preload_libraries = 'zechat_billing'"
+start_bench_server lock bench 54390
 
-# on SERVER COMMAND...: runs a client against the lock-mode server ("lock")
-# or the preloaded one ("shm").
-on() {
-    local server=$1
-    shift
-    if [ "$server" = shm ]; then
-        PGHOST=$SHM_DIR PGPORT=54391 "$@"
-    else
-        PGHOST=$LOCK_DIR PGPORT=54390 "$@"
-    fi
-}
 for server in lock shm; do
     on $server createdb bench
     (cd "$BENCH_DIR" && on $server psql -X -q -v ON_ERROR_STOP=1 -d bench -f setup.sql >/dev/null)
@@ -131,7 +109,7 @@ if wanted spread; then scenario "1000 tenants, 16 clients" insert_spread.sql 16 
 # COPY of rows spread over 1000 tenants, from a server-side file, timed by
 # psql; ratio = time without quota / time of the variant.
 COPY_ROWS=${COPY_ROWS:-1000000}
-COPY_FILE=$LOCK_DIR/copy.tsv
+COPY_FILE=${BENCH_DIRS[lock]}/copy.tsv
 copy_ms() { # TABLE@SERVER
     on "${1#*@}" psql -X -q -d bench -c '\timing on' -c "COPY ${1%@*} (tenant_id, body) FROM '$COPY_FILE'" 2>&1 |
         sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
