@@ -173,6 +173,26 @@ void require_positive_amount(int64 amount)
                         errmsg("amount must be greater than zero, got " INT64_FORMAT, amount)));
 }
 
+namespace {
+
+// After an admission that may have waited (lock mode waits for the key's
+// row): did a change of the tenant's billing schedule commit meanwhile,
+// moving its current period?  The change carried the usage of the period
+// the terms were read for to the new one, and what was just admitted there
+// would stay behind, uncounted in the period that now counts.
+bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
+{
+    if (terms.kind != ResourceKind::period || !tenant_terms_may_have_changed())
+        return false;
+    TenantTerms now = terms_for(key);
+    return now.has_usage_period && now.usage_period_start != terms.usage_period_start;
+}
+
+bool consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                         OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked);
+
+} // namespace
+
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
                    PendingUsage** tracked)
 {
@@ -181,9 +201,29 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     PendingUsage* ignored;
     if (tracked == nullptr)
         tracked = &ignored;
-    TenantTerms terms = terms_for(key);
-    if (!subscription_allows(key, terms, amount, on_refusal))
-        return false;
+    // Schedule changes coming one after another could move the period each
+    // time; a few rounds are more than any real sequence of them.
+    constexpr int max_rounds = 4;
+    for (int round = 1;; ++round) {
+        TenantTerms terms = terms_for(key);
+        if (!subscription_allows(key, terms, amount, on_refusal))
+            return false;
+        if (!consume_under_terms(key, terms, amount, on_refusal, out, tracked))
+            return false;
+        if (round == max_rounds || !period_moved_since(key, terms))
+            return true;
+        // Given back where it was admitted, as a correction, and admitted
+        // again (against the limit) in the period that counts now.
+        adjust_usage(key, terms.usage_period_start, -amount, false);
+    }
+}
+
+namespace {
+
+// Admission of `amount` under terms already read (and allowing consumption).
+bool consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                         OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked)
+{
     if (counter_shmem_available())
         return consume_from_counter(key, terms, amount, on_refusal, out, tracked);
 
@@ -206,6 +246,8 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     *tracked = usage;
     return true;
 }
+
+} // namespace
 
 void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
                                    DeferredRefusal* deferred)

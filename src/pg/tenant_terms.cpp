@@ -146,6 +146,12 @@ const char* subscription_state_name(SubscriptionState state)
     return "unknown";
 }
 
+bool tenant_terms_may_have_changed()
+{
+    AcceptInvalidationMessages();
+    return terms_stale;
+}
+
 void invalidate_tenant_terms(Oid relid)
 {
     // Not for billing.usage: (auto)vacuum and analyze invalidate it often,

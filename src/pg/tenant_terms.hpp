@@ -47,6 +47,11 @@ TenantTerms terms_for(const QuotaKey& key);
 
 const char* subscription_state_name(SubscriptionState state);
 
+// Has a configuration change committed since the cached terms were read?
+// (Takes the invalidation messages that arrived meanwhile.)  Cheap when
+// nothing changed; a true answer may be about any tenant.
+bool tenant_terms_may_have_changed();
+
 // Relcache invalidation callback hook: drops cached terms when relid is a
 // configuration table (or InvalidOid, "everything").
 void invalidate_tenant_terms(Oid relid);
