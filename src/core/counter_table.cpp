@@ -250,11 +250,18 @@ void CounterTable::finish_load(CounterEntry* entry, int64_t committed) noexcept
         idle_append(entry);
 }
 
-void CounterTable::abandon_load(CounterEntry* entry) noexcept
+// The inverse of find_or_place's placing: out of the index, onto the free
+// list.
+void CounterTable::unplace(CounterEntry* entry) noexcept
 {
     index_remove(entry->hash, number_of(entry));
     free_entry(entry);
     --header_.live;
+}
+
+void CounterTable::abandon_load(CounterEntry* entry) noexcept
+{
+    unplace(entry);
 }
 
 // An entry is on the idle list exactly while it is ready and unpinned.
@@ -284,9 +291,7 @@ bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
     if (!is_idle(*entry))
         return false;
     idle_unlink(entry);
-    index_remove(entry->hash, number_of(entry));
-    free_entry(entry);
-    --header_.live;
+    unplace(entry);
     return true;
 }
 

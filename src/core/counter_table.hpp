@@ -182,6 +182,7 @@ private:
     void idle_append(CounterEntry* entry) noexcept;
     void idle_unlink(CounterEntry* entry) noexcept;
     void free_entry(CounterEntry* entry) noexcept;
+    void unplace(CounterEntry* entry) noexcept;
     bool evict_longest_idle() noexcept;
 
     CounterTableHeader header_;

@@ -329,6 +329,8 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
     PreventCommandIfReadOnly("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
+    if (from == to)
+        return 0;
     // A key this transaction has not touched, with no counter (nothing in
     // flight on it) and no committed usage, has nothing to move: neither a
     // counter nor a lock is taken for it, or a schedule change of a plan
@@ -344,7 +346,7 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
         PendingUsage* usage = locked_usage(key, from);
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
     }
-    if (moved <= 0 || from == to)
+    if (moved <= 0)
         return 0;
     adjust_usage(key, from, -moved, false);
     adjust_usage(key, to, moved, false);

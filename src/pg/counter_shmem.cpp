@@ -203,10 +203,6 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
     }
 }
 
-} // namespace
-
-namespace {
-
 CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
 {
     return make_counter_key(MyDatabaseId, static_cast<uint32>(billing_usage_relation()),
