@@ -375,13 +375,38 @@ int64_t CounterTable::begin_commit(CounterEntry* entry, int64_t net) noexcept
 }
 
 void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                          int64_t committing) noexcept
+                          int64_t committing, bool passed) noexcept
 {
+    if (passed)
+        unpass(entry);
     entry->committing -= committing;
     entry->reserved -= reserved;
     entry->releasing -= released;
     if (commit)
         entry->committed = saturate(static_cast<wide>(entry->committed) + reserved - released);
+}
+
+uint32_t CounterTable::begin_move(CounterEntry* entry, uint32_t mover) noexcept
+{
+    // 0 means "never moved": a wrap skips it.
+    if (++entry->move_epoch == 0)
+        entry->move_epoch = 1;
+    entry->mover = mover;
+    return entry->move_epoch;
+}
+
+bool CounterTable::pass(CounterEntry* entry, uint32_t seen_epoch) noexcept
+{
+    if (entry->move_epoch != seen_epoch)
+        return false;
+    ++entry->passing;
+    return true;
+}
+
+void CounterTable::unpass(CounterEntry* entry) noexcept
+{
+    if (entry->passing > 0)
+        --entry->passing;
 }
 
 } // namespace zechat::billing

@@ -21,7 +21,12 @@
 //   * settle() moves or drops a transaction's part; it cannot fail;
 //   * an entry is evicted only when idle: ready, nothing in flight and no
 //     transaction pinning it, so eviction never forgets usage that is not
-//     yet durable.
+//     yet durable;
+//   * a move of the entry's usage to another billing period (the tenant's
+//     schedule changed) is a barrier: begin_move() marks the entry, and a
+//     transaction about to commit a change on it must pass() first, which
+//     fails once a move began since it last looked, so it checks its period
+//     again; the mover waits for those that passed before it to settle.
 //
 // Entries never move once placed (backends keep pointers to them while they
 // pin them).  Keys are found through a separate index of entry numbers, an
@@ -63,13 +68,16 @@ enum class CounterState : uint32_t {
 struct CounterEntry {
     CounterKey key;
     CounterState state;
-    uint32_t pins;      // transactions using the entry, or its loader
-    int64_t committed;  // durable usage
-    int64_t reserved;   // consumption admitted to transactions in flight
-    int64_t releasing;  // usage given back by transactions in flight
-    int64_t committing; // net change of transactions past begin_commit(), not yet settled
-    Limit limit;        // the limit of the last admission (for DBAs to see)
-    uint32_t hash;      // hash_counter_key(key): where the index looks for it
+    uint32_t pins;       // transactions using the entry, or its loader
+    int64_t committed;   // durable usage
+    int64_t reserved;    // consumption admitted to transactions in flight
+    int64_t releasing;   // usage given back by transactions in flight
+    int64_t committing;  // net change of transactions past begin_commit(), not yet settled
+    uint32_t move_epoch; // moves of its usage begun since it was loaded (0: none)
+    uint32_t mover;      // the transaction (xid) that began the last of them
+    uint32_t passing;    // transactions past pass(), not yet settled
+    Limit limit;         // the limit of the last admission (for DBAs to see)
+    uint32_t hash;       // hash_counter_key(key): where the index looks for it
     // Links, as entry numbers + 1 (0: none): of the idle list while the
     // entry is ready and unpinned, of the free list (next only) while free.
     uint32_t newer;
@@ -157,12 +165,27 @@ public:
     // same `net` as `committing` ends it.
     int64_t begin_commit(CounterEntry* entry, int64_t net) noexcept;
 
-    // A transaction (or subtransaction) that reserved `reserved` and released
-    // `released` on the entry ends: committed, they move to `committed`;
-    // aborted, they are dropped.  `committing` is what it registered with
-    // begin_commit() (0 if it did not).
+    // A (sub)transaction that reserved `reserved` and released `released` on
+    // the entry ends: committed, they move to `committed`; aborted, they are
+    // dropped.  `committing` is what it registered with begin_commit() (0 if
+    // it did not); `passed`, whether it passed() and is counted in passing.
     void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                int64_t committing = 0) noexcept;
+                int64_t committing = 0, bool passed = false) noexcept;
+
+    // Transaction `mover` is about to move the entry's committed usage to
+    // another billing period.  Every transaction with a change in flight on
+    // the entry must then check, before it commits, which period its change
+    // belongs to (pass() fails for it).  Returns the new move_epoch.
+    uint32_t begin_move(CounterEntry* entry, uint32_t mover) noexcept;
+
+    // A transaction is about to make its change on the entry durable: it
+    // passes, and is counted in `passing` until it settles, unless a move
+    // began since `seen_epoch` (the entry's move_epoch when it last checked
+    // its period; 0 if it never had to).  False, nothing done, otherwise.
+    bool pass(CounterEntry* entry, uint32_t seen_epoch) noexcept;
+
+    // Takes back a pass() of a transaction that will check again first.
+    void unpass(CounterEntry* entry) noexcept;
 
     static bool is_idle(const CounterEntry& entry) noexcept;
 

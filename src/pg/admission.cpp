@@ -10,7 +10,10 @@
 #include "usage_store.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/procarray.h"
 }
 
 namespace zechat::billing::pg {
@@ -78,21 +81,63 @@ PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start)
     return track_pending_usage(key, period_start, committed);
 }
 
-// Shared-memory mode: admission on the key's counter.
-bool consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                          OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked)
+// After an admission that may have waited (lock mode waits for the key's
+// row): did a change of the tenant's billing schedule commit meanwhile,
+// moving its current period?  The change carried the usage of the period
+// the terms were read for to the new one, and what was just admitted there
+// would stay behind, uncounted in the period that now counts.
+bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
+{
+    if (terms.kind != ResourceKind::period || !tenant_terms_may_have_changed())
+        return false;
+    TenantTerms now = terms_for(key);
+    return now.has_usage_period && now.usage_period_start != terms.usage_period_start;
+}
+
+// Shared-memory mode: a schedule change, another transaction still in
+// flight, is moving the usage of the counter's period: waits for it, as lock
+// mode waits for the row that change locked.  True if it waited.
+bool wait_for_mover(const CounterMoves& moves)
+{
+    if (moves.epoch == 0 || !TransactionIdIsValid(moves.mover) ||
+        TransactionIdIsCurrentTransactionId(moves.mover) || !TransactionIdIsInProgress(moves.mover))
+        return false;
+    XactLockTableWait(moves.mover, nullptr, nullptr, XLTW_None);
+    return true;
+}
+
+enum class Consumed {
+    admitted,
+    refused,      // OnRefusal::return_false
+    period_moved, // nothing done: read the terms again
+};
+
+// Shared-memory mode: admission on the key's counter.  Admitted while a
+// schedule change moves the period, the amount stays where it is and
+// consume_quota() finds the period moved after the wait; refused then, the
+// new period may have room: `period_moved` when it did move (only if
+// `may_retry`).
+Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                              OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
+                              PendingUsage** tracked)
 {
     PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
     prepare_pending_change(usage);
-    Admission admission =
-        counter_reserve(pending_counter(usage), amount, terms.limit, pending_released(usage));
-    if (admission.result != AdmissionResult::admitted)
-        return refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
+    CounterMoves moves;
+    Admission admission = counter_reserve(pending_counter(usage), amount, terms.limit,
+                                          pending_released(usage), &moves);
+    if (admission.result != AdmissionResult::admitted) {
+        if (may_retry && wait_for_mover(moves) && period_moved_since(key, terms))
+            return Consumed::period_moved;
+        (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
+        return Consumed::refused;
+    }
     record_pending_change(usage, amount, 0);
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
-    return true;
+    (void)wait_for_mover(moves);
+    return Consumed::admitted;
 }
 
 // Shared-memory mode: this transaction's view of the key's usage.
@@ -175,21 +220,9 @@ void require_positive_amount(int64 amount)
 
 namespace {
 
-// After an admission that may have waited (lock mode waits for the key's
-// row): did a change of the tenant's billing schedule commit meanwhile,
-// moving its current period?  The change carried the usage of the period
-// the terms were read for to the new one, and what was just admitted there
-// would stay behind, uncounted in the period that now counts.
-bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
-{
-    if (terms.kind != ResourceKind::period || !tenant_terms_may_have_changed())
-        return false;
-    TenantTerms now = terms_for(key);
-    return now.has_usage_period && now.usage_period_start != terms.usage_period_start;
-}
-
-bool consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                         OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked);
+Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                             OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
+                             PendingUsage** tracked);
 
 } // namespace
 
@@ -208,9 +241,13 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
         TenantTerms terms = terms_for(key);
         if (!subscription_allows(key, terms, amount, on_refusal))
             return false;
-        if (!consume_under_terms(key, terms, amount, on_refusal, out, tracked))
+        Consumed consumed =
+            consume_under_terms(key, terms, amount, on_refusal, round < max_rounds, out, tracked);
+        if (consumed == Consumed::refused)
             return false;
-        if (round == max_rounds || !period_moved_since(key, terms))
+        if (consumed == Consumed::period_moved)
+            continue; // nothing was consumed
+        if (round >= max_rounds || !period_moved_since(key, terms))
             return true;
         // Given back where it was admitted, as a correction, and admitted
         // again (against the limit) in the period that counts now.
@@ -221,21 +258,24 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
 namespace {
 
 // Admission of `amount` under terms already read (and allowing consumption).
-bool consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                         OnRefusal on_refusal, QuotaRemaining* out, PendingUsage** tracked)
+Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
+                             OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
+                             PendingUsage** tracked)
 {
     if (counter_shmem_available())
-        return consume_from_counter(key, terms, amount, on_refusal, out, tracked);
+        return consume_from_counter(key, terms, amount, on_refusal, may_retry, out, tracked);
 
     PendingUsage* usage = find_pending_usage(key, terms.usage_period_start);
     if (usage == nullptr && first_admission(key, terms, amount, out, tracked))
-        return true;
+        return Consumed::admitted;
     if (usage == nullptr)
         usage = locked_usage(key, terms.usage_period_start); // it did not fit: find out why
     int64 used = usage != nullptr ? pending_current_usage(usage) : 0;
     Admission admission = admit(used, terms.limit, amount);
-    if (admission.result != AdmissionResult::admitted)
-        return refuse(key, terms, admission.result, used, amount, on_refusal);
+    if (admission.result != AdmissionResult::admitted) {
+        (void)refuse(key, terms, admission.result, used, amount, on_refusal);
+        return Consumed::refused;
+    }
     // Only a key this transaction already tracks gets here admitted: the
     // first admission of a key is first_admission()'s.
     if (usage == nullptr)
@@ -244,7 +284,7 @@ bool consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 am
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
-    return true;
+    return Consumed::admitted;
 }
 
 } // namespace
@@ -341,7 +381,11 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
         return 0;
     int64 moved;
     if (counter_shmem_available()) {
-        moved = counter_usage(track_counter_usage(key, from));
+        // Read once the transactions about to commit a change on it have
+        // done so; those that commit later move theirs (counter_shmem.hpp).
+        PendingUsage* usage = track_counter_usage(key, from);
+        move_counter_usage_out(usage);
+        moved = counter_usage(usage);
     } else {
         PendingUsage* usage = locked_usage(key, from);
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
@@ -351,6 +395,26 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     adjust_usage(key, from, -moved, false);
     adjust_usage(key, to, moved, false);
     return moved;
+}
+
+void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net)
+{
+    PendingUsage* usage = track_counter_usage(key, now.usage_period_start);
+    prepare_pending_change(usage);
+    if (net > 0 && now.subscription == SubscriptionState::active) {
+        CounterMoves moves;
+        Admission admission = counter_reserve(pending_counter(usage), net, now.limit,
+                                              pending_released(usage), &moves);
+        if (admission.result != AdmissionResult::admitted)
+            (void)refuse(key, now, admission.result, admission.new_used, net,
+                         OnRefusal::raise_pt402);
+        record_pending_change(usage, net, 0);
+        note_consumption_terms(usage, now);
+        return;
+    }
+    if (!counter_force(pending_counter(usage), net))
+        report_past_bigint(key.resource, key.tenant_id);
+    record_pending_change(usage, net > 0 ? net : 0, net < 0 ? -net : 0);
 }
 
 bool check_quota(const QuotaKey& key, int64 amount)

@@ -70,6 +70,14 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
 // this transaction itself consumed.  For a change of billing schedule.
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
+// Shared-memory mode, at commit: `net`, this transaction's change of the
+// key in a period a schedule change then moved away from (and already given
+// back there by the caller), goes to the period `now` says counts.  A
+// consumption is admitted there again, against the limit (PT402 at commit
+// if it no longer fits, as lock mode refuses it after waiting for the
+// change); anything else goes as a correction.
+void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net);
+
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);
 

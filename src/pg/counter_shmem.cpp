@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -35,7 +36,8 @@ constexpr const char* shmem_name = "zechat_billing counters";
 // the first backend on EXEC_BACKEND builds).
 struct SharedCounters {
     LWLock* lock;
-    ConditionVariable loaded; // broadcast when a load finishes or fails
+    ConditionVariable loaded;  // broadcast when a load finishes or fails
+    ConditionVariable settled; // broadcast when a moved counter's last pass settles
     // The counter table follows, aligned.
 };
 
@@ -68,6 +70,7 @@ void on_shmem_startup()
     if (!found) {
         shared->lock = &(GetNamedLWLockTranche(tranche_name))[0].lock;
         ConditionVariableInit(&shared->loaded);
+        ConditionVariableInit(&shared->settled);
         CounterTable::format(reinterpret_cast<char*>(shared) + table_offset,
                              static_cast<uint32_t>(zb_max_counters));
     }
@@ -210,6 +213,11 @@ CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
                             static_cast<size_t>(key.resource_length), period_start);
 }
 
+CounterMoves moves_of(const CounterEntry* entry)
+{
+    return CounterMoves{entry->move_epoch, static_cast<TransactionId>(entry->mover)};
+}
+
 } // namespace
 
 bool counter_present(const QuotaKey& key, TimestampTz period_start)
@@ -246,12 +254,58 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
     }
 }
 
-Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released)
+Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released,
+                          CounterMoves* moves)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     Admission admission = table()->reserve(entry, amount, limit, own_released);
+    *moves = moves_of(entry);
     LWLockRelease(shared->lock);
     return admission;
+}
+
+bool counter_pass(CounterEntry* entry, uint32 seen_epoch, CounterMoves* moves)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    bool passed = table()->pass(entry, seen_epoch);
+    *moves = moves_of(entry);
+    LWLockRelease(shared->lock);
+    return passed;
+}
+
+void counter_unpass(CounterEntry* entry)
+{
+    counter_settle(entry, 0, 0, false, false, 0, true);
+}
+
+void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start,
+                      bool own_pass)
+{
+    TransactionId mover = GetTopTransactionId();
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->begin_move(entry, static_cast<uint32_t>(mover));
+    LWLockRelease(shared->lock);
+    uint32 own = own_pass ? 1 : 0;
+    for (;;) {
+        LWLockAcquire(shared->lock, LW_SHARED);
+        uint32 passing = entry->passing;
+        LWLockRelease(shared->lock);
+        if (passing <= own)
+            break;
+        // Those that passed are writing their part of the key and then
+        // commit, waiting for nothing this transaction holds -- unless a
+        // trigger on billing.alerts they run at commit does.  Their written
+        // part names them: waiting on their transaction, rather than only
+        // on the condition variable, lets the deadlock detector see that.
+        TransactionId writing = any_part_row_in_flight(key, period_start);
+        if (TransactionIdIsValid(writing)) {
+            XactLockTableWait(writing, nullptr, nullptr, XLTW_None);
+            continue;
+        }
+        // Passed but not yet written: a matter of microseconds.
+        (void)ConditionVariableTimedSleep(&shared->settled, 10, PG_WAIT_EXTENSION);
+    }
+    ConditionVariableCancelSleep();
 }
 
 int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows)
@@ -287,13 +341,16 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net)
 }
 
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing)
+                    int64 committing, bool passed)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->settle(entry, reserved, released, commit, committing);
+    table()->settle(entry, reserved, released, commit, committing, passed);
+    bool mover_may_wait = passed && entry->passing == 0 && entry->move_epoch != 0;
     if (unpin)
         table()->unpin(entry);
     LWLockRelease(shared->lock);
+    if (mover_may_wait)
+        ConditionVariableBroadcast(&shared->settled);
 }
 
 void request_counter_shmem()

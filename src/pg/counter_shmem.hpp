@@ -6,6 +6,14 @@
 // never across anything that can fail or wait.  billing.counters reads
 // under it shared.
 //
+// Moves: a change of a tenant's billing schedule moves the usage of its
+// period's counter to the new period.  The mover marks the counter first
+// (counter_begin_move), then waits for the transactions that had passed its
+// barrier (counter_pass, just before they make their change durable) to
+// settle, and only then reads what to move.  A transaction that finds the
+// counter marked when it reserves or passes waits for the mover like lock
+// mode waits for the row the mover locked, and checks its period again.
+//
 // Loading: a key missing from the table is placed in state `loading` (under
 // the lock), then its committed usage is read from billing.usage_parts with
 // a snapshot taken *after* the entry was published; backends wanting the
@@ -44,8 +52,31 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 // flight on the key: a transaction pins the counters it uses.)
 bool counter_present(const QuotaKey& key, TimestampTz period_start);
 
+// A counter's moves (see above): how many began since it was loaded
+// (epoch, 0 for none) and the transaction that began the last.
+struct CounterMoves {
+    uint32 epoch;
+    TransactionId mover;
+};
+
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
-Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released);
+// *moves tells the counter's moves, read under the same lock.
+Admission counter_reserve(CounterEntry* entry, int64 amount, Limit limit, int64 own_released,
+                          CounterMoves* moves);
+
+// Before its change on the entry becomes durable: the transaction passes
+// (and is waited for by a mover until it settles) unless a move began
+// since `seen_epoch`; false otherwise, with *moves telling which.
+bool counter_pass(CounterEntry* entry, uint32 seen_epoch, CounterMoves* moves);
+
+// Takes back a counter_pass() (the transaction checks another key first).
+void counter_unpass(CounterEntry* entry);
+
+// This transaction is about to move the entry's usage to another period:
+// marks it, then waits until no other transaction that passed is still to
+// settle (`own_pass`: this one passed, at commit, before it moved).
+void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start,
+                      bool own_pass);
 
 // Gives back up to amount; returns how much (see CounterTable::release).
 int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows);
@@ -62,9 +93,10 @@ int64 counter_committed(CounterEntry* entry);
 int64 counter_begin_commit(CounterEntry* entry, int64 net);
 
 // A (sub)transaction's part ends; with unpin, the transaction is done with
-// the entry; `committing` is what it registered with counter_begin_commit.
-// Never raises: called from commit and abort callbacks.
+// the entry; `committing` is what it registered with counter_begin_commit,
+// `passed` whether it passed.  Never raises: called from commit and abort
+// callbacks.
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing = 0);
+                    int64 committing = 0, bool passed = false);
 
 } // namespace zechat::billing::pg

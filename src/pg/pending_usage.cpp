@@ -2,6 +2,7 @@
 
 #include "pending_usage.hpp"
 
+#include "admission.hpp"
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
@@ -69,6 +70,11 @@ struct PendingUsage {
     // into base_used instead), and whether it wrote the part at all.
     int64 written;
     bool part_written;
+    // Shared-memory mode: whether this commit passed the counter's move
+    // barrier (counter_pass), and the counter's move epoch when this
+    // transaction last found its period still the one that counts.
+    bool passed;
+    uint32 move_epoch_seen;
     uint32 crossed; // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
 };
@@ -267,6 +273,70 @@ void forget_changes_of_dropped_installations()
     }
 }
 
+// The key's counter was marked by a schedule change since this transaction
+// last looked (see counter_shmem.hpp): waits for the mover, as lock mode
+// waits for the row the mover's carry locked, and reads the tenant's terms
+// again.  If the mover moved the key's period, this transaction's change
+// goes to the period that counts now (admitted there again); if not, the
+// period stands for the mover's epoch.  A mover that is this transaction
+// moved its own change along already.
+void check_period_again(PendingUsage* entry, const CounterMoves& moves)
+{
+    if (TransactionIdIsValid(moves.mover) && !TransactionIdIsCurrentTransactionId(moves.mover)) {
+        XactLockTableWait(moves.mover, nullptr, nullptr, XLTW_None);
+        (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
+        QuotaKey key = quota_key_of(entry);
+        TenantTerms now = terms_for(key);
+        if (now.kind == ResourceKind::period && now.has_usage_period &&
+            now.usage_period_start != entry->key.period_start) {
+            // Not passed, so nothing written yet: the whole change moves.
+            int64 net = entry->consumed - entry->released;
+            counter_settle(entry->counter, entry->consumed, entry->released, false, false);
+            entry->consumed = 0;
+            entry->released = 0;
+            entry->parts = nullptr; // in TopTransactionContext, which goes at the end
+            entry->alert_terms_known = false;
+            carry_change_to_period(key, now, net);
+            return;
+        }
+    }
+    entry->move_epoch_seen = moves.epoch;
+}
+
+// Shared-memory mode, before the changes not written yet are written: each
+// of their keys passes its counter's move barrier, or has its period
+// checked again (which may move the change to another key, tracked anew
+// and checked in turn).
+void pass_move_barriers()
+{
+    for (;;) {
+        PendingUsage* stopped = nullptr;
+        CounterMoves moves{0, InvalidTransactionId};
+        for (int i = 0; i < touched_count && stopped == nullptr; ++i) {
+            PendingUsage* entry = touched[i];
+            if (entry->counter == nullptr || entry->passed || unwritten_change(entry) == 0)
+                continue;
+            if (counter_pass(entry->counter, entry->move_epoch_seen, &moves))
+                entry->passed = true;
+            else
+                stopped = entry;
+        }
+        if (stopped == nullptr)
+            return;
+        // A mover waits for every pass to settle: the passes of this walk,
+        // not followed by a write yet, are taken back before this
+        // transaction waits for a mover, so that no mover waits for it.
+        for (int i = 0; i < touched_count; ++i) {
+            PendingUsage* entry = touched[i];
+            if (entry->passed && !entry->part_written) {
+                counter_unpass(entry->counter);
+                entry->passed = false;
+            }
+        }
+        check_period_again(stopped, moves);
+    }
+}
+
 // Rounds of writing the usage and recording alerts; far more than any
 // chain of alerts can take (each round crosses a threshold of some key).
 constexpr int max_commit_rounds = 1000;
@@ -301,6 +371,8 @@ void write_pending_usage(bool alerts)
         // CONFLICT) are not paid for; in later rounds, such rows inserted
         // by triggers on billing.alerts.
         take_back_unwritten_inserts();
+        if (counter_shmem_available())
+            pass_move_barriers();
         bool any_crossed = false;
         if (alerts) {
             for (int i = 0; i < touched_count; ++i) {
@@ -332,7 +404,7 @@ void settle_counters(bool commit)
     for (int i = 0; i < touched_count; ++i)
         if (PendingUsage* entry = touched[i]; entry->counter != nullptr)
             counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
-                           entry->committing);
+                           entry->committing, entry->passed);
 }
 
 void on_transaction_event(XactEvent event, void*)
@@ -469,6 +541,8 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->committing = 0;
         entry->written = 0;
         entry->part_written = false;
+        entry->passed = false;
+        entry->move_epoch_seen = 0;
         entry->crossed = 0;
         entry->used_at_commit = 0;
     }
@@ -516,6 +590,11 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
         entry->counter = pin_counter(key, period_start);
     }
     return entry;
+}
+
+void move_counter_usage_out(PendingUsage* entry)
+{
+    counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
 }
 
 CounterEntry* pending_counter(const PendingUsage* entry)

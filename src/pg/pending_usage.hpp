@@ -20,6 +20,11 @@
 // change is pending: a prepared transaction would hold a reservation with no
 // backend to settle it.
 //
+// A schedule change that moves a period's usage elsewhere while other
+// transactions have changes in flight on it: in shared-memory mode, those
+// that had not yet made their change durable move it, at commit, to the
+// period that counts now (see counter_shmem.hpp, "Moves").
+//
 // Usage alerts: just before commit, each key this transaction consumed
 // gets the alert thresholds it crossed recorded (usage_alerts.hpp).
 //
@@ -58,6 +63,10 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
 
 // Shared-memory mode: the pinned counter.
 CounterEntry* pending_counter(const PendingUsage* entry);
+
+// Shared-memory mode: this transaction is about to move the key's usage to
+// another billing period (a schedule change): see counter_move_out.
+void move_counter_usage_out(PendingUsage* entry);
 
 // The key the entry tracks (its strings live as long as the entry).
 QuotaKey pending_quota_key(const PendingUsage* entry);

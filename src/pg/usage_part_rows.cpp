@@ -45,9 +45,9 @@ void insert_index_entries(Relation rel, HeapTuple tuple)
     FreeExecutorState(estate);
 }
 
-// The row of the key and writer visible to `snapshot`, into `slot`.
-bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
-                   TimestampTz period_start, int writer, TupleTableSlot* slot)
+// Starts a scan of the key's rows, of one writer or (writer < 0) all.
+IndexScanDesc begin_part_scan(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
+                              TimestampTz period_start, int writer)
 {
     ScanKeyData keys[4];
     index_column_equals(
@@ -58,12 +58,45 @@ bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaK
         PointerGetDatum(cstring_to_text_with_len(key.resource, key.resource_length)));
     index_column_equals(&keys[2], index, col_period_start, F_TIMESTAMPTZ_EQ,
                         TimestampTzGetDatum(period_start));
-    index_column_equals(&keys[3], index, col_writer, F_INT4EQ, Int32GetDatum(writer));
-    IndexScanDesc scan = index_beginscan(rel, index, snapshot, 4, 0);
-    index_rescan(scan, keys, 4, nullptr, 0);
+    int key_count = 3;
+    if (writer >= 0)
+        index_column_equals(&keys[key_count++], index, col_writer, F_INT4EQ, Int32GetDatum(writer));
+    IndexScanDesc scan = index_beginscan(rel, index, snapshot, key_count, 0);
+    index_rescan(scan, keys, key_count, nullptr, 0);
+    return scan;
+}
+
+// The row of the key and writer visible to `snapshot`, into `slot`.
+bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
+                   TimestampTz period_start, int writer, TupleTableSlot* slot)
+{
+    IndexScanDesc scan = begin_part_scan(rel, index, snapshot, key, period_start, writer);
     bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
     index_endscan(scan);
     return found;
+}
+
+// The first transaction, other than this one, found writing a row of the
+// key (of one writer, or of any when writer < 0), or InvalidTransactionId.
+// A dirty snapshot sees versions of transactions in flight and names the
+// one inserting (xmin) or updating or deleting (xmax) each version it
+// returns; this transaction's own writes it reports as neither.
+TransactionId part_row_writer_in_flight(const QuotaKey& key, TimestampTz period_start, int writer)
+{
+    SnapshotData dirty;
+    InitDirtySnapshot(dirty);
+    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    IndexScanDesc scan = begin_part_scan(rel, index, &dirty, key, period_start, writer);
+    TransactionId writing = InvalidTransactionId;
+    while (!TransactionIdIsValid(writing) && index_getnext_slot(scan, ForwardScanDirection, slot))
+        writing = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+    index_endscan(scan);
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(index, NoLock);
+    table_close(rel, NoLock);
+    return writing;
 }
 
 // Locks the newest version of the row in `slot` the way UPDATE does before
@@ -115,21 +148,12 @@ void lock_usage_parts_for_reading()
 
 TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_start)
 {
-    // A dirty snapshot sees versions of transactions in flight and names
-    // the one inserting (xmin) or updating or deleting (xmax) the version it
-    // returns; this transaction's own writes it reports as neither.
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
-    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-    TupleTableSlot* slot = table_slot_create(rel, nullptr);
-    TransactionId writing = InvalidTransactionId;
-    if (find_part_row(rel, index, &dirty, key, period_start, lock_mode_writer, slot))
-        writing = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-    ExecDropSingleTupleTableSlot(slot);
-    index_close(index, NoLock);
-    table_close(rel, NoLock);
-    return writing;
+    return part_row_writer_in_flight(key, period_start, lock_mode_writer);
+}
+
+TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_start)
+{
+    return part_row_writer_in_flight(key, period_start, -1);
 }
 
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
@@ -174,10 +198,9 @@ LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period
             Datum replacement = Int64GetDatum(used + amount);
             bool replacement_null = false;
             int replaced_column = col_used;
-            HeapTuple updated =
-                heap_modify_tuple_by_cols(ExecFetchSlotHeapTuple(slot, false, nullptr),
-                                          RelationGetDescr(rel), 1, &replaced_column,
-                                          &replacement, &replacement_null);
+            HeapTuple updated = heap_modify_tuple_by_cols(
+                ExecFetchSlotHeapTuple(slot, false, nullptr), RelationGetDescr(rel), 1,
+                &replaced_column, &replacement, &replacement_null);
             replace_part_row(rel, &slot->tts_tid, updated);
             heap_freetuple(updated);
             *new_used = used + amount;

@@ -62,11 +62,15 @@ void lock_usage_parts_for_reading();
 // so shared-memory mode must wait for it before it loads the key's counter.
 TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_start);
 
+// The same for any writer's row of the key: a transaction, other than this
+// one, that has written its part and not yet ended.
+TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_start);
+
 enum class LockedAdmission {
-    admitted,   // used += amount written; *new_used is the result
-    no_room,    // the newest version is locked, used + amount > ceiling
-    not_found,  // no writer-0 row of the key to lock (none yet, or deleted
-                // meanwhile): nothing done, the caller goes through SQL
+    admitted,  // used += amount written; *new_used is the result
+    no_room,   // the newest version is locked, used + amount > ceiling
+    not_found, // no writer-0 row of the key to lock (none yet, or deleted
+               // meanwhile): nothing done, the caller goes through SQL
 };
 
 // Lock mode's first admission of a key: finds its writer-0 row with the

@@ -558,3 +558,53 @@ TEST(CounterTable, ReleasingStoredRowsCountsReservationsNotYetSettled)
     ASSERT_EQ(reserve(table.get(), e, 100), AdmissionResult::admitted);
     EXPECT_EQ(table->release(e, 100, 0, false), 0);
 }
+
+// The barrier of a schedule change (the tenant's period moved): a
+// transaction that passed before the move is counted until it settles, one
+// that had not yet passed is stopped until it has looked at its period again.
+TEST(CounterTable, AMoveStopsTransactionsThatHaveNotPassedYet)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10), 3);
+    table->pin(e);
+    ASSERT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted); // T1
+    ASSERT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted); // T2
+    EXPECT_TRUE(table->pass(e, 0));                                   // T1, about to commit
+    uint32_t epoch = table->begin_move(e, 1234);
+    EXPECT_EQ(e->mover, 1234u);
+    EXPECT_EQ(e->passing, 1u);       // the mover waits for T1
+    EXPECT_FALSE(table->pass(e, 0)); // T2 must look at its period again
+    EXPECT_EQ(e->passing, 1u);
+    table->settle(e, 1, 0, true, 0, true); // T1 commits
+    EXPECT_EQ(e->passing, 0u);
+    EXPECT_EQ(e->committed, 4);
+    EXPECT_TRUE(table->pass(e, epoch)); // T2 looked: its period did not move
+    table->unpass(e);                   // ...but it has another key to check first
+    EXPECT_EQ(e->passing, 0u);
+    EXPECT_TRUE(table->pass(e, epoch));
+    EXPECT_FALSE(table->pass(e, epoch + 1));
+    table->settle(e, 2, 0, true, 0, true);
+    EXPECT_EQ(e->passing, 0u);
+    EXPECT_EQ(e->committed, 6);
+}
+
+TEST(CounterTable, AReloadedEntryHasNoMoveInFlight)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10), 3);
+    table->begin_move(e, 77);
+    ASSERT_TRUE(table->remove_if_idle(e));
+    CounterEntry* again = ready_entry(table.get(), key_of("acme"), Limit::of(10), 3);
+    EXPECT_EQ(again->move_epoch, 0u);
+    EXPECT_EQ(again->mover, 0u);
+    EXPECT_TRUE(table->pass(again, 0));
+}
+
+TEST(CounterTable, MoveEpochsSkipZeroWhenTheyWrap)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("acme"), Limit::of(10));
+    e->move_epoch = UINT32_MAX;
+    EXPECT_EQ(table->begin_move(e, 5), 1u);
+    EXPECT_FALSE(table->pass(e, 0));
+}
