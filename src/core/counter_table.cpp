@@ -386,7 +386,7 @@ void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t release
         entry->committed = saturate(static_cast<wide>(entry->committed) + reserved - released);
 }
 
-uint32_t CounterTable::begin_move(CounterEntry* entry, uint32_t mover) noexcept
+uint32_t CounterTable::begin_move(CounterEntry* entry, uint64_t mover) noexcept
 {
     // 0 means "never moved": a wrap skips it.
     if (++entry->move_epoch == 0)

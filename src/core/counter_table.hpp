@@ -73,8 +73,8 @@ struct CounterEntry {
     int64_t reserved;    // consumption admitted to transactions in flight
     int64_t releasing;   // usage given back by transactions in flight
     int64_t committing;  // net change of transactions past begin_commit(), not yet settled
+    uint64_t mover;      // the transaction (full xid) that began the last move
     uint32_t move_epoch; // moves of its usage begun since it was loaded (0: none)
-    uint32_t mover;      // the transaction (xid) that began the last of them
     uint32_t passing;    // transactions past pass(), not yet settled
     Limit limit;         // the limit of the last admission (for DBAs to see)
     uint32_t hash;       // hash_counter_key(key): where the index looks for it
@@ -176,7 +176,7 @@ public:
     // another billing period.  Every transaction with a change in flight on
     // the entry must then check, before it commits, which period its change
     // belongs to (pass() fails for it).  Returns the new move_epoch.
-    uint32_t begin_move(CounterEntry* entry, uint32_t mover) noexcept;
+    uint32_t begin_move(CounterEntry* entry, uint64_t mover) noexcept;
 
     // A transaction is about to make its change on the entry durable: it
     // passes, and is counted in `passing` until it settles, unless a move

@@ -12,8 +12,6 @@
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
-#include "storage/procarray.h"
 }
 
 namespace zechat::billing::pg {
@@ -94,18 +92,6 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
     return now.has_usage_period && now.usage_period_start != terms.usage_period_start;
 }
 
-// Shared-memory mode: a schedule change, another transaction still in
-// flight, is moving the usage of the counter's period: waits for it, as lock
-// mode waits for the row that change locked.  True if it waited.
-bool wait_for_mover(const CounterMoves& moves)
-{
-    if (moves.epoch == 0 || !TransactionIdIsValid(moves.mover) ||
-        TransactionIdIsCurrentTransactionId(moves.mover) || !TransactionIdIsInProgress(moves.mover))
-        return false;
-    XactLockTableWait(moves.mover, nullptr, nullptr, XLTW_None);
-    return true;
-}
-
 enum class Consumed {
     admitted,
     refused,      // OnRefusal::return_false
@@ -127,7 +113,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     Admission admission = counter_reserve(pending_counter(usage), amount, terms.limit,
                                           pending_released(usage), &moves);
     if (admission.result != AdmissionResult::admitted) {
-        if (may_retry && wait_for_mover(moves) && period_moved_since(key, terms))
+        if (may_retry && counter_wait_for_mover(moves) && period_moved_since(key, terms))
             return Consumed::period_moved;
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
@@ -136,7 +122,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
-    (void)wait_for_mover(moves);
+    (void)counter_wait_for_mover(moves); // a schedule change moving the period
     return Consumed::admitted;
 }
 

@@ -16,6 +16,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -215,7 +216,7 @@ CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
 
 CounterMoves moves_of(const CounterEntry* entry)
 {
-    return CounterMoves{entry->move_epoch, static_cast<TransactionId>(entry->mover)};
+    return CounterMoves{entry->move_epoch, FullTransactionIdFromU64(entry->mover)};
 }
 
 } // namespace
@@ -278,12 +279,35 @@ void counter_unpass(CounterEntry* entry)
     counter_settle(entry, 0, 0, false, false, 0, true);
 }
 
+bool counter_moved_by_me(const CounterMoves& moves)
+{
+    FullTransactionId mine = GetTopFullTransactionIdIfAny();
+    return FullTransactionIdIsValid(mine) && FullTransactionIdEquals(moves.mover, mine);
+}
+
+bool counter_wait_for_mover(const CounterMoves& moves)
+{
+    if (moves.epoch == 0 || !FullTransactionIdIsValid(moves.mover) || counter_moved_by_me(moves))
+        return false;
+    // No transaction runs across 2^31 transaction ids (wraparound
+    // protection stops assigning them first); an older mover has ended,
+    // and its 32-bit id may now name another transaction.
+    uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
+    if (next - U64FromFullTransactionId(moves.mover) >= (uint64(1) << 31))
+        return false;
+    TransactionId mover = XidFromFullTransactionId(moves.mover);
+    if (!TransactionIdIsInProgress(mover))
+        return false;
+    XactLockTableWait(mover, nullptr, nullptr, XLTW_None);
+    return true;
+}
+
 void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start,
                       bool own_pass)
 {
-    TransactionId mover = GetTopTransactionId();
+    FullTransactionId mover = GetTopFullTransactionId();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->begin_move(entry, static_cast<uint32_t>(mover));
+    table()->begin_move(entry, U64FromFullTransactionId(mover));
     LWLockRelease(shared->lock);
     uint32 own = own_pass ? 1 : 0;
     for (;;) {

@@ -26,6 +26,10 @@
 
 #include "tenant_terms.hpp"
 
+extern "C" {
+#include "access/transam.h"
+}
+
 namespace zechat::billing {
 struct CounterEntry;
 }
@@ -53,11 +57,21 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 bool counter_present(const QuotaKey& key, TimestampTz period_start);
 
 // A counter's moves (see above): how many began since it was loaded
-// (epoch, 0 for none) and the transaction that began the last.
+// (epoch, 0 for none) and the transaction that began the last.  A full
+// transaction id: a counter can keep its mark for longer than 32-bit ids
+// take to wrap around.
 struct CounterMoves {
     uint32 epoch;
-    TransactionId mover;
+    FullTransactionId mover;
 };
+
+// Did this transaction begin the counter's last move?
+bool counter_moved_by_me(const CounterMoves& moves);
+
+// Waits for the transaction that began the counter's last move, if that is
+// another one still running (as lock mode waits for the row a move locked:
+// lock_timeout and the deadlock detector apply).  True if it waited.
+bool counter_wait_for_mover(const CounterMoves& moves);
 
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
 // *moves tells the counter's moves, read under the same lock.

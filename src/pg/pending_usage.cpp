@@ -282,8 +282,8 @@ void forget_changes_of_dropped_installations()
 // moved its own change along already.
 void check_period_again(PendingUsage* entry, const CounterMoves& moves)
 {
-    if (TransactionIdIsValid(moves.mover) && !TransactionIdIsCurrentTransactionId(moves.mover)) {
-        XactLockTableWait(moves.mover, nullptr, nullptr, XLTW_None);
+    if (!counter_moved_by_me(moves)) {
+        (void)counter_wait_for_mover(moves);
         (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
         QuotaKey key = quota_key_of(entry);
         TenantTerms now = terms_for(key);
@@ -311,7 +311,7 @@ void pass_move_barriers()
 {
     for (;;) {
         PendingUsage* stopped = nullptr;
-        CounterMoves moves{0, InvalidTransactionId};
+        CounterMoves moves{0, InvalidFullTransactionId};
         for (int i = 0; i < touched_count && stopped == nullptr; ++i) {
             PendingUsage* entry = touched[i];
             if (entry->counter == nullptr || entry->passed || unwritten_change(entry) == 0)
