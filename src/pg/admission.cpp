@@ -387,20 +387,15 @@ void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 n
 {
     PendingUsage* usage = track_counter_usage(key, now.usage_period_start);
     prepare_pending_change(usage);
-    if (net > 0 && now.subscription == SubscriptionState::active) {
-        CounterMoves moves;
-        Admission admission = counter_reserve(pending_counter(usage), net, now.limit,
-                                              pending_released(usage), &moves);
-        if (admission.result != AdmissionResult::admitted)
-            (void)refuse(key, now, admission.result, admission.new_used, net,
-                         OnRefusal::raise_pt402);
+    if (net > 0) {
+        if (!counter_force(pending_counter(usage), net))
+            report_past_bigint(key.resource, key.tenant_id);
         record_pending_change(usage, net, 0);
-        note_consumption_terms(usage, now);
+        note_consumption_terms(usage, now); // alerts count it in the new period
         return;
     }
-    if (!counter_force(pending_counter(usage), net))
-        report_past_bigint(key.resource, key.tenant_id);
-    record_pending_change(usage, net > 0 ? net : 0, net < 0 ? -net : 0);
+    int64 given = counter_release(pending_counter(usage), -net, pending_consumed(usage), false);
+    record_pending_change(usage, 0, given);
 }
 
 bool check_quota(const QuotaKey& key, int64 amount)

@@ -72,10 +72,10 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
 // Shared-memory mode, at commit: `net`, this transaction's change of the
 // key in a period a schedule change then moved away from (and already given
-// back there by the caller), goes to the period `now` says counts.  A
-// consumption is admitted there again, against the limit (PT402 at commit
-// if it no longer fits, as lock mode refuses it after waiting for the
-// change); anything else goes as a correction.
+// back there by the caller), goes to the period `now` says counts, as the
+// move would have carried it had it committed first (lock mode's order):
+// admitted before the change committed, it is not checked against the new
+// limit again.
 void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net);
 
 // Would `amount` fit now?  Reads only.

@@ -277,7 +277,7 @@ void forget_changes_of_dropped_installations()
 // last looked (see counter_shmem.hpp): waits for the mover, as lock mode
 // waits for the row the mover's carry locked, and reads the tenant's terms
 // again.  If the mover moved the key's period, this transaction's change
-// goes to the period that counts now (admitted there again); if not, the
+// goes to the period that counts now (carry_change_to_period); if not, the
 // period stands for the mover's epoch.  A mover that is this transaction
 // moved its own change along already.
 void check_period_again(PendingUsage* entry, const CounterMoves& moves)
