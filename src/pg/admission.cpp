@@ -7,11 +7,13 @@
 #include "module_settings.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
+#include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 }
 
 namespace zechat::billing::pg {
@@ -351,19 +353,48 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
     track_pending_usage(key, period_start, new_used);
 }
 
+namespace {
+
+// A key this transaction has not touched, with no usage committed and
+// nothing in flight on it, has nothing to move: neither a counter nor a
+// lock is taken for it, or a schedule change of a plan with thousands of
+// subscribers would hold one per subscriber and resource until it commits
+// (and could use up the counter table).  In flight means a counter in
+// shared-memory mode (a transaction pins the counters it uses), a writer of
+// the key's row in lock mode: a consumer holds that row, which may show no
+// usage yet, until it commits, and its consumption must move too.
+bool nothing_to_move(const QuotaKey& key, TimestampTz from)
+{
+    if (find_pending_usage(key, from) != nullptr)
+        return false;
+    if (counter_shmem_available())
+        return !counter_present(key, from) && read_usage(key, from) == 0;
+    return read_usage(key, from) == 0 &&
+           !TransactionIdIsValid(writer_zero_row_in_flight(key, from));
+}
+
+// Lock mode: the key's usage, its row locked; nullptr when there is no row.
+// A transaction still inserting the row (its first admission of the key)
+// is waited for first, as one holding it is by the lock.
+PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
+{
+    for (;;) {
+        if (PendingUsage* usage = locked_usage(key, from))
+            return usage;
+        TransactionId inserting = writer_zero_row_in_flight(key, from);
+        if (!TransactionIdIsValid(inserting))
+            return nullptr;
+        XactLockTableWait(inserting, nullptr, nullptr, XLTW_None);
+    }
+}
+
+} // namespace
+
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
     PreventCommandIfReadOnly("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
-    if (from == to)
-        return 0;
-    // A key this transaction has not touched, with no counter (nothing in
-    // flight on it) and no committed usage, has nothing to move: neither a
-    // counter nor a lock is taken for it, or a schedule change of a plan
-    // with thousands of subscribers would hold one per subscriber and
-    // resource until it commits (and could use up the counter table).
-    if (find_pending_usage(key, from) == nullptr &&
-        (!counter_shmem_available() || !counter_present(key, from)) && read_usage(key, from) == 0)
+    if (from == to || nothing_to_move(key, from))
         return 0;
     int64 moved;
     if (counter_shmem_available()) {
@@ -373,7 +404,7 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
         move_counter_usage_out(usage);
         moved = counter_usage(usage);
     } else {
-        PendingUsage* usage = locked_usage(key, from);
+        PendingUsage* usage = locked_usage_to_move(key, from);
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
     }
     if (moved <= 0)

@@ -16,7 +16,6 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
-#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -295,10 +294,10 @@ bool counter_wait_for_mover(const CounterMoves& moves)
     uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
     if (next - U64FromFullTransactionId(moves.mover) >= (uint64(1) << 31))
         return false;
-    TransactionId mover = XidFromFullTransactionId(moves.mover);
-    if (!TransactionIdIsInProgress(mover))
-        return false;
-    XactLockTableWait(mover, nullptr, nullptr, XLTW_None);
+    // Waited for through its lock even when no longer shown as running: it
+    // sends the invalidations that make its change seen after it leaves
+    // the list of running transactions, and releases its lock only then.
+    XactLockTableWait(XidFromFullTransactionId(moves.mover), nullptr, nullptr, XLTW_None);
     return true;
 }
 

@@ -68,9 +68,11 @@ struct CounterMoves {
 // Did this transaction begin the counter's last move?
 bool counter_moved_by_me(const CounterMoves& moves);
 
-// Waits for the transaction that began the counter's last move, if that is
-// another one still running (as lock mode waits for the row a move locked:
-// lock_timeout and the deadlock detector apply).  True if it waited.
+// Waits for the end of the transaction that began the counter's last move,
+// if that is another one (as lock mode waits for the row a move locked:
+// lock_timeout and the deadlock detector apply).  True if there was one:
+// its change, if it committed, is then seen once the invalidation messages
+// are taken (tenant_terms_may_have_changed).
 bool counter_wait_for_mover(const CounterMoves& moves);
 
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
