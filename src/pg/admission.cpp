@@ -114,6 +114,10 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     CounterMoves moves;
     Admission admission = counter_reserve(pending_counter(usage), amount, terms.limit,
                                           pending_released(usage), &moves);
+    // Past the barrier already (consuming at commit, from an alert's
+    // trigger): a mover waits for this transaction and counts what it adds.
+    if (pending_passed(usage))
+        moves.epoch = 0;
     if (admission.result != AdmissionResult::admitted) {
         if (may_retry && counter_wait_for_mover(moves) && period_moved_since(key, terms))
             return Consumed::period_moved;
@@ -369,22 +373,24 @@ bool nothing_to_move(const QuotaKey& key, TimestampTz from)
         return false;
     if (counter_shmem_available())
         return !counter_present(key, from) && read_usage(key, from) == 0;
-    return read_usage(key, from) == 0 &&
-           !TransactionIdIsValid(writer_zero_row_in_flight(key, from));
+    // The writer first: one that commits between a read and the check
+    // would be seen by neither.
+    return !TransactionIdIsValid(writer_zero_row_in_flight(key, from)) &&
+           read_usage(key, from) == 0;
 }
 
 // Lock mode: the key's usage, its row locked; nullptr when there is no row.
-// A transaction still inserting the row (its first admission of the key)
-// is waited for first, as one holding it is by the lock.
+// A transaction still writing the row is waited for first: one inserting
+// it (its first admission of the key) would not be seen by the lock, and
+// one that commits between a lookup finding no row and a check would not be
+// seen by either, so the check comes first.
 PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
 {
     for (;;) {
-        if (PendingUsage* usage = locked_usage(key, from))
-            return usage;
-        TransactionId inserting = writer_zero_row_in_flight(key, from);
-        if (!TransactionIdIsValid(inserting))
-            return nullptr;
-        XactLockTableWait(inserting, nullptr, nullptr, XLTW_None);
+        TransactionId writing = writer_zero_row_in_flight(key, from);
+        if (!TransactionIdIsValid(writing))
+            return locked_usage(key, from);
+        XactLockTableWait(writing, nullptr, nullptr, XLTW_None);
     }
 }
 

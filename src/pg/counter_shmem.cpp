@@ -213,6 +213,18 @@ CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
                             static_cast<size_t>(key.resource_length), period_start);
 }
 
+// A mover that may still run, or whose end may not be seen yet.  No
+// transaction runs across 2^31 transaction ids (wraparound protection stops
+// assigning them first): an older mover has ended long ago, and its 32-bit
+// id may now name another transaction.
+bool mover_is_recent(const CounterMoves& moves)
+{
+    if (moves.epoch == 0 || !FullTransactionIdIsValid(moves.mover))
+        return false;
+    uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
+    return next - U64FromFullTransactionId(moves.mover) < (uint64(1) << 31);
+}
+
 CounterMoves moves_of(const CounterEntry* entry)
 {
     return CounterMoves{entry->move_epoch, FullTransactionIdFromU64(entry->mover)};
@@ -280,19 +292,15 @@ void counter_unpass(CounterEntry* entry)
 
 bool counter_moved_by_me(const CounterMoves& moves)
 {
-    FullTransactionId mine = GetTopFullTransactionIdIfAny();
-    return FullTransactionIdIsValid(mine) && FullTransactionIdEquals(moves.mover, mine);
+    // The mover is the (sub)transaction that moved: one rolled back to a
+    // savepoint is not this transaction any more.
+    return mover_is_recent(moves) &&
+           TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(moves.mover));
 }
 
 bool counter_wait_for_mover(const CounterMoves& moves)
 {
-    if (moves.epoch == 0 || !FullTransactionIdIsValid(moves.mover) || counter_moved_by_me(moves))
-        return false;
-    // No transaction runs across 2^31 transaction ids (wraparound
-    // protection stops assigning them first); an older mover has ended,
-    // and its 32-bit id may now name another transaction.
-    uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
-    if (next - U64FromFullTransactionId(moves.mover) >= (uint64(1) << 31))
+    if (!mover_is_recent(moves) || counter_moved_by_me(moves))
         return false;
     // Waited for through its lock even when no longer shown as running: it
     // sends the invalidations that make its change seen after it leaves
@@ -304,7 +312,9 @@ bool counter_wait_for_mover(const CounterMoves& moves)
 void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start,
                       bool own_pass)
 {
-    FullTransactionId mover = GetTopFullTransactionId();
+    // The subtransaction: a move rolled back to a savepoint lets the
+    // transactions waiting for it go on, as lock mode's row locks would.
+    FullTransactionId mover = GetCurrentFullTransactionId();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     table()->begin_move(entry, U64FromFullTransactionId(mover));
     LWLockRelease(shared->lock);

@@ -592,6 +592,11 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
     return entry;
 }
 
+bool pending_passed(const PendingUsage* entry)
+{
+    return entry->passed;
+}
+
 void move_counter_usage_out(PendingUsage* entry)
 {
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);

@@ -64,6 +64,10 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
 // Shared-memory mode: the pinned counter.
 CounterEntry* pending_counter(const PendingUsage* entry);
 
+// Shared-memory mode: has this commit passed the key's move barrier (see
+// counter_shmem.hpp)?  A mover then waits for it.
+bool pending_passed(const PendingUsage* entry);
+
 // Shared-memory mode: this transaction is about to move the key's usage to
 // another billing period (a schedule change): see counter_move_out.
 void move_counter_usage_out(PendingUsage* entry);
