@@ -7,7 +7,6 @@
 #include "module_settings.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
-#include "schedule_lock.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -401,17 +400,8 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
     PreventCommandIfReadOnly("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
-    if (from == to)
+    if (from == to || nothing_to_move(key, from))
         return 0;
-    if (nothing_to_move(key, from)) {
-        // Nothing to lock or mark: whoever creates the key's row or places
-        // its counter from now on waits for this transaction
-        // (schedule_lock.hpp).  Checked again once that holds, for one
-        // that did so before.
-        lock_tenant_schedule(key);
-        if (nothing_to_move(key, from))
-            return 0;
-    }
     int64 moved;
     if (counter_shmem_available()) {
         // Read once the transactions about to commit a change on it have

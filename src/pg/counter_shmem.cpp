@@ -3,7 +3,6 @@
 #include "../core/counter_table.hpp"
 #include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
-#include "schedule_lock.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -179,11 +178,8 @@ TransactionId load_counter(CounterEntry* entry, const QuotaKey& key, TimestampTz
 // The key's counter, pinned if it is ready, or placed in state "loading"
 // (*placed) for the caller to load; nullptr when the table is full.  A key
 // without a counter is placed only once this transaction holds the locks
-// its load takes (lock_usage_parts_for_reading) and the tenant's schedule
-// lock (schedule_lock.hpp; *schedule_held, for the caller to release once
-// the counter is loaded).
-CounterEntry* pin_or_place(const QuotaKey& key, const CounterKey& counter_key, bool* placed,
-                           bool* schedule_held)
+// its load takes (lock_usage_parts_for_reading).
+CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
 {
     bool may_place = false;
     *placed = false;
@@ -201,9 +197,6 @@ CounterEntry* pin_or_place(const QuotaKey& key, const CounterKey& counter_key, b
         }
         if (entry == nullptr) {
             lock_usage_parts_for_reading();
-            if (!*schedule_held)
-                hold_tenant_schedule(key);
-            *schedule_held = true;
             may_place = true;
             continue;
         }
@@ -251,10 +244,9 @@ bool counter_present(const QuotaKey& key, TimestampTz period_start)
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);
-    bool schedule_held = false; // an error releases it with the transaction
     for (;;) {
         bool placed;
-        CounterEntry* entry = pin_or_place(key, counter_key, &placed, &schedule_held);
+        CounterEntry* entry = pin_or_place(counter_key, &placed);
         if (entry == nullptr)
             ereport(ERROR,
                     (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -263,13 +255,11 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
                                "so none can be evicted for tenant %s, resource %s.",
                                key.tenant_id, key.resource),
                      errhint("Raise zechat_billing.max_counters (needs a restart).")));
-        TransactionId writing =
-            placed ? load_counter(entry, key, period_start) : InvalidTransactionId;
-        if (!TransactionIdIsValid(writing)) {
-            if (schedule_held)
-                release_tenant_schedule(key); // the counter is there to see
+        if (!placed)
             return entry;
-        }
+        TransactionId writing = load_counter(entry, key, period_start);
+        if (!TransactionIdIsValid(writing))
+            return entry;
         // As lock mode waits on the row: until COMMIT PREPARED or ROLLBACK
         // PREPARED, subject to lock_timeout and the deadlock detector.
         XactLockTableWait(writing, nullptr, nullptr, XLTW_None);

@@ -4,7 +4,6 @@
 
 #include "billing_catalog.hpp"
 #include "read_snapshot.hpp"
-#include "schedule_lock.hpp"
 #include "usage_part_rows.hpp"
 
 extern "C" {
@@ -303,13 +302,6 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
             break; // the upsert below creates the row
         }
     }
-    // The row may not exist yet: created under the tenant's schedule lock
-    // (schedule_lock.hpp), held until it is written.
-    ItemPointerData existing;
-    bool creating = queries == &writer_zero_only ||
-                    !locate_part_row(key, period_start, lock_mode_writer, &existing);
-    if (creating)
-        hold_tenant_schedule(key);
     SavedUser saved;
     connect_as_owner(&saved);
     // Each kept as soon as it is prepared: if the second fails, the first is
@@ -342,8 +334,6 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
             DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     }
     disconnect(&saved);
-    if (creating)
-        release_tenant_schedule(key); // the row is there to see, locked
     return written;
 }
 
