@@ -88,10 +88,9 @@ PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start)
 // would stay behind, uncounted in the period that now counts.
 bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
 {
-    if (terms.kind != ResourceKind::period || !tenant_terms_may_have_changed())
-        return false;
-    TenantTerms now = terms_for(key);
-    return now.has_usage_period && now.usage_period_start != terms.usage_period_start;
+    TenantTerms now;
+    return terms.kind == ResourceKind::period && tenant_terms_may_have_changed() &&
+           period_differs_now(key, terms.usage_period_start, &now);
 }
 
 enum class Consumed {
@@ -115,11 +114,12 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     Admission admission = counter_reserve(pending_counter(usage), amount, terms.limit,
                                           pending_released(usage), &moves);
     // Past the barrier already (consuming at commit, from an alert's
-    // trigger): a mover waits for this transaction and counts what it adds.
-    if (pending_passed(usage))
-        moves.epoch = 0;
+    // trigger), it does not wait: a mover waits for this transaction and
+    // counts what it adds.
+    bool waits_for_mover = !pending_passed(usage);
     if (admission.result != AdmissionResult::admitted) {
-        if (may_retry && counter_wait_for_mover(moves) && period_moved_since(key, terms))
+        if (may_retry && waits_for_mover && counter_wait_for_mover(moves) &&
+            period_moved_since(key, terms))
             return Consumed::period_moved;
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
@@ -128,7 +128,8 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
-    (void)counter_wait_for_mover(moves); // a schedule change moving the period
+    if (waits_for_mover)
+        (void)counter_wait_for_mover(moves); // a schedule change moving the period
     return Consumed::admitted;
 }
 
@@ -428,6 +429,13 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     adjust_usage(key, from, -moved, false);
     adjust_usage(key, to, moved, false);
     return moved;
+}
+
+bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now)
+{
+    *now = terms_for(key);
+    return now->kind == ResourceKind::period && now->has_usage_period &&
+           now->usage_period_start != period_start;
 }
 
 void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net)

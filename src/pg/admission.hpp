@@ -70,6 +70,12 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
 // this transaction itself consumed.  For a change of billing schedule.
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
+// The tenant's terms now (*now); true when they count the key's usage in a
+// period other than `period_start`: a schedule change moved it.  Whoever
+// waited for that change takes the invalidation messages first
+// (tenant_terms_may_have_changed).
+bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now);
+
 // Shared-memory mode, at commit: `net`, this transaction's change of the
 // key in a period a schedule change then moved away from (and already given
 // back there by the caller), goes to the period `now` says counts, as the

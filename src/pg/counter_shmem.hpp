@@ -8,7 +8,7 @@
 //
 // Moves: a change of a tenant's billing schedule moves the usage of its
 // period's counter to the new period.  The mover marks the counter first
-// (counter_begin_move), then waits for the transactions that had passed its
+// (counter_move_out), then waits for the transactions that had passed its
 // barrier (counter_pass, just before they make their change durable) to
 // settle, and only then reads what to move.  A transaction that finds the
 // counter marked when it reserves or passes waits for the mover like lock

@@ -286,9 +286,8 @@ void check_period_again(PendingUsage* entry, const CounterMoves& moves)
         (void)counter_wait_for_mover(moves);
         (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
         QuotaKey key = quota_key_of(entry);
-        TenantTerms now = terms_for(key);
-        if (now.kind == ResourceKind::period && now.has_usage_period &&
-            now.usage_period_start != entry->key.period_start) {
+        TenantTerms now;
+        if (period_differs_now(key, entry->key.period_start, &now)) {
             // Not passed, so nothing written yet: the whole change moves.
             int64 net = entry->consumed - entry->released;
             counter_settle(entry->counter, entry->consumed, entry->released, false, false);
