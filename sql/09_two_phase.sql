@@ -41,3 +41,23 @@ COMMIT PREPARED 'tp_skipped';
 SELECT used FROM billing.tenant_usage('tp_acme') WHERE resource = 'storage';
 SELECT committed, reserved, releasing FROM billing.counters WHERE tenant_id = 'tp_acme';
 DROP TABLE tp_files;
+
+-- A change of the tenant's billing period (its second month moves into
+-- its first year) moves its usage.  Shared-memory mode records the move of
+-- each key without a counter (tp_mover has no messages yet) until the
+-- transaction ends, so that a counter placed meanwhile waits for it, and so
+-- refuses to prepare it; lock mode prepares it.  Rolled back to a
+-- savepoint, the move prepares in both modes.
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('tp_yearly', 'Two-phase yearly', '1 year');
+SELECT billing.subscribe('tp_mover', 'tp_plan', now() - interval '40 days');
+BEGIN;
+SAVEPOINT s;
+SELECT billing.subscribe('tp_mover', 'tp_yearly');
+ROLLBACK TO SAVEPOINT s;
+PREPARE TRANSACTION 'tp_move_undone';
+COMMIT PREPARED 'tp_move_undone';
+BEGIN;
+SELECT billing.subscribe('tp_mover', 'tp_yearly');
+PREPARE TRANSACTION 'tp_move';
+COMMIT PREPARED 'tp_move';
+SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'tp_mover';

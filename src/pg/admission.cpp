@@ -367,20 +367,24 @@ namespace {
 // (and could use up the counter table).  In flight means a counter in
 // shared-memory mode (a transaction pins the counters it uses), a row or a
 // writer of one in lock mode: a consumer holds that row, which may show no
-// usage yet, until it commits, and its consumption must move too.  Left
-// open (README, known limit): a consumer that creates the key's row or
-// places its counter after this check, under terms read before this change
-// commits, counts in the old period.  Closing it with a lock per tenant,
-// taken by the mover for the keys it skips and by whoever creates a row or
-// places a counter, was tried: a plan edit skipping thousands of tenants
-// needs one per tenant (or a database-wide one), and either deadlocks with
-// consumers and single-tenant moves in normal operation.
+// usage yet, until it commits, and its consumption must move too.
+//
+// A consumer that places the key's counter after this check, under terms
+// read before this change commits, finds it marked by this transaction
+// (the check records the key's move: counter_present_else_note_move) and
+// waits for it.  Lock mode has no such record: a consumer that creates the
+// key's row after the check counts in the old period (README, known
+// limit).  Closing that with a lock per tenant, taken by the mover for the
+// keys it skips and by whoever creates a row, was tried: a plan edit
+// skipping thousands of tenants needs one per tenant (or a database-wide
+// one), and either deadlocks with consumers and single-tenant moves in
+// normal operation.
 bool nothing_to_move(const QuotaKey& key, TimestampTz from)
 {
     if (find_pending_usage(key, from) != nullptr)
         return false;
     if (counter_shmem_available())
-        return !counter_present(key, from) && read_usage(key, from) == 0;
+        return !counter_present_else_note_move(key, from) && read_usage(key, from) == 0;
     // The writer first: one that commits between a read and the check
     // would be seen by neither.  A row that exists is locked even when its
     // usage is 0 (a consumption taken back, a recount): a consumer would

@@ -1,6 +1,8 @@
 #include "counter_shmem.hpp"
 
+#include "../core/absent_key_moves.hpp"
 #include "../core/counter_table.hpp"
+#include "absent_moves.hpp"
 #include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
 #include "usage_part_rows.hpp"
@@ -16,6 +18,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -38,18 +41,28 @@ struct SharedCounters {
     LWLock* lock;
     ConditionVariable loaded;  // broadcast when a load finishes or fails
     ConditionVariable settled; // broadcast when a moved counter's last pass settles
-    // The counter table follows, aligned.
+    // The counter table follows, aligned, then the moves of absent keys.
 };
 
 constexpr Size table_offset = MAXALIGN(sizeof(SharedCounters)) + 64;
+
+// Moves of keys without a counter that can be in flight at once (160 bytes
+// each); past that, a moving transaction stands for its whole database.
+constexpr uint32_t absent_move_slots = 1024;
 
 SharedCounters* shared = nullptr;
 shmem_request_hook_type previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
 
+Size absent_moves_offset()
+{
+    return add_size(table_offset,
+                    MAXALIGN(CounterTable::bytes_for(static_cast<uint32_t>(zb_max_counters))));
+}
+
 Size shared_size()
 {
-    return add_size(table_offset, CounterTable::bytes_for(static_cast<uint32_t>(zb_max_counters)));
+    return add_size(absent_moves_offset(), AbsentKeyMoves::bytes_for(absent_move_slots));
 }
 
 void on_shmem_request()
@@ -73,6 +86,8 @@ void on_shmem_startup()
         ConditionVariableInit(&shared->settled);
         CounterTable::format(reinterpret_cast<char*>(shared) + table_offset,
                              static_cast<uint32_t>(zb_max_counters));
+        AbsentKeyMoves::format(reinterpret_cast<char*>(shared) + absent_moves_offset(),
+                               absent_move_slots);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -80,6 +95,11 @@ void on_shmem_startup()
 CounterTable* table()
 {
     return CounterTable::attach(reinterpret_cast<char*>(shared) + table_offset);
+}
+
+AbsentKeyMoves* absent_moves()
+{
+    return AbsentKeyMoves::attach(reinterpret_cast<char*>(shared) + absent_moves_offset());
 }
 
 const char* counter_state_name(CounterState state)
@@ -187,6 +207,12 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
         CounterEntry* entry =
             may_place ? table()->find_or_place(counter_key, placed) : table()->find(counter_key);
+        // Placed while a schedule change moves the key: marked by it, as
+        // if the move had found the counter (counter_present_else_note_move).
+        if (*placed && absent_moves()->used() > 0) {
+            if (uint64 mover = absent_moves()->mover_for(counter_key); mover != 0)
+                (void)table()->begin_move(entry, mover);
+        }
         bool ready = entry != nullptr && entry->state == CounterState::ready;
         if (ready)
             table()->pin(entry);
@@ -232,13 +258,51 @@ CounterMoves moves_of(const CounterEntry* entry)
 
 } // namespace
 
-bool counter_present(const QuotaKey& key, TimestampTz period_start)
+bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);
-    LWLockAcquire(shared->lock, LW_SHARED);
-    bool present = table()->find(counter_key) != nullptr;
+    // The subtransaction, as counter_move_out marks with.
+    FullTransactionId mover = GetCurrentFullTransactionId();
+    uint64 mover_id = U64FromFullTransactionId(mover);
+    auto owner = static_cast<uint32>(MyProc->pgprocno);
+    for (;;) {
+        prepare_absent_move_note();
+        uint64 other = 0;
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        bool present = table()->find(counter_key) != nullptr;
+        AbsentMoveRecorded recorded = AbsentMoveRecorded::recorded;
+        if (!present) {
+            recorded = absent_moves()->record(counter_key, mover_id, owner);
+            if (recorded == AbsentMoveRecorded::need_database)
+                recorded = absent_moves()->record_database(MyDatabaseId, mover_id, owner, &other);
+        }
+        LWLockRelease(shared->lock);
+        if (present)
+            return true;
+        if (recorded == AbsentMoveRecorded::recorded) {
+            note_absent_move(mover);
+            return false;
+        }
+        if (other == 0)
+            elog(ERROR, "zechat_billing: no room to record a move of tenant %s, resource %s",
+                 key.tenant_id, key.resource);
+        // Another transaction moving thousands of keys of this database (or
+        // of all the others the slots can hold): as lock mode waits for a
+        // row, visible to the deadlock detector.
+        XactLockTableWait(XidFromFullTransactionId(FullTransactionIdFromU64(other)), nullptr,
+                          nullptr, XLTW_None);
+    }
+}
+
+void counter_forget_absent_moves(FullTransactionId mover)
+{
+    auto owner = static_cast<uint32>(MyProc->pgprocno);
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    if (FullTransactionIdIsValid(mover))
+        absent_moves()->forget_mover(owner, U64FromFullTransactionId(mover));
+    else
+        absent_moves()->forget_owner(owner);
     LWLockRelease(shared->lock);
-    return present;
 }
 
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)

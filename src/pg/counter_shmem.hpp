@@ -52,9 +52,18 @@ bool counter_shmem_available();
 // entry is in use.
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 
-// Does the table hold the key's counter now?  (Without one, nothing is in
-// flight on the key: a transaction pins the counters it uses.)
-bool counter_present(const QuotaKey& key, TimestampTz period_start);
+// A schedule change about to move the key's usage: true if the key has a
+// counter (the move goes through it: counter_move_out).  Otherwise, in the
+// same step under the table's lock, records that this (sub)transaction
+// moves the key, so that a counter placed for it before the transaction
+// ends starts marked by it (src/core/absent_key_moves.hpp): a consumption
+// under the old terms then waits for the move like one that found the
+// counter marked.  Removed when the transaction ends (absent_moves.hpp).
+bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start);
+
+// Removes this backend's records of absent keys' moves: those of `mover`
+// (a subtransaction rolled back), or all of them (InvalidFullTransactionId).
+void counter_forget_absent_moves(FullTransactionId mover);
 
 // A counter's moves (see above): how many began since it was loaded
 // (epoch, 0 for none) and the transaction that began the last.  A full

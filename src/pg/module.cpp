@@ -1,6 +1,7 @@
 // Library entry: module magic, settings and the invalidation callback.
 #include "module_settings.hpp"
 
+#include "absent_moves.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
 #include "enforce_trigger.hpp"
@@ -61,4 +62,5 @@ void _PG_init(void)
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
     zechat::billing::pg::register_pending_usage_callbacks();
+    zechat::billing::pg::register_absent_move_callbacks();
 }

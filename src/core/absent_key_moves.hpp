@@ -1,0 +1,94 @@
+// Moves of keys that have no counter: the part of a billing schedule change
+// the counter table (counter_table.hpp) cannot mark.
+//
+// A schedule change moves each key's usage from the period it was in to the
+// period it is in now, and marks the key's counter so that a consumption in
+// flight under the old terms checks its period again.  A key with no counter
+// and no usage yet (typically a tenant's first consumption of the period has
+// not happened) gives the mover nothing to mark.  The mover records it here
+// instead, and until its transaction ends, a counter placed for that key
+// starts marked by it, as if the move had found it.
+//
+// Plain old data and noexcept, on a block of memory the PostgreSQL layer
+// puts in shared memory and guards with the counter table's lock (checking
+// for the counter and recording its absence must be one step, so that a
+// counter placed right after the check starts marked).
+//
+// A fixed number of slots.  When a transaction's moves would fill the last
+// few, it records one entry for its whole database instead, which then
+// marks every counter placed in that database until it ends: a plan edit
+// over thousands of idle subscribers stays exact, at the price of making
+// the first consumptions of keys placed meanwhile wait for it.  Only one
+// such entry per database is allowed at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "counter_table.hpp"
+
+namespace zechat::billing {
+
+struct AbsentKeyMove {
+    CounterKey key;          // for a whole-database entry, only key.database counts
+    uint64_t mover;          // the moving (sub)transaction's full id; 0: slot free
+    uint64_t sequence;       // order of recording: the latest entry of a key wins
+    uint32_t owner;          // the backend that recorded it (removes it at its end)
+    uint32_t whole_database; // 1: stands for every key of key.database
+};
+
+struct AbsentKeyMovesHeader {
+    uint32_t capacity;
+    uint32_t used;
+    uint64_t last_sequence;
+};
+
+enum class AbsentMoveRecorded {
+    recorded,      // or already covered by an entry of the same backend
+    need_database, // the key slots are full: record the whole database
+    wait_for_other // another backend's whole-database entry is in the way (see *other)
+};
+
+class AbsentKeyMoves {
+public:
+    // Slots kept for whole-database entries when the others are full.
+    static constexpr uint32_t database_reserve = 8;
+
+    static std::size_t bytes_for(uint32_t capacity) noexcept;
+    static AbsentKeyMoves* format(void* block, uint32_t capacity) noexcept;
+    static AbsentKeyMoves* attach(void* block) noexcept;
+
+    uint32_t used() const noexcept { return header_.used; }
+
+    // Records that `mover` (of backend `owner`) moves `key`'s usage while
+    // the key has no counter.  An entry of the same backend for the key, or
+    // for its whole database, already covers it (the earlier mover is this
+    // transaction or an ancestor of the subtransaction: waiting for it
+    // covers the later).
+    AbsentMoveRecorded record(const CounterKey& key, uint64_t mover, uint32_t owner) noexcept;
+
+    // Records `mover` for every key of `database`.  wait_for_other (and
+    // *other, the mover to wait for) when another backend has such an entry
+    // for the database, or no slot is left.
+    AbsentMoveRecorded record_database(uint32_t database, uint64_t mover, uint32_t owner,
+                                       uint64_t* other) noexcept;
+
+    // The mover a counter placed for `key` now starts marked by: that of the
+    // latest entry for the key or its database, 0 if there is none.
+    uint64_t mover_for(const CounterKey& key) const noexcept;
+
+    // The backend's transaction ended: its entries go.
+    void forget_owner(uint32_t owner) noexcept;
+
+    // A subtransaction of the backend rolled back: its moves did not happen.
+    void forget_mover(uint32_t owner, uint64_t mover) noexcept;
+
+private:
+    AbsentKeyMove* slots() noexcept;
+    const AbsentKeyMove* slots() const noexcept;
+    AbsentKeyMove* take_slot(uint32_t owner, uint64_t mover) noexcept;
+
+    AbsentKeyMovesHeader header_;
+};
+
+} // namespace zechat::billing

@@ -1,0 +1,96 @@
+#include "absent_moves.hpp"
+
+#include "counter_shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+struct AbsentMoveNote {
+    FullTransactionId mover;
+    SubTransactionId subxact; // that recorded it
+};
+
+// In TopMemoryContext, kept between transactions; `noted` is reset.
+AbsentMoveNote* notes = nullptr;
+int notes_capacity = 0;
+int noted = 0;
+
+// A subtransaction rolls back: the moves it and the subtransactions it
+// holds recorded (those started after it, since it is still open) go.
+void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId, void*)
+{
+    if (event != SUBXACT_EVENT_ABORT_SUB || noted == 0)
+        return;
+    int kept = 0;
+    for (int i = 0; i < noted; ++i) {
+        if (notes[i].subxact >= subxact)
+            counter_forget_absent_moves(notes[i].mover);
+        else
+            notes[kept++] = notes[i];
+    }
+    noted = kept;
+}
+
+void on_transaction_event(XactEvent event, void*)
+{
+    if (event != XACT_EVENT_PRE_PREPARE || noted == 0)
+        return;
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("cannot PREPARE a transaction that moved a billing period in "
+                           "shared-memory mode"),
+                    errdetail("A tenant's billing schedule changed in this transaction; a "
+                              "prepared transaction would hold the move with no session to "
+                              "end it."),
+                    errhint("Change subscriptions and plans outside the two-phase transaction, "
+                            "or run the server without zechat_billing in "
+                            "shared_preload_libraries.")));
+}
+
+// After the transaction's locks are released: by then its invalidations
+// are sent, so a consumer placing a counter without the mark reads the
+// terms the transaction left (a commit) or had (an abort).
+void on_resource_release(ResourceReleasePhase phase, bool, bool is_top_level, void*)
+{
+    if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !is_top_level || noted == 0)
+        return;
+    counter_forget_absent_moves(InvalidFullTransactionId);
+    noted = 0;
+}
+
+} // namespace
+
+void prepare_absent_move_note()
+{
+    if (noted < notes_capacity)
+        return;
+    int capacity = notes_capacity == 0 ? 8 : notes_capacity * 2;
+    Size bytes = sizeof(AbsentMoveNote) * static_cast<Size>(capacity);
+    notes = static_cast<AbsentMoveNote*>(
+        notes == nullptr ? MemoryContextAlloc(TopMemoryContext, bytes) : repalloc(notes, bytes));
+    notes_capacity = capacity;
+}
+
+void note_absent_move(FullTransactionId mover)
+{
+    SubTransactionId subxact = GetCurrentSubTransactionId();
+    for (int i = 0; i < noted; ++i)
+        if (FullTransactionIdEquals(notes[i].mover, mover))
+            return;
+    notes[noted++] = AbsentMoveNote{mover, subxact};
+}
+
+void register_absent_move_callbacks()
+{
+    RegisterXactCallback(on_transaction_event, nullptr);
+    RegisterSubXactCallback(on_subtransaction_event, nullptr);
+    RegisterResourceReleaseCallback(on_resource_release, nullptr);
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,28 @@
+// This backend's share of the moves of keys without a counter
+// (src/core/absent_key_moves.hpp, kept in shared memory by counter_shmem):
+// which it recorded, so that they go when the transaction ends -- after its
+// locks are released, since a consumer that no longer finds the entry must
+// then see the change -- or when the subtransaction that recorded them rolls
+// back (its move did not happen).  A transaction with such moves cannot be
+// prepared: nobody would remove them while it waits.
+#pragma once
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "access/transam.h"
+}
+
+namespace zechat::billing::pg {
+
+// Makes room to note one more move; may raise, so it runs before the move
+// is recorded in shared memory.
+void prepare_absent_move_note();
+
+// The current subtransaction (as `mover`) recorded a move.  Never raises.
+void note_absent_move(FullTransactionId mover);
+
+// From _PG_init.
+void register_absent_move_callbacks();
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,144 @@
+// Moves of keys without a counter (src/core/absent_key_moves): a counter
+// placed while one is recorded starts marked by its mover; entries of a
+// backend go with its transaction or the subtransaction that recorded them;
+// past the key slots a mover stands for its whole database, one at a time.
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absent_key_moves.hpp"
+
+using namespace zechat::billing;
+
+namespace {
+
+class Moves {
+public:
+    explicit Moves(uint32_t capacity) : bytes_(AbsentKeyMoves::bytes_for(capacity) / 8 + 1)
+    {
+        moves_ = AbsentKeyMoves::format(bytes_.data(), capacity);
+    }
+    AbsentKeyMoves* operator->() { return moves_; }
+
+private:
+    std::vector<uint64_t> bytes_;
+    AbsentKeyMoves* moves_;
+};
+
+CounterKey key_of(const std::string& tenant, int64_t period = 1000, uint32_t database = 5)
+{
+    return make_counter_key(database, 77, tenant.data(), tenant.size(), "messages", 8, period);
+}
+
+} // namespace
+
+TEST(AbsentKeyMoves, EmptyMarksNothing)
+{
+    Moves moves(16);
+    EXPECT_EQ(moves->used(), 0u);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 0u);
+}
+
+TEST(AbsentKeyMoves, RecordedKeyMarksOnlyThatKey)
+{
+    Moves moves(16);
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 501u);
+    EXPECT_EQ(moves->mover_for(key_of("acme", 2000)), 0u); // another period
+    EXPECT_EQ(moves->mover_for(key_of("other")), 0u);
+    EXPECT_EQ(moves->mover_for(key_of("acme", 1000, 6)), 0u); // another database
+}
+
+TEST(AbsentKeyMoves, SameBackendRecordsAKeyOnce)
+{
+    Moves moves(16);
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3), AbsentMoveRecorded::recorded);
+    // A later subtransaction of the same transaction: the earlier entry
+    // (an ancestor, or a sibling committed into it) covers it.
+    EXPECT_EQ(moves->record(key_of("acme"), 502, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->used(), 1u);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 501u);
+}
+
+TEST(AbsentKeyMoves, LatestRecordingWins)
+{
+    Moves moves(16);
+    // A mover that ended (its entry not yet removed) and the one after it.
+    EXPECT_EQ(moves->record(key_of("acme"), 900, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme"), 700, 4), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 700u);
+    moves->forget_owner(4);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 900u);
+}
+
+TEST(AbsentKeyMoves, ForgetOwnerAndMover)
+{
+    Moves moves(16);
+    EXPECT_EQ(moves->record(key_of("a"), 501, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("b"), 502, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("c"), 601, 4), AbsentMoveRecorded::recorded);
+    moves->forget_mover(3, 502); // its subtransaction rolled back
+    EXPECT_EQ(moves->mover_for(key_of("b")), 0u);
+    EXPECT_EQ(moves->mover_for(key_of("a")), 501u);
+    moves->forget_mover(4, 501); // not backend 4's
+    EXPECT_EQ(moves->mover_for(key_of("a")), 501u);
+    moves->forget_owner(3);
+    EXPECT_EQ(moves->mover_for(key_of("a")), 0u);
+    EXPECT_EQ(moves->mover_for(key_of("c")), 601u);
+    EXPECT_EQ(moves->used(), 1u);
+    // After that the slots are reused.
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(moves->record(key_of("k" + std::to_string(i)), 700, 5),
+                  AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->used(), 6u);
+}
+
+TEST(AbsentKeyMoves, FullKeySlotsAskForTheDatabase)
+{
+    const uint32_t capacity = AbsentKeyMoves::database_reserve + 4;
+    Moves moves(capacity);
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(moves->record(key_of("t" + std::to_string(i)), 501, 3),
+                  AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("t4"), 501, 3), AbsentMoveRecorded::need_database);
+    uint64_t other = 0;
+    EXPECT_EQ(moves->record_database(5, 501, 3, &other), AbsentMoveRecorded::recorded);
+    // Every key of database 5 is marked now, and later ones are covered.
+    EXPECT_EQ(moves->mover_for(key_of("anyone", 42)), 501u);
+    EXPECT_EQ(moves->mover_for(key_of("anyone", 42, 6)), 0u);
+    EXPECT_EQ(moves->record(key_of("t5"), 501, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record_database(5, 502, 3, &other), AbsentMoveRecorded::recorded);
+    // Another backend's database entry for the same database: it waits.
+    EXPECT_EQ(moves->record_database(5, 801, 8, &other), AbsentMoveRecorded::wait_for_other);
+    EXPECT_EQ(other, 501u);
+    // Another database has its own.
+    EXPECT_EQ(moves->record_database(6, 801, 8, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->mover_for(key_of("anyone", 42, 6)), 801u);
+}
+
+TEST(AbsentKeyMoves, KeyAndDatabaseEntriesByRecordingOrder)
+{
+    const uint32_t capacity = AbsentKeyMoves::database_reserve + 2;
+    Moves moves(capacity);
+    uint64_t other = 0;
+    EXPECT_EQ(moves->record_database(5, 501, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme"), 601, 4), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 601u);
+    EXPECT_EQ(moves->mover_for(key_of("other")), 501u);
+}
+
+TEST(AbsentKeyMoves, NoSlotForADatabaseWaitsForAnother)
+{
+    const uint32_t capacity = AbsentKeyMoves::database_reserve;
+    Moves moves(capacity);
+    uint64_t other = 0;
+    for (uint32_t db = 1; db <= capacity; ++db)
+        EXPECT_EQ(moves->record_database(db, 100 + db, db, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme", 1, 99), 900, 99), AbsentMoveRecorded::need_database);
+    EXPECT_EQ(moves->record_database(99, 900, 99, &other), AbsentMoveRecorded::wait_for_other);
+    EXPECT_GT(other, 100u);
+    EXPECT_LE(other, 100u + capacity);
+}
