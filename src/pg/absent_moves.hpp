@@ -22,7 +22,7 @@ void prepare_absent_move_note();
 // The current subtransaction (as `mover`) recorded a move.  Never raises.
 void note_absent_move(FullTransactionId mover);
 
-// From _PG_init.
+// From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();
 
 } // namespace zechat::billing::pg

@@ -251,6 +251,14 @@ bool mover_is_recent(const CounterMoves& moves)
     return next - U64FromFullTransactionId(moves.mover) < (uint64(1) << 31);
 }
 
+// The last mover this backend waited for to its end.  Ended for good, its
+// change seen since (this transaction took the invalidations after the
+// wait, a later one at its start): a counter it marked, which keeps the mark
+// until evicted, costs no round of its lock again.  A database-wide record
+// of absent keys' moves (counter_present_else_note_move) marks counters of
+// keys that will stay busy in the new period.
+FullTransactionId mover_known_ended = InvalidFullTransactionId;
+
 CounterMoves moves_of(const CounterEntry* entry)
 {
     return CounterMoves{entry->move_epoch, FullTransactionIdFromU64(entry->mover)};
@@ -364,12 +372,14 @@ bool counter_moved_by_me(const CounterMoves& moves)
 
 bool counter_wait_for_mover(const CounterMoves& moves)
 {
-    if (!mover_is_recent(moves) || counter_moved_by_me(moves))
+    if (!mover_is_recent(moves) || counter_moved_by_me(moves) ||
+        FullTransactionIdEquals(moves.mover, mover_known_ended))
         return false;
     // Waited for through its lock even when no longer shown as running: it
     // sends the invalidations that make its change seen after it leaves
     // the list of running transactions, and releases its lock only then.
     XactLockTableWait(XidFromFullTransactionId(moves.mover), nullptr, nullptr, XLTW_None);
+    mover_known_ended = moves.mover;
     return true;
 }
 

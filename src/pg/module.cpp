@@ -57,10 +57,10 @@ void _PG_init(void)
                                 NULL, &zechat::billing::pg::zb_max_counters, 50000, 100, 10000000,
                                 PGC_POSTMASTER, 0, NULL, NULL, NULL);
         zechat::billing::pg::request_counter_shmem();
+        zechat::billing::pg::register_absent_move_callbacks();
     }
     MarkGUCPrefixReserved("zechat_billing");
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
     zechat::billing::pg::register_pending_usage_callbacks();
-    zechat::billing::pg::register_absent_move_callbacks();
 }

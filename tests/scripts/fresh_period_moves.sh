@@ -66,4 +66,41 @@ esac
 in_flight=$(psql -X -At -d fresh -c "
     SELECT count(*) FROM billing.counters WHERE reserved <> 0 OR releasing <> 0")
 [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations"
+
+# Past 1016 keys without a counter (1100 tenants that never consumed) a
+# move stands for its whole database: the first consumption of a tenant it
+# does not move waits for it too (that is the price), refused here by
+# lock_timeout while the move is open, and goes through once it committed.
+psql -X -q -v ON_ERROR_STOP=1 -d fresh >/dev/null <<'SQL'
+INSERT INTO billing.plans (plan_id, name) VALUES ('idle_m', 'Monthly, idle');
+SELECT billing.subscribe('h' || i, 'idle_m', now() - interval '40 days')
+  FROM generate_series(1, 1100) i;
+SELECT billing.subscribe('outsider', 'fresh_m');
+SQL
+psql -X -q -v ON_ERROR_STOP=1 -d fresh >/dev/null <<'SQL' &
+BEGIN;
+UPDATE billing.subscriptions SET period_anchor = period_anchor - interval '1 day'
+ WHERE plan_id = 'idle_m';
+SELECT pg_sleep(5);
+COMMIT;
+SQL
+mover=$!
+moved() {
+    [ "$(psql -X -At -d fresh -c "SELECT count(*) FROM pg_stat_activity
+                                   WHERE query LIKE '%pg_sleep(5)%' AND state = 'active'
+                                     AND pid <> pg_backend_pid()")" = 1 ]
+}
+wait_until 30 moved || fail "the move did not start"
+waited=$(psql -X -At -d fresh 2>&1 <<'SQL'
+SET lock_timeout = '1s';
+SELECT billing.consume_quota('outsider', 'messages', 1);
+SQL
+)
+case $waited in
+*"canceling statement due to lock timeout"*) ;;
+*) fail "a first consumption did not wait for a move of the whole database: $waited" ;;
+esac
+wait "$mover" || fail "the move of the whole database failed"
+after=$(psql -X -At -d fresh -c "SELECT billing.consume_quota('outsider', 'messages', 1)")
+[ "$after" = 999999999 ] || fail "after the move: $after"
 echo "fresh period moves: ok"
