@@ -16,12 +16,14 @@ bool in_use(const AbsentKeyMove& slot) noexcept
     return slot.mover != 0;
 }
 
-// Does the entry stand for the key (itself, or its whole database)?
-bool covers(const AbsentKeyMove& slot, const CounterKey& key) noexcept
+bool is_for_key(const AbsentKeyMove& slot, const CounterKey& key, uint32_t hash) noexcept
 {
-    if (slot.whole_database != 0)
-        return slot.key.database == key.database;
-    return same_counter_key(slot.key, key);
+    return slot.whole_database == 0 && slot.hash == hash && same_counter_key(slot.key, key);
+}
+
+bool is_for_database(const AbsentKeyMove& slot, uint32_t database) noexcept
+{
+    return slot.whole_database != 0 && slot.key.database == database;
 }
 
 } // namespace
@@ -71,17 +73,35 @@ AbsentKeyMove* AbsentKeyMoves::take_slot(uint32_t owner, uint64_t mover) noexcep
     return nullptr;
 }
 
-AbsentMoveRecorded AbsentKeyMoves::record(const CounterKey& key, uint64_t mover,
-                                          uint32_t owner) noexcept
+AbsentMoveRecorded AbsentKeyMoves::record(const CounterKey& key, uint64_t mover, uint32_t owner,
+                                          uint64_t* other) noexcept
 {
+    uint32_t hash = hash_counter_key(key);
+    bool own_key = false;
+    bool own_database = false;
+    uint64_t others_key_mover = 0;
     uint32_t seen = 0;
     for (uint32_t i = 0; i < header_.capacity && seen < header_.used; ++i) {
         const AbsentKeyMove& slot = slots()[i];
         if (!in_use(slot))
             continue;
         ++seen;
-        if (slot.owner == owner && covers(slot, key))
+        if (is_for_key(slot, key, hash)) {
+            if (slot.owner == owner)
+                own_key = true;
+            else
+                others_key_mover = slot.mover;
+        } else if (slot.owner == owner && is_for_database(slot, key.database)) {
+            own_database = true;
+        }
+    }
+    if (own_key)
+        return AbsentMoveRecorded::recorded;
+    if (own_database) {
+        if (others_key_mover == 0)
             return AbsentMoveRecorded::recorded;
+        *other = others_key_mover;
+        return AbsentMoveRecorded::wait_for_other;
     }
     if (header_.used + database_reserve >= header_.capacity)
         return AbsentMoveRecorded::need_database;
@@ -89,6 +109,7 @@ AbsentMoveRecorded AbsentKeyMoves::record(const CounterKey& key, uint64_t mover,
     if (slot == nullptr) // not with used below capacity; kept for safety
         return AbsentMoveRecorded::need_database;
     slot->key = key;
+    slot->hash = hash;
     return AbsentMoveRecorded::recorded;
 }
 
@@ -109,10 +130,11 @@ AbsentMoveRecorded AbsentKeyMoves::record_database(uint32_t database, uint64_t m
         if (slot.owner != owner)
             any_other = &slot;
     }
+    drop_own_keys_of(database, owner);
     AbsentKeyMove* slot = take_slot(owner, mover);
     if (slot == nullptr) {
-        // Full of other databases' entries: wait for one of them to end.
-        // (Key entries leave database_reserve slots, so there is one.)
+        // Full of other databases' entries: wait for one of them to end
+        // (entries for single keys leave database_reserve slots free).
         *other = any_other != nullptr ? any_other->mover : 0;
         return AbsentMoveRecorded::wait_for_other;
     }
@@ -121,22 +143,58 @@ AbsentMoveRecorded AbsentKeyMoves::record_database(uint32_t database, uint64_t m
     return AbsentMoveRecorded::recorded;
 }
 
+// Before its whole-database entry: the backend's entries for single keys of
+// the database make room, as the new entry covers them -- except where
+// another backend also has an entry for the key, which mover_for() would
+// prefer to the whole-database one.
+void AbsentKeyMoves::drop_own_keys_of(uint32_t database, uint32_t owner) noexcept
+{
+    bool others = false;
+    for (uint32_t i = 0; i < header_.capacity && !others; ++i) {
+        const AbsentKeyMove& slot = slots()[i];
+        others = in_use(slot) && slot.owner != owner && slot.whole_database == 0 &&
+                 slot.key.database == database;
+    }
+    for (uint32_t i = 0; i < header_.capacity && header_.used > 0; ++i) {
+        AbsentKeyMove& slot = slots()[i];
+        if (!in_use(slot) || slot.owner != owner || slot.whole_database != 0 ||
+            slot.key.database != database)
+            continue;
+        bool shared_key = false;
+        for (uint32_t j = 0; others && j < header_.capacity && !shared_key; ++j) {
+            const AbsentKeyMove& another = slots()[j];
+            shared_key = in_use(another) && another.owner != owner &&
+                         is_for_key(another, slot.key, slot.hash);
+        }
+        if (!shared_key) {
+            slot.mover = 0;
+            --header_.used;
+        }
+    }
+}
+
 uint64_t AbsentKeyMoves::mover_for(const CounterKey& key) const noexcept
 {
-    uint64_t mover = 0;
-    uint64_t latest = 0;
+    uint32_t hash = hash_counter_key(key);
+    uint64_t key_mover = 0;
+    uint64_t key_latest = 0;
+    uint64_t database_mover = 0;
     uint32_t seen = 0;
     for (uint32_t i = 0; i < header_.capacity && seen < header_.used; ++i) {
         const AbsentKeyMove& slot = slots()[i];
         if (!in_use(slot))
             continue;
         ++seen;
-        if (covers(slot, key) && slot.sequence > latest) {
-            latest = slot.sequence;
-            mover = slot.mover;
+        if (is_for_key(slot, key, hash)) {
+            if (slot.sequence > key_latest) {
+                key_latest = slot.sequence;
+                key_mover = slot.mover;
+            }
+        } else if (is_for_database(slot, key.database)) {
+            database_mover = slot.mover; // one per database at a time
         }
     }
-    return mover;
+    return key_mover != 0 ? key_mover : database_mover;
 }
 
 void AbsentKeyMoves::forget_owner(uint32_t owner) noexcept

@@ -35,6 +35,8 @@ struct AbsentKeyMove {
     uint64_t sequence;       // order of recording: the latest entry of a key wins
     uint32_t owner;          // the backend that recorded it (removes it at its end)
     uint32_t whole_database; // 1: stands for every key of key.database
+    uint32_t hash;           // hash_counter_key(key), compared first
+    uint32_t padding;
 };
 
 struct AbsentKeyMovesHeader {
@@ -64,17 +66,28 @@ public:
     // the key has no counter.  An entry of the same backend for the key, or
     // for its whole database, already covers it (the earlier mover is this
     // transaction or an ancestor of the subtransaction: waiting for it
-    // covers the later).
-    AbsentMoveRecorded record(const CounterKey& key, uint64_t mover, uint32_t owner) noexcept;
+    // covers the later) -- but its whole-database entry does not hide
+    // another backend's entry for the key, which mover_for() would prefer:
+    // wait_for_other then, with that mover in *other (it has ended: movers
+    // of a tenant take turns on its subscription's row lock, and the entry
+    // goes a moment after its end).
+    AbsentMoveRecorded record(const CounterKey& key, uint64_t mover, uint32_t owner,
+                              uint64_t* other) noexcept;
 
-    // Records `mover` for every key of `database`.  wait_for_other (and
-    // *other, the mover to wait for) when another backend has such an entry
-    // for the database, or no slot is left.
+    // Records `mover` for every key of `database`, and drops the backend's
+    // entries for single keys of it (the caller makes `mover` its top-level
+    // transaction, which covers them).  wait_for_other (and *other, the
+    // mover to wait for) when another backend has such an entry for the
+    // database, or no slot is left.
     AbsentMoveRecorded record_database(uint32_t database, uint64_t mover, uint32_t owner,
                                        uint64_t* other) noexcept;
 
-    // The mover a counter placed for `key` now starts marked by: that of the
-    // latest entry for the key or its database, 0 if there is none.
+    // The mover a counter placed for `key` now starts marked by, 0 if none:
+    // that of the latest entry for the key, else of its database's entry.
+    // An entry for the key is preferred: its mover holds the tenant's
+    // subscription row, so a whole-database mover cannot be moving that
+    // tenant until it is done (and then records the key afresh, or finds
+    // its counter).
     uint64_t mover_for(const CounterKey& key) const noexcept;
 
     // The backend's transaction ended: its entries go.
@@ -87,6 +100,7 @@ private:
     AbsentKeyMove* slots() noexcept;
     const AbsentKeyMove* slots() const noexcept;
     AbsentKeyMove* take_slot(uint32_t owner, uint64_t mover) noexcept;
+    void drop_own_keys_of(uint32_t database, uint32_t owner) noexcept;
 
     AbsentKeyMovesHeader header_;
 };

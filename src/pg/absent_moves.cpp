@@ -58,7 +58,10 @@ void on_transaction_event(XactEvent event, void*)
 // terms the transaction left (a commit) or had (an abort).
 void on_resource_release(ResourceReleasePhase phase, bool, bool is_top_level, void*)
 {
-    if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !is_top_level || noted == 0)
+    // Not in progress any more: a resource owner released in the middle of
+    // a transaction (none is released as top level today) leaves them.
+    if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !is_top_level || noted == 0 ||
+        IsTransactionState())
         return;
     counter_forget_absent_moves(InvalidFullTransactionId);
     noted = 0;
@@ -77,9 +80,10 @@ void prepare_absent_move_note()
     notes_capacity = capacity;
 }
 
-void note_absent_move(FullTransactionId mover)
+void note_absent_move(FullTransactionId mover, bool whole_transaction)
 {
-    SubTransactionId subxact = GetCurrentSubTransactionId();
+    SubTransactionId subxact =
+        whole_transaction ? TopSubTransactionId : GetCurrentSubTransactionId();
     for (int i = 0; i < noted; ++i)
         if (FullTransactionIdEquals(notes[i].mover, mover))
             return;

@@ -19,8 +19,11 @@ namespace zechat::billing::pg {
 // is recorded in shared memory.
 void prepare_absent_move_note();
 
-// The current subtransaction (as `mover`) recorded a move.  Never raises.
-void note_absent_move(FullTransactionId mover);
+// The current subtransaction (as `mover`) recorded a move; with
+// `whole_transaction`, the top-level transaction did (an entry for the
+// whole database, which stays when a subtransaction rolls back).  Never
+// raises.
+void note_absent_move(FullTransactionId mover, bool whole_transaction);
 
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();

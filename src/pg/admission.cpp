@@ -128,8 +128,10 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     note_consumption_terms(usage, terms);
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
-    if (waits_for_mover)
+    if (waits_for_mover) {
         (void)counter_wait_for_mover(moves); // a schedule change moving the period
+        note_admission_epoch(usage, moves.epoch);
+    }
     return Consumed::admitted;
 }
 
@@ -240,8 +242,12 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             return false;
         if (consumed == Consumed::period_moved)
             continue; // nothing was consumed
-        if (round >= max_rounds || !period_moved_since(key, terms))
+        if (round >= max_rounds)
             return true;
+        if (!period_moved_since(key, terms)) {
+            confirm_admission_period(*tracked);
+            return true;
+        }
         // Given back where it was admitted, as a correction, and admitted
         // again (against the limit) in the period that counts now.
         adjust_usage(key, terms.usage_period_start, -amount, false);

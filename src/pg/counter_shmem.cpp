@@ -269,36 +269,52 @@ CounterMoves moves_of(const CounterEntry* entry)
 bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);
-    // The subtransaction, as counter_move_out marks with.
+    // The subtransaction, as counter_move_out marks with; for the whole
+    // database, the top-level transaction, which covers the entries for
+    // single keys it replaces, whichever subtransactions made them.
     FullTransactionId mover = GetCurrentFullTransactionId();
-    uint64 mover_id = U64FromFullTransactionId(mover);
+    FullTransactionId top = GetTopFullTransactionId();
     auto owner = static_cast<uint32>(MyProc->pgprocno);
+    uint64 waited_for = 0;
     for (;;) {
         prepare_absent_move_note();
         uint64 other = 0;
+        bool whole_database = false;
         LWLockAcquire(shared->lock, LW_EXCLUSIVE);
         bool present = table()->find(counter_key) != nullptr;
         AbsentMoveRecorded recorded = AbsentMoveRecorded::recorded;
         if (!present) {
-            recorded = absent_moves()->record(counter_key, mover_id, owner);
-            if (recorded == AbsentMoveRecorded::need_database)
-                recorded = absent_moves()->record_database(MyDatabaseId, mover_id, owner, &other);
+            recorded =
+                absent_moves()->record(counter_key, U64FromFullTransactionId(mover), owner, &other);
+            if (recorded == AbsentMoveRecorded::need_database) {
+                whole_database = true;
+                recorded = absent_moves()->record_database(
+                    MyDatabaseId, U64FromFullTransactionId(top), owner, &other);
+            }
         }
         LWLockRelease(shared->lock);
         if (present)
             return true;
         if (recorded == AbsentMoveRecorded::recorded) {
-            note_absent_move(mover);
+            note_absent_move(whole_database ? top : mover, whole_database);
             return false;
         }
         if (other == 0)
             elog(ERROR, "zechat_billing: no room to record a move of tenant %s, resource %s",
                  key.tenant_id, key.resource);
+        if (other == waited_for) {
+            // Ended already: its entries go a moment after its locks.
+            pg_usleep(1000L);
+            CHECK_FOR_INTERRUPTS();
+            continue;
+        }
         // Another transaction moving thousands of keys of this database (or
-        // of all the others the slots can hold): as lock mode waits for a
-        // row, visible to the deadlock detector.
+        // of all the others the slots can hold), or one that moved the key
+        // and is ending: as lock mode waits for a row, visible to the
+        // deadlock detector.
         XactLockTableWait(XidFromFullTransactionId(FullTransactionIdFromU64(other)), nullptr,
                           nullptr, XLTW_None);
+        waited_for = other;
     }
 }
 

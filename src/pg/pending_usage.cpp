@@ -75,7 +75,8 @@ struct PendingUsage {
     // transaction last found its period still the one that counts.
     bool passed;
     uint32 move_epoch_seen;
-    uint32 crossed; // at commit: the thresholds crossed, and the usage reached
+    uint32 move_epoch_admitted; // see note_admission_epoch
+    uint32 crossed;             // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
 };
 
@@ -542,6 +543,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->part_written = false;
         entry->passed = false;
         entry->move_epoch_seen = 0;
+        entry->move_epoch_admitted = 0;
         entry->crossed = 0;
         entry->used_at_commit = 0;
     }
@@ -594,6 +596,17 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
 bool pending_passed(const PendingUsage* entry)
 {
     return entry->passed;
+}
+
+void note_admission_epoch(PendingUsage* entry, uint32 epoch)
+{
+    entry->move_epoch_admitted = epoch;
+}
+
+void confirm_admission_period(PendingUsage* entry)
+{
+    if (entry->counter != nullptr && entry->move_epoch_admitted != 0)
+        entry->move_epoch_seen = entry->move_epoch_admitted;
 }
 
 void move_counter_usage_out(PendingUsage* entry)

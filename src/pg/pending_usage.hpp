@@ -68,6 +68,16 @@ CounterEntry* pending_counter(const PendingUsage* entry);
 // counter_shmem.hpp)?  A mover then waits for it.
 bool pending_passed(const PendingUsage* entry);
 
+// Shared-memory mode: the counter's move epoch at an admission after which
+// no mover of it still runs (it was waited for, or is this transaction)...
+void note_admission_epoch(PendingUsage* entry, uint32 epoch);
+
+// ...and the tenant's terms, read after that, still count the key in this
+// period: no move begun up to that epoch concerns this transaction's change,
+// so its commit passes the barrier without checking again (a counter marked
+// long ago, which keeps its mark, costs nothing more per transaction).
+void confirm_admission_period(PendingUsage* entry);
+
 // Shared-memory mode: this transaction is about to move the key's usage to
 // another billing period (a schedule change): see counter_move_out.
 void move_counter_usage_out(PendingUsage* entry);

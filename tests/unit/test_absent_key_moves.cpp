@@ -45,7 +45,8 @@ TEST(AbsentKeyMoves, EmptyMarksNothing)
 TEST(AbsentKeyMoves, RecordedKeyMarksOnlyThatKey)
 {
     Moves moves(16);
-    EXPECT_EQ(moves->record(key_of("acme"), 501, 3), AbsentMoveRecorded::recorded);
+    uint64_t other = 0;
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3, &other), AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->mover_for(key_of("acme")), 501u);
     EXPECT_EQ(moves->mover_for(key_of("acme", 2000)), 0u); // another period
     EXPECT_EQ(moves->mover_for(key_of("other")), 0u);
@@ -55,10 +56,11 @@ TEST(AbsentKeyMoves, RecordedKeyMarksOnlyThatKey)
 TEST(AbsentKeyMoves, SameBackendRecordsAKeyOnce)
 {
     Moves moves(16);
-    EXPECT_EQ(moves->record(key_of("acme"), 501, 3), AbsentMoveRecorded::recorded);
+    uint64_t other = 0;
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3, &other), AbsentMoveRecorded::recorded);
     // A later subtransaction of the same transaction: the earlier entry
     // (an ancestor, or a sibling committed into it) covers it.
-    EXPECT_EQ(moves->record(key_of("acme"), 502, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme"), 502, 3, &other), AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->used(), 1u);
     EXPECT_EQ(moves->mover_for(key_of("acme")), 501u);
 }
@@ -66,9 +68,10 @@ TEST(AbsentKeyMoves, SameBackendRecordsAKeyOnce)
 TEST(AbsentKeyMoves, LatestRecordingWins)
 {
     Moves moves(16);
+    uint64_t other = 0;
     // A mover that ended (its entry not yet removed) and the one after it.
-    EXPECT_EQ(moves->record(key_of("acme"), 900, 3), AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("acme"), 700, 4), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme"), 900, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("acme"), 700, 4, &other), AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->mover_for(key_of("acme")), 700u);
     moves->forget_owner(4);
     EXPECT_EQ(moves->mover_for(key_of("acme")), 900u);
@@ -77,9 +80,10 @@ TEST(AbsentKeyMoves, LatestRecordingWins)
 TEST(AbsentKeyMoves, ForgetOwnerAndMover)
 {
     Moves moves(16);
-    EXPECT_EQ(moves->record(key_of("a"), 501, 3), AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("b"), 502, 3), AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("c"), 601, 4), AbsentMoveRecorded::recorded);
+    uint64_t other = 0;
+    EXPECT_EQ(moves->record(key_of("a"), 501, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("b"), 502, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("c"), 601, 4, &other), AbsentMoveRecorded::recorded);
     moves->forget_mover(3, 502); // its subtransaction rolled back
     EXPECT_EQ(moves->mover_for(key_of("b")), 0u);
     EXPECT_EQ(moves->mover_for(key_of("a")), 501u);
@@ -91,7 +95,7 @@ TEST(AbsentKeyMoves, ForgetOwnerAndMover)
     EXPECT_EQ(moves->used(), 1u);
     // After that the slots are reused.
     for (int i = 0; i < 5; ++i)
-        EXPECT_EQ(moves->record(key_of("k" + std::to_string(i)), 700, 5),
+        EXPECT_EQ(moves->record(key_of("k" + std::to_string(i)), 700, 5, &other),
                   AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->used(), 6u);
 }
@@ -100,16 +104,16 @@ TEST(AbsentKeyMoves, FullKeySlotsAskForTheDatabase)
 {
     const uint32_t capacity = AbsentKeyMoves::database_reserve + 4;
     Moves moves(capacity);
-    for (int i = 0; i < 4; ++i)
-        EXPECT_EQ(moves->record(key_of("t" + std::to_string(i)), 501, 3),
-                  AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("t4"), 501, 3), AbsentMoveRecorded::need_database);
     uint64_t other = 0;
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(moves->record(key_of("t" + std::to_string(i)), 501, 3, &other),
+                  AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("t4"), 501, 3, &other), AbsentMoveRecorded::need_database);
     EXPECT_EQ(moves->record_database(5, 501, 3, &other), AbsentMoveRecorded::recorded);
     // Every key of database 5 is marked now, and later ones are covered.
     EXPECT_EQ(moves->mover_for(key_of("anyone", 42)), 501u);
     EXPECT_EQ(moves->mover_for(key_of("anyone", 42, 6)), 0u);
-    EXPECT_EQ(moves->record(key_of("t5"), 501, 3), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("t5"), 501, 3, &other), AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->record_database(5, 502, 3, &other), AbsentMoveRecorded::recorded);
     // Another backend's database entry for the same database: it waits.
     EXPECT_EQ(moves->record_database(5, 801, 8, &other), AbsentMoveRecorded::wait_for_other);
@@ -119,15 +123,49 @@ TEST(AbsentKeyMoves, FullKeySlotsAskForTheDatabase)
     EXPECT_EQ(moves->mover_for(key_of("anyone", 42, 6)), 801u);
 }
 
-TEST(AbsentKeyMoves, KeyAndDatabaseEntriesByRecordingOrder)
+TEST(AbsentKeyMoves, AnEntryForTheKeyWinsOverTheDatabase)
 {
-    const uint32_t capacity = AbsentKeyMoves::database_reserve + 2;
+    const uint32_t capacity = AbsentKeyMoves::database_reserve + 4;
     Moves moves(capacity);
     uint64_t other = 0;
+    EXPECT_EQ(moves->record(key_of("acme"), 601, 4, &other), AbsentMoveRecorded::recorded);
+    // A database-wide mover recorded later does not hide the mover of the
+    // key's tenant (it holds the tenant's subscription; the database-wide
+    // one cannot move that tenant before it is done).
     EXPECT_EQ(moves->record_database(5, 501, 3, &other), AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("acme"), 601, 4), AbsentMoveRecorded::recorded);
     EXPECT_EQ(moves->mover_for(key_of("acme")), 601u);
     EXPECT_EQ(moves->mover_for(key_of("other")), 501u);
+    // The database-wide mover gets to the key: it waits until the key's
+    // entry of the other backend is gone, then its own entry covers it.
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3, &other), AbsentMoveRecorded::wait_for_other);
+    EXPECT_EQ(other, 601u);
+    moves->forget_owner(4);
+    EXPECT_EQ(moves->record(key_of("acme"), 501, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->mover_for(key_of("acme")), 501u);
+}
+
+TEST(AbsentKeyMoves, TheDatabaseEntryReplacesTheBackendsKeyEntries)
+{
+    const uint32_t capacity = AbsentKeyMoves::database_reserve + 5;
+    Moves moves(capacity);
+    uint64_t other = 0;
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(moves->record(key_of("t" + std::to_string(i)), 501, 3, &other),
+                  AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("shared"), 701, 7, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("shared"), 502, 3, &other), AbsentMoveRecorded::recorded);
+    EXPECT_EQ(moves->record(key_of("t9", 1000, 6), 501, 3, &other),
+              AbsentMoveRecorded::need_database);
+    EXPECT_EQ(moves->used(), 5u);
+    EXPECT_EQ(moves->record(key_of("t3"), 501, 3, &other), AbsentMoveRecorded::need_database);
+    EXPECT_EQ(moves->record_database(5, 500, 3, &other), AbsentMoveRecorded::recorded);
+    // Its entries for single keys of database 5 went, but the one for a key
+    // another backend also has an entry for (which would win otherwise).
+    EXPECT_EQ(moves->used(), 3u);
+    EXPECT_EQ(moves->mover_for(key_of("t0")), 500u);
+    EXPECT_EQ(moves->mover_for(key_of("shared")), 502u);
+    // Room again for other backends' single keys.
+    EXPECT_EQ(moves->record(key_of("else"), 801, 8, &other), AbsentMoveRecorded::recorded);
 }
 
 TEST(AbsentKeyMoves, NoSlotForADatabaseWaitsForAnother)
@@ -137,7 +175,8 @@ TEST(AbsentKeyMoves, NoSlotForADatabaseWaitsForAnother)
     uint64_t other = 0;
     for (uint32_t db = 1; db <= capacity; ++db)
         EXPECT_EQ(moves->record_database(db, 100 + db, db, &other), AbsentMoveRecorded::recorded);
-    EXPECT_EQ(moves->record(key_of("acme", 1, 99), 900, 99), AbsentMoveRecorded::need_database);
+    EXPECT_EQ(moves->record(key_of("acme", 1, 99), 900, 99, &other),
+              AbsentMoveRecorded::need_database);
     EXPECT_EQ(moves->record_database(99, 900, 99, &other), AbsentMoveRecorded::wait_for_other);
     EXPECT_GT(other, 100u);
     EXPECT_LE(other, 100u + capacity);
