@@ -366,45 +366,30 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
 
 namespace {
 
-// A key this transaction has not touched, with no usage committed and
-// nothing in flight on it, has nothing to move: neither a counter nor a
-// lock is taken for it, or a schedule change of a plan with thousands of
-// subscribers would hold one per subscriber and resource until it commits
-// (and could use up the counter table).  In flight means a counter in
-// shared-memory mode (a transaction pins the counters it uses), a row or a
-// writer of one in lock mode: a consumer holds that row, which may show no
-// usage yet, until it commits, and its consumption must move too.
-//
-// A consumer that places the key's counter after this check, under terms
-// read before this change commits, finds it marked by this transaction
-// (the check records the key's move: counter_present_else_note_move) and
-// waits for it.  Lock mode has no such record: a consumer that creates the
-// key's row after the check counts in the old period (README, known
-// limit).  Closing that with a lock per tenant, taken by the mover for the
-// keys it skips and by whoever creates a row, was tried: a plan edit
-// skipping thousands of tenants needs one per tenant (or a database-wide
-// one), and either deadlocks with consumers and single-tenant moves in
-// normal operation.
+// Shared-memory mode: a key this transaction has not touched, with no
+// usage committed and no counter (a transaction pins the counters it uses,
+// so nothing is in flight on it), has nothing to move: no counter is placed
+// for it, or a schedule change of a plan with thousands of subscribers
+// would hold one per subscriber and resource until it commits (and could
+// use up the counter table).  The check records the key's move instead
+// (counter_present_else_note_move): a consumer that places the key's
+// counter afterwards, under terms read before this change commits, finds
+// it marked by this transaction and waits for it.
 bool nothing_to_move(const QuotaKey& key, TimestampTz from)
 {
     if (find_pending_usage(key, from) != nullptr)
         return false;
-    if (counter_shmem_available())
-        return !counter_present_else_note_move(key, from) && read_usage(key, from) == 0;
-    // The writer first: one that commits between a read and the check
-    // would be seen by neither.  A row that exists is locked even when its
-    // usage is 0 (a consumption taken back, a recount): a consumer would
-    // otherwise update it in the old period after the move without waiting.
-    int64 used;
-    return !TransactionIdIsValid(writer_zero_row_in_flight(key, from)) &&
-           !read_usage_parts(key, from, &used);
+    return !counter_present_else_note_move(key, from) && read_usage(key, from) == 0;
 }
 
 // Lock mode: the key's usage, its row locked; nullptr when there is no row.
-// A transaction still writing the row is waited for first: one inserting
-// it (its first admission of the key) would not be seen by the lock, and
-// one that commits between a lookup finding no row and a check would not be
-// seen by either, so the check comes first.
+// A transaction still writing the row is waited for first, even when the
+// row shows no usage yet: one inserting it (its first admission of the
+// key) would not be seen by the lock, and one that commits between a
+// lookup finding no row and a check would not be seen by either, so the
+// check comes first.  A row that exists is locked even when its usage is 0
+// (a consumption taken back, a recount): a consumer would otherwise update
+// it in the old period after the move without waiting.
 PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
 {
     for (;;) {
@@ -421,17 +406,28 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
     PreventCommandIfReadOnly("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
-    if (from == to || nothing_to_move(key, from))
+    if (from == to)
         return 0;
     int64 moved;
     if (counter_shmem_available()) {
+        if (nothing_to_move(key, from))
+            return 0;
         // Read once the transactions about to commit a change on it have
         // done so; those that commit later move theirs (counter_shmem.hpp).
         PendingUsage* usage = track_counter_usage(key, from);
         move_counter_usage_out(usage);
         moved = counter_usage(usage);
     } else {
-        PendingUsage* usage = locked_usage_to_move(key, from);
+        // A key with no row at all is claimed (claim_absent_usage_row): a
+        // first consumption under the old terms then waits for this change
+        // as for a locked row.  Rows are not locks of the lock table, so a
+        // plan edit over thousands of idle subscribers holds them all.
+        PendingUsage* usage = nullptr;
+        for (;;) {
+            usage = locked_usage_to_move(key, from);
+            if (usage != nullptr || claim_absent_usage_row(key, from))
+                break;
+        }
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
     }
     if (moved <= 0)

@@ -32,6 +32,8 @@ SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
 SPIPlanPtr write_existing_plan = nullptr;
 SPIPlanPtr anchor_plan = nullptr;
+SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr unclaim_plan = nullptr;
 SPIPlanPtr other_parts_plan = nullptr;
 
 // $1, $2, $3: tenant, resource, period start.
@@ -69,6 +71,13 @@ constexpr const char* write_query =
 constexpr const char* anchor_query =
     "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
     "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING";
+
+// A schedule change claiming a key without any row (claim_absent_usage_row).
+constexpr const char* claim_query =
+    "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
+    "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING RETURNING ctid";
+constexpr const char* unclaim_query =
+    "DELETE FROM billing.usage_parts WHERE ctid OPERATOR(pg_catalog.=) $1";
 
 // Lock mode's statements come in two versions: for a database whose usage
 // is all in writer-0 rows (the usual case, and the fast one), and for one
@@ -282,6 +291,42 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
         elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
     disconnect(&saved);
     return select_used(&plans.lock, queries->lock, key, period_start, used);
+}
+
+bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)
+{
+    SavedUser saved;
+    connect_as_owner(&saved);
+    // Each kept as soon as it is prepared, as in add_usage_within.
+    if (claim_plan == nullptr) {
+        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        claim_plan = prepare_saved(claim_query, 3, types);
+    }
+    if (unclaim_plan == nullptr) {
+        Oid types[1] = {TIDOID};
+        unclaim_plan = prepare_saved(unclaim_query, 1, types);
+    }
+    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start)};
+    // The latest snapshot, as every write of lock mode: ON CONFLICT waits
+    // for a transaction inserting the row, and then sees it.
+    int rc = SPI_execute_snapshot(claim_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, true, 0);
+    if (rc != SPI_OK_INSERT_RETURNING)
+        elog(ERROR, "zechat_billing: claiming a usage row failed: %s", SPI_result_code_string(rc));
+    bool claimed = SPI_processed == 1;
+    if (claimed) {
+        bool isnull;
+        Datum ctid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        Datum unclaim_args[1] = {ctid};
+        rc = SPI_execute_snapshot(unclaim_plan, unclaim_args, NULL, GetLatestSnapshot(),
+                                  InvalidSnapshot, false, true, 0);
+        if (rc != SPI_OK_DELETE || SPI_processed != 1)
+            elog(ERROR, "zechat_billing: releasing a claimed usage row failed: %s",
+                 SPI_result_code_string(rc));
+    }
+    disconnect(&saved);
+    return claimed;
 }
 
 bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amount, int64 ceiling,

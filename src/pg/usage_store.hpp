@@ -48,6 +48,16 @@ bool read_usage_parts(const QuotaKey& key, TimestampTz period_start, int64* used
 // The same, 0 when none.
 int64 read_usage(const QuotaKey& key, TimestampTz period_start);
 
+// A schedule change moving the usage of a key that has no row at all: the
+// key's writer-0 row is inserted and deleted again at once.  Its version
+// stays in the primary key, inserted by a transaction in progress, until
+// this transaction ends, so a consumer creating the row meanwhile (its
+// first admission, under terms from before this change) waits for it, as
+// for any row being inserted, and then finds its period moved.  False, with
+// nothing claimed, when another transaction created the row first (waited
+// for by ON CONFLICT): the caller locks and moves that row.
+bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start);
+
 // Under the key lock, the first admission of the key in a transaction:
 // used += amount if that stays <= ceiling, written at once (creating the row
 // if needed).  Returns false, writing nothing, when it would not fit.
