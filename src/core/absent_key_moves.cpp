@@ -80,12 +80,7 @@ AbsentMoveRecorded AbsentKeyMoves::record(const CounterKey& key, uint64_t mover,
     bool own_key = false;
     bool own_database = false;
     uint64_t others_key_mover = 0;
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < header_.capacity && seen < header_.used; ++i) {
-        const AbsentKeyMove& slot = slots()[i];
-        if (!in_use(slot))
-            continue;
-        ++seen;
+    visit_in_use([&](const AbsentKeyMove& slot) {
         if (is_for_key(slot, key, hash)) {
             if (slot.owner == owner)
                 own_key = true;
@@ -94,7 +89,7 @@ AbsentMoveRecorded AbsentKeyMoves::record(const CounterKey& key, uint64_t mover,
         } else if (slot.owner == owner && is_for_database(slot, key.database)) {
             own_database = true;
         }
-    }
+    });
     if (own_key)
         return AbsentMoveRecorded::recorded;
     if (own_database) {
@@ -179,12 +174,7 @@ uint64_t AbsentKeyMoves::mover_for(const CounterKey& key) const noexcept
     uint64_t key_mover = 0;
     uint64_t key_latest = 0;
     uint64_t database_mover = 0;
-    uint32_t seen = 0;
-    for (uint32_t i = 0; i < header_.capacity && seen < header_.used; ++i) {
-        const AbsentKeyMove& slot = slots()[i];
-        if (!in_use(slot))
-            continue;
-        ++seen;
+    visit_in_use([&](const AbsentKeyMove& slot) {
         if (is_for_key(slot, key, hash)) {
             if (slot.sequence > key_latest) {
                 key_latest = slot.sequence;
@@ -193,7 +183,7 @@ uint64_t AbsentKeyMoves::mover_for(const CounterKey& key) const noexcept
         } else if (is_for_database(slot, key.database)) {
             database_mover = slot.mover; // one per database at a time
         }
-    }
+    });
     return key_mover != 0 ? key_mover : database_mover;
 }
 

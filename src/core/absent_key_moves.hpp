@@ -99,6 +99,18 @@ public:
 private:
     AbsentKeyMove* slots() noexcept;
     const AbsentKeyMove* slots() const noexcept;
+    // Calls visit(slot) for every slot in use, stopping once all were seen.
+    template <typename Visit> void visit_in_use(Visit visit) const noexcept
+    {
+        uint32_t seen = 0;
+        for (uint32_t i = 0; i < header_.capacity && seen < header_.used; ++i) {
+            const AbsentKeyMove& slot = slots()[i];
+            if (slot.mover == 0)
+                continue;
+            ++seen;
+            visit(slot);
+        }
+    }
     AbsentKeyMove* take_slot(uint32_t owner, uint64_t mover) noexcept;
     void drop_own_keys_of(uint32_t database, uint32_t owner) noexcept;
 
