@@ -95,9 +95,28 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
 
 enum class Consumed {
     admitted,
-    refused,      // OnRefusal::return_false
-    period_moved, // nothing done: read the terms again
+    admitted_from_nothing, // lock mode: the key's row was created, or found at 0
+    refused,               // OnRefusal::return_false
+    period_moved,          // nothing done: read the terms again
 };
+
+// Lock mode, after an admission that created the key's row or found it at
+// 0: that is what a schedule change leaves in the period it moves away from
+// (its carry takes the row to 0; its claim of a key without a row makes the
+// consumer wait for it, then create the row).  Such a change may have
+// committed without its invalidation messages being out yet -- a
+// transaction leaves the list of running ones first and sends them a moment
+// later -- so period_moved_since() would not see it: the key's terms are
+// read again from the tables, whose latest snapshot does.  Once per key and
+// period, and after a move, not on every admission.
+bool period_moved_in_storage(const QuotaKey& key, const TenantTerms& terms)
+{
+    if (terms.kind != ResourceKind::period)
+        return false;
+    forget_tenant_terms(key);
+    TenantTerms now;
+    return period_differs_now(key, terms.usage_period_start, &now);
+}
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a
 // schedule change moves the period, the amount stays where it is and
@@ -148,7 +167,7 @@ int64 counter_usage(PendingUsage* usage)
 // later admissions of the transaction accumulate); false when it does not
 // fit, leaving the caller to work out the refusal.
 bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                     QuotaRemaining* out, PendingUsage** tracked)
+                     QuotaRemaining* out, PendingUsage** tracked, bool* from_nothing)
 {
     int64 ceiling = terms.limit.unlimited ? PG_INT64_MAX : terms.limit.value;
     if (amount > ceiling)
@@ -160,6 +179,7 @@ bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount
     *tracked = track_pending_usage(key, terms.usage_period_start, new_used, amount);
     note_consumption_terms(*tracked, terms);
     *out = remaining_after(new_used, terms.limit);
+    *from_nothing = new_used == amount;
     return true;
 }
 
@@ -244,7 +264,10 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             continue; // nothing was consumed
         if (round >= max_rounds)
             return true;
-        if (!period_moved_since(key, terms)) {
+        bool moved = consumed == Consumed::admitted_from_nothing
+                         ? period_moved_in_storage(key, terms)
+                         : period_moved_since(key, terms);
+        if (!moved) {
             confirm_admission_period(*tracked);
             return true;
         }
@@ -265,8 +288,9 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
         return consume_from_counter(key, terms, amount, on_refusal, may_retry, out, tracked);
 
     PendingUsage* usage = find_pending_usage(key, terms.usage_period_start);
-    if (usage == nullptr && first_admission(key, terms, amount, out, tracked))
-        return Consumed::admitted;
+    bool from_nothing = false;
+    if (usage == nullptr && first_admission(key, terms, amount, out, tracked, &from_nothing))
+        return from_nothing ? Consumed::admitted_from_nothing : Consumed::admitted;
     if (usage == nullptr)
         usage = locked_usage(key, terms.usage_period_start); // it did not fit: find out why
     int64 used = usage != nullptr ? pending_current_usage(usage) : 0;

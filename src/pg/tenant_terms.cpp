@@ -131,6 +131,17 @@ TenantTerms terms_for(const QuotaKey& key)
     return terms;
 }
 
+void forget_tenant_terms(const QuotaKey& key)
+{
+    if (terms_cache == nullptr)
+        return;
+    TermsKey hash_key;
+    std::memset(&hash_key, 0, sizeof hash_key);
+    std::memcpy(hash_key.tenant_id, key.tenant_id, key.tenant_id_length);
+    std::memcpy(hash_key.resource, key.resource, key.resource_length);
+    (void)hash_search(terms_cache, &hash_key, HASH_REMOVE, nullptr);
+}
+
 const char* subscription_state_name(SubscriptionState state)
 {
     switch (state) {

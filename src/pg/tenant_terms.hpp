@@ -52,6 +52,11 @@ const char* subscription_state_name(SubscriptionState state);
 // nothing changed; a true answer may be about any tenant.
 bool tenant_terms_may_have_changed();
 
+// Drops the key's cached terms: the next terms_for() reads them from the
+// tables, with the latest snapshot.  For a change that has committed but
+// whose invalidation messages are not out yet (see admission.cpp).
+void forget_tenant_terms(const QuotaKey& key);
+
 // Relcache invalidation callback hook: drops cached terms when relid is a
 // configuration table (or InvalidOid, "everything").
 void invalidate_tenant_terms(Oid relid);

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A transaction leaves the list of running ones before it sends the
+# invalidation messages that make its changes seen, and releases its locks
+# only after.  A schedule change caught in that instant (gdb stops its
+# backend at AtEOXact_Inval, inside its COMMIT) has committed for every new
+# snapshot, but a backend that cached the tenant's terms still holds the old
+# ones.  A consumption made by such a backend then must not land in the
+# period the change moved away from:
+#  * win_t had usage: the change carried it to the year and left the month's
+#    row at 0 (lock mode) or marked its counter (shared-memory mode);
+#  * win_fresh had none: the change claimed its row (lock mode) or recorded
+#    its key (shared-memory mode).
+# Lock mode finds the row it created, or found at 0, and reads the terms
+# again from the tables; shared-memory mode waits on the change's lock.
+# Either way both count in the year.  Runs in both modes.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+install_packages gdb
+
+consumer_pid=
+mover_pid=
+gdb_pid=
+cleanup() {
+    [ -z "$gdb_pid" ] || kill "$gdb_pid" 2>/dev/null || true
+    exec 3>&- 4>&- || true
+    [ -z "$consumer_pid" ] || wait "$consumer_pid" 2>/dev/null || true
+    [ -z "$mover_pid" ] || wait "$mover_pid" 2>/dev/null || true
+    stop_cluster
+}
+trap cleanup EXIT
+fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
+q() { psql -X -At -v ON_ERROR_STOP=1 -d window -c "$1"; }
+wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
+used_now() {
+    q "SELECT used FROM billing.tenant_usage('$1') WHERE resource = 'messages'"
+}
+
+run_window() { # MODE [postgresql.conf lines...]
+    MODE=$1
+    shift
+    start_cluster mover_commit_window 54418 "$@"
+    createdb window
+    psql -X -q -v ON_ERROR_STOP=1 -d window >/dev/null <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('win_m', 'Monthly');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('win_y', 'Yearly', '1 year');
+INSERT INTO billing.plan_limits VALUES ('win_m', 'messages', 1000), ('win_y', 'messages', 1000);
+SELECT billing.subscribe('win_t', 'win_m', now() - interval '40 days'),
+       billing.subscribe('win_fresh', 'win_m', now() - interval '40 days');
+SQL
+    local work=$CLUSTER_DIR/work
+    mkdir -p "$work"
+    mkfifo "$work/consumer.in" "$work/mover.in"
+    # Both sessions read their statements from a FIFO: one backend each
+    # throughout, the consumer's with the terms it cached.
+    psql -X -At -d window <"$work/consumer.in" >"$work/consumer.out" 2>&1 &
+    consumer_pid=$!
+    exec 3>"$work/consumer.in"
+    psql -X -At -d window <"$work/mover.in" >"$work/mover.out" 2>&1 &
+    mover_pid=$!
+    exec 4>"$work/mover.in"
+
+    echo "SELECT billing.consume_quota('win_t', 'messages', 1);" >&3
+    echo "SELECT billing.check_quota('win_fresh', 'messages', 1);" >&3
+    echo "SELECT 'cached';" >&3
+    wait_for "$work/consumer.out" '^cached'
+
+    echo "BEGIN;" >&4
+    echo "UPDATE billing.subscriptions SET plan_id = 'win_y' WHERE tenant_id IN ('win_t', 'win_fresh');" >&4
+    echo "SELECT 'backend ' || pg_backend_pid();" >&4
+    wait_for "$work/mover.out" '^backend '
+    local backend
+    backend=$(sed -n 's/^backend //p' "$work/mover.out")
+    stop_backend_at "$backend" 'AtEOXact_Inval' "$work"
+    gdb_pid=$GDB_PID
+    wait_for "$work/gdb.log" '^armed'
+    echo "COMMIT;" >&4
+    wait_until 60 test -e "$work/stopped" ||
+        { cat "$work/gdb.log"; fail "the mover never reached AtEOXact_Inval"; }
+    [ "$(q "SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'win_t'")" = win_y ] ||
+        fail "the change is not committed for new snapshots"
+
+    echo "SELECT billing.consume_quota('win_t', 'messages', 5);" >&3
+    echo "SELECT billing.consume_quota('win_fresh', 'messages', 5);" >&3
+    echo "SELECT 'consumed';" >&3
+    sleep 2 # lock mode goes through meanwhile; shared-memory mode waits
+    touch "$work/go"
+    wait "$gdb_pid" || true
+    gdb_pid=
+    wait_for "$work/consumer.out" '^consumed'
+    echo "SELECT 'done';" >&4
+    wait_for "$work/mover.out" '^done'
+    exec 3>&- 4>&-
+    wait "$consumer_pid" "$mover_pid" || true
+    consumer_pid=
+    mover_pid=
+    grep -q ERROR "$work/consumer.out" && { cat "$work/consumer.out"; fail "the consumer failed"; }
+
+    local t fresh
+    t=$(used_now win_t)
+    fresh=$(used_now win_fresh)
+    echo "in the year: win_t $t (of 6), win_fresh $fresh (of 5)"
+    [ "$t" = 6 ] && [ "$fresh" = 5 ] || fail "usage left in the month"
+    stop_cluster
+    echo "mover commit window ($MODE): ok"
+}
+
+run_window lock
+run_window shared_memory "shared_preload_libraries = 'zechat_billing'"
