@@ -117,14 +117,17 @@ wait_for_line() {
 # calls FUNCTION (gdb attached in the background, its pid in GDB_PID, its
 # output in DIR/gdb.log, which says "armed" once the breakpoint is set);
 # DIR/stopped appears then, and once DIR/go exists gdb lets the backend go
-# on and detaches.  For tests that must catch a backend at one point of its
-# work; they install gdb.
+# on and detaches (so does a test's cleanup: a backend left stopped would
+# hold up whoever waits for it; after 5 minutes gdb lets it go anyway).  gdb
+# keeps none of the test's FIFOs open (fds 3 and 4), so that closing them
+# ends the sessions reading them.  For tests that must catch a backend at
+# one point of its work; they install gdb.
 stop_backend_at() {
     local pid=$1 function=$2 dir=$3
     gdb -p "$pid" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
         -ex "break $function" -ex 'echo armed\n' -ex 'continue' \
-        -ex "shell touch $dir/stopped; while [ ! -e $dir/go ]; do sleep 0.1; done" \
-        -ex 'delete' -ex 'detach' >"$dir/gdb.log" 2>&1 &
+        -ex "shell touch $dir/stopped; for i in \$(seq 3000); do [ -e $dir/go ] && break; sleep 0.1; done" \
+        -ex 'delete' -ex 'detach' >"$dir/gdb.log" 2>&1 3>&- 4>&- &
     GDB_PID=$!
 }
 

@@ -20,7 +20,9 @@ install_packages gdb
 consumer_pid=
 mover_pid=
 gdb_pid=
+work=
 cleanup() {
+    [ -z "$work" ] || touch "$work/go" 2>/dev/null || true # gdb lets the backend go on
     [ -z "$gdb_pid" ] || kill "$gdb_pid" 2>/dev/null || true
     exec 3>&- 4>&- || true
     [ -z "$consumer_pid" ] || wait "$consumer_pid" 2>/dev/null || true
@@ -48,7 +50,7 @@ INSERT INTO billing.plan_limits VALUES ('win_m', 'messages', 1000), ('win_y', 'm
 SELECT billing.subscribe('win_t', 'win_m', now() - interval '40 days'),
        billing.subscribe('win_fresh', 'win_m', now() - interval '40 days');
 SQL
-    local work=$CLUSTER_DIR/work
+    work=$CLUSTER_DIR/work
     mkdir -p "$work"
     mkfifo "$work/consumer.in" "$work/mover.in"
     # Both sessions read their statements from a FIFO: one backend each
