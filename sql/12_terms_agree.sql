@@ -77,6 +77,24 @@ SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS fits_two,
 -- An unknown resource is refused by admission as by SQL.
 SELECT billing.check_quota('ta_five_no_active', 'no_such_resource');
 
+-- Overrides are few by nature: a backend keeps all of them in memory while
+-- there are at most 1000, and past that reads a tenant's by key.  Either
+-- way a new or changed override reaches admission, and one deleted gives
+-- the plan's limit back.
+INSERT INTO billing.limit_overrides
+SELECT 'ta_many_' || i, 'messages', i FROM generate_series(1, 1000) i;
+INSERT INTO billing.limit_overrides VALUES ('ta_five_no_active', 'messages', 7);
+SELECT billing.check_quota('ta_five_no_active', 'messages', 7) AS fits_seven,
+       billing.check_quota('ta_five_no_active', 'messages', 8) AS fits_eight;
+DELETE FROM billing.limit_overrides WHERE tenant_id LIKE 'ta\_many\_%';
+UPDATE billing.limit_overrides SET hard_limit = 6
+ WHERE tenant_id = 'ta_five_no_active' AND resource = 'messages';
+SELECT billing.check_quota('ta_five_no_active', 'messages', 6) AS fits_six,
+       billing.check_quota('ta_five_no_active', 'messages', 7) AS fits_seven;
+DELETE FROM billing.limit_overrides WHERE tenant_id = 'ta_five_no_active' AND resource = 'messages';
+SELECT billing.check_quota('ta_five_no_active', 'messages', 2) AS fits_two,
+       billing.check_quota('ta_five_no_active', 'messages', 3) AS fits_three;
+
 -- What tenants share (a plan's limit, its interval, a resource's kind) is
 -- kept per backend too: a tenant met for the first time after a change of
 -- its plan's limit must get the new limit, not the one a tenant of the same

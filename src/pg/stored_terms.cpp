@@ -73,6 +73,28 @@ struct PlanTermsEntry {
 HTAB* resource_kinds = nullptr;
 HTAB* plan_terms = nullptr;
 
+// The limit overrides, all of them while there are few (tenants with a
+// custom limit are the exception), cached per backend until
+// forget_plan_terms() like what tenants share: a backend meeting a thousand
+// tenants then finds that most have none without looking each one up.
+// Past max_cached_overrides rows each tenant's is read by key.
+struct OverrideKey {
+    char tenant_id[64];
+    char resource[48];
+};
+
+struct OverrideEntry {
+    OverrideKey key; // hash key, must be first
+    StoredLimit limit;
+};
+
+constexpr long max_cached_overrides = 1000;
+
+enum class OverridesCached { not_yet, all, too_many };
+
+HTAB* overrides = nullptr;
+OverridesCached overrides_cached = OverridesCached::not_yet;
+
 // The number of column `name` of rel, checked to be of `type`: the tables
 // belong to the extension, so a mismatch means someone altered them.
 AttrNumber column_number(Relation rel, const char* name, Oid type)
@@ -250,6 +272,87 @@ PlanTermsEntry plan_terms_of(const QuotaKey& key, Datum plan_id, Datum resource,
     return read;
 }
 
+// Reads every override into `overrides` (with the snapshot of the terms'
+// read), or notes that there are too many to keep.  The rows are collected
+// first and the table built after, so that an error while scanning leaves
+// nothing half built in CacheMemoryContext.
+void cache_all_overrides(Snapshot snapshot)
+{
+    Relation rel = table_open(billing_relation(BillingTable::limit_overrides), AccessShareLock);
+    AttrNumber tenant_column = column_number(rel, "tenant_id", TEXTOID);
+    AttrNumber resource_column = column_number(rel, "resource", TEXTOID);
+    AttrNumber limit_column = column_number(rel, "hard_limit", INT8OID);
+    auto* rows = static_cast<OverrideEntry*>(palloc0(sizeof(OverrideEntry) * max_cached_overrides));
+    long count = 0;
+    bool all_fit = true;
+    TupleTableSlot* slot = table_slot_create(rel, nullptr);
+    TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+    while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
+        if (count == max_cached_overrides) {
+            all_fit = false;
+            break;
+        }
+        bool tenant_null, resource_null, limit_null;
+        text* tenant = DatumGetTextPP(slot_getattr(slot, tenant_column, &tenant_null));
+        text* resource = DatumGetTextPP(slot_getattr(slot, resource_column, &resource_null));
+        Datum limit = slot_getattr(slot, limit_column, &limit_null);
+        Size tenant_length = VARSIZE_ANY_EXHDR(tenant);
+        Size resource_length = VARSIZE_ANY_EXHDR(resource);
+        OverrideEntry& row = rows[count];
+        // Longer than a key holds: no tenant or resource a key can name.
+        if (tenant_length >= sizeof row.key.tenant_id ||
+            resource_length >= sizeof row.key.resource)
+            continue;
+        std::memcpy(row.key.tenant_id, VARDATA_ANY(tenant), tenant_length);
+        std::memcpy(row.key.resource, VARDATA_ANY(resource), resource_length);
+        row.limit =
+            StoredLimit{true, limit_null ? Limit::none() : Limit::of(DatumGetInt64(limit))};
+        ++count;
+    }
+    table_endscan(scan);
+    ExecDropSingleTupleTableSlot(slot);
+    table_close(rel, NoLock);
+    if (!all_fit) {
+        overrides_cached = OverridesCached::too_many;
+        return;
+    }
+    overrides = create_backend_hash("zechat_billing limit overrides", count > 16 ? count : 16,
+                                    sizeof(OverrideKey), sizeof(OverrideEntry),
+                                    CacheMemoryContext);
+    for (long i = 0; i < count; ++i) {
+        bool found;
+        auto* entry =
+            static_cast<OverrideEntry*>(hash_search(overrides, &rows[i].key, HASH_ENTER, &found));
+        entry->limit = rows[i].limit;
+    }
+    overrides_cached = OverridesCached::all;
+}
+
+// The tenant's override of the resource's limit (found = false: none).
+StoredLimit override_of(const QuotaKey& key, Datum tenant, Datum resource, Snapshot snapshot)
+{
+    // A parallel query's snapshot may predate a change already seen here
+    // (read_snapshot.hpp): then nothing is cached from it.
+    if (overrides_cached == OverridesCached::not_yet && !reading_in_parallel_mode())
+        cache_all_overrides(snapshot);
+    if (overrides_cached == OverridesCached::all && !reading_in_parallel_mode()) {
+        OverrideKey cache_key;
+        std::memset(&cache_key, 0, sizeof cache_key);
+        std::memcpy(cache_key.tenant_id, key.tenant_id, key.tenant_id_length);
+        std::memcpy(cache_key.resource, key.resource, key.resource_length);
+        bool found;
+        auto* entry =
+            static_cast<OverrideEntry*>(hash_search(overrides, &cache_key, HASH_FIND, &found));
+        return entry != nullptr ? entry->limit : StoredLimit{false, Limit::of(0)};
+    }
+    KeyedRow row;
+    KeyColumn override_key[] = {{"tenant_id", F_TEXTEQ, tenant}, {"resource", F_TEXTEQ, resource}};
+    find_by_primary_key(&row, BillingTable::limit_overrides, snapshot, override_key, 2);
+    StoredLimit limit = stored_limit(&row);
+    end_lookup(&row);
+    return limit;
+}
+
 void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* terms)
 {
     Datum tenant = PointerGetDatum(cstring_to_text_with_len(key.tenant_id, key.tenant_id_length));
@@ -289,12 +392,7 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
         terms->limit = Limit::of(0);
         return;
     }
-    KeyColumn override_key[] = {{"tenant_id", F_TEXTEQ, tenant}, {"resource", F_TEXTEQ, resource}};
-    find_by_primary_key(&row, BillingTable::limit_overrides, snapshot, override_key, 2);
-    StoredLimit override_limit = stored_limit(&row);
-    end_lookup(&row);
-
-    terms->limit = effective_limit(override_limit, plan_limit);
+    terms->limit = effective_limit(override_of(key, tenant, resource, snapshot), plan_limit);
 }
 
 } // namespace
@@ -307,6 +405,10 @@ void forget_plan_terms()
     if (plan_terms != nullptr)
         hash_destroy(plan_terms);
     plan_terms = nullptr;
+    if (overrides != nullptr)
+        hash_destroy(overrides);
+    overrides = nullptr;
+    overrides_cached = OverridesCached::not_yet;
 }
 
 void read_stored_terms(const QuotaKey& key, StoredTerms* terms)
