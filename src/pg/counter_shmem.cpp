@@ -259,6 +259,13 @@ bool mover_is_recent(const CounterMoves& moves)
 // keys that will stay busy in the new period.
 FullTransactionId mover_known_ended = InvalidFullTransactionId;
 
+// Who records absent keys' moves, to remove them at its transaction's end:
+// this backend's slot, which no other backend uses while it runs.
+uint32 absent_moves_owner()
+{
+    return static_cast<uint32>(MyProc->pgprocno);
+}
+
 CounterMoves moves_of(const CounterEntry* entry)
 {
     return CounterMoves{entry->move_epoch, FullTransactionIdFromU64(entry->mover)};
@@ -274,7 +281,7 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
     // single keys it replaces, whichever subtransactions made them.
     FullTransactionId mover = GetCurrentFullTransactionId();
     FullTransactionId top = GetTopFullTransactionId();
-    auto owner = static_cast<uint32>(MyProc->pgprocno);
+    uint32 owner = absent_moves_owner();
     uint64 waited_for = 0;
     for (;;) {
         prepare_absent_move_note();
@@ -320,7 +327,7 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
 
 void counter_forget_absent_moves(FullTransactionId mover)
 {
-    auto owner = static_cast<uint32>(MyProc->pgprocno);
+    uint32 owner = absent_moves_owner();
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     if (FullTransactionIdIsValid(mover))
         absent_moves()->forget_mover(owner, U64FromFullTransactionId(mover));

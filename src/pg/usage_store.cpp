@@ -31,8 +31,7 @@ constexpr uint16 usage_lock_class = 31330;
 SPIPlanPtr read_plan = nullptr;
 SPIPlanPtr write_plan = nullptr;
 SPIPlanPtr write_existing_plan = nullptr;
-SPIPlanPtr anchor_plan = nullptr;
-SPIPlanPtr claim_plan = nullptr;
+SPIPlanPtr zero_row_plan = nullptr;
 SPIPlanPtr unclaim_plan = nullptr;
 SPIPlanPtr other_parts_plan = nullptr;
 
@@ -66,14 +65,11 @@ constexpr const char* write_query =
     "ON CONFLICT (tenant_id, resource, period_start, writer) "
     "DO UPDATE SET used = u.used OPERATOR(pg_catalog.+) $4 RETURNING u.ctid";
 
-// A key with parts of shared-memory mode but no lock-mode row yet gets one
-// to lock.
-constexpr const char* anchor_query =
-    "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
-    "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING";
-
-// A schedule change claiming a key without any row (claim_absent_usage_row).
-constexpr const char* claim_query =
+// The key's writer-0 row with no usage, unless it exists: for a key with
+// parts of shared-memory mode but no lock-mode row yet, a row to lock; for
+// a schedule change claiming a key without any row (claim_absent_usage_row),
+// the row it deletes again.
+constexpr const char* zero_row_query =
     "INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used) "
     "VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING RETURNING ctid";
 constexpr const char* unclaim_query =
@@ -268,6 +264,32 @@ LockModePlans& lock_mode_plans_now(const LockModeQueries** queries)
 
 } // namespace
 
+namespace {
+
+// Connected as the owner: zero_row_query.  True, with the new row's ctid,
+// when it inserted it.  With the latest snapshot, as every write of lock
+// mode: ON CONFLICT waits for a transaction inserting the row, then sees it.
+bool insert_zero_row(const QuotaKey& key, TimestampTz period_start, Datum* ctid)
+{
+    if (zero_row_plan == nullptr) {
+        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+        zero_row_plan = prepare_saved(zero_row_query, 3, types);
+    }
+    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
+                     TimestampTzGetDatum(period_start)};
+    int rc = SPI_execute_snapshot(zero_row_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, true, 0);
+    if (rc != SPI_OK_INSERT_RETURNING)
+        elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
+    if (SPI_processed != 1)
+        return false;
+    bool isnull;
+    *ctid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return true;
+}
+
+} // namespace
+
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
     const LockModeQueries* queries;
@@ -279,16 +301,8 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
     // Only parts written in shared-memory mode: add a row to lock.
     SavedUser saved;
     connect_as_owner(&saved);
-    if (anchor_plan == nullptr) {
-        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        anchor_plan = prepare_saved(anchor_query, 3, types);
-    }
-    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
-                     TimestampTzGetDatum(period_start)};
-    int rc = SPI_execute_snapshot(anchor_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 0);
-    if (rc != SPI_OK_INSERT)
-        elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
+    Datum ignored;
+    (void)insert_zero_row(key, period_start, &ignored);
     disconnect(&saved);
     return select_used(&plans.lock, queries->lock, key, period_start, used);
 }
@@ -297,30 +311,16 @@ bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)
 {
     SavedUser saved;
     connect_as_owner(&saved);
-    // Each kept as soon as it is prepared, as in add_usage_within.
-    if (claim_plan == nullptr) {
-        Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        claim_plan = prepare_saved(claim_query, 3, types);
-    }
-    if (unclaim_plan == nullptr) {
-        Oid types[1] = {TIDOID};
-        unclaim_plan = prepare_saved(unclaim_query, 1, types);
-    }
-    Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
-                     TimestampTzGetDatum(period_start)};
-    // The latest snapshot, as every write of lock mode: ON CONFLICT waits
-    // for a transaction inserting the row, and then sees it.
-    int rc = SPI_execute_snapshot(claim_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 0);
-    if (rc != SPI_OK_INSERT_RETURNING)
-        elog(ERROR, "zechat_billing: claiming a usage row failed: %s", SPI_result_code_string(rc));
-    bool claimed = SPI_processed == 1;
+    Datum ctid;
+    bool claimed = insert_zero_row(key, period_start, &ctid);
     if (claimed) {
-        bool isnull;
-        Datum ctid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (unclaim_plan == nullptr) {
+            Oid types[1] = {TIDOID};
+            unclaim_plan = prepare_saved(unclaim_query, 1, types);
+        }
         Datum unclaim_args[1] = {ctid};
-        rc = SPI_execute_snapshot(unclaim_plan, unclaim_args, NULL, GetLatestSnapshot(),
-                                  InvalidSnapshot, false, true, 0);
+        int rc = SPI_execute_snapshot(unclaim_plan, unclaim_args, NULL, GetLatestSnapshot(),
+                                      InvalidSnapshot, false, true, 0);
         if (rc != SPI_OK_DELETE || SPI_processed != 1)
             elog(ERROR, "zechat_billing: releasing a claimed usage row failed: %s",
                  SPI_result_code_string(rc));
