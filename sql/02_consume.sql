@@ -132,5 +132,9 @@ SELECT tenant_id, resource, used FROM billing.usage
 SET zechat_billing.enabled = off;
 SELECT billing.consume_quota('c_acme', 'whatsapp_sessions', 50);
 SELECT billing.try_consume_quota('c_nobody', 'messages');
+-- Bad input is still rejected: releasing a period resource is 22023.
+SELECT regress_util.sqlstate_of($$SELECT billing.release_quota('c_acme', 'messages', 1)$$)
+    AS release_period_when_off;
+SELECT billing.release_quota('c_acme', 'storage', 1) AS release_gauge_when_off;
 RESET zechat_billing.enabled;
 SELECT used FROM billing.tenant_usage('c_acme') WHERE resource = 'whatsapp_sessions';

@@ -329,15 +329,26 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
     *tracked = find_pending_usage(key, terms.usage_period_start);
 }
 
-QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
+namespace {
+
+// Only gauges are given back; 22023 for a period resource, also with
+// enforcement off (current_remaining_of_gauge).
+void require_gauge(const QuotaKey& key, const TenantTerms& terms)
 {
-    PreventCommandIfReadOnly("release_quota");
-    TenantTerms terms = terms_for(key);
     if (terms.kind != ResourceKind::gauge)
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("cannot release \"%s\": it is a period resource", key.resource),
                  errdetail("Usage of a period resource only restarts with a new billing period.")));
+}
+
+} // namespace
+
+QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
+{
+    PreventCommandIfReadOnly("release_quota");
+    TenantTerms terms = terms_for(key);
+    require_gauge(key, terms);
 
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
@@ -500,6 +511,13 @@ bool enforcement_enabled()
 QuotaRemaining current_remaining(const QuotaKey& key)
 {
     TenantTerms terms = terms_for(key);
+    return remaining_after(usage_without_lock(key, terms), terms.limit);
+}
+
+QuotaRemaining current_remaining_of_gauge(const QuotaKey& key)
+{
+    TenantTerms terms = terms_for(key);
+    require_gauge(key, terms);
     return remaining_after(usage_without_lock(key, terms), terms.limit);
 }
 

@@ -94,4 +94,8 @@ bool enforcement_enabled();
 // enforcement is off).
 QuotaRemaining current_remaining(const QuotaKey& key);
 
+// The same for release_quota with enforcement off, which still refuses a
+// period resource (22023): a release of one is bad input, not enforcement.
+QuotaRemaining current_remaining_of_gauge(const QuotaKey& key);
+
 } // namespace zechat::billing::pg

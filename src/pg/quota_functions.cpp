@@ -102,7 +102,7 @@ Datum release_quota_body(FunctionCallInfo fcinfo)
 {
     QuotaCall call = read_quota_call(fcinfo);
     if (!enforcement_enabled())
-        return remaining_datum(fcinfo, current_remaining(call.key));
+        return remaining_datum(fcinfo, current_remaining_of_gauge(call.key));
     return remaining_datum(fcinfo, release_quota(call.key, call.amount, ReleaseOf::caller));
 }
 
