@@ -29,7 +29,18 @@ SELECT * FROM billing.tenant_usage('r_acme') WHERE kind = 'gauge' ORDER BY resou
 SELECT used, hard_limit, billing.usage_percent(used, hard_limit), billing.usage_status(used, hard_limit)
   FROM (VALUES (0::bigint, 10::bigint), (2, 3), (1, 3), (8, 10), (9, 10), (10, 10), (11, 10),
                (0, 0), (5, 0), (5, NULL), (9223372036854775807, 9223372036854775807),
-               (9223372036854775807, 1)) AS v(used, hard_limit);
+               (9223372036854775807, 1), (50000000000000000, 10)) AS v(used, hard_limit);
+-- Exact for every bigint, however far usage is past the limit: the
+-- hundredths are those of numeric arithmetic, rounded half up, always with
+-- 2 decimals (until 2026-12-04 it saturated at 92233720368547758.07).
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE billing.usage_percent(u, l) * 100
+                              <> div(u::numeric * 20000 + l, 2 * l::numeric)) AS inexact,
+       count(*) FILTER (WHERE scale(billing.usage_percent(u, l)) <> 2) AS not_two_decimals
+  FROM unnest('{0, 1, 2, 3, 7, 10, 99999, 50000000000000000, 4611686018427387904,
+                9223372036854775806, 9223372036854775807}'::bigint[]) AS u,
+       unnest('{1, 2, 3, 7, 10, 99999, 20000, 4611686018427387903,
+                9223372036854775806, 9223372036854775807}'::bigint[]) AS l;
 SELECT billing.usage_percent(-1, 10);
 
 -- A limit of 0 is 100 % and blocked; a tenant without subscription is

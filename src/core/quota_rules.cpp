@@ -48,17 +48,27 @@ int64_t remaining_under(int64_t used, Limit limit) noexcept
     return used >= limit.value ? 0 : limit.value - used;
 }
 
-int64_t percent_hundredths(int64_t used, Limit limit) noexcept
+void format_percent(int64_t used, Limit limit, char (&text)[percent_text_size]) noexcept
 {
-    if (limit.value <= 0)
-        return 10000;
-    // used * 10000 / limit, rounded half up, in 128 bits.  The quotient
-    // passes 64 bits only when usage is some 9.2e14 times the limit (a limit
-    // lowered far below the usage): it is clamped then, and the percent
-    // reads 92233720368547758.07 rather than the exact figure.
-    const wide scaled = static_cast<wide>(used) * 10000;
-    const wide rounded = (scaled * 2 + limit.value) / (static_cast<wide>(limit.value) * 2);
-    return rounded > INT64_MAX ? INT64_MAX : static_cast<int64_t>(rounded);
+    // used * 10000 / limit hundredths, rounded half up; at most about
+    // 9.2e22, exact in 128 bits.
+    wide hundredths = 10000;
+    if (limit.value > 0)
+        hundredths =
+            (static_cast<wide>(used) * 20000 + limit.value) / (static_cast<wide>(limit.value) * 2);
+    // Digits from the last: two decimals, the point, then at least one
+    // whole digit.
+    char reversed[percent_text_size];
+    int n = 0;
+    do {
+        if (n == 2)
+            reversed[n++] = '.';
+        reversed[n++] = static_cast<char>('0' + static_cast<int>(hundredths % 10));
+        hundredths /= 10;
+    } while (hundredths > 0 || n < 4);
+    for (int i = 0; i < n; i++)
+        text[i] = reversed[n - 1 - i];
+    text[n] = '\0';
 }
 
 UsageStatus usage_status(int64_t used, Limit limit) noexcept

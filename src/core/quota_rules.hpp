@@ -52,10 +52,14 @@ int64_t usage_after_release(int64_t used, int64_t amount) noexcept;
 // What is left under the limit, never negative.  Only for a limited resource.
 int64_t remaining_under(int64_t used, Limit limit) noexcept;
 
-// used * 100 / limit in hundredths of a percent, rounded half away from zero
-// (the way numeric round(x, 2) rounds a non-negative value).  A limit of 0 is
-// 100 %.  Only for a limited resource.
-int64_t percent_hundredths(int64_t used, Limit limit) noexcept;
+// used * 100 / limit as decimal text with 2 decimals ("33.33"), rounded half
+// away from zero (the way numeric round(x, 2) rounds a non-negative value).
+// A limit of 0 is 100 %.  Only for a limited resource, used >= 0.  Text, as
+// the exact figure does not fit in an int64 of hundredths: usage can be up
+// to 9.2e18 times the limit (a limit lowered far below the usage), so up to
+// "922337203685477580700.00".
+constexpr int percent_text_size = 32;
+void format_percent(int64_t used, Limit limit, char (&text)[percent_text_size]) noexcept;
 
 enum class UsageStatus { unlimited, ok, warning, critical, blocked };
 

@@ -15,7 +15,7 @@ extern "C" {
 using namespace zechat::billing::pg;
 // PostgreSQL has a plan node called Limit too.
 using QuotaLimit = zechat::billing::Limit;
-using zechat::billing::percent_hundredths;
+using zechat::billing::format_percent;
 using zechat::billing::usage_status;
 using zechat::billing::usage_status_name;
 
@@ -35,9 +35,10 @@ Datum usage_percent_body(FunctionCallInfo fcinfo)
     if (limit.value < 0 || PG_GETARG_INT64(0) < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("used and hard_limit must not be negative")));
-    int64 hundredths = percent_hundredths(PG_GETARG_INT64(0), limit);
-    Numeric scaled = int64_div_fast_to_numeric(hundredths, 2);
-    PG_RETURN_NUMERIC(scaled);
+    char text[zechat::billing::percent_text_size];
+    format_percent(PG_GETARG_INT64(0), limit, text);
+    PG_RETURN_DATUM(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+                                        ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 }
 
 // billing.usage_status(used, hard_limit): unlimited/ok/warning/critical/blocked.

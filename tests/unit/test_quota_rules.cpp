@@ -1,5 +1,6 @@
 // The admission arithmetic, percent and status rules (src/core/quota_rules).
 #include <cstdint>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -119,33 +120,47 @@ TEST(Remaining, IsNeverNegative)
     EXPECT_EQ(remaining_under(0, Limit::of(max64)), max64);
 }
 
-TEST(Percent, IsInHundredthsRoundedHalfUp)
+namespace {
+// format_percent's text, for comparing.
+std::string percent(int64_t used, Limit limit)
 {
-    EXPECT_EQ(percent_hundredths(0, Limit::of(10)), 0);
-    EXPECT_EQ(percent_hundredths(1, Limit::of(3)), 3333);
-    EXPECT_EQ(percent_hundredths(2, Limit::of(3)), 6667);
-    EXPECT_EQ(percent_hundredths(8, Limit::of(10)), 8000);
-    EXPECT_EQ(percent_hundredths(1, Limit::of(80000)), 0); // 0.00125 % -> 0.00
-    EXPECT_EQ(percent_hundredths(1, Limit::of(20000)), 1); // 0.005 %  -> 0.01
-    EXPECT_EQ(percent_hundredths(1, Limit::of(40000)), 0); // 0.0025 % -> 0.00
+    char text[percent_text_size];
+    format_percent(used, limit, text);
+    return text;
+}
+} // namespace
+
+TEST(Percent, HasTwoDecimalsRoundedHalfUp)
+{
+    EXPECT_EQ(percent(0, Limit::of(10)), "0.00");
+    EXPECT_EQ(percent(1, Limit::of(3)), "33.33");
+    EXPECT_EQ(percent(2, Limit::of(3)), "66.67");
+    EXPECT_EQ(percent(8, Limit::of(10)), "80.00");
+    EXPECT_EQ(percent(1, Limit::of(80000)), "0.00"); // 0.00125 % -> 0.00
+    EXPECT_EQ(percent(1, Limit::of(20000)), "0.01"); // 0.005 %  -> 0.01
+    EXPECT_EQ(percent(1, Limit::of(40000)), "0.00"); // 0.0025 % -> 0.00
 }
 
 TEST(Percent, LimitZeroIsOneHundredPercent)
 {
-    EXPECT_EQ(percent_hundredths(0, Limit::of(0)), 10000);
-    EXPECT_EQ(percent_hundredths(5, Limit::of(0)), 10000);
+    EXPECT_EQ(percent(0, Limit::of(0)), "100.00");
+    EXPECT_EQ(percent(5, Limit::of(0)), "100.00");
 }
 
 TEST(Percent, UsageAboveTheLimitGoesPastOneHundred)
 {
-    EXPECT_EQ(percent_hundredths(150, Limit::of(100)), 15000);
+    EXPECT_EQ(percent(150, Limit::of(100)), "150.00");
 }
 
-TEST(Percent, ExtremeValuesDoNotOverflow)
+TEST(Percent, IsExactForEveryBigint)
 {
-    EXPECT_EQ(percent_hundredths(max64, Limit::of(max64)), 10000);
-    EXPECT_EQ(percent_hundredths(max64, Limit::of(1)), max64); // clamped
-    EXPECT_GT(percent_hundredths(max64, Limit::of(2)), 0);
+    EXPECT_EQ(percent(max64, Limit::of(max64)), "100.00");
+    EXPECT_EQ(percent(max64 - 1, Limit::of(max64)), "100.00"); // 99.99999... rounds up
+    EXPECT_EQ(percent(50000000000000000, Limit::of(10)), "500000000000000000.00");
+    EXPECT_EQ(percent(max64, Limit::of(1)), "922337203685477580700.00");
+    EXPECT_EQ(percent(max64, Limit::of(2)), "461168601842738790350.00");
+    EXPECT_EQ(percent(max64, Limit::of(3)), "307445734561825860233.33");
+    EXPECT_EQ(percent(1, Limit::of(max64)), "0.00");
 }
 
 TEST(Status, ThresholdsAreComparedExactly)
@@ -162,7 +177,7 @@ TEST(Status, ThresholdsAreComparedExactly)
 TEST(Status, PercentThatRoundsUpDoesNotChangeTheStatus)
 {
     // 79.999 % rounds to 80.00 but is not yet 80 %.
-    EXPECT_EQ(percent_hundredths(79999, Limit::of(100000)), 8000);
+    EXPECT_EQ(percent(79999, Limit::of(100000)), "80.00");
     EXPECT_EQ(usage_status(79999, Limit::of(100000)), UsageStatus::ok);
 }
 
