@@ -158,6 +158,24 @@ QuotaKey quota_key_of(const PendingUsage* entry)
                     entry->key.resource, static_cast<int>(std::strlen(entry->key.resource))};
 }
 
+// Lock mode keeps only the net of what was consumed and released (on the
+// entry, and on each subtransaction's part): the key's usage is base_used
+// plus the net, within [0, bigint max] after every change, so the net fits,
+// while the two sums apart may not (a transaction giving back the maximum,
+// then consuming 1 and giving it back: until 2026-12-04 that failed with
+// 22003, though a release never raises usage).  The net is kept as
+// consumed or as released, the other 0.
+int64 net_change(int64 consumed, int64 released)
+{
+    return consumed - released;
+}
+
+void set_net_change(int64* consumed, int64* released, int64 net)
+{
+    *consumed = net > 0 ? net : 0;
+    *released = net < 0 ? -net : 0;
+}
+
 bool has_change(const PendingUsage* entry)
 {
     return entry->consumed != 0 || entry->released != 0;
@@ -442,10 +460,17 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
 {
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
-        if (entry->counter != nullptr)
+        if (entry->counter != nullptr) {
             counter_settle(entry->counter, part->consumed, part->released, false, false);
-        entry->consumed -= part->consumed;
-        entry->released -= part->released;
+            entry->consumed -= part->consumed;
+            entry->released -= part->released;
+        } else {
+            // Lock mode: the net left is that of the changes before this
+            // part, within the bigint range.
+            set_net_change(&entry->consumed, &entry->released,
+                           net_change(entry->consumed, entry->released) -
+                               net_change(part->consumed, part->released));
+        }
         entry->parts = part->outer;
         pfree(part);
     }
@@ -456,9 +481,17 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
     SubxactPart* top = entry->parts;
     if (top != nullptr && top->subxact == subxact) {
         if (top->outer != nullptr && top->outer->subxact == parent) {
-            top->outer->consumed += top->consumed;
-            top->outer->released += top->released;
-            entry->parts = top->outer;
+            SubxactPart* outer = top->outer;
+            if (entry->counter != nullptr) {
+                outer->consumed += top->consumed;
+                outer->released += top->released;
+            } else {
+                // Lock mode: the nets of two parts one after the other.
+                set_net_change(&outer->consumed, &outer->released,
+                               net_change(outer->consumed, outer->released) +
+                                   net_change(top->consumed, top->released));
+            }
+            entry->parts = outer;
             pfree(top);
         } else {
             top->subxact = parent;
@@ -656,11 +689,10 @@ void prepare_pending_change(PendingUsage* entry)
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
 {
     // prepare_pending_change() put the current subtransaction's part on top.
-    // A part's sums are at most the entry's.  In shared-memory mode they are
-    // also at most what the counter holds in flight, which reserve() and
-    // force() keep within the bigint range, so only lock mode (a transaction
-    // consuming, giving back and consuming again near the bigint maximum)
-    // can get here with sums that do not fit; nothing is recorded then.
+    // A part's sums are at most the entry's, which shared-memory mode keeps
+    // at most what the counter holds in flight (reserve() and force() keep
+    // it within the bigint range); checked all the same, and nothing is
+    // recorded when they do not fit.
     int64 consumed_sum, released_sum;
     if (pg_add_s64_overflow(entry->consumed, consumed, &consumed_sum) ||
         pg_add_s64_overflow(entry->released, released, &released_sum))
@@ -674,10 +706,14 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
 void add_pending_usage(PendingUsage* entry, int64 delta)
 {
     prepare_pending_change(entry);
-    if (delta > 0)
-        record_pending_change(entry, delta, 0);
-    else
-        record_pending_change(entry, 0, -delta);
+    // Lock mode: nets (see net_change), which fit while usage does.
+    int64 net, part_net;
+    if (pg_add_s64_overflow(net_change(entry->consumed, entry->released), delta, &net) ||
+        pg_add_s64_overflow(net_change(entry->parts->consumed, entry->parts->released), delta,
+                            &part_net))
+        report_past_bigint(entry->key.resource, entry->key.tenant_id);
+    set_net_change(&entry->consumed, &entry->released, net);
+    set_net_change(&entry->parts->consumed, &entry->parts->released, part_net);
 }
 
 namespace {
@@ -715,8 +751,10 @@ void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 
     }
     // Lock mode: the key's first admission is in base_used, already written
     // to its row; a release in the part takes any amount back at commit.
-    part->released += amount;
-    entry->released += amount;
+    set_net_change(&part->consumed, &part->released,
+                   net_change(part->consumed, part->released) - amount);
+    set_net_change(&entry->consumed, &entry->released,
+                   net_change(entry->consumed, entry->released) - amount);
 }
 
 void for_each_pending_of_tenant(const char* tenant_id,

@@ -88,7 +88,8 @@ QuotaKey pending_quota_key(const PendingUsage* entry);
 // Lock mode: base_used + everything consumed - released so far.
 int64 pending_current_usage(const PendingUsage* entry);
 
-// What this transaction consumed / released on the key so far.
+// What this transaction consumed / released on the key so far (lock mode:
+// their net, as one of the two).
 int64 pending_consumed(const PendingUsage* entry);
 int64 pending_released(const PendingUsage* entry);
 
@@ -101,7 +102,9 @@ void prepare_pending_change(PendingUsage* entry);
 // prepare_pending_change): consumed and released are both >= 0.
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released);
 
-// Lock mode: prepare + record of a signed change (> 0 consumed).
+// Lock mode: prepare + record of a signed change (> 0 consumed).  Lock mode
+// keeps only the net of consumed and released, which fits wherever usage
+// does (opposite changes cancel instead of adding up past the bigint range).
 void add_pending_usage(PendingUsage* entry, int64 delta);
 
 // Takes back `amount` consumed in `subxact` (still open, or the open one it
