@@ -44,8 +44,11 @@ struct TriggerLayout {
     Oid amount_type;
     char resource[48];
     // The tgenabled of the AFTER INSERT trigger that confirms the rows this
-    // one counts (insert_confirmation.hpp), '\0' when the table has none.
+    // one counts (insert_confirmation.hpp), '\0' when the table has none;
+    // when it has one, the table its rows are paired by
+    // (confirmation_table_of), looked up once.
     char confirmation_enabled;
+    Oid confirmation_table;
     // zzz_billing_<resource>_moved: marks rows an UPDATE moves to another
     // partition (partition_moves.hpp).
     bool marks_moves;
@@ -137,6 +140,8 @@ TriggerLayout layout_for(TriggerData* data)
     if (TRIGGER_FIRED_BY_INSERT(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
         resolved.confirmation_enabled =
             confirmation_trigger_enabled(data->tg_relation, data->tg_trigger);
+    if (resolved.confirmation_enabled != '\0')
+        resolved.confirmation_table = confirmation_table_of(data->tg_relation);
     const char* name = data->tg_trigger->tgname;
     size_t length = std::strlen(name);
     resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
@@ -240,7 +245,7 @@ void on_insert(TriggerData* data, const TriggerLayout& layout)
     DeferredRefusal refusal{};
     if (amount > 0)
         consume_quota_deferring_limit(key, amount, &entry, &refusal);
-    expect_insert_confirmation(layout.relid, layout.resource, entry, amount, refusal);
+    expect_insert_confirmation(layout.confirmation_table, layout.resource, entry, amount, refusal);
 }
 
 // The rows one statement inserted into a table whose enforcement is per
@@ -405,8 +410,7 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event) &&
         (TRIGGER_FIRED_BY_INSERT(event) || TRIGGER_FIRED_BY_UPDATE(event)) &&
         data->tg_trigger->tgnargs > 0)
-        take_back_unwritten_insert(RelationGetRelid(data->tg_relation),
-                                   data->tg_trigger->tgargs[0]);
+        take_back_unwritten_insert(data->tg_relation, data->tg_trigger->tgargs[0]);
 
     Datum result = (Datum)0;
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))

@@ -3,6 +3,7 @@
 #include "insert_confirmation.hpp"
 
 #include "admission.hpp"
+#include "partition_moves.hpp"
 #include "pending_usage.hpp"
 #include "pg_boundary.hpp"
 #include "refusal.hpp"
@@ -22,7 +23,7 @@ namespace zechat::billing::pg {
 namespace {
 
 struct UnconfirmedInsert {
-    Oid relid;
+    Oid table; // confirmation_table_of() the table the row went to
     PendingUsage* entry;
     int64 amount;
     SubTransactionId subxact;
@@ -110,13 +111,21 @@ bool confirmation_fires(char tgenabled)
     return tgenabled == TRIGGER_FIRES_ON_ORIGIN || tgenabled == TRIGGER_FIRES_ALWAYS;
 }
 
-void take_back_unwritten_insert(Oid relid, const char* resource)
+Oid confirmation_table_of(Relation rel)
 {
-    if (unconfirmed_count == 0)
+    if (!rel->rd_rel->relispartition)
+        return RelationGetRelid(rel);
+    return partition_tree_root(RelationGetRelid(rel));
+}
+
+void take_back_unwritten_insert(Relation rel, const char* resource)
+{
+    if (unconfirmed_count == 0) // every row comes here: stay cheap
         return;
+    Oid table = confirmation_table_of(rel);
     size_t length = std::strlen(resource);
     for (int i = unconfirmed_count - 1; i >= 0; --i) {
-        if (unconfirmed[i].relid == relid &&
+        if (unconfirmed[i].table == table &&
             std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
             unconfirmed[i].resource[length] == '\0') {
             take_back(i);
@@ -137,12 +146,12 @@ void make_room_for_unconfirmed_insert()
     unconfirmed_capacity = capacity;
 }
 
-void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount,
+void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* entry, int64 amount,
                                 const DeferredRefusal& refusal)
 {
     // make_room_for_unconfirmed_insert() came first.
     UnconfirmedInsert& row = unconfirmed[unconfirmed_count++];
-    row.relid = relid;
+    row.table = table;
     row.entry = entry;
     row.amount = amount;
     row.subxact = GetCurrentSubTransactionId();

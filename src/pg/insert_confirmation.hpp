@@ -28,11 +28,15 @@
 // leaves its entry on top, the outer row's confirmation keeps that one, and
 // the outer row's own entry is taken back later.  A row's fate is known once PostgreSQL has moved
 // on to the next row, so an unconfirmed entry is taken back when the same trigger (table and
-// resource) counts its next row, and otherwise just before commit.  Not sooner: code that runs
-// while a row is being written (a BEFORE trigger firing after ours, a CHECK constraint's function)
-// may consume too, and must not take back a row still on its way.  Until then the count is held, as
-// if the row were written: conservative, never free. An UPDATE trigger of the same table and
-// resource takes it back too: ON CONFLICT DO UPDATE updates instead of writing the proposed row.
+// resource) counts its next row, and otherwise just before commit.  The partitions of a
+// partitioned table count as one table here: each has its own clone of the trigger, and the
+// statement's next row may go to another partition (until 2026-12-04 a row skipped in one stayed
+// counted while the next row, in another, was checked against the limit).  Not sooner: code that
+// runs while a row is being written (a BEFORE trigger firing after ours, a CHECK constraint's
+// function) may consume too, and must not take back a row still on its way.  Until then the count
+// is held, as if the row were written: conservative, never free. An UPDATE trigger of the same
+// table and resource takes it back too: ON CONFLICT DO UPDATE updates instead of writing the
+// proposed row.
 //
 // The limit: a row the limit refuses may be a duplicate that DO NOTHING will
 // skip (a webhook delivered again when the tenant is at its limit), or an
@@ -69,19 +73,26 @@ char confirmation_trigger_enabled(Relation rel, const Trigger* self);
 // (TriggerEnabled): by tgenabled and session_replication_role.
 bool confirmation_fires(char tgenabled);
 
-// At the INSERT (or UPDATE) trigger of table relid and `resource`, before
-// it consumes: the row the INSERT trigger counted before, if never
-// confirmed, was not written; take it back.
-void take_back_unwritten_insert(Oid relid, const char* resource);
+// The table whose next row tells that the last row a trigger of rel
+// counted was written or not: rel, or for a partition the partitioned table
+// at the top of its tree (each partition has its own clone of the trigger,
+// and the next row of the statement may go to another partition).
+Oid confirmation_table_of(Relation rel);
+
+// At the INSERT (or UPDATE) trigger of rel and `resource`, before it
+// consumes: the row an INSERT trigger of the same confirmation table
+// counted before, if never confirmed, was not written; take it back.
+void take_back_unwritten_insert(Relation rel, const char* resource);
 
 // Room for one more unconfirmed row, made before consuming, so that
 // recording it after the consumption cannot fail.
 void make_room_for_unconfirmed_insert();
 
-// The INSERT trigger of table relid and `resource` consumed `amount` (0:
+// The INSERT trigger of a table of confirmation table `table`
+// (confirmation_table_of) and `resource` consumed `amount` (0:
 // nothing, entry nullptr) on `entry` for a row that its AFTER trigger will
 // confirm if written; over the limit, with the refusal held back.
-void expect_insert_confirmation(Oid relid, const char* resource, PendingUsage* entry, int64 amount,
+void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* entry, int64 amount,
                                 const DeferredRefusal& refusal);
 
 // Just before commit (and each round of it): takes back every consumption

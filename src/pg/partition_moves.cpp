@@ -32,14 +32,6 @@ constexpr int max_marks = 8;
 MoveMark marks[max_marks];
 int mark_count = 0;
 
-Oid root_of(Oid relid)
-{
-    List* ancestors = get_partition_ancestors(relid);
-    Oid root = ancestors == NIL ? relid : llast_oid(ancestors);
-    list_free(ancestors);
-    return root;
-}
-
 bool mark_is_current(const MoveMark& mark)
 {
     return mark.transaction == MyProc->lxid &&
@@ -60,6 +52,14 @@ void forget_stale_marks()
 } // namespace
 
 namespace zechat::billing::pg {
+
+Oid partition_tree_root(Oid relid)
+{
+    List* ancestors = get_partition_ancestors(relid);
+    Oid root = ancestors == NIL ? relid : llast_oid(ancestors);
+    list_free(ancestors);
+    return root;
+}
 
 bool update_moves_row(Relation rel, HeapTuple new_row)
 {
@@ -87,7 +87,7 @@ void note_partition_move(Relation rel, const char* resource, const char* tenant)
         std::strlen(tenant) >= sizeof marks[0].tenant)
         return;
     MoveMark& mark = marks[mark_count];
-    mark.root = root_of(RelationGetRelid(rel));
+    mark.root = partition_tree_root(RelationGetRelid(rel));
     mark.transaction = MyProc->lxid;
     mark.subtransaction = GetCurrentSubTransactionId();
     mark.statement_start = GetCurrentStatementStartTimestamp();
@@ -103,7 +103,7 @@ bool take_partition_move(Relation rel, const char* resource, const char* tenant)
     forget_stale_marks();
     if (mark_count == 0 || !rel->rd_rel->relispartition)
         return false;
-    Oid root = root_of(RelationGetRelid(rel));
+    Oid root = partition_tree_root(RelationGetRelid(rel));
     for (int i = mark_count - 1; i >= 0; --i) {
         const MoveMark& mark = marks[i];
         if (!mark_is_current(mark) || mark.root != root ||

@@ -30,6 +30,10 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
+// The partitioned table at the top of relid's partition tree; relid itself
+// when it is no partition.  Looks up pg_inherits, once per level.
+Oid partition_tree_root(Oid relid);
+
 // Whether new_row, an UPDATE's new version of a row of partition rel, no
 // longer fits rel's partition constraint: the UPDATE will move it.  False
 // for a table that is not a partition.
