@@ -117,3 +117,15 @@ SELECT billing.try_consume_quota('s_txn', 'messages');
 TRUNCATE billing.limit_overrides;
 INSERT INTO billing.limit_overrides VALUES ('s_txn', 'messages', 5);
 SELECT billing.consume_quota('s_txn', 'messages');
+
+-- uuid and bigint tenant keys subscribe as their text form, the tenant id
+-- consume_quota & co. use (a uuid in upper case too); recount takes them
+-- as well.  recount() and recount(NULL) still mean every tenant.
+SELECT billing.subscribe('7D0C8A52-3F5E-4A8E-9B41-2F6D5C1E0A99'::uuid, 's_small'),
+       billing.subscribe(4242::bigint, 's_small'), billing.subscribe(4243, 's_small');
+SELECT tenant_id, plan_id FROM billing.subscriptions
+ WHERE tenant_id IN ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', '4242', '4243') ORDER BY 1;
+SELECT billing.consume_quota('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid, 'messages'),
+       billing.consume_quota(4242, 'messages');
+SELECT billing.recount('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid), billing.recount(4242::bigint),
+       billing.recount(), billing.recount(NULL);

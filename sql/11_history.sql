@@ -110,4 +110,35 @@ UPDATE billing.plans SET billing_interval = '30 days' WHERE plan_id = 'h_renamed
 SELECT o.tenant_id, o.used, o.period_start = s.period_anchor + interval '30 days' AS second_30_days
   FROM billing.usage_overview o JOIN billing.subscriptions s USING (tenant_id)
  WHERE o.tenant_id LIKE 'h\_ed_' AND o.resource = 'messages' ORDER BY 1;
+-- A subscription deleted keeps its tenant's usage in its periods
+-- (billing.ended_subscriptions): the closed ones stay in the history, and
+-- subscribing the tenant again is a schedule change like an UPDATE of the
+-- anchor.  Before, the history lost the tenant, and the month it was in
+-- started again from zero under the new anchor.
+INSERT INTO billing.plans (plan_id, name) VALUES ('h_gone', 'Gone');
+INSERT INTO billing.plan_limits VALUES ('h_gone', 'messages', 10);
+SELECT billing.subscribe('h_del', 'h_gone', now() - interval '40 days');
+SELECT billing._set_usage('h_del', 'messages', period_anchor, 3)
+  FROM billing.subscriptions WHERE tenant_id = 'h_del';
+SELECT billing.consume_quota('h_del', 'messages', 10);
+DELETE FROM billing.subscriptions WHERE tenant_id = 'h_del';
+SELECT h.used, h.period_start = e.period_anchor AS from_anchor,
+       h.period_end = e.period_anchor + interval '1 month' AS one_month, h.hard_limit
+  FROM billing.usage_history h JOIN billing.ended_subscriptions e USING (tenant_id)
+ WHERE tenant_id = 'h_del';
+SELECT billing.try_consume_quota('h_del', 'messages');
+SELECT billing.subscribe('h_del', 'h_gone');
+SELECT billing.try_consume_quota('h_del', 'messages');
+SELECT u.used, u.period_start = s.period_anchor AS from_new_anchor
+  FROM billing.tenant_usage('h_del') u, billing.subscriptions s
+ WHERE u.resource = 'messages' AND s.tenant_id = 'h_del';
+SELECT count(*) AS history_rows, sum(used) AS history_used
+  FROM billing.usage_history WHERE tenant_id = 'h_del';
+SELECT count(*) AS still_ended FROM billing.ended_subscriptions WHERE tenant_id = 'h_del';
+-- TRUNCATE keeps every schedule the same way.
+BEGIN;
+TRUNCATE billing.subscriptions;
+SELECT tenant_id, plan_id FROM billing.ended_subscriptions
+ WHERE tenant_id IN ('h_del', 'h_own') ORDER BY 1;
+ROLLBACK;
 RESET TimeZone;

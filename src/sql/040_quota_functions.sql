@@ -156,3 +156,20 @@ END;
 $$;
 COMMENT ON FUNCTION billing.subscribe(text, text, timestamptz) IS
     'Create or change a tenant''s subscription; a plan change keeps the anchor and the usage.';
+-- For uuid and bigint tenant keys: their text form is the tenant id, as for
+-- consume_quota & co.  With the caller's rights, like subscribe(text), which
+-- the caller needs EXECUTE on too.
+CREATE FUNCTION billing.subscribe(tenant_id uuid, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+CREATE FUNCTION billing.subscribe(tenant_id bigint, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+COMMENT ON FUNCTION billing.subscribe(uuid, text, timestamptz) IS
+    'Like billing.subscribe(text, text, timestamptz), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS
+    'Like billing.subscribe(text, text, timestamptz), for a bigint tenant key (its text form is the tenant id).';

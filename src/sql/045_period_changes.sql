@@ -158,3 +158,94 @@ CREATE TRIGGER carry_usage_to_new_period
     AFTER UPDATE OF billing_interval ON billing.plans
     FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();
+
+-- A subscription row deleted (or truncated away) leaves its tenant's usage
+-- where it is, under the periods of its schedule: that schedule is kept
+-- here, so that billing.usage_history still knows where those periods end,
+-- and so that subscribing the tenant again is a schedule change like any
+-- other.  Without it a DELETE and a new subscribe() started the running
+-- period again from zero under the new anchor (the usage of the old one no
+-- longer counting, and shown as a closed period ending at the new anchor),
+-- which an UPDATE of the anchor or plan never does.
+CREATE TABLE billing.ended_subscriptions (
+    tenant_id        text PRIMARY KEY,
+    plan_id          text REFERENCES billing.plans ON UPDATE CASCADE ON DELETE SET NULL,
+    period_anchor    timestamptz NOT NULL,
+    billing_interval interval NOT NULL,  -- the plan's when it ended: later edits of the plan are not its
+    ended_at         timestamptz NOT NULL
+);
+COMMENT ON TABLE billing.ended_subscriptions IS
+    'Billing schedule of each tenant whose subscription was deleted, until it subscribes again: its usage keeps its periods.';
+SELECT pg_catalog.pg_extension_config_dump('billing.ended_subscriptions', '');
+
+-- Keeps the schedules of the subscriptions in p_ended, as they ended.
+CREATE FUNCTION billing._keep_ended_schedules(p_ended billing.subscriptions[])
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO billing.ended_subscriptions
+    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval, now()
+      FROM unnest(p_ended) s
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+    ON CONFLICT (tenant_id) DO UPDATE
+       SET plan_id = EXCLUDED.plan_id, period_anchor = EXCLUDED.period_anchor,
+           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at
+$$;
+
+CREATE FUNCTION billing._subscriptions_ended()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM billing._keep_ended_schedules(ARRAY(SELECT s FROM billing.subscriptions s));
+    ELSE
+        PERFORM billing._keep_ended_schedules(
+            ARRAY(SELECT ROW(s.*)::billing.subscriptions FROM old_rows s));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- A tenant subscribed again: its usage moves as at any schedule change,
+-- from the schedule it ended with to the new one (its closed periods into
+-- billing.closed_periods, the period it is in now under the old schedule,
+-- if it has not ended yet, to the one it is in now under the new).
+CREATE FUNCTION billing._subscription_resumed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_ended billing.ended_subscriptions;
+    v_new_interval interval;
+BEGIN
+    DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
+    RETURNING * INTO v_ended;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- As in _subscription_periods_changed: an edit of the new plan's
+    -- interval either committed before and is read here, or waits for this
+    -- transaction and then finds this tenant among the plan's subscribers.
+    SELECT p.billing_interval INTO v_new_interval
+      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    PERFORM billing._carry_to_new_periods(
+        NEW.tenant_id, v_ended.plan_id, v_ended.period_anchor, v_ended.billing_interval,
+        NEW.period_anchor, v_new_interval);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER keep_ended_schedule
+    AFTER DELETE ON billing.subscriptions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._subscriptions_ended();
+CREATE TRIGGER keep_ended_schedules_on_truncate
+    BEFORE TRUNCATE ON billing.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._subscriptions_ended();
+CREATE TRIGGER carry_usage_to_new_period_on_return
+    AFTER INSERT ON billing.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();

@@ -614,3 +614,18 @@ END;
 $$;
 COMMENT ON FUNCTION billing.recount(text) IS
     'Recompute gauge usage from the enforced tables (all tenants when NULL), e.g. after loading with triggers disabled.';
+-- For uuid and bigint tenant keys (no default: recount() is the text form's).
+CREATE FUNCTION billing.recount(tenant_id uuid)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.recount($1::text) $$;
+CREATE FUNCTION billing.recount(tenant_id bigint)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.recount($1::text) $$;
+COMMENT ON FUNCTION billing.recount(uuid) IS
+    'Like billing.recount(text), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.recount(bigint) IS
+    'Like billing.recount(text), for a bigint tenant key (its text form is the tenant id).';

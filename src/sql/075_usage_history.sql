@@ -99,18 +99,26 @@ CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
 
 -- Closed periods of period resources in which anything was consumed: those
 -- under the tenant's current schedule, whose end follows from the
--- subscription's anchor and its plan's billing interval, and those a
+-- subscription's anchor and its plan's billing interval (or, for a tenant
+-- whose subscription was deleted, the schedule it ended with), and those a
 -- schedule change closed (billing.closed_periods, 045_period_changes.sql),
 -- which keep the end and plan they had.  Plain joins, like usage_overview,
 -- so that a reader needs only SELECT.
 CREATE VIEW billing.usage_history AS
-WITH periods AS (
+WITH schedules AS (
+    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval
+      FROM billing.subscriptions s
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+    UNION ALL
+    SELECT e.tenant_id, e.plan_id, e.period_anchor, e.billing_interval
+      FROM billing.ended_subscriptions e
+     WHERE NOT EXISTS (SELECT FROM billing.subscriptions s WHERE s.tenant_id = e.tenant_id)
+), periods AS (
     SELECT u.tenant_id, u.resource, u.period_start, b.period_end, u.used, s.plan_id
       FROM billing.usage u
       JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
-      JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
-      JOIN billing.plans p ON p.plan_id = s.plan_id
-     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+      JOIN schedules s ON s.tenant_id = u.tenant_id
+     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, s.billing_interval, u.period_start) b
      -- A gauge's row (-infinity) has no period; none should be found under a
      -- period resource, but one must not make the view fail for every reader.
      WHERE isfinite(u.period_start)

@@ -70,6 +70,10 @@ DROP TABLE old_files;
 SELECT billing.subscribe('switcher', 'starter', '2026-01-31 10:00+00');
 SELECT billing._set_usage('switcher', 'messages', '2026-01-31 10:00+00', 4);
 SELECT billing.subscribe('switcher', 'annual');
+-- A subscription deleted: its schedule is kept, and with it its history.
+SELECT billing.subscribe('departed', 'starter', '2026-01-31 10:00+00');
+SELECT billing._set_usage('departed', 'messages', '2026-01-31 10:00+00', 6);
+DELETE FROM billing.subscriptions WHERE tenant_id = 'departed';
 SQL
 
 # What must survive, as text to compare.
@@ -82,6 +86,8 @@ SELECT 'subscription', s.* FROM billing.subscriptions s ORDER BY tenant_id;
 SELECT 'override', o.* FROM billing.limit_overrides o ORDER BY tenant_id, resource;
 SELECT 'usage', u.* FROM billing.usage u ORDER BY tenant_id, resource, period_start;
 SELECT 'closed', c.* FROM billing.closed_periods c ORDER BY tenant_id, resource, period_start;
+SELECT 'ended', e.tenant_id, e.plan_id, e.period_anchor, e.billing_interval
+  FROM billing.ended_subscriptions e ORDER BY tenant_id;
 SELECT 'history', h.* FROM billing.usage_history h ORDER BY tenant_id, resource, period_start;
 SELECT 'enforced', e.tbl::text, e.resource, e.tenant_column, e.amount_column
   FROM billing.enforced_tables e WHERE e.tbl::oid IN (SELECT oid FROM pg_class) ORDER BY 2, 3;
@@ -96,6 +102,7 @@ SQL
 snapshot src >/tmp/zb-dump-src.txt
 grep -q '^usage|acme|messages|' /tmp/zb-dump-src.txt || fail "the source database has no usage to compare"
 grep -q '^closed|switcher|messages|' /tmp/zb-dump-src.txt || fail "the source database has no closed period to compare"
+grep -q '^history|departed|messages|' /tmp/zb-dump-src.txt || fail "the source database has no ended subscription's history to compare"
 [ "$(run_sql src -At -c "SELECT count(*) FROM billing.enforced_tables WHERE tbl::oid NOT IN (SELECT oid FROM pg_class)")" = 1 ] ||
     fail "the source database has no enforcement of a dropped table"
 

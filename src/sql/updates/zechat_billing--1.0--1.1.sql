@@ -169,20 +169,47 @@ COMMENT ON TABLE billing.closed_periods IS
     'Usage of closed periods (period resources) under a tenant''s earlier billing schedule, kept for billing.usage_history.';
 SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 
+-- A subscription row deleted (or truncated away) leaves its tenant's usage
+-- where it is, under the periods of its schedule: that schedule is kept
+-- here, so that billing.usage_history still knows where those periods end,
+-- and so that subscribing the tenant again is a schedule change like any
+-- other.  Without it a DELETE and a new subscribe() started the running
+-- period again from zero under the new anchor (the usage of the old one no
+-- longer counting, and shown as a closed period ending at the new anchor),
+-- which an UPDATE of the anchor or plan never does.
+CREATE TABLE billing.ended_subscriptions (
+    tenant_id        text PRIMARY KEY,
+    plan_id          text REFERENCES billing.plans ON UPDATE CASCADE ON DELETE SET NULL,
+    period_anchor    timestamptz NOT NULL,
+    billing_interval interval NOT NULL,  -- the plan's when it ended: later edits of the plan are not its
+    ended_at         timestamptz NOT NULL
+);
+COMMENT ON TABLE billing.ended_subscriptions IS
+    'Billing schedule of each tenant whose subscription was deleted, until it subscribes again: its usage keeps its periods.';
+SELECT pg_catalog.pg_extension_config_dump('billing.ended_subscriptions', '');
+
 -- Closed periods of period resources in which anything was consumed: those
 -- under the tenant's current schedule, whose end follows from the
--- subscription's anchor and its plan's billing interval, and those a
+-- subscription's anchor and its plan's billing interval (or, for a tenant
+-- whose subscription was deleted, the schedule it ended with), and those a
 -- schedule change closed (billing.closed_periods, 045_period_changes.sql),
 -- which keep the end and plan they had.  Plain joins, like usage_overview,
 -- so that a reader needs only SELECT.
 CREATE VIEW billing.usage_history AS
-WITH periods AS (
+WITH schedules AS (
+    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval
+      FROM billing.subscriptions s
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+    UNION ALL
+    SELECT e.tenant_id, e.plan_id, e.period_anchor, e.billing_interval
+      FROM billing.ended_subscriptions e
+     WHERE NOT EXISTS (SELECT FROM billing.subscriptions s WHERE s.tenant_id = e.tenant_id)
+), periods AS (
     SELECT u.tenant_id, u.resource, u.period_start, b.period_end, u.used, s.plan_id
       FROM billing.usage u
       JOIN billing.resources r ON r.resource = u.resource AND r.kind = 'period'
-      JOIN billing.subscriptions s ON s.tenant_id = u.tenant_id
-      JOIN billing.plans p ON p.plan_id = s.plan_id
-     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, p.billing_interval, u.period_start) b
+      JOIN schedules s ON s.tenant_id = u.tenant_id
+     CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, s.billing_interval, u.period_start) b
      -- A gauge's row (-infinity) has no period; none should be found under a
      -- period resource, but one must not make the view fail for every reader.
      WHERE isfinite(u.period_start)
@@ -1121,6 +1148,82 @@ REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, inte
     billing._plan_interval_changed()
     FROM PUBLIC;
 
+-- Keeps the schedules of the subscriptions in p_ended, as they ended.
+CREATE FUNCTION billing._keep_ended_schedules(p_ended billing.subscriptions[])
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO billing.ended_subscriptions
+    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval, now()
+      FROM unnest(p_ended) s
+      JOIN billing.plans p ON p.plan_id = s.plan_id
+    ON CONFLICT (tenant_id) DO UPDATE
+       SET plan_id = EXCLUDED.plan_id, period_anchor = EXCLUDED.period_anchor,
+           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at
+$$;
+
+CREATE FUNCTION billing._subscriptions_ended()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM billing._keep_ended_schedules(ARRAY(SELECT s FROM billing.subscriptions s));
+    ELSE
+        PERFORM billing._keep_ended_schedules(
+            ARRAY(SELECT ROW(s.*)::billing.subscriptions FROM old_rows s));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+-- A tenant subscribed again: its usage moves as at any schedule change,
+-- from the schedule it ended with to the new one (its closed periods into
+-- billing.closed_periods, the period it is in now under the old schedule,
+-- if it has not ended yet, to the one it is in now under the new).
+CREATE FUNCTION billing._subscription_resumed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_ended billing.ended_subscriptions;
+    v_new_interval interval;
+BEGIN
+    DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
+    RETURNING * INTO v_ended;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    -- As in _subscription_periods_changed: an edit of the new plan's
+    -- interval either committed before and is read here, or waits for this
+    -- transaction and then finds this tenant among the plan's subscribers.
+    SELECT p.billing_interval INTO v_new_interval
+      FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
+    PERFORM billing._carry_to_new_periods(
+        NEW.tenant_id, v_ended.plan_id, v_ended.period_anchor, v_ended.billing_interval,
+        NEW.period_anchor, v_new_interval);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER keep_ended_schedule
+    AFTER DELETE ON billing.subscriptions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._subscriptions_ended();
+CREATE TRIGGER keep_ended_schedules_on_truncate
+    BEFORE TRUNCATE ON billing.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._subscriptions_ended();
+CREATE TRIGGER carry_usage_to_new_period_on_return
+    AFTER INSERT ON billing.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();
+REVOKE ALL ON FUNCTION billing._keep_ended_schedules(billing.subscriptions[]),
+    billing._subscriptions_ended(),
+    billing._subscription_resumed()
+    FROM PUBLIC;
+
 -- The arguments of exact_on_conflict and enforce_per_statement, which set
 -- how the inserts into an enforced table are counted.
 CREATE FUNCTION billing._check_insert_setting(tbl regclass, enabled boolean)
@@ -1578,3 +1681,36 @@ SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
 -- EXECUTE on the uuid or bigint form of tenant_usage is enough.
 ALTER FUNCTION billing.tenant_usage(uuid) SECURITY DEFINER;
 ALTER FUNCTION billing.tenant_usage(bigint) SECURITY DEFINER;
+
+-- uuid and bigint forms of subscribe and recount, like consume_quota's.
+CREATE FUNCTION billing.subscribe(tenant_id uuid, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+CREATE FUNCTION billing.subscribe(tenant_id bigint, plan_id text, period_anchor timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+COMMENT ON FUNCTION billing.subscribe(uuid, text, timestamptz) IS
+    'Like billing.subscribe(text, text, timestamptz), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS
+    'Like billing.subscribe(text, text, timestamptz), for a bigint tenant key (its text form is the tenant id).';
+CREATE FUNCTION billing.recount(tenant_id uuid)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.recount($1::text) $$;
+CREATE FUNCTION billing.recount(tenant_id bigint)
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT billing.recount($1::text) $$;
+COMMENT ON FUNCTION billing.recount(uuid) IS
+    'Like billing.recount(text), for a uuid tenant key (its text form is the tenant id).';
+COMMENT ON FUNCTION billing.recount(bigint) IS
+    'Like billing.recount(text), for a bigint tenant key (its text form is the tenant id).';
+REVOKE ALL ON FUNCTION billing.subscribe(uuid, text, timestamptz), billing.subscribe(bigint, text, timestamptz),
+    billing.recount(uuid), billing.recount(bigint)
+    FROM PUBLIC;
