@@ -252,6 +252,54 @@ SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables
 SELECT resource, used FROM billing.tenant_usage('e_alter') WHERE resource IN ('messages', 'storage');
 SELECT billing.recount('e_alter');
 SELECT used AS recounted FROM billing.tenant_usage('e_alter') WHERE resource = 'storage';
+-- A retype that changes the values of a gauge's tenant or amount column
+-- (2026-12-04): what the rows held is given back before it, what they hold
+-- after it is counted, as unenforcing and enforcing again would.  Before,
+-- the usage stayed as counted from the old values.
+CREATE TABLE e_retyped (tenant_id text, size int);
+SELECT billing.enforce_quota('e_retyped', 'storage', amount_column => 'size');
+SELECT billing.subscribe('e_rt', 'e_plan'), billing.subscribe('E_RT', 'e_plan');
+INSERT INTO e_retyped VALUES ('e_rt', 10), ('e_rt', 20);
+ALTER TABLE e_retyped ALTER COLUMN size TYPE bigint USING size * 3;
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_rt', 'E_RT') AND resource = 'storage' ORDER BY 1;
+ALTER TABLE e_retyped ALTER COLUMN tenant_id TYPE varchar(10) USING upper(tenant_id);
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_rt', 'E_RT') AND resource = 'storage' ORDER BY 1;
+-- Refused, or rolled back: nothing moves (and a role that may not alter
+-- the table gets it neither locked nor counted before it is refused).
+ALTER TABLE e_retyped ALTER COLUMN size TYPE numeric;
+SET ROLE e_app_owner;
+ALTER TABLE e_retyped ALTER COLUMN size TYPE bigint USING size + 1;
+RESET ROLE;
+BEGIN;
+ALTER TABLE e_retyped ALTER COLUMN size TYPE bigint USING size + 1;
+ROLLBACK;
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_rt', 'E_RT') AND resource = 'storage' ORDER BY 1;
+DELETE FROM e_retyped;
+SELECT count(*) AS left_over FROM billing.usage
+ WHERE tenant_id IN ('e_rt', 'E_RT') AND resource = 'storage';
+-- recount, the backfill and TRUNCATE tell tenants apart byte by byte, as
+-- the triggers do, whatever the tenant column's collation (2026-12-04:
+-- a case-insensitive one merged 'e_ci' and 'E_CI', and tables of two
+-- collations made recount fail with 42P22).
+CREATE COLLATION e_case_blind (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE e_ci_users (tenant_id text COLLATE e_case_blind);
+CREATE TABLE e_posix_users (tenant_id text COLLATE "POSIX");
+SELECT billing.subscribe('e_ci', 'e_plan'), billing.subscribe('E_CI', 'e_plan');
+INSERT INTO e_ci_users VALUES ('e_ci'), ('E_CI');
+INSERT INTO e_posix_users VALUES ('E_CI');
+SELECT billing.enforce_quota('e_ci_users', 'users'), billing.enforce_quota('e_posix_users', 'users');
+SELECT billing.recount('e_ci'), billing.recount('E_CI');
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_ci', 'E_CI') AND resource = 'users' ORDER BY 1;
+TRUNCATE e_ci_users;
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_ci', 'E_CI') AND resource = 'users' ORDER BY 1;
+SELECT billing.unenforce_quota('e_ci_users', 'users'), billing.unenforce_quota('e_posix_users', 'users');
+DROP TABLE e_ci_users, e_posix_users;
+DROP COLLATION e_case_blind;
 -- An inheritance parent's rename and drop reach an enforced child.
 CREATE TABLE e_alter_parent (tenant_id text, n int);
 CREATE TABLE e_alter_child () INHERITS (e_alter_parent);

@@ -6,6 +6,8 @@
 // them is SQL (billing._enforced_columns_altered, in
 // src/sql/062_enforced_columns_ddl.sql; billing._partition_attached, in
 // src/sql/064_partitioned_gauges.sql).
+#include <cstring>
+
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -14,6 +16,9 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "nodes/parsenodes.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -109,13 +114,63 @@ void call_partitions_attached(Oid own_function, const AlterTableStmt* statement)
     }
 }
 
+// The columns the statement retypes (ALTER COLUMN ... TYPE), as a text[],
+// or 0 when it retypes none.
+Datum retyped_columns(const AlterTableStmt* statement)
+{
+    int count = 0;
+    Datum* names = static_cast<Datum*>(palloc(sizeof(Datum) * list_length(statement->cmds)));
+    ListCell* cell;
+    foreach (cell, statement->cmds) {
+        auto* command = static_cast<AlterTableCmd*>(lfirst(cell));
+        if (command->subtype == AT_AlterColumnType && command->name != nullptr)
+            names[count++] = CStringGetTextDatum(command->name);
+    }
+    if (count == 0)
+        return static_cast<Datum>(0);
+    return PointerGetDatum(construct_array(names, count, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+// billing._retyped_gauges: -1 before the statement, +1 after it.
+void call_retyped_gauges(Oid own_function, Oid relid, Datum columns, int sign)
+{
+    Oid argtypes[3] = {REGCLASSOID, TEXTARRAYOID, INT4OID};
+    Datum args[3] = {ObjectIdGetDatum(relid), columns, Int32GetDatum(sign)};
+    call_worker(own_function, "_retyped_gauges", 3, argtypes, args);
+}
+
+// At ddl_command_start: gauges whose columns the statement retypes give
+// back what the rows hold, before their values change.
+void before_retype(Oid own_function, Node* tree)
+{
+    if (!IsA(tree, AlterTableStmt))
+        return;
+    auto* statement = castNode(AlterTableStmt, tree);
+    Datum columns = retyped_columns(statement);
+    if (columns == static_cast<Datum>(0))
+        return;
+    // Not locked yet (_retyped_gauges locks what it counts); not there (IF
+    // EXISTS): the command itself says so, or does nothing.
+    // Nor is ownership checked yet: a role that may not alter the table
+    // must not get it locked and scanned here, with the extension owner's
+    // rights, before ALTER TABLE refuses it.
+    Oid relid = RangeVarGetRelid(statement->relation, NoLock, true);
+    if (OidIsValid(relid) && pg_class_ownercheck(relid, GetUserId()))
+        call_retyped_gauges(own_function, relid, columns, -1);
+}
+
 Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
 {
     if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("billing._enforced_columns_ddl() must be called as an event "
                                "trigger")));
-    Node* tree = reinterpret_cast<EventTriggerData*>(fcinfo->context)->parsetree;
+    auto* event = reinterpret_cast<EventTriggerData*>(fcinfo->context);
+    Node* tree = event->parsetree;
+    if (std::strcmp(event->event, "ddl_command_start") == 0) {
+        before_retype(fcinfo->flinfo->fn_oid, tree);
+        PG_RETURN_VOID();
+    }
 
     RangeVar* relation = nullptr;
     const char* old_name = "";
@@ -139,8 +194,13 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     if (!OidIsValid(relid))
         PG_RETURN_VOID();
     call_columns_altered(fcinfo->flinfo->fn_oid, relid, old_name, new_name);
-    if (IsA(tree, AlterTableStmt))
+    if (IsA(tree, AlterTableStmt)) {
         call_partitions_attached(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));
+        // What the rows hold now, counted again (before_retype took it back).
+        Datum columns = retyped_columns(castNode(AlterTableStmt, tree));
+        if (columns != static_cast<Datum>(0))
+            call_retyped_gauges(fcinfo->flinfo->fn_oid, relid, columns, 1);
+    }
     PG_RETURN_VOID();
 }
 

@@ -486,7 +486,9 @@ COMMENT ON FUNCTION billing.enforce_per_statement(regclass, boolean) IS
 -- As the triggers count them: rows of this table only (an inheritance
 -- child's rows never passed its triggers; a partitioned table's are its
 -- partitions', which did), none whose tenant cannot be billed (NULL, empty,
--- over 63 bytes), negative amounts as 0.
+-- over 63 bytes), negative amounts as 0, tenants told apart byte by byte
+-- whatever the column's collation (a case-insensitive one merged 'acme' and
+-- 'ACME', and two tables of two collations made recount fail, 42P22).
 CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
                                           p_tenant_column name, p_amount_column name)
 RETURNS text
@@ -494,10 +496,10 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
-        'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
+        'SELECT %1$I::text COLLATE "C" AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
            FROM %5$s %3$s
           WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
-            AND ($1::text IS NULL OR %1$I::text = $1)
+            AND ($1::text IS NULL OR %1$I::text COLLATE "C" = $1)
           GROUP BY 1',
         p_tenant_column,
         CASE WHEN p_amount_column IS NULL THEN '1'

@@ -88,9 +88,51 @@ BEGIN
 END;
 $$;
 
+-- ALTER COLUMN ... TYPE writes the column's values again, as its USING
+-- expression or the cast makes them ('007' becomes 7, USING size * 1000
+-- multiplies): a gauge counted from the old values would no longer hold
+-- what the rows do.  So the gauges whose tenant or amount column is
+-- retyped (on tbl or, through inheritance, below it) give back what the
+-- rows held before the change (p_sign -1, at ddl_command_start, the tables
+-- locked first: ALTER TABLE has not locked them yet, and a row written in
+-- between would be counted twice) and count what they hold after it (+1,
+-- at ddl_command_end): as unenforcing and enforcing again would, in the
+-- same transaction.
+CREATE FUNCTION billing._retyped_gauges(tbl regclass, p_columns text[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN
+        WITH RECURSIVE family(relid) AS (
+            SELECT tbl::oid
+            UNION
+            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+        SELECT x.tbl, x.resource
+          FROM billing.enforced_tables x
+          JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+         WHERE x.tbl IN (SELECT f.relid FROM family f)
+           AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
+         ORDER BY x.tbl::oid, x.resource
+    LOOP
+        IF p_sign < 0 THEN
+            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', e.tbl);
+        END IF;
+        PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
+    END LOOP;
+END;
+$$;
+
 CREATE FUNCTION billing._enforced_columns_ddl()
 RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
 
 CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION billing._enforced_columns_ddl();
+-- The same function, before the change: see _retyped_gauges.
+CREATE EVENT TRIGGER zechat_billing_retyped_columns ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();

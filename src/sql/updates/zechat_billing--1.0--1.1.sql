@@ -368,7 +368,9 @@ $$;
 -- As the triggers count them: rows of this table only (an inheritance
 -- child's rows never passed its triggers; a partitioned table's are its
 -- partitions', which did), none whose tenant cannot be billed (NULL, empty,
--- over 63 bytes), negative amounts as 0.
+-- over 63 bytes), negative amounts as 0, tenants told apart byte by byte
+-- whatever the column's collation (a case-insensitive one merged 'acme' and
+-- 'ACME', and two tables of two collations made recount fail, 42P22).
 CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
                                           p_tenant_column name, p_amount_column name)
 RETURNS text
@@ -376,10 +378,10 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
-        'SELECT %1$I::text AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
+        'SELECT %1$I::text COLLATE "C" AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
            FROM %5$s %3$s
           WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
-            AND ($1::text IS NULL OR %1$I::text = $1)
+            AND ($1::text IS NULL OR %1$I::text COLLATE "C" = $1)
           GROUP BY 1',
         p_tenant_column,
         CASE WHEN p_amount_column IS NULL THEN '1'
@@ -912,6 +914,50 @@ CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
     billing._enforced_columns_ddl()
     FROM PUBLIC;
+
+-- ALTER COLUMN ... TYPE writes the column's values again, as its USING
+-- expression or the cast makes them ('007' becomes 7, USING size * 1000
+-- multiplies): a gauge counted from the old values would no longer hold
+-- what the rows do.  So the gauges whose tenant or amount column is
+-- retyped (on tbl or, through inheritance, below it) give back what the
+-- rows held before the change (p_sign -1, at ddl_command_start, the tables
+-- locked first: ALTER TABLE has not locked them yet, and a row written in
+-- between would be counted twice) and count what they hold after it (+1,
+-- at ddl_command_end): as unenforcing and enforcing again would, in the
+-- same transaction.
+CREATE FUNCTION billing._retyped_gauges(tbl regclass, p_columns text[], p_sign integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN
+        WITH RECURSIVE family(relid) AS (
+            SELECT tbl::oid
+            UNION
+            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+        SELECT x.tbl, x.resource
+          FROM billing.enforced_tables x
+          JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+         WHERE x.tbl IN (SELECT f.relid FROM family f)
+           AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
+         ORDER BY x.tbl::oid, x.resource
+    LOOP
+        IF p_sign < 0 THEN
+            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', e.tbl);
+        END IF;
+        PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
+    END LOOP;
+END;
+$$;
+
+-- The same function, before the change: see _retyped_gauges.
+CREATE EVENT TRIGGER zechat_billing_retyped_columns ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION billing._enforced_columns_ddl();
+REVOKE ALL ON FUNCTION billing._retyped_gauges(regclass, text[], integer) FROM PUBLIC;
 
 -- A resource cannot be renamed, nor change kind once counted or enforced
 -- (015_key_changes.sql).
