@@ -5,6 +5,20 @@
 -- (src/pg/enforced_columns_ddl.cpp) hands the table altered and, for RENAME
 -- COLUMN, the old and new names ('' otherwise) to the function below.
 
+-- tbl and the tables inheriting from it, at any depth (which an ALTER TABLE
+-- of a column reaches too).
+CREATE FUNCTION billing._table_and_inheritors(tbl regclass)
+RETURNS SETOF oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE family(relid) AS (
+        SELECT tbl::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+    SELECT f.relid FROM family f
+$$;
+
 -- The enforcements of tbl and of the tables inheriting from it (which a
 -- rename or a drop reaches too) follow a renamed column; a change that
 -- leaves them a column they cannot read (dropped, of another type,
@@ -25,13 +39,9 @@ DECLARE
     v_trigger record;
 BEGIN
     FOR e IN
-        WITH RECURSIVE family(relid) AS (
-            SELECT tbl::oid
-            UNION
-            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
         SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
           FROM billing.enforced_tables x
-         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         WHERE x.tbl IN (SELECT billing._table_and_inheritors(_enforced_columns_altered.tbl))
          ORDER BY x.tbl::oid, x.resource
            FOR UPDATE
     LOOP
@@ -107,14 +117,10 @@ DECLARE
     e record;
 BEGIN
     FOR e IN
-        WITH RECURSIVE family(relid) AS (
-            SELECT tbl::oid
-            UNION
-            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
         SELECT x.tbl, x.resource
           FROM billing.enforced_tables x
           JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
-         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         WHERE x.tbl IN (SELECT billing._table_and_inheritors(_retyped_gauges.tbl))
            AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
          ORDER BY x.tbl::oid, x.resource
     LOOP

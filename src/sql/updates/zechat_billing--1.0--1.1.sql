@@ -826,6 +826,20 @@ $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
 
+-- tbl and the tables inheriting from it, at any depth (which an ALTER TABLE
+-- of a column reaches too).
+CREATE FUNCTION billing._table_and_inheritors(tbl regclass)
+RETURNS SETOF oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE family(relid) AS (
+        SELECT tbl::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
+    SELECT f.relid FROM family f
+$$;
+
 -- ALTER TABLE of an enforced table: a renamed column is followed, a dropped
 -- one refused (062_enforced_columns_ddl.sql).
 CREATE FUNCTION billing._enforced_columns_altered(tbl regclass, p_old_name text, p_new_name text)
@@ -841,13 +855,9 @@ DECLARE
     v_trigger record;
 BEGIN
     FOR e IN
-        WITH RECURSIVE family(relid) AS (
-            SELECT tbl::oid
-            UNION
-            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
         SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
           FROM billing.enforced_tables x
-         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         WHERE x.tbl IN (SELECT billing._table_and_inheritors(_enforced_columns_altered.tbl))
          ORDER BY x.tbl::oid, x.resource
            FOR UPDATE
     LOOP
@@ -934,14 +944,10 @@ DECLARE
     e record;
 BEGIN
     FOR e IN
-        WITH RECURSIVE family(relid) AS (
-            SELECT tbl::oid
-            UNION
-            SELECT i.inhrelid FROM pg_inherits i JOIN family f ON i.inhparent = f.relid)
         SELECT x.tbl, x.resource
           FROM billing.enforced_tables x
           JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
-         WHERE x.tbl IN (SELECT f.relid FROM family f)
+         WHERE x.tbl IN (SELECT billing._table_and_inheritors(_retyped_gauges.tbl))
            AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
          ORDER BY x.tbl::oid, x.resource
     LOOP
@@ -957,7 +963,9 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_retyped_columns ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
-REVOKE ALL ON FUNCTION billing._retyped_gauges(regclass, text[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._retyped_gauges(regclass, text[], integer),
+    billing._table_and_inheritors(regclass)
+    FROM PUBLIC;
 
 -- A resource cannot be renamed, nor change kind once counted or enforced
 -- (015_key_changes.sql).
