@@ -12,10 +12,12 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -155,8 +157,17 @@ void before_retype(Oid own_function, Node* tree)
     // must not get it locked and scanned here, with the extension owner's
     // rights, before ALTER TABLE refuses it.
     Oid relid = RangeVarGetRelid(statement->relation, NoLock, true);
-    if (OidIsValid(relid) && pg_class_ownercheck(relid, GetUserId()))
-        call_retyped_gauges(own_function, relid, columns, -1);
+    if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+        return;
+    // Locked as ALTER TABLE will lock them, the table first, then the
+    // tables below it: what is counted now cannot change before the change
+    // itself (a row written, an enforcement added or removed), so that what
+    // the end of the statement counts again is what was taken back here;
+    // and locking a partition before its parent would turn a writer's wait
+    // into a deadlock.
+    LockRelationOid(relid, AccessExclusiveLock);
+    (void)find_all_inheritors(relid, AccessExclusiveLock, nullptr);
+    call_retyped_gauges(own_function, relid, columns, -1);
 }
 
 Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)

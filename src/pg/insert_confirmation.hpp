@@ -33,7 +33,10 @@
 // statement's next row may go to another partition (until 2026-12-04 a row skipped in one stayed
 // counted while the next row, in another, was checked against the limit).  Not sooner: code that
 // runs while a row is being written (a BEFORE trigger firing after ours, a CHECK constraint's
-// function) may consume too, and must not take back a row still on its way.  Until then the count
+// function) may consume too, and must not take back a row still on its way.  (That code writing
+// itself into the same table, or since 2026-12-04 into any partition of the same tree, does take
+// the outer row back early: it is then written uncounted.  A BEFORE trigger or a CHECK function
+// inserting into the table it guards is what that takes.)  Until then the count
 // is held, as if the row were written: conservative, never free. An UPDATE trigger of the same
 // table and resource takes it back too: ON CONFLICT DO UPDATE updates instead of writing the
 // proposed row.

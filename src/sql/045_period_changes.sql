@@ -178,19 +178,38 @@ COMMENT ON TABLE billing.ended_subscriptions IS
     'Billing schedule of each tenant whose subscription was deleted, until it subscribes again: its usage keeps its periods.';
 SELECT pg_catalog.pg_extension_config_dump('billing.ended_subscriptions', '');
 
--- Keeps the schedules of the subscriptions in p_ended, as they ended.
-CREATE FUNCTION billing._keep_ended_schedules(p_ended billing.subscriptions[])
+-- Keeps one tenant's schedule as its subscription ended.
+CREATE FUNCTION billing._keep_ended_schedule(p_tenant_id text, p_plan_id text,
+                                             p_anchor timestamptz, p_interval interval)
 RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
     INSERT INTO billing.ended_subscriptions
-    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval, now()
-      FROM unnest(p_ended) s
-      JOIN billing.plans p ON p.plan_id = s.plan_id
+    VALUES (p_tenant_id, p_plan_id, p_anchor, p_interval, now())
     ON CONFLICT (tenant_id) DO UPDATE
        SET plan_id = EXCLUDED.plan_id, period_anchor = EXCLUDED.period_anchor,
-           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at
+           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at;
+END;
+$$;
+
+-- The query that keeps the schedules of the subscriptions in p_rows (a
+-- relation with their columns).  The plans are locked: an edit of an
+-- interval committed after a REPEATABLE READ transaction's snapshot makes
+-- it fail (40001) rather than keep the interval the edit replaced, and
+-- carried the tenant away from.
+CREATE FUNCTION billing._keep_ended_schedules_sql(p_rows text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        'SELECT billing._keep_ended_schedule(s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval)
+           FROM %s s
+           JOIN billing.plans p ON p.plan_id = s.plan_id
+            FOR SHARE OF p',
+        p_rows)
 $$;
 
 CREATE FUNCTION billing._subscriptions_ended()
@@ -200,12 +219,29 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM billing._keep_ended_schedules(ARRAY(SELECT s FROM billing.subscriptions s));
+        -- With the latest snapshot (the TRUNCATE holds the table's ACCESS
+        -- EXCLUSIVE lock, so it sees every subscription it empties), not a
+        -- REPEATABLE READ transaction's, which misses those committed since.
+        PERFORM billing._execute_after_locks(
+            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL, NULL);
     ELSE
-        PERFORM billing._keep_ended_schedules(
-            ARRAY(SELECT ROW(s.*)::billing.subscriptions FROM old_rows s));
+        EXECUTE billing._keep_ended_schedules_sql('old_rows');
     END IF;
     RETURN NULL;
+END;
+$$;
+
+-- Raised by _subscription_resumed.
+CREATE FUNCTION billing._schedule_ended_meanwhile(p_tenant_id text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'could not serialize access: the subscription of tenant "%" ended after this transaction began',
+                    p_tenant_id
+        USING ERRCODE = 'serialization_failure',
+              HINT = 'Retry the transaction: it then carries the tenant''s usage to its new subscription.';
 END;
 $$;
 
@@ -225,6 +261,15 @@ BEGIN
     DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
     RETURNING * INTO v_ended;
     IF NOT FOUND THEN
+        -- In REPEATABLE READ and SERIALIZABLE the transaction's snapshot may
+        -- predate the DELETE that kept the tenant's schedule: subscribing it
+        -- as a new tenant would start its period again from zero.
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            PERFORM billing._execute_after_locks(
+                'SELECT billing._schedule_ended_meanwhile(e.tenant_id)
+                   FROM billing.ended_subscriptions e WHERE e.tenant_id = $1',
+                NEW.tenant_id, NULL);
+        END IF;
         RETURN NULL;
     END IF;
     -- As in _subscription_periods_changed: an edit of the new plan's

@@ -536,6 +536,10 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- No query: no such enforcement (any more), nothing to count.
+    IF p_query IS NULL THEN
+        RETURN;
+    END IF;
     PERFORM billing._execute_after_locks(format(
         'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
            FROM (%s) t
@@ -616,15 +620,16 @@ END;
 $$;
 COMMENT ON FUNCTION billing.recount(text) IS
     'Recompute gauge usage from the enforced tables (all tenants when NULL), e.g. after loading with triggers disabled.';
--- For uuid and bigint tenant keys (no default: recount() is the text form's).
+-- For uuid and bigint tenant keys (no default: recount() is the text form's;
+-- STRICT: a NULL key of these types is no tenant, not "every tenant").
 CREATE FUNCTION billing.recount(tenant_id uuid)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT billing.recount($1::text) $$;
 CREATE FUNCTION billing.recount(tenant_id bigint)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT billing.recount($1::text) $$;
 COMMENT ON FUNCTION billing.recount(uuid) IS

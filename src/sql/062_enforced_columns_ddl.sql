@@ -103,11 +103,11 @@ $$;
 -- multiplies): a gauge counted from the old values would no longer hold
 -- what the rows do.  So the gauges whose tenant or amount column is
 -- retyped (on tbl or, through inheritance, below it) give back what the
--- rows held before the change (p_sign -1, at ddl_command_start, the tables
--- locked first: ALTER TABLE has not locked them yet, and a row written in
--- between would be counted twice) and count what they hold after it (+1,
--- at ddl_command_end): as unenforcing and enforcing again would, in the
--- same transaction.
+-- rows held before the change (p_sign -1, at ddl_command_start, once the
+-- event trigger has locked the tables as ALTER TABLE will) and count what
+-- they hold after it (+1, at ddl_command_end): as unenforcing and enforcing
+-- again would, in the same transaction.  Nothing can change the tables'
+-- rows or enforcements in between, so both count the same enforcements.
 CREATE FUNCTION billing._retyped_gauges(tbl regclass, p_columns text[], p_sign integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -124,9 +124,6 @@ BEGIN
            AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
          ORDER BY x.tbl::oid, x.resource
     LOOP
-        IF p_sign < 0 THEN
-            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', e.tbl);
-        END IF;
         PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
     END LOOP;
 END;

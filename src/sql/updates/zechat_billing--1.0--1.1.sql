@@ -418,6 +418,10 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- No query: no such enforcement (any more), nothing to count.
+    IF p_query IS NULL THEN
+        RETURN;
+    END IF;
     PERFORM billing._execute_after_locks(format(
         'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
            FROM (%s) t
@@ -930,11 +934,11 @@ REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
 -- multiplies): a gauge counted from the old values would no longer hold
 -- what the rows do.  So the gauges whose tenant or amount column is
 -- retyped (on tbl or, through inheritance, below it) give back what the
--- rows held before the change (p_sign -1, at ddl_command_start, the tables
--- locked first: ALTER TABLE has not locked them yet, and a row written in
--- between would be counted twice) and count what they hold after it (+1,
--- at ddl_command_end): as unenforcing and enforcing again would, in the
--- same transaction.
+-- rows held before the change (p_sign -1, at ddl_command_start, once the
+-- event trigger has locked the tables as ALTER TABLE will) and count what
+-- they hold after it (+1, at ddl_command_end): as unenforcing and enforcing
+-- again would, in the same transaction.  Nothing can change the tables'
+-- rows or enforcements in between, so both count the same enforcements.
 CREATE FUNCTION billing._retyped_gauges(tbl regclass, p_columns text[], p_sign integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -951,9 +955,6 @@ BEGIN
            AND (x.tenant_column = ANY (p_columns) OR x.amount_column = ANY (p_columns))
          ORDER BY x.tbl::oid, x.resource
     LOOP
-        IF p_sign < 0 THEN
-            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', e.tbl);
-        END IF;
         PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
     END LOOP;
 END;
@@ -1202,19 +1203,38 @@ REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, inte
     billing._plan_interval_changed()
     FROM PUBLIC;
 
--- Keeps the schedules of the subscriptions in p_ended, as they ended.
-CREATE FUNCTION billing._keep_ended_schedules(p_ended billing.subscriptions[])
+-- Keeps one tenant's schedule as its subscription ended.
+CREATE FUNCTION billing._keep_ended_schedule(p_tenant_id text, p_plan_id text,
+                                             p_anchor timestamptz, p_interval interval)
 RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
     INSERT INTO billing.ended_subscriptions
-    SELECT s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval, now()
-      FROM unnest(p_ended) s
-      JOIN billing.plans p ON p.plan_id = s.plan_id
+    VALUES (p_tenant_id, p_plan_id, p_anchor, p_interval, now())
     ON CONFLICT (tenant_id) DO UPDATE
        SET plan_id = EXCLUDED.plan_id, period_anchor = EXCLUDED.period_anchor,
-           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at
+           billing_interval = EXCLUDED.billing_interval, ended_at = EXCLUDED.ended_at;
+END;
+$$;
+
+-- The query that keeps the schedules of the subscriptions in p_rows (a
+-- relation with their columns).  The plans are locked: an edit of an
+-- interval committed after a REPEATABLE READ transaction's snapshot makes
+-- it fail (40001) rather than keep the interval the edit replaced, and
+-- carried the tenant away from.
+CREATE FUNCTION billing._keep_ended_schedules_sql(p_rows text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        'SELECT billing._keep_ended_schedule(s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval)
+           FROM %s s
+           JOIN billing.plans p ON p.plan_id = s.plan_id
+            FOR SHARE OF p',
+        p_rows)
 $$;
 
 CREATE FUNCTION billing._subscriptions_ended()
@@ -1224,12 +1244,29 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        PERFORM billing._keep_ended_schedules(ARRAY(SELECT s FROM billing.subscriptions s));
+        -- With the latest snapshot (the TRUNCATE holds the table's ACCESS
+        -- EXCLUSIVE lock, so it sees every subscription it empties), not a
+        -- REPEATABLE READ transaction's, which misses those committed since.
+        PERFORM billing._execute_after_locks(
+            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL, NULL);
     ELSE
-        PERFORM billing._keep_ended_schedules(
-            ARRAY(SELECT ROW(s.*)::billing.subscriptions FROM old_rows s));
+        EXECUTE billing._keep_ended_schedules_sql('old_rows');
     END IF;
     RETURN NULL;
+END;
+$$;
+
+-- Raised by _subscription_resumed.
+CREATE FUNCTION billing._schedule_ended_meanwhile(p_tenant_id text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'could not serialize access: the subscription of tenant "%" ended after this transaction began',
+                    p_tenant_id
+        USING ERRCODE = 'serialization_failure',
+              HINT = 'Retry the transaction: it then carries the tenant''s usage to its new subscription.';
 END;
 $$;
 
@@ -1249,6 +1286,15 @@ BEGIN
     DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
     RETURNING * INTO v_ended;
     IF NOT FOUND THEN
+        -- In REPEATABLE READ and SERIALIZABLE the transaction's snapshot may
+        -- predate the DELETE that kept the tenant's schedule: subscribing it
+        -- as a new tenant would start its period again from zero.
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            PERFORM billing._execute_after_locks(
+                'SELECT billing._schedule_ended_meanwhile(e.tenant_id)
+                   FROM billing.ended_subscriptions e WHERE e.tenant_id = $1',
+                NEW.tenant_id, NULL);
+        END IF;
         RETURN NULL;
     END IF;
     -- As in _subscription_periods_changed: an edit of the new plan's
@@ -1273,7 +1319,9 @@ CREATE TRIGGER keep_ended_schedules_on_truncate
 CREATE TRIGGER carry_usage_to_new_period_on_return
     AFTER INSERT ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();
-REVOKE ALL ON FUNCTION billing._keep_ended_schedules(billing.subscriptions[]),
+REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
+    billing._keep_ended_schedule(text, text, timestamptz, interval),
+    billing._schedule_ended_meanwhile(text),
     billing._subscriptions_ended(),
     billing._subscription_resumed()
     FROM PUBLIC;
@@ -1753,12 +1801,12 @@ COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS
     'Like billing.subscribe(text, text, timestamptz), for a bigint tenant key (its text form is the tenant id).';
 CREATE FUNCTION billing.recount(tenant_id uuid)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT billing.recount($1::text) $$;
 CREATE FUNCTION billing.recount(tenant_id bigint)
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT billing.recount($1::text) $$;
 COMMENT ON FUNCTION billing.recount(uuid) IS
