@@ -17,12 +17,10 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "catalog/partition.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -85,49 +83,6 @@ AttrNumber column_number(Relation rel, const char* column)
     return number;
 }
 
-// Is rel, or a partitioned table above it (whose row triggers its
-// partitions get copies of), enforced for `resource` in
-// billing.enforced_tables?  Everyone may EXECUTE the trigger function, as
-// PostgreSQL requires of whoever creates or attaches a partition of an
-// enforced table; without this, any role could put it on a table of its own
-// and consume, or give back, any tenant's usage.  Read once per trigger and
-// backend (the layout is cached), as the extension owner, with the latest
-// snapshot: an enforcement committed after a REPEATABLE READ transaction's
-// snapshot is there.
-bool enforced_by_extension(Relation rel, const char* resource)
-{
-    List* tables = list_make1_oid(RelationGetRelid(rel));
-    if (rel->rd_rel->relispartition)
-        tables = list_concat(tables, get_partition_ancestors(RelationGetRelid(rel)));
-    int count = list_length(tables);
-    Datum* oids = static_cast<Datum*>(palloc(sizeof(Datum) * count));
-    for (int i = 0; i < count; ++i)
-        oids[i] = ObjectIdGetDatum(list_nth_oid(tables, i));
-    Datum args[2] = {PointerGetDatum(construct_array(oids, count, OIDOID, sizeof(Oid), true,
-                                                     TYPALIGN_INT)),
-                     CStringGetTextDatum(resource)};
-    Oid types[2] = {OIDARRAYOID, TEXTOID};
-
-    SavedUser saved;
-    become_extension_owner(&saved);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-    SPIPlanPtr plan = SPI_prepare("SELECT FROM billing.enforced_tables e"
-                                  " WHERE e.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
-                                  "   AND e.resource OPERATOR(pg_catalog.=) $2",
-                                  2, types);
-    int rc = plan == nullptr ? SPI_result
-                             : SPI_execute_snapshot(plan, args, nullptr, GetLatestSnapshot(),
-                                                    InvalidSnapshot, true, false, 1);
-    if (rc != SPI_OK_SELECT)
-        elog(ERROR, "zechat_billing: could not read billing.enforced_tables: %s",
-             SPI_result_code_string(rc));
-    bool found = SPI_processed > 0;
-    SPI_finish();
-    restore_user(&saved);
-    return found;
-}
-
 void resolve_layout(TriggerData* data, TriggerLayout* layout)
 {
     Relation rel = data->tg_relation;
@@ -136,8 +91,6 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
         bad_trigger_setup(rel, "expected 3 arguments (resource, tenant column, amount column)");
     if (std::strlen(trigger->tgargs[0]) >= sizeof layout->resource)
         bad_trigger_setup(rel, "resource name too long");
-    if (!enforced_by_extension(rel, trigger->tgargs[0]))
-        bad_trigger_setup(rel, psprintf("the table is not enforced for \"%s\"", trigger->tgargs[0]));
 
     TupleDesc desc = RelationGetDescr(rel);
     layout->relid = RelationGetRelid(rel);

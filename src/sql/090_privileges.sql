@@ -14,10 +14,5 @@ GRANT EXECUTE ON FUNCTION
     billing._insert_written(),
     -- The CHECK of plans.billing_interval, evaluated with the rights of
     -- whoever writes a plan.
-    billing._valid_billing_interval(interval),
-    -- PostgreSQL checks EXECUTE on it for whoever creates or attaches a
-    -- partition of an enforced table (it copies the table's triggers).  It
-    -- acts only on tables billing.enforced_tables names (or partitions of
-    -- them): on any other, it refuses (enforce_trigger.cpp).
-    billing._enforce_quota_trigger()
+    billing._valid_billing_interval(interval)
     TO PUBLIC;

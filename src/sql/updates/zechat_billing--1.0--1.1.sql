@@ -1816,8 +1816,3 @@ COMMENT ON FUNCTION billing.recount(bigint) IS
 REVOKE ALL ON FUNCTION billing.subscribe(uuid, text, timestamptz), billing.subscribe(bigint, text, timestamptz),
     billing.recount(uuid), billing.recount(bigint)
     FROM PUBLIC;
-
--- Whoever creates or attaches a partition of an enforced table needs EXECUTE
--- on the trigger function (PostgreSQL copies the table's triggers); it acts
--- only on tables billing.enforced_tables names, or partitions of them.
-GRANT EXECUTE ON FUNCTION billing._enforce_quota_trigger() TO PUBLIC;
