@@ -11,8 +11,10 @@
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -141,6 +143,17 @@ void call_retyped_gauges(Oid own_function, Oid relid, Datum columns, int sign)
     call_worker(own_function, "_retyped_gauges", 3, argtypes, args);
 }
 
+// Whether a retype of relid has its gauges counted again (the same answer
+// at both ends of the statement): only tables can be enforced; a system
+// catalog, a view or the like is left to ALTER TABLE, which refuses it at
+// once (locking it first would wait for its readers).
+bool retype_counted(Oid relid)
+{
+    char kind = get_rel_relkind(relid);
+    return !IsCatalogRelationOid(relid) &&
+           (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE);
+}
+
 // At ddl_command_start: gauges whose columns the statement retypes give
 // back what the rows hold, before their values change.
 void before_retype(Oid own_function, Node* tree)
@@ -151,22 +164,24 @@ void before_retype(Oid own_function, Node* tree)
     Datum columns = retyped_columns(statement);
     if (columns == static_cast<Datum>(0))
         return;
-    // Not locked yet (_retyped_gauges locks what it counts); not there (IF
-    // EXISTS): the command itself says so, or does nothing.
-    // Nor is ownership checked yet: a role that may not alter the table
-    // must not get it locked and scanned here, with the extension owner's
-    // rights, before ALTER TABLE refuses it.
+    // Not locked yet (below); not there (IF EXISTS): the command itself
+    // says so, or does nothing.  Nor is ownership checked yet: a role that
+    // may not alter the table must not get it locked and scanned here,
+    // with the extension owner's rights, before ALTER TABLE refuses it.
     Oid relid = RangeVarGetRelid(statement->relation, NoLock, true);
-    if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
+    if (!OidIsValid(relid) || !retype_counted(relid) || !pg_class_ownercheck(relid, GetUserId()))
         return;
-    // Locked as ALTER TABLE will lock them, the table first, then the
-    // tables below it: what is counted now cannot change before the change
-    // itself (a row written, an enforcement added or removed), so that what
-    // the end of the statement counts again is what was taken back here;
-    // and locking a partition before its parent would turn a writer's wait
-    // into a deadlock.
+    // Locked as ALTER TABLE will lock them, the table first, then (unless
+    // ONLY) the tables below it: what is counted now cannot change before
+    // the change itself (a row written, an enforcement added or removed), so
+    // that what the end of the statement counts again is what was taken
+    // back here; and locking a partition before its parent would turn a
+    // writer's wait into a deadlock.
     LockRelationOid(relid, AccessExclusiveLock);
-    (void)find_all_inheritors(relid, AccessExclusiveLock, nullptr);
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+        return; // dropped while this waited: ALTER TABLE says so
+    if (statement->relation->inh)
+        (void)find_all_inheritors(relid, AccessExclusiveLock, nullptr);
     call_retyped_gauges(own_function, relid, columns, -1);
 }
 
@@ -209,7 +224,7 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
         call_partitions_attached(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));
         // What the rows hold now, counted again (before_retype took it back).
         Datum columns = retyped_columns(castNode(AlterTableStmt, tree));
-        if (columns != static_cast<Datum>(0))
+        if (columns != static_cast<Datum>(0) && retype_counted(relid))
             call_retyped_gauges(fcinfo->flinfo->fn_oid, relid, columns, 1);
     }
     PG_RETURN_VOID();

@@ -178,7 +178,13 @@ COMMENT ON TABLE billing.ended_subscriptions IS
     'Billing schedule of each tenant whose subscription was deleted, until it subscribes again: its usage keeps its periods.';
 SELECT pg_catalog.pg_extension_config_dump('billing.ended_subscriptions', '');
 
--- Keeps one tenant's schedule as its subscription ended.
+-- Keeps one tenant's schedule as its subscription ended.  The plan is not
+-- locked (an interval edit locks the plan, then the subscribers: locking
+-- them the other way round would deadlock with it).  It need not be: an
+-- edit still in flight waits for the deleted row and then skips it, and
+-- one committed before the DELETE is read, in READ COMMITTED.  A REPEATABLE
+-- READ snapshot may predate such an edit, which carried the tenant to the
+-- new interval: then this fails (40001) rather than keep the old one.
 CREATE FUNCTION billing._keep_ended_schedule(p_tenant_id text, p_plan_id text,
                                              p_anchor timestamptz, p_interval interval)
 RETURNS void
@@ -186,6 +192,13 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM billing._execute_after_locks(format(
+            'SELECT billing._schedule_ended_meanwhile(p.plan_id)
+               FROM billing.plans p
+              WHERE p.plan_id = $1 AND p.billing_interval::text IS DISTINCT FROM %L',
+            p_interval::text), p_plan_id, NULL);
+    END IF;
     INSERT INTO billing.ended_subscriptions
     VALUES (p_tenant_id, p_plan_id, p_anchor, p_interval, now())
     ON CONFLICT (tenant_id) DO UPDATE
@@ -195,10 +208,7 @@ END;
 $$;
 
 -- The query that keeps the schedules of the subscriptions in p_rows (a
--- relation with their columns).  The plans are locked: an edit of an
--- interval committed after a REPEATABLE READ transaction's snapshot makes
--- it fail (40001) rather than keep the interval the edit replaced, and
--- carried the tenant away from.
+-- relation with their columns).
 CREATE FUNCTION billing._keep_ended_schedules_sql(p_rows text)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -207,8 +217,7 @@ AS $$
     SELECT format(
         'SELECT billing._keep_ended_schedule(s.tenant_id, s.plan_id, s.period_anchor, p.billing_interval)
            FROM %s s
-           JOIN billing.plans p ON p.plan_id = s.plan_id
-            FOR SHARE OF p',
+           JOIN billing.plans p ON p.plan_id = s.plan_id',
         p_rows)
 $$;
 
@@ -231,17 +240,19 @@ BEGIN
 END;
 $$;
 
--- Raised by _subscription_resumed.
-CREATE FUNCTION billing._schedule_ended_meanwhile(p_tenant_id text)
+-- Raised by _subscription_resumed and _keep_ended_schedule: what the
+-- transaction's snapshot shows of a tenant's schedule (or of plan p_what's
+-- interval) was changed since by a transaction that committed.
+CREATE FUNCTION billing._schedule_ended_meanwhile(p_what text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'could not serialize access: the subscription of tenant "%" ended after this transaction began',
-                    p_tenant_id
+    RAISE EXCEPTION 'could not serialize access: the billing schedule of "%" changed after this transaction began',
+                    p_what
         USING ERRCODE = 'serialization_failure',
-              HINT = 'Retry the transaction: it then carries the tenant''s usage to its new subscription.';
+              HINT = 'Retry the transaction.';
 END;
 $$;
 
