@@ -1219,7 +1219,7 @@ AS $$
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         PERFORM billing._execute_after_locks(format(
-            'SELECT billing._schedule_ended_meanwhile(p.plan_id)
+            'SELECT billing._schedule_changed_meanwhile(p.plan_id)
                FROM billing.plans p
               WHERE p.plan_id = $1 AND p.billing_interval::text IS DISTINCT FROM %L',
             p_interval::text), p_plan_id, NULL);
@@ -1268,7 +1268,7 @@ $$;
 -- Raised by _subscription_resumed and _keep_ended_schedule: what the
 -- transaction's snapshot shows of a tenant's schedule (or of plan p_what's
 -- interval) was changed since by a transaction that committed.
-CREATE FUNCTION billing._schedule_ended_meanwhile(p_what text)
+CREATE FUNCTION billing._schedule_changed_meanwhile(p_what text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -1302,7 +1302,7 @@ BEGIN
         -- as a new tenant would start its period again from zero.
         IF current_setting('transaction_isolation') <> 'read committed' THEN
             PERFORM billing._execute_after_locks(
-                'SELECT billing._schedule_ended_meanwhile(e.tenant_id)
+                'SELECT billing._schedule_changed_meanwhile(e.tenant_id)
                    FROM billing.ended_subscriptions e WHERE e.tenant_id = $1',
                 NEW.tenant_id, NULL);
         END IF;
@@ -1332,7 +1332,7 @@ CREATE TRIGGER carry_usage_to_new_period_on_return
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();
 REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
     billing._keep_ended_schedule(text, text, timestamptz, interval),
-    billing._schedule_ended_meanwhile(text),
+    billing._schedule_changed_meanwhile(text),
     billing._subscriptions_ended(),
     billing._subscription_resumed()
     FROM PUBLIC;
