@@ -50,6 +50,15 @@ INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', NULL);
 DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_log';
 SELECT resource, coalesce(hard_limit::text, 'unlimited') AS hard_limit
   FROM billing.limit_log WHERE tenant_id = 'h_log' ORDER BY logged_at, hard_limit NULLS LAST;
+-- An unlimited limit is logged once, not again at every change of the
+-- plan's other limits (2026-12-04: it was, one row per subscriber each time).
+INSERT INTO billing.plans (plan_id, name) VALUES ('h_unlimited', 'Unlimited');
+INSERT INTO billing.plan_limits VALUES ('h_unlimited', 'messages', NULL), ('h_unlimited', 'users', 5);
+SELECT billing.subscribe('h_unl', 'h_unlimited');
+UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'h_unlimited' AND resource = 'users';
+UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'h_unlimited' AND resource = 'users';
+UPDATE billing.subscriptions SET status = 'active' WHERE tenant_id = 'h_unl';
+SELECT resource, count(*) AS logged FROM billing.limit_log WHERE tenant_id = 'h_unl' GROUP BY 1;
 
 -- A plan change to another billing interval moves the tenant into the new
 -- interval's current period, and its usage with it (both ways).  The

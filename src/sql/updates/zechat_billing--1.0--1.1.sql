@@ -85,11 +85,14 @@ AS $$
     SELECT t.tenant_id, e.resource, e.hard_limit, now()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
      CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
-      LEFT JOIN LATERAL (SELECT g.hard_limit FROM billing.limit_log g
+      LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
                           WHERE g.tenant_id = t.tenant_id AND g.resource = e.resource
                           ORDER BY g.logged_at DESC LIMIT 1) last ON true
+     -- last.logged, not "last IS NULL", which is also true of a row whose
+     -- only column is NULL: an unlimited limit was logged again on every
+     -- change.
      WHERE e.subscribed AND e.kind = 'period'
-       AND (last IS NULL OR last.hard_limit IS DISTINCT FROM e.hard_limit)
+       AND (last.logged IS NULL OR last.hard_limit IS DISTINCT FROM e.hard_limit)
     ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit
 $$;
 
