@@ -516,9 +516,8 @@ QuotaRemaining current_remaining(const QuotaKey& key)
 
 QuotaRemaining current_remaining_of_gauge(const QuotaKey& key)
 {
-    TenantTerms terms = terms_for(key);
-    require_gauge(key, terms);
-    return remaining_after(usage_without_lock(key, terms), terms.limit);
+    require_gauge(key, terms_for(key));
+    return current_remaining(key);
 }
 
 } // namespace zechat::billing::pg
