@@ -307,6 +307,43 @@ SELECT billing.enforce_quota('e_alter_child', 'storage', amount_column => 'n');
 ALTER TABLE e_alter_parent RENAME COLUMN n TO amount;
 SELECT amount_column FROM billing.enforced_tables WHERE tbl = 'e_alter_child'::regclass;
 ALTER TABLE e_alter_parent DROP COLUMN amount;
+-- The tables of a composite type follow ALTER TYPE ... CASCADE as they
+-- follow ALTER TABLE, partitions too (2026-12-04: the triggers kept the
+-- old names, and every later write of the tables failed; a dropped column
+-- went through).  Run by the type's owner, who owns the tables.
+CREATE TYPE e_typed_row AS (tenant_id text, name text, bytes int);
+CREATE TABLE e_typed OF e_typed_row;
+CREATE TABLE e_typed_parted OF e_typed_row PARTITION BY LIST (name);
+CREATE TABLE e_typed_parted_a PARTITION OF e_typed_parted FOR VALUES IN ('a');
+ALTER TYPE e_typed_row OWNER TO e_app_owner;
+ALTER TABLE e_typed OWNER TO e_app_owner;
+ALTER TABLE e_typed_parted OWNER TO e_app_owner;
+ALTER TABLE e_typed_parted_a OWNER TO e_app_owner;
+SELECT billing.subscribe('e_typed', 'e_plan');
+SELECT billing.enforce_quota('e_typed', 'storage', amount_column => 'bytes'),
+       billing.enforce_quota('e_typed_parted', 'users');
+SET ROLE e_app_owner;
+ALTER TYPE e_typed_row RENAME ATTRIBUTE tenant_id TO account_id;
+ALTER TYPE e_typed_row RENAME ATTRIBUTE tenant_id TO account_id CASCADE;
+ALTER TYPE e_typed_row RENAME ATTRIBUTE bytes TO size CASCADE;
+INSERT INTO e_typed VALUES ('e_typed', 'a', 7);
+INSERT INTO e_typed_parted VALUES ('e_typed', 'a', 7);
+ALTER TYPE e_typed_row DROP ATTRIBUTE size CASCADE;
+ALTER TYPE e_typed_row ALTER ATTRIBUTE size TYPE numeric CASCADE;
+ALTER TYPE e_typed_row ALTER ATTRIBUTE account_id TYPE varchar(20) CASCADE,
+                       ADD ATTRIBUTE note text CASCADE;
+INSERT INTO e_typed VALUES ('e_typed', 'b', 5);
+RESET ROLE;
+SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables
+ WHERE tbl::text LIKE 'e_typed%' ORDER BY 1, 2;
+SELECT resource, used FROM billing.usage WHERE tenant_id = 'e_typed' ORDER BY 1;
+DELETE FROM e_typed;
+DELETE FROM e_typed_parted;
+SELECT resource, used FROM billing.usage WHERE tenant_id = 'e_typed' ORDER BY 1;
+SELECT billing.unenforce_quota('e_typed', 'storage'),
+       billing.unenforce_quota('e_typed_parted', 'users');
+DROP TABLE e_typed, e_typed_parted;
+DROP TYPE e_typed_row;
 -- A gauge's table must keep its rows as long as their usage: not unlogged
 -- (a crash empties it) nor temporary; a period resource may be counted
 -- there.

@@ -1,8 +1,10 @@
 // The event trigger behind billing._enforced_columns_ddl(), fired at the end
-// of every ALTER TABLE (acting on those that can affect an enforcement): the
-// parse tree names the table altered and, for
-// RENAME COLUMN, the old name, and for ATTACH and DETACH PARTITION the
-// partition, which nothing else at ddl_command_end gives.  What to do with
+// of every ALTER TABLE and ALTER TYPE (acting on those that can affect an
+// enforcement), and at the start of every ALTER TABLE that retypes a
+// column: the parse tree names the table altered (or the composite type, whose tables ALTER
+// TYPE ... CASCADE alters) and, for RENAME COLUMN or ATTRIBUTE, the old
+// name, and for ATTACH and DETACH PARTITION the partition, which nothing
+// else at ddl_command_end gives.  What to do with
 // them is SQL (billing._enforced_columns_altered, in
 // src/sql/062_enforced_columns_ddl.sql; billing._partition_attached, in
 // src/sql/064_partitioned_gauges.sql).
@@ -11,6 +13,9 @@
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
@@ -23,6 +28,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -154,11 +160,41 @@ bool retype_counted(Oid relid)
            (kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE);
 }
 
+// The tables of a composite type (CREATE TABLE ... OF type): ALTER TYPE ...
+// CASCADE renames, drops and retypes their columns as it does the type's
+// attributes.  Without CASCADE it refuses a type that has any, so those
+// found at the end of such a statement are the ones it changed.  Only tables
+// can be enforced; pg_class has no index on reloftype, and ALTER TYPE scans
+// it the same way.
+List* typed_tables_of(Oid composite_relid)
+{
+    Oid type = get_rel_type_id(composite_relid);
+    List* tables = NIL;
+    if (!OidIsValid(type))
+        return tables;
+    Relation classes = table_open(RelationRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(type));
+    SysScanDesc scan = systable_beginscan(classes, InvalidOid, false, nullptr, 1, &key);
+    HeapTuple tuple;
+    while ((tuple = systable_getnext(scan)) != nullptr) {
+        auto* form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
+        if (form->relkind == RELKIND_RELATION || form->relkind == RELKIND_PARTITIONED_TABLE)
+            tables = lappend_oid(tables, form->oid);
+    }
+    systable_endscan(scan);
+    table_close(classes, AccessShareLock);
+    return tables;
+}
+
 // At ddl_command_start: gauges whose columns the statement retypes give
-// back what the rows hold, before their values change.
+// back what the rows hold, before their values change.  Not for ALTER TYPE:
+// it has no USING, and a cast between the types the triggers read leaves a
+// value as it was (or fails).
 void before_retype(Oid own_function, Node* tree)
 {
-    if (!IsA(tree, AlterTableStmt))
+    if (!IsA(tree, AlterTableStmt) || castNode(AlterTableStmt, tree)->objtype == OBJECT_TYPE)
         return;
     auto* statement = castNode(AlterTableStmt, tree);
     Datum columns = retyped_columns(statement);
@@ -199,17 +235,22 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     }
 
     RangeVar* relation = nullptr;
+    ObjectType object_type = OBJECT_TABLE;
     const char* old_name = "";
     const char* new_name = "";
     if (IsA(tree, AlterTableStmt)) {
         if (!may_affect_enforcements(castNode(AlterTableStmt, tree)))
             PG_RETURN_VOID();
         relation = castNode(AlterTableStmt, tree)->relation;
+        object_type = castNode(AlterTableStmt, tree)->objtype;
     } else if (IsA(tree, RenameStmt)) {
         auto* rename = castNode(RenameStmt, tree);
-        if (rename->renameType != OBJECT_COLUMN)
-            PG_RETURN_VOID(); // the table or a constraint: columns keep their names
+        // A column, or an attribute of a composite type (its tables' columns
+        // with it); the table itself or a constraint: columns keep their names.
+        if (rename->renameType != OBJECT_COLUMN && rename->renameType != OBJECT_ATTRIBUTE)
+            PG_RETURN_VOID();
         relation = rename->relation;
+        object_type = rename->relationType;
         old_name = rename->subname;
         new_name = rename->newname;
     }
@@ -219,6 +260,12 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     Oid relid = RangeVarGetRelid(relation, NoLock, true);
     if (!OidIsValid(relid))
         PG_RETURN_VOID();
+    if (object_type == OBJECT_TYPE) {
+        ListCell* cell;
+        foreach (cell, typed_tables_of(relid))
+            call_columns_altered(fcinfo->flinfo->fn_oid, lfirst_oid(cell), old_name, new_name);
+        PG_RETURN_VOID();
+    }
     call_columns_altered(fcinfo->flinfo->fn_oid, relid, old_name, new_name);
     if (IsA(tree, AlterTableStmt)) {
         call_partitions_attached(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));

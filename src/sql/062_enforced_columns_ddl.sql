@@ -3,7 +3,9 @@
 -- renamed or dropped would make every later write of the table fail, and
 -- recount with it.  At the end of every ALTER TABLE, the event trigger
 -- (src/pg/enforced_columns_ddl.cpp) hands the table altered and, for RENAME
--- COLUMN, the old and new names ('' otherwise) to the function below.
+-- COLUMN, the old and new names ('' otherwise) to the function below; at
+-- the end of an ALTER TYPE of a composite type, each table of that type
+-- (CREATE TABLE ... OF), whose columns ALTER TYPE ... CASCADE changes.
 
 -- tbl and the tables inheriting from it, at any depth (which an ALTER TABLE
 -- of a column reaches too).
@@ -133,7 +135,7 @@ CREATE FUNCTION billing._enforced_columns_ddl()
 RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
 
 CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
 -- The same function, before the change: see _retyped_gauges.
 CREATE EVENT TRIGGER zechat_billing_retyped_columns ON ddl_command_start

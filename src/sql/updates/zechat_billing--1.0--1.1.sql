@@ -925,7 +925,7 @@ CREATE FUNCTION billing._enforced_columns_ddl()
 RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
 
 CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
 
 REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
