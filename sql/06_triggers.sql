@@ -480,6 +480,56 @@ UPDATE e_parted_expr SET body = 'b';
 SELECT tableoid::regclass, used AS moved_once
   FROM e_parted_expr, billing.tenant_usage('e_parts_expr') WHERE resource = 'messages';
 DROP TABLE e_parted_expr;
+-- A key changed by the application's own BEFORE UPDATE trigger, not by
+-- the UPDATE's SET list: the row moves, and counts once, also at the limit
+-- (2026-12-04: the _moved trigger fired only for an UPDATE OF a key
+-- column, and the move counted the message again, or was refused).
+CREATE TABLE e_parted_archive (tenant_id text, status text, archived bool NOT NULL DEFAULT false)
+    PARTITION BY LIST (archived);
+CREATE TABLE e_parted_live PARTITION OF e_parted_archive FOR VALUES IN (false);
+CREATE TABLE e_parted_old PARTITION OF e_parted_archive FOR VALUES IN (true);
+SELECT billing.enforce_quota('e_parted_archive', 'messages');
+CREATE FUNCTION e_archive_done() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN IF NEW.status = 'done' THEN NEW.archived := true; END IF; RETURN NEW; END $$;
+CREATE TRIGGER archive_done BEFORE UPDATE ON e_parted_archive
+    FOR EACH ROW EXECUTE FUNCTION e_archive_done();
+SELECT billing.subscribe('e_parts_archive', 'e_plan');
+INSERT INTO e_parted_archive (tenant_id, status) VALUES ('e_parts_archive', 'new');
+UPDATE e_parted_archive SET status = 'done';
+INSERT INTO e_parted_archive (tenant_id, status) VALUES ('e_parts_archive', 'new'), ('e_parts_archive', 'new');
+UPDATE e_parted_archive SET status = 'done' WHERE status = 'new';
+SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_parts_archive')
+                                       WHERE resource = 'messages') AS used
+  FROM e_parted_archive GROUP BY 1;
+DROP TABLE e_parted_archive;
+DROP FUNCTION e_archive_done();
+-- Rows never counted (a NULL tenant; a negative amount; from before
+-- enforce_quota) move between partitions as they are updated in place:
+-- counting nothing, refused for nothing (2026-12-04: the insert half of the
+-- move refused them, 22004 or 22023).  A moved row given a tenant counts.
+SELECT billing.subscribe('e_parts_uncounted', 'e_plan');
+CREATE TABLE e_parted_sys (id int, tenant_id text, day date) PARTITION BY RANGE (day);
+CREATE TABLE e_parted_sys_jan PARTITION OF e_parted_sys FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_parted_sys_feb PARTITION OF e_parted_sys FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO e_parted_sys VALUES (1, NULL, '2026-01-05');
+SELECT billing.enforce_quota('e_parted_sys', 'messages');
+UPDATE e_parted_sys SET day = '2026-02-09';
+UPDATE e_parted_sys SET day = '2026-01-09', tenant_id = 'e_parts_uncounted';
+CREATE TABLE e_pfiles_sys (id int, tenant_id text, day date, bytes int) PARTITION BY RANGE (day);
+CREATE TABLE e_pfiles_sys_jan PARTITION OF e_pfiles_sys FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_pfiles_sys_feb PARTITION OF e_pfiles_sys FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO e_pfiles_sys VALUES (1, NULL, '2026-01-05', 10), (2, 'e_parts_uncounted', '2026-01-05', -4),
+                                (3, 'e_parts_uncounted', '2026-01-05', 7);
+SELECT billing.enforce_quota('e_pfiles_sys', 'storage', amount_column => 'bytes');
+UPDATE e_pfiles_sys SET day = '2026-02-09';
+UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = 20 WHERE id = 1;
+SELECT regress_util.sqlstate_of($$UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = -5 WHERE id = 2$$);
+UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = 5 WHERE id = 2;
+UPDATE e_pfiles_sys SET day = '2026-02-10', tenant_id = 'e_parts_uncounted' WHERE id = 1;
+SELECT id, tableoid::regclass, tenant_id, bytes FROM e_pfiles_sys ORDER BY id;
+SELECT resource, used FROM billing.tenant_usage('e_parts_uncounted')
+ WHERE resource IN ('messages', 'storage') ORDER BY 1;
+DROP TABLE e_parted_sys, e_pfiles_sys;
 -- A partition cannot be enforced for the same resource as its parent.
 SELECT regress_util.sqlstate_of($$SELECT billing.enforce_quota('e_parted_jan', 'messages', 'account')$$);
 -- unenforce_quota removes the triggers from every partition.

@@ -221,30 +221,52 @@ bool is_gauge(const QuotaKey& key)
     return terms_for(key).kind == ResourceKind::gauge;
 }
 
+// The tenant a mark of a moving row names: its counted tenant, or "" (no
+// tenant id is empty) for a row that was never counted.
+const char* move_mark_tenant(const char* tenant_text)
+{
+    const char* tenant = counted_tenant_of(tenant_text);
+    return tenant == nullptr ? "" : tenant;
+}
+
+// Whether this insert is the second half of a row an UPDATE moves from
+// another partition whose first half left a mark (partition_moves.hpp):
+// a period resource's row, counted when first inserted, or a row never
+// counted (a NULL tenant, a negative amount, from before enforce_quota),
+// which stays so wherever it moves.  Either counts nothing, and is not
+// checked as a new row would be.
+bool is_marked_move(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
+{
+    if (!partition_moves_pending()) // every insert comes here: stay cheap
+        return false;
+    return take_partition_move(data->tg_relation, layout.resource,
+                               move_mark_tenant(tenant_text(data, layout, row)));
+}
+
 // With its confirming trigger firing, the row waits for confirmation (an
 // amount of 0 too: the trigger's WHEN clause confirms whatever was pushed
 // last), and a refusal for the limit waits with it.  Without (none, the
 // default; disabled) a row is counted as written.
-//
-// The second half of a row an UPDATE moves from another partition counts
-// nothing: it was counted when first inserted.
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
-    const char* tenant = tenant_of(data, layout, row);
-    QuotaKey key = make_quota_key(tenant, layout.resource);
-    int64 amount = amount_of(data, layout, row);
-    if (take_partition_move(data->tg_relation, layout.resource, tenant))
-        amount = 0;
+    const char* tenant = nullptr;
+    int64 amount = 0;
+    if (!is_marked_move(data, layout, row)) {
+        tenant = tenant_of(data, layout, row);
+        amount = amount_of(data, layout, row);
+    }
     if (!confirmation_fires(layout.confirmation_enabled)) {
-        consume_for_row(key, amount);
+        if (amount > 0)
+            consume_for_row(make_quota_key(tenant, layout.resource), amount);
         return;
     }
     make_room_for_unconfirmed_insert();
     PendingUsage* entry = nullptr;
     DeferredRefusal refusal{};
     if (amount > 0)
-        consume_quota_deferring_limit(key, amount, &entry, &refusal);
+        consume_quota_deferring_limit(make_quota_key(tenant, layout.resource), amount, &entry,
+                                      &refusal);
     expect_insert_confirmation(layout.confirmation_table, layout.resource, entry, amount, refusal);
 }
 
@@ -274,19 +296,28 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     HeapTuple new_row = data->tg_newtuple;
     const char* old_text = tenant_text(data, layout, old_row);
     const char* new_text = tenant_text(data, layout, new_row);
+    const char* old_tenant = counted_tenant_of(old_text);
+    int64 old_stored = stored_amount_of(data, layout, old_row);
     bool tenant_kept = same_tenant(old_text, new_text);
-    if (tenant_kept &&
-        stored_amount_of(data, layout, old_row) == stored_amount_of(data, layout, new_row))
+    bool amount_kept = old_stored == stored_amount_of(data, layout, new_row);
+    // A row that was never counted stays so: with no tenant to bill, or
+    // with its tenant and its (negative) amount as they were.
+    bool stays_uncounted =
+        tenant_kept && (old_tenant == nullptr || (amount_kept && old_stored < 0));
+    if (tenant_kept && amount_kept && !stays_uncounted)
         return;
     // A row the UPDATE moves to another partition is deleted from its own
     // and inserted into the other, whose triggers count it (the release of
     // the old row, the consumption of the new one): the change counted here
-    // too would be counted twice.
-    if (update_moves_row(data->tg_relation, new_row))
+    // too would be counted twice.  One never counted gives back nothing
+    // there, and the insert must count nothing either: it takes the mark.
+    if (update_moves_row(data->tg_relation, old_row, new_row)) {
+        if (stays_uncounted)
+            note_partition_move(data->tg_relation, layout.resource, move_mark_tenant(old_text));
         return;
-    const char* old_tenant = counted_tenant_of(old_text);
-    if (tenant_kept && old_tenant == nullptr)
-        return; // a row that was never counted stays so
+    }
+    if (stays_uncounted)
+        return;
 
     int64 old_amount = old_tenant == nullptr ? 0 : counted_amount_of(data, layout, old_row);
     int64 new_amount = amount_of(data, layout, new_row);
@@ -307,14 +338,14 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
 }
 
 // A period resource's row moving to another partition: leave the mark its
-// insert there will find.  A row with no tenant that can be billed is
-// refused by that insert anyway.
+// insert there will find.  An UPDATE changes no period resource's count,
+// whatever it sets the tenant or the amount to (a NULL tenant too).
 void on_moving_update(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple new_row = data->tg_newtuple;
-    const char* tenant = counted_tenant_of(tenant_text(data, layout, new_row));
-    if (tenant != nullptr && update_moves_row(data->tg_relation, new_row))
-        note_partition_move(data->tg_relation, layout.resource, tenant);
+    if (update_moves_row(data->tg_relation, data->tg_trigtuple, new_row))
+        note_partition_move(data->tg_relation, layout.resource,
+                            move_mark_tenant(tenant_text(data, layout, new_row)));
 }
 
 void on_delete(TriggerData* data, const TriggerLayout& layout)

@@ -3,14 +3,19 @@
 #include "partition_moves.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
+#include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
+#include "optimizer/optimizer.h"
 #include "storage/proc.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 }
 
@@ -49,6 +54,77 @@ void forget_stale_marks()
     mark_count = kept;
 }
 
+// The columns a partition's constraint (with its ancestors') reads, kept
+// for the command that last asked: every row an UPDATE writes asks, and
+// within one command the constraint is what the executor checks rows
+// against anyway.  Plain data, as the marks.
+constexpr int max_constrained_columns = 16;
+struct ConstrainedColumns {
+    Oid relid;
+    LocalTransactionId transaction;
+    CommandId command;
+    bool any_column; // a system column, or too many to keep: check every row
+    int count;
+    AttrNumber attnums[max_constrained_columns];
+};
+ConstrainedColumns constrained = {InvalidOid, InvalidLocalTransactionId, InvalidCommandId,
+                                  false, 0, {}};
+
+const ConstrainedColumns& constrained_columns_of(Relation rel)
+{
+    CommandId command = GetCurrentCommandId(false);
+    if (constrained.relid == RelationGetRelid(rel) && constrained.transaction == MyProc->lxid &&
+        constrained.command == command)
+        return constrained;
+    constrained.relid = InvalidOid; // until filled in
+    // Read where the relation cache keeps it, not copied
+    // (RelationGetPartitionQual computes it on first use).
+    if (!rel->rd_partcheckvalid)
+        (void)RelationGetPartitionQual(rel);
+    Bitmapset* columns = nullptr;
+    pull_varattnos(reinterpret_cast<Node*>(rel->rd_partcheck), 1, &columns);
+    constrained.any_column = false;
+    constrained.count = 0;
+    int member = -1;
+    while ((member = bms_next_member(columns, member)) >= 0) {
+        AttrNumber attnum = member + FirstLowInvalidHeapAttributeNumber;
+        if (attnum <= 0 || constrained.count == max_constrained_columns) {
+            constrained.any_column = true;
+            break;
+        }
+        constrained.attnums[constrained.count++] = attnum;
+    }
+    bms_free(columns);
+    constrained.transaction = MyProc->lxid;
+    constrained.command = command;
+    constrained.relid = RelationGetRelid(rel);
+    return constrained;
+}
+
+// Whether old_row and new_row differ in a column the partition constraint
+// reads (binary comparison: equal values stored differently count as a
+// change, which only costs the full check).
+bool constrained_columns_differ(Relation rel, HeapTuple old_row, HeapTuple new_row)
+{
+    const ConstrainedColumns& columns = constrained_columns_of(rel);
+    if (columns.any_column)
+        return true;
+    TupleDesc descriptor = RelationGetDescr(rel);
+    for (int i = 0; i < columns.count; ++i) {
+        AttrNumber attnum = columns.attnums[i];
+        Form_pg_attribute attribute = TupleDescAttr(descriptor, attnum - 1);
+        bool old_null;
+        bool new_null;
+        Datum old_value = heap_getattr(old_row, attnum, descriptor, &old_null);
+        Datum new_value = heap_getattr(new_row, attnum, descriptor, &new_null);
+        if (old_null != new_null ||
+            (!old_null && !datumIsEqual(old_value, new_value, attribute->attbyval,
+                                        attribute->attlen)))
+            return true;
+    }
+    return false;
+}
+
 } // namespace
 
 namespace zechat::billing::pg {
@@ -61,9 +137,14 @@ Oid partition_tree_root(Oid relid)
     return root;
 }
 
-bool update_moves_row(Relation rel, HeapTuple new_row)
+bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row)
 {
     if (!rel->rd_rel->relispartition)
+        return false;
+    // The old row fits (it is there): so does a new one whose columns the
+    // constraint reads are the same, which is most UPDATEs, and needs no
+    // expression built and run.
+    if (!constrained_columns_differ(rel, old_row, new_row))
         return false;
     List* constraint = RelationGetPartitionQual(rel);
     if (constraint == NIL)
@@ -78,6 +159,11 @@ bool update_moves_row(Relation rel, HeapTuple new_row)
     ExecDropSingleTupleTableSlot(slot);
     FreeExecutorState(estate);
     return !fits;
+}
+
+bool partition_moves_pending()
+{
+    return mark_count > 0;
 }
 
 void note_partition_move(Relation rel, const char* resource, const char* tenant)

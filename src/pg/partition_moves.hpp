@@ -5,12 +5,18 @@
 // BEFORE INSERT triggers (cloned from the partitioned table): a period
 // resource would count the moved row again, as a message sent again.  So a
 // period resource enforced on a partitioned table also gets
-// zzz_billing_<resource>_moved, a BEFORE UPDATE OF <partition key columns>
-// row trigger: it fires only when an UPDATE sets a key column, and then
-// checks the new row against the partition's constraint (with its
-// ancestors').  A row that no longer fits will move, and the trigger leaves
-// a mark that the BEFORE INSERT trigger of the same resource, tenant and
-// partition tree consumes instead of counting the row.
+// zzz_billing_<resource>_moved, a BEFORE UPDATE row trigger: when the new
+// row differs from the old one in a column the partition's constraint (with
+// its ancestors') reads, it checks the new row against that constraint.  A
+// row that no longer fits will move, and the trigger leaves a mark that the
+// BEFORE INSERT trigger of the same resource, tenant and partition tree
+// consumes instead of counting the row.  It fires on every UPDATE, not only
+// on those that set a key column (BEFORE UPDATE OF): the application's own
+// BEFORE UPDATE triggers may change the key, and they fire before it (the
+// enforcement triggers' names sort last).  A gauge's rows need no mark
+// (the delete gives back what the insert counts) unless they were never
+// counted (a NULL tenant, a negative amount): the gauge's BEFORE UPDATE
+// trigger marks those, and their insert counts nothing.
 //
 // A mark is good for the subtransaction and top-level statement that left
 // it: the insert of a move comes in the same ExecUpdate call, so a mark a
@@ -34,10 +40,13 @@ namespace zechat::billing::pg {
 // when it is no partition.  Looks up pg_inherits, once per level.
 Oid partition_tree_root(Oid relid);
 
-// Whether new_row, an UPDATE's new version of a row of partition rel, no
+// Whether new_row, an UPDATE's new version of old_row of partition rel, no
 // longer fits rel's partition constraint: the UPDATE will move it.  False
 // for a table that is not a partition.
-bool update_moves_row(Relation rel, HeapTuple new_row);
+bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row);
+
+// Whether any mark is left (a cheap test before looking for one).
+bool partition_moves_pending();
 
 // Leaves the mark of a row of rel that is moving, for resource and tenant.
 void note_partition_move(Relation rel, const char* resource, const char* tenant);

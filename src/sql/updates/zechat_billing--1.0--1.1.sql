@@ -566,26 +566,10 @@ $$;
 CREATE FUNCTION billing._insert_written()
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_insert_written' LANGUAGE C VOLATILE;
 
--- The columns of tbl (a partitioned table) that the partition keys of tbl
--- and of its partitioned partitions are made of; NULL when one of them has
--- an expression (which no column list can stand for).
-CREATE FUNCTION billing._partition_key_columns(tbl regclass)
-RETURNS name[]
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN bool_or(k.attnum = 0) THEN NULL
-                ELSE array_agg(DISTINCT a.attname ORDER BY a.attname) END
-      FROM pg_partition_tree(tbl) t
-      JOIN pg_partitioned_table pt ON pt.partrelid = t.relid
-     CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) k(attnum)
-      LEFT JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum = k.attnum
-$$;
-
 -- Creates the enforcement trigger of tbl and resource for one event: 'ins'
 -- (every resource), 'upd', 'del' and 'trunc' (gauges), 'inserted'
 -- (exact_on_conflict), 'moved' (period resources on a partitioned table:
--- an UPDATE of a partition key column, src/pg/partition_moves.hpp), 'stmt'
+-- rows an UPDATE moves to another partition, src/pg/partition_moves.hpp), 'stmt'
 -- (instead of 'ins' on a table enforced per statement: the rows each
 -- statement inserted, src/pg/statement_inserts.hpp).
 CREATE FUNCTION billing._create_enforcement_trigger(tbl regclass, p_resource text, p_event text,
@@ -594,12 +578,7 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_key_columns name[];
 BEGIN
-    IF p_event = 'moved' THEN
-        v_key_columns := billing._partition_key_columns(tbl);
-    END IF;
     EXECUTE format('CREATE TRIGGER %I %s ON %s %sFOR EACH %s %s'
                    'EXECUTE FUNCTION billing._enforce_quota_trigger(%L, %L, %L)',
                    'zzz_billing_' || p_resource || '_' || p_event,
@@ -607,9 +586,7 @@ BEGIN
                                 WHEN 'stmt' THEN 'AFTER INSERT'
                                 WHEN 'upd' THEN 'BEFORE UPDATE' WHEN 'del' THEN 'AFTER DELETE'
                                 WHEN 'trunc' THEN 'BEFORE TRUNCATE'
-                                WHEN 'moved' THEN 'BEFORE UPDATE' ||
-                                    coalesce(' OF ' || (SELECT string_agg(quote_ident(c), ', ')
-                                                          FROM unnest(v_key_columns) c), '') END,
+                                WHEN 'moved' THEN 'BEFORE UPDATE' END,
                    tbl,
                    CASE p_event WHEN 'stmt' THEN 'REFERENCING NEW TABLE AS zzz_billing_new_rows ' ELSE '' END,
                    CASE WHEN p_event IN ('trunc', 'stmt') THEN 'STATEMENT' ELSE 'ROW' END,
@@ -677,7 +654,6 @@ $$;
 
 REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
     billing._check_gauge_persistence(regclass, text),
-    billing._partition_key_columns(regclass),
     billing._create_enforcement_trigger(regclass, text, text, name, name),
     billing._enforcement_triggers(regclass, text),
     billing._enforced_per_statement(regclass),
