@@ -88,6 +88,16 @@ INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards
 INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards', 'B', '1 month -1 day');
 INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_backwards', 'B', '0 days');
 UPDATE billing.plans SET billing_interval = '1 day -1 second' WHERE plan_id = 's_yearly';
+-- Nor one so long that a period's end is no timestamp (2026-12-04: accepted,
+-- then every consumption of its subscribers and every reader of
+-- usage_overview failed with 22008).  10000 years pass.
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_forever', 'F', '100000000 years');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_forever', 'F', '10000 years 1 day');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_forever', 'F', '10000 years');
+SELECT period_end - period_start > interval '3650000 days' AS ten_thousand_years
+  FROM billing.period_bounds(now(), '10000 years', now());
+SELECT billing.period_bounds('2026-01-01', '10001 years', '2026-02-01');
+DELETE FROM billing.plans WHERE plan_id = 's_forever';
 
 -- tenant_usage shows the period of period resources and none for gauges.
 BEGIN;

@@ -46,17 +46,24 @@ TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
 
 } // namespace
 
+// The longest billing interval: a period's end is at most one interval
+// after now, and must stay a timestamp (PostgreSQL's end at 294276 AD).
+// Longer ones were accepted until 2026-12-04, and then every consumption of
+// their subscribers, and every reader of usage_overview, failed with 22008.
+constexpr double max_billing_interval_usecs = 10000 * 12 * usecs_per_month;
+
 bool valid_billing_interval(const Interval* step)
 {
-    return step->month >= 0 && step->day >= 0 && step->time >= 0 &&
-           approximate_length_usecs(step) > 0;
+    double length = approximate_length_usecs(step);
+    return step->month >= 0 && step->day >= 0 && step->time >= 0 && length > 0 &&
+           length <= max_billing_interval_usecs;
 }
 
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
 {
     if (!valid_billing_interval(step))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("billing interval must be positive")));
+                        errmsg("billing interval must be positive and at most 10000 years")));
     const double length = approximate_length_usecs(step);
     if (TIMESTAMP_NOT_FINITE(anchor) || TIMESTAMP_NOT_FINITE(at))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
