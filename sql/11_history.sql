@@ -59,6 +59,17 @@ UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'h_unlimited' AND 
 UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'h_unlimited' AND resource = 'users';
 UPDATE billing.subscriptions SET status = 'active' WHERE tenant_id = 'h_unl';
 SELECT resource, count(*) AS logged FROM billing.limit_log WHERE tenant_id = 'h_unl' GROUP BY 1;
+-- A TRUNCATE of overrides or of plan limits is logged too, and a change is
+-- dated when it is made, not when its transaction began (2026-12-04: a
+-- TRUNCATE went unlogged, and a change was dated at its transaction's start,
+-- maybe in a period that ended before it).
+BEGIN;
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 500);
+TRUNCATE billing.limit_overrides;
+TRUNCATE billing.plan_limits;
+SELECT coalesce(hard_limit::text, 'unlimited') AS hard_limit, logged_at > now() AS after_begin
+  FROM billing.limit_log WHERE tenant_id = 'h_log' AND logged_at >= now() ORDER BY logged_at;
+ROLLBACK;
 
 -- A plan change to another billing interval moves the tenant into the new
 -- interval's current period, and its usage with it (both ways).  The

@@ -137,6 +137,10 @@ SELECT used FROM billing.tenant_usage('ta_late') WHERE resource = 'ta_kind';
 DELETE FROM billing.resources WHERE resource = 'ta_kind';
 DELETE FROM billing.resources WHERE resource = 'ta_unused';
 SELECT count(*) AS ta_unused_left FROM billing.resources WHERE resource = 'ta_unused';
+-- Nor truncated while any is (2026-12-04: TRUNCATE ... CASCADE went through,
+-- and a resource added again under the name found its old usage).
+SELECT regress_util.sqlstate_of($$TRUNCATE billing.resources CASCADE$$);
+SELECT count(*) FROM billing.resources WHERE resource = 'ta_kind';
 -- A gauge given back to 0 may become a period resource, and its history
 -- of closed periods is empty.
 INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_gone_gauge', 'gauge', 'things');

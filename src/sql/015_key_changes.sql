@@ -64,6 +64,31 @@ CREATE TRIGGER resource_change_allowed
     BEFORE UPDATE OF resource, kind OR DELETE ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 
+-- TRUNCATE fires no row trigger: it is refused while a DELETE of some row
+-- would be (TRUNCATE ... CASCADE took the resources and their usage's
+-- guard with them until 2026-12-04).
+CREATE FUNCTION billing._resources_truncate_allowed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM billing.usage_parts p
+                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
+       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+        RAISE EXCEPTION 'billing.resources cannot be truncated while tenants have usage'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',
+                  HINT = 'Delete the resources without usage instead.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER resources_truncate_allowed
+    BEFORE TRUNCATE ON billing.resources
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._resources_truncate_allowed();
+
 -- A subscription's tenant_id is the tenant's key everywhere else too
 -- (usage_parts, shared-memory counters, alerts, limit_log, overrides): a
 -- subscription moved to another id would leave the usage behind, and the

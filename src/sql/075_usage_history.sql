@@ -18,14 +18,18 @@ COMMENT ON TABLE billing.limit_log IS
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
--- these tenants where they differ from the last ones logged.
+-- these tenants where they differ from the last ones logged.  Dated when
+-- the change is made (clock_timestamp), not when its transaction began: a
+-- change takes effect when it commits, and one begun in a period that ended
+-- before the change was made must not be dated in it, as it was until
+-- 2026-12-04 (usage_history then showed that period under the new limit).
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
-    SELECT t.tenant_id, e.resource, e.hard_limit, now()
+    SELECT t.tenant_id, e.resource, e.hard_limit, clock_timestamp()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
      CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
       LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
@@ -75,6 +79,21 @@ BEGIN
 END;
 $$;
 
+-- TRUNCATE has no transition table: every subscriber's limits are logged
+-- where they changed (until 2026-12-04 a TRUNCATE of plan_limits or
+-- limit_overrides was not logged, and usage_history showed the limits from
+-- before it).
+CREATE FUNCTION billing._log_limits_of_all()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
+    RETURN NULL;
+END;
+$$;
+
 CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.subscriptions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
@@ -99,6 +118,10 @@ CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.plan_limits
 CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
+CREATE TRIGGER log_limits_truncate AFTER TRUNCATE ON billing.limit_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_all();
+CREATE TRIGGER log_limits_truncate AFTER TRUNCATE ON billing.plan_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_all();
 
 -- Closed periods of period resources in which anything was consumed: those
 -- under the tenant's current schedule, whose end follows from the

@@ -75,14 +75,18 @@ COMMENT ON TABLE billing.limit_log IS
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
--- these tenants where they differ from the last ones logged.
+-- these tenants where they differ from the last ones logged.  Dated when
+-- the change is made (clock_timestamp), not when its transaction began: a
+-- change takes effect when it commits, and one begun in a period that ended
+-- before the change was made must not be dated in it, as it was until
+-- 2026-12-04 (usage_history then showed that period under the new limit).
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
-    SELECT t.tenant_id, e.resource, e.hard_limit, now()
+    SELECT t.tenant_id, e.resource, e.hard_limit, clock_timestamp()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
      CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
       LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
@@ -132,6 +136,21 @@ BEGIN
 END;
 $$;
 
+-- TRUNCATE has no transition table: every subscriber's limits are logged
+-- where they changed (until 2026-12-04 a TRUNCATE of plan_limits or
+-- limit_overrides was not logged, and usage_history showed the limits from
+-- before it).
+CREATE FUNCTION billing._log_limits_of_all()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
+    RETURN NULL;
+END;
+$$;
+
 CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.subscriptions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
@@ -156,6 +175,10 @@ CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.plan_limits
 CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.plan_limits
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_plans();
+CREATE TRIGGER log_limits_truncate AFTER TRUNCATE ON billing.limit_overrides
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_all();
+CREATE TRIGGER log_limits_truncate AFTER TRUNCATE ON billing.plan_limits
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_all();
 
 -- Closed periods a change of schedule takes out of usage
 -- (045_period_changes.sql).
@@ -243,7 +266,8 @@ SELECT x.tenant_id,
 COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
 REVOKE ALL ON FUNCTION billing._log_limits(text[]),
-    billing._log_limits_of_tenants(), billing._log_limits_of_plans() FROM PUBLIC;
+    billing._log_limits_of_tenants(), billing._log_limits_of_plans(),
+    billing._log_limits_of_all() FROM PUBLIC;
 SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
 
 -- A plan change to another billing interval carries the usage over.
@@ -1005,6 +1029,32 @@ CREATE TRIGGER resource_change_allowed
     BEFORE UPDATE OF resource, kind OR DELETE ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;
+
+-- TRUNCATE fires no row trigger: it is refused while a DELETE of some row
+-- would be (TRUNCATE ... CASCADE took the resources and their usage's
+-- guard with them until 2026-12-04).
+CREATE FUNCTION billing._resources_truncate_allowed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM billing.usage_parts p
+                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
+       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+        RAISE EXCEPTION 'billing.resources cannot be truncated while tenants have usage'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',
+                  HINT = 'Delete the resources without usage instead.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER resources_truncate_allowed
+    BEFORE TRUNCATE ON billing.resources
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._resources_truncate_allowed();
+REVOKE ALL ON FUNCTION billing._resources_truncate_allowed() FROM PUBLIC;
 
 -- A subscription's tenant_id is the tenant's key everywhere else too
 -- (usage_parts, shared-memory counters, alerts, limit_log, overrides): a
