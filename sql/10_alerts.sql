@@ -104,3 +104,30 @@ SELECT used AS stored_usage FROM billing.usage WHERE tenant_id = 'al_notified';
 SELECT used FROM billing.tenant_usage('al_notified') WHERE resource = 'messages';
 SELECT threshold, used FROM billing.alerts WHERE tenant_id = 'al_notified' ORDER BY threshold;
 DROP TRIGGER al_tell_tenant ON billing.alerts;
+
+-- Usage is measured against the terms it commits under: a plan change or
+-- an override later in the consuming transaction decides the limit
+-- (2026-12-04: an upgrade still alerted at 80 % of the old limit, a
+-- downgrade to 8 of 10 did not alert).  A gauge alerts in the new plan's
+-- period.
+INSERT INTO billing.plans (plan_id, name) VALUES ('al_big', 'Alerts, big');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('al_yearly', 'Alerts, yearly', '1 year');
+INSERT INTO billing.plan_limits VALUES ('al_big', 'messages', 100), ('al_big', 'storage', 10000),
+    ('al_yearly', 'storage', 10);
+SELECT billing.subscribe('al_up', 'al_plan'), billing.subscribe('al_down', 'al_big'),
+       billing.subscribe('al_over', 'al_plan'), billing.subscribe('al_year', 'al_plan', now() - interval '40 days');
+BEGIN;
+SELECT billing.consume_quota('al_up', 'messages', 8);
+SELECT billing.subscribe('al_up', 'al_big');
+SELECT billing.consume_quota('al_down', 'messages', 8);
+SELECT billing.subscribe('al_down', 'al_plan');
+SELECT billing.consume_quota('al_over', 'storage', 900);
+INSERT INTO billing.limit_overrides VALUES ('al_over', 'storage', 100000);
+SELECT billing.consume_quota('al_year', 'storage', 8);
+SELECT billing.subscribe('al_year', 'al_yearly');
+COMMIT;
+SELECT a.tenant_id, a.resource, a.threshold, a.used, a.hard_limit,
+       a.period_start = u.period_start AS this_period
+  FROM billing.alerts a
+  JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
+ WHERE a.tenant_id IN ('al_up', 'al_down', 'al_over', 'al_year') ORDER BY 1, 2, 3;

@@ -63,6 +63,7 @@ struct PendingUsage {
     bool alert_terms_known;
     Limit alert_limit;
     TimestampTz alert_period_start;
+    uint64 alert_terms_generation; // tenant_terms_generation() when noted
     int64 usage_before;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
@@ -227,12 +228,35 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
     return *after > *before;
 }
 
+// A configuration change since the key's last consumption (made later in
+// this transaction, a plan change or an override, or committed by another)
+// may have changed its limit: the usage that commits is measured against
+// the terms it commits under (until 2026-12-04 an upgrade in the same
+// transaction still alerted at 80 % of the old limit).  A tenant no longer
+// active, or a period resource whose period moved (the change carried the
+// usage to the new one), alerts on nothing.
+void refresh_alert_terms(PendingUsage* entry)
+{
+    TenantTerms terms = terms_for(quota_key_of(entry));
+    bool same_period =
+        terms.kind == ResourceKind::gauge || terms.usage_period_start == entry->key.period_start;
+    if (terms.subscription != SubscriptionState::active || !same_period) {
+        entry->alert_terms_known = false;
+        return;
+    }
+    note_consumption_terms(entry, terms);
+}
+
 // The thresholds this transaction crosses on the key (bit i for
 // alert_thresholds().percent[i]), and the usage it ends at.
 uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
 {
     const AlertThresholds& thresholds = alert_thresholds();
-    if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
+    if (!entry->alert_terms_known || thresholds.count == 0)
+        return 0;
+    if (entry->alert_terms_generation != tenant_terms_generation())
+        refresh_alert_terms(entry);
+    if (!entry->alert_terms_known || entry->alert_limit.unlimited)
         return 0;
     int64 before;
     if (!usage_range_of_commit(entry, &before, after))
@@ -570,6 +594,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_terms_known = false;
         entry->alert_limit = Limit::none();
         entry->alert_period_start = 0;
+        entry->alert_terms_generation = 0;
         entry->usage_before = 0;
         entry->committing = 0;
         entry->written = 0;
@@ -610,6 +635,7 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
     entry->alert_terms_known = true;
     entry->alert_limit = terms.limit;
     entry->alert_period_start = terms.billing_period_start;
+    entry->alert_terms_generation = tenant_terms_generation();
 }
 
 PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)

@@ -41,6 +41,7 @@ constexpr long max_cached_terms = 20000;
 
 HTAB* terms_cache = nullptr;
 bool terms_stale = false;
+uint64 terms_generation = 0; // tenant_terms_generation()
 TermsEntry scratch_entry; // terms loaded while a change was arriving
 
 void create_terms_cache()
@@ -167,8 +168,15 @@ void invalidate_tenant_terms(Oid relid)
 {
     // Not for billing.usage: (auto)vacuum and analyze invalidate it often,
     // and terms do not depend on it.
-    if (!OidIsValid(relid) || is_billing_config_relation(relid))
+    if (!OidIsValid(relid) || is_billing_config_relation(relid)) {
         terms_stale = true;
+        ++terms_generation;
+    }
+}
+
+uint64 tenant_terms_generation()
+{
+    return terms_generation;
 }
 
 } // namespace zechat::billing::pg

@@ -47,6 +47,11 @@ TenantTerms terms_for(const QuotaKey& key);
 
 const char* subscription_state_name(SubscriptionState state);
 
+// A number that changes whenever configuration changes may have changed
+// some tenant's terms (committed ones, and this transaction's own): terms
+// read under one number may be out of date under another.
+uint64 tenant_terms_generation();
+
 // Has a configuration change committed since the cached terms were read?
 // (Takes the invalidation messages that arrived meanwhile.)  Cheap when
 // nothing changed; a true answer may be about any tenant.
