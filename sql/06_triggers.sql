@@ -526,6 +526,9 @@ UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = 20 WHERE id = 1;
 SELECT regress_util.sqlstate_of($$UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = -5 WHERE id = 2$$);
 UPDATE e_pfiles_sys SET day = '2026-01-09', bytes = 5 WHERE id = 2;
 UPDATE e_pfiles_sys SET day = '2026-02-10', tenant_id = 'e_parts_uncounted' WHERE id = 1;
+-- A row being written is still checked, tenant first, whatever its amount.
+SELECT regress_util.sqlstate_of($$INSERT INTO e_pfiles_sys VALUES (9, repeat('x', 64), '2026-01-05', 0)$$),
+       regress_util.sqlstate_of($$INSERT INTO e_pfiles_sys VALUES (9, NULL, '2026-01-05', NULL)$$);
 SELECT id, tableoid::regclass, tenant_id, bytes FROM e_pfiles_sys ORDER BY id;
 SELECT resource, used FROM billing.tenant_usage('e_parts_uncounted')
  WHERE resource IN ('messages', 'storage') ORDER BY 1;

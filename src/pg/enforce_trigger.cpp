@@ -250,23 +250,23 @@ bool is_marked_move(TriggerData* data, const TriggerLayout& layout, HeapTuple ro
 void on_insert(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple row = data->tg_trigtuple;
-    const char* tenant = nullptr;
+    QuotaKey key{};
     int64 amount = 0;
     if (!is_marked_move(data, layout, row)) {
-        tenant = tenant_of(data, layout, row);
+        // The tenant is checked first (NULL, empty, over-long), then the
+        // amount: a row of amount 0 is refused for a bad tenant too.
+        key = make_quota_key(tenant_of(data, layout, row), layout.resource);
         amount = amount_of(data, layout, row);
     }
     if (!confirmation_fires(layout.confirmation_enabled)) {
-        if (amount > 0)
-            consume_for_row(make_quota_key(tenant, layout.resource), amount);
+        consume_for_row(key, amount);
         return;
     }
     make_room_for_unconfirmed_insert();
     PendingUsage* entry = nullptr;
     DeferredRefusal refusal{};
     if (amount > 0)
-        consume_quota_deferring_limit(make_quota_key(tenant, layout.resource), amount, &entry,
-                                      &refusal);
+        consume_quota_deferring_limit(key, amount, &entry, &refusal);
     expect_insert_confirmation(layout.confirmation_table, layout.resource, entry, amount, refusal);
 }
 
