@@ -133,3 +133,20 @@ SELECT billing.release_quota('t_edge', 'storage', 1);
 SELECT used FROM billing.tenant_usage('t_edge') WHERE resource = 'storage';
 COMMIT;
 SELECT used FROM billing.tenant_usage('t_edge') WHERE resource = 'storage';
+
+-- A function that consumes, marked PARALLEL SAFE or RESTRICTED against
+-- consume_quota's PARALLEL UNSAFE, is refused in a parallel query, in both
+-- modes (2026-12-04: shared-memory mode admitted, kept the reservation
+-- for good and wrote nothing; lock mode failed with an internal error).
+SELECT billing.subscribe('t_parallel', 't_plan');
+CREATE FUNCTION t_consume_safe(t text) RETURNS bigint LANGUAGE sql PARALLEL SAFE
+    AS $$ SELECT billing.consume_quota(t, 'messages', 1) $$;
+CREATE FUNCTION t_release_restricted(t text) RETURNS bigint LANGUAGE sql PARALLEL RESTRICTED
+    AS $$ SELECT billing.release_quota(t, 'storage', 1) $$;
+SET force_parallel_mode = on;
+SELECT regress_util.sqlstate_of($$SELECT t_consume_safe('t_parallel')$$) AS in_worker,
+       regress_util.sqlstate_of($$SELECT t_release_restricted('t_parallel')$$) AS in_leader;
+RESET force_parallel_mode;
+SELECT resource, used FROM billing.tenant_usage('t_parallel') WHERE resource IN ('messages', 'storage') ORDER BY 1;
+SELECT billing.consume_quota('t_parallel', 'messages', 1);
+DROP FUNCTION t_consume_safe(text), t_release_restricted(text);

@@ -239,13 +239,25 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
                              OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
                              PendingUsage** tracked);
 
+// Changes of usage need a transaction that may write: not a read-only one
+// (also on a hot standby, where every transaction is), and not a parallel
+// operation, which PostgreSQL runs without the transaction callbacks that
+// settle and write what was admitted (consume_quota is PARALLEL UNSAFE; a
+// function calling it marked safe or restricted got its reservation kept
+// in shared memory for good, its usage never written, and a counter loaded
+// with the query's old snapshot, until 2026-12-04).
+void prevent_change_unless_writable(const char* name)
+{
+    PreventCommandIfReadOnly(name);
+    PreventCommandIfParallelMode(name);
+}
+
 } // namespace
 
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
                    PendingUsage** tracked)
 {
-    // Also covers hot standby, where every transaction is read-only.
-    PreventCommandIfReadOnly("consume_quota");
+    prevent_change_unless_writable("consume_quota");
     PendingUsage* ignored;
     if (tracked == nullptr)
         tracked = &ignored;
@@ -346,7 +358,7 @@ void require_gauge(const QuotaKey& key, const TenantTerms& terms)
 
 QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
 {
-    PreventCommandIfReadOnly("release_quota");
+    prevent_change_unless_writable("release_quota");
     TenantTerms terms = terms_for(key);
     require_gauge(key, terms);
 
@@ -370,7 +382,7 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
 
 void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set)
 {
-    PreventCommandIfReadOnly("recount");
+    prevent_change_unless_writable("recount");
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
@@ -439,7 +451,7 @@ PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
 
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
 {
-    PreventCommandIfReadOnly("_move_usage");
+    prevent_change_unless_writable("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
     if (from == to)
         return 0;
