@@ -61,3 +61,24 @@ SELECT billing.subscribe('tp_mover', 'tp_yearly');
 PREPARE TRANSACTION 'tp_move';
 COMMIT PREPARED 'tp_move';
 SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'tp_mover';
+-- So it is for a key with a counter (a consumption rolled back placed it,
+-- with no usage): the move marks the counter, in shared memory, which a
+-- restart while the transaction is prepared would drop (2026-12-04: that
+-- move prepared, and after a restart a consumer counted in the old period
+-- what the move left behind).
+INSERT INTO billing.plan_limits VALUES ('tp_plan', 'messages', 10);
+SELECT billing.subscribe('tp_counted_mover', 'tp_plan', now() - interval '40 days');
+BEGIN;
+SELECT billing.consume_quota('tp_counted_mover', 'messages', 1);
+ROLLBACK;
+BEGIN;
+SAVEPOINT s;
+SELECT billing.subscribe('tp_counted_mover', 'tp_yearly');
+ROLLBACK TO SAVEPOINT s;
+PREPARE TRANSACTION 'tp_counted_move_undone';
+COMMIT PREPARED 'tp_counted_move_undone';
+BEGIN;
+SELECT billing.subscribe('tp_counted_mover', 'tp_yearly');
+PREPARE TRANSACTION 'tp_counted_move';
+COMMIT PREPARED 'tp_counted_move';
+SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'tp_counted_mover';

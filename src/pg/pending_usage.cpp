@@ -64,6 +64,10 @@ struct PendingUsage {
     Limit alert_limit;
     TimestampTz alert_period_start;
     uint64 alert_terms_generation; // tenant_terms_generation() when noted
+    // Shared-memory mode: the (sub)transaction that moved the key's usage
+    // to another period, marking its counter (counter_move_out), or
+    // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
+    SubTransactionId moved_out_subxact;
     int64 usage_before;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
@@ -192,6 +196,23 @@ void refuse_prepare_with_counters()
 {
     for (int i = 0; i < touched_count; ++i) {
         PendingUsage* entry = touched[i];
+        // The mark of a move lives in shared memory: a restart or a crash
+        // while the transaction is prepared would drop it, and a consumer
+        // would then count in the old period what the move, committed
+        // later, leaves behind (until 2026-12-04 a move of no usage was
+        // prepared).  Refused as a move of a key without a counter is
+        // (absent_moves.cpp).
+        if (entry->counter != nullptr && entry->moved_out_subxact != InvalidSubTransactionId)
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("cannot PREPARE a transaction that moved a billing period in "
+                            "shared-memory mode"),
+                     errdetail("Tenant %s, resource %s: the move is marked in shared memory, "
+                               "which a prepared transaction does not survive a restart in.",
+                               entry->key.tenant_id, entry->key.resource),
+                     errhint("Change subscriptions and plans outside the two-phase transaction, "
+                             "or run the server without zechat_billing in "
+                             "shared_preload_libraries.")));
         if (entry->counter != nullptr && has_change(entry)) {
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -482,6 +503,8 @@ void on_transaction_event(XactEvent event, void*)
 
 void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
 {
+    if (entry->moved_out_subxact == subxact)
+        entry->moved_out_subxact = InvalidSubTransactionId;
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
         if (entry->counter != nullptr) {
@@ -523,6 +546,8 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
     }
     if (entry->lock_subxact == subxact)
         entry->lock_subxact = parent;
+    if (entry->moved_out_subxact == subxact)
+        entry->moved_out_subxact = parent;
 }
 
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
@@ -595,6 +620,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_limit = Limit::none();
         entry->alert_period_start = 0;
         entry->alert_terms_generation = 0;
+        entry->moved_out_subxact = InvalidSubTransactionId;
         entry->usage_before = 0;
         entry->committing = 0;
         entry->written = 0;
@@ -670,6 +696,8 @@ void confirm_admission_period(PendingUsage* entry)
 
 void move_counter_usage_out(PendingUsage* entry)
 {
+    if (entry->moved_out_subxact == InvalidSubTransactionId)
+        entry->moved_out_subxact = GetCurrentSubTransactionId();
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
 }
 
