@@ -150,3 +150,19 @@ RESET force_parallel_mode;
 SELECT resource, used FROM billing.tenant_usage('t_parallel') WHERE resource IN ('messages', 'storage') ORDER BY 1;
 SELECT billing.consume_quota('t_parallel', 'messages', 1);
 DROP FUNCTION t_consume_safe(text), t_release_restricted(text);
+
+-- A transaction made read-only after it consumed cannot commit: the usage
+-- is written at commit.  Both modes say so, the same way (2026-12-04:
+-- shared-memory mode failed in the extension's own UPDATE, lock mode
+-- committed a key's first consumption).
+BEGIN;
+SELECT billing.consume_quota('t_parallel', 'messages', 1);
+SET transaction_read_only = on;
+COMMIT;
+-- Nor can one that gave back what it took.
+BEGIN;
+SELECT billing.consume_quota('t_parallel', 'storage', 2);
+SELECT billing.release_quota('t_parallel', 'storage', 2);
+SET transaction_read_only = on;
+COMMIT;
+SELECT resource, used FROM billing.tenant_usage('t_parallel') WHERE resource IN ('messages', 'storage') ORDER BY 1;

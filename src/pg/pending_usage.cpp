@@ -470,6 +470,36 @@ void settle_counters(bool commit)
                            entry->committing, entry->passed);
 }
 
+// A transaction made read-only after it consumed or released quota (SET
+// transaction_read_only = on, which PostgreSQL allows midway) cannot write
+// at commit what it changed, nor the alerts: it is refused here, in both
+// modes alike, even when it gave back what it took, rather than fail in the
+// extension's own UPDATE with its SQL in the message (shared-memory mode
+// did, for one consumption; lock mode, which writes a key's first
+// consumption at once, committed that one).
+void refuse_read_only_commit()
+{
+    if (!XactReadOnly)
+        return;
+    for (int i = 0; i < touched_count; ++i) {
+        PendingUsage* entry = touched[i];
+        // Lock mode writes a key's first consumption at once, into the
+        // usage it started from.
+        bool changed = has_change(entry) || (entry->counter == nullptr &&
+                                             pending_current_usage(entry) != entry->usage_before);
+        if (changed)
+            ereport(ERROR,
+                    (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                     errmsg("cannot commit quota consumed or released before the transaction "
+                            "was made read-only"),
+                     errdetail("Tenant %s, resource %s: the usage is written when the "
+                               "transaction commits.",
+                               entry->key.tenant_id, entry->key.resource),
+                     errhint("Make the transaction read-only before it consumes, or not at "
+                             "all.")));
+    }
+}
+
 void on_transaction_event(XactEvent event, void*)
 {
     if (touched_count == 0)
@@ -477,6 +507,7 @@ void on_transaction_event(XactEvent event, void*)
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
         // Still inside the transaction: an error here aborts it, as it must.
+        refuse_read_only_commit();
         write_pending_usage(true);
         break;
     case XACT_EVENT_PRE_PREPARE:
