@@ -79,3 +79,13 @@ END;
 $$;
 CREATE FUNCTION regress_util.sqlstate_of(stmt text) RETURNS text
 LANGUAGE sql AS $$ SELECT state FROM regress_util.error_of(stmt) $$;
+
+-- billing.resources cannot be truncated while a table is enforced, even with
+-- no usage yet: TRUNCATE ... CASCADE emptied enforced_tables under the
+-- triggers (2026-12-04).  Nothing is counted yet in this fresh database.
+CREATE TABLE regress_enforced (tenant_id text);
+SELECT billing.enforce_quota('regress_enforced', 'users');
+SELECT count(*) AS usage_rows FROM billing.usage_parts;
+SELECT state, message FROM regress_util.error_of($$TRUNCATE billing.resources CASCADE$$);
+SELECT billing.unenforce_quota('regress_enforced', 'users');
+DROP TABLE regress_enforced;

@@ -139,11 +139,12 @@ SELECT used FROM billing.tenant_usage('t_edge') WHERE resource = 'storage';
 -- modes (2026-12-04: shared-memory mode admitted, kept the reservation
 -- for good and wrote nothing; lock mode failed with an internal error).
 SELECT billing.subscribe('t_parallel', 't_plan');
-CREATE FUNCTION t_consume_safe(t text) RETURNS bigint LANGUAGE sql PARALLEL SAFE
-    AS $$ SELECT billing.consume_quota(t, 'messages', 1) $$;
+CREATE FUNCTION t_consume_safe(t text) RETURNS bigint LANGUAGE plpgsql PARALLEL SAFE
+    AS $$ BEGIN RETURN billing.consume_quota(t, 'messages', 1); END $$;
 CREATE FUNCTION t_release_restricted(t text) RETURNS bigint LANGUAGE sql PARALLEL RESTRICTED
     AS $$ SELECT billing.release_quota(t, 'storage', 1) $$;
 SET force_parallel_mode = on;
+-- (PL/pgSQL, which the planner cannot inline: a worker calls it.)
 SELECT regress_util.sqlstate_of($$SELECT t_consume_safe('t_parallel')$$) AS in_worker,
        regress_util.sqlstate_of($$SELECT t_release_restricted('t_parallel')$$) AS in_leader;
 RESET force_parallel_mode;
@@ -166,3 +167,10 @@ SELECT billing.release_quota('t_parallel', 'storage', 2);
 SET transaction_read_only = on;
 COMMIT;
 SELECT resource, used FROM billing.tenant_usage('t_parallel') WHERE resource IN ('messages', 'storage') ORDER BY 1;
+-- Nor prepared (lock mode prepared it, and COMMIT PREPARED then committed a
+-- key's first consumption).
+BEGIN;
+SELECT billing.consume_quota('t_parallel', 'storage', 1);
+SET transaction_read_only = on;
+PREPARE TRANSACTION 't_read_only';
+SELECT count(*) AS prepared FROM pg_prepared_xacts WHERE gid = 't_read_only';

@@ -506,7 +506,8 @@ DROP FUNCTION e_archive_done();
 -- Rows never counted (a NULL tenant; a negative amount; from before
 -- enforce_quota) move between partitions as they are updated in place:
 -- counting nothing, refused for nothing (2026-12-04: the insert half of the
--- move refused them, 22004 or 22023).  A moved row given a tenant counts.
+-- move refused them, 22004 or 22023).  A gauge's moved row given a tenant
+-- counts (a period resource's is never counted by an UPDATE).
 SELECT billing.subscribe('e_parts_uncounted', 'e_plan');
 CREATE TABLE e_parted_sys (id int, tenant_id text, day date) PARTITION BY RANGE (day);
 CREATE TABLE e_parted_sys_jan PARTITION OF e_parted_sys FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');

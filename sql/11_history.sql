@@ -59,10 +59,11 @@ UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'h_unlimited' AND 
 UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'h_unlimited' AND resource = 'users';
 UPDATE billing.subscriptions SET status = 'active' WHERE tenant_id = 'h_unl';
 SELECT resource, count(*) AS logged FROM billing.limit_log WHERE tenant_id = 'h_unl' GROUP BY 1;
--- A TRUNCATE of overrides or of plan limits is logged too, and a change is
--- dated when it is made, not when its transaction began (2026-12-04: a
--- TRUNCATE went unlogged, and a change was dated at its transaction's start,
--- maybe in a period that ended before it).
+-- A TRUNCATE of overrides or of plan limits is logged too, and a
+-- transaction's changes are dated at its first change, not at its start,
+-- once each, with the limit it leaves (2026-12-04: a TRUNCATE went unlogged,
+-- and a change was dated at its transaction's start, maybe in a period that
+-- ended before it).
 BEGIN;
 INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 500);
 TRUNCATE billing.limit_overrides;

@@ -88,7 +88,8 @@ const ConstrainedColumns& constrained_columns_of(Relation rel)
     int member = -1;
     while ((member = bms_next_member(columns, member)) >= 0) {
         AttrNumber attnum = member + FirstLowInvalidHeapAttributeNumber;
-        if (attnum <= 0 || constrained.count == max_constrained_columns) {
+        if (attnum <= 0 || attnum > RelationGetDescr(rel)->natts ||
+            constrained.count == max_constrained_columns) {
             constrained.any_column = true;
             break;
         }

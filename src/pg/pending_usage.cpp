@@ -249,15 +249,21 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
     return *after > *before;
 }
 
-// A configuration change since the key's last consumption (made later in
-// this transaction, a plan change or an override, or committed by another)
-// may have changed its limit: the usage that commits is measured against
-// the terms it commits under (until 2026-12-04 an upgrade in the same
-// transaction still alerted at 80 % of the old limit).  A tenant no longer
-// active, or a period resource whose period moved (the change carried the
-// usage to the new one), alerts on nothing.
+// A configuration change since the terms of the key's last consumption were
+// read (made later in this transaction, a plan change or an override, or
+// committed by another) may have changed its limit: the usage that commits
+// is measured against the terms it commits under (until 2026-12-04 an
+// upgrade in the same transaction still alerted at 80 % of the old limit).
+// A tenant no longer active, or a period resource whose period moved (the
+// change carried the usage to the new one), alerts on nothing.  A resource
+// deleted meanwhile fails the commit (22023, unknown resource), which keeps
+// its usage from staying behind under the name.  Before the move barriers
+// are passed: reading terms may wait for a lock, and a transaction that
+// passed must wait for nothing (counter_shmem.hpp).
 void refresh_alert_terms(PendingUsage* entry)
 {
+    if (!entry->alert_terms_known || entry->alert_terms_generation == tenant_terms_generation())
+        return;
     TenantTerms terms = terms_for(quota_key_of(entry));
     bool same_period =
         terms.kind == ResourceKind::gauge || terms.usage_period_start == entry->key.period_start;
@@ -273,11 +279,7 @@ void refresh_alert_terms(PendingUsage* entry)
 uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
 {
     const AlertThresholds& thresholds = alert_thresholds();
-    if (!entry->alert_terms_known || thresholds.count == 0)
-        return 0;
-    if (entry->alert_terms_generation != tenant_terms_generation())
-        refresh_alert_terms(entry);
-    if (!entry->alert_terms_known || entry->alert_limit.unlimited)
+    if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
         return 0;
     int64 before;
     if (!usage_range_of_commit(entry, &before, after))
@@ -434,6 +436,9 @@ void write_pending_usage(bool alerts)
         // CONFLICT) are not paid for; in later rounds, such rows inserted
         // by triggers on billing.alerts.
         take_back_unwritten_inserts();
+        if (alerts)
+            for (int i = 0; i < touched_count; ++i)
+                refresh_alert_terms(touched[i]);
         if (counter_shmem_available())
             pass_move_barriers();
         bool any_crossed = false;
@@ -513,6 +518,7 @@ void on_transaction_event(XactEvent event, void*)
     case XACT_EVENT_PRE_PREPARE:
         // First: a skipped row's reservation is no change to hold.
         take_back_unwritten_inserts();
+        refuse_read_only_commit();
         refuse_prepare_with_counters();
         write_pending_usage(false);
         break;
@@ -692,7 +698,7 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
     entry->alert_terms_known = true;
     entry->alert_limit = terms.limit;
     entry->alert_period_start = terms.billing_period_start;
-    entry->alert_terms_generation = tenant_terms_generation();
+    entry->alert_terms_generation = terms.generation;
 }
 
 PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)

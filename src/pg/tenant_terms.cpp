@@ -72,6 +72,9 @@ void ensure_fresh_cache()
 TenantTerms terms_for(const QuotaKey& key)
 {
     ensure_fresh_cache();
+    // Taken before anything is read: invalidations accepted while reading
+    // (on taking a lock) move the number past it.
+    uint64 generation = terms_generation;
 
     TermsKey hash_key;
     std::memset(&hash_key, 0, sizeof hash_key);
@@ -110,6 +113,7 @@ TenantTerms terms_for(const QuotaKey& key)
     terms.usage_period_start = DT_NOBEGIN;
     terms.period_end = DT_NOEND;
     terms.billing_period_start = DT_NOBEGIN;
+    terms.generation = generation;
 
     if (stored.subscription != SubscriptionState::none) {
         TimestampTz now = GetCurrentTransactionStartTimestamp();

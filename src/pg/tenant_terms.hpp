@@ -40,6 +40,9 @@ struct TenantTerms {
     // kind (usage alerts of gauges are per period too); DT_NOBEGIN without
     // a subscription.
     TimestampTz billing_period_start;
+    // tenant_terms_generation() before they were read: a later change of
+    // that number says they may be out of date.
+    uint64 generation;
 };
 
 // Raises 22023 when the resource is unknown.

@@ -65,8 +65,9 @@ CREATE TRIGGER resource_change_allowed
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 
 -- TRUNCATE fires no row trigger: it is refused while a DELETE of some row
--- would be (TRUNCATE ... CASCADE took the resources and their usage's
--- guard with them until 2026-12-04).
+-- would be, by this trigger or by the foreign key of enforced_tables
+-- (TRUNCATE ... CASCADE took the resources and their usage's guard with
+-- them until 2026-12-04, and emptied enforced_tables under the triggers).
 CREATE FUNCTION billing._resources_truncate_allowed()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -80,6 +81,12 @@ BEGIN
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',
                   HINT = 'Delete the resources without usage instead.';
+    END IF;
+    IF EXISTS (SELECT FROM billing.enforced_tables) THEN
+        RAISE EXCEPTION 'billing.resources cannot be truncated while tables are enforced'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'The enforcement triggers of those tables name their resources.',
+                  HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
     END IF;
     RETURN NULL;
 END;

@@ -17,19 +17,40 @@ COMMENT ON TABLE billing.limit_log IS
     'Effective limits of period resources per tenant, logged when the configuration changes them (for billing.usage_history).';
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
+-- When this transaction's changes of limits are logged: the time of its
+-- first change (clock_timestamp), not of its start.  A change takes effect
+-- when it commits, and one begun in a period that ended before the change
+-- was made must not be dated in it, as it was until 2026-12-04
+-- (usage_history then showed that period under the new limit).  One time
+-- for the whole transaction, kept in a setting local to it, so that its
+-- statements log only what it commits (TRUNCATE plan_limits then INSERT
+-- them again logs the limits once, not 0 in between); a savepoint rolled
+-- back forgets it with the rows it logged.
+CREATE FUNCTION billing._limit_log_time()
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_at text := current_setting('zechat_billing_limit_log.at', true);
+BEGIN
+    IF v_at IS NULL OR v_at = '' THEN
+        v_at := clock_timestamp()::text;
+        PERFORM set_config('zechat_billing_limit_log.at', v_at, true);
+    END IF;
+    RETURN v_at::timestamptz;
+END;
+$$;
+
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
--- these tenants where they differ from the last ones logged.  Dated when
--- the change is made (clock_timestamp), not when its transaction began: a
--- change takes effect when it commits, and one begun in a period that ended
--- before the change was made must not be dated in it, as it was until
--- 2026-12-04 (usage_history then showed that period under the new limit).
+-- these tenants where they differ from the last ones logged.
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
-    SELECT t.tenant_id, e.resource, e.hard_limit, clock_timestamp()
+    SELECT t.tenant_id, e.resource, e.hard_limit, billing._limit_log_time()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
      CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
       LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g

@@ -74,19 +74,40 @@ COMMENT ON TABLE billing.limit_log IS
     'Effective limits of period resources per tenant, logged when the configuration changes them (for billing.usage_history).';
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
+-- When this transaction's changes of limits are logged: the time of its
+-- first change (clock_timestamp), not of its start.  A change takes effect
+-- when it commits, and one begun in a period that ended before the change
+-- was made must not be dated in it, as it was until 2026-12-04
+-- (usage_history then showed that period under the new limit).  One time
+-- for the whole transaction, kept in a setting local to it, so that its
+-- statements log only what it commits (TRUNCATE plan_limits then INSERT
+-- them again logs the limits once, not 0 in between); a savepoint rolled
+-- back forgets it with the rows it logged.
+CREATE FUNCTION billing._limit_log_time()
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_at text := current_setting('zechat_billing_limit_log.at', true);
+BEGIN
+    IF v_at IS NULL OR v_at = '' THEN
+        v_at := clock_timestamp()::text;
+        PERFORM set_config('zechat_billing_limit_log.at', v_at, true);
+    END IF;
+    RETURN v_at::timestamptz;
+END;
+$$;
+
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
--- these tenants where they differ from the last ones logged.  Dated when
--- the change is made (clock_timestamp), not when its transaction began: a
--- change takes effect when it commits, and one begun in a period that ended
--- before the change was made must not be dated in it, as it was until
--- 2026-12-04 (usage_history then showed that period under the new limit).
+-- these tenants where they differ from the last ones logged.
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
-    SELECT t.tenant_id, e.resource, e.hard_limit, clock_timestamp()
+    SELECT t.tenant_id, e.resource, e.hard_limit, billing._limit_log_time()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
      CROSS JOIN LATERAL billing._tenant_terms(t.tenant_id) e
       LEFT JOIN LATERAL (SELECT true AS logged, g.hard_limit FROM billing.limit_log g
@@ -265,7 +286,7 @@ SELECT x.tenant_id,
  WHERE x.period_end <= now();
 COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
-REVOKE ALL ON FUNCTION billing._log_limits(text[]),
+REVOKE ALL ON FUNCTION billing._limit_log_time(), billing._log_limits(text[]),
     billing._log_limits_of_tenants(), billing._log_limits_of_plans(),
     billing._log_limits_of_all() FROM PUBLIC;
 SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
@@ -1031,8 +1052,9 @@ CREATE TRIGGER resource_change_allowed
 REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;
 
 -- TRUNCATE fires no row trigger: it is refused while a DELETE of some row
--- would be (TRUNCATE ... CASCADE took the resources and their usage's
--- guard with them until 2026-12-04).
+-- would be, by this trigger or by the foreign key of enforced_tables
+-- (TRUNCATE ... CASCADE took the resources and their usage's guard with
+-- them until 2026-12-04, and emptied enforced_tables under the triggers).
 CREATE FUNCTION billing._resources_truncate_allowed()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -1046,6 +1068,12 @@ BEGIN
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',
                   HINT = 'Delete the resources without usage instead.';
+    END IF;
+    IF EXISTS (SELECT FROM billing.enforced_tables) THEN
+        RAISE EXCEPTION 'billing.resources cannot be truncated while tables are enforced'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'The enforcement triggers of those tables name their resources.',
+                  HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
     END IF;
     RETURN NULL;
 END;
