@@ -42,6 +42,7 @@ pgbench -n -d parts -c 1 -t 1000 -f "$CLUSTER_DIR/parts_insert.sql" >/dev/null 2
 q "CREATE TABLE first_places AS
      SELECT tenant_id, writer, (ctid::text::point)[0] AS page FROM billing.usage_parts" >/dev/null
 pages_before=$(q "SELECT pg_relation_size('billing.usage_parts') / 8192")
+parts_before=$(q "SELECT count(*) FROM billing.usage_parts")
 
 out=$(pgbench -n -d parts -c 1 -t 4000 -f "$CLUSTER_DIR/parts_insert.sql" 2>&1) || {
     echo "$out"
@@ -56,9 +57,15 @@ echo "usage_parts: $parts parts, $pages_before pages after 1000 transactions," \
 # A checkpoint writing the page at the wrong moment holds a pin that makes
 # one pruning wait for the next update: allow one move.
 [ "$moved" -le 1 ] || fail "$moved parts moved to another page: updates did not stay on their page"
-# Parts of tenants first met in this round may need a new page.
-[ "$pages_after" -le $((pages_before + 2)) ] ||
-    fail "usage_parts grew from $pages_before to $pages_after pages: its pages are not pruned"
+# Parts of tenants first met in this round may need a new page; so may a
+# second writer's: the second pgbench connects as soon as the first round's
+# psql has gone, and a backend slot not yet freed gives it another backend
+# id, and so parts of its own (seen once in CI: 388 parts, 4 to 8 pages).
+# New parts are allowed the room the first round's took per part.
+new_parts=$((parts - parts_before))
+allowed=$((pages_before + 2 + (pages_before * new_parts + parts_before - 1) / parts_before))
+[ "$pages_after" -le "$allowed" ] ||
+    fail "usage_parts grew from $pages_before to $pages_after pages ($new_parts new parts): its pages are not pruned"
 
 out=$(pgbench -n -d parts -c 4 -j 2 -t 1000 -f "$CLUSTER_DIR/parts_insert.sql" 2>&1) || {
     echo "$out"
