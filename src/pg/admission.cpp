@@ -506,6 +506,16 @@ void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 n
     record_pending_change(usage, 0, given);
 }
 
+void lock_gauge_key_before(const QuotaKey& key)
+{
+    if (counter_shmem_available())
+        return;
+    prevent_change_unless_writable("release_quota");
+    TenantTerms terms = terms_for(key);
+    if (terms.kind == ResourceKind::gauge)
+        (void)locked_usage(key, terms.usage_period_start); // no row: nothing to lock
+}
+
 bool check_quota(const QuotaKey& key, int64 amount)
 {
     TenantTerms terms = terms_for(key);

@@ -84,6 +84,13 @@ bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTer
 // limit again.
 void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net);
 
+// Lock mode: takes the lock of a gauge key a statement is about to give
+// back on, before it consumes on another key whose tenant id sorts after
+// it, so that two transactions moving rows between the same two tenants in
+// opposite directions lock in one order and do not deadlock.  Changes
+// nothing; in shared-memory mode, which locks no key, nothing at all.
+void lock_gauge_key_before(const QuotaKey& key);
+
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);
 

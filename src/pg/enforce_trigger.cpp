@@ -331,10 +331,17 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
             release_quota(new_key, old_amount - new_amount, ReleaseOf::stored_rows);
         return;
     }
+    QuotaKey old_key{};
+    if (old_amount > 0) {
+        old_key = make_quota_key(old_tenant, layout.resource);
+        // Keys locked in tenant id order (lock mode): growth is still
+        // checked before anything is given back.
+        if (std::strcmp(old_tenant, new_key.tenant_id) < 0)
+            lock_gauge_key_before(old_key);
+    }
     consume_for_row(new_key, new_amount);
     if (old_amount > 0)
-        release_quota(make_quota_key(old_tenant, layout.resource), old_amount,
-                      ReleaseOf::stored_rows);
+        release_quota(old_key, old_amount, ReleaseOf::stored_rows);
 }
 
 // A period resource's row moving to another partition: leave the mark its
