@@ -42,15 +42,8 @@ void on_transaction_event(XactEvent event, void*)
 {
     if (event != XACT_EVENT_PRE_PREPARE || noted == 0)
         return;
-    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("cannot PREPARE a transaction that moved a billing period in "
-                           "shared-memory mode"),
-                    errdetail("A tenant's billing schedule changed in this transaction; a "
-                              "prepared transaction would hold the move with no session to "
-                              "end it."),
-                    errhint("Change subscriptions and plans outside the two-phase transaction, "
-                            "or run the server without zechat_billing in "
-                            "shared_preload_libraries.")));
+    refuse_to_prepare_move("A tenant's billing schedule changed in this transaction; a prepared "
+                           "transaction would hold the move with no session to end it.");
 }
 
 // After the transaction's locks are released: by then its invalidations
@@ -95,6 +88,17 @@ void register_absent_move_callbacks()
     RegisterXactCallback(on_transaction_event, nullptr);
     RegisterSubXactCallback(on_subtransaction_event, nullptr);
     RegisterResourceReleaseCallback(on_resource_release, nullptr);
+}
+
+void refuse_to_prepare_move(const char* detail)
+{
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("cannot PREPARE a transaction that moved a billing period in "
+                           "shared-memory mode"),
+                    errdetail_internal("%s", detail),
+                    errhint("Change subscriptions and plans outside the two-phase transaction, "
+                            "or run the server without zechat_billing in "
+                            "shared_preload_libraries.")));
 }
 
 } // namespace zechat::billing::pg

@@ -28,4 +28,9 @@ void note_absent_move(FullTransactionId mover, bool whole_transaction);
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();
 
+// Raises 0A000 for a PREPARE TRANSACTION of a transaction that moved a
+// billing period in shared-memory mode (a record of a key without a counter
+// here, or the mark of a counter: pending_usage.cpp); `detail` says which.
+void refuse_to_prepare_move(const char* detail);
+
 } // namespace zechat::billing::pg

@@ -1,10 +1,10 @@
 // The event trigger behind billing._enforced_columns_ddl(), fired at the end
 // of every ALTER TABLE and ALTER TYPE (acting on those that can affect an
 // enforcement), and at the start of every ALTER TABLE that retypes a
-// column: the parse tree names the table altered (or the composite type, whose tables ALTER
-// TYPE ... CASCADE alters) and, for RENAME COLUMN or ATTRIBUTE, the old
-// name, and for ATTACH and DETACH PARTITION the partition, which nothing
-// else at ddl_command_end gives.  What to do with
+// column: the parse tree names the table altered (or the composite type,
+// whose tables ALTER TYPE ... CASCADE alters) and, for RENAME COLUMN or
+// ATTRIBUTE, the old name, and for ATTACH and DETACH PARTITION the
+// partition, which nothing else at ddl_command_end gives.  What to do with
 // them is SQL (billing._enforced_columns_altered, in
 // src/sql/062_enforced_columns_ddl.sql; billing._partition_attached, in
 // src/sql/064_partitioned_gauges.sql).

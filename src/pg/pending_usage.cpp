@@ -2,6 +2,7 @@
 
 #include "pending_usage.hpp"
 
+#include "absent_moves.hpp"
 #include "admission.hpp"
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
@@ -203,16 +204,10 @@ void refuse_prepare_with_counters()
         // prepared).  Refused as a move of a key without a counter is
         // (absent_moves.cpp).
         if (entry->counter != nullptr && entry->moved_out_subxact != InvalidSubTransactionId)
-            ereport(ERROR,
-                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                     errmsg("cannot PREPARE a transaction that moved a billing period in "
-                            "shared-memory mode"),
-                     errdetail("Tenant %s, resource %s: the move is marked in shared memory, "
-                               "which a prepared transaction does not survive a restart in.",
-                               entry->key.tenant_id, entry->key.resource),
-                     errhint("Change subscriptions and plans outside the two-phase transaction, "
-                             "or run the server without zechat_billing in "
-                             "shared_preload_libraries.")));
+            refuse_to_prepare_move(psprintf("Tenant %s, resource %s: the move is marked in "
+                                            "shared memory, which a prepared transaction does "
+                                            "not survive a restart in.",
+                                            entry->key.tenant_id, entry->key.resource));
         if (entry->counter != nullptr && has_change(entry)) {
             ereport(ERROR,
                     (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
