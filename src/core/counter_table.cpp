@@ -283,7 +283,8 @@ void CounterTable::unpin(CounterEntry* entry) noexcept
 bool CounterTable::is_idle(const CounterEntry& entry) noexcept
 {
     return entry.state == CounterState::ready && entry.reserved == 0 && entry.releasing == 0 &&
-           entry.pins == 0;
+           entry.pins == 0 && entry.carried_in == 0 && entry.carried_to == 0 &&
+           entry.carried_from == 0;
 }
 
 bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
@@ -326,7 +327,9 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
                                 int64_t own_released) noexcept
 {
     entry->limit = limit;
-    wide held = static_cast<wide>(entry->committed) + entry->reserved;
+    // What moved entries' transactions in flight will commit here counts
+    // as reserved here (counter_carry.cpp).
+    wide held = static_cast<wide>(entry->committed) + entry->reserved + entry->carried_in;
     wide in_use = held - own_released;
     if (in_use < 0)
         in_use = 0;
@@ -340,8 +343,19 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
     // and settling subtracts exactly what was added.
     if (held + amount > INT64_MAX)
         return Admission{AdmissionResult::overflow, INT64_MAX};
-    entry->reserved += amount;
+    add_reserved(entry, amount);
     return admission;
+}
+
+void CounterTable::add_reserved(CounterEntry* entry, int64_t amount) noexcept
+{
+    if (entry->carried_to == 0) {
+        entry->reserved += amount;
+        return;
+    }
+    int64_t old_share = carried_share(*entry);
+    entry->reserved += amount;
+    share_changed(entry, old_share);
 }
 
 int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
@@ -358,9 +372,10 @@ bool CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
 {
     if (delta > 0) {
         // The same bound as reserve()'s.
-        if (static_cast<wide>(entry->committed) + entry->reserved + delta > INT64_MAX)
+        if (static_cast<wide>(entry->committed) + entry->reserved + entry->carried_in + delta >
+            INT64_MAX)
             return false;
-        entry->reserved += delta;
+        add_reserved(entry, delta);
     } else {
         entry->releasing = saturate(static_cast<wide>(entry->releasing) - delta);
     }
@@ -375,12 +390,20 @@ int64_t CounterTable::begin_commit(CounterEntry* entry, int64_t net) noexcept
 }
 
 void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                          int64_t committing, bool passed) noexcept
+                          int64_t committing, bool passed, int64_t carry_excluded) noexcept
 {
     if (passed)
         unpass(entry);
     entry->committing -= committing;
-    entry->reserved -= reserved;
+    if (entry->carried_to != 0) {
+        int64_t old_share = carried_share(*entry);
+        entry->reserved -= reserved;
+        entry->carry_excluded -=
+            carry_excluded < entry->carry_excluded ? carry_excluded : entry->carry_excluded;
+        share_changed(entry, old_share);
+    } else {
+        entry->reserved -= reserved;
+    }
     entry->releasing -= released;
     if (commit)
         entry->committed = saturate(static_cast<wide>(entry->committed) + reserved - released);

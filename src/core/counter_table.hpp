@@ -12,8 +12,8 @@
 // flight: `reserved` (consumption admitted to them) and `releasing` (gauge
 // usage they give back).  Both take effect on `committed` only when the
 // transaction commits (settle()), so an abort just drops them:
-//   * reserve(): committed + reserved - own_released + amount <= limit, or
-//     refuse.  Another transaction's release does not make room before it
+//   * reserve(): committed + reserved + carried_in - own_released + amount
+//     <= limit, or refuse.  Another transaction's release does not make room before it
 //     commits; the caller's own does (a row deleted and one inserted in the
 //     same transaction);
 //   * release(): gives back at most what the entry can spare, so committed
@@ -26,7 +26,11 @@
 //     schedule changed) is a barrier: begin_move() marks the entry, and a
 //     transaction about to commit a change on it must pass() first, which
 //     fails once a move began since it last looked, so it checks its period
-//     again; the mover waits for those that passed before it to settle.
+//     again; the mover waits for those that passed before it to settle;
+//   * what is still reserved on a moved entry lands in the new period when
+//     its transactions commit, so it counts there from the move on
+//     (carry_in_flight(), counter_carry.cpp): a consumer admitted in the new
+//     period never finds room that those transactions will take.
 //
 // Entries never move once placed (backends keep pointers to them while they
 // pin them).  Keys are found through a separate index of entry numbers, an
@@ -76,8 +80,18 @@ struct CounterEntry {
     uint64_t mover;      // the transaction (full xid) that began the last move
     uint32_t move_epoch; // moves of its usage begun since it was loaded (0: none)
     uint32_t passing;    // transactions past pass(), not yet settled
-    Limit limit;         // the limit of the last admission (for DBAs to see)
-    uint32_t hash;       // hash_counter_key(key): where the index looks for it
+    // Carries (counter_carry.cpp): `carried_in` is what transactions in
+    // flight reserved on entries whose usage moved here, and admission
+    // counts it; `carried_to` is the entry (number + 1; 0: none) this one's
+    // reservations land in, `carried_from` how many entries carry here
+    // (either keeps an entry placed), `carry_excluded` the reservation of
+    // the mover itself, which its move took along already.
+    int64_t carried_in;
+    int64_t carry_excluded;
+    uint32_t carried_to;
+    uint32_t carried_from;
+    Limit limit;   // the limit of the last admission (for DBAs to see)
+    uint32_t hash; // hash_counter_key(key): where the index looks for it
     // Links, as entry numbers + 1 (0: none): of the idle list while the
     // entry is ready and unpinned, of the free list (next only) while free.
     uint32_t newer;
@@ -129,11 +143,12 @@ public:
     // Removes an entry that is idle; false (nothing done) if it is not.
     bool remove_if_idle(CounterEntry* entry) noexcept;
 
-    // committed + reserved - own_released + amount <= limit ? reserve : refuse.
-    // own_released is what the calling transaction has itself released on
-    // the entry.  new_used is the usage compared (plus amount if admitted).
-    // overflow when committed + reserved + amount would pass INT64_MAX,
-    // whatever was released, so that the sums in flight always fit.
+    // committed + reserved + carried_in - own_released + amount <= limit ?
+    // reserve : refuse.  own_released is what the calling transaction has
+    // itself released on the entry.  new_used is the usage compared (plus
+    // amount if admitted).  overflow when committed + reserved + carried_in
+    // + amount would pass INT64_MAX, whatever was released, so that the sums
+    // in flight always fit.
     Admission reserve(CounterEntry* entry, int64_t amount, Limit limit,
                       int64_t own_released) noexcept;
 
@@ -168,9 +183,11 @@ public:
     // A (sub)transaction that reserved `reserved` and released `released` on
     // the entry ends: committed, they move to `committed`; aborted, they are
     // dropped.  `committing` is what it registered with begin_commit() (0 if
-    // it did not); `passed`, whether it passed() and is counted in passing.
+    // it did not); `passed`, whether it passed() and is counted in passing;
+    // `carry_excluded`, what it excluded as the mover of a carry from the
+    // entry (carry_in_flight()).
     void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                int64_t committing = 0, bool passed = false) noexcept;
+                int64_t committing = 0, bool passed = false, int64_t carry_excluded = 0) noexcept;
 
     // Transaction `mover` is about to move the entry's committed usage to
     // another billing period.  Every transaction with a change in flight on
@@ -187,7 +204,28 @@ public:
     // Takes back a pass() of a transaction that will check again first.
     void unpass(CounterEntry* entry) noexcept;
 
+    // The mover has moved `from`'s usage to `to` (both placed, pinned by
+    // it): what transactions in flight reserved on `from`, and what was
+    // carried into it, counts in `to` until they settle, less the mover's
+    // own reservation `own_reserved`, which its move took along.  `to` is
+    // the period that counts now: whatever it carried elsewhere stays in it
+    // (that carry is cut); *cut_back tells whether the cut carry went to
+    // `from`, which undo_carry() then puts back.  Carries form chains
+    // (a -> b -> c: what a's transactions reserved counts in c) and never
+    // cycles.
+    void carry_in_flight(CounterEntry* from, CounterEntry* to, int64_t own_reserved,
+                         bool* cut_back) noexcept;
+
+    // The move that carried `from` rolled back: the carry goes, and with
+    // `cut_back_to` (its `to`, when carry_in_flight() cut a carry of it to
+    // `from`) that carry comes back.
+    void undo_carry(CounterEntry* from, CounterEntry* cut_back_to) noexcept;
+
     static bool is_idle(const CounterEntry& entry) noexcept;
+
+    // What the entry passes on to the entry it carries to: its reservations
+    // (less the mover's own) and what was carried into it.
+    static int64_t carried_share(const CounterEntry& entry) noexcept;
 
     CounterEntry* entry_at(uint32_t index) noexcept { return &entries()[index]; }
 
@@ -205,6 +243,12 @@ private:
     void idle_append(CounterEntry* entry) noexcept;
     void idle_unlink(CounterEntry* entry) noexcept;
     void free_entry(CounterEntry* entry) noexcept;
+    CounterEntry* carry_target(const CounterEntry* entry) noexcept;
+    void carry_down(CounterEntry* entry, int64_t delta) noexcept;
+    void add_reserved(CounterEntry* entry, int64_t amount) noexcept;
+    void share_changed(CounterEntry* entry, int64_t old_share) noexcept;
+    void detach_carry(CounterEntry* entry) noexcept;
+    void uncarry(CounterEntry* entry) noexcept;
     void unplace(CounterEntry* entry) noexcept;
     bool evict_longest_idle() noexcept;
 

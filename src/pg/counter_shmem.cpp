@@ -133,8 +133,10 @@ Datum counters_body(FunctionCallInfo fcinfo)
             continue;
         if (entry->key.store != store)
             continue; // left by an earlier installation of the extension
-        Datum values[8];
-        bool nulls[8] = {false, false, false, false, false, false, false, false};
+        // An installation not yet updated to 1.1 has no carried_in column:
+        // the tuple store takes the columns its descriptor has.
+        Datum values[9];
+        bool nulls[9] = {false, false, false, false, false, false, false, false, false};
         values[0] = CStringGetTextDatum(entry->key.tenant_id);
         values[1] = CStringGetTextDatum(entry->key.resource);
         values[2] = TimestampTzGetDatum(entry->key.period_start);
@@ -145,6 +147,7 @@ Datum counters_body(FunctionCallInfo fcinfo)
         values[6] = Int64GetDatum(entry->limit.value);
         nulls[6] = entry->limit.unlimited;
         values[7] = CStringGetTextDatum(counter_state_name(entry->state));
+        values[8] = Int64GetDatum(entry->carried_in);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     LWLockRelease(shared->lock);
@@ -471,16 +474,39 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net)
 }
 
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing, bool passed)
+                    int64 committing, bool passed, int64 carry_excluded)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->settle(entry, reserved, released, commit, committing, passed);
+    table()->settle(entry, reserved, released, commit, committing, passed, carry_excluded);
     bool mover_may_wait = passed && entry->passing == 0 && entry->move_epoch != 0;
     if (unpin)
         table()->unpin(entry);
     LWLockRelease(shared->lock);
     if (mover_may_wait)
         ConditionVariableBroadcast(&shared->settled);
+}
+
+void counter_carry_in_flight(CounterEntry* from, CounterEntry* to, int64 own_reserved,
+                             bool* cut_back)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->carry_in_flight(from, to, own_reserved, cut_back);
+    LWLockRelease(shared->lock);
+}
+
+void counter_undo_carry(CounterEntry* from, CounterEntry* cut_back_to)
+{
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    table()->undo_carry(from, cut_back_to);
+    LWLockRelease(shared->lock);
+}
+
+bool counter_in_flight(CounterEntry* entry)
+{
+    LWLockAcquire(shared->lock, LW_SHARED);
+    bool in_flight = entry->reserved != 0 || entry->carried_in != 0;
+    LWLockRelease(shared->lock);
+    return in_flight;
 }
 
 void request_counter_shmem()

@@ -119,9 +119,24 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net);
 
 // A (sub)transaction's part ends; with unpin, the transaction is done with
 // the entry; `committing` is what it registered with counter_begin_commit,
-// `passed` whether it passed.  Never raises: called from commit and abort
-// callbacks.
+// `passed` whether it passed, `carry_excluded` what it excluded from its
+// carry (counter_carry_in_flight).  Never raises: called from commit and
+// abort callbacks.
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing = 0, bool passed = false);
+                    int64 committing = 0, bool passed = false, int64 carry_excluded = 0);
+
+// This transaction moved `from`'s usage to `to` (both pinned by it): what
+// others still have reserved on `from` counts in `to` until they settle
+// (their consumption lands there when they commit), less `own_reserved`,
+// this transaction's, which the move took along.  *cut_back: see
+// CounterTable::carry_in_flight.
+void counter_carry_in_flight(CounterEntry* from, CounterEntry* to, int64 own_reserved,
+                             bool* cut_back);
+
+// The move rolled back: its carry goes (CounterTable::undo_carry).
+void counter_undo_carry(CounterEntry* from, CounterEntry* cut_back_to);
+
+// Whether anything is reserved on the entry, or carried into it.
+bool counter_in_flight(CounterEntry* entry);
 
 } // namespace zechat::billing::pg

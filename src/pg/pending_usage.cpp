@@ -69,6 +69,13 @@ struct PendingUsage {
     // to another period, marking its counter (counter_move_out), or
     // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
     SubTransactionId moved_out_subxact;
+    // Shared-memory mode: the subtransaction whose move carried what others
+    // have in flight on the counter to the new period's counter (undone if
+    // it rolls back), this transaction's reservation it left out, and the
+    // counter whose carry back here it cut (to be put back then).
+    SubTransactionId carry_subxact;
+    int64 carry_excluded;
+    CounterEntry* carry_cut_back;
     int64 usage_before;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
@@ -350,13 +357,16 @@ void check_period_again(PendingUsage* entry, const CounterMoves& moves)
         TenantTerms now;
         if (period_differs_now(key, entry->key.period_start, &now)) {
             // Not passed, so nothing written yet: the whole change moves.
+            // Taken to the new period first: until then the mover's carry
+            // counts it there (counter_carry_in_flight), and should taking
+            // it fail, the abort gives back the reservation here.
             int64 net = entry->consumed - entry->released;
+            carry_change_to_period(key, now, net);
             counter_settle(entry->counter, entry->consumed, entry->released, false, false);
             entry->consumed = 0;
             entry->released = 0;
             entry->parts = nullptr; // in TopTransactionContext, which goes at the end
             entry->alert_terms_known = false;
-            carry_change_to_period(key, now, net);
             return;
         }
     }
@@ -460,14 +470,30 @@ void write_pending_usage(bool alerts)
     }
 }
 
+// The move that carried the entry's counter rolled back: so does the carry
+// (carry_counter_in_flight).  Never raises.
+void undo_carry(PendingUsage* entry)
+{
+    if (entry->carry_subxact == InvalidSubTransactionId)
+        return;
+    counter_undo_carry(entry->counter, entry->carry_cut_back);
+    entry->carry_subxact = InvalidSubTransactionId;
+    entry->carry_excluded = 0;
+    entry->carry_cut_back = nullptr;
+}
+
 // COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
 // part (or nothing) and its pin back.  Never raises.
 void settle_counters(bool commit)
 {
+    // Carries first, while every counter they name is still pinned.
+    if (!commit)
+        for (int i = 0; i < touched_count; ++i)
+            undo_carry(touched[i]);
     for (int i = 0; i < touched_count; ++i)
         if (PendingUsage* entry = touched[i]; entry->counter != nullptr)
             counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
-                           entry->committing, entry->passed);
+                           entry->committing, entry->passed, entry->carry_excluded);
 }
 
 // A transaction made read-only after it consumed or released quota (SET
@@ -537,6 +563,8 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
 {
     if (entry->moved_out_subxact == subxact)
         entry->moved_out_subxact = InvalidSubTransactionId;
+    if (entry->carry_subxact == subxact)
+        undo_carry(entry);
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
         if (entry->counter != nullptr) {
@@ -580,6 +608,8 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
         entry->lock_subxact = parent;
     if (entry->moved_out_subxact == subxact)
         entry->moved_out_subxact = parent;
+    if (entry->carry_subxact == subxact)
+        entry->carry_subxact = parent;
 }
 
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
@@ -653,6 +683,9 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_period_start = 0;
         entry->alert_terms_generation = 0;
         entry->moved_out_subxact = InvalidSubTransactionId;
+        entry->carry_subxact = InvalidSubTransactionId;
+        entry->carry_excluded = 0;
+        entry->carry_cut_back = nullptr;
         entry->usage_before = 0;
         entry->committing = 0;
         entry->written = 0;
@@ -731,6 +764,17 @@ void move_counter_usage_out(PendingUsage* entry)
     if (entry->moved_out_subxact == InvalidSubTransactionId)
         entry->moved_out_subxact = GetCurrentSubTransactionId();
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
+}
+
+void carry_counter_in_flight(PendingUsage* from, PendingUsage* to)
+{
+    if (from->carry_subxact != InvalidSubTransactionId)
+        undo_carry(from); // moved again in this transaction: the last move counts
+    bool cut_back = false;
+    counter_carry_in_flight(from->counter, to->counter, from->consumed, &cut_back);
+    from->carry_subxact = GetCurrentSubTransactionId();
+    from->carry_excluded = from->consumed;
+    from->carry_cut_back = cut_back ? to->counter : nullptr;
 }
 
 CounterEntry* pending_counter(const PendingUsage* entry)

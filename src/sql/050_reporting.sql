@@ -164,13 +164,16 @@ SELECT s.tenant_id,
 COMMENT ON VIEW billing.usage_overview IS 'Usage of every subscribed tenant and resource, for admins.';
 
 -- What the shared-memory counter table holds for this database (DBAs).
--- Empty unless the library is in shared_preload_libraries.
+-- Empty unless the library is in shared_preload_libraries.  carried_in:
+-- what transactions in flight reserved in a period a schedule change moved
+-- to this one, where they commit it (admission counts it).
 CREATE FUNCTION billing._counters()
 RETURNS TABLE (tenant_id text, resource text, period_start timestamptz, committed bigint,
-               reserved bigint, releasing bigint, hard_limit bigint, state text)
+               reserved bigint, releasing bigint, hard_limit bigint, state text,
+               carried_in bigint)
 AS 'MODULE_PATHNAME', 'zb_counters'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW billing.counters AS SELECT * FROM billing._counters();
 COMMENT ON VIEW billing.counters IS
-    'Counters in shared memory (shared_preload_libraries mode): committed usage, and what transactions in flight reserved or are releasing, per tenant, resource and period.';
+    'Counters in shared memory (shared_preload_libraries mode): committed usage, and what transactions in flight reserved, are releasing, or carry in from a moved period, per tenant, resource and period.';

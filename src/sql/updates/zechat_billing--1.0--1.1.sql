@@ -22,6 +22,7 @@
 -- resource or a gauge can be enforced on a partitioned table.  A subscription's tenant
 -- id cannot change (its usage would stay behind).  enforce_per_statement(tbl)
 -- enforces a table's inserts once per statement, over the rows written.
+-- billing.counters shows what is carried into a counter from a moved period.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
@@ -1884,3 +1885,19 @@ COMMENT ON FUNCTION billing.recount(bigint) IS
 REVOKE ALL ON FUNCTION billing.subscribe(uuid, text, timestamptz), billing.subscribe(bigint, text, timestamptz),
     billing.recount(uuid), billing.recount(bigint)
     FROM PUBLIC;
+
+-- billing.counters shows what transactions in flight carry into a counter
+-- from a period that a schedule change moved (carried_in).
+DROP VIEW billing.counters;
+DROP FUNCTION billing._counters();
+CREATE FUNCTION billing._counters()
+RETURNS TABLE (tenant_id text, resource text, period_start timestamptz, committed bigint,
+               reserved bigint, releasing bigint, hard_limit bigint, state text,
+               carried_in bigint)
+AS 'MODULE_PATHNAME', 'zb_counters'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+REVOKE ALL ON FUNCTION billing._counters() FROM PUBLIC;
+
+CREATE VIEW billing.counters AS SELECT * FROM billing._counters();
+COMMENT ON VIEW billing.counters IS
+    'Counters in shared memory (shared_preload_libraries mode): committed usage, and what transactions in flight reserved, are releasing, or carry in from a moved period, per tenant, resource and period.';
