@@ -1,113 +1,151 @@
-// Carries of reservations in flight from a moved counter to the counter of
-// the period that counts now (CounterTable::carry_in_flight).
+// Carries of reservations in flight from a moved counter to the period that
+// counts now (CounterTable::carry_in_flight).
 //
 // A transaction admitted on a counter before a schedule change moved its
-// usage commits its consumption into the new period (the PostgreSQL layer
-// waits for the mover and takes the change there).  Until it settles, its
-// reservation stays on the old entry; the carry makes the new entry count
-// it too, so that the limit of the new period holds against what will land
-// in it.  Invariant, kept by every change of `reserved`, `carry_excluded`
-// or `carried_in` under the table's lock:
+// usage commits its consumption into the period that counts when it
+// commits (the PostgreSQL layer waits for the mover and takes the change
+// there).  Until it settles, its reservation stays on the moved entry; the
+// new period must count it too, or consumers admitted there would take room
+// it will take.  Rather than follow the moves (a tenant may move again, and
+// back, before such a transaction ends, and any move may roll back), the
+// entries of one tenant and resource share a group entry, whose
+// `carried_in` is what the group's moved entries hold reserved (their
+// carried_share()); an admission on an entry counts that sum, less the
+// entry's own share.  Invariant, kept under the table's lock by every
+// change of `reserved`, `carry_excluded` or `moved_out`:
 //
-//     e.carried_in == sum of carried_share(f) over the entries f carrying to e
+//     group.carried_in == sum of carried_share(e) over the entries e of the group
 //
-// An entry whose carry has nothing left (nothing reserved, nothing carried
-// into it) drops it, so it can become idle and be evicted; an entry others
-// carry to stays placed while they do (is_idle()).
-#include "counter_table.hpp"
+// A move only sets `moved_out` and `carry_excluded` of the entry it moves
+// from, so undoing it is restoring those two.  An entry stays moved out
+// (conservatively: one moved back to counts its own reservations once, and
+// the others' with them) until it is evicted; a group entry goes once no
+// entry names it.
+#include <cstring>
 
+#include "counter_table.hpp"
 #include "no_postgres.hpp"
 
 namespace zechat::billing {
 
 int64_t CounterTable::carried_share(const CounterEntry& entry) noexcept
 {
+    if (entry.moved_out == 0)
+        return 0;
     // The mover's own reservation moved with its move: never counted twice.
     int64_t others = entry.reserved - entry.carry_excluded;
-    return (others > 0 ? others : 0) + entry.carried_in;
+    return others > 0 ? others : 0;
 }
 
-CounterEntry* CounterTable::carry_target(const CounterEntry* entry) noexcept
+int64_t CounterTable::carried_elsewhere(const CounterEntry& entry) noexcept
 {
-    return entry->carried_to == 0 ? nullptr : &entries()[entry->carried_to - 1];
-}
-
-void CounterTable::detach_carry(CounterEntry* entry) noexcept
-{
-    CounterEntry* to = carry_target(entry);
-    if (to == nullptr)
-        return;
-    --to->carried_from;
-    entry->carried_to = 0;
-    entry->carry_excluded = 0;
-}
-
-// `entry`'s share changed by `delta` (already applied to its own fields):
-// every entry down its chain counts the change.  Chains have no cycles
-// (carry_in_flight), so the walk ends; the bound is a belt and braces.
-void CounterTable::carry_down(CounterEntry* entry, int64_t delta) noexcept
-{
-    for (uint32_t steps = 0; entry->carried_to != 0 && steps < header_.capacity; ++steps) {
-        CounterEntry* to = carry_target(entry);
-        to->carried_in += delta;
-        if (entry->reserved == 0 && entry->carried_in == 0)
-            detach_carry(entry); // its share is 0 now
-        if (delta == 0)
-            return;
-        entry = to;
-    }
+    if (entry.group == 0)
+        return 0;
+    return entries()[entry.group - 1].carried_in - carried_share(entry);
 }
 
 void CounterTable::share_changed(CounterEntry* entry, int64_t old_share) noexcept
 {
-    carry_down(entry, carried_share(*entry) - old_share);
+    if (entry->group != 0)
+        entries()[entry->group - 1].carried_in += carried_share(*entry) - old_share;
 }
 
-// The entry stops carrying: the chain it carried to no longer counts its
-// share.
-void CounterTable::uncarry(CounterEntry* entry) noexcept
+namespace {
+
+CounterKey group_key_of(const CounterKey& key) noexcept
 {
-    CounterEntry* to = carry_target(entry);
-    if (to == nullptr)
-        return;
-    int64_t share = carried_share(*entry);
-    detach_carry(entry);
-    to->carried_in -= share;
-    carry_down(to, -share);
+    CounterKey group = key;
+    group.period_start = group_period;
+    return group;
 }
 
-void CounterTable::carry_in_flight(CounterEntry* from, CounterEntry* to, int64_t own_reserved,
-                                   bool* cut_back) noexcept
+} // namespace
+
+// The entry's group, placed if there is none yet (nullptr when every entry
+// is in use).  The caller has the entry pinned, so placing cannot evict it.
+CounterEntry* CounterTable::join_group(CounterEntry* entry) noexcept
 {
-    *cut_back = false;
-    if (from == to)
-        return;
-    uncarry(from); // a carry of an earlier move of the same period
-    // `to` counts now: what is in flight on it lands in it.  Cutting its
-    // carry also keeps chains free of cycles: `to` carries nowhere, so
-    // nothing carries back into `from` through it.
-    if (CounterEntry* earlier = carry_target(to)) {
-        *cut_back = earlier == from;
-        uncarry(to);
+    if (entry->group != 0)
+        return &entries()[entry->group - 1];
+    bool placed = false;
+    CounterEntry* group = find_or_place(group_key_of(entry->key), &placed);
+    if (group == nullptr)
+        return nullptr;
+    if (placed) {
+        ++header_.groups;
+        finish_load(group, 0); // nothing to read: its sum starts at 0
+    } else {
+        pin(group);
     }
-    if (from->reserved == 0 && from->carried_in == 0)
-        return; // nothing in flight to carry
+    entry->group = number_of(group) + 1;
+    return group;
+}
+
+// A counter just placed joins the group of its tenant and resource if one
+// exists: it may become the period that counts (a new period begins), where
+// what moved entries hold reserved must count.
+void CounterTable::join_existing_group(CounterEntry* entry) noexcept
+{
+    if (header_.groups == 0 || entry->key.period_start == group_period)
+        return;
+    if (CounterEntry* group = find(group_key_of(entry->key))) {
+        pin(group);
+        entry->group = number_of(group) + 1;
+    }
+}
+
+// An entry leaving the table: its share is 0 (it is idle, or a load that
+// never admitted anything), and it gives its group its pin back.
+void CounterTable::leave_group(CounterEntry* entry) noexcept
+{
+    if (entry->key.period_start == group_period)
+        --header_.groups;
+    if (entry->group == 0)
+        return;
+    CounterEntry* group = &entries()[entry->group - 1];
+    entry->group = 0;
+    unpin(group);
+}
+
+bool CounterTable::carry_in_flight(CounterEntry* from, const CounterKey& to_key,
+                                   int64_t own_reserved, CarryUndo* undo) noexcept
+{
+    undo->moved_out = from->moved_out;
+    undo->carry_excluded = from->carry_excluded;
+    if (same_counter_key(from->key, to_key))
+        return true;
+    CounterEntry* group = join_group(from);
+    if (group == nullptr)
+        return false;
+    // A counter placed for `to` later joins the group when placed.
+    CounterEntry* to = find(to_key);
+    if (to != nullptr && to->group == 0) {
+        pin(group);
+        to->group = from->group;
+    }
+    int64_t old_share = carried_share(*from);
     int64_t excluded = own_reserved < from->reserved ? own_reserved : from->reserved;
+    from->moved_out = 1;
     from->carry_excluded = excluded > 0 ? excluded : 0;
-    from->carried_to = number_of(to) + 1;
-    ++to->carried_from;
-    int64_t share = carried_share(*from);
-    to->carried_in += share;
-    carry_down(to, share); // to carries nowhere: nothing further down
+    share_changed(from, old_share);
+    return true;
 }
 
-void CounterTable::undo_carry(CounterEntry* from, CounterEntry* cut_back_to) noexcept
+void CounterTable::mark_moved_out(CounterEntry* entry) noexcept
 {
-    uncarry(from);
-    if (cut_back_to != nullptr) {
-        bool ignored;
-        carry_in_flight(cut_back_to, from, 0, &ignored);
-    }
+    if (join_group(entry) == nullptr)
+        return;
+    int64_t old_share = carried_share(*entry);
+    entry->moved_out = 1;
+    share_changed(entry, old_share);
+}
+
+void CounterTable::undo_carry(CounterEntry* from, const CarryUndo& undo) noexcept
+{
+    int64_t old_share = carried_share(*from);
+    from->moved_out = undo.moved_out;
+    from->carry_excluded = undo.carry_excluded;
+    share_changed(from, old_share);
 }
 
 } // namespace zechat::billing

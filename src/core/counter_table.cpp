@@ -239,6 +239,7 @@ CounterEntry* CounterTable::find_or_place(const CounterKey& key, bool* placed) n
     index_insert(slot->hash, number_of(slot));
     ++header_.live;
     *placed = true;
+    join_existing_group(slot);
     return slot;
 }
 
@@ -254,6 +255,7 @@ void CounterTable::finish_load(CounterEntry* entry, int64_t committed) noexcept
 // list.
 void CounterTable::unplace(CounterEntry* entry) noexcept
 {
+    leave_group(entry);
     index_remove(entry->hash, number_of(entry));
     free_entry(entry);
     --header_.live;
@@ -283,8 +285,7 @@ void CounterTable::unpin(CounterEntry* entry) noexcept
 bool CounterTable::is_idle(const CounterEntry& entry) noexcept
 {
     return entry.state == CounterState::ready && entry.reserved == 0 && entry.releasing == 0 &&
-           entry.pins == 0 && entry.carried_in == 0 && entry.carried_to == 0 &&
-           entry.carried_from == 0;
+           entry.pins == 0 && entry.carried_in == 0;
 }
 
 bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
@@ -327,9 +328,9 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
                                 int64_t own_released) noexcept
 {
     entry->limit = limit;
-    // What moved entries' transactions in flight will commit here counts
-    // as reserved here (counter_carry.cpp).
-    wide held = static_cast<wide>(entry->committed) + entry->reserved + entry->carried_in;
+    // What moved entries' transactions in flight may commit here counts as
+    // reserved here (counter_carry.cpp).
+    wide held = static_cast<wide>(entry->committed) + entry->reserved + carried_elsewhere(*entry);
     wide in_use = held - own_released;
     if (in_use < 0)
         in_use = 0;
@@ -349,7 +350,7 @@ Admission CounterTable::reserve(CounterEntry* entry, int64_t amount, Limit limit
 
 void CounterTable::add_reserved(CounterEntry* entry, int64_t amount) noexcept
 {
-    if (entry->carried_to == 0) {
+    if (entry->moved_out == 0) {
         entry->reserved += amount;
         return;
     }
@@ -372,7 +373,8 @@ bool CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
 {
     if (delta > 0) {
         // The same bound as reserve()'s.
-        if (static_cast<wide>(entry->committed) + entry->reserved + entry->carried_in + delta >
+        if (static_cast<wide>(entry->committed) + entry->reserved + carried_elsewhere(*entry) +
+                delta >
             INT64_MAX)
             return false;
         add_reserved(entry, delta);
@@ -395,7 +397,7 @@ void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t release
     if (passed)
         unpass(entry);
     entry->committing -= committing;
-    if (entry->carried_to != 0) {
+    if (entry->moved_out != 0) {
         int64_t old_share = carried_share(*entry);
         entry->reserved -= reserved;
         entry->carry_excluded -=

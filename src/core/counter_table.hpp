@@ -12,8 +12,8 @@
 // flight: `reserved` (consumption admitted to them) and `releasing` (gauge
 // usage they give back).  Both take effect on `committed` only when the
 // transaction commits (settle()), so an abort just drops them:
-//   * reserve(): committed + reserved + carried_in - own_released + amount
-//     <= limit, or refuse.  Another transaction's release does not make room before it
+//   * reserve(): committed + reserved + carried elsewhere - own_released +
+//     amount <= limit, or refuse.  Another transaction's release does not make room before it
 //     commits; the caller's own does (a row deleted and one inserted in the
 //     same transaction);
 //   * release(): gives back at most what the entry can spare, so committed
@@ -31,6 +31,10 @@
 //     its transactions commit, so it counts there from the move on
 //     (carry_in_flight(), counter_carry.cpp): a consumer admitted in the new
 //     period never finds room that those transactions will take.
+//
+// Some entries are not counters: the group of a tenant and resource whose
+// usage moved (carry_in_flight()) has an entry of its own, under the key's
+// period group_period, which is no timestamp PostgreSQL stores.
 //
 // Entries never move once placed (backends keep pointers to them while they
 // pin them).  Keys are found through a separate index of entry numbers, an
@@ -80,16 +84,17 @@ struct CounterEntry {
     uint64_t mover;      // the transaction (full xid) that began the last move
     uint32_t move_epoch; // moves of its usage begun since it was loaded (0: none)
     uint32_t passing;    // transactions past pass(), not yet settled
-    // Carries (counter_carry.cpp): `carried_in` is what transactions in
-    // flight reserved on entries whose usage moved here, and admission
-    // counts it; `carried_to` is the entry (number + 1; 0: none) this one's
-    // reservations land in, `carried_from` how many entries carry here
-    // (either keeps an entry placed), `carry_excluded` the reservation of
-    // the mover itself, which its move took along already.
+    // Carries (counter_carry.cpp): `moved_out` once a move took the entry's
+    // usage to another period (what its transactions in flight commit goes
+    // there); `group` the group entry of its tenant and resource (number +
+    // 1; 0: none), whose `carried_in` is what the moved entries of the
+    // group have reserved, less `carry_excluded`: the reservation of the
+    // mover itself, which its move took along already.  A group entry is
+    // pinned once by each entry naming it.
     int64_t carried_in;
     int64_t carry_excluded;
-    uint32_t carried_to;
-    uint32_t carried_from;
+    uint32_t group;
+    uint32_t moved_out;
     Limit limit;   // the limit of the last admission (for DBAs to see)
     uint32_t hash; // hash_counter_key(key): where the index looks for it
     // Links, as entry numbers + 1 (0: none): of the idle list while the
@@ -105,6 +110,17 @@ struct CounterTableHeader {
     uint32_t free_head;   // free entries (entry number + 1; 0: none)
     uint32_t idle_oldest; // the idle list, from the entry idle longest...
     uint32_t idle_newest; // ...to the one that became idle last
+    uint32_t groups;      // group entries placed (counter_carry.cpp)
+};
+
+// The period of group entries (counter_carry.cpp): just above PostgreSQL's
+// -infinity, which gauges use, and below any timestamp it accepts.
+constexpr int64_t group_period = INT64_MIN + 1;
+
+// What carry_in_flight() changed, for undo_carry().
+struct CarryUndo {
+    uint32_t moved_out;
+    int64_t carry_excluded;
 };
 
 class CounterTable {
@@ -143,12 +159,12 @@ public:
     // Removes an entry that is idle; false (nothing done) if it is not.
     bool remove_if_idle(CounterEntry* entry) noexcept;
 
-    // committed + reserved + carried_in - own_released + amount <= limit ?
-    // reserve : refuse.  own_released is what the calling transaction has
-    // itself released on the entry.  new_used is the usage compared (plus
-    // amount if admitted).  overflow when committed + reserved + carried_in
-    // + amount would pass INT64_MAX, whatever was released, so that the sums
-    // in flight always fit.
+    // committed + reserved + carried_elsewhere() - own_released + amount <=
+    // limit ? reserve : refuse.  own_released is what the calling
+    // transaction has itself released on the entry.  new_used is the usage
+    // compared (plus amount if admitted).  overflow when those sums + amount
+    // would pass INT64_MAX, whatever was released, so that the sums in
+    // flight always fit.
     Admission reserve(CounterEntry* entry, int64_t amount, Limit limit,
                       int64_t own_released) noexcept;
 
@@ -204,27 +220,38 @@ public:
     // Takes back a pass() of a transaction that will check again first.
     void unpass(CounterEntry* entry) noexcept;
 
-    // The mover has moved `from`'s usage to `to` (both placed, pinned by
-    // it): what transactions in flight reserved on `from`, and what was
-    // carried into it, counts in `to` until they settle, less the mover's
-    // own reservation `own_reserved`, which its move took along.  `to` is
-    // the period that counts now: whatever it carried elsewhere stays in it
-    // (that carry is cut); *cut_back tells whether the cut carry went to
-    // `from`, which undo_carry() then puts back.  Carries form chains
-    // (a -> b -> c: what a's transactions reserved counts in c) and never
-    // cycles.
-    void carry_in_flight(CounterEntry* from, CounterEntry* to, int64_t own_reserved,
-                         bool* cut_back) noexcept;
+    // The mover has moved `from`'s usage (`from` pinned by it) to the
+    // period of `to_key`: `from` is moved out, and what transactions in
+    // flight reserve on it, now or later, counts in every admission on the
+    // other entries of its tenant and resource (`to`'s, if it has one now or
+    // gets one later) until they settle, less the mover's own reservation
+    // `own_reserved`, which its move took along.  *undo receives what
+    // undo_carry() restores.  False, nothing done, when no entry is left
+    // for the group.
+    [[nodiscard]] bool carry_in_flight(CounterEntry* from, const CounterKey& to_key,
+                                       int64_t own_reserved, CarryUndo* undo) noexcept;
 
-    // The move that carried `from` rolled back: the carry goes, and with
-    // `cut_back_to` (its `to`, when carry_in_flight() cut a carry of it to
-    // `from`) that carry comes back.
-    void undo_carry(CounterEntry* from, CounterEntry* cut_back_to) noexcept;
+    // A counter just placed for a key that a move in progress recorded as
+    // moved while it had no counter: moved out, as if the move had found it
+    // (carry_in_flight()), so that what is reserved on it counts in the
+    // tenant's other periods.  Not undone if that move rolls back: the key's
+    // period then counts again, and an admission there does not count its
+    // own reservations twice.  Nothing done when no entry is left for the
+    // group.
+    void mark_moved_out(CounterEntry* entry) noexcept;
+
+    // The moves that carried `from` rolled back: it is as it was before the
+    // first of them.
+    void undo_carry(CounterEntry* from, const CarryUndo& undo) noexcept;
+
+    // What the moved entries of the entry's tenant and resource, other than
+    // itself, hold reserved: admission counts it.
+    int64_t carried_elsewhere(const CounterEntry& entry) noexcept;
 
     static bool is_idle(const CounterEntry& entry) noexcept;
 
-    // What the entry passes on to the entry it carries to: its reservations
-    // (less the mover's own) and what was carried into it.
+    // What a moved entry counts for in its group: its reservations, less
+    // the mover's own (0 for an entry not moved).
     static int64_t carried_share(const CounterEntry& entry) noexcept;
 
     CounterEntry* entry_at(uint32_t index) noexcept { return &entries()[index]; }
@@ -243,12 +270,11 @@ private:
     void idle_append(CounterEntry* entry) noexcept;
     void idle_unlink(CounterEntry* entry) noexcept;
     void free_entry(CounterEntry* entry) noexcept;
-    CounterEntry* carry_target(const CounterEntry* entry) noexcept;
-    void carry_down(CounterEntry* entry, int64_t delta) noexcept;
     void add_reserved(CounterEntry* entry, int64_t amount) noexcept;
     void share_changed(CounterEntry* entry, int64_t old_share) noexcept;
-    void detach_carry(CounterEntry* entry) noexcept;
-    void uncarry(CounterEntry* entry) noexcept;
+    CounterEntry* join_group(CounterEntry* entry) noexcept;
+    void join_existing_group(CounterEntry* entry) noexcept;
+    void leave_group(CounterEntry* entry) noexcept;
     void unplace(CounterEntry* entry) noexcept;
     bool evict_longest_idle() noexcept;
 

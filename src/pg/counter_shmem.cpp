@@ -133,6 +133,8 @@ Datum counters_body(FunctionCallInfo fcinfo)
             continue;
         if (entry->key.store != store)
             continue; // left by an earlier installation of the extension
+        if (entry->key.period_start == group_period)
+            continue; // no counter: the group of a moved tenant's periods
         // An installation not yet updated to 1.1 has no carried_in column:
         // the tuple store takes the columns its descriptor has.
         Datum values[9];
@@ -147,7 +149,7 @@ Datum counters_body(FunctionCallInfo fcinfo)
         values[6] = Int64GetDatum(entry->limit.value);
         nulls[6] = entry->limit.unlimited;
         values[7] = CStringGetTextDatum(counter_state_name(entry->state));
-        values[8] = Int64GetDatum(entry->carried_in);
+        values[8] = Int64GetDatum(counters->carried_elsewhere(*entry));
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     LWLockRelease(shared->lock);
@@ -211,10 +213,18 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
         CounterEntry* entry =
             may_place ? table()->find_or_place(counter_key, placed) : table()->find(counter_key);
         // Placed while a schedule change moves the key: marked by it, as
-        // if the move had found the counter (counter_present_else_note_move).
+        // if the move had found the counter (counter_present_else_note_move),
+        // and moved out, as its carry would have left it, when the move
+        // recorded the key itself: a transaction taking its change there
+        // from a period an earlier move left (it waits for this move, then
+        // takes it on) must count in the period that counts meanwhile.
         if (*placed && absent_moves()->used() > 0) {
-            if (uint64 mover = absent_moves()->mover_for(counter_key); mover != 0)
+            bool for_key = false;
+            if (uint64 mover = absent_moves()->mover_for(counter_key, &for_key); mover != 0) {
                 (void)table()->begin_move(entry, mover);
+                if (for_key)
+                    table()->mark_moved_out(entry);
+            }
         }
         bool ready = entry != nullptr && entry->state == CounterState::ready;
         if (ready)
@@ -339,6 +349,21 @@ void counter_forget_absent_moves(FullTransactionId mover)
     LWLockRelease(shared->lock);
 }
 
+namespace {
+
+[[noreturn]] void report_counters_exhausted(const QuotaKey& key)
+{
+    ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                    errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
+                    errdetail("Every counter in shared memory belongs to a transaction in flight, "
+                              "so none can be evicted for tenant %s, resource %s.",
+                              key.tenant_id, key.resource),
+                    errhint("Raise zechat_billing.max_counters (needs a restart).")));
+    pg_unreachable();
+}
+
+} // namespace
+
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);
@@ -346,13 +371,7 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
         bool placed;
         CounterEntry* entry = pin_or_place(counter_key, &placed);
         if (entry == nullptr)
-            ereport(ERROR,
-                    (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                     errmsg("zechat_billing: all %d usage counters are in use", zb_max_counters),
-                     errdetail("Every counter in shared memory belongs to a transaction in flight, "
-                               "so none can be evicted for tenant %s, resource %s.",
-                               key.tenant_id, key.resource),
-                     errhint("Raise zechat_billing.max_counters (needs a restart).")));
+            report_counters_exhausted(key);
         if (!placed)
             return entry;
         TransactionId writing = load_counter(entry, key, period_start);
@@ -486,27 +505,22 @@ void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool co
         ConditionVariableBroadcast(&shared->settled);
 }
 
-void counter_carry_in_flight(CounterEntry* from, CounterEntry* to, int64 own_reserved,
-                             bool* cut_back)
+void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampTz to,
+                             int64 own_reserved, CarryUndo* undo)
 {
+    CounterKey to_key = counter_key_of(key, to);
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->carry_in_flight(from, to, own_reserved, cut_back);
+    bool carried = table()->carry_in_flight(from, to_key, own_reserved, undo);
     LWLockRelease(shared->lock);
+    if (!carried)
+        report_counters_exhausted(key);
 }
 
-void counter_undo_carry(CounterEntry* from, CounterEntry* cut_back_to)
+void counter_undo_carry(CounterEntry* from, const CarryUndo& undo)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->undo_carry(from, cut_back_to);
+    table()->undo_carry(from, undo);
     LWLockRelease(shared->lock);
-}
-
-bool counter_in_flight(CounterEntry* entry)
-{
-    LWLockAcquire(shared->lock, LW_SHARED);
-    bool in_flight = entry->reserved != 0 || entry->carried_in != 0;
-    LWLockRelease(shared->lock);
-    return in_flight;
 }
 
 void request_counter_shmem()

@@ -32,7 +32,8 @@ extern "C" {
 
 namespace zechat::billing {
 struct CounterEntry;
-}
+struct CarryUndo;
+} // namespace zechat::billing
 
 namespace zechat::billing::pg {
 
@@ -125,18 +126,17 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net);
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
                     int64 committing = 0, bool passed = false, int64 carry_excluded = 0);
 
-// This transaction moved `from`'s usage to `to` (both pinned by it): what
-// others still have reserved on `from` counts in `to` until they settle
-// (their consumption lands there when they commit), less `own_reserved`,
-// this transaction's, which the move took along.  *cut_back: see
-// CounterTable::carry_in_flight.
-void counter_carry_in_flight(CounterEntry* from, CounterEntry* to, int64 own_reserved,
-                             bool* cut_back);
+// This transaction moved the usage of `from` (pinned by it) to the period
+// starting at `to`: what others have reserved on `from`, now or later,
+// counts in the admissions of the tenant's other periods until they settle
+// (their consumption lands in the period that counts when they commit),
+// less `own_reserved`, this transaction's, which the move took along
+// (CounterTable::carry_in_flight).  Raises 53400 when no counter is left
+// for it.
+void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampTz to,
+                             int64 own_reserved, CarryUndo* undo);
 
-// The move rolled back: its carry goes (CounterTable::undo_carry).
-void counter_undo_carry(CounterEntry* from, CounterEntry* cut_back_to);
-
-// Whether anything is reserved on the entry, or carried into it.
-bool counter_in_flight(CounterEntry* entry);
+// The moves rolled back: `from` is as it was (CounterTable::undo_carry).
+void counter_undo_carry(CounterEntry* from, const CarryUndo& undo);
 
 } // namespace zechat::billing::pg

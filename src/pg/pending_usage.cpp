@@ -2,6 +2,7 @@
 
 #include "pending_usage.hpp"
 
+#include "../core/counter_table.hpp"
 #include "absent_moves.hpp"
 #include "admission.hpp"
 #include "backend_hash.hpp"
@@ -69,13 +70,14 @@ struct PendingUsage {
     // to another period, marking its counter (counter_move_out), or
     // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
     SubTransactionId moved_out_subxact;
-    // Shared-memory mode: the subtransaction whose move carried what others
-    // have in flight on the counter to the new period's counter (undone if
-    // it rolls back), this transaction's reservation it left out, and the
-    // counter whose carry back here it cut (to be put back then).
+    // Shared-memory mode: the subtransaction of this transaction's first
+    // move of the counter's usage, which marked it moved out so that what
+    // others have in flight on it counts in the tenant's other periods
+    // (undone, as it was before, if that subtransaction rolls back), and
+    // this transaction's reservation it left out.
     SubTransactionId carry_subxact;
+    CarryUndo carry_undo;
     int64 carry_excluded;
-    CounterEntry* carry_cut_back;
     int64 usage_before;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
@@ -476,24 +478,22 @@ void undo_carry(PendingUsage* entry)
 {
     if (entry->carry_subxact == InvalidSubTransactionId)
         return;
-    counter_undo_carry(entry->counter, entry->carry_cut_back);
+    counter_undo_carry(entry->counter, entry->carry_undo);
     entry->carry_subxact = InvalidSubTransactionId;
     entry->carry_excluded = 0;
-    entry->carry_cut_back = nullptr;
 }
 
 // COMMIT, ABORT or PREPARE: every pinned counter gets this transaction's
 // part (or nothing) and its pin back.  Never raises.
 void settle_counters(bool commit)
 {
-    // Carries first, while every counter they name is still pinned.
-    if (!commit)
-        for (int i = 0; i < touched_count; ++i)
-            undo_carry(touched[i]);
     for (int i = 0; i < touched_count; ++i)
-        if (PendingUsage* entry = touched[i]; entry->counter != nullptr)
+        if (PendingUsage* entry = touched[i]; entry->counter != nullptr) {
+            if (!commit)
+                undo_carry(entry);
             counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
                            entry->committing, entry->passed, entry->carry_excluded);
+        }
 }
 
 // A transaction made read-only after it consumed or released quota (SET
@@ -685,7 +685,6 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->moved_out_subxact = InvalidSubTransactionId;
         entry->carry_subxact = InvalidSubTransactionId;
         entry->carry_excluded = 0;
-        entry->carry_cut_back = nullptr;
         entry->usage_before = 0;
         entry->committing = 0;
         entry->written = 0;
@@ -766,15 +765,17 @@ void move_counter_usage_out(PendingUsage* entry)
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
 }
 
-void carry_counter_in_flight(PendingUsage* from, PendingUsage* to)
+void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
 {
-    if (from->carry_subxact != InvalidSubTransactionId)
-        undo_carry(from); // moved again in this transaction: the last move counts
-    bool cut_back = false;
-    counter_carry_in_flight(from->counter, to->counter, from->consumed, &cut_back);
-    from->carry_subxact = GetCurrentSubTransactionId();
+    CarryUndo undo;
+    counter_carry_in_flight(quota_key_of(from), from->counter, to, from->consumed, &undo);
+    // A later move of the same counter in this transaction (back and forth)
+    // stands or goes with the first one, which undo restores from.
+    if (from->carry_subxact == InvalidSubTransactionId) {
+        from->carry_subxact = GetCurrentSubTransactionId();
+        from->carry_undo = undo;
+    }
     from->carry_excluded = from->consumed;
-    from->carry_cut_back = cut_back ? to->counter : nullptr;
 }
 
 CounterEntry* pending_counter(const PendingUsage* entry)

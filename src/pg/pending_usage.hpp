@@ -82,10 +82,11 @@ void confirm_admission_period(PendingUsage* entry);
 // another billing period (a schedule change): see counter_move_out.
 void move_counter_usage_out(PendingUsage* entry);
 
-// Shared-memory mode: ...and has moved it to `to`'s period: what other
-// transactions still have reserved on `from` counts in `to` until they end
-// (counter_carry_in_flight); undone if the move rolls back.
-void carry_counter_in_flight(PendingUsage* from, PendingUsage* to);
+// Shared-memory mode: ...and has moved it to the period starting at `to`:
+// what other transactions have reserved on `from` counts in the tenant's
+// other periods until they end (counter_carry_in_flight); undone if the
+// move rolls back.
+void carry_counter_in_flight(PendingUsage* from, TimestampTz to);
 
 // The key the entry tracks (its strings live as long as the entry).
 QuotaKey pending_quota_key(const PendingUsage* entry);
