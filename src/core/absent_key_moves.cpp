@@ -168,7 +168,7 @@ void AbsentKeyMoves::drop_own_keys_of(uint32_t database, uint32_t owner) noexcep
     }
 }
 
-uint64_t AbsentKeyMoves::mover_for(const CounterKey& key, bool* for_key) const noexcept
+uint64_t AbsentKeyMoves::mover_for(const CounterKey& key) const noexcept
 {
     uint32_t hash = hash_counter_key(key);
     uint64_t key_mover = 0;
@@ -184,8 +184,6 @@ uint64_t AbsentKeyMoves::mover_for(const CounterKey& key, bool* for_key) const n
             database_mover = slot.mover; // one per database at a time
         }
     });
-    if (for_key != nullptr)
-        *for_key = key_mover != 0;
     return key_mover != 0 ? key_mover : database_mover;
 }
 

@@ -87,8 +87,8 @@ public:
     // An entry for the key is preferred: its mover holds the tenant's
     // subscription row, so a whole-database mover cannot be moving that
     // tenant until it is done (and then records the key afresh, or finds
-    // its counter).  *for_key tells whether an entry for the key named it.
-    uint64_t mover_for(const CounterKey& key, bool* for_key = nullptr) const noexcept;
+    // its counter).
+    uint64_t mover_for(const CounterKey& key) const noexcept;
 
     // The backend's transaction ended: its entries go.
     void forget_owner(uint32_t owner) noexcept;

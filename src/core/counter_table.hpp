@@ -232,7 +232,8 @@ public:
                                        int64_t own_reserved, CarryUndo* undo) noexcept;
 
     // A counter just placed for a key that a move in progress recorded as
-    // moved while it had no counter: moved out, as if the move had found it
+    // moved while it had no counter (or whose database a move of many keys
+    // recorded): moved out, as if the move had found it
     // (carry_in_flight()), so that what is reserved on it counts in the
     // tenant's other periods.  Not undone if that move rolls back: the key's
     // period then counts again, and an admission there does not count its

@@ -214,16 +214,16 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
             may_place ? table()->find_or_place(counter_key, placed) : table()->find(counter_key);
         // Placed while a schedule change moves the key: marked by it, as
         // if the move had found the counter (counter_present_else_note_move),
-        // and moved out, as its carry would have left it, when the move
-        // recorded the key itself: a transaction taking its change there
-        // from a period an earlier move left (it waits for this move, then
-        // takes it on) must count in the period that counts meanwhile.
+        // and moved out, as its carry would have left it: a transaction
+        // taking its change there from a period an earlier move left (it
+        // waits for this move, then takes it on) must count in the period
+        // that counts meanwhile.  Also under a record of a whole database
+        // (conservatively: a key that does not move is its tenant's period
+        // that counts, where its own reservations are not counted twice).
         if (*placed && absent_moves()->used() > 0) {
-            bool for_key = false;
-            if (uint64 mover = absent_moves()->mover_for(counter_key, &for_key); mover != 0) {
+            if (uint64 mover = absent_moves()->mover_for(counter_key); mover != 0) {
                 (void)table()->begin_move(entry, mover);
-                if (for_key)
-                    table()->mark_moved_out(entry);
+                table()->mark_moved_out(entry);
             }
         }
         bool ready = entry != nullptr && entry->state == CounterState::ready;
