@@ -93,6 +93,18 @@ stop_cluster() {
     stop_cluster_dir "$CLUSTER_DIR"
 }
 
+# rows_and_usage DB TABLE: "tenant stored/used, ..." for every tenant with
+# rows in TABLE (a tenant_id column): how many rows it stores there, and its
+# usage of messages in its current period.
+rows_and_usage() {
+    psql -X -At -d "$1" -c "
+        SELECT string_agg(tenant_id || ' ' || stored || '/' || used, ', ' ORDER BY tenant_id)
+          FROM (SELECT m.tenant_id, count(*) AS stored,
+                       (SELECT used FROM billing.tenant_usage(m.tenant_id)
+                         WHERE resource = 'messages') AS used
+                  FROM $2 m GROUP BY m.tenant_id) s"
+}
+
 # wait_until SECONDS COMMAND [ARGS...]: runs COMMAND every 0.1 s until it
 # succeeds (returns 0) or SECONDS have passed (returns 1).
 wait_until() {

@@ -86,12 +86,7 @@ SQL
     echo "schedule changes while it ran: $changes ($deadlocks more ended in a deadlock)"
     [ "$changes" -ge 10 ] || fail "only $changes schedule changes: the test did not race"
     local result
-    result=$(psql -X -At -d moves -c "
-        SELECT string_agg(tenant_id || ' ' || stored || '/' || used, ', ' ORDER BY tenant_id)
-          FROM (SELECT m.tenant_id, count(*) AS stored,
-                       (SELECT used FROM billing.tenant_usage(m.tenant_id)
-                         WHERE resource = 'messages') AS used
-                  FROM mv_messages m GROUP BY m.tenant_id) s")
+    result=$(rows_and_usage moves mv_messages)
     echo "stored/used per tenant: $result"
     local stored used pair at_limit=0
     for pair in ${result//, / }; do

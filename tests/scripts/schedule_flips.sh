@@ -68,12 +68,7 @@ SQL
     echo "schedule changes while it ran: $moves moves, $edits interval edits"
     [ "$edits" -ge 5 ] || fail "only $edits interval edits: the test did not race"
     local result
-    result=$(psql -X -At -d flips -c "
-        SELECT string_agg(tenant_id || ' ' || stored || '/' || used, ', ' ORDER BY tenant_id)
-          FROM (SELECT m.tenant_id, count(*) AS stored,
-                       (SELECT used FROM billing.tenant_usage(m.tenant_id)
-                         WHERE resource = 'messages') AS used
-                  FROM flip_messages m GROUP BY m.tenant_id) s")
+    result=$(rows_and_usage flips flip_messages)
     echo "stored/used per tenant: $result"
     local stored used pair
     for pair in ${result//, / }; do

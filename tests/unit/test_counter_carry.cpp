@@ -11,24 +11,13 @@
 #include <gtest/gtest.h>
 
 #include "counter_table.hpp"
+#include "counter_table_block.hpp"
 
 using namespace zechat::billing;
 
 namespace {
 
-class Block {
-public:
-    explicit Block(uint32_t capacity) : bytes_(CounterTable::bytes_for(capacity) / 8 + 1)
-    {
-        table_ = CounterTable::format(bytes_.data(), capacity);
-    }
-    CounterTable* operator->() { return table_; }
-    CounterTable* get() { return table_; }
-
-private:
-    std::vector<uint64_t> bytes_; // 8-byte aligned
-    CounterTable* table_;
-};
+using Block = CounterTableBlock;
 
 // The counter of tenant acme's messages in the period starting at `period`,
 // pinned (as by the transaction using it).

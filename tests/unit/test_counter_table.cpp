@@ -13,24 +13,13 @@
 #include <gtest/gtest.h>
 
 #include "counter_table.hpp"
+#include "counter_table_block.hpp"
 
 using namespace zechat::billing;
 
 namespace {
 
-class Block {
-public:
-    explicit Block(uint32_t capacity) : bytes_(CounterTable::bytes_for(capacity) / 8 + 1)
-    {
-        table_ = CounterTable::format(bytes_.data(), capacity);
-    }
-    CounterTable* operator->() { return table_; }
-    CounterTable* get() { return table_; }
-
-private:
-    std::vector<uint64_t> bytes_; // 8-byte aligned
-    CounterTable* table_;
-};
+using Block = CounterTableBlock;
 
 CounterKey key_of(const std::string& tenant, const std::string& resource = "messages",
                   int64_t period = 0, uint32_t database = 1)
