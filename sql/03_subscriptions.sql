@@ -139,3 +139,24 @@ SELECT billing.consume_quota('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid, 'mess
        billing.consume_quota(4242, 'messages');
 SELECT billing.recount('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid), billing.recount(4242::bigint),
        billing.recount(), billing.recount(NULL);
+
+-- A change of schedule that stands, then moved back and forth in a savepoint
+-- rolled back: the usage is in the year (until 2026-12-05 shared-memory mode
+-- left it in the month, where the tenant's usage no longer counted).
+INSERT INTO billing.plans (plan_id, name) VALUES ('s_sp_m', 'Monthly');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_sp_y', 'Yearly', '1 year');
+INSERT INTO billing.plan_limits VALUES ('s_sp_m', 'messages', 10), ('s_sp_y', 'messages', 10);
+SELECT billing.subscribe('s_sp', 's_sp_m', now() - interval '40 days');
+SELECT billing.consume_quota('s_sp', 'messages', 5);
+BEGIN;
+UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_sp';
+SAVEPOINT b;
+UPDATE billing.subscriptions SET plan_id = 's_sp_m' WHERE tenant_id = 's_sp';
+UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_sp';
+ROLLBACK TO SAVEPOINT b;
+COMMIT;
+SELECT used, period_start = (SELECT period_anchor FROM billing.subscriptions WHERE tenant_id = 's_sp')
+       AS in_the_year
+  FROM billing.usage WHERE tenant_id = 's_sp' AND used <> 0;
+SELECT used FROM billing.tenant_usage('s_sp') WHERE resource = 'messages';
+SELECT billing.try_consume_quota('s_sp', 'messages', 6);

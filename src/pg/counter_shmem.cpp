@@ -433,7 +433,18 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
 {
     // The subtransaction: a move rolled back to a savepoint lets the
     // transactions waiting for it go on, as lock mode's row locks would.
+    // A counter this transaction moved already, in a subtransaction still
+    // standing, stays marked by that one: moved again in a savepoint
+    // rolled back, the first move still stands, and consumers must still
+    // wait for it (until 2026-12-05 they waited for the aborted savepoint,
+    // that is for nothing, and this transaction took its own move for
+    // another's at commit: the tenant's usage stayed in the old period).
     FullTransactionId mover = GetCurrentFullTransactionId();
+    LWLockAcquire(shared->lock, LW_SHARED);
+    CounterMoves earlier = moves_of(entry);
+    LWLockRelease(shared->lock);
+    if (counter_moved_by_me(earlier))
+        mover = earlier.mover;
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     table()->begin_move(entry, U64FromFullTransactionId(mover));
     LWLockRelease(shared->lock);

@@ -568,7 +568,16 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
         if (entry->counter != nullptr) {
-            counter_settle(entry->counter, part->consumed, part->released, false, false);
+            // What this transaction's carry left out as its own can be no
+            // more than what it still holds reserved (until 2026-12-05 a
+            // move rolled back to a savepoint left it larger, and others'
+            // reservations on the counter stopped counting).
+            int64 still_consumed = entry->consumed - part->consumed;
+            int64 excluded_less =
+                entry->carry_excluded > still_consumed ? entry->carry_excluded - still_consumed : 0;
+            counter_settle(entry->counter, part->consumed, part->released, false, false, 0, false,
+                           excluded_less);
+            entry->carry_excluded -= excluded_less;
             entry->consumed -= part->consumed;
             entry->released -= part->released;
         } else {
