@@ -105,6 +105,15 @@ rows_and_usage() {
                   FROM $2 m GROUP BY m.tenant_id) s"
 }
 
+# counters_in_flight DB: how many of DB's shared-memory counters still hold
+# something of a transaction (reserved, being released, or carried in from
+# a moved period): 0 once every transaction ended.
+counters_in_flight() {
+    psql -X -At -d "$1" -c "
+        SELECT count(*) FROM billing.counters
+         WHERE reserved <> 0 OR releasing <> 0 OR carried_in <> 0"
+}
+
 # wait_until SECONDS COMMAND [ARGS...]: runs COMMAND every 0.1 s until it
 # succeeds (returns 0) or SECONDS have passed (returns 1).
 wait_until() {

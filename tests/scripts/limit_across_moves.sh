@@ -103,9 +103,7 @@ SQL
     [ "$at_limit" -ge 1 ] || fail "no tenant reached its limit: the test did not race"
     if [ "$MODE" = shared_memory ]; then
         local in_flight
-        in_flight=$(psql -X -At -d moves -c "
-            SELECT count(*) FROM billing.counters
-             WHERE reserved <> 0 OR releasing <> 0 OR carried_in <> 0")
+        in_flight=$(counters_in_flight moves)
         [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations or carries"
     fi
     stop_cluster

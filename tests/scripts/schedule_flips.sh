@@ -82,9 +82,8 @@ SQL
     done
     if [ "$MODE" = shared_memory ]; then
         local in_flight
-        in_flight=$(psql -X -At -d flips -c "
-            SELECT count(*) FROM billing.counters WHERE reserved <> 0 OR releasing <> 0")
-        [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations"
+        in_flight=$(counters_in_flight flips)
+        [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations or carries"
     fi
     stop_cluster
     echo "schedule flips ($MODE): ok"
