@@ -97,7 +97,7 @@ enum class Consumed {
     admitted,
     admitted_from_nothing, // lock mode: the key's row was created, or found at 0
     refused,               // OnRefusal::return_false
-    period_moved,          // nothing done: read the terms again
+    retry,                 // nothing done: read the terms again (a mover ended)
 };
 
 // Lock mode, after an admission that created the key's row or found it at
@@ -120,9 +120,13 @@ bool period_moved_in_storage(const QuotaKey& key, const TenantTerms& terms)
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a
 // schedule change moves the period, the amount stays where it is and
-// consume_quota() finds the period moved after the wait; refused then, the
-// new period may have room: `period_moved` when it did move (only if
-// `may_retry`).
+// consume_quota() finds the period moved after the wait; refused then,
+// `retry` (only if `may_retry`) once the mover ended: the new period
+// may have room, and so may this one, where the mover's own changes in
+// flight were counted against the refused consumption (its reservation, not
+// what it gave back: a move and its reverse, or a rollback, leave less
+// than the refusal saw; until 2026-12-05 such a consumption was refused
+// although it fitted, where lock mode waits for the mover, then admits).
 Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
                               OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
                               PendingUsage** tracked)
@@ -137,9 +141,8 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     // counts what it adds.
     bool waits_for_mover = !pending_passed(usage);
     if (admission.result != AdmissionResult::admitted) {
-        if (may_retry && waits_for_mover && counter_wait_for_mover(moves) &&
-            period_moved_since(key, terms))
-            return Consumed::period_moved;
+        if (may_retry && waits_for_mover && counter_wait_for_mover(moves))
+            return Consumed::retry;
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
     }
@@ -272,7 +275,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             consume_under_terms(key, terms, amount, on_refusal, round < max_rounds, out, tracked);
         if (consumed == Consumed::refused)
             return false;
-        if (consumed == Consumed::period_moved)
+        if (consumed == Consumed::retry)
             continue; // nothing was consumed
         if (round >= max_rounds)
             return true;
