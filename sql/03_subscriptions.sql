@@ -160,3 +160,12 @@ SELECT used, period_start = (SELECT period_anchor FROM billing.subscriptions WHE
   FROM billing.usage WHERE tenant_id = 's_sp' AND used <> 0;
 SELECT used FROM billing.tenant_usage('s_sp') WHERE resource = 'messages';
 SELECT billing.try_consume_quota('s_sp', 'messages', 6);
+-- A change and its reverse in one transaction close no period (until
+-- 2026-12-05 the period the tenant was in was closed as a past one of the
+-- other schedule, and usage_history would count it twice).
+BEGIN;
+UPDATE billing.subscriptions SET plan_id = 's_sp_m' WHERE tenant_id = 's_sp';
+UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_sp';
+COMMIT;
+SELECT count(*) AS closed FROM billing.closed_periods WHERE tenant_id = 's_sp';
+SELECT used FROM billing.tenant_usage('s_sp') WHERE resource = 'messages';

@@ -1143,11 +1143,21 @@ BEGIN
     -- edited while it moves to another plan) would both move the same
     -- periods: the second waits here, and then reads what the first left.
     PERFORM FROM billing.subscriptions s WHERE s.tenant_id = p_tenant_id FOR UPDATE;
+    -- Usage as this transaction sees it, with its own changes not written
+    -- yet (an earlier schedule change in it carried the period it was in:
+    -- until 2026-12-05 a change and its reverse in one transaction closed
+    -- that period as a past one, and usage_history counted it twice).
     FOR r IN SELECT u.resource, u.period_start, b.period_end, u.used
-               FROM billing.usage u
+               FROM (SELECT coalesce(c.resource, p.resource) AS resource,
+                            coalesce(c.period_start, p.period_start) AS period_start,
+                            coalesce(c.used, 0) + coalesce(p.delta, 0) AS used
+                       FROM (SELECT c.resource, c.period_start, c.used FROM billing.usage c
+                              WHERE c.tenant_id = p_tenant_id) c
+                       FULL JOIN billing._pending_usage(p_tenant_id) p
+                         ON p.resource = c.resource AND p.period_start = c.period_start) u
                JOIN billing.resources res ON res.resource = u.resource AND res.kind = 'period'
               CROSS JOIN LATERAL billing.period_bounds(p_anchor, p_interval, u.period_start) b
-              WHERE u.tenant_id = p_tenant_id AND u.period_start <> v_current
+              WHERE u.period_start <> v_current AND u.used > 0
               ORDER BY u.resource, u.period_start
     LOOP
         INSERT INTO billing.closed_periods AS c
