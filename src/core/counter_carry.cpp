@@ -21,8 +21,6 @@
 // (conservatively: one moved back to counts its own reservations once, and
 // the others' with them) until it is evicted; a group entry goes once no
 // entry names it.
-#include <cstring>
-
 #include "counter_table.hpp"
 #include "no_postgres.hpp"
 
