@@ -397,15 +397,11 @@ void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t release
     if (passed)
         unpass(entry);
     entry->committing -= committing;
-    if (entry->moved_out != 0) {
-        int64_t old_share = carried_share(*entry);
-        entry->reserved -= reserved;
-        entry->carry_excluded -=
-            carry_excluded < entry->carry_excluded ? carry_excluded : entry->carry_excluded;
-        share_changed(entry, old_share);
-    } else {
-        entry->reserved -= reserved;
-    }
+    int64_t old_share = carried_share(*entry);
+    entry->reserved -= reserved;
+    entry->carry_excluded -=
+        carry_excluded < entry->carry_excluded ? carry_excluded : entry->carry_excluded;
+    share_changed(entry, old_share);
     entry->releasing -= released;
     if (commit)
         entry->committed = saturate(static_cast<wide>(entry->committed) + reserved - released);

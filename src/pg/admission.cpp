@@ -464,31 +464,15 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     if (from == to)
         return 0;
     int64 moved;
+    PendingUsage* moved_counter = nullptr; // shared-memory mode
     if (counter_shmem_available()) {
         if (nothing_to_move(key, from))
             return 0;
         // Read once the transactions about to commit a change on it have
         // done so; those that commit later move theirs (counter_shmem.hpp).
-        PendingUsage* usage = track_counter_usage(key, from);
-        move_counter_usage_out(usage);
-        moved = counter_usage(usage);
-        if (moved > 0) {
-            adjust_usage(key, from, -moved, false);
-            adjust_usage(key, to, moved, false);
-        }
-        // Transactions admitted in `from` before the move and still in
-        // flight commit their consumption into the period that counts then
-        // (they wait for this one and take it there), so it counts in the
-        // tenant's other periods from now on, as lock mode's consumers in
-        // the new period wait for the move, which waits for them (until
-        // 2026-12-04 the tenant could end over its limit by what was in
-        // flight: 206-208 of 200 in a stress run;
-        // tests/scripts/limit_across_moves.sh).  Also when nothing is in
-        // flight yet: a consumer taking its change there from a period
-        // another move left meanwhile reserves on it later.  The new
-        // period's counter is not placed for it (it joins when placed).
-        carry_counter_in_flight(usage, to);
-        return moved > 0 ? moved : 0;
+        moved_counter = track_counter_usage(key, from);
+        move_counter_usage_out(moved_counter);
+        moved = counter_usage(moved_counter);
     } else {
         // A key with no row at all is claimed (claim_absent_usage_row): a
         // first consumption under the old terms then waits for this change
@@ -502,11 +486,23 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
         }
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
     }
-    if (moved <= 0)
-        return 0;
-    adjust_usage(key, from, -moved, false);
-    adjust_usage(key, to, moved, false);
-    return moved;
+    if (moved > 0) {
+        adjust_usage(key, from, -moved, false);
+        adjust_usage(key, to, moved, false);
+    }
+    // Shared-memory mode: transactions admitted in `from` before the move
+    // and still in flight commit their consumption into the period that
+    // counts then (they wait for this one and take it there), so it counts
+    // in the tenant's other periods from now on, as lock mode's consumers
+    // in the new period wait for the move, which waits for them (until
+    // 2026-12-04 the tenant could end over its limit by what was in flight:
+    // 206-208 of 200 in a stress run; tests/scripts/limit_across_moves.sh).
+    // Also when nothing is in flight yet: a consumer taking its change there
+    // from a period another move left meanwhile reserves on it later.  The
+    // new period's counter is not placed for it (it joins when placed).
+    if (moved_counter != nullptr)
+        carry_counter_in_flight(moved_counter, to);
+    return moved > 0 ? moved : 0;
 }
 
 bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now)
