@@ -195,6 +195,40 @@ SELECT regress_util.sqlstate_of($$INSERT INTO oc_parted VALUES (2, 'oc_p', 11), 
 SELECT count(*) AS stored, (SELECT messages FROM oc_usage('oc_p')) AS counted
   FROM oc_parted WHERE tenant_id = 'oc_p';
 
+-- A BEFORE trigger firing after the billing ones that inserts into an exact
+-- table while its row is on its way runs a level deeper: the rows it writes
+-- are confirmed before the outer one, and one it skips is taken back without
+-- taking the outer row's count with it (until 2026-12-05 a thumbnail row
+-- inserted into the same table took the file's count back, written
+-- uncounted: 2 of 1000 bytes counted for 1492 stored; and a blob skipped by
+-- DO NOTHING stayed counted while the file row was taken back).
+SELECT billing.subscribe('oc_n', 'oc_plan');
+CREATE TABLE oc_files (id int PRIMARY KEY, tenant_id text, bytes bigint, parent int);
+CREATE TABLE oc_blobs (hash text PRIMARY KEY, tenant_id text, bytes bigint);
+SELECT billing.enforce_quota('oc_files', 'storage', amount_column => 'bytes');
+SELECT billing.enforce_quota('oc_blobs', 'storage', amount_column => 'bytes');
+SELECT billing.exact_on_conflict('oc_files');
+SELECT billing.exact_on_conflict('oc_blobs');
+CREATE FUNCTION oc_thumbnail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.parent IS NULL THEN
+        INSERT INTO oc_files VALUES (NEW.id + 1000, NEW.tenant_id, 1, NEW.id);
+        INSERT INTO oc_blobs VALUES ('h' || NEW.id % 2, NEW.tenant_id, 10) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_thumbnail BEFORE INSERT ON oc_files FOR EACH ROW EXECUTE FUNCTION oc_thumbnail();
+INSERT INTO oc_files VALUES (1, 'oc_n', 500, NULL);
+INSERT INTO oc_files VALUES (3, 'oc_n', 300, NULL);  -- blob h1 is there: skipped
+SELECT (SELECT sum(bytes) FROM oc_files) + (SELECT sum(bytes) FROM oc_blobs) AS stored,
+       (SELECT storage FROM oc_usage('oc_n')) AS counted;
+-- 812 of 1000: the next file does not fit, nothing of it is written.
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_files VALUES (5, 'oc_n', 190, NULL)$$) AS over_limit;
+SELECT count(*) AS files, (SELECT storage FROM oc_usage('oc_n')) AS counted FROM oc_files;
+DROP TABLE oc_files;
+DROP TABLE oc_blobs;
+DROP FUNCTION oc_thumbnail();
+
 DROP TABLE oc_parted;
 DROP TABLE oc_plain;
 DROP TABLE oc_messages;

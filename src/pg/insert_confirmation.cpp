@@ -13,6 +13,7 @@ extern "C" {
 #include "catalog/pg_trigger.h"
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -27,6 +28,7 @@ struct UnconfirmedInsert {
     PendingUsage* entry;
     int64 amount;
     SubTransactionId subxact;
+    int depth; // trigger_depth() of the INSERT trigger that counted the row
     char resource[48];
     DeferredRefusal refusal;
 };
@@ -53,14 +55,41 @@ void take_back(int i)
         take_back_consumption(row.entry, row.subxact, row.amount);
 }
 
+// How deep in triggers this runs (pg_trigger_depth()): a row's INSERT
+// trigger runs one level below the executor writing the row, where the WHEN
+// clause of its confirming trigger is evaluated.  A statement run by a
+// trigger (a BEFORE trigger firing after ours that inserts thumbnails) is
+// one level deeper than the row on whose way it runs.
+int trigger_depth()
+{
+    LOCAL_FCINFO(fcinfo, 0);
+    InitFunctionCallInfoData(*fcinfo, nullptr, 0, InvalidOid, nullptr, nullptr);
+    return DatumGetInt32(pg_trigger_depth(fcinfo));
+}
+
+// Rows counted deeper than `depth` whose statements have ended (this runs
+// at a shallower level) without writing them: taken back.
+void take_back_deeper_than(int depth)
+{
+    for (int i = unconfirmed_count - 1; i >= 0; --i)
+        if (unconfirmed[i].depth > depth)
+            take_back(i);
+}
+
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:
 // the AFTER trigger it guards has nothing left to do.  The row written is
-// the one whose INSERT triggers pushed last: rows written while another is
-// on its way (inserted by code its triggers run) are confirmed before it.
+// the one whose INSERT triggers pushed last one level deeper than this
+// runs: rows written while another is on its way (inserted by code its
+// triggers run) are confirmed before it, and those such code counted but
+// did not write (skipped by its ON CONFLICT) are taken back here.
 Datum insert_written_body(FunctionCallInfo fcinfo)
 {
     // As the INSERT trigger, which pushed nothing while enforcement was off.
     if (unconfirmed_count == 0 || !enforcement_enabled())
+        PG_RETURN_BOOL(false);
+    int row_depth = trigger_depth() + 1;
+    take_back_deeper_than(row_depth);
+    if (unconfirmed_count == 0 || unconfirmed[unconfirmed_count - 1].depth != row_depth)
         PG_RETURN_BOOL(false);
     const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
     // Written over the limit: the statement fails, and the row with it.
@@ -122,10 +151,15 @@ void take_back_unwritten_insert(Relation rel, const char* resource)
 {
     if (unconfirmed_count == 0) // every row comes here: stay cheap
         return;
+    // Rows of statements run deeper have ended; rows counted at a shallower
+    // level are on their way (this runs inside their BEFORE triggers): only
+    // the previous row of this level and table can be known not written.
+    int depth = trigger_depth();
+    take_back_deeper_than(depth);
     Oid table = confirmation_table_of(rel);
     size_t length = std::strlen(resource);
     for (int i = unconfirmed_count - 1; i >= 0; --i) {
-        if (unconfirmed[i].table == table &&
+        if (unconfirmed[i].depth == depth && unconfirmed[i].table == table &&
             std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
             unconfirmed[i].resource[length] == '\0') {
             take_back(i);
@@ -155,6 +189,7 @@ void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* e
     row.entry = entry;
     row.amount = amount;
     row.subxact = GetCurrentSubTransactionId();
+    row.depth = trigger_depth();
     strlcpy(row.resource, resource, sizeof row.resource);
     row.refusal = refusal;
 }

@@ -20,26 +20,32 @@
 // written.
 //
 // Pairing: the INSERT triggers of a row push one entry per resource whose
-// confirming trigger fires, the WHEN clauses pop as many, last in first out
-// (a row written by code running while another is on its way is confirmed
-// before it).  Mispairing only keeps a count, except in one case: a row
-// skipped by code running while another is on its way (an INSERT ... ON
-// CONFLICT into an exact table from a BEFORE trigger firing after ours)
-// leaves its entry on top, the outer row's confirmation keeps that one, and
-// the outer row's own entry is taken back later.  A row's fate is known once PostgreSQL has moved
-// on to the next row, so an unconfirmed entry is taken back when the same trigger (table and
-// resource) counts its next row, and otherwise just before commit.  The partitions of a
-// partitioned table count as one table here: each has its own clone of the trigger, and the
-// statement's next row may go to another partition (until 2026-12-04 a row skipped in one stayed
-// counted while the next row, in another, was checked against the limit).  Not sooner: code that
-// runs while a row is being written (a BEFORE trigger firing after ours, a CHECK constraint's
-// function) may consume too, and must not take back a row still on its way.  (That code writing
-// itself into the same table, or since 2026-12-04 into any partition of the same tree, does take
-// the outer row back early: it is then written uncounted.  A BEFORE trigger or a CHECK function
-// inserting into the table it guards is what that takes.)  Until then the count
-// is held, as if the row were written: conservative, never free. An UPDATE trigger of the same
-// table and resource takes it back too: ON CONFLICT DO UPDATE updates instead of writing the
-// proposed row.
+// confirming trigger fires, with the trigger depth they run at
+// (pg_trigger_depth()); the WHEN clauses, evaluated one level up, pop as
+// many of that depth, last in first out.  Code that a row's triggers run
+// while it is on its way (a BEFORE trigger firing after ours) runs one level
+// deeper: the rows it writes are confirmed before the outer one, and those
+// it counts but does not write (skipped by its own ON CONFLICT) are taken
+// back once a shallower level is reached.  (Until 2026-12-05 nothing told
+// the levels apart: such a trigger inserting into the same table took the
+// outer row back, written uncounted, and one skipping a row of another exact
+// table left that row's entry to be confirmed for the outer one.)  Mispairing
+// within a level only keeps a count.  A row's fate is known once PostgreSQL
+// has moved on to the next row, so an unconfirmed entry is taken back when
+// the same trigger (table and resource) counts its next row at the same
+// depth, and otherwise just before commit.  The partitions of a partitioned
+// table count as one table here: each has its own clone of the trigger, and
+// the statement's next row may go to another partition (until 2026-12-04 a
+// row skipped in one stayed counted while the next row, in another, was
+// checked against the limit).  Not sooner: code that runs while a row is
+// being written (a BEFORE trigger firing after ours, a CHECK constraint's
+// function) may consume too, and must not take back a row still on its way.
+// (A CHECK constraint's function is not a trigger: one inserting into the
+// table it guards runs at the outer row's depth and takes that row back
+// early, which is then written uncounted.)  Until then the count is held, as
+// if the row were written: conservative, never free.  An UPDATE trigger of
+// the same table and resource takes it back too: ON CONFLICT DO UPDATE
+// updates instead of writing the proposed row.
 //
 // The limit: a row the limit refuses may be a duplicate that DO NOTHING will
 // skip (a webhook delivered again when the tenant is at its limit), or an
