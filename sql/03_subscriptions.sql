@@ -97,6 +97,32 @@ INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_forever',
 SELECT period_end - period_start > interval '3650000 days' AS ten_thousand_years
   FROM billing.period_bounds(now(), '10000 years', now());
 SELECT billing.period_bounds('2026-01-01', '10001 years', '2026-02-01');
+-- With a step of more than about 6700 years, the period before a future
+-- anchor would start before the earliest timestamp: it starts there (until
+-- 2026-12-05 such a subscriber's every consumption, its tenant_usage and
+-- every reader of usage_overview failed with 22008).
+BEGIN;
+INSERT INTO billing.plan_limits VALUES ('s_forever', 'messages', 5);
+SELECT billing.subscribe('s_future', 's_forever', now() + interval '1 day');
+SELECT billing.consume_quota('s_future', 'messages');
+SELECT resource, used, period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
+       period_end = now() + interval '1 day' AS to_the_anchor
+  FROM billing.tenant_usage('s_future') WHERE resource = 'messages';
+SELECT tenant_id, resource, used FROM billing.usage_overview WHERE tenant_id = 's_future' ORDER BY resource;
+ROLLBACK;
+-- Right at the earliest timestamp, and a second before it.
+SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
+       period_end = '5287-11-24 00:00:00+00' AS to_the_anchor
+  FROM billing.period_bounds('5287-11-24 00:00:00+00', '10000 years', '2026-01-01');
+SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
+       period_end = '5287-11-23 23:59:59+00' AS to_the_anchor
+  FROM billing.period_bounds('5287-11-23 23:59:59+00', '10000 years', '2026-01-01');
+SELECT period_start = '4714-11-24 00:00:01+00 BC' AS one_second_later
+  FROM billing.period_bounds('5287-11-24 00:00:01+00', '10000 years', '2026-01-01');
+-- The same period for every time it contains, the earliest included.
+SELECT count(DISTINCT b) AS periods
+  FROM unnest(ARRAY['4714-11-24 00:00:00+00 BC', '1000-01-01', '3000-12-31 23:59:59+00']::timestamptz[]) AS t,
+       billing.period_bounds('3001-01-01 00:00:00+00', '10000 years', t) AS b;
 DELETE FROM billing.plans WHERE plan_id = 's_forever';
 
 -- tenant_usage shows the period of period resources and none for gauges.

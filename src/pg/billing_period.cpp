@@ -59,6 +59,35 @@ bool valid_billing_interval(const Interval* step)
            length <= max_billing_interval_usecs;
 }
 
+namespace {
+
+// anchor + k * step into *result, or false when that is earlier than the
+// earliest timestamp (PostgreSQL's 4714-11-24 BC), where PostgreSQL's own
+// arithmetic raises.  Only a step back from an anchor later than the time
+// looked for gets there: a period that contains a timestamp ends at most one
+// step after it, well before the last one (294276 AD), but with a step of
+// more than about 6700 years the period before a future anchor starts
+// earlier than the first (until 2026-12-05 such a subscriber's every
+// consumption, and every reader of usage_overview, failed with 22008).
+// The sum's average length tells which side it falls on but within a few
+// days of that timestamp, where the step taken forward from it is compared
+// with the anchor instead.
+bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 k, double length,
+                                TimestampTz* result)
+{
+    constexpr double margin = 60.0 * USECS_PER_DAY; // far more than months' lengths vary
+    double approximate = static_cast<double>(anchor) + static_cast<double>(k) * length;
+    if (k < 0 && approximate < static_cast<double>(MIN_TIMESTAMP) + margin) {
+        if (approximate < static_cast<double>(MIN_TIMESTAMP) - margin ||
+            anchor_plus_steps(MIN_TIMESTAMP, step, -k) > anchor)
+            return false;
+    }
+    *result = anchor_plus_steps(anchor, step, k);
+    return true;
+}
+
+} // namespace
+
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
 {
     if (!valid_billing_interval(step))
@@ -73,18 +102,27 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
     int64 k = static_cast<int64>(guess);
 
     // The guess is off by at most a step or two (months of 28..31 days);
-    // walk to the exact k.  Each step is a real interval addition.
-    TimestampTz start = anchor_plus_steps(anchor, step, k);
-    while (start > at) {
+    // walk to the exact k.  Each step is a real interval addition.  A bound
+    // before the earliest timestamp is before `at` too.
+    TimestampTz start = 0;
+    bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, length, &start);
+    while (start_in_range && start > at) {
         --k;
-        start = anchor_plus_steps(anchor, step, k);
+        start_in_range = anchor_plus_steps_in_range(anchor, step, k, length, &start);
     }
-    TimestampTz end = anchor_plus_steps(anchor, step, k + 1);
-    while (end <= at) {
+    TimestampTz end = 0;
+    bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, length, &end);
+    while (!end_in_range || end <= at) {
         ++k;
+        start_in_range = end_in_range;
         start = end;
-        end = anchor_plus_steps(anchor, step, k + 1);
+        end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, length, &end);
     }
+    // The period before the anchor, when it would start before the earliest
+    // timestamp, starts there: the same bounds for every time it contains,
+    // so its usage keeps one key.
+    if (!start_in_range)
+        start = MIN_TIMESTAMP;
     return BillingPeriod{start, end};
 }
 

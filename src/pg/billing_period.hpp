@@ -20,8 +20,12 @@ struct BillingPeriod {
 // mixed signs a step need not move on: March 31 + '-1 month 31 days').
 bool valid_billing_interval(const Interval* step);
 
-// The period that contains `at`.  Raises 22023 for a non-positive interval
-// and 22008 when the period falls outside the timestamp range.
+// The period that contains `at`.  Raises 22023 for an interval
+// valid_billing_interval() refuses.
+// A period that would start before the earliest timestamp (the one before a
+// future anchor, with a step of thousands of years) starts there; one that
+// would end after the last raises 22008 (only for `at` within one step of
+// it).
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at);
 
 } // namespace zechat::billing::pg
