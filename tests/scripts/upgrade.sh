@@ -111,6 +111,10 @@ CREATE TABLE team_archive () INHERITS (team);
 INSERT INTO team VALUES ('vip');
 INSERT INTO team_archive VALUES ('vip'), ('vip');
 SELECT billing.enforce_quota('team', 'users');
+-- The README's monitoring role.
+CREATE ROLE upgrade_monitor;
+GRANT SELECT ON billing.counters TO upgrade_monitor;
+GRANT EXECUTE ON FUNCTION billing._counters() TO upgrade_monitor;
 SQL
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the old version is not the one installed"
@@ -128,7 +132,7 @@ SQL
         fail "ON CONFLICT before the update"
     [ "$(usage_of old vip messages)" = "2/100" ] || fail "ON CONFLICT before the update: $(usage_of old vip messages)"
 
-    q old "ALTER EXTENSION zechat_billing UPDATE" >/dev/null || fail "ALTER EXTENSION ... UPDATE failed"
+    warnings=$(q old "ALTER EXTENSION zechat_billing UPDATE" 2>&1 >/dev/null) || fail "ALTER EXTENSION ... UPDATE failed"
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update did not reach $CURRENT"
 
@@ -170,6 +174,17 @@ SQL
     [ "$(wc -l <"$CLUSTER_DIR/fingerprint.fresh")" -gt 100 ] || fail "the fingerprint is too short to mean anything"
     diff "$CLUSTER_DIR/fingerprint.old" "$CLUSTER_DIR/fingerprint.fresh" || fail "the updated installation differs from a fresh one"
     echo "$OLD -> $CURRENT: $(wc -l <"$CLUSTER_DIR/fingerprint.fresh") catalog lines identical to a fresh installation"
+
+    # The view and function the update makes again lose the grants made on
+    # them; the update names them, with the statements that give them back
+    # (until 2026-12-05 they were gone without a word).
+    regrant=$(echo "$warnings" | sed -n 's/^HINT:  Grant them again: //p')
+    echo "$warnings" | grep -q 'without their grants' && [ -n "$regrant" ] ||
+        fail "no warning naming the grants of billing.counters: $warnings"
+    q old "$regrant" >/dev/null || fail "the statements the warning gives: $regrant"
+    [ "$(q old "SELECT has_table_privilege('upgrade_monitor', 'billing.counters', 'SELECT')
+                   AND has_function_privilege('upgrade_monitor', 'billing._counters()', 'EXECUTE')")" = t ] ||
+        fail "the monitoring role's grants, given back: $regrant"
 
     # The same data serves shared-memory mode.
     restart_cluster "shared_preload_libraries = 'zechat_billing'"

@@ -1897,7 +1897,36 @@ REVOKE ALL ON FUNCTION billing.subscribe(uuid, text, timestamptz), billing.subsc
     FROM PUBLIC;
 
 -- billing.counters shows what transactions in flight carry into a counter
--- from a period that a schedule change moved (carried_in).
+-- from a period that a schedule change moved (carried_in).  A new column
+-- means a new view and function: the grants a DBA made on the old ones (the
+-- README's monitoring role) go with them.  Said, with the statements that
+-- give them back, rather than granted here: a grant made by an extension's
+-- script counts as the extension's own, which pg_dump leaves out.
+DO $$
+DECLARE
+    v_grants text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('GRANT %s ON %s TO %s%s;', g.privilege, g.object,
+                                                   CASE WHEN g.grantee = 0 THEN 'PUBLIC'
+                                                        ELSE pg_catalog.quote_ident(r.rolname) END,
+                                                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION'
+                                                        ELSE '' END),
+                                 ' ' ORDER BY g.object, r.rolname, g.privilege)
+      INTO v_grants
+      FROM (SELECT a.privilege_type AS privilege, 'billing.counters' AS object, a.grantee, a.is_grantable
+              FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+             WHERE c.oid = 'billing.counters'::pg_catalog.regclass AND a.grantee <> c.relowner
+            UNION ALL
+            SELECT a.privilege_type, 'FUNCTION billing._counters()', a.grantee, a.is_grantable
+              FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+             WHERE p.oid = 'billing._counters()'::pg_catalog.regprocedure AND a.grantee <> p.proowner) g
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid = g.grantee;
+    IF v_grants IS NOT NULL THEN
+        RAISE WARNING 'billing.counters and billing._counters() are made again by this update, without their grants'
+            USING HINT = 'Grant them again: ' || v_grants;
+    END IF;
+END;
+$$;
 DROP VIEW billing.counters;
 DROP FUNCTION billing._counters();
 CREATE FUNCTION billing._counters()
