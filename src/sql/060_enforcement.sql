@@ -302,6 +302,7 @@ BEGIN
     -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
     -- the triggers counted is committed and no change of one is in flight.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
 
     -- A gauge is what the enforced tables hold: the rows of a table that
     -- is no longer enforced leave it, as the backfill brought them in (so
@@ -323,11 +324,13 @@ BEGIN
         END IF;
     END IF;
 
-    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf.
+    -- A partitioned table's gauge has a TRUNCATE trigger on each counted
+    -- leaf, a partition being detached included (its detach would give its
+    -- rows back again).
     FOR v_trigger, v_table IN
-        SELECT t.tgname, l FROM billing._partition_leaves(tbl) l,
+        SELECT t.tgname, l FROM billing._counted_leaves(tbl, unenforce_quota.resource) l,
                                 billing._enforcement_triggers(l, unenforce_quota.resource) t
-         WHERE l <> tbl AND t.event = 'trunc'
+         WHERE t.event = 'trunc'
         UNION ALL
         SELECT t.tgname, tbl FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
     LOOP
@@ -458,14 +461,59 @@ $$;
 COMMENT ON FUNCTION billing.enforce_per_statement(regclass, boolean) IS
     'Enforce the inserts into tbl once per statement, over the rows written (or, with false, row by row before each is written again).';
 
+-- The leaves of a partitioned table whose rows an enforcement of p_resource
+-- counts: those carrying its TRUNCATE trigger (064_partitioned_gauges.sql),
+-- which each leaf gets when it joins and loses, with what its rows hold,
+-- when it leaves.  Found in pg_inherits itself: a partition being detached
+-- CONCURRENTLY (or whose detach was cancelled) is left out of
+-- pg_partition_tree() and of scans of the partitioned table once the
+-- detach's first step has committed, yet its rows stay counted until the
+-- detach finishes (until 2026-12-05 a recount meanwhile dropped them, and
+-- the detach then gave them back a second time).  None for another table.
+CREATE FUNCTION billing._counted_leaves(tbl regclass, p_resource text)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tree(relid) AS (
+        SELECT c.oid FROM pg_class c WHERE c.oid = tbl AND c.relkind = 'p'
+        UNION ALL
+        SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+    )
+    SELECT t.relid::regclass
+      FROM tree t JOIN pg_class c ON c.oid = t.relid
+     WHERE c.relkind = 'r'
+       AND EXISTS (SELECT FROM pg_trigger g
+                    WHERE g.tgrelid = t.relid AND g.tgname = 'zzz_billing_' || p_resource || '_trunc'
+                      AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure)
+     ORDER BY t.relid
+$$;
+
+-- Locks each leaf _counted_leaves() finds, as LOCK TABLE on the partitioned
+-- table would if it reached partitions being detached.
+CREATE FUNCTION billing._lock_counted_leaves(tbl regclass, p_resource text, p_mode text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_leaf regclass;
+BEGIN
+    FOR v_leaf IN SELECT l FROM billing._counted_leaves(tbl, p_resource) l LOOP
+        EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', v_leaf, p_mode);
+    END LOOP;
+END;
+$$;
+
 -- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
 -- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
 -- As the triggers count them: rows of this table only (an inheritance
--- child's rows never passed its triggers; a partitioned table's are its
--- partitions', which did), none whose tenant cannot be billed (NULL, empty,
--- over 63 bytes), negative amounts as 0, tenants told apart byte by byte
--- whatever the column's collation (a case-insensitive one merged 'acme' and
--- 'ACME', and two tables of two collations made recount fail, 42P22).
+-- child's rows never passed its triggers; a partitioned table's are those
+-- of its counted leaves, which did), none whose tenant cannot be billed
+-- (NULL, empty, over 63 bytes), negative amounts as 0, tenants told apart
+-- byte by byte whatever the column's collation (a case-insensitive one
+-- merged 'acme' and 'ACME', and two tables of two collations made recount
+-- fail, 42P22).
 CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
                                           p_tenant_column name, p_amount_column name)
 RETURNS text
@@ -474,16 +522,26 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
         'SELECT %1$I::text COLLATE "C" AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
-           FROM %5$s %3$s
+           FROM %3$s
           WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
             AND ($1::text IS NULL OR %1$I::text COLLATE "C" = $1)
           GROUP BY 1',
         p_tenant_column,
         CASE WHEN p_amount_column IS NULL THEN '1'
              ELSE format('greatest(coalesce(%I, 0), 0)', p_amount_column) END,
-        tbl,
-        p_resource,
-        CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN '' ELSE 'ONLY' END)
+        -- A partitioned table holds no rows itself: it stands first only
+        -- to name the columns.
+        CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN
+            '(' || (SELECT string_agg(format('SELECT %I%s FROM ONLY %s', p_tenant_column,
+                                             CASE WHEN p_amount_column IS NULL THEN ''
+                                                  ELSE format(', %I', p_amount_column) END,
+                                             l.t), ' UNION ALL ' ORDER BY l.n, l.t)
+                      FROM (SELECT tbl, 0
+                            UNION ALL
+                            SELECT c, 1 FROM billing._counted_leaves(tbl, p_resource) c) AS l(t, n))
+                || ') AS counted_rows'
+        ELSE format('ONLY %s', tbl) END,
+        p_resource)
 $$;
 
 -- The same for an enforced table, with its enforcement's columns.
@@ -563,6 +621,8 @@ BEGIN
          ORDER BY e.tbl::oid, e.resource
     LOOP
         EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
+        -- A partition being detached is not among those the lock reaches.
+        PERFORM billing._lock_counted_leaves(v_table.tbl, v_table.resource, 'SHARE');
         v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
         v_resources := v_resources || v_table.resource;
     END LOOP;
