@@ -252,6 +252,23 @@ SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables
 SELECT resource, used FROM billing.tenant_usage('e_alter') WHERE resource IN ('messages', 'storage');
 SELECT billing.recount('e_alter');
 SELECT used AS recounted FROM billing.tenant_usage('e_alter') WHERE resource = 'storage';
+-- A column dropped as a dependent of a domain, a type or a collation dropped
+-- with CASCADE is refused too (until 2026-12-05 it went: every later write
+-- of the table failed, and every recount()).  Its whole table may go.
+CREATE DOMAIN e_size AS bigint CHECK (VALUE >= 0);
+CREATE COLLATION e_tenant_order (provider = icu, locale = 'und');
+CREATE TABLE e_domain_files (tenant_id text COLLATE e_tenant_order, size e_size);
+SELECT billing.enforce_quota('e_domain_files', 'storage', amount_column => 'size');
+INSERT INTO e_domain_files VALUES ('e_alter', 5);
+DROP DOMAIN e_size CASCADE;
+DROP COLLATION e_tenant_order CASCADE;
+SELECT billing.recount('e_alter');
+SELECT used AS with_the_domain_files FROM billing.tenant_usage('e_alter') WHERE resource = 'storage';
+CREATE TABLE e_domain_other (tenant_id text, size e_size);
+DROP DOMAIN e_size CASCADE;
+DROP TABLE e_domain_files, e_domain_other;
+DROP DOMAIN e_size;
+DROP COLLATION e_tenant_order;
 -- A retype that changes the values of a gauge's tenant or amount column
 -- (2026-12-04): what the rows held is given back before it, what they hold
 -- after it is counted, as unenforcing and enforcing again would.  Before,

@@ -141,3 +141,42 @@ CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
 CREATE EVENT TRIGGER zechat_billing_retyped_columns ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
+
+-- A column an enforcement reads can also go as a dependent of something
+-- else dropped with CASCADE: its domain or type (DROP DOMAIN, DROP TYPE,
+-- DROP EXTENSION citext), its collation.  No ALTER TABLE runs then, so the
+-- check above never sees it, and until 2026-12-05 the drop went through:
+-- every later write of the table failed, and every recount() with it.
+-- Refused here as ALTER TABLE ... DROP COLUMN is (which comes here too,
+-- first, but leaves it to the check above when the same command adds a
+-- column of that name again).  A column dropped with its whole table is not
+-- this: the table is among the objects dropped.  SECURITY DEFINER: whoever
+-- drops the type needs no right on billing.enforced_tables.
+CREATE FUNCTION billing._enforced_columns_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    SELECT x.tbl, x.resource, billing._missing_column(x.tbl, x.tenant_column, x.amount_column) AS missing
+      INTO e
+      FROM billing.enforced_tables x
+     WHERE x.tbl IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+                      WHERE d.object_type = 'table column')
+       AND x.tbl NOT IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+                          WHERE d.object_type IN ('table', 'foreign table'))
+       AND billing._missing_column(x.tbl, x.tenant_column, x.amount_column) IS NOT NULL
+     ORDER BY x.tbl::oid, x.resource
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', e.missing, e.tbl, e.resource
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_dropped_columns ON sql_drop
+    EXECUTE FUNCTION billing._enforced_columns_dropped();
