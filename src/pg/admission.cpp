@@ -455,13 +455,13 @@ PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
     }
 }
 
-} // namespace
-
-int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
+// move_usage and close_usage: `deliver` adds what leaves `from` to `to`.
+int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool deliver)
 {
-    prevent_change_unless_writable("_move_usage");
     (void)terms_for(key); // raises for an unknown resource
-    if (from == to)
+    // A past period closed where the new schedule starts its period (monthly
+    // to yearly: the year starts where its first month did) still closes.
+    if (deliver && from == to)
         return 0;
     int64 moved;
     PendingUsage* moved_counter = nullptr; // shared-memory mode
@@ -488,7 +488,8 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     }
     if (moved > 0) {
         adjust_usage(key, from, -moved, false);
-        adjust_usage(key, to, moved, false);
+        if (deliver)
+            adjust_usage(key, to, moved, false);
     }
     // Shared-memory mode: transactions admitted in `from` before the move
     // and still in flight commit their consumption into the period that
@@ -503,6 +504,20 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     if (moved_counter != nullptr)
         carry_counter_in_flight(moved_counter, to);
     return moved > 0 ? moved : 0;
+}
+
+} // namespace
+
+int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
+{
+    prevent_change_unless_writable("_move_usage");
+    return take_usage_out(key, from, to, true);
+}
+
+int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
+{
+    prevent_change_unless_writable("_close_usage");
+    return take_usage_out(key, from, to, false);
 }
 
 bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now)

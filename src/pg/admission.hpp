@@ -70,6 +70,15 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
 // this transaction itself consumed.  For a change of billing schedule.
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
+// The same, but the usage taken out of `from` goes nowhere: the caller keeps
+// it (in billing.closed_periods, a past period of the schedule being left).
+// Transactions in flight on `from` are treated as by a move to `to`, the
+// period the tenant is in under its new schedule: lock mode waits for them,
+// shared-memory mode has them commit into the period that counts then
+// (until 2026-12-05 such a late commit landed in the closed period's usage,
+// which usage_history then showed twice).
+int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
+
 // The tenant's terms now (*now); true when they count the key's usage in a
 // period other than `period_start`: a schedule change moved it.  Whoever
 // waited for that change takes the invalidation messages first

@@ -153,6 +153,18 @@ Datum move_usage_body(FunctionCallInfo fcinfo)
     PG_RETURN_INT64(move_usage(key, PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TIMESTAMPTZ(3)));
 }
 
+// billing._close_usage(tenant_id, resource, period_start, period_to): the
+// usage taken out of a past period, for billing.closed_periods.
+Datum close_usage_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("tenant_id, resource and both period starts must not be null")));
+    QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+                                  text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    PG_RETURN_INT64(close_usage(key, PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TIMESTAMPTZ(3)));
+}
+
 } // namespace
 
 extern "C" {
@@ -163,4 +175,5 @@ ZB_GUARDED_ENTRY(zb_check_quota, check_quota_body)
 ZB_GUARDED_ENTRY(zb_adjust_usage, adjust_usage_body)
 ZB_GUARDED_ENTRY(zb_set_usage, set_usage_body)
 ZB_GUARDED_ENTRY(zb_move_usage, move_usage_body)
+ZB_GUARDED_ENTRY(zb_close_usage, close_usage_body)
 }

@@ -60,6 +60,12 @@ RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL U
 CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
                                     period_to timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- The same for a past period of the schedule being left: the usage taken
+-- out goes to billing.closed_periods, not to period_to, which only says
+-- where transactions still in flight on the past period commit theirs.
+CREATE FUNCTION billing._close_usage(tenant_id text, resource text, period_start timestamptz,
+                                     period_to timestamptz)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- PARALLEL RESTRICTED: the answer counts what this transaction has consumed,
 -- which only its backend knows until commit (and reading usage takes a

@@ -28,15 +28,21 @@ SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
--- billing.closed_periods.
+-- billing.closed_periods.  p_to is the period it is in under its new
+-- schedule: a transaction still in flight on a past period (begun before
+-- it ended) commits there, or, in lock mode, is waited for and closed with
+-- the period (until 2026-12-05 its consumption landed in the closed
+-- period's usage, and usage_history showed that period twice).
 CREATE FUNCTION billing._close_past_periods(p_tenant_id text, p_plan_id text,
-                                            p_anchor timestamptz, p_interval interval)
+                                            p_anchor timestamptz, p_interval interval,
+                                            p_to timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
+    v_used    bigint;
     r record;
 BEGIN
     -- Two changes of this tenant's schedule at once (its plan's interval
@@ -60,11 +66,13 @@ BEGIN
               WHERE u.period_start <> v_current AND u.used > 0
               ORDER BY u.resource, u.period_start
     LOOP
-        INSERT INTO billing.closed_periods AS c
-        VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, r.used, p_plan_id)
-            ON CONFLICT (tenant_id, resource, period_start, period_end)
-            DO UPDATE SET used = c.used + EXCLUDED.used;
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, r.period_start, -r.used);
+        v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
+        IF v_used > 0 THEN
+            INSERT INTO billing.closed_periods AS c
+            VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, v_used, p_plan_id)
+                ON CONFLICT (tenant_id, resource, period_start, period_end)
+                DO UPDATE SET used = c.used + EXCLUDED.used;
+        END IF;
     END LOOP;
 END;
 $$;
@@ -88,9 +96,9 @@ BEGIN
        OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
-    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval);
     v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
     v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
+    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
     END IF;

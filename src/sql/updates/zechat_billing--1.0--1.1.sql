@@ -296,7 +296,15 @@ SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
 CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
                                     period_to timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz) FROM PUBLIC;
+-- The same for a past period of the schedule being left: the usage taken
+-- out goes to billing.closed_periods, not to period_to, which only says
+-- where transactions still in flight on the past period commit theirs.
+CREATE FUNCTION billing._close_usage(tenant_id text, resource text, period_start timestamptz,
+                                     period_to timestamptz)
+RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz),
+    billing._close_usage(text, text, timestamptz, timestamptz)
+    FROM PUBLIC;
 -- Moves a tenant's usage of period resources from one period start to
 -- another (see the install script for why through _move_usage).
 CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
@@ -1228,15 +1236,21 @@ ALTER TABLE billing.plans
 
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
--- billing.closed_periods.
+-- billing.closed_periods.  p_to is the period it is in under its new
+-- schedule: a transaction still in flight on a past period (begun before
+-- it ended) commits there, or, in lock mode, is waited for and closed with
+-- the period (until 2026-12-05 its consumption landed in the closed
+-- period's usage, and usage_history showed that period twice).
 CREATE FUNCTION billing._close_past_periods(p_tenant_id text, p_plan_id text,
-                                            p_anchor timestamptz, p_interval interval)
+                                            p_anchor timestamptz, p_interval interval,
+                                            p_to timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
+    v_used    bigint;
     r record;
 BEGIN
     -- Two changes of this tenant's schedule at once (its plan's interval
@@ -1260,11 +1274,13 @@ BEGIN
               WHERE u.period_start <> v_current AND u.used > 0
               ORDER BY u.resource, u.period_start
     LOOP
-        INSERT INTO billing.closed_periods AS c
-        VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, r.used, p_plan_id)
-            ON CONFLICT (tenant_id, resource, period_start, period_end)
-            DO UPDATE SET used = c.used + EXCLUDED.used;
-        PERFORM billing._adjust_usage(p_tenant_id, r.resource, r.period_start, -r.used);
+        v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
+        IF v_used > 0 THEN
+            INSERT INTO billing.closed_periods AS c
+            VALUES (p_tenant_id, r.resource, r.period_start, r.period_end, v_used, p_plan_id)
+                ON CONFLICT (tenant_id, resource, period_start, period_end)
+                DO UPDATE SET used = c.used + EXCLUDED.used;
+        END IF;
     END LOOP;
 END;
 $$;
@@ -1285,9 +1301,9 @@ BEGIN
        OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
-    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval);
     v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
     v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
+    PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
     END IF;
@@ -1365,7 +1381,7 @@ CREATE TRIGGER carry_usage_to_new_period
     AFTER UPDATE OF billing_interval ON billing.plans
     FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();
-REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval),
+REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval, timestamptz),
     billing._carry_to_new_periods(text, text, timestamptz, interval, timestamptz, interval),
     billing._subscription_periods_changed(),
     billing._plan_interval_changed()
