@@ -448,6 +448,57 @@ AS $$
      ORDER BY t.relid
 $$;
 
+-- Locks every table of p_tables in p_mode, for recount().  Taken one after
+-- another as LOCK TABLE takes them, they deadlocked with any writer of two
+-- enforced tables in the other order (it holds the second while it waits
+-- for the first): 40P01, the writer rolled back as often as recount (found
+-- on 2026-12-05: most recounts under load).  So only one lock is waited for
+-- as long as it takes, while none of the others is held; the others are
+-- tried for a moment, shorter than deadlock_timeout, so that a writer
+-- waiting for one held here never gets to look for a deadlock, and when one
+-- is not had in time every lock taken here goes (the block's subtransaction
+-- ends) and the next round waits for that one first, for longer moments.
+CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_mode text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_first    integer := 1;
+    v_trying   integer;
+    v_longest  interval := pg_catalog.current_setting('deadlock_timeout')::interval / 2;
+    v_moment   interval := least(interval '50 ms', v_longest);
+    v_timeout  text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    IF coalesce(cardinality(p_tables), 0) = 0 THEN
+        RETURN;
+    END IF;
+    LOOP
+        BEGIN
+            -- As long as it takes, under the caller's own lock_timeout.
+            v_trying := v_first;
+            EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', p_tables[v_first], p_mode);
+            PERFORM pg_catalog.set_config('lock_timeout', (extract(epoch FROM v_moment) * 1000)::bigint::text,
+                                          true);
+            FOR i IN 1 .. cardinality(p_tables) LOOP
+                CONTINUE WHEN i = v_first;
+                v_trying := i;
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', p_tables[i], p_mode);
+            END LOOP;
+            PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            -- The subtransaction took its locks, and lock_timeout, with it.
+            IF v_trying = v_first THEN
+                RAISE;
+            END IF;
+            v_first := v_trying;
+            v_moment := least(v_moment * 2, v_longest);
+        END;
+    END LOOP;
+END;
+$$;
+
 -- Locks each leaf _counted_leaves() finds, as LOCK TABLE on the partitioned
 -- table would if it reached partitions being detached.
 CREATE FUNCTION billing._lock_counted_leaves(tbl regclass, p_resource text, p_mode text)
@@ -575,15 +626,29 @@ BEGIN
     -- them is in flight.  The usage of each key is then set through its own
     -- lock or counter (_set_usage), in the writers' order (table, then
     -- usage), so waiting here cannot deadlock with them.
+    -- Each enforced table, a partitioned one with its leaves (those of a
+    -- partition being detached included, which locking the partitioned table
+    -- does not reach), taken in turn (_lock_tables_in_turn).
+    PERFORM billing._lock_tables_in_turn(ARRAY(
+        SELECT t.tbl FROM (
+            SELECT e.tbl, e.tbl::oid AS tbl_order, 0 AS n
+              FROM billing.enforced_tables e
+              JOIN billing.resources r USING (resource)
+             WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+            UNION ALL
+            SELECT l, e.tbl::oid, 1
+              FROM billing.enforced_tables e
+              JOIN billing.resources r USING (resource)
+             CROSS JOIN LATERAL billing._counted_leaves(e.tbl, e.resource) l
+             WHERE r.kind = 'gauge') t
+         GROUP BY t.tbl
+         ORDER BY min(t.tbl_order), min(t.n), t.tbl::oid), 'SHARE');
     FOR v_table IN
         SELECT e.tbl, e.resource FROM billing.enforced_tables e
           JOIN billing.resources r USING (resource)
          WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
          ORDER BY e.tbl::oid, e.resource
     LOOP
-        EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_table.tbl);
-        -- A partition being detached is not among those the lock reaches.
-        PERFORM billing._lock_counted_leaves(v_table.tbl, v_table.resource, 'SHARE');
         v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
         v_resources := v_resources || v_table.resource;
     END LOOP;
@@ -1774,6 +1839,7 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
+    billing._lock_tables_in_turn(regclass[], text),
     billing._execute_after_locks(text, text, text[]),
     billing._count_gauge_rows(text, integer),
     billing._partition_leaves(regclass),
