@@ -119,6 +119,13 @@ SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
   FROM billing.period_bounds('5287-11-23 23:59:59+00', '10000 years', '2026-01-01');
 SELECT period_start = '4714-11-24 00:00:01+00 BC' AS one_second_later
   FROM billing.period_bounds('5287-11-24 00:00:01+00', '10000 years', '2026-01-01');
+-- Steps of months, days and time back from the anchor, within hours of the
+-- earliest timestamp (a first version of this raised 22008 for these).
+SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest
+  FROM billing.period_bounds('2032-09-10 11:27:53+00', '6724 years 1 mon 7562 days 66:58:13', '2026-01-01');
+SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
+       period_end = '4712-03-25 21:04:01.660328+00 BC' AS a_step_later
+  FROM billing.period_bounds('8658-09-26 02:33:29.660328+00', '1 year 3 mons 31 days 04:08:34', '4713-01-01 BC');
 -- The same period for every time it contains, the earliest included.
 SELECT count(DISTINCT b) AS periods
   FROM unnest(ARRAY['4714-11-24 00:00:00+00 BC', '1000-01-01', '3000-12-31 23:59:59+00']::timestamptz[]) AS t,

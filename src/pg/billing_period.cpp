@@ -6,6 +6,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 }
 
@@ -61,29 +62,77 @@ bool valid_billing_interval(const Interval* step)
 
 namespace {
 
-// anchor + k * step into *result, or false when that is earlier than the
-// earliest timestamp (PostgreSQL's 4714-11-24 BC), where PostgreSQL's own
-// arithmetic raises.  Only a step back from an anchor later than the time
-// looked for gets there: a period that contains a timestamp ends at most one
-// step after it, well before the last one (294276 AD), but with a step of
-// more than about 6700 years the period before a future anchor starts
-// earlier than the first (until 2026-12-05 such a subscriber's every
-// consumption, and every reader of usage_overview, failed with 22008).
-// The sum's average length tells which side it falls on but within a few
-// days of that timestamp, where the step taken forward from it is compared
-// with the anchor instead.
-bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 k, double length,
-                                TimestampTz* result)
+// The earliest year a timestamp has (4714 BC, astronomically -4713).
+constexpr int earliest_year = -4713;
+
+// ts + (months, days, time), each <= 0, as timestamp + interval computes it
+// (months on the calendar, the day of month kept or clamped to the month's
+// last; then days through the Julian day; then time), into *result, or false
+// when that falls before the earliest timestamp, where PostgreSQL's own
+// operator raises.
+bool steps_back_checked(Timestamp ts, int64 months, int64 days, int64 time, Timestamp* result)
 {
-    constexpr double margin = 60.0 * USECS_PER_DAY; // far more than months' lengths vary
-    double approximate = static_cast<double>(anchor) + static_cast<double>(k) * length;
-    if (k < 0 && approximate < static_cast<double>(MIN_TIMESTAMP) + margin) {
-        if (approximate < static_cast<double>(MIN_TIMESTAMP) - margin ||
-            anchor_plus_steps(MIN_TIMESTAMP, step, -k) > anchor)
+    struct pg_tm tm;
+    fsec_t fsec;
+    if (months != 0) {
+        if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) != 0)
+            return false;
+        // Months counted from year 0, month 0, to keep the division simple.
+        int64 month_index =
+            static_cast<int64>(tm.tm_year) * MONTHS_PER_YEAR + (tm.tm_mon - 1) + months;
+        int64 year = month_index >= 0 ? month_index / MONTHS_PER_YEAR
+                                      : -((-month_index + MONTHS_PER_YEAR - 1) / MONTHS_PER_YEAR);
+        if (year < earliest_year)
+            return false;
+        tm.tm_year = static_cast<int>(year);
+        tm.tm_mon = static_cast<int>(month_index - year * MONTHS_PER_YEAR) + 1;
+        int last_day = day_tab[isleap(tm.tm_year)][tm.tm_mon - 1];
+        if (tm.tm_mday > last_day)
+            tm.tm_mday = last_day;
+        if (tm2timestamp(&tm, fsec, nullptr, &ts) != 0)
             return false;
     }
-    *result = anchor_plus_steps(anchor, step, k);
+    if (days != 0) {
+        if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) != 0)
+            return false;
+        int64 julian = static_cast<int64>(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday)) + days;
+        if (julian < 0)
+            return false;
+        j2date(static_cast<int>(julian), &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+        if (tm2timestamp(&tm, fsec, nullptr, &ts) != 0)
+            return false;
+    }
+    if (__builtin_add_overflow(ts, time, &ts) || !IS_VALID_TIMESTAMP(ts))
+        return false;
+    *result = ts;
     return true;
+}
+
+// anchor + k * step into *result, or false when that is earlier than the
+// earliest timestamp (PostgreSQL's 4714-11-24 BC).  Only a step back from an
+// anchor later than the time looked for gets there: a period that contains a
+// timestamp ends at most one step after it, well before the last one
+// (294276 AD), but with a step of more than about 6700 years the period
+// before a future anchor starts earlier than the first (until 2026-12-05
+// such a subscriber's every consumption, and every reader of usage_overview,
+// failed with 22008).  Steps back are done by steps_back_checked, which
+// computes what PostgreSQL's operator does without raising (a first version
+// guessed the side from average lengths and a step forward from that
+// timestamp, which is not the inverse of a step back: a helper's random
+// search still found intervals raising 22008 near it).
+bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 k,
+                                TimestampTz* result)
+{
+    if (k >= 0) {
+        *result = anchor_plus_steps(anchor, step, k);
+        return true;
+    }
+    int64 months, days, time;
+    if (__builtin_mul_overflow(static_cast<int64>(step->month), k, &months) ||
+        months < PG_INT32_MIN || __builtin_mul_overflow(static_cast<int64>(step->day), k, &days) ||
+        days < PG_INT32_MIN || __builtin_mul_overflow(step->time, k, &time))
+        return false; // millions of years back
+    return steps_back_checked(anchor, months, days, time, result);
 }
 
 } // namespace
@@ -105,18 +154,18 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
     // walk to the exact k.  Each step is a real interval addition.  A bound
     // before the earliest timestamp is before `at` too.
     TimestampTz start = 0;
-    bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, length, &start);
+    bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
     while (start_in_range && start > at) {
         --k;
-        start_in_range = anchor_plus_steps_in_range(anchor, step, k, length, &start);
+        start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
     }
     TimestampTz end = 0;
-    bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, length, &end);
+    bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, &end);
     while (!end_in_range || end <= at) {
         ++k;
         start_in_range = end_in_range;
         start = end;
-        end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, length, &end);
+        end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, &end);
     }
     // The period before the anchor, when it would start before the earliest
     // timestamp, starts there: the same bounds for every time it contains,
