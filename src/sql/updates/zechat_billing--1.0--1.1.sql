@@ -452,12 +452,18 @@ $$;
 -- another as LOCK TABLE takes them, they deadlocked with any writer of two
 -- enforced tables in the other order (it holds the second while it waits
 -- for the first): 40P01, the writer rolled back as often as recount (found
--- on 2026-12-05: most recounts under load).  So only one lock is waited for
+-- on 2026-12-05: most recounts under load).  So only one lock is waited for,
 -- as long as it takes, while none of the others is held; the others are
--- tried for a moment, shorter than deadlock_timeout, so that a writer
--- waiting for one held here never gets to look for a deadlock, and when one
--- is not had in time every lock taken here goes (the block's subtransaction
--- ends) and the next round waits for that one first, for longer moments.
+-- taken only if they are free (NOWAIT), and when one is not, every lock
+-- taken here goes (the block's subtransaction ends) and the next round
+-- waits for that one first.  Waiting for nothing while holding one, recount
+-- is in no cycle a writer's deadlock check could find (a first version
+-- waited for the others a moment shorter than deadlock_timeout, but a
+-- writer queued behind recount's request for the first table could have
+-- been waiting long enough already).  A table written without pause may
+-- never be free: after ten rounds the others are waited for a moment each
+-- (50 ms, doubling up to half of deadlock_timeout), which keeps that case
+-- rare instead of impossible.
 CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_mode text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -466,6 +472,7 @@ AS $$
 DECLARE
     v_first    integer := 1;
     v_trying   integer;
+    v_round    integer := 0;
     v_longest  interval := pg_catalog.current_setting('deadlock_timeout')::interval / 2;
     v_moment   interval := least(interval '50 ms', v_longest);
     v_timeout  text := pg_catalog.current_setting('lock_timeout');
@@ -474,16 +481,20 @@ BEGIN
         RETURN;
     END IF;
     LOOP
+        v_round := v_round + 1;
         BEGIN
             -- As long as it takes, under the caller's own lock_timeout.
             v_trying := v_first;
             EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', p_tables[v_first], p_mode);
-            PERFORM pg_catalog.set_config('lock_timeout', (extract(epoch FROM v_moment) * 1000)::bigint::text,
-                                          true);
+            IF v_round > 10 THEN
+                PERFORM pg_catalog.set_config('lock_timeout',
+                                              (extract(epoch FROM v_moment) * 1000)::bigint::text, true);
+            END IF;
             FOR i IN 1 .. cardinality(p_tables) LOOP
                 CONTINUE WHEN i = v_first;
                 v_trying := i;
-                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', p_tables[i], p_mode);
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE%s', p_tables[i], p_mode,
+                               CASE WHEN v_round > 10 THEN '' ELSE ' NOWAIT' END);
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
             RETURN;
@@ -493,7 +504,9 @@ BEGIN
                 RAISE;
             END IF;
             v_first := v_trying;
-            v_moment := least(v_moment * 2, v_longest);
+            IF v_round > 10 THEN
+                v_moment := least(v_moment * 2, v_longest);
+            END IF;
         END;
     END LOOP;
 END;
