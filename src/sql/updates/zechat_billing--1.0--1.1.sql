@@ -512,6 +512,29 @@ BEGIN
 END;
 $$;
 
+-- The enforced gauge tables recount() locks: each, and a partitioned one's
+-- counted leaves, in the order of their enforced table.
+CREATE FUNCTION billing._enforced_gauge_tables()
+RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(
+        SELECT t.tbl FROM (
+            SELECT e.tbl, e.tbl::oid AS tbl_order, 0 AS n
+              FROM billing.enforced_tables e
+              JOIN billing.resources r USING (resource)
+             WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+            UNION ALL
+            SELECT l, e.tbl::oid, 1
+              FROM billing.enforced_tables e
+              JOIN billing.resources r USING (resource)
+             CROSS JOIN LATERAL billing._counted_leaves(e.tbl, e.resource) l
+             WHERE r.kind = 'gauge') t
+         GROUP BY t.tbl
+         ORDER BY min(t.tbl_order), min(t.n), t.tbl::oid)
+$$;
+
 -- Locks each leaf _counted_leaves() finds, as LOCK TABLE on the partitioned
 -- table would if it reached partitions being detached.
 CREATE FUNCTION billing._lock_counted_leaves(tbl regclass, p_resource text, p_mode text)
@@ -616,6 +639,7 @@ AS $$
 DECLARE
     v_table record;
     v_amounts text[] := '{}';
+    v_tables    regclass[];
     v_resources text[] := '{}';
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
@@ -641,21 +665,14 @@ BEGIN
     -- usage), so waiting here cannot deadlock with them.
     -- Each enforced table, a partitioned one with its leaves (those of a
     -- partition being detached included, which locking the partitioned table
-    -- does not reach), taken in turn (_lock_tables_in_turn).
-    PERFORM billing._lock_tables_in_turn(ARRAY(
-        SELECT t.tbl FROM (
-            SELECT e.tbl, e.tbl::oid AS tbl_order, 0 AS n
-              FROM billing.enforced_tables e
-              JOIN billing.resources r USING (resource)
-             WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
-            UNION ALL
-            SELECT l, e.tbl::oid, 1
-              FROM billing.enforced_tables e
-              JOIN billing.resources r USING (resource)
-             CROSS JOIN LATERAL billing._counted_leaves(e.tbl, e.resource) l
-             WHERE r.kind = 'gauge') t
-         GROUP BY t.tbl
-         ORDER BY min(t.tbl_order), min(t.n), t.tbl::oid), 'SHARE');
+    -- does not reach), taken in turn (_lock_tables_in_turn).  A partition
+    -- attached while this waited is locked too: once the partitioned table
+    -- is locked, the list stands.
+    LOOP
+        v_tables := billing._enforced_gauge_tables();
+        PERFORM billing._lock_tables_in_turn(v_tables, 'SHARE');
+        EXIT WHEN v_tables = billing._enforced_gauge_tables();
+    END LOOP;
     FOR v_table IN
         SELECT e.tbl, e.resource FROM billing.enforced_tables e
           JOIN billing.resources r USING (resource)
@@ -1853,6 +1870,7 @@ REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
     billing._lock_tables_in_turn(regclass[], text),
+    billing._enforced_gauge_tables(),
     billing._execute_after_locks(text, text, text[]),
     billing._count_gauge_rows(text, integer),
     billing._partition_leaves(regclass),
