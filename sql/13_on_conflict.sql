@@ -73,10 +73,11 @@ SELECT regress_util.sqlstate_of($$INSERT INTO oc_messages VALUES (2, 'oc_a', 1),
 SELECT count(*) AS stored FROM oc_messages WHERE tenant_id = 'oc_a';
 SELECT * FROM oc_usage('oc_a');
 
--- In a transaction: a skipped row's count is held until the same table
--- counts its next row, or the transaction commits; savepoints take back
--- what they wrote, and a skipped row in a rolled-back savepoint is gone
--- with it.
+-- In a transaction: a skipped row's count is taken back when its statement
+-- ends (until 2026-12-05 it was held until the same table counted its next
+-- row, or the transaction committed: 2 messages counted here); savepoints
+-- take back what they wrote, and a skipped row in a rolled-back savepoint
+-- is gone with it.
 BEGIN;
 INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
 INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
@@ -89,7 +90,7 @@ SAVEPOINT s2;
 INSERT INTO oc_messages VALUES (10, 'oc_b', 100) ON CONFLICT DO NOTHING;
 RELEASE s2;
 SAVEPOINT s3;
--- taken back here, in s3, for the row skipped in s2 (now the transaction's)
+-- the row skipped in s2 was taken back there, at its statement's end
 INSERT INTO oc_messages VALUES (12, 'oc_b', 20) ON CONFLICT DO NOTHING;
 ROLLBACK TO s3;
 SELECT * FROM oc_usage('oc_b');
@@ -196,12 +197,13 @@ SELECT count(*) AS stored, (SELECT messages FROM oc_usage('oc_p')) AS counted
   FROM oc_parted WHERE tenant_id = 'oc_p';
 
 -- A BEFORE trigger firing after the billing ones that inserts into an exact
--- table while its row is on its way runs a level deeper: the rows it writes
--- are confirmed before the outer one, and one it skips is taken back without
--- taking the outer row's count with it (until 2026-12-05 a thumbnail row
--- inserted into the same table took the file's count back, written
--- uncounted: 2 of 1000 bytes counted for 1492 stored; and a blob skipped by
--- DO NOTHING stayed counted while the file row was taken back).
+-- table while its row is on its way runs statements a level deeper: the
+-- rows they write are confirmed before the outer one, and one they skip is
+-- taken back when its statement ends, without taking the outer row's count
+-- with it (until 2026-12-05 a thumbnail row inserted into the same table
+-- took the file's count back, written uncounted: 2 of 1000 bytes counted for
+-- 1492 stored; and a blob skipped by DO NOTHING stayed counted while the
+-- file row was taken back).
 SELECT billing.subscribe('oc_n', 'oc_plan');
 CREATE TABLE oc_files (id int PRIMARY KEY, tenant_id text, bytes bigint, parent int);
 CREATE TABLE oc_blobs (hash text PRIMARY KEY, tenant_id text, bytes bigint);
@@ -225,9 +227,48 @@ SELECT (SELECT sum(bytes) FROM oc_files) + (SELECT sum(bytes) FROM oc_blobs) AS 
 -- 812 of 1000: the next file does not fit, nothing of it is written.
 SELECT regress_util.sqlstate_of($$INSERT INTO oc_files VALUES (5, 'oc_n', 190, NULL)$$) AS over_limit;
 SELECT count(*) AS files, (SELECT storage FROM oc_usage('oc_n')) AS counted FROM oc_files;
+-- The blob first, skipped, then the thumbnail: the skipped blob no longer
+-- counts when the thumbnail is checked (until 2026-12-05 it did, until the
+-- file's next row or commit: 900 + 50 + 1 of 1000 refused, used 1850).
+SELECT billing.subscribe('oc_s', 'oc_plan');
+CREATE OR REPLACE FUNCTION oc_thumbnail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.parent IS NULL THEN
+        INSERT INTO oc_blobs VALUES ('big', NEW.tenant_id, 900) ON CONFLICT DO NOTHING;
+        INSERT INTO oc_files VALUES (NEW.id + 1000, NEW.tenant_id, 1, NEW.id) ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END $$;
+INSERT INTO oc_blobs VALUES ('big', 'oc_s', 900);
+INSERT INTO oc_files VALUES (11, 'oc_s', 50, NULL);
+SELECT storage AS counted FROM oc_usage('oc_s');
+-- So in one transaction: a duplicate skipped, then a row that fits.
+BEGIN;
+INSERT INTO oc_blobs VALUES ('big', 'oc_s', 900) ON CONFLICT DO NOTHING;
+INSERT INTO oc_blobs VALUES ('small', 'oc_s', 49);
+COMMIT;
+SELECT storage AS counted FROM oc_usage('oc_s');
+DROP TRIGGER zzzz_thumbnail ON oc_files;
+-- A CHECK constraint's function inserting into an exact table runs a
+-- statement a level deeper too (until 2026-12-05 a blob it skipped was
+-- confirmed in the file row's place: 1400 bytes stored, 500 counted, over
+-- a limit of 1000).
+SELECT billing.subscribe('oc_k', 'oc_plan');
+CREATE FUNCTION oc_dedup_blob(p_tenant text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO oc_blobs VALUES ('shared', p_tenant, 1) ON CONFLICT DO NOTHING;
+    RETURN true;
+END $$;
+ALTER TABLE oc_files ADD CONSTRAINT oc_files_blob CHECK (oc_dedup_blob(tenant_id));
+INSERT INTO oc_files VALUES (21, 'oc_k', 500, NULL);
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_files VALUES (22, 'oc_k', 900, NULL)$$) AS over_limit;
+SELECT (SELECT coalesce(sum(bytes), 0) FROM oc_files WHERE tenant_id = 'oc_k')
+       + (SELECT coalesce(sum(bytes), 0) FROM oc_blobs WHERE tenant_id = 'oc_k') AS stored,
+       (SELECT storage FROM oc_usage('oc_k')) AS counted;
 DROP TABLE oc_files;
 DROP TABLE oc_blobs;
 DROP FUNCTION oc_thumbnail();
+DROP FUNCTION oc_dedup_blob(text);
 
 DROP TABLE oc_parted;
 DROP TABLE oc_plain;

@@ -7,13 +7,13 @@
 #include "pending_usage.hpp"
 #include "pg_boundary.hpp"
 #include "refusal.hpp"
+#include "statement_nesting.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -28,7 +28,7 @@ struct UnconfirmedInsert {
     PendingUsage* entry;
     int64 amount;
     SubTransactionId subxact;
-    int depth; // trigger_depth() of the INSERT trigger that counted the row
+    int level; // statement_nesting_level() of the statement that counted the row
     char resource[48];
     DeferredRefusal refusal;
 };
@@ -55,41 +55,30 @@ void take_back(int i)
         take_back_consumption(row.entry, row.subxact, row.amount);
 }
 
-// How deep in triggers this runs (pg_trigger_depth()): a row's INSERT
-// trigger runs one level below the executor writing the row, where the WHEN
-// clause of its confirming trigger is evaluated.  A statement run by a
-// trigger (a BEFORE trigger firing after ours that inserts thumbnails) is
-// one level deeper than the row on whose way it runs.
-int trigger_depth()
-{
-    LOCAL_FCINFO(fcinfo, 0);
-    InitFunctionCallInfoData(*fcinfo, nullptr, 0, InvalidOid, nullptr, nullptr);
-    return DatumGetInt32(pg_trigger_depth(fcinfo));
-}
-
-// Rows counted deeper than `depth` whose statements have ended (this runs
-// at a shallower level) without writing them: taken back.
-void take_back_deeper_than(int depth)
+// Rows counted by statements nested deeper than `level` (this runs at a
+// shallower level, so they have ended) and not written: taken back.
+void take_back_deeper(int level)
 {
     for (int i = unconfirmed_count - 1; i >= 0; --i)
-        if (unconfirmed[i].depth > depth)
+        if (unconfirmed[i].level > level)
             take_back(i);
 }
 
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:
 // the AFTER trigger it guards has nothing left to do.  The row written is
-// the one whose INSERT triggers pushed last one level deeper than this
-// runs: rows written while another is on its way (inserted by code its
-// triggers run) are confirmed before it, and those such code counted but
-// did not write (skipped by its ON CONFLICT) are taken back here.
+// the one whose INSERT triggers pushed last at this statement's level: rows
+// written while another is on its way (inserted by statements its triggers
+// or CHECK functions run, a level deeper) are confirmed before it, and those
+// such statements counted but did not write (skipped by their ON CONFLICT)
+// are taken back when they end, or here.
 Datum insert_written_body(FunctionCallInfo fcinfo)
 {
     // As the INSERT trigger, which pushed nothing while enforcement was off.
     if (unconfirmed_count == 0 || !enforcement_enabled())
         PG_RETURN_BOOL(false);
-    int row_depth = trigger_depth() + 1;
-    take_back_deeper_than(row_depth);
-    if (unconfirmed_count == 0 || unconfirmed[unconfirmed_count - 1].depth != row_depth)
+    int level = statement_nesting_level();
+    take_back_deeper(level);
+    if (unconfirmed_count == 0 || unconfirmed[unconfirmed_count - 1].level != level)
         PG_RETURN_BOOL(false);
     const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
     // Written over the limit: the statement fails, and the row with it.
@@ -152,14 +141,15 @@ void take_back_unwritten_insert(Relation rel, const char* resource)
     if (unconfirmed_count == 0) // every row comes here: stay cheap
         return;
     // Rows of statements run deeper have ended; rows counted at a shallower
-    // level are on their way (this runs inside their BEFORE triggers): only
-    // the previous row of this level and table can be known not written.
-    int depth = trigger_depth();
-    take_back_deeper_than(depth);
+    // level are on their way (this runs inside their triggers or CHECK
+    // functions): only the previous row of this statement and table can be
+    // known not written.
+    int level = statement_nesting_level();
+    take_back_deeper(level);
     Oid table = confirmation_table_of(rel);
     size_t length = std::strlen(resource);
     for (int i = unconfirmed_count - 1; i >= 0; --i) {
-        if (unconfirmed[i].depth == depth && unconfirmed[i].table == table &&
+        if (unconfirmed[i].level == level && unconfirmed[i].table == table &&
             std::strncmp(unconfirmed[i].resource, resource, length) == 0 &&
             unconfirmed[i].resource[length] == '\0') {
             take_back(i);
@@ -189,9 +179,15 @@ void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* e
     row.entry = entry;
     row.amount = amount;
     row.subxact = GetCurrentSubTransactionId();
-    row.depth = trigger_depth();
+    row.level = statement_nesting_level();
     strlcpy(row.resource, resource, sizeof row.resource);
     row.refusal = refusal;
+}
+
+void take_back_unconfirmed_deeper_than(int level)
+{
+    if (unconfirmed_count != 0)
+        take_back_deeper(level);
 }
 
 void take_back_unwritten_inserts()

@@ -20,32 +20,33 @@
 // written.
 //
 // Pairing: the INSERT triggers of a row push one entry per resource whose
-// confirming trigger fires, with the trigger depth they run at
-// (pg_trigger_depth()); the WHEN clauses, evaluated one level up, pop as
-// many of that depth, last in first out.  Code that a row's triggers run
-// while it is on its way (a BEFORE trigger firing after ours) runs one level
-// deeper: the rows it writes are confirmed before the outer one, and those
-// it counts but does not write (skipped by its own ON CONFLICT) are taken
-// back once a shallower level is reached.  (Until 2026-12-05 nothing told
-// the levels apart: such a trigger inserting into the same table took the
-// outer row back, written uncounted, and one skipping a row of another exact
-// table left that row's entry to be confirmed for the outer one.)  Mispairing
-// within a level only keeps a count.  A row's fate is known once PostgreSQL
-// has moved on to the next row, so an unconfirmed entry is taken back when
-// the same trigger (table and resource) counts its next row at the same
-// depth, and otherwise just before commit.  The partitions of a partitioned
-// table count as one table here: each has its own clone of the trigger, and
-// the statement's next row may go to another partition (until 2026-12-04 a
-// row skipped in one stayed counted while the next row, in another, was
-// checked against the limit).  Not sooner: code that runs while a row is
-// being written (a BEFORE trigger firing after ours, a CHECK constraint's
-// function) may consume too, and must not take back a row still on its way.
-// (A CHECK constraint's function is not a trigger: one inserting into the
-// table it guards runs at the outer row's depth and takes that row back
-// early, which is then written uncounted.)  Until then the count is held, as
-// if the row were written: conservative, never free.  An UPDATE trigger of
-// the same table and resource takes it back too: ON CONFLICT DO UPDATE
-// updates instead of writing the proposed row.
+// confirming trigger fires, with the nesting level of the statement writing
+// the row (statement_nesting.hpp); the WHEN clauses, evaluated in that
+// statement, pop as many of that level, last in first out.  Statements run
+// while a row is on its way (by a BEFORE trigger firing after ours, or by a
+// CHECK constraint's function) are nested a level deeper: the rows they
+// write are confirmed before the outer one, and those they count but do not
+// write (skipped by their own ON CONFLICT, or by a BEFORE trigger) are taken
+// back when they end.  (Until 2026-12-05 nothing told the levels apart: a
+// thumbnail inserted into the same table by such a trigger took the outer
+// row back, written uncounted; a blob skipped by another exact table's ON
+// CONFLICT was confirmed in the outer row's place; and a skipped row stayed
+// counted until its table's next row or commit, so that a later insert of
+// the transaction could be refused for it.)  Mispairing within a statement
+// only keeps a count.  A row's fate is known once PostgreSQL has moved on to
+// the next row, so an unconfirmed entry is also taken back when the same
+// trigger (table and resource) counts its next row in the same statement,
+// and at the latest just before commit (COPY, which runs no executor run of
+// its own, relies on those two).  The partitions of a partitioned table
+// count as one table here: each has its own clone of the trigger, and the
+// statement's next row may go to another partition (until 2026-12-04 a row
+// skipped in one stayed counted while the next row, in another, was checked
+// against the limit).  Not sooner: code that runs while a row is being
+// written may consume too, and must not take back a row still on its way.
+// Until then the count is held, as if the row were written: conservative,
+// never free.  An UPDATE trigger of the same table and resource takes it
+// back too: ON CONFLICT DO UPDATE updates instead of writing the proposed
+// row.
 //
 // The limit: a row the limit refuses may be a duplicate that DO NOTHING will
 // skip (a webhook delivered again when the tenant is at its limit), or an
@@ -103,6 +104,11 @@ void make_room_for_unconfirmed_insert();
 // confirm if written; over the limit, with the refusal held back.
 void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* entry, int64 amount,
                                 const DeferredRefusal& refusal);
+
+// A statement at nesting level `level` + 1 has run (statement_nesting.hpp):
+// what statements nested deeper than `level` counted and did not confirm
+// was not written; take it back.
+void take_back_unconfirmed_deeper_than(int level);
 
 // Just before commit (and each round of it): takes back every consumption
 // still unconfirmed.

@@ -6,6 +6,7 @@
 #include "counter_shmem.hpp"
 #include "enforce_trigger.hpp"
 #include "pending_usage.hpp"
+#include "statement_nesting.hpp"
 #include "tenant_terms.hpp"
 #include "usage_alerts.hpp"
 
@@ -63,4 +64,5 @@ void _PG_init(void)
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
     zechat::billing::pg::register_pending_usage_callbacks();
+    zechat::billing::pg::register_statement_nesting_hook();
 }
