@@ -142,27 +142,29 @@ Datum set_usage_body(FunctionCallInfo fcinfo)
     return adjust_usage_call(fcinfo, true);
 }
 
-// billing._move_usage(tenant_id, resource, from, to): the usage moved.
-Datum move_usage_body(FunctionCallInfo fcinfo)
+// billing._move_usage(tenant_id, resource, from, to), the usage moved, and
+// billing._close_usage(tenant_id, resource, period_start, period_to), the
+// usage taken out of a past period for billing.closed_periods.
+Datum take_usage_out_call(FunctionCallInfo fcinfo, bool close)
 {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("tenant_id, resource and both period starts must not be null")));
     QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
                                   text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    PG_RETURN_INT64(move_usage(key, PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TIMESTAMPTZ(3)));
+    TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
+    TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
+    PG_RETURN_INT64(close ? close_usage(key, from, to) : move_usage(key, from, to));
 }
 
-// billing._close_usage(tenant_id, resource, period_start, period_to): the
-// usage taken out of a past period, for billing.closed_periods.
+Datum move_usage_body(FunctionCallInfo fcinfo)
+{
+    return take_usage_out_call(fcinfo, false);
+}
+
 Datum close_usage_body(FunctionCallInfo fcinfo)
 {
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("tenant_id, resource and both period starts must not be null")));
-    QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-                                  text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    PG_RETURN_INT64(close_usage(key, PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TIMESTAMPTZ(3)));
+    return take_usage_out_call(fcinfo, true);
 }
 
 } // namespace
