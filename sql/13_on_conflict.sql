@@ -265,10 +265,59 @@ SELECT regress_util.sqlstate_of($$INSERT INTO oc_files VALUES (22, 'oc_k', 900, 
 SELECT (SELECT coalesce(sum(bytes), 0) FROM oc_files WHERE tenant_id = 'oc_k')
        + (SELECT coalesce(sum(bytes), 0) FROM oc_blobs WHERE tenant_id = 'oc_k') AS stored,
        (SELECT storage FROM oc_usage('oc_k')) AS counted;
+-- A data-modifying WITH that the statement's result does not read runs at
+-- the statement's end (ExecutorFinish), still a level deeper than the row
+-- on its way (a first version of the levels counted only ExecutorRun: the
+-- thumbnail took the file row's count back, 1401 of 1000 stored, and a
+-- skipped blob's refusal was raised for a file row that fitted).
+SELECT billing.subscribe('oc_w', 'oc_plan');
+ALTER TABLE oc_files DROP CONSTRAINT oc_files_blob;
+CREATE OR REPLACE FUNCTION oc_thumbnail() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v int;
+BEGIN
+    IF NEW.parent IS NULL THEN
+        WITH t AS (INSERT INTO oc_files VALUES (NEW.id + 1000, NEW.tenant_id, 1, NEW.id)) SELECT 1 INTO v;
+        WITH b AS (INSERT INTO oc_blobs VALUES ('w', NEW.tenant_id, 400) ON CONFLICT DO NOTHING)
+        SELECT 1 INTO v;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_thumbnail BEFORE INSERT ON oc_files FOR EACH ROW EXECUTE FUNCTION oc_thumbnail();
+INSERT INTO oc_files VALUES (31, 'oc_w', 500, NULL);
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_files VALUES (32, 'oc_w', 900, NULL)$$) AS over_limit;
+INSERT INTO oc_files VALUES (33, 'oc_w', 90, NULL);  -- 901 + 91: the blob is skipped
+SELECT (SELECT sum(bytes) FROM oc_files WHERE tenant_id = 'oc_w')
+       + (SELECT sum(bytes) FROM oc_blobs WHERE tenant_id = 'oc_w') AS stored,
+       (SELECT storage FROM oc_usage('oc_w')) AS counted;
+DROP TRIGGER zzzz_thumbnail ON oc_files;
+-- The same at the top of a transaction: a skipped duplicate no longer counts
+-- in the next statement.
+BEGIN;
+WITH b AS (INSERT INTO oc_blobs VALUES ('w', 'oc_w', 400) ON CONFLICT DO NOTHING) SELECT 1 AS skipped;
+INSERT INTO oc_blobs VALUES ('w2', 'oc_w', 8);
+COMMIT;
+SELECT storage AS counted FROM oc_usage('oc_w');
+-- COPY into an exact table whose BEFORE trigger skips a row: taken back when
+-- the COPY ends.
+SELECT billing.subscribe('oc_y', 'oc_plan');
+CREATE FUNCTION oc_skip_big() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN CASE WHEN NEW.bytes > 500 THEN NULL ELSE NEW END;
+END $$;
+CREATE TRIGGER zzzz_skip_big BEFORE INSERT ON oc_blobs FOR EACH ROW EXECUTE FUNCTION oc_skip_big();
+BEGIN;
+COPY oc_blobs FROM STDIN;
+y1	oc_y	600
+\.
+INSERT INTO oc_blobs VALUES ('y2', 'oc_y', 500);
+COMMIT;
+SELECT storage AS counted FROM oc_usage('oc_y');
 DROP TABLE oc_files;
 DROP TABLE oc_blobs;
 DROP FUNCTION oc_thumbnail();
 DROP FUNCTION oc_dedup_blob(text);
+DROP FUNCTION oc_skip_big();
 
 DROP TABLE oc_parted;
 DROP TABLE oc_plain;

@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "executor/executor.h"
+#include "tcop/utility.h"
 }
 
 namespace zechat::billing::pg {
@@ -12,12 +13,20 @@ namespace zechat::billing::pg {
 namespace {
 
 ExecutorRun_hook_type previous_run_hook = nullptr;
+ExecutorFinish_hook_type previous_finish_hook = nullptr;
+ProcessUtility_hook_type previous_utility_hook = nullptr;
 int nesting_level = 0;
 
-// Counts the level around the run, also when it fails (the error unwinds
-// through here, with no C++ object in this frame).  A run that returns has
-// processed the rows it was asked for: those its statement counted and did
-// not confirm were not written.  Cheap when nothing waits for confirmation.
+// A statement runs its rows in ExecutorRun and, in ExecutorFinish, what
+// remains of data-modifying WITH queries its result did not need (a
+// PL/pgSQL `WITH t AS (INSERT ...) SELECT 1 INTO v` inserts there) and its
+// AFTER triggers: both are one level deeper than the caller.  (Counting only
+// ExecutorRun, rows such a WITH inserted were taken for the outer row's, and
+// the outer row was taken back: found by a review on 2026-12-05.)  The level
+// is counted also when the call fails (the error unwinds through here, with
+// no C++ object in this frame).  A call that returns has processed what it
+// was asked for: rows its statement counted and did not confirm were not
+// written.  Cheap when nothing waits for confirmation.
 void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 count,
                           bool execute_once)
 {
@@ -28,6 +37,49 @@ void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 coun
             previous_run_hook(query, direction, count, execute_once);
         else
             standard_ExecutorRun(query, direction, count, execute_once);
+    }
+    PG_FINALLY();
+    {
+        --nesting_level;
+    }
+    PG_END_TRY();
+    take_back_unconfirmed_deeper_than(nesting_level);
+}
+
+void finish_one_level_deeper(QueryDesc* query)
+{
+    ++nesting_level;
+    PG_TRY();
+    {
+        if (previous_finish_hook != nullptr)
+            previous_finish_hook(query);
+        else
+            standard_ExecutorFinish(query);
+    }
+    PG_FINALLY();
+    {
+        --nesting_level;
+    }
+    PG_END_TRY();
+    take_back_unconfirmed_deeper_than(nesting_level);
+}
+
+// Utility statements are statements too: COPY writes its rows without an
+// executor run of its own, and so counts them at this level.
+void utility_one_level_deeper(PlannedStmt* statement, const char* query_string, bool read_only_tree,
+                              ProcessUtilityContext context, ParamListInfo params,
+                              QueryEnvironment* environment, DestReceiver* destination,
+                              QueryCompletion* completion)
+{
+    ++nesting_level;
+    PG_TRY();
+    {
+        if (previous_utility_hook != nullptr)
+            previous_utility_hook(statement, query_string, read_only_tree, context, params,
+                                  environment, destination, completion);
+        else
+            standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
+                                    environment, destination, completion);
     }
     PG_FINALLY();
     {
@@ -48,6 +100,10 @@ void register_statement_nesting_hook()
 {
     previous_run_hook = ExecutorRun_hook;
     ExecutorRun_hook = run_one_level_deeper;
+    previous_finish_hook = ExecutorFinish_hook;
+    ExecutorFinish_hook = finish_one_level_deeper;
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = utility_one_level_deeper;
 }
 
 } // namespace zechat::billing::pg
