@@ -489,6 +489,17 @@ AS $$
      ORDER BY t.relid
 $$;
 
+-- The qualified, quoted name of a table, or NULL once it is dropped.
+CREATE FUNCTION billing._table_name(tbl oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = tbl
+$$;
+
 -- Locks every table of p_tables in p_mode, for recount().  Taken one after
 -- another as LOCK TABLE takes them, they deadlocked with any writer of two
 -- enforced tables in the other order (it holds the second while it waits
@@ -517,6 +528,7 @@ DECLARE
     v_longest  interval := pg_catalog.current_setting('deadlock_timeout')::interval / 2;
     v_moment   interval := least(interval '50 ms', v_longest);
     v_timeout  text := pg_catalog.current_setting('lock_timeout');
+    v_name     text;
 BEGIN
     IF coalesce(cardinality(p_tables), 0) = 0 THEN
         RETURN;
@@ -524,9 +536,14 @@ BEGIN
     LOOP
         v_round := v_round + 1;
         BEGIN
-            -- As long as it takes, under the caller's own lock_timeout.
+            -- As long as it takes, under the caller's own lock_timeout.  By
+            -- name: a table dropped meanwhile has none (and is skipped), where
+            -- its regclass would print as a bare number.
             v_trying := v_first;
-            EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', p_tables[v_first], p_mode);
+            v_name := billing._table_name(p_tables[v_first]);
+            IF v_name IS NOT NULL THEN
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', v_name, p_mode);
+            END IF;
             IF v_round > 10 THEN
                 PERFORM pg_catalog.set_config('lock_timeout',
                                               (extract(epoch FROM v_moment) * 1000)::bigint::text, true);
@@ -534,7 +551,9 @@ BEGIN
             FOR i IN 1 .. cardinality(p_tables) LOOP
                 CONTINUE WHEN i = v_first;
                 v_trying := i;
-                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE%s', p_tables[i], p_mode,
+                v_name := billing._table_name(p_tables[i]);
+                CONTINUE WHEN v_name IS NULL;
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE%s', v_name, p_mode,
                                CASE WHEN v_round > 10 THEN '' ELSE ' NOWAIT' END);
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
@@ -709,8 +728,18 @@ BEGIN
     -- is locked, the list stands.
     LOOP
         v_tables := billing._enforced_gauge_tables();
-        PERFORM billing._lock_tables_in_turn(v_tables, 'SHARE');
-        EXIT WHEN v_tables = billing._enforced_gauge_tables();
+        BEGIN
+            PERFORM billing._lock_tables_in_turn(v_tables, 'SHARE');
+            -- Changed: its locks go with the block, and the next round takes
+            -- them all in turn again (waiting for more while holding these
+            -- could deadlock).
+            IF v_tables IS DISTINCT FROM billing._enforced_gauge_tables() THEN
+                RAISE EXCEPTION USING ERRCODE = 'ZB001';
+            END IF;
+        EXCEPTION WHEN SQLSTATE 'ZB001' THEN
+            CONTINUE;
+        END;
+        EXIT;
     END LOOP;
     FOR v_table IN
         SELECT e.tbl, e.resource FROM billing.enforced_tables e
