@@ -55,15 +55,6 @@ void take_back(int i)
         take_back_consumption(row.entry, row.subxact, row.amount);
 }
 
-// Rows counted by statements nested deeper than `level` (this runs at a
-// shallower level, so they have ended) and not written: taken back.
-void take_back_deeper(int level)
-{
-    for (int i = unconfirmed_count - 1; i >= 0; --i)
-        if (unconfirmed[i].level > level)
-            take_back(i);
-}
-
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:
 // the AFTER trigger it guards has nothing left to do.  The row written is
 // the one whose INSERT triggers pushed last at this statement's level: rows
@@ -77,7 +68,7 @@ Datum insert_written_body(FunctionCallInfo fcinfo)
     if (unconfirmed_count == 0 || !enforcement_enabled())
         PG_RETURN_BOOL(false);
     int level = statement_nesting_level();
-    take_back_deeper(level);
+    take_back_unconfirmed_deeper_than(level);
     if (unconfirmed_count == 0 || unconfirmed[unconfirmed_count - 1].level != level)
         PG_RETURN_BOOL(false);
     const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
@@ -150,7 +141,7 @@ void take_back_unwritten_insert(Relation rel, const char* resource)
     // row that WITH skipped stayed counted while this one was checked: 990
     // stored, 50 skipped, 10 refused at a limit of 1000.)
     int level = statement_nesting_level();
-    take_back_deeper(level);
+    take_back_unconfirmed_deeper_than(level);
     Oid table = confirmation_table_of(rel);
     size_t length = std::strlen(resource);
     bool previous_row_found = false;
@@ -196,8 +187,9 @@ void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* e
 
 void take_back_unconfirmed_deeper_than(int level)
 {
-    if (unconfirmed_count != 0)
-        take_back_deeper(level);
+    for (int i = unconfirmed_count - 1; i >= 0; --i)
+        if (unconfirmed[i].level > level)
+            take_back(i);
 }
 
 void take_back_unwritten_inserts()
