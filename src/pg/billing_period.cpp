@@ -29,18 +29,26 @@ double approximate_length_usecs(const Interval* step)
 // TimeZone would otherwise move month and day boundaries across daylight
 // saving changes, and two sessions in different zones would disagree on
 // which period, and so which usage, a consumption belongs to.
-TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
+// k * step into *scaled; false when it does not fit an interval.
+bool scale_step(const Interval* step, int64 k, Interval* scaled)
 {
-    Interval scaled;
     int64 months, days;
     if (__builtin_mul_overflow(static_cast<int64>(step->month), k, &months) ||
         months != static_cast<int32>(months) ||
         __builtin_mul_overflow(static_cast<int64>(step->day), k, &days) ||
-        days != static_cast<int32>(days) || __builtin_mul_overflow(step->time, k, &scaled.time))
+        days != static_cast<int32>(days) || __builtin_mul_overflow(step->time, k, &scaled->time))
+        return false;
+    scaled->month = static_cast<int32>(months);
+    scaled->day = static_cast<int32>(days);
+    return true;
+}
+
+TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
+{
+    Interval scaled;
+    if (!scale_step(step, k, &scaled))
         ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
                         errmsg("billing period out of range")));
-    scaled.month = static_cast<int32>(months);
-    scaled.day = static_cast<int32>(days);
     return DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(anchor),
                                                  IntervalPGetDatum(&scaled)));
 }
@@ -65,15 +73,17 @@ namespace {
 // The earliest year a timestamp has (4714 BC, astronomically -4713).
 constexpr int earliest_year = -4713;
 
-// ts + (months, days, time), each <= 0, as timestamp + interval computes it
+// ts + span, each of its parts <= 0, as timestamp + interval computes it
 // (months on the calendar, the day of month kept or clamped to the month's
 // last; then days through the Julian day; then time), into *result, or false
 // when that falls before the earliest timestamp, where PostgreSQL's own
 // operator raises.
-bool steps_back_checked(Timestamp ts, int64 months, int64 days, int64 time, Timestamp* result)
+bool steps_back_checked(Timestamp ts, const Interval& span, Timestamp* result)
 {
     struct pg_tm tm;
     fsec_t fsec;
+    int64 months = span.month;
+    int64 days = span.day;
     if (months != 0) {
         if (timestamp2tm(ts, nullptr, &tm, &fsec, nullptr, nullptr) != 0)
             return false;
@@ -102,7 +112,7 @@ bool steps_back_checked(Timestamp ts, int64 months, int64 days, int64 time, Time
         if (tm2timestamp(&tm, fsec, nullptr, &ts) != 0)
             return false;
     }
-    if (__builtin_add_overflow(ts, time, &ts) || !IS_VALID_TIMESTAMP(ts))
+    if (__builtin_add_overflow(ts, span.time, &ts) || !IS_VALID_TIMESTAMP(ts))
         return false;
     *result = ts;
     return true;
@@ -127,12 +137,10 @@ bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 
         *result = anchor_plus_steps(anchor, step, k);
         return true;
     }
-    int64 months, days, time;
-    if (__builtin_mul_overflow(static_cast<int64>(step->month), k, &months) ||
-        months < PG_INT32_MIN || __builtin_mul_overflow(static_cast<int64>(step->day), k, &days) ||
-        days < PG_INT32_MIN || __builtin_mul_overflow(step->time, k, &time))
+    Interval scaled;
+    if (!scale_step(step, k, &scaled))
         return false; // millions of years back
-    return steps_back_checked(anchor, months, days, time, result);
+    return steps_back_checked(anchor, scaled, result);
 }
 
 } // namespace
