@@ -1203,14 +1203,14 @@ AS $$
 DECLARE
     e record;
 BEGIN
-    SELECT x.tbl, x.resource, billing._missing_column(x.tbl, x.tenant_column, x.amount_column) AS missing
-      INTO e
+    SELECT x.tbl, x.resource, m.missing INTO e
       FROM billing.enforced_tables x
+     CROSS JOIN LATERAL billing._missing_column(x.tbl, x.tenant_column, x.amount_column) AS m(missing)
      WHERE x.tbl IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
                       WHERE d.object_type = 'table column')
        AND x.tbl NOT IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
                           WHERE d.object_type IN ('table', 'foreign table'))
-       AND billing._missing_column(x.tbl, x.tenant_column, x.amount_column) IS NOT NULL
+       AND m.missing IS NOT NULL
      ORDER BY x.tbl::oid, x.resource
      LIMIT 1;
     IF FOUND THEN
