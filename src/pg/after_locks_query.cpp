@@ -1,6 +1,8 @@
 // billing._execute_after_locks(query, tenant_id, resources): runs a
 // statement of the extension's own SQL (the gauge backfill, its take-back,
 // recount) with the latest snapshot instead of the transaction's.
+// billing._latest_text(query) reads one value so: recount's list of the
+// tables it counts, which must be the list that holds once its locks are.
 //
 // Each of those first locks the enforced tables against writers, so that
 // every row they will count is committed; then it counts.  In READ
@@ -44,8 +46,39 @@ Datum execute_after_locks_body(FunctionCallInfo fcinfo)
     PG_RETURN_VOID();
 }
 
+// $1 text: a query of one column and at most one row; its value as text,
+// or NULL for no row or a NULL value.
+Datum latest_text_body(FunctionCallInfo fcinfo)
+{
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("query must not be NULL")));
+    char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+    SPIPlanPtr plan = SPI_prepare(query, 0, nullptr);
+    if (plan == nullptr)
+        elog(ERROR, "zechat_billing: could not prepare a reading query: %s",
+             SPI_result_code_string(SPI_result));
+    int rc = SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(), InvalidSnapshot,
+                                  false, false, 2);
+    if (rc != SPI_OK_SELECT || SPI_processed > 1 || SPI_tuptable->tupdesc->natts != 1)
+        elog(ERROR, "zechat_billing: a reading query must return one column of at most one row");
+    char* value = SPI_processed == 0
+                      ? nullptr
+                      : SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    // Into the caller's memory: SPI_finish frees what the query allocated.
+    Datum result = value == nullptr
+                       ? (Datum)0
+                       : SPI_datumTransfer(PointerGetDatum(cstring_to_text(value)), false, -1);
+    SPI_finish();
+    if (value == nullptr)
+        PG_RETURN_NULL();
+    return result;
+}
+
 } // namespace
 
 extern "C" {
 ZB_GUARDED_ENTRY(zb_execute_after_locks, execute_after_locks_body)
+ZB_GUARDED_ENTRY(zb_latest_text, latest_text_body)
 }

@@ -448,18 +448,19 @@ AS $$
      ORDER BY t.relid
 $$;
 
--- The qualified, quoted name of a table, or NULL once it is dropped.
+-- The qualified, quoted name of a table, or NULL once it is dropped.  Both
+-- from the catalog as it is now (as LOCK TABLE sees it), not from the
+-- query's snapshot: in REPEATABLE READ that may not show a table created
+-- since, which then went unlocked.
 CREATE FUNCTION billing._table_name(tbl oid)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%I.%I', n.nspname, c.relname)
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = tbl
+    SELECT CASE WHEN pg_catalog.pg_table_is_visible(tbl) IS NOT NULL THEN tbl::regclass::text END
 $$;
 
--- Locks every table of p_tables in p_mode, for recount().  Taken one after
+-- Locks every table of p_tables, each in its mode of p_modes, for recount().  Taken one after
 -- another as LOCK TABLE takes them, they deadlocked with any writer of two
 -- enforced tables in the other order (it holds the second while it waits
 -- for the first): 40P01, the writer rolled back as often as recount (found
@@ -475,7 +476,7 @@ $$;
 -- never be free: after ten rounds the others are waited for a moment each
 -- (50 ms, doubling up to half of deadlock_timeout), which keeps that case
 -- rare instead of impossible.
-CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_mode text)
+CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_modes text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -501,7 +502,7 @@ BEGIN
             v_trying := v_first;
             v_name := billing._table_name(p_tables[v_first]);
             IF v_name IS NOT NULL THEN
-                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', v_name, p_mode);
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE', v_name, p_modes[v_first]);
             END IF;
             IF v_round > 10 THEN
                 PERFORM pg_catalog.set_config('lock_timeout',
@@ -512,7 +513,7 @@ BEGIN
                 v_trying := i;
                 v_name := billing._table_name(p_tables[i]);
                 CONTINUE WHEN v_name IS NULL;
-                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE%s', v_name, p_mode,
+                EXECUTE format('LOCK TABLE ONLY %s IN %s MODE%s', v_name, p_modes[i],
                                CASE WHEN v_round > 10 THEN '' ELSE ' NOWAIT' END);
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
@@ -531,6 +532,19 @@ BEGIN
 END;
 $$;
 
+-- The gauges enforced on tables that exist, as recount() counts them.
+CREATE FUNCTION billing._gauge_enforcements()
+RETURNS TABLE (tbl regclass, resource text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.tbl, e.resource
+      FROM billing.enforced_tables e
+      JOIN billing.resources r USING (resource)
+     WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+     ORDER BY e.tbl::oid, e.resource
+$$;
+
 -- The enforced gauge tables recount() locks: each, and a partitioned one's
 -- counted leaves, in the order of their enforced table.
 CREATE FUNCTION billing._enforced_gauge_tables()
@@ -540,18 +554,30 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT ARRAY(
         SELECT t.tbl FROM (
-            SELECT e.tbl, e.tbl::oid AS tbl_order, 0 AS n
-              FROM billing.enforced_tables e
-              JOIN billing.resources r USING (resource)
-             WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+            SELECT g.tbl, g.tbl::oid AS tbl_order, 0 AS n
+              FROM billing._gauge_enforcements() g
             UNION ALL
-            SELECT l, e.tbl::oid, 1
-              FROM billing.enforced_tables e
-              JOIN billing.resources r USING (resource)
-             CROSS JOIN LATERAL billing._counted_leaves(e.tbl, e.resource) l
-             WHERE r.kind = 'gauge') t
+            SELECT l, g.tbl::oid, 1
+              FROM billing._gauge_enforcements() g
+             CROSS JOIN LATERAL billing._counted_leaves(g.tbl, g.resource) l) t
          GROUP BY t.tbl
          ORDER BY min(t.tbl_order), min(t.n), t.tbl::oid)
+$$;
+
+-- What recount() locks, as it stands now (_latest_text; in REPEATABLE READ
+-- the transaction's snapshot may predate an enforcement or a partition):
+-- those tables against writers, and billing.enforced_tables against
+-- enforce_quota and unenforce_quota (whose backfill or take-back, in flight,
+-- would otherwise be undone by a recount that did not count their table)
+-- and against other recounts (which delete from it).
+CREATE FUNCTION billing._recount_locks(OUT tables regclass[], OUT modes text[])
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t || 'billing.enforced_tables'::regclass,
+           array_fill('SHARE'::text, ARRAY[cardinality(t)]) || 'SHARE ROW EXCLUSIVE'::text
+      FROM (SELECT billing._latest_text('SELECT billing._enforced_gauge_tables()::oid[]::text')
+                   ::oid[]::regclass[]) AS l(t)
 $$;
 
 -- Locks each leaf _counted_leaves() finds, as LOCK TABLE on the partitioned
@@ -628,6 +654,13 @@ RETURNS void AS 'MODULE_PATHNAME', 'zb_execute_after_locks'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 
+-- The one value (as text) of a query of the extension's own SQL, read with
+-- the latest snapshot, as _execute_after_locks runs one; NULL for no row.
+CREATE FUNCTION billing._latest_text(p_query text)
+RETURNS text AS 'MODULE_PATHNAME', 'zb_latest_text'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
 -- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
 -- finds, for every tenant, to or from gauge usage, never below 0.
 CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer)
@@ -656,25 +689,12 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table record;
-    v_amounts text[] := '{}';
-    v_tables    regclass[];
-    v_resources text[] := '{}';
+    v_locks     record;
+    v_amounts   text[];
+    v_resources text[];
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
-    END IF;
-    -- Gauges enforced on tables that were dropped since are recomputed too:
-    -- those rows are gone, so what they held must go, even when no table
-    -- enforces the gauge any more.  A full recount then forgets those
-    -- enforcements (one of a single tenant keeps them for the next full one).
-    SELECT coalesce(array_agg(DISTINCT e.resource), '{}') INTO v_resources
-      FROM billing.enforced_tables e
-      JOIN billing.resources r USING (resource)
-     WHERE r.kind = 'gauge' AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
-    IF recount.tenant_id IS NULL THEN
-        DELETE FROM billing.enforced_tables e
-         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
     END IF;
 
     -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
@@ -684,17 +704,18 @@ BEGIN
     -- usage), so waiting here cannot deadlock with them.
     -- Each enforced table, a partitioned one with its leaves (those of a
     -- partition being detached included, which locking the partitioned table
-    -- does not reach), taken in turn (_lock_tables_in_turn).  A partition
-    -- attached while this waited is locked too: once the partitioned table
-    -- is locked, the list stands.
+    -- does not reach), taken in turn (_lock_tables_in_turn), with
+    -- billing.enforced_tables (_recount_locks).  A partition attached while
+    -- this waited is locked too: once the partitioned table is locked, the
+    -- list stands.
     LOOP
-        v_tables := billing._enforced_gauge_tables();
+        v_locks := billing._recount_locks();
         BEGIN
-            PERFORM billing._lock_tables_in_turn(v_tables, 'SHARE');
+            PERFORM billing._lock_tables_in_turn(v_locks.tables, v_locks.modes);
             -- Changed: its locks go with the block, and the next round takes
             -- them all in turn again (waiting for more while holding these
             -- could deadlock).
-            IF v_tables IS DISTINCT FROM billing._enforced_gauge_tables() THEN
+            IF v_locks IS DISTINCT FROM billing._recount_locks() THEN
                 RAISE EXCEPTION USING ERRCODE = 'ZB001';
             END IF;
         EXCEPTION WHEN SQLSTATE 'ZB001' THEN
@@ -702,15 +723,27 @@ BEGIN
         END;
         EXIT;
     END LOOP;
-    FOR v_table IN
-        SELECT e.tbl, e.resource FROM billing.enforced_tables e
-          JOIN billing.resources r USING (resource)
-         WHERE r.kind = 'gauge' AND EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
-         ORDER BY e.tbl::oid, e.resource
-    LOOP
-        v_amounts := v_amounts || billing._gauge_amounts_query(v_table.tbl, v_table.resource);
-        v_resources := v_resources || v_table.resource;
-    END LOOP;
+
+    -- What is enforced is read as it stands now, as the locks hold it, not
+    -- from a REPEATABLE READ transaction's snapshot (_recount_locks).
+    -- Gauges enforced on tables that were dropped since are recomputed too:
+    -- those rows are gone, so what they held must go, even when no table
+    -- enforces the gauge any more.  A full recount then forgets those
+    -- enforcements (one of a single tenant keeps them for the next full one).
+    v_resources := billing._latest_text(
+        'SELECT ARRAY(SELECT DISTINCT e.resource FROM billing.enforced_tables e
+                        JOIN billing.resources r USING (resource)
+                       WHERE r.kind = ''gauge''
+                         AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl))::text')::text[];
+    IF recount.tenant_id IS NULL THEN
+        DELETE FROM billing.enforced_tables e
+         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+    END IF;
+    v_amounts := billing._latest_text(
+        'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)
+                        FROM billing._gauge_enforcements() g)::text')::text[];
+    v_resources := v_resources || billing._latest_text(
+        'SELECT ARRAY(SELECT g.resource FROM billing._gauge_enforcements() g)::text')::text[];
     -- Only gauges that some table enforces (or did) are recomputed: a gauge
     -- kept with consume_quota/release_quota alone has no rows to count.
     IF cardinality(v_resources) = 0 THEN
@@ -1898,10 +1931,13 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
-    billing._lock_tables_in_turn(regclass[], text),
+    billing._lock_tables_in_turn(regclass[], text[]),
     billing._table_name(oid),
+    billing._gauge_enforcements(),
     billing._enforced_gauge_tables(),
+    billing._recount_locks(),
     billing._execute_after_locks(text, text, text[]),
+    billing._latest_text(text),
     billing._count_gauge_rows(text, integer),
     billing._partition_leaves(regclass),
     billing._partitions_joined(regclass, boolean),
