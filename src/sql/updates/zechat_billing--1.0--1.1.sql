@@ -580,6 +580,41 @@ AS $$
                    ::oid[]::regclass[]) AS l(t)
 $$;
 
+-- Raises 40001 in REPEATABLE READ and SERIALIZABLE when the partitions of
+-- tbl (at any depth) are not those its transaction's snapshot shows.  Once
+-- tbl is locked none joins or leaves, but one attached, created or detached
+-- after the snapshot, before the lock, would be missed by what
+-- enforce_quota and unenforce_quota read of them (pg_inherits, the
+-- TRUNCATE triggers of the leaves): until 2026-12-05 the backfill left out
+-- the rows of a partition attached so, and unenforce_quota kept them in the
+-- usage, with the partition's TRUNCATE trigger.  The transaction is to be
+-- retried, as for any change it cannot see.
+CREATE FUNCTION billing._partitions_as_in_snapshot(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_query text := format(
+        'WITH RECURSIVE tree(relid) AS (
+             SELECT %s::oid
+             UNION ALL
+             SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+         SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text', tbl::oid);
+    v_seen  text;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
+        RETURN;
+    END IF;
+    EXECUTE v_query INTO v_seen;
+    IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
+        RAISE EXCEPTION 'could not serialize access due to a concurrent change of the partitions of "%"', tbl
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction.';
+    END IF;
+END;
+$$;
+
 -- Locks each leaf _counted_leaves() finds, as LOCK TABLE on the partitioned
 -- table would if it reached partitions being detached.
 CREATE FUNCTION billing._lock_counted_leaves(tbl regclass, p_resource text, p_mode text)
@@ -974,6 +1009,7 @@ BEGIN
 
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._partitions_as_in_snapshot(tbl);
 
     -- A table whose inserts are enforced per statement (enforce_per_statement;
     -- never a partitioned one) stays so.
@@ -1039,6 +1075,7 @@ BEGIN
     -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
     -- the triggers counted is committed and no change of one is in flight.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._partitions_as_in_snapshot(tbl);
     PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
 
     -- A gauge is what the enforced tables hold: the rows of a table that
@@ -1931,6 +1968,7 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
+    billing._partitions_as_in_snapshot(regclass),
     billing._lock_tables_in_turn(regclass[], text[]),
     billing._table_name(oid),
     billing._gauge_enforcements(),
