@@ -151,7 +151,10 @@ SELECT billing.recount('e_acme');
 SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_acme', 'e_globex') ORDER BY 1;
 SELECT billing.try_consume_quota('e_acme', 'storage');
 DELETE FROM e_preloaded WHERE size_bytes = 5000;
+-- (Under a lock_timeout of the caller's, which also bounds its own waits.)
+SET lock_timeout = '2s';
 SELECT billing.recount();
+RESET lock_timeout;
 SELECT tenant_id, resource, used FROM billing.usage
  WHERE tenant_id IN ('e_acme', 'e_globex', '7', '12345678901') AND resource <> 'messages' ORDER BY 1, 2;
 -- recount leaves gauges no table enforces (kept with consume/release) alone.

@@ -517,8 +517,9 @@ $$;
 -- writer queued behind recount's request for the first table could have
 -- been waiting long enough already).  A table written without pause may
 -- never be free: after ten rounds the others are waited for a moment each
--- (50 ms, doubling up to half of deadlock_timeout), which keeps that case
--- rare instead of impossible.
+-- (50 ms, doubling up to half of deadlock_timeout and never over the
+-- caller's lock_timeout), which keeps that case rare instead of
+-- impossible.
 CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_modes text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -528,9 +529,11 @@ DECLARE
     v_first    integer := 1;
     v_trying   integer;
     v_round    integer := 0;
-    v_longest  interval := pg_catalog.current_setting('deadlock_timeout')::interval / 2;
-    v_moment   interval := least(interval '50 ms', v_longest);
     v_timeout  text := pg_catalog.current_setting('lock_timeout');
+    -- Never longer than the caller's own lock_timeout allows one wait.
+    v_longest  interval := least(pg_catalog.current_setting('deadlock_timeout')::interval / 2,
+                                 nullif(v_timeout::interval, interval '0'));
+    v_moment   interval := least(interval '50 ms', v_longest);
     v_name     text;
 BEGIN
     IF coalesce(cardinality(p_tables), 0) = 0 THEN
@@ -549,7 +552,7 @@ BEGIN
             END IF;
             IF v_round > 10 THEN
                 PERFORM pg_catalog.set_config('lock_timeout',
-                                              (extract(epoch FROM v_moment) * 1000)::bigint::text, true);
+                                              greatest(extract(epoch FROM v_moment) * 1000, 1)::bigint::text, true);
             END IF;
             FOR i IN 1 .. cardinality(p_tables) LOOP
                 CONTINUE WHEN i = v_first;

@@ -485,9 +485,11 @@ DECLARE
     v_first    integer := 1;
     v_trying   integer;
     v_round    integer := 0;
-    v_longest  interval := pg_catalog.current_setting('deadlock_timeout')::interval / 2;
-    v_moment   interval := least(interval '50 ms', v_longest);
     v_timeout  text := pg_catalog.current_setting('lock_timeout');
+    -- Never longer than the caller's own lock_timeout allows one wait.
+    v_longest  interval := least(pg_catalog.current_setting('deadlock_timeout')::interval / 2,
+                                 nullif(v_timeout::interval, interval '0'));
+    v_moment   interval := least(interval '50 ms', v_longest);
     v_name     text;
 BEGIN
     IF coalesce(cardinality(p_tables), 0) = 0 THEN
@@ -506,7 +508,7 @@ BEGIN
             END IF;
             IF v_round > 10 THEN
                 PERFORM pg_catalog.set_config('lock_timeout',
-                                              (extract(epoch FROM v_moment) * 1000)::bigint::text, true);
+                                              greatest(extract(epoch FROM v_moment) * 1000, 1)::bigint::text, true);
             END IF;
             FOR i IN 1 .. cardinality(p_tables) LOOP
                 CONTINUE WHEN i = v_first;
