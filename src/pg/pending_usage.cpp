@@ -528,8 +528,13 @@ void refuse_read_only_commit()
 
 void on_transaction_event(XactEvent event, void*)
 {
-    if (touched_count == 0)
+    if (touched_count == 0) {
+        // Nothing counted, so no row is left to confirm either; should one
+        // ever be, it still must not reach the next transaction.
+        if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+            forget_unconfirmed_inserts();
         return;
+    }
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
         // Still inside the transaction: an error here aborts it, as it must.
