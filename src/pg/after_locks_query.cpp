@@ -23,25 +23,40 @@ extern "C" {
 
 namespace {
 
-// $1 text (a tenant, or NULL for all), $2 text[] (resources, or NULL).
-Datum execute_after_locks_body(FunctionCallInfo fcinfo)
+// The query argument, which must not be NULL.
+char* query_argument(FunctionCallInfo fcinfo)
 {
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("query must not be NULL")));
-    char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+// Connects to SPI and runs query with the latest snapshot; the caller reads
+// what it needs of the result, then calls SPI_finish.
+int run_with_latest_snapshot(const char* query, int nargs, Oid* types, Datum* values,
+                             const char* nulls, long count)
+{
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "zechat_billing: SPI_connect failed");
+    SPIPlanPtr plan = SPI_prepare(query, nargs, types);
+    if (plan == nullptr)
+        elog(ERROR, "zechat_billing: could not prepare a query of its own: %s",
+             SPI_result_code_string(SPI_result));
+    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
+                                  false, count);
+    if (rc < 0)
+        elog(ERROR, "zechat_billing: a query of its own failed: %s", SPI_result_code_string(rc));
+    return rc;
+}
+
+// $1 text (a tenant, or NULL for all), $2 text[] (resources, or NULL).
+Datum execute_after_locks_body(FunctionCallInfo fcinfo)
+{
+    char* query = query_argument(fcinfo);
     Oid types[2] = {TEXTOID, TEXTARRAYOID};
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     char nulls[2] = {PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-    SPIPlanPtr plan = SPI_prepare(query, 2, types);
-    if (plan == nullptr)
-        elog(ERROR, "zechat_billing: could not prepare a counting query: %s",
-             SPI_result_code_string(SPI_result));
-    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
-                                  false, 0);
-    if (rc < 0)
-        elog(ERROR, "zechat_billing: counting query failed: %s", SPI_result_code_string(rc));
+    (void)run_with_latest_snapshot(query, 2, types, values, nulls, 0);
     SPI_finish();
     PG_RETURN_VOID();
 }
@@ -50,17 +65,8 @@ Datum execute_after_locks_body(FunctionCallInfo fcinfo)
 // or NULL for no row or a NULL value.
 Datum latest_text_body(FunctionCallInfo fcinfo)
 {
-    if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("query must not be NULL")));
-    char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-    SPIPlanPtr plan = SPI_prepare(query, 0, nullptr);
-    if (plan == nullptr)
-        elog(ERROR, "zechat_billing: could not prepare a reading query: %s",
-             SPI_result_code_string(SPI_result));
-    int rc = SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, false, 2);
+    char* query = query_argument(fcinfo);
+    int rc = run_with_latest_snapshot(query, 0, nullptr, nullptr, nullptr, 2);
     if (rc != SPI_OK_SELECT || SPI_processed > 1 || SPI_tuptable->tupdesc->natts != 1)
         elog(ERROR, "zechat_billing: a reading query must return one column of at most one row");
     char* value = SPI_processed == 0
