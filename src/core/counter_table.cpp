@@ -297,6 +297,22 @@ bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
     return true;
 }
 
+uint32_t CounterTable::remove_database(uint32_t database) noexcept
+{
+    uint32_t left = 0;
+    // Twice: a group entry is idle only once the counters naming it are gone.
+    for (int pass = 0; pass < 2; ++pass) {
+        left = 0;
+        for (uint32_t i = 0; i < header_.capacity; ++i) {
+            CounterEntry* entry = entry_at(i);
+            if (entry->state != CounterState::free && entry->key.database == database &&
+                !remove_if_idle(entry))
+                ++left;
+        }
+    }
+    return left;
+}
+
 // Frees the first idle entry from the list's old end; false if there is
 // none.  Unpinned entries hold nothing in flight in the extension (a
 // transaction settles before it unpins), so that is the oldest one; the walk

@@ -159,6 +159,10 @@ public:
     // Removes an entry that is idle; false (nothing done) if it is not.
     bool remove_if_idle(CounterEntry* entry) noexcept;
 
+    // Removes every idle entry of `database` (a dropped one, whose entries
+    // are all idle); returns how many of its entries are left.
+    uint32_t remove_database(uint32_t database) noexcept;
+
     // committed + reserved + carried_elsewhere() - own_released + amount <=
     // limit ? reserve : refuse.  own_released is what the calling
     // transaction has itself released on the entry.  new_used is the usage

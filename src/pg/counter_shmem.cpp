@@ -286,6 +286,18 @@ CounterMoves moves_of(const CounterEntry* entry)
 
 } // namespace
 
+void counter_forget_database(Oid database)
+{
+    if (shared == nullptr)
+        return;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    uint32 left = table()->remove_database(database);
+    LWLockRelease(shared->lock);
+    if (left > 0)
+        elog(LOG, "zechat_billing: %u counters of dropped database %u were still in use", left,
+             database);
+}
+
 bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);

@@ -62,6 +62,13 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 // counter marked.  Removed when the transaction ends (absent_moves.hpp).
 bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start);
 
+// DROP DATABASE: removes the dropped database's counters (idle by then: no
+// backend is connected to it and no transaction prepared in it).  Idle ones
+// could stay until evicted, but a database created again with the same OID
+// (CREATE DATABASE ... OID) from the same template, whose usage table keeps
+// its OID, would take them over as its own.
+void counter_forget_database(Oid database);
+
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).
 void counter_forget_absent_moves(FullTransactionId mover);

@@ -4,6 +4,7 @@
 #include "absent_moves.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
+#include "dropped_database.hpp"
 #include "enforce_trigger.hpp"
 #include "pending_usage.hpp"
 #include "statement_nesting.hpp"
@@ -59,6 +60,7 @@ void _PG_init(void)
                                 PGC_POSTMASTER, 0, NULL, NULL, NULL);
         zechat::billing::pg::request_counter_shmem();
         zechat::billing::pg::register_absent_move_callbacks();
+        zechat::billing::pg::register_dropped_database_hook();
     }
     MarkGUCPrefixReserved("zechat_billing");
 

@@ -11,7 +11,9 @@
 #    connected: that session then sees the new installation, from zero, and
 #    the other database is untouched;
 #  * DROP EXTENSION while a transaction that consumed is in flight waits for
-#    it, and that transaction commits.
+#    it, and that transaction commits;
+#  * a database dropped and created again under the same OID from the same
+#    template starts from its own usage, not the dropped one's counters.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -112,6 +114,25 @@ SQL
     wait "$dropper" || fail "DROP EXTENSION failed: $(cat /tmp/zb-drop.log)"
     [ "$(q alpha "SELECT count(*) FROM pg_extension WHERE extname = 'zechat_billing'")" = 0 ] ||
         fail "the extension is still there"
+
+    # A database dropped and created again under its OID (CREATE DATABASE ...
+    # OID) from the same template, whose usage table keeps its OID: the new
+    # one counts its own usage, 10 of 10, not the dropped one's counter
+    # (until 2026-12-05 shared-memory mode kept it: 2, and 8 more admitted).
+    createdb template_db
+    setup_billing template_db 3
+    q template_db "INSERT INTO billing.plan_limits VALUES ('p', 'users', 10);
+                   SELECT billing.consume_quota('t1', 'users', 10)" >/dev/null
+    q postgres "CREATE DATABASE copy_db TEMPLATE template_db" >/dev/null
+    local copy_oid
+    copy_oid=$(q postgres "SELECT oid FROM pg_database WHERE datname = 'copy_db'")
+    [ "$(q copy_db "SELECT billing.release_quota('t1', 'users', 8)")" = 8 ] || fail "the copy: 2 of 10 left"
+    q postgres "DROP DATABASE copy_db" >/dev/null
+    q postgres "CREATE DATABASE copy_db OID $copy_oid TEMPLATE template_db" >/dev/null
+    [ "$(q copy_db "SELECT used FROM billing.tenant_usage('t1') WHERE resource = 'users'")" = 10 ] ||
+        fail "the copy made again does not count its 10"
+    [ "$(q copy_db "SELECT billing.try_consume_quota('t1', 'users')")" = f ] ||
+        fail "the copy made again admitted past its limit (the dropped copy's counter)"
     stop_cluster
     echo "databases and reinstall ($MODE): ok"
 }

@@ -257,6 +257,22 @@ TEST(CounterCarry, CountersPlacedLaterJoinTheirTenantsGroup)
     EXPECT_EQ(table->carried_elsewhere(*other), 0);
 }
 
+// A dropped database's moved counters and their group all go.
+TEST(CounterCarry, ADroppedDatabaseTakesItsGroupsAlong)
+{
+    Block table(4);
+    CounterEntry* month = period_entry(table.get(), 100);
+    CounterEntry* year = period_entry(table.get(), 50);
+    ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
+    move(table.get(), month, year);
+    table->unpin(year);
+    table->settle(month, 1, 0, true);
+    table->unpin(month);
+    EXPECT_EQ(table->live(), 3u); // two counters and their group
+    EXPECT_EQ(table->remove_database(1), 0u);
+    EXPECT_EQ(table->live(), 0u);
+}
+
 // Counters stay evictable once nothing is in flight; the group goes with
 // the last of them; a table with no room for a group refuses the move.
 TEST(CounterCarry, GroupsLiveAsLongAsTheirCounters)

@@ -157,6 +157,32 @@ TEST(CounterTable, OnlyIdleEntriesAreRemoved)
     EXPECT_EQ(table->find(key_of("busy")), nullptr);
 }
 
+// DROP DATABASE: the database's entries go, those of other databases stay;
+// one still in use (never, for a dropped database) is left and counted.
+TEST(CounterTable, ADatabaseIsRemovedWhole)
+{
+    Block table(8);
+    CounterEntry* kept =
+        ready_entry(table.get(), key_of("acme", "messages", 0, 2), Limit::of(5), 3);
+    ready_entry(table.get(), key_of("acme", "messages", 0, 1), Limit::of(5), 3);
+    ready_entry(table.get(), key_of("acme", "storage", -1, 1), Limit::of(5), 1);
+    CounterEntry* busy = ready_entry(table.get(), key_of("globex", "messages", 0, 1), Limit::of(5));
+    table->pin(busy);
+    EXPECT_EQ(table->live(), 4u);
+    EXPECT_EQ(table->remove_database(1), 1u);
+    EXPECT_EQ(table->live(), 2u);
+    EXPECT_EQ(table->find(key_of("acme", "messages", 0, 1)), nullptr);
+    EXPECT_EQ(table->find(key_of("acme", "messages", 0, 2)), kept);
+    EXPECT_EQ(kept->committed, 3);
+    table->unpin(busy);
+    EXPECT_EQ(table->remove_database(1), 0u);
+    EXPECT_EQ(table->live(), 1u);
+    // Its slots are free again: a new key of database 1 starts from its load.
+    CounterEntry* again =
+        ready_entry(table.get(), key_of("acme", "messages", 0, 1), Limit::of(5), 0);
+    EXPECT_EQ(again->committed, 0);
+}
+
 TEST(CounterTable, AFullTableEvictsTheEntryIdleLongest)
 {
     Block table(4);

@@ -1,0 +1,47 @@
+#include "dropped_database.hpp"
+
+#include "counter_shmem.hpp"
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "commands/dbcommands.h"
+#include "tcop/utility.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+ProcessUtility_hook_type previous_utility_hook = nullptr;
+
+// The counters go once the drop has gone through, still inside its
+// transaction: nobody can connect to the database any more, nor create
+// another under its OID before that transaction commits.  Should the commit
+// fail, the counters were idle and are loaded again when needed.
+void forget_counters_of_dropped_database(PlannedStmt* statement, const char* query_string,
+                                         bool read_only_tree, ProcessUtilityContext context,
+                                         ParamListInfo params, QueryEnvironment* environment,
+                                         DestReceiver* destination, QueryCompletion* completion)
+{
+    Oid dropped = InvalidOid;
+    if (IsA(statement->utilityStmt, DropdbStmt))
+        dropped = get_database_oid(castNode(DropdbStmt, statement->utilityStmt)->dbname, true);
+    if (previous_utility_hook != nullptr)
+        previous_utility_hook(statement, query_string, read_only_tree, context, params, environment,
+                              destination, completion);
+    else
+        standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
+                                environment, destination, completion);
+    if (OidIsValid(dropped))
+        counter_forget_database(dropped);
+}
+
+} // namespace
+
+void register_dropped_database_hook()
+{
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = forget_counters_of_dropped_database;
+}
+
+} // namespace zechat::billing::pg
