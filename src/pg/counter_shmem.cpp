@@ -1,5 +1,7 @@
 #include "counter_shmem.hpp"
 
+#include <algorithm>
+
 #include "../core/absent_key_moves.hpp"
 #include "../core/counter_table.hpp"
 #include "absent_moves.hpp"
@@ -114,6 +116,50 @@ const char* counter_state_name(CounterState state)
     }
 }
 
+// One entry as billing.counters shows it, copied out under the lock.
+struct CounterRow {
+    CounterKey key;
+    CounterState state;
+    int64 committed;
+    int64 reserved;
+    int64 releasing;
+    int64 carried_elsewhere;
+    Limit limit;
+};
+
+// Slots looked at per hold of the lock: every consumption waits for the
+// lock while the view reads, so it reads a stretch at a time, copying plain
+// data only, and builds the rows (which allocates, and may write a
+// tuplestore out to disk) with the lock released.  The rows need not be one
+// instant's: each is an entry as it was.
+constexpr uint32 counter_rows_per_hold = 256;
+
+// Copies the entries of this database and installation among slots
+// [first, first + counter_rows_per_hold) into rows; returns how many.
+uint32 copy_counter_rows(uint32 first, uint32 store, CounterRow* rows)
+{
+    uint32 count = 0;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    CounterTable* counters = table();
+    uint32 end = std::min(counters->capacity(), first + counter_rows_per_hold);
+    for (uint32 i = first; i < end; ++i) {
+        const CounterEntry* entry = counters->entry_at(i);
+        if ((entry->state != CounterState::ready && entry->state != CounterState::loading) ||
+            entry->key.database != MyDatabaseId)
+            continue;
+        if (entry->key.store != store)
+            continue; // left by an earlier installation of the extension
+        if (entry->key.period_start == group_period)
+            continue; // no counter: the group of a moved tenant's periods
+        rows[count++] =
+            CounterRow{entry->key,      entry->state,     entry->committed,
+                       entry->reserved, entry->releasing, counters->carried_elsewhere(*entry),
+                       entry->limit};
+    }
+    LWLockRelease(shared->lock);
+    return count;
+}
+
 // billing._counters(): the entries of this database and installation of the
 // extension, for billing.counters.
 // No rows when the library was not preloaded (lock mode keeps no counters).
@@ -124,35 +170,30 @@ Datum counters_body(FunctionCallInfo fcinfo)
         return (Datum)0;
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     uint32 store = static_cast<uint32>(billing_usage_relation());
-    LWLockAcquire(shared->lock, LW_SHARED);
-    CounterTable* counters = table();
-    for (uint32_t i = 0; i < counters->capacity(); ++i) {
-        const CounterEntry* entry = counters->entry_at(i);
-        if ((entry->state != CounterState::ready && entry->state != CounterState::loading) ||
-            entry->key.database != MyDatabaseId)
-            continue;
-        if (entry->key.store != store)
-            continue; // left by an earlier installation of the extension
-        if (entry->key.period_start == group_period)
-            continue; // no counter: the group of a moved tenant's periods
-        // An installation not yet updated to 1.1 has no carried_in column:
-        // the tuple store takes the columns its descriptor has.
-        Datum values[9];
-        bool nulls[9] = {false, false, false, false, false, false, false, false, false};
-        values[0] = CStringGetTextDatum(entry->key.tenant_id);
-        values[1] = CStringGetTextDatum(entry->key.resource);
-        values[2] = TimestampTzGetDatum(entry->key.period_start);
-        nulls[2] = TIMESTAMP_IS_NOBEGIN(entry->key.period_start);
-        values[3] = Int64GetDatum(entry->committed);
-        values[4] = Int64GetDatum(entry->reserved);
-        values[5] = Int64GetDatum(entry->releasing);
-        values[6] = Int64GetDatum(entry->limit.value);
-        nulls[6] = entry->limit.unlimited;
-        values[7] = CStringGetTextDatum(counter_state_name(entry->state));
-        values[8] = Int64GetDatum(counters->carried_elsewhere(*entry));
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    auto* rows = static_cast<CounterRow*>(palloc(sizeof(CounterRow) * counter_rows_per_hold));
+    for (uint32 first = 0; first < table()->capacity(); first += counter_rows_per_hold) {
+        uint32 count = copy_counter_rows(first, store, rows);
+        for (uint32 r = 0; r < count; ++r) {
+            const CounterRow& row = rows[r];
+            // An installation not yet updated to 1.1 has no carried_in
+            // column: the tuple store takes the columns its descriptor has.
+            Datum values[9];
+            bool nulls[9] = {false, false, false, false, false, false, false, false, false};
+            values[0] = CStringGetTextDatum(row.key.tenant_id);
+            values[1] = CStringGetTextDatum(row.key.resource);
+            values[2] = TimestampTzGetDatum(row.key.period_start);
+            nulls[2] = TIMESTAMP_IS_NOBEGIN(row.key.period_start);
+            values[3] = Int64GetDatum(row.committed);
+            values[4] = Int64GetDatum(row.reserved);
+            values[5] = Int64GetDatum(row.releasing);
+            values[6] = Int64GetDatum(row.limit.value);
+            nulls[6] = row.limit.unlimited;
+            values[7] = CStringGetTextDatum(counter_state_name(row.state));
+            values[8] = Int64GetDatum(row.carried_elsewhere);
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        }
     }
-    LWLockRelease(shared->lock);
+    pfree(rows);
     return (Datum)0;
 }
 
