@@ -31,10 +31,11 @@ char* query_argument(FunctionCallInfo fcinfo)
     return text_to_cstring(PG_GETARG_TEXT_PP(0));
 }
 
-// Connects to SPI and runs query with the latest snapshot; the caller reads
-// what it needs of the result, then calls SPI_finish.
+// Connects to SPI and runs query with the latest snapshot (read_only: SPI
+// refuses a query that would change anything); the caller reads what it
+// needs of the result, then calls SPI_finish.
 int run_with_latest_snapshot(const char* query, int nargs, Oid* types, Datum* values,
-                             const char* nulls, long count)
+                             const char* nulls, bool read_only, long count)
 {
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "zechat_billing: SPI_connect failed");
@@ -42,8 +43,8 @@ int run_with_latest_snapshot(const char* query, int nargs, Oid* types, Datum* va
     if (plan == nullptr)
         elog(ERROR, "zechat_billing: could not prepare a query of its own: %s",
              SPI_result_code_string(SPI_result));
-    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot, false,
-                                  false, count);
+    int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
+                                  read_only, false, count);
     if (rc < 0)
         elog(ERROR, "zechat_billing: a query of its own failed: %s", SPI_result_code_string(rc));
     return rc;
@@ -56,7 +57,7 @@ Datum execute_after_locks_body(FunctionCallInfo fcinfo)
     Oid types[2] = {TEXTOID, TEXTARRAYOID};
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     char nulls[2] = {PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
-    (void)run_with_latest_snapshot(query, 2, types, values, nulls, 0);
+    (void)run_with_latest_snapshot(query, 2, types, values, nulls, false, 0);
     SPI_finish();
     PG_RETURN_VOID();
 }
@@ -66,7 +67,7 @@ Datum execute_after_locks_body(FunctionCallInfo fcinfo)
 Datum latest_text_body(FunctionCallInfo fcinfo)
 {
     char* query = query_argument(fcinfo);
-    int rc = run_with_latest_snapshot(query, 0, nullptr, nullptr, nullptr, 2);
+    int rc = run_with_latest_snapshot(query, 0, nullptr, nullptr, nullptr, true, 2);
     if (rc != SPI_OK_SELECT || SPI_processed > 1 || SPI_tuptable->tupdesc->natts != 1)
         elog(ERROR, "zechat_billing: a reading query must return one column of at most one row");
     char* value = SPI_processed == 0

@@ -564,7 +564,13 @@ BEGIN
             END LOOP;
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
             RETURN;
-        EXCEPTION WHEN lock_not_available THEN
+        EXCEPTION
+        WHEN undefined_table THEN
+            -- Dropped or renamed while waited for (LOCK TABLE looks the name
+            -- up again after the wait): the caller's list changed, and it
+            -- reads it again (until 2026-12-05 recount failed with 42P01).
+            RAISE EXCEPTION USING ERRCODE = 'ZB001';
+        WHEN lock_not_available THEN
             -- The subtransaction took its locks, and lock_timeout, with it.
             IF v_trying = v_first THEN
                 RAISE;
@@ -627,7 +633,8 @@ AS $$
 $$;
 
 -- Raises 40001 in REPEATABLE READ and SERIALIZABLE when the partitions of
--- tbl (at any depth) are not those its transaction's snapshot shows.  Once
+-- tbl (at any depth; not inheritance children, which are never counted)
+-- are not those its transaction's snapshot shows.  Once
 -- tbl is locked none joins or leaves, but one attached, created or detached
 -- after the snapshot, before the lock, would be missed by what
 -- enforce_quota and unenforce_quota read of them (pg_inherits, the
@@ -645,7 +652,8 @@ DECLARE
         'WITH RECURSIVE tree(relid) AS (
              SELECT %s::oid
              UNION ALL
-             SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+             SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)
          SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text', tbl::oid);
     v_seen  text;
 BEGIN
@@ -815,8 +823,11 @@ BEGIN
                        WHERE r.kind = ''gauge''
                          AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl))::text')::text[];
     IF recount.tenant_id IS NULL THEN
-        DELETE FROM billing.enforced_tables e
-         WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl);
+        -- Also with the latest snapshot: in REPEATABLE READ the
+        -- transaction's would fail (40001) on rows another recount deleted.
+        PERFORM billing._execute_after_locks(
+            'DELETE FROM billing.enforced_tables e
+              WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL, NULL);
     END IF;
     v_amounts := billing._latest_text(
         'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)
