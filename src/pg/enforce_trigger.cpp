@@ -36,7 +36,6 @@ namespace {
 
 struct TriggerLayout {
     Oid trigger_oid; // hash key
-    bool valid;
     Oid relid;
     AttrNumber tenant_attnum;
     Oid tenant_type;          // the column's type, or a domain's base type
@@ -129,7 +128,7 @@ TriggerLayout layout_for(TriggerData* data)
     bool found;
     auto* entry =
         static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_FIND, &found));
-    if (entry != nullptr && entry->valid)
+    if (entry != nullptr)
         return *entry;
 
     // Resolve into a local first so an error leaves no half-filled entry.
@@ -145,7 +144,6 @@ TriggerLayout layout_for(TriggerData* data)
     const char* name = data->tg_trigger->tgname;
     size_t length = std::strlen(name);
     resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
-    resolved.valid = true;
     entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
     *entry = resolved;
     return resolved;
@@ -491,11 +489,16 @@ void invalidate_trigger_layouts(Oid relid)
 {
     if (layouts == nullptr)
         return;
+    // Removed, not marked stale: the triggers of dropped tables and
+    // partitions, and of enforcements undone, would otherwise stay for the
+    // backend's life (found on 2026-12-05: growth without bound over
+    // partitions created and dropped).  Dynahash allows removing the entry
+    // a scan has just returned.
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, layouts);
     while (auto* entry = static_cast<TriggerLayout*>(hash_seq_search(&status)))
         if (!OidIsValid(relid) || entry->relid == relid)
-            entry->valid = false;
+            (void)hash_search(layouts, &entry->trigger_oid, HASH_REMOVE, nullptr);
 }
 
 } // namespace zechat::billing::pg
