@@ -536,18 +536,29 @@ void on_transaction_event(XactEvent event, void*)
         return;
     }
     switch (event) {
-    case XACT_EVENT_PRE_COMMIT:
+    case XACT_EVENT_PRE_COMMIT: {
         // Still inside the transaction: an error here aborts it, as it must.
+        // What the writes allocate goes with the transaction: the caller's
+        // memory is a procedure's own when it COMMITs, which lives until its
+        // CALL ends (until 2026-12-05 a procedure committing in a loop grew
+        // by about 100 bytes, and up to 1.6 kB, per commit in shared-memory
+        // mode).
+        MemoryContext caller = MemoryContextSwitchTo(TopTransactionContext);
         refuse_read_only_commit();
         write_pending_usage(true);
+        MemoryContextSwitchTo(caller);
         break;
-    case XACT_EVENT_PRE_PREPARE:
+    }
+    case XACT_EVENT_PRE_PREPARE: {
+        MemoryContext caller = MemoryContextSwitchTo(TopTransactionContext);
         // First: a skipped row's reservation is no change to hold.
         take_back_unwritten_inserts();
         refuse_read_only_commit();
         refuse_prepare_with_counters();
         write_pending_usage(false);
+        MemoryContextSwitchTo(caller);
         break;
+    }
     case XACT_EVENT_COMMIT:
         settle_counters(true);
         end_own_usage_part_writes(true);

@@ -8,7 +8,10 @@
 # every consumption is counted once.  And a transaction over many keys
 # leaves nothing of that size behind for the next ones.  And the triggers
 # of tables enforced and dropped again leave nothing behind either (until
-# 2026-12-05 each trigger that had fired stayed in the layouts cache).
+# 2026-12-05 each trigger that had fired stayed in the layouts cache).  And
+# a procedure that consumes and commits in a loop keeps nothing of each
+# commit (until 2026-12-05 writing the usage part at COMMIT allocated in the
+# procedure's memory, about 60 bytes for each key it looked up again).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -51,6 +54,21 @@ BEGIN
     END LOOP;
 END $$;
 CALL enforce_and_drop(3000);
+CREATE PROCEDURE consume_and_commit(n int) LANGUAGE plpgsql AS $$
+DECLARE
+    v_before bigint;
+    v_after  bigint;
+BEGIN
+    SELECT sum(used_bytes) INTO v_before FROM pg_backend_memory_contexts WHERE name = 'SPI Proc';
+    COMMIT;
+    FOR i IN 1..n LOOP
+        PERFORM billing.consume_quota('t' || (1 + i * 7 % 25000), 'messages');
+        COMMIT;
+    END LOOP;
+    SELECT sum(used_bytes) INTO v_after FROM pg_backend_memory_contexts WHERE name = 'SPI Proc';
+    RAISE NOTICE 'per commit %', (v_after - v_before) / n;
+END $$;
+CALL consume_and_commit(8000);
 SELECT 'layouts ' || total_bytes FROM pg_backend_memory_contexts
  WHERE name = 'zechat_billing trigger layouts';
 SQL
@@ -64,6 +82,9 @@ grep -qxF "parts 25000 used 25000" <<<"$out" || fail "consumption was lost or co
 # A per-key array kept from the 8000-key transaction would hold over 1 MB.
 top=$(sed -n 's/^top //p' <<<"$out")
 [ -n "$top" ] && [ "$top" -lt 600000 ] || fail "TopMemoryContext kept $top bytes after a transaction over 8000 keys"
+# PostgreSQL's own loop keeps 24 bytes per COMMIT.
+per_commit=$(sed -n 's/.*NOTICE:  per commit //p' <<<"$out")
+[ -n "$per_commit" ] && [ "$per_commit" -lt 40 ] || fail "a procedure kept $per_commit bytes per commit"
 # 6000 triggers fired, each kept, would hold about 500 kB.
 layouts=$(sed -n 's/^layouts //p' <<<"$out")
 [ -n "$layouts" ] && [ "$layouts" -lt 100000 ] || fail "the trigger layouts cache kept $layouts bytes"
