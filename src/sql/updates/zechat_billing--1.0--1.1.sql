@@ -146,13 +146,21 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Only rows of period resources change what is logged: a plan's gauge
+    -- limit edited over 30000 subscribers took 0.4 s for nothing.
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        PERFORM billing._log_limits(ARRAY(SELECT s.tenant_id FROM billing.subscriptions s
-                                           WHERE s.plan_id IN (SELECT plan_id FROM new_rows)));
+        PERFORM billing._log_limits(ARRAY(
+            SELECT s.tenant_id FROM billing.subscriptions s
+             WHERE s.plan_id IN (SELECT n.plan_id FROM new_rows n
+                                   JOIN billing.resources r ON r.resource = n.resource
+                                  WHERE r.kind = 'period')));
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM billing._log_limits(ARRAY(SELECT s.tenant_id FROM billing.subscriptions s
-                                           WHERE s.plan_id IN (SELECT plan_id FROM old_rows)));
+        PERFORM billing._log_limits(ARRAY(
+            SELECT s.tenant_id FROM billing.subscriptions s
+             WHERE s.plan_id IN (SELECT o.plan_id FROM old_rows o
+                                   JOIN billing.resources r ON r.resource = o.resource
+                                  WHERE r.kind = 'period')));
     END IF;
     RETURN NULL;
 END;
