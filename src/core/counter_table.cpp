@@ -1,5 +1,6 @@
 #include "counter_table.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "key_hash.hpp"
@@ -238,6 +239,7 @@ CounterEntry* CounterTable::find_or_place(const CounterKey& key, bool* placed) n
     slot->limit = Limit::of(0);
     index_insert(slot->hash, number_of(slot));
     ++header_.live;
+    ++header_.placements;
     *placed = true;
     join_existing_group(slot);
     return slot;
@@ -297,18 +299,24 @@ bool CounterTable::remove_if_idle(CounterEntry* entry) noexcept
     return true;
 }
 
-uint32_t CounterTable::remove_database(uint32_t database) noexcept
+uint32_t CounterTable::remove_database(uint32_t database, uint32_t first, uint32_t count) noexcept
 {
     uint32_t left = 0;
-    // Twice: a group entry is idle only once the counters naming it are gone.
-    for (int pass = 0; pass < 2; ++pass) {
-        left = 0;
-        for (uint32_t i = 0; i < header_.capacity; ++i) {
-            CounterEntry* entry = entry_at(i);
-            if (entry->state != CounterState::free && entry->key.database == database &&
-                !remove_if_idle(entry))
-                ++left;
+    uint32_t end = first + std::min(count, header_.capacity - std::min(first, header_.capacity));
+    for (uint32_t i = first; i < end; ++i) {
+        CounterEntry* entry = entry_at(i);
+        if (entry->state == CounterState::free || entry->key.database != database)
+            continue;
+        if (entry->key.period_start == group_period) {
+            // Pinned by counters still named in it: it goes with the last.
+            remove_if_idle(entry);
+            continue;
         }
+        uint32_t group = entry->group;
+        if (!remove_if_idle(entry))
+            ++left;
+        else if (group != 0)
+            remove_if_idle(&entries()[group - 1]);
     }
     return left;
 }

@@ -111,6 +111,7 @@ struct CounterTableHeader {
     uint32_t idle_oldest; // the idle list, from the entry idle longest...
     uint32_t idle_newest; // ...to the one that became idle last
     uint32_t groups;      // group entries placed (counter_carry.cpp)
+    uint64_t placements;  // keys placed since the table was laid out
 };
 
 // The period of group entries (counter_carry.cpp): just above PostgreSQL's
@@ -159,9 +160,19 @@ public:
     // Removes an entry that is idle; false (nothing done) if it is not.
     bool remove_if_idle(CounterEntry* entry) noexcept;
 
-    // Removes every idle entry of `database` (a dropped one, whose entries
-    // are all idle); returns how many of its entries are left.
-    uint32_t remove_database(uint32_t database) noexcept;
+    // Removes the idle entries of `database` (a dropped one, whose entries
+    // are all idle) among entries [first, first + count), and the group
+    // entry of each counter removed once no counter names it; returns how
+    // many of its counters in that range are left.  A range at a time, so
+    // that the caller can let others at the table in between.
+    uint32_t remove_database(uint32_t database, uint32_t first, uint32_t count) noexcept;
+
+    // Keys placed since the table was laid out.  A key leaves its entry only
+    // when evicted or removed and comes back only by being placed again, so
+    // while this number stays the same every key keeps its entry: a reader
+    // going through the entries in several holds of the lock saw each key
+    // that was there all along exactly once.
+    uint64_t placements() const noexcept { return header_.placements; }
 
     // committed + reserved + carried_elsewhere() - own_released + amount <=
     // limit ? reserve : refuse.  own_released is what the calling

@@ -127,21 +127,41 @@ struct CounterRow {
     Limit limit;
 };
 
-// Slots looked at per hold of the lock: every consumption waits for the
-// lock while the view reads, so it reads a stretch at a time, copying plain
-// data only, and builds the rows (which allocates, and may write a
-// tuplestore out to disk) with the lock released.  The rows need not be one
-// instant's: each is an entry as it was.
-constexpr uint32 counter_rows_per_hold = 256;
+// Entries looked at per hold of the lock by what goes through the whole
+// table (billing.counters, DROP DATABASE): every consumption waits for the
+// lock meanwhile, and the table can hold millions of entries.
+constexpr uint32 entries_per_hold = 1024;
 
-// Copies the entries of this database and installation among slots
-// [first, first + counter_rows_per_hold) into rows; returns how many.
-uint32 copy_counter_rows(uint32 first, uint32 store, CounterRow* rows)
+// Between two such holds.  An LWLock is not handed over: the backends a
+// release wakes try again when they get to run, by when a loop that took
+// the lock straight back holds it again, and a million short holds would
+// shut them out as long as one long hold does (measured: consumption
+// stopped for the 3 s a DROP DATABASE took to go through 10 million
+// entries).  A short sleep lets them have their turn.
+void let_waiters_have_the_lock()
 {
-    uint32 count = 0;
-    LWLockAcquire(shared->lock, LW_SHARED);
+    pg_usleep(100);
+}
+
+// Rows copied out of the table, in memory of the caller's context.
+struct CopiedRows {
+    CounterRow* rows;
+    uint32 count;
+    uint32 room;
+};
+
+// Copies the entries of this database and installation among entries
+// [first, first + entries_per_hold) onto `copied`.  The caller holds the
+// lock; plain data only, but the rows may have to grow.
+void copy_counter_rows(uint32 first, uint32 store, CopiedRows* copied)
+{
     CounterTable* counters = table();
-    uint32 end = std::min(counters->capacity(), first + counter_rows_per_hold);
+    uint32 end = std::min(counters->capacity(), first + entries_per_hold);
+    if (copied->room - copied->count < end - first) {
+        copied->room = std::max(copied->room * 2, copied->count + entries_per_hold);
+        copied->rows = static_cast<CounterRow*>(
+            repalloc_huge(copied->rows, sizeof(CounterRow) * static_cast<Size>(copied->room)));
+    }
     for (uint32 i = first; i < end; ++i) {
         const CounterEntry* entry = counters->entry_at(i);
         if ((entry->state != CounterState::ready && entry->state != CounterState::loading) ||
@@ -151,13 +171,45 @@ uint32 copy_counter_rows(uint32 first, uint32 store, CounterRow* rows)
             continue; // left by an earlier installation of the extension
         if (entry->key.period_start == group_period)
             continue; // no counter: the group of a moved tenant's periods
-        rows[count++] =
+        copied->rows[copied->count++] =
             CounterRow{entry->key,      entry->state,     entry->committed,
                        entry->reserved, entry->releasing, counters->carried_elsewhere(*entry),
                        entry->limit};
     }
-    LWLockRelease(shared->lock);
-    return count;
+}
+
+// Reads of the table a stretch at a time before the one that holds the lock
+// throughout.
+constexpr int stretched_reads = 3;
+
+// The entries of this database and installation.  Read a stretch at a time,
+// releasing the lock in between, and kept only if no key was placed
+// meanwhile: a key evicted and placed again in another entry would be seen
+// twice, or not at all.  Each row is an entry as it was when read, not all
+// at one instant; a key placed or removed during the read may be there or
+// not.  Should keys be placed during every try (a full table evicting for
+// new keys all the time), the last holds the lock throughout, copying plain
+// data only.
+void read_counter_rows(uint32 store, CopiedRows* copied)
+{
+    for (int attempt = 0;; ++attempt) {
+        bool hold_throughout = attempt == stretched_reads;
+        copied->count = 0;
+        LWLockAcquire(shared->lock, LW_SHARED);
+        uint64 placements = table()->placements();
+        for (uint32 first = 0; first < table()->capacity(); first += entries_per_hold) {
+            if (first > 0 && !hold_throughout) {
+                LWLockRelease(shared->lock);
+                let_waiters_have_the_lock();
+                LWLockAcquire(shared->lock, LW_SHARED);
+            }
+            copy_counter_rows(first, store, copied);
+        }
+        bool unchanged = table()->placements() == placements;
+        LWLockRelease(shared->lock);
+        if (unchanged || hold_throughout)
+            return;
+    }
 }
 
 // billing._counters(): the entries of this database and installation of the
@@ -170,30 +222,31 @@ Datum counters_body(FunctionCallInfo fcinfo)
         return (Datum)0;
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     uint32 store = static_cast<uint32>(billing_usage_relation());
-    auto* rows = static_cast<CounterRow*>(palloc(sizeof(CounterRow) * counter_rows_per_hold));
-    for (uint32 first = 0; first < table()->capacity(); first += counter_rows_per_hold) {
-        uint32 count = copy_counter_rows(first, store, rows);
-        for (uint32 r = 0; r < count; ++r) {
-            const CounterRow& row = rows[r];
-            // An installation not yet updated to 1.1 has no carried_in
-            // column: the tuple store takes the columns its descriptor has.
-            Datum values[9];
-            bool nulls[9] = {false, false, false, false, false, false, false, false, false};
-            values[0] = CStringGetTextDatum(row.key.tenant_id);
-            values[1] = CStringGetTextDatum(row.key.resource);
-            values[2] = TimestampTzGetDatum(row.key.period_start);
-            nulls[2] = TIMESTAMP_IS_NOBEGIN(row.key.period_start);
-            values[3] = Int64GetDatum(row.committed);
-            values[4] = Int64GetDatum(row.reserved);
-            values[5] = Int64GetDatum(row.releasing);
-            values[6] = Int64GetDatum(row.limit.value);
-            nulls[6] = row.limit.unlimited;
-            values[7] = CStringGetTextDatum(counter_state_name(row.state));
-            values[8] = Int64GetDatum(row.carried_elsewhere);
-            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-        }
+    CopiedRows copied{static_cast<CounterRow*>(palloc(sizeof(CounterRow) * entries_per_hold)), 0,
+                      entries_per_hold};
+    read_counter_rows(store, &copied);
+    // The rows are built with the lock released: that allocates, and may
+    // write the tuple store out to disk.
+    for (uint32 r = 0; r < copied.count; ++r) {
+        const CounterRow& row = copied.rows[r];
+        // An installation not yet updated to 1.1 has no carried_in column:
+        // the tuple store takes the columns its descriptor has.
+        Datum values[9];
+        bool nulls[9] = {false, false, false, false, false, false, false, false, false};
+        values[0] = CStringGetTextDatum(row.key.tenant_id);
+        values[1] = CStringGetTextDatum(row.key.resource);
+        values[2] = TimestampTzGetDatum(row.key.period_start);
+        nulls[2] = TIMESTAMP_IS_NOBEGIN(row.key.period_start);
+        values[3] = Int64GetDatum(row.committed);
+        values[4] = Int64GetDatum(row.reserved);
+        values[5] = Int64GetDatum(row.releasing);
+        values[6] = Int64GetDatum(row.limit.value);
+        nulls[6] = row.limit.unlimited;
+        values[7] = CStringGetTextDatum(counter_state_name(row.state));
+        values[8] = Int64GetDatum(row.carried_elsewhere);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
-    pfree(rows);
+    pfree(copied.rows);
     return (Datum)0;
 }
 
@@ -331,9 +384,16 @@ void counter_forget_database(Oid database)
 {
     if (shared == nullptr)
         return;
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    uint32 left = table()->remove_database(database);
-    LWLockRelease(shared->lock);
+    // A stretch at a time, as nothing else of the database can come while
+    // the lock is released: nobody can connect to it any more.
+    uint32 left = 0;
+    for (uint32 first = 0; first < table()->capacity(); first += entries_per_hold) {
+        if (first > 0)
+            let_waiters_have_the_lock();
+        LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+        left += table()->remove_database(database, first, entries_per_hold);
+        LWLockRelease(shared->lock);
+    }
     if (left > 0)
         elog(LOG, "zechat_billing: %u counters of dropped database %u were still in use", left,
              database);

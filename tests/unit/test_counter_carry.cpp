@@ -269,8 +269,45 @@ TEST(CounterCarry, ADroppedDatabaseTakesItsGroupsAlong)
     table->settle(month, 1, 0, true);
     table->unpin(month);
     EXPECT_EQ(table->live(), 3u); // two counters and their group
-    EXPECT_EQ(table->remove_database(1), 0u);
+    EXPECT_EQ(table->remove_database(1, 0, 4), 0u);
     EXPECT_EQ(table->live(), 0u);
+}
+
+// Removed one entry at a time, whichever order the group and its counters
+// lie in: the group goes with the last counter naming it, and a group no
+// counter names any more goes when met.
+TEST(CounterCarry, ADroppedDatabaseGoesAnEntryAtATime)
+{
+    for (uint32_t from_the_end = 0; from_the_end < 2; ++from_the_end) {
+        Block table(4);
+        CounterEntry* month = period_entry(table.get(), 100);
+        CounterEntry* year = period_entry(table.get(), 50);
+        ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
+        move(table.get(), month, year);
+        table->unpin(year);
+        table->settle(month, 1, 0, true);
+        table->unpin(month);
+        ASSERT_EQ(table->live(), 3u);
+        for (uint32_t step = 0; step < 4; ++step) {
+            uint32_t entry = from_the_end != 0 ? 3 - step : step;
+            EXPECT_EQ(table->remove_database(1, entry, 1), 0u) << entry;
+        }
+        EXPECT_EQ(table->live(), 0u) << from_the_end;
+    }
+    Block table(4);
+    CounterEntry* month = period_entry(table.get(), 100);
+    CounterEntry* year = period_entry(table.get(), 50);
+    ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
+    move(table.get(), month, year);
+    table->unpin(year);
+    table->settle(month, 1, 0, true);
+    table->unpin(month);
+    EXPECT_TRUE(table->remove_if_idle(month));
+    EXPECT_TRUE(table->remove_if_idle(year));
+    EXPECT_EQ(table->live(), 1u); // the group, idle
+    EXPECT_EQ(table->remove_database(1, 0, 4), 0u);
+    EXPECT_EQ(table->live(), 0u);
+    EXPECT_EQ(table->remove_database(1, 9, 4), 0u); // past the end: nothing
 }
 
 // Counters stay evictable once nothing is in flight; the group goes with

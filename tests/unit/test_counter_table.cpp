@@ -169,18 +169,38 @@ TEST(CounterTable, ADatabaseIsRemovedWhole)
     CounterEntry* busy = ready_entry(table.get(), key_of("globex", "messages", 0, 1), Limit::of(5));
     table->pin(busy);
     EXPECT_EQ(table->live(), 4u);
-    EXPECT_EQ(table->remove_database(1), 1u);
+    EXPECT_EQ(table->remove_database(1, 0, 8), 1u);
     EXPECT_EQ(table->live(), 2u);
     EXPECT_EQ(table->find(key_of("acme", "messages", 0, 1)), nullptr);
     EXPECT_EQ(table->find(key_of("acme", "messages", 0, 2)), kept);
     EXPECT_EQ(kept->committed, 3);
     table->unpin(busy);
-    EXPECT_EQ(table->remove_database(1), 0u);
+    EXPECT_EQ(table->remove_database(1, 0, 8), 0u);
     EXPECT_EQ(table->live(), 1u);
     // Its slots are free again: a new key of database 1 starts from its load.
     CounterEntry* again =
         ready_entry(table.get(), key_of("acme", "messages", 0, 1), Limit::of(5), 0);
     EXPECT_EQ(again->committed, 0);
+}
+
+// billing.counters reads the table in several holds of its lock and trusts
+// what it read only if no key was placed meanwhile: finding counts nothing,
+// placing (after an eviction too) counts one.
+TEST(CounterTable, PlacementsCountKeysPlaced)
+{
+    Block table(2);
+    EXPECT_EQ(table->placements(), 0u);
+    CounterEntry* a = ready_entry(table.get(), key_of("a"), Limit::of(9));
+    ready_entry(table.get(), key_of("b"), Limit::of(9));
+    EXPECT_EQ(table->placements(), 2u);
+    bool placed;
+    EXPECT_EQ(table->find_or_place(key_of("a"), &placed), a);
+    EXPECT_FALSE(placed);
+    EXPECT_EQ(table->placements(), 2u);
+    ready_entry(table.get(), key_of("c"), Limit::of(9)); // evicts a
+    ready_entry(table.get(), key_of("a"), Limit::of(9)); // a again, in b's entry
+    EXPECT_EQ(table->placements(), 4u);
+    EXPECT_EQ(table->find(key_of("b")), nullptr);
 }
 
 TEST(CounterTable, AFullTableEvictsTheEntryIdleLongest)
