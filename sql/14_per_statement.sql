@@ -194,9 +194,95 @@ SELECT billing.unenforce_quota('ps_sized', 'storage');
 SELECT count(*) AS billing_triggers FROM pg_trigger
  WHERE tgrelid = 'ps_sized'::regclass AND tgname LIKE 'zzz_billing%';
 
+-- Rows of a statement deleted or updated by what the statement runs, before
+-- its statement trigger counts them: counted as they are at its end.
+SELECT billing.subscribe(t, 'ps_plan') FROM unnest(ARRAY['ps_r1', 'ps_r2', 'ps_r3']) AS t;
+CREATE TABLE ps_stored (tenant_id text, path text, size bigint);
+SELECT billing.enforce_quota('ps_stored', 'storage', amount_column => 'size');
+SELECT billing.enforce_per_statement('ps_stored');
+CREATE FUNCTION ps_stored_usage() RETURNS TABLE (tenant_id text, counted bigint, stored bigint)
+LANGUAGE sql AS $$
+    SELECT t, (ps_usage(t)).storage, (SELECT coalesce(sum(size), 0) FROM ps_stored s WHERE s.tenant_id = t)
+      FROM unnest(ARRAY['ps_r1', 'ps_r2', 'ps_r3']) t
+$$;
+-- A file replaces the tenant's earlier one of the same path (a BEFORE
+-- trigger of the application): three versions of /a in one COPY, one kept.
+CREATE FUNCTION ps_replace() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM ps_stored WHERE tenant_id = NEW.tenant_id AND path = NEW.path;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_replace BEFORE INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_replace();
+COPY ps_stored FROM STDIN;
+ps_r1	/a	400
+ps_r1	/a	400
+ps_r1	/a	400
+\.
+INSERT INTO ps_stored VALUES ('ps_r1', '/b', 300), ('ps_r1', '/b', 350), ('ps_r2', '/a', 10);
+SELECT * FROM ps_stored_usage();
+-- Replaced in a later statement: given back as any stored row.
+INSERT INTO ps_stored VALUES ('ps_r1', '/b', 100);
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER ps_replace ON ps_stored;
+-- A delete rolled back (the application's trigger catches its error) keeps
+-- the row, counted in full.
+CREATE FUNCTION ps_replace_then_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        DELETE FROM ps_stored WHERE tenant_id = NEW.tenant_id AND path = NEW.path;
+        RAISE EXCEPTION 'changed my mind';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_replace_then_fail BEFORE INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_replace_then_fail();
+INSERT INTO ps_stored VALUES ('ps_r2', '/c', 20), ('ps_r2', '/c', 30);
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER ps_replace_then_fail ON ps_stored;
+-- A function the INSERT calls deletes the tenant's older rows, and a
+-- BEFORE trigger hands earlier rows of the same path to another tenant.
+CREATE FUNCTION ps_purge(p_tenant text) RETURNS boolean LANGUAGE sql AS $$
+    DELETE FROM ps_stored WHERE tenant_id = p_tenant AND path LIKE '/tmp%';
+    SELECT true;
+$$;
+INSERT INTO ps_stored SELECT 'ps_r3', '/tmp' || g, 100 FROM generate_series(1, 3) g WHERE ps_purge('ps_r3');
+SELECT * FROM ps_stored_usage();
+CREATE FUNCTION ps_archive() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ps_stored SET tenant_id = 'ps_r2', size = size / 2
+     WHERE tenant_id = NEW.tenant_id AND path = NEW.path;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_archive BEFORE INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_archive();
+INSERT INTO ps_stored VALUES ('ps_r3', '/d', 300), ('ps_r3', '/d', 200);
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER ps_archive ON ps_stored;
+-- An AFTER INSERT statement trigger of the application, firing before the
+-- billing one, moves big files out of the table.
+CREATE FUNCTION ps_move_big() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM ps_stored WHERE size >= 500;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER aaa_move_big AFTER INSERT ON ps_stored FOR EACH STATEMENT EXECUTE FUNCTION ps_move_big();
+INSERT INTO ps_stored VALUES ('ps_r3', '/big', 500), ('ps_r3', '/small', 5);
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER aaa_move_big ON ps_stored;
+-- Still refused when what stays is over the limit.
+SELECT regress_util.sqlstate_of($$INSERT INTO ps_stored VALUES ('ps_r3', '/e', 500), ('ps_r3', '/f', 500)$$);
+SELECT * FROM ps_stored_usage();
+SELECT billing.recount();
+SELECT * FROM ps_stored_usage();
+
 DROP VIEW ps_sized_view;
 DROP FUNCTION ps_send(text);
 SELECT billing.unenforce_quota(tbl, resource) FROM billing.enforced_tables
  WHERE tbl::text LIKE 'ps\_%' ORDER BY tbl::text, resource;
-DROP TABLE ps_messages, ps_inbox, ps_files, ps_numbered, ps_big, ps_sized, ps_parted, ps_parted_feb, ps_plain;
+DROP TABLE ps_stored, ps_messages, ps_inbox, ps_files, ps_numbered, ps_big, ps_sized, ps_parted, ps_parted_feb, ps_plain;
+DROP FUNCTION ps_stored_usage(), ps_replace(), ps_replace_then_fail(), ps_purge(text), ps_archive(), ps_move_big();
 DROP FUNCTION ps_usage(text);

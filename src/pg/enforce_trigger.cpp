@@ -14,6 +14,7 @@
 #include "partition_moves.hpp"
 #include "pg_boundary.hpp"
 #include "statement_inserts.hpp"
+#include "uncounted_rows.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -322,6 +323,13 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     QuotaKey new_key = make_quota_key(tenant_of(data, layout, new_row), layout.resource);
     if (!is_gauge(new_key))
         return;
+    // A row its statement has not counted yet: consumed as it is now, and
+    // its statement counts it as it was, less the credit.
+    if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
+                                              layout.resource, old_row, old_tenant, old_amount)) {
+        consume_for_row(new_key, new_amount);
+        return;
+    }
     if (tenant_kept) {
         if (new_amount > old_amount)
             consume_for_row(new_key, new_amount - old_amount);
@@ -363,8 +371,10 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
     if (amount == 0)
         return;
     QuotaKey key = make_quota_key(tenant, layout.resource);
-    if (is_gauge(key))
-        release_quota(key, amount, ReleaseOf::stored_rows);
+    if (!is_gauge(key) || credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
+                                              layout.resource, row, tenant, amount))
+        return;
+    release_quota(key, amount, ReleaseOf::stored_rows);
 }
 
 // TRUNCATE empties the table: give back, per tenant, what its rows held.

@@ -10,6 +10,7 @@
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
 #include "own_usage_part.hpp"
+#include "uncounted_rows.hpp"
 #include "refusal.hpp"
 #include "usage_alerts.hpp"
 #include "usage_store.hpp"
@@ -531,8 +532,11 @@ void on_transaction_event(XactEvent event, void*)
     if (touched_count == 0) {
         // Nothing counted, so no row is left to confirm either; should one
         // ever be, it still must not reach the next transaction.
-        if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+        if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+            event == XACT_EVENT_PREPARE) {
             forget_unconfirmed_inserts();
+            forget_uncounted_rows();
+        }
         return;
     }
     switch (event) {
@@ -563,12 +567,14 @@ void on_transaction_event(XactEvent event, void*)
         settle_counters(true);
         end_own_usage_part_writes(true);
         forget_pending_usage();
+        forget_uncounted_rows();
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE: // nothing pending on counters (refused otherwise)
         settle_counters(false);
         end_own_usage_part_writes(false);
         forget_pending_usage();
+        forget_uncounted_rows();
         break;
     default:
         break;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 
 #include "statement_inserts.hpp"
@@ -7,6 +8,7 @@
 #include "admission.hpp"
 #include "backend_hash.hpp"
 #include "enforced_values.hpp"
+#include "uncounted_rows.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -159,15 +161,19 @@ struct TenantSum {
     int64 total;
 };
 
-void consume_sum(const TenantSum& sum, const InsertedRowColumns& columns)
+// Less what rows of the sum deleted or updated since were credited
+// (uncounted_rows.hpp).
+void consume_sum(const TenantSum& sum, const InsertedRowColumns& columns,
+                 const StatementCredits* credits)
 {
     // Validated even when there is nothing to admit, as the row trigger
     // validates a row of amount 0.
     QuotaKey key = make_quota_key(sum.tenant_id, columns.resource);
-    if (sum.total == 0)
+    int64 total = std::max<int64>(sum.total - credit_of(credits, sum.tenant_id), 0);
+    if (total == 0)
         return;
     QuotaRemaining ignored;
-    consume_quota(key, sum.total, OnRefusal::raise_pt402, &ignored);
+    consume_quota(key, total, OnRefusal::raise_pt402, &ignored);
 }
 
 int by_tenant_id(const void* a, const void* b)
@@ -178,13 +184,14 @@ int by_tenant_id(const void* a, const void* b)
 
 // Tenant by tenant, in the order of their ids as text (statement_inserts.hpp):
 // the same order for every table, whatever the type of its tenant column.
-void consume_totals(const StatementTotals& totals, const InsertedRowColumns& columns)
+void consume_totals(const StatementTotals& totals, const InsertedRowColumns& columns,
+                    const StatementCredits* credits)
 {
     if (totals.per_tenant == nullptr) {
         if (totals.any_row)
             consume_sum(TenantSum{tenant_id_of(totals.first.tenant, columns.tenant_type),
                                   totals.first.total},
-                        columns);
+                        columns, credits);
         return;
     }
     long count = hash_get_num_entries(totals.per_tenant);
@@ -196,7 +203,7 @@ void consume_totals(const StatementTotals& totals, const InsertedRowColumns& col
         sums[n++] = TenantSum{tenant_id_of(entry->tenant, columns.tenant_type), entry->total};
     qsort(sums, count, sizeof *sums, by_tenant_id);
     for (long i = 0; i < count; ++i)
-        consume_sum(sums[i], columns);
+        consume_sum(sums[i], columns, credits);
 }
 
 } // namespace
@@ -223,7 +230,8 @@ void consume_inserted_rows(Relation rel, Tuplestorestate* rows, const InsertedRo
     }
     ExecDropSingleTupleTableSlot(slot);
 
-    consume_totals(totals, columns);
+    consume_totals(totals, columns, statement_credits(rel, columns.resource));
+    mark_statement_counted(rel, columns.resource);
     MemoryContextSwitchTo(caller);
     MemoryContextDelete(context);
 }

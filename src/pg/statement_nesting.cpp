@@ -1,11 +1,15 @@
+#include <algorithm>
+
 #include "statement_nesting.hpp"
 
 #include "insert_confirmation.hpp"
 #include "pg_headers.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "executor/executor.h"
 #include "tcop/utility.h"
+#include "utils/memutils.h"
 }
 
 namespace zechat::billing::pg {
@@ -17,15 +21,44 @@ ExecutorFinish_hook_type previous_finish_hook = nullptr;
 ProcessUtility_hook_type previous_utility_hook = nullptr;
 int nesting_level = 0;
 
+// writing_cids[level]: the command id the statement running at that level
+// writes its rows with, InvalidCommandId when it writes none (or is not
+// COPY FROM, for a utility statement).  Grown as statements nest deeper.
+CommandId* writing_cids = nullptr;
+int writing_cids_room = 0;
+
+// Called before the level is entered, so that running out of memory here
+// leaves the level as it was.
+void make_room_for_level(int level)
+{
+    if (level < writing_cids_room)
+        return;
+    int room = std::max(16, writing_cids_room * 2);
+    while (room <= level)
+        room *= 2;
+    auto* grown = static_cast<CommandId*>(
+        MemoryContextAlloc(TopMemoryContext, sizeof(CommandId) * static_cast<Size>(room)));
+    for (int i = 0; i < writing_cids_room; ++i)
+        grown[i] = writing_cids[i];
+    for (int i = writing_cids_room; i < room; ++i)
+        grown[i] = InvalidCommandId;
+    if (writing_cids != nullptr)
+        pfree(writing_cids);
+    writing_cids = grown;
+    writing_cids_room = room;
+}
+
 // Makes `call` (one of the hooked calls) one level deeper than its caller,
 // also when it fails: the error unwinds through here, and the lambda, which
 // only refers to the hook's arguments, has nothing to destroy.  A call that
 // returns has processed what it was asked for: rows its statement counted
 // and did not confirm were not written.  Cheap when nothing waits for
 // confirmation.
-template <typename Call> void one_level_deeper(const Call& call)
+template <typename Call> void one_level_deeper(CommandId writing_cid, const Call& call)
 {
+    make_room_for_level(nesting_level + 1);
     ++nesting_level;
+    writing_cids[nesting_level] = writing_cid;
     PG_TRY();
     {
         call();
@@ -44,10 +77,20 @@ template <typename Call> void one_level_deeper(const Call& call)
 // AFTER triggers: both are one level deeper than the caller.  (Counting only
 // ExecutorRun, rows such a WITH inserted were taken for the outer row's, and
 // the outer row was taken back: found by a review on 2026-12-05.)
+// The command id a query writes its rows with (its own or those of its
+// data-modifying WITH queries), InvalidCommandId when it writes none.
+CommandId writing_cid_of(const QueryDesc* query)
+{
+    if (query->estate == nullptr ||
+        (query->operation == CMD_SELECT && !query->plannedstmt->hasModifyingCTE))
+        return InvalidCommandId;
+    return query->estate->es_output_cid;
+}
+
 void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 count,
                           bool execute_once)
 {
-    one_level_deeper([&] {
+    one_level_deeper(writing_cid_of(query), [&] {
         if (previous_run_hook != nullptr)
             previous_run_hook(query, direction, count, execute_once);
         else
@@ -57,7 +100,7 @@ void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 coun
 
 void finish_one_level_deeper(QueryDesc* query)
 {
-    one_level_deeper([&] {
+    one_level_deeper(writing_cid_of(query), [&] {
         if (previous_finish_hook != nullptr)
             previous_finish_hook(query);
         else
@@ -66,13 +109,18 @@ void finish_one_level_deeper(QueryDesc* query)
 }
 
 // Utility statements are statements too: COPY writes its rows without an
-// executor run of its own, and so counts them at this level.
+// executor run of its own, and so counts them at this level, with the
+// command id current as it starts (nothing between here and its rows makes
+// another).
 void utility_one_level_deeper(PlannedStmt* statement, const char* query_string, bool read_only_tree,
                               ProcessUtilityContext context, ParamListInfo params,
                               QueryEnvironment* environment, DestReceiver* destination,
                               QueryCompletion* completion)
 {
-    one_level_deeper([&] {
+    CommandId writing_cid = InvalidCommandId;
+    if (IsA(statement->utilityStmt, CopyStmt) && castNode(CopyStmt, statement->utilityStmt)->is_from)
+        writing_cid = GetCurrentCommandId(false);
+    one_level_deeper(writing_cid, [&] {
         if (previous_utility_hook != nullptr)
             previous_utility_hook(statement, query_string, read_only_tree, context, params,
                                   environment, destination, completion);
@@ -87,6 +135,23 @@ void utility_one_level_deeper(PlannedStmt* statement, const char* query_string, 
 int statement_nesting_level()
 {
     return nesting_level;
+}
+
+CommandId statement_writing_cid(int level)
+{
+    if (level <= 0 || level > nesting_level)
+        return InvalidCommandId;
+    return writing_cids[level];
+}
+
+bool written_by_running_statement(CommandId cid, int below_level)
+{
+    if (cid == InvalidCommandId)
+        return false;
+    for (int level = std::min(below_level, nesting_level + 1) - 1; level > 0; --level)
+        if (writing_cids[level] == cid)
+            return true;
+    return false;
 }
 
 void register_statement_nesting_hook()

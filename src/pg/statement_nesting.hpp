@@ -8,11 +8,27 @@
 // was loaded (lock mode loads it at its first use) runs at level 0, and its
 // end is not seen: what it skipped stays held until its table's next row at
 // level 0, or commit (conservative).
+//
+// Each level also keeps the command id its statement writes rows with, so
+// that a row of the current transaction can be traced to the statement
+// still running that wrote it: command ids are not shared between writing
+// statements (SPI and each top-level statement take a new one after one
+// that wrote), so a row's cmin names its statement.
 #pragma once
+
+#include "pg_headers.hpp"
 
 namespace zechat::billing::pg {
 
 int statement_nesting_level();
+
+// The command id the statement at `level` writes with; InvalidCommandId
+// when it writes no rows, or the level is not running.
+CommandId statement_writing_cid(int level);
+
+// Whether a statement running at a level below `below_level` writes its
+// rows with `cid`.
+bool written_by_running_statement(CommandId cid, int below_level);
 
 // Installs the hook; called from _PG_init.
 void register_statement_nesting_hook();
