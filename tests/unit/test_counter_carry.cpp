@@ -257,18 +257,35 @@ TEST(CounterCarry, CountersPlacedLaterJoinTheirTenantsGroup)
     EXPECT_EQ(table->carried_elsewhere(*other), 0);
 }
 
+// A tenant's month counter whose usage (1) moved to its year counter, the
+// move committed and both let go: two idle counters and their group.
+namespace {
+
+struct SettledMove {
+    CounterEntry* month;
+    CounterEntry* year;
+};
+
+SettledMove settled_move(CounterTable* table)
+{
+    CounterEntry* month = period_entry(table, 100);
+    CounterEntry* year = period_entry(table, 50);
+    EXPECT_EQ(reserve(table, month, 1), AdmissionResult::admitted);
+    move(table, month, year);
+    table->unpin(year);
+    table->settle(month, 1, 0, true);
+    table->unpin(month);
+    EXPECT_EQ(table->live(), 3u);
+    return SettledMove{month, year};
+}
+
+} // namespace
+
 // A dropped database's moved counters and their group all go.
 TEST(CounterCarry, ADroppedDatabaseTakesItsGroupsAlong)
 {
     Block table(4);
-    CounterEntry* month = period_entry(table.get(), 100);
-    CounterEntry* year = period_entry(table.get(), 50);
-    ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
-    move(table.get(), month, year);
-    table->unpin(year);
-    table->settle(month, 1, 0, true);
-    table->unpin(month);
-    EXPECT_EQ(table->live(), 3u); // two counters and their group
+    settled_move(table.get());
     EXPECT_EQ(table->remove_database(1, 0, 4), 0u);
     EXPECT_EQ(table->live(), 0u);
 }
@@ -280,14 +297,7 @@ TEST(CounterCarry, ADroppedDatabaseGoesAnEntryAtATime)
 {
     for (uint32_t from_the_end = 0; from_the_end < 2; ++from_the_end) {
         Block table(4);
-        CounterEntry* month = period_entry(table.get(), 100);
-        CounterEntry* year = period_entry(table.get(), 50);
-        ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
-        move(table.get(), month, year);
-        table->unpin(year);
-        table->settle(month, 1, 0, true);
-        table->unpin(month);
-        ASSERT_EQ(table->live(), 3u);
+        settled_move(table.get());
         for (uint32_t step = 0; step < 4; ++step) {
             uint32_t entry = from_the_end != 0 ? 3 - step : step;
             EXPECT_EQ(table->remove_database(1, entry, 1), 0u) << entry;
@@ -295,15 +305,9 @@ TEST(CounterCarry, ADroppedDatabaseGoesAnEntryAtATime)
         EXPECT_EQ(table->live(), 0u) << from_the_end;
     }
     Block table(4);
-    CounterEntry* month = period_entry(table.get(), 100);
-    CounterEntry* year = period_entry(table.get(), 50);
-    ASSERT_EQ(reserve(table.get(), month, 1), AdmissionResult::admitted);
-    move(table.get(), month, year);
-    table->unpin(year);
-    table->settle(month, 1, 0, true);
-    table->unpin(month);
-    EXPECT_TRUE(table->remove_if_idle(month));
-    EXPECT_TRUE(table->remove_if_idle(year));
+    SettledMove moved = settled_move(table.get());
+    EXPECT_TRUE(table->remove_if_idle(moved.month));
+    EXPECT_TRUE(table->remove_if_idle(moved.year));
     EXPECT_EQ(table->live(), 1u); // the group, idle
     EXPECT_EQ(table->remove_database(1, 0, 4), 0u);
     EXPECT_EQ(table->live(), 0u);
