@@ -597,8 +597,13 @@ AS $$
      ORDER BY e.tbl::oid, e.resource
 $$;
 
--- The enforced gauge tables recount() locks: each, and a partitioned one's
--- counted leaves, in the order of their enforced table.
+-- The enforced gauge tables recount() locks: each, a partitioned one's
+-- partitioned tables below it, and its counted leaves, in the order of their
+-- enforced table.  A partition created or attached under a sub-partition
+-- locks that sub-partition only (AccessExclusive for CREATE TABLE ...
+-- PARTITION OF, ShareUpdateExclusive for ATTACH), not the tables above it:
+-- until 2026-12-05 its rows, and what the triggers counted for them, came
+-- in while recount counted without them.
 CREATE FUNCTION billing._enforced_gauge_tables()
 RETURNS regclass[]
 LANGUAGE sql STABLE
@@ -609,7 +614,19 @@ AS $$
             SELECT g.tbl, g.tbl::oid AS tbl_order, 0 AS n
               FROM billing._gauge_enforcements() g
             UNION ALL
-            SELECT l, g.tbl::oid, 1
+            -- Found in pg_inherits itself, as _counted_leaves() finds the
+            -- leaves: one being detached CONCURRENTLY included.
+            SELECT p.relid::regclass, g.tbl::oid, 1
+              FROM billing._gauge_enforcements() g
+             CROSS JOIN LATERAL (
+                 WITH RECURSIVE tree(relid) AS (
+                     SELECT c.oid FROM pg_class c WHERE c.oid = g.tbl AND c.relkind = 'p'
+                     UNION ALL
+                     SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+                       JOIN pg_class c ON c.oid = i.inhrelid AND c.relkind = 'p')
+                 SELECT tree.relid FROM tree WHERE tree.relid <> g.tbl) p
+            UNION ALL
+            SELECT l, g.tbl::oid, 2
               FROM billing._gauge_enforcements() g
              CROSS JOIN LATERAL billing._counted_leaves(g.tbl, g.resource) l) t
          GROUP BY t.tbl
@@ -789,12 +806,14 @@ BEGIN
     -- them is in flight.  The usage of each key is then set through its own
     -- lock or counter (_set_usage), in the writers' order (table, then
     -- usage), so waiting here cannot deadlock with them.
-    -- Each enforced table, a partitioned one with its leaves (those of a
-    -- partition being detached included, which locking the partitioned table
-    -- does not reach), taken in turn (_lock_tables_in_turn), with
-    -- billing.enforced_tables (_recount_locks).  A partition attached while
-    -- this waited is locked too: once the partitioned table is locked, the
-    -- list stands.
+    -- Each enforced table, a partitioned one with the partitioned tables
+    -- below it and its leaves (those of a partition being detached included,
+    -- which locking the partitioned table does not reach), taken in turn
+    -- (_lock_tables_in_turn), with billing.enforced_tables (_recount_locks).
+    -- A partition created or attached while this waited is locked too, in
+    -- the next round: once every partitioned table of the tree is locked
+    -- (creating, attaching or detaching a partition locks its direct parent
+    -- only), the list stands.
     LOOP
         v_locks := billing._recount_locks();
         BEGIN
