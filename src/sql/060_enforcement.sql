@@ -565,10 +565,11 @@ BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
             RETURN;
         EXCEPTION
-        WHEN undefined_table THEN
-            -- Dropped or renamed while waited for (LOCK TABLE looks the name
-            -- up again after the wait): the caller's list changed, and it
-            -- reads it again (until 2026-12-05 recount failed with 42P01).
+        WHEN undefined_table OR invalid_schema_name THEN
+            -- Dropped or renamed, or its schema, while waited for (LOCK
+            -- TABLE looks the name up again after the wait): the caller's
+            -- list changed, and it reads it again (until 2026-12-05 recount
+            -- failed with 42P01, or 3F000 for the schema).
             RAISE EXCEPTION USING ERRCODE = 'ZB001';
         WHEN lock_not_available THEN
             -- The subtransaction took its locks, and lock_timeout, with it.

@@ -482,8 +482,9 @@ $$;
 -- writer queued behind recount's request for the first table could have
 -- been waiting long enough already).  A table written without pause may
 -- never be free: after ten rounds the others are waited for a moment each
--- (50 ms, doubling up to half of deadlock_timeout), which keeps that case
--- rare instead of impossible.
+-- (50 ms, doubling up to half of deadlock_timeout and never over the
+-- caller's lock_timeout), which keeps that case rare instead of
+-- impossible.
 CREATE FUNCTION billing._lock_tables_in_turn(p_tables regclass[], p_modes text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -529,10 +530,11 @@ BEGIN
             PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
             RETURN;
         EXCEPTION
-        WHEN undefined_table THEN
-            -- Dropped or renamed while waited for (LOCK TABLE looks the name
-            -- up again after the wait): the caller's list changed, and it
-            -- reads it again (until 2026-12-05 recount failed with 42P01).
+        WHEN undefined_table OR invalid_schema_name THEN
+            -- Dropped or renamed, or its schema, while waited for (LOCK
+            -- TABLE looks the name up again after the wait): the caller's
+            -- list changed, and it reads it again (until 2026-12-05 recount
+            -- failed with 42P01, or 3F000 for the schema).
             RAISE EXCEPTION USING ERRCODE = 'ZB001';
         WHEN lock_not_available THEN
             -- The subtransaction took its locks, and lock_timeout, with it.
