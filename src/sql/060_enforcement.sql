@@ -237,7 +237,7 @@ BEGIN
 
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    PERFORM billing._partitions_as_in_snapshot(tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
 
     -- A table whose inserts are enforced per statement (enforce_per_statement;
     -- never a partitioned one) stays so.
@@ -303,7 +303,7 @@ BEGIN
     -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
     -- the triggers counted is committed and no change of one is in flight.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    PERFORM billing._partitions_as_in_snapshot(tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
     PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
 
     -- A gauge is what the enforced tables hold: the rows of a table that
@@ -393,6 +393,7 @@ BEGIN
     END IF;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
                FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl
               ORDER BY x.resource
@@ -441,6 +442,7 @@ BEGIN
     v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
                FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl
               ORDER BY x.resource
@@ -650,37 +652,53 @@ AS $$
                    ::oid[]::regclass[]) AS l(t)
 $$;
 
--- Raises 40001 in REPEATABLE READ and SERIALIZABLE when the partitions of
--- tbl (at any depth; not inheritance children, which are never counted)
--- are not those its transaction's snapshot shows.  Once
--- tbl is locked none joins or leaves, but one attached, created or detached
--- after the snapshot, before the lock, would be missed by what
--- enforce_quota and unenforce_quota read of them (pg_inherits, the
--- TRUNCATE triggers of the leaves): until 2026-12-05 the backfill left out
--- the rows of a partition attached so, and unenforce_quota kept them in the
--- usage, with the partition's TRUNCATE trigger.  The transaction is to be
+-- Raises 40001 in REPEATABLE READ and SERIALIZABLE when what the functions
+-- that change the enforcement of tbl read of it, once they have locked it,
+-- is not what their transaction's snapshot shows: the partitions of tbl (at
+-- any depth; not inheritance children, which are never counted), and the
+-- enforcement triggers on tbl and on them.  Once tbl is locked none of those
+-- changes, but a change committed after the snapshot, before the lock, would
+-- be missed: until 2026-12-05 the backfill left out the rows of a partition
+-- attached so, and unenforce_quota kept them in the usage, with the
+-- partition's TRUNCATE trigger; a resource enforced on a table just made
+-- exact for ON CONFLICT lacked its AFTER INSERT trigger (rows ON CONFLICT
+-- skipped counted again), and unenforce_quota left that trigger behind (a
+-- later enforce_quota failed with 42710).  The transaction is to be
 -- retried, as for any change it cannot see.
-CREATE FUNCTION billing._partitions_as_in_snapshot(tbl regclass)
+CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl regclass)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_query text := format(
+    v_tree  text := format(
         'WITH RECURSIVE tree(relid) AS (
              SELECT %s::oid
              UNION ALL
              SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)
-         SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text', tbl::oid);
+               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)', tbl::oid);
+    v_query text;
     v_seen  text;
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
         RETURN;
     END IF;
+    v_query := v_tree || ' SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text';
     EXECUTE v_query INTO v_seen;
     IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
         RAISE EXCEPTION 'could not serialize access due to a concurrent change of the partitions of "%"', tbl
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction.';
+    END IF;
+    -- By their function, whatever their name; each with how it is enabled.
+    v_query := v_tree || ' SELECT ARRAY(
+             SELECT format(''%s %s %s'', g.oid, g.tgname, g.tgenabled)
+               FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
+              WHERE g.tgfoid = ''billing._enforce_quota_trigger()''::regprocedure
+              ORDER BY g.oid)::text';
+    EXECUTE v_query INTO v_seen;
+    IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
+        RAISE EXCEPTION 'could not serialize access due to a concurrent change of the enforcement triggers of "%"', tbl
             USING ERRCODE = 'serialization_failure',
                   HINT = 'Retry the transaction.';
     END IF;
