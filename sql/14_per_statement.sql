@@ -186,6 +186,15 @@ SELECT regress_util.sqlstate_of($$SELECT billing.enforce_per_statement(NULL)$$) 
        regress_util.sqlstate_of($$SELECT billing.enforce_per_statement('ps_messages', NULL)$$) AS null_enabled;
 CREATE TABLE ps_plain (tenant_id text);
 SELECT * FROM regress_util.error_of($$SELECT billing.enforce_per_statement('ps_plain')$$);
+-- Nor a table whose enforcement fires for logical replication, whose apply
+-- worker fires row triggers only.
+SELECT billing.enforce_quota('ps_plain', 'messages');
+ALTER TABLE ps_plain ENABLE ALWAYS TRIGGER zzz_billing_messages_ins;
+SELECT * FROM regress_util.error_of($$SELECT billing.enforce_per_statement('ps_plain')$$);
+ALTER TABLE ps_plain ENABLE REPLICA TRIGGER zzz_billing_messages_ins;
+SELECT regress_util.sqlstate_of($$SELECT billing.enforce_per_statement('ps_plain')$$);
+SELECT billing.enforce_per_statement('ps_plain', false); -- going back is no change
+SELECT billing.unenforce_quota('ps_plain', 'messages');
 SELECT has_function_privilege('public', 'billing.enforce_per_statement(regclass, boolean)', 'EXECUTE');
 
 -- unenforce_quota removes the statement trigger with the others.

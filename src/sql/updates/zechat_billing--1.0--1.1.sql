@@ -1875,6 +1875,16 @@ BEGIN
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     PERFORM billing._enforcement_as_in_snapshot(tbl);
+    -- The apply worker of logical replication fires row triggers only.
+    IF enabled AND EXISTS (SELECT FROM pg_trigger g
+                            WHERE g.tgrelid = tbl
+                              AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+                              AND g.tgenabled IN ('A', 'R')) THEN
+        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: its enforcement triggers fire for logical replication', tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A subscription applies rows with row triggers only: a statement trigger would count none of them.',
+                  HINT = 'Keep the row trigger on a table a subscription writes into.';
+    END IF;
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
                FROM billing.enforced_tables x WHERE x.tbl = enforce_per_statement.tbl
               ORDER BY x.resource
