@@ -251,6 +251,37 @@ CREATE TRIGGER ps_replace_then_fail BEFORE INSERT ON ps_stored FOR EACH ROW EXEC
 INSERT INTO ps_stored VALUES ('ps_r2', '/c', 20), ('ps_r2', '/c', 30);
 SELECT * FROM ps_stored_usage();
 DROP TRIGGER ps_replace_then_fail ON ps_stored;
+-- Nor does one rolled back, or an update another BEFORE trigger skips,
+-- that a later change of the row, keeping tenant and amount, replaced.
+ALTER TABLE ps_stored ADD COLUMN note text;
+CREATE FUNCTION ps_undo_then_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        DELETE FROM ps_stored WHERE path = NEW.path;
+        RAISE EXCEPTION 'changed my mind';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    UPDATE ps_stored SET size = 0 WHERE path = NEW.path AND note IS NULL;
+    UPDATE ps_stored SET note = 'seen' WHERE path = NEW.path;
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION ps_keep_size() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.size = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_undo_then_touch AFTER INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_undo_then_touch();
+CREATE TRIGGER zzzz_keep_size BEFORE UPDATE ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_keep_size();
+INSERT INTO ps_stored (tenant_id, path, size) VALUES ('ps_r2', '/g', 100);
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER ps_undo_then_touch ON ps_stored;
+DROP TRIGGER zzzz_keep_size ON ps_stored;
+ALTER TABLE ps_stored DROP COLUMN note;
 -- A function the INSERT calls deletes the tenant's older rows, and a
 -- BEFORE trigger hands earlier rows of the same path to another tenant.
 CREATE FUNCTION ps_purge(p_tenant text) RETURNS boolean LANGUAGE sql AS $$
@@ -293,5 +324,5 @@ DROP FUNCTION ps_send(text);
 SELECT billing.unenforce_quota(tbl, resource) FROM billing.enforced_tables
  WHERE tbl::text LIKE 'ps\_%' ORDER BY tbl::text, resource;
 DROP TABLE ps_stored, ps_messages, ps_inbox, ps_files, ps_numbered, ps_big, ps_sized, ps_parted, ps_parted_feb, ps_plain;
-DROP FUNCTION ps_stored_usage(), ps_replace(), ps_replace_then_fail(), ps_purge(text), ps_archive(), ps_move_big();
+DROP FUNCTION ps_stored_usage(), ps_replace(), ps_replace_then_fail(), ps_undo_then_touch(), ps_keep_size(), ps_purge(text), ps_archive(), ps_move_big();
 DROP FUNCTION ps_usage(text);

@@ -326,7 +326,8 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // A row its statement has not counted yet: consumed as it is now, and
     // its statement counts it as it was, less the credit.
     if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
-                                              layout.resource, old_row, old_tenant, old_amount)) {
+                                              layout.resource, old_row, old_tenant, old_amount,
+                                              RowChange::updated)) {
         consume_for_row(new_key, new_amount);
         return;
     }
@@ -372,7 +373,8 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
         return;
     QuotaKey key = make_quota_key(tenant, layout.resource);
     if (!is_gauge(key) || credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
-                                              layout.resource, row, tenant, amount))
+                                              layout.resource, row, tenant, amount,
+                                              RowChange::deleted))
         return;
     release_quota(key, amount, ReleaseOf::stored_rows);
 }

@@ -4,6 +4,7 @@
 
 #include "../core/tenant_key.hpp"
 
+#include "backend_hash.hpp"
 #include "statement_nesting.hpp"
 
 extern "C" {
@@ -12,6 +13,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
 #include "storage/bufmgr.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -22,74 +24,132 @@ using namespace zechat::billing::pg;
 
 namespace {
 
-// Which statement's rows of which table, for which resource.
-struct StatementOfTable {
+// A tenant credited in this transaction, kept once however many of its
+// rows are (a credit is a row's; a statement may delete millions).  The sum
+// is that of the statement statement_credits() last summed.
+struct CreditedTenant {
+    char tenant_id[max_tenant_id_bytes + 1]; // hash key
+    int64 sum;
+    uint64 summed_in; // the summing the sum is of
+};
+
+// One row's give-back kept for its statement, with the change that made
+// it: the delete or update is taken as done only if the row's version is
+// still replaced by exactly that change (not by a later one, after it was
+// rolled back to a savepoint or skipped by another BEFORE trigger).
+struct Credit {
+    ItemPointerData row;
+    TransactionId changed_by;
+    CommandId changed_in;
+    CreditedTenant* tenant;
+    int64 amount;
+};
+static_assert(sizeof(Credit) == 32, "a row's credit stays small: a statement may make millions");
+
+} // namespace
+
+namespace zechat::billing::pg {
+
+// The rows of one statement in one table for one resource.
+struct StatementCredits {
     CommandId cid;
     Oid relid;
     char resource[48];
-};
-
-struct Credit {
-    StatementOfTable statement;
-    ItemPointerData row;
-    char tenant[max_tenant_id_bytes + 1];
-    int64 amount;
-};
-
-// Arrays in TopTransactionContext, grown by doubling; nullptr outside a
-// transaction that made one.
-template <typename Item> struct Items {
-    Item* items;
+    bool counted;   // its statement trigger has counted it
+    uint64 summed;  // the summing of its credits (statement_credits)
+    Credit* credits;
     int count;
     int room;
 };
-Items<Credit> credits;
-Items<StatementOfTable> counted;
 
-bool same_statement(const StatementOfTable& a, const StatementOfTable& b)
+} // namespace zechat::billing::pg
+
+namespace {
+
+// In TopTransactionContext; nothing outside a transaction that made them.
+StatementCredits* statements = nullptr;
+int statement_count = 0;
+int statement_room = 0;
+HTAB* tenants = nullptr;
+uint64 summings = 0;
+
+bool is_statement(const StatementCredits& entry, CommandId cid, Oid relid, const char* resource)
 {
-    return a.cid == b.cid && a.relid == b.relid && std::strcmp(a.resource, b.resource) == 0;
+    return entry.cid == cid && entry.relid == relid && std::strcmp(entry.resource, resource) == 0;
 }
 
-StatementOfTable statement_of(CommandId cid, Relation rel, const char* resource)
+StatementCredits* find_statement(CommandId cid, Oid relid, const char* resource)
 {
-    StatementOfTable statement{};
-    statement.cid = cid;
-    statement.relid = RelationGetRelid(rel);
-    strlcpy(statement.resource, resource, sizeof statement.resource);
-    return statement;
+    for (int i = 0; i < statement_count; ++i)
+        if (is_statement(statements[i], cid, relid, resource))
+            return &statements[i];
+    return nullptr;
 }
 
-// Entries of statements no longer running can never be matched again (a
-// command id is not reused within a transaction): dropped before the array
-// grows, which keeps it as small as the statements running need.
-template <typename Item, typename StatementOf>
-void append(Items<Item>* list, const Item& item, StatementOf statement_of_item)
+// A command id is not used again within a transaction: the entry of a
+// statement no longer running can never be matched again, and goes (with
+// its credits, those of a statement that failed).
+void forget_finished_statements()
 {
-    if (list->count == list->room) {
-        int kept = 0;
-        for (int i = 0; i < list->count; ++i)
-            if (written_by_running_statement(statement_of_item(list->items[i]).cid, INT_MAX))
-                list->items[kept++] = list->items[i];
-        list->count = kept;
+    int kept = 0;
+    for (int i = 0; i < statement_count; ++i) {
+        if (written_by_running_statement(statements[i].cid, INT_MAX)) {
+            statements[kept++] = statements[i];
+            continue;
+        }
+        if (statements[i].credits != nullptr)
+            pfree(statements[i].credits);
     }
-    if (list->count == list->room) {
-        int room = list->room == 0 ? 16 : list->room * 2;
-        Size bytes = sizeof(Item) * static_cast<Size>(room);
-        list->items = static_cast<Item*>(
-            list->items == nullptr ? MemoryContextAlloc(TopTransactionContext, bytes)
-                                   : repalloc_huge(list->items, bytes));
-        list->room = room;
-    }
-    list->items[list->count++] = item;
+    statement_count = kept;
 }
 
-bool is_counted(const StatementOfTable& statement)
+StatementCredits* add_statement(CommandId cid, Oid relid, const char* resource)
 {
-    for (int i = 0; i < counted.count; ++i)
-        if (same_statement(counted.items[i], statement))
-            return true;
-    return false;
+    forget_finished_statements();
+    if (statement_count == statement_room) {
+        int room = statement_room == 0 ? 8 : statement_room * 2;
+        Size bytes = sizeof(StatementCredits) * static_cast<Size>(room);
+        statements = static_cast<StatementCredits*>(
+            statements == nullptr ? MemoryContextAlloc(TopTransactionContext, bytes)
+                                  : repalloc(statements, bytes));
+        statement_room = room;
+    }
+    StatementCredits* entry = &statements[statement_count++];
+    std::memset(entry, 0, sizeof *entry);
+    entry->cid = cid;
+    entry->relid = relid;
+    strlcpy(entry->resource, resource, sizeof entry->resource);
+    return entry;
+}
+
+CreditedTenant* credited_tenant(const char* tenant_id)
+{
+    if (tenants == nullptr)
+        tenants = create_backend_hash("zechat_billing credited tenants", 16,
+                                      sizeof(CreditedTenant::tenant_id), sizeof(CreditedTenant),
+                                      TopTransactionContext);
+    char key[sizeof(CreditedTenant::tenant_id)] = {};
+    strlcpy(key, tenant_id, sizeof key);
+    bool found;
+    auto* tenant = static_cast<CreditedTenant*>(hash_search(tenants, key, HASH_ENTER, &found));
+    if (!found) {
+        tenant->sum = 0;
+        tenant->summed_in = 0;
+    }
+    return tenant;
+}
+
+void add_credit(StatementCredits* entry, const Credit& credit)
+{
+    if (entry->count == entry->room) {
+        int room = entry->room == 0 ? 16 : entry->room * 2;
+        Size bytes = sizeof(Credit) * static_cast<Size>(room);
+        entry->credits = static_cast<Credit*>(
+            entry->credits == nullptr ? MemoryContextAllocHuge(TopTransactionContext, bytes)
+                                      : repalloc_huge(entry->credits, bytes));
+        entry->room = room;
+    }
+    entry->credits[entry->count++] = credit;
 }
 
 bool has_statement_trigger(Relation rel, Oid trigger_function, const char* resource)
@@ -119,117 +179,109 @@ CommandId inserting_cid(HeapTuple row)
     return HeapTupleHeaderGetCmin(header);
 }
 
-// The credited row was really deleted or updated: its version there has
-// been replaced by this transaction, not by a subtransaction rolled back.
-bool row_replaced(Relation rel, ItemPointerData row)
+// The change of the version `header` is of, when this transaction (or a
+// subtransaction of it not rolled back) deleted or updated it.
+bool replaced_by_us(HeapTupleHeader header, TransactionId* changed_by, CommandId* changed_in)
+{
+    if ((header->t_infomask & HEAP_XMAX_INVALID) != 0 ||
+        HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask))
+        return false;
+    TransactionId xid = HeapTupleHeaderGetUpdateXid(header);
+    if (!TransactionIdIsCurrentTransactionId(xid))
+        return false;
+    *changed_by = xid;
+    *changed_in = HeapTupleHeaderGetCmax(header);
+    return true;
+}
+
+// The credited change is the one that replaced the row's version.
+bool change_done(Relation rel, const Credit& credit)
 {
     HeapTupleData tuple;
-    tuple.t_self = row;
+    tuple.t_self = credit.row;
     Buffer buffer;
     if (!heap_fetch(rel, SnapshotAny, &tuple, &buffer, true))
         return false;
     LockBuffer(buffer, BUFFER_LOCK_SHARE);
-    HeapTupleHeader header = tuple.t_data;
-    bool replaced = (header->t_infomask & HEAP_XMAX_INVALID) == 0 &&
-                    !HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask) &&
-                    TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(header));
+    TransactionId changed_by;
+    CommandId changed_in;
+    bool done = replaced_by_us(tuple.t_data, &changed_by, &changed_in) &&
+                TransactionIdEquals(changed_by, credit.changed_by) &&
+                changed_in == credit.changed_in;
     UnlockReleaseBuffer(buffer);
-    return replaced;
-}
-
-struct TenantCredit {
-    const char* tenant;
-    int64 amount;
-};
-
-int by_row(const void* a, const void* b)
-{
-    return ItemPointerCompare(const_cast<ItemPointer>(&static_cast<const Credit*>(a)->row),
-                              const_cast<ItemPointer>(&static_cast<const Credit*>(b)->row));
-}
-
-int by_tenant(const void* a, const void* b)
-{
-    return std::strcmp(static_cast<const TenantCredit*>(a)->tenant,
-                       static_cast<const TenantCredit*>(b)->tenant);
+    return done;
 }
 
 } // namespace
 
 namespace zechat::billing::pg {
 
-struct StatementCredits {
-    TenantCredit* tenants; // sorted by tenant, one entry each
-    int count;
-};
-
 bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
-                         const char* tenant, int64 amount)
+                         const char* tenant, int64 amount, RowChange change)
 {
     CommandId cid = inserting_cid(row);
     if (!written_by_running_statement(cid, statement_nesting_level()))
         return false;
-    StatementOfTable statement = statement_of(cid, rel, resource);
-    if (is_counted(statement) || !has_statement_trigger(rel, trigger_function, resource))
+    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
+    if ((entry != nullptr && entry->counted) ||
+        !has_statement_trigger(rel, trigger_function, resource))
         return false;
     Credit credit{};
-    credit.statement = statement;
+    if (change == RowChange::deleted) {
+        // After the delete: the row's version says which it was.
+        if (!replaced_by_us(row->t_data, &credit.changed_by, &credit.changed_in))
+            return false;
+    } else {
+        // Before the update, which the statement running here makes.
+        credit.changed_in = statement_writing_cid(statement_nesting_level());
+        if (credit.changed_in == InvalidCommandId)
+            return false;
+        credit.changed_by = GetCurrentTransactionId();
+    }
+    if (entry == nullptr)
+        entry = add_statement(cid, RelationGetRelid(rel), resource);
     credit.row = row->t_self;
-    strlcpy(credit.tenant, tenant, sizeof credit.tenant);
+    credit.tenant = credited_tenant(tenant);
     credit.amount = amount;
-    append(&credits, credit, [](const Credit& item) { return item.statement; });
+    add_credit(entry, credit);
     return true;
 }
 
 StatementCredits* statement_credits(Relation rel, const char* resource)
 {
-    if (credits.count == 0)
+    if (statement_count == 0)
         return nullptr;
-    CommandId cid = statement_writing_cid(statement_nesting_level());
-    if (cid == InvalidCommandId)
+    StatementCredits* entry = find_statement(statement_writing_cid(statement_nesting_level()),
+                                             RelationGetRelid(rel), resource);
+    if (entry == nullptr || entry->count == 0)
         return nullptr;
-    StatementOfTable statement = statement_of(cid, rel, resource);
-    auto* mine = static_cast<Credit*>(palloc(sizeof(Credit) * static_cast<Size>(credits.count)));
-    int found = 0;
-    for (int i = 0; i < credits.count; ++i)
-        if (same_statement(credits.items[i].statement, statement) &&
-            row_replaced(rel, credits.items[i].row))
-            mine[found++] = credits.items[i];
-    if (found == 0)
-        return nullptr;
-    // A row's update tried again after a rollback to a savepoint was
-    // credited twice: once per row.
-    qsort(mine, found, sizeof *mine, by_row);
-    auto* tenants = static_cast<TenantCredit*>(palloc(sizeof(TenantCredit) * found));
-    int count = 0;
-    for (int i = 0; i < found; ++i)
-        if (i == 0 || ItemPointerCompare(&mine[i].row, &mine[i - 1].row) != 0)
-            tenants[count++] = TenantCredit{mine[i].tenant, mine[i].amount};
-    qsort(tenants, count, sizeof *tenants, by_tenant);
-    int merged = 0;
-    for (int i = 0; i < count; ++i) {
-        if (merged > 0 && std::strcmp(tenants[merged - 1].tenant, tenants[i].tenant) == 0) {
-            // Each is a row's amount, counted in the statement's sum for
-            // the tenant: their sum is no more than that sum.
-            tenants[merged - 1].amount += tenants[i].amount;
+    uint64 summing = ++summings;
+    entry->summed = summing;
+    for (int i = 0; i < entry->count; ++i) {
+        const Credit& credit = entry->credits[i];
+        if (!change_done(rel, credit))
             continue;
+        CreditedTenant* tenant = credit.tenant;
+        if (tenant->summed_in != summing) {
+            tenant->summed_in = summing;
+            tenant->sum = 0;
         }
-        tenants[merged++] = tenants[i];
+        // Each is a row's amount, counted in the statement's sum for the
+        // tenant: their sum is no more than that sum.
+        tenant->sum += credit.amount;
     }
-    auto* result = static_cast<StatementCredits*>(palloc(sizeof(StatementCredits)));
-    result->tenants = tenants;
-    result->count = merged;
-    return result;
+    return entry;
 }
 
-int64 credit_of(const StatementCredits* statement, const char* tenant)
+int64 credit_of(const StatementCredits* credits, const char* tenant_id)
 {
-    if (statement == nullptr)
+    if (credits == nullptr)
         return 0;
-    TenantCredit key{tenant, 0};
-    auto* found = static_cast<const TenantCredit*>(
-        bsearch(&key, statement->tenants, statement->count, sizeof key, by_tenant));
-    return found == nullptr ? 0 : found->amount;
+    char key[sizeof(CreditedTenant::tenant_id)] = {};
+    strlcpy(key, tenant_id, sizeof key);
+    bool found;
+    auto* tenant = static_cast<CreditedTenant*>(hash_search(tenants, key, HASH_FIND, &found));
+    return tenant != nullptr && tenant->summed_in == credits->summed ? tenant->sum : 0;
 }
 
 void mark_statement_counted(Relation rel, const char* resource)
@@ -237,14 +289,23 @@ void mark_statement_counted(Relation rel, const char* resource)
     CommandId cid = statement_writing_cid(statement_nesting_level());
     if (cid == InvalidCommandId)
         return;
-    append(&counted, statement_of(cid, rel, resource),
-           [](const StatementOfTable& item) { return item; });
+    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
+    if (entry == nullptr)
+        entry = add_statement(cid, RelationGetRelid(rel), resource);
+    entry->counted = true;
+    if (entry->credits != nullptr)
+        pfree(entry->credits);
+    entry->credits = nullptr;
+    entry->count = 0;
+    entry->room = 0;
 }
 
 void forget_uncounted_rows()
 {
-    credits = Items<Credit>{};
-    counted = Items<StatementOfTable>{};
+    statements = nullptr;
+    statement_count = 0;
+    statement_room = 0;
+    tenants = nullptr;
 }
 
 } // namespace zechat::billing::pg

@@ -22,7 +22,9 @@
 // really happened: one rolled back to a savepoint (an EXCEPTION block of the
 // application's trigger) leaves the row there, counted in full.
 //
-// Credits and the statements counted live until the transaction ends.
+// Credits and the statements counted live while their statement runs, at
+// most until the transaction ends; a credit is 32 bytes, its tenant kept
+// once per transaction.
 #pragma once
 
 #include "pg_headers.hpp"
@@ -34,21 +36,26 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
-// `row` (the old version a DELETE or UPDATE trigger of `resource` sees) is
-// one of the rows above: its `amount` for `tenant` is recorded as a credit
-// of its statement, and true is returned; otherwise false, nothing done.
+enum class RowChange { deleted, updated };
+
+// `row` (the old version the AFTER DELETE or the BEFORE UPDATE trigger of
+// `resource` sees) is one of the rows above: its `amount` for `tenant` is
+// recorded as a credit of its statement, with the delete or update that
+// makes it, and true is returned; otherwise false, nothing done.
 // `trigger_function` is the enforcement triggers' function.
 bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
-                         const char* tenant, int64 amount);
+                         const char* tenant, int64 amount, RowChange change);
 
-// The credits of the statement running at this level on (rel, resource)
-// for `tenant`, whose deletes and updates happened.
+// The statement running at this level sums, per tenant, the credits of
+// its rows of (rel, resource) whose delete or update was done;
+// credit_of() reads a tenant's sum (0 without credits: nullptr).
 struct StatementCredits;
 StatementCredits* statement_credits(Relation rel, const char* resource);
 int64 credit_of(const StatementCredits* credits, const char* tenant);
 
 // The statement trigger of (rel, resource) has counted the statement
-// running at this level: its rows are counted from now on.
+// running at this level: its rows are counted from now on, and its credits
+// go.
 void mark_statement_counted(Relation rel, const char* resource);
 
 // The transaction ends (its memory goes).  Never raises.
