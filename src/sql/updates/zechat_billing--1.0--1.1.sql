@@ -1998,6 +1998,13 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- What is read here of the enforcement is read with the transaction's
+    -- snapshot: in REPEATABLE READ and SERIALIZABLE, one changed since it was
+    -- taken fails with 40001 (until 2026-12-05 a table attached after a
+    -- gauge was enforced had its rows left out of the usage, and a partition
+    -- detached after the gauge was unenforced gave its rows back again).
+    PERFORM billing._enforcement_as_in_snapshot(
+        CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END);
     IF p_attached AND billing._enforced_per_statement(tbl) THEN
         RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
             USING ERRCODE = 'feature_not_supported',
@@ -2019,16 +2026,25 @@ RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_created regclass;
 BEGIN
-    IF NOT EXISTS (SELECT FROM billing.enforced_tables x
-                     JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
-                     JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p') THEN
+    -- In REPEATABLE READ and SERIALIZABLE the snapshot may be older than an
+    -- enforcement: each partition created is checked (_partition_attached).
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed'
+       AND NOT EXISTS (SELECT FROM billing.enforced_tables x
+                         JOIN billing.resources r ON r.resource = x.resource AND r.kind = 'gauge'
+                         JOIN pg_class c ON c.oid = x.tbl AND c.relkind = 'p') THEN
         RETURN;
     END IF;
-    PERFORM billing._partitions_joined(d.objid::regclass, false)
-       FROM pg_event_trigger_ddl_commands() d
-       JOIN pg_class c ON c.oid = d.objid AND c.relispartition
-      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table';
+    FOR v_created IN SELECT d.objid::regclass
+                       FROM pg_event_trigger_ddl_commands() d
+                       JOIN pg_class c ON c.oid = d.objid AND c.relispartition
+                      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+    LOOP
+        PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created));
+        PERFORM billing._partitions_joined(v_created, false);
+    END LOOP;
 END;
 $$;
 
