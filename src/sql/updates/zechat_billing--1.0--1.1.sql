@@ -642,29 +642,29 @@ DECLARE
                JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)', tbl::oid);
     v_query text;
     v_seen  text;
+    v_check record;
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
         RETURN;
     END IF;
-    v_query := v_tree || ' SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text';
-    EXECUTE v_query INTO v_seen;
-    IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
-        RAISE EXCEPTION 'could not serialize access due to a concurrent change of the partitions of "%"', tbl
-            USING ERRCODE = 'serialization_failure',
-                  HINT = 'Retry the transaction.';
-    END IF;
-    -- By their function, whatever their name; each with how it is enabled.
-    v_query := v_tree || ' SELECT ARRAY(
-             SELECT format(''%s %s %s'', g.oid, g.tgname, g.tgenabled)
-               FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
-              WHERE g.tgfoid = ''billing._enforce_quota_trigger()''::regprocedure
-              ORDER BY g.oid)::text';
-    EXECUTE v_query INTO v_seen;
-    IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
-        RAISE EXCEPTION 'could not serialize access due to a concurrent change of the enforcement triggers of "%"', tbl
-            USING ERRCODE = 'serialization_failure',
-                  HINT = 'Retry the transaction.';
-    END IF;
+    -- The partitions, then the enforcement triggers on the tree: by their
+    -- function, whatever their name, each with how it is enabled.
+    FOR v_check IN SELECT * FROM (VALUES
+            ('partitions', ' SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text'),
+            ('enforcement triggers', ' SELECT ARRAY(
+                 SELECT format(''%s %s %s'', g.oid, g.tgname, g.tgenabled)
+                   FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
+                  WHERE g.tgfoid = ''billing._enforce_quota_trigger()''::regprocedure
+                  ORDER BY g.oid)::text')) AS c(what, query)
+    LOOP
+        v_query := v_tree || v_check.query;
+        EXECUTE v_query INTO v_seen;
+        IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
+            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_check.what, tbl
+                USING ERRCODE = 'serialization_failure',
+                      HINT = 'Retry the transaction.';
+        END IF;
+    END LOOP;
 END;
 $$;
 
