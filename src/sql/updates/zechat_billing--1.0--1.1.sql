@@ -1055,6 +1055,14 @@ BEGIN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
 
+    -- Keep concurrent writers out until the triggers and the backfill agree.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
+
+    -- Checked once the table is locked, from then on as it stands: until
+    -- 2026-12-05 a column renamed, dropped or retyped, or the table made
+    -- unlogged (or an unlogged one attached to it), by a transaction that
+    -- committed while this waited for the lock was enforced all the same.
     PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
     PERFORM billing._check_gauge_persistence(tbl, enforce_quota.resource);
 
@@ -1064,10 +1072,6 @@ BEGIN
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
     END IF;
-
-    -- Keep concurrent writers out until the triggers and the backfill agree.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    PERFORM billing._enforcement_as_in_snapshot(tbl);
 
     -- A table whose inserts are enforced per statement (enforce_per_statement;
     -- never a partitioned one) stays so.
@@ -1808,6 +1812,14 @@ DECLARE
     v_present boolean;
 BEGIN
     PERFORM billing._check_insert_setting(tbl, enabled);
+    -- As enforce_quota: no row is written while the triggers change.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
+    -- Read again once the table is locked: until 2026-12-05 a table that
+    -- enforce_per_statement switched while this waited for the lock got
+    -- the AFTER INSERT triggers besides its statement triggers (the rows
+    -- of an INSERT ... ON CONFLICT counted twice).
+    PERFORM billing._check_insert_setting(tbl, enabled);
     -- Per statement, only the rows written are counted: exact already, and
     -- cannot be otherwise.
     IF billing._enforced_per_statement(tbl) THEN
@@ -1819,9 +1831,6 @@ BEGIN
         RAISE NOTICE 'inserts into "%" are enforced per statement, which counts only the rows written already', tbl;
         RETURN;
     END IF;
-    -- As enforce_quota: no row is written while the triggers change.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    PERFORM billing._enforcement_as_in_snapshot(tbl);
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
                FROM billing.enforced_tables x WHERE x.tbl = exact_on_conflict.tbl
               ORDER BY x.resource
@@ -1865,16 +1874,23 @@ DECLARE
     v_trigger record;
     v_event   text;
 BEGIN
+    IF tbl IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
+    -- As enforce_quota: no row is written while the triggers change.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    PERFORM billing._enforcement_as_in_snapshot(tbl);
+    -- Checked once the table is locked, as it stands then: until 2026-12-05
+    -- a table attached as a partition while this waited for the lock was
+    -- enforced per statement (the rows inserted through the partitioned
+    -- table were never counted).
     IF EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl AND (c.relkind = 'p' OR c.relispartition)) THEN
         RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition', tbl
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'The statement triggers of a partitioned table do not see the rows inserted into a partition directly, nor do those of a partition see the rows inserted through the partitioned table.';
     END IF;
     PERFORM billing._check_insert_setting(tbl, enabled);
-    v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
-    -- As enforce_quota: no row is written while the triggers change.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    PERFORM billing._enforcement_as_in_snapshot(tbl);
     -- The apply worker of logical replication fires row triggers only.
     IF enabled AND EXISTS (SELECT FROM pg_trigger g
                             WHERE g.tgrelid = tbl
