@@ -681,49 +681,72 @@ $$;
 -- Raises 40001 in REPEATABLE READ and SERIALIZABLE when what the functions
 -- that change the enforcement of tbl read of it, once they have locked it,
 -- is not what their transaction's snapshot shows: the partitions of tbl (at
--- any depth; not inheritance children, which are never counted), and the
--- enforcement triggers on tbl and on them.  Once tbl is locked none of those
--- changes, but a change committed after the snapshot, before the lock, would
--- be missed: until 2026-12-05 the backfill left out the rows of a partition
--- attached so, and unenforce_quota kept them in the usage, with the
--- partition's TRUNCATE trigger; a resource enforced on a table just made
--- exact for ON CONFLICT lacked its AFTER INSERT trigger (rows ON CONFLICT
--- skipped counted again), and unenforce_quota left that trigger behind (a
--- later enforce_quota failed with 42710).  The transaction is to be
--- retried, as for any change it cannot see.
-CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl regclass)
+-- any depth; not inheritance children, which are never counted), the
+-- enforcement triggers on tbl and on them, the tables tbl itself is a
+-- partition or child of, the persistence of tbl and its partitions, and
+-- their columns.  Once tbl is locked none of those changes, but a change
+-- committed after the snapshot, before the lock, would be missed: until
+-- 2026-12-05 the backfill left out the rows of a partition attached so, and
+-- unenforce_quota kept them in the usage, with the partition's TRUNCATE
+-- trigger; a resource enforced on a table just made exact for ON CONFLICT
+-- lacked its AFTER INSERT trigger (rows ON CONFLICT skipped counted again),
+-- and unenforce_quota left that trigger behind (a later enforce_quota
+-- failed with 42710); enforce_per_statement made a table just attached as a
+-- partition count per statement (the rows inserted through the partitioned
+-- table were never counted); enforce_quota enforced a column just renamed,
+-- dropped or retyped (every later insert failed), or a gauge on a table
+-- just made unlogged.  The transaction is to be retried, as for any change
+-- it cannot see.  With p_only_if_enforced (the event triggers of ALTER
+-- TABLE and CREATE TABLE ... PARTITION OF), a tree that has no enforcement
+-- trigger, in the snapshot or now, passes whatever changed: what those read
+-- of the enforcement is then nothing either way, and PostgreSQL itself lets
+-- such a command through (until 2026-12-05 a partition created or attached
+-- after another one was created since the snapshot failed with 40001 on a
+-- partitioned table that nothing enforced).
+CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl regclass, p_only_if_enforced boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_tree  text := format(
-        'WITH RECURSIVE tree(relid) AS (
+    v_what   text[] := ARRAY['partitions', 'enforcement triggers', 'parents', 'persistence', 'columns'];
+    v_query  text := format($q$
+        WITH RECURSIVE tree(relid) AS (
              SELECT %s::oid
              UNION ALL
              SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)', tbl::oid);
-    v_query text;
-    v_seen  text;
-    v_check record;
+               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)
+        SELECT ARRAY[
+            ARRAY(SELECT relid FROM tree ORDER BY relid)::text,
+            -- By their function, whatever their name, each with how it is
+            -- enabled.
+            ARRAY(SELECT format('%%s %%s %%s', g.oid, g.tgname, g.tgenabled)
+                    FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
+                   WHERE g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+                   ORDER BY g.oid)::text,
+            ARRAY(SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = %s::oid
+                   ORDER BY i.inhparent)::text,
+            ARRAY(SELECT format('%%s %%s', c.oid, c.relpersistence)
+                    FROM pg_class c JOIN tree t ON c.oid = t.relid ORDER BY c.oid)::text,
+            ARRAY(SELECT format('%%s %%s %%I %%s %%s', a.attrelid, a.attnum, a.attname, a.atttypid,
+                                a.attgenerated)
+                    FROM pg_attribute a JOIN tree t ON a.attrelid = t.relid
+                   WHERE a.attnum > 0 AND NOT a.attisdropped
+                   ORDER BY a.attrelid, a.attnum)::text]::text$q$, tbl::oid, tbl::oid);
+    v_seen   text[];
+    v_latest text[];
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
         RETURN;
     END IF;
-    -- The partitions, then the enforcement triggers on the tree: by their
-    -- function, whatever their name, each with how it is enabled.
-    FOR v_check IN SELECT * FROM (VALUES
-            ('partitions', ' SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text'),
-            ('enforcement triggers', ' SELECT ARRAY(
-                 SELECT format(''%s %s %s'', g.oid, g.tgname, g.tgenabled)
-                   FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
-                  WHERE g.tgfoid = ''billing._enforce_quota_trigger()''::regprocedure
-                  ORDER BY g.oid)::text')) AS c(what, query)
-    LOOP
-        v_query := v_tree || v_check.query;
-        EXECUTE v_query INTO v_seen;
-        IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
-            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_check.what, tbl
+    EXECUTE v_query INTO v_seen;
+    v_latest := billing._latest_text(v_query)::text[];
+    IF p_only_if_enforced AND v_seen[2] = '{}' AND v_latest[2] = '{}' THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(v_what) LOOP
+        IF v_seen[i] IS DISTINCT FROM v_latest[i] THEN
+            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_what[i], tbl
                 USING ERRCODE = 'serialization_failure',
                       HINT = 'Retry the transaction.';
         END IF;

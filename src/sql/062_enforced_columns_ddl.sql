@@ -21,6 +21,51 @@ AS $$
     SELECT f.relid FROM family f
 $$;
 
+-- What the functions below read of the enforcements an ALTER TABLE of tbl
+-- can affect is read with the transaction's snapshot: in REPEATABLE READ
+-- and SERIALIZABLE, once the command has locked tbl, 40001 when that
+-- differs from what was committed since (_enforcement_as_in_snapshot) for
+-- tbl and its partitions, the tables inheriting from it (as they are now:
+-- the command reaches them too), and the partition tree tbl is in (whose
+-- gauges count its rows).  Until 2026-12-05 a column of a table enforced,
+-- or a partition created, after the snapshot was renamed, dropped or
+-- retyped, or the table made unlogged, as if neither were there: every
+-- later insert failed, or the usage kept what the rows held before a
+-- retype, or a gauge counted an unlogged table.  Trees that nothing
+-- enforces, in the snapshot or now, pass: an ALTER TABLE of them is not
+-- this extension's business.
+CREATE FUNCTION billing._altered_as_in_snapshot(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table regclass;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
+        RETURN;
+    END IF;
+    FOR v_table IN
+        SELECT s.t FROM (
+            SELECT tbl, 0
+            UNION ALL
+            SELECT pg_partition_root(tbl), 1
+            UNION ALL
+            -- A partition's are in the tree of tbl already.
+            SELECT f::regclass, 2
+              FROM unnest(billing._latest_text(format(
+                       'SELECT ARRAY(SELECT f FROM billing._table_and_inheritors(%s) f
+                                       JOIN pg_class c ON c.oid = f AND NOT c.relispartition)::text',
+                       tbl::oid))::oid[]) f) AS s(t, n)
+         WHERE s.t IS NOT NULL
+         GROUP BY s.t
+         ORDER BY min(s.n), s.t::oid
+    LOOP
+        PERFORM billing._enforcement_as_in_snapshot(v_table, p_only_if_enforced => true);
+    END LOOP;
+END;
+$$;
+
 -- The enforcements of tbl and of the tables inheriting from it (which a
 -- rename or a drop reaches too) follow a renamed column; a change that
 -- leaves them a column they cannot read (dropped, of another type,
@@ -40,6 +85,7 @@ DECLARE
     v_missing name;
     v_trigger record;
 BEGIN
+    PERFORM billing._altered_as_in_snapshot(tbl);
     FOR e IN
         SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
           FROM billing.enforced_tables x
@@ -118,6 +164,7 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    PERFORM billing._altered_as_in_snapshot(tbl);
     FOR e IN
         SELECT x.tbl, x.resource
           FROM billing.enforced_tables x
@@ -160,6 +207,13 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    -- Each table that lost a column, locked by the drop, as for ALTER TABLE.
+    PERFORM billing._enforcement_as_in_snapshot(d.objid, p_only_if_enforced => true)
+       FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_dropped_objects() d
+              WHERE d.object_type = 'table column'
+                AND d.objid NOT IN (SELECT x.objid FROM pg_event_trigger_dropped_objects() x
+                                     WHERE x.object_type IN ('table', 'foreign table'))
+              ORDER BY d.objid) d;
     SELECT x.tbl, x.resource, m.missing INTO e
       FROM billing.enforced_tables x
      CROSS JOIN LATERAL billing._missing_column(x.tbl, x.tenant_column, x.amount_column) AS m(missing)

@@ -105,8 +105,9 @@ BEGIN
     -- taken fails with 40001 (until 2026-12-05 a table attached after a
     -- gauge was enforced had its rows left out of the usage, and a partition
     -- detached after the gauge was unenforced gave its rows back again).
+    -- A tree without enforcement passes, as PostgreSQL lets it.
     PERFORM billing._enforcement_as_in_snapshot(
-        CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END);
+        CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END, p_only_if_enforced => true);
     IF p_attached AND billing._enforced_per_statement(tbl) THEN
         RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
             USING ERRCODE = 'feature_not_supported',
@@ -144,7 +145,7 @@ BEGIN
                        JOIN pg_class c ON c.oid = d.objid AND c.relispartition
                       WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
     LOOP
-        PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created));
+        PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created), p_only_if_enforced => true);
         PERFORM billing._partitions_joined(v_created, false);
     END LOOP;
 END;

@@ -618,49 +618,72 @@ $$;
 -- Raises 40001 in REPEATABLE READ and SERIALIZABLE when what the functions
 -- that change the enforcement of tbl read of it, once they have locked it,
 -- is not what their transaction's snapshot shows: the partitions of tbl (at
--- any depth; not inheritance children, which are never counted), and the
--- enforcement triggers on tbl and on them.  Once tbl is locked none of those
--- changes, but a change committed after the snapshot, before the lock, would
--- be missed: until 2026-12-05 the backfill left out the rows of a partition
--- attached so, and unenforce_quota kept them in the usage, with the
--- partition's TRUNCATE trigger; a resource enforced on a table just made
--- exact for ON CONFLICT lacked its AFTER INSERT trigger (rows ON CONFLICT
--- skipped counted again), and unenforce_quota left that trigger behind (a
--- later enforce_quota failed with 42710).  The transaction is to be
--- retried, as for any change it cannot see.
-CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl regclass)
+-- any depth; not inheritance children, which are never counted), the
+-- enforcement triggers on tbl and on them, the tables tbl itself is a
+-- partition or child of, the persistence of tbl and its partitions, and
+-- their columns.  Once tbl is locked none of those changes, but a change
+-- committed after the snapshot, before the lock, would be missed: until
+-- 2026-12-05 the backfill left out the rows of a partition attached so, and
+-- unenforce_quota kept them in the usage, with the partition's TRUNCATE
+-- trigger; a resource enforced on a table just made exact for ON CONFLICT
+-- lacked its AFTER INSERT trigger (rows ON CONFLICT skipped counted again),
+-- and unenforce_quota left that trigger behind (a later enforce_quota
+-- failed with 42710); enforce_per_statement made a table just attached as a
+-- partition count per statement (the rows inserted through the partitioned
+-- table were never counted); enforce_quota enforced a column just renamed,
+-- dropped or retyped (every later insert failed), or a gauge on a table
+-- just made unlogged.  The transaction is to be retried, as for any change
+-- it cannot see.  With p_only_if_enforced (the event triggers of ALTER
+-- TABLE and CREATE TABLE ... PARTITION OF), a tree that has no enforcement
+-- trigger, in the snapshot or now, passes whatever changed: what those read
+-- of the enforcement is then nothing either way, and PostgreSQL itself lets
+-- such a command through (until 2026-12-05 a partition created or attached
+-- after another one was created since the snapshot failed with 40001 on a
+-- partitioned table that nothing enforced).
+CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl regclass, p_only_if_enforced boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_tree  text := format(
-        'WITH RECURSIVE tree(relid) AS (
+    v_what   text[] := ARRAY['partitions', 'enforcement triggers', 'parents', 'persistence', 'columns'];
+    v_query  text := format($q$
+        WITH RECURSIVE tree(relid) AS (
              SELECT %s::oid
              UNION ALL
              SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)', tbl::oid);
-    v_query text;
-    v_seen  text;
-    v_check record;
+               JOIN pg_class c ON c.oid = i.inhrelid AND c.relispartition)
+        SELECT ARRAY[
+            ARRAY(SELECT relid FROM tree ORDER BY relid)::text,
+            -- By their function, whatever their name, each with how it is
+            -- enabled.
+            ARRAY(SELECT format('%%s %%s %%s', g.oid, g.tgname, g.tgenabled)
+                    FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
+                   WHERE g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+                   ORDER BY g.oid)::text,
+            ARRAY(SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = %s::oid
+                   ORDER BY i.inhparent)::text,
+            ARRAY(SELECT format('%%s %%s', c.oid, c.relpersistence)
+                    FROM pg_class c JOIN tree t ON c.oid = t.relid ORDER BY c.oid)::text,
+            ARRAY(SELECT format('%%s %%s %%I %%s %%s', a.attrelid, a.attnum, a.attname, a.atttypid,
+                                a.attgenerated)
+                    FROM pg_attribute a JOIN tree t ON a.attrelid = t.relid
+                   WHERE a.attnum > 0 AND NOT a.attisdropped
+                   ORDER BY a.attrelid, a.attnum)::text]::text$q$, tbl::oid, tbl::oid);
+    v_seen   text[];
+    v_latest text[];
 BEGIN
     IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
         RETURN;
     END IF;
-    -- The partitions, then the enforcement triggers on the tree: by their
-    -- function, whatever their name, each with how it is enabled.
-    FOR v_check IN SELECT * FROM (VALUES
-            ('partitions', ' SELECT ARRAY(SELECT relid FROM tree ORDER BY relid)::text'),
-            ('enforcement triggers', ' SELECT ARRAY(
-                 SELECT format(''%s %s %s'', g.oid, g.tgname, g.tgenabled)
-                   FROM pg_trigger g JOIN tree t ON g.tgrelid = t.relid
-                  WHERE g.tgfoid = ''billing._enforce_quota_trigger()''::regprocedure
-                  ORDER BY g.oid)::text')) AS c(what, query)
-    LOOP
-        v_query := v_tree || v_check.query;
-        EXECUTE v_query INTO v_seen;
-        IF v_seen IS DISTINCT FROM billing._latest_text(v_query) THEN
-            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_check.what, tbl
+    EXECUTE v_query INTO v_seen;
+    v_latest := billing._latest_text(v_query)::text[];
+    IF p_only_if_enforced AND v_seen[2] = '{}' AND v_latest[2] = '{}' THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(v_what) LOOP
+        IF v_seen[i] IS DISTINCT FROM v_latest[i] THEN
+            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_what[i], tbl
                 USING ERRCODE = 'serialization_failure',
                       HINT = 'Retry the transaction.';
         END IF;
@@ -1193,8 +1216,58 @@ AS $$
     SELECT f.relid FROM family f
 $$;
 
--- ALTER TABLE of an enforced table: a renamed column is followed, a dropped
--- one refused (062_enforced_columns_ddl.sql).
+-- What the functions below read of the enforcements an ALTER TABLE of tbl
+-- can affect is read with the transaction's snapshot: in REPEATABLE READ
+-- and SERIALIZABLE, once the command has locked tbl, 40001 when that
+-- differs from what was committed since (_enforcement_as_in_snapshot) for
+-- tbl and its partitions, the tables inheriting from it (as they are now:
+-- the command reaches them too), and the partition tree tbl is in (whose
+-- gauges count its rows).  Until 2026-12-05 a column of a table enforced,
+-- or a partition created, after the snapshot was renamed, dropped or
+-- retyped, or the table made unlogged, as if neither were there: every
+-- later insert failed, or the usage kept what the rows held before a
+-- retype, or a gauge counted an unlogged table.  Trees that nothing
+-- enforces, in the snapshot or now, pass: an ALTER TABLE of them is not
+-- this extension's business.
+CREATE FUNCTION billing._altered_as_in_snapshot(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table regclass;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') NOT IN ('repeatable read', 'serializable') THEN
+        RETURN;
+    END IF;
+    FOR v_table IN
+        SELECT s.t FROM (
+            SELECT tbl, 0
+            UNION ALL
+            SELECT pg_partition_root(tbl), 1
+            UNION ALL
+            -- A partition's are in the tree of tbl already.
+            SELECT f::regclass, 2
+              FROM unnest(billing._latest_text(format(
+                       'SELECT ARRAY(SELECT f FROM billing._table_and_inheritors(%s) f
+                                       JOIN pg_class c ON c.oid = f AND NOT c.relispartition)::text',
+                       tbl::oid))::oid[]) f) AS s(t, n)
+         WHERE s.t IS NOT NULL
+         GROUP BY s.t
+         ORDER BY min(s.n), s.t::oid
+    LOOP
+        PERFORM billing._enforcement_as_in_snapshot(v_table, p_only_if_enforced => true);
+    END LOOP;
+END;
+$$;
+
+-- The enforcements of tbl and of the tables inheriting from it (which a
+-- rename or a drop reaches too) follow a renamed column; a change that
+-- leaves them a column they cannot read (dropped, of another type,
+-- generated) is refused, like dropping a column a view uses, and so is
+-- making a gauge's table unlogged.  SECURITY DEFINER: the table's owner
+-- may alter it without rights on billing.enforced_tables.  Not executable
+-- by PUBLIC: the event trigger calls it directly.
 CREATE FUNCTION billing._enforced_columns_altered(tbl regclass, p_old_name text, p_new_name text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -1207,6 +1280,7 @@ DECLARE
     v_missing name;
     v_trigger record;
 BEGIN
+    PERFORM billing._altered_as_in_snapshot(tbl);
     FOR e IN
         SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
           FROM billing.enforced_tables x
@@ -1274,7 +1348,8 @@ CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
 
-REVOKE ALL ON FUNCTION billing._enforced_columns_altered(regclass, text, text),
+REVOKE ALL ON FUNCTION billing._altered_as_in_snapshot(regclass),
+    billing._enforced_columns_altered(regclass, text, text),
     billing._enforced_columns_ddl()
     FROM PUBLIC;
 
@@ -1296,6 +1371,7 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    PERFORM billing._altered_as_in_snapshot(tbl);
     FOR e IN
         SELECT x.tbl, x.resource
           FROM billing.enforced_tables x
@@ -1335,6 +1411,13 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    -- Each table that lost a column, locked by the drop, as for ALTER TABLE.
+    PERFORM billing._enforcement_as_in_snapshot(d.objid, p_only_if_enforced => true)
+       FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_dropped_objects() d
+              WHERE d.object_type = 'table column'
+                AND d.objid NOT IN (SELECT x.objid FROM pg_event_trigger_dropped_objects() x
+                                     WHERE x.object_type IN ('table', 'foreign table'))
+              ORDER BY d.objid) d;
     SELECT x.tbl, x.resource, m.missing INTO e
       FROM billing.enforced_tables x
      CROSS JOIN LATERAL billing._missing_column(x.tbl, x.tenant_column, x.amount_column) AS m(missing)
@@ -2019,8 +2102,9 @@ BEGIN
     -- taken fails with 40001 (until 2026-12-05 a table attached after a
     -- gauge was enforced had its rows left out of the usage, and a partition
     -- detached after the gauge was unenforced gave its rows back again).
+    -- A tree without enforcement passes, as PostgreSQL lets it.
     PERFORM billing._enforcement_as_in_snapshot(
-        CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END);
+        CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END, p_only_if_enforced => true);
     IF p_attached AND billing._enforced_per_statement(tbl) THEN
         RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
             USING ERRCODE = 'feature_not_supported',
@@ -2058,7 +2142,7 @@ BEGIN
                        JOIN pg_class c ON c.oid = d.objid AND c.relispartition
                       WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
     LOOP
-        PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created));
+        PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created), p_only_if_enforced => true);
         PERFORM billing._partitions_joined(v_created, false);
     END LOOP;
 END;
@@ -2070,7 +2154,7 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
-    billing._enforcement_as_in_snapshot(regclass),
+    billing._enforcement_as_in_snapshot(regclass, boolean),
     billing._lock_tables_in_turn(regclass[], text[]),
     billing._table_name(oid),
     billing._gauge_enforcements(),
