@@ -280,6 +280,26 @@ CREATE TRIGGER zzzz_keep_size BEFORE UPDATE ON ps_stored FOR EACH ROW EXECUTE FU
 INSERT INTO ps_stored (tenant_id, path, size) VALUES ('ps_r2', '/g', 100);
 SELECT * FROM ps_stored_usage();
 DROP TRIGGER ps_undo_then_touch ON ps_stored;
+-- A row updated in the same command by a skipped update and a delete
+-- (a data-modifying WITH) is credited once.
+-- (A tenant without other usage: there a give-back of what was never
+-- counted is lost, where other usage would absorb it.)
+SELECT billing.subscribe('ps_r4', 'ps_plan');
+CREATE FUNCTION ps_skip_then_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.path = '/h' THEN
+        WITH skipped AS (UPDATE ps_stored SET size = 0 WHERE path = NEW.path RETURNING 1)
+        DELETE FROM ps_stored WHERE path = NEW.path;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER ps_skip_then_delete AFTER INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_skip_then_delete();
+INSERT INTO ps_stored (tenant_id, path, size) VALUES ('ps_r4', '/h', 100), ('ps_r4', '/i', 50);
+SELECT (ps_usage('ps_r4')).storage AS counted, (SELECT sum(size) FROM ps_stored WHERE tenant_id = 'ps_r4') AS stored;
+DELETE FROM ps_stored WHERE tenant_id = 'ps_r4';
+SELECT * FROM ps_stored_usage();
+DROP TRIGGER ps_skip_then_delete ON ps_stored;
 DROP TRIGGER zzzz_keep_size ON ps_stored;
 ALTER TABLE ps_stored DROP COLUMN note;
 -- A function the INSERT calls deletes the tenant's older rows, and a
@@ -301,6 +321,47 @@ CREATE TRIGGER ps_archive BEFORE INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTI
 INSERT INTO ps_stored VALUES ('ps_r3', '/d', 300), ('ps_r3', '/d', 200);
 SELECT * FROM ps_stored_usage();
 DROP TRIGGER ps_archive ON ps_stored;
+-- An update that changes neither tenant nor amount, then a delete of the
+-- new version: the row is counted at the update, and given back.
+CREATE FUNCTION ps_supersede() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ps_stored SET path = path || '~' WHERE tenant_id = NEW.tenant_id AND path = NEW.path;
+    DELETE FROM ps_stored WHERE tenant_id = NEW.tenant_id AND path = NEW.path || '~';
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_supersede BEFORE INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_supersede();
+INSERT INTO ps_stored VALUES ('ps_r1', '/s', 300), ('ps_r1', '/s', 300), ('ps_r1', '/s', 300);
+SELECT * FROM ps_stored_usage();
+-- COPY FREEZE writes its rows frozen, with their command id: an update
+-- (here handing the earlier version of a path to another tenant) traces
+-- them to it all the same.  (Not a delete: it overwrites the command id of
+-- a frozen row, see README.)
+BEGIN;
+CREATE TABLE ps_frozen (tenant_id text, path text, size bigint);
+SELECT billing.enforce_quota('ps_frozen', 'storage', amount_column => 'size');
+SELECT billing.enforce_per_statement('ps_frozen');
+CREATE FUNCTION ps_hand_over_frozen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ps_frozen SET tenant_id = 'ps_r1', path = path || '~'
+     WHERE tenant_id = NEW.tenant_id AND path = NEW.path;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ps_hand_over BEFORE INSERT ON ps_frozen FOR EACH ROW EXECUTE FUNCTION ps_hand_over_frozen();
+COPY ps_frozen FROM STDIN WITH (FREEZE);
+ps_r4	/z	10
+ps_r4	/z	10
+\.
+COMMIT;
+SELECT t, (ps_usage(t)).storage AS counted,
+       (SELECT sum(size) FROM ps_stored s WHERE s.tenant_id = t) AS stored_before,
+       (SELECT sum(size) FROM ps_frozen f WHERE f.tenant_id = t) AS stored_frozen
+  FROM unnest(ARRAY['ps_r1', 'ps_r4']) t;
+SELECT billing.unenforce_quota('ps_frozen', 'storage');
+DROP TABLE ps_frozen;
+DROP FUNCTION ps_hand_over_frozen();
+DROP TRIGGER ps_supersede ON ps_stored;
 -- An AFTER INSERT statement trigger of the application, firing before the
 -- billing one, moves big files out of the table.
 CREATE FUNCTION ps_move_big() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -324,5 +385,5 @@ DROP FUNCTION ps_send(text);
 SELECT billing.unenforce_quota(tbl, resource) FROM billing.enforced_tables
  WHERE tbl::text LIKE 'ps\_%' ORDER BY tbl::text, resource;
 DROP TABLE ps_stored, ps_messages, ps_inbox, ps_files, ps_numbered, ps_big, ps_sized, ps_parted, ps_parted_feb, ps_plain;
-DROP FUNCTION ps_stored_usage(), ps_replace(), ps_replace_then_fail(), ps_undo_then_touch(), ps_keep_size(), ps_purge(text), ps_archive(), ps_move_big();
+DROP FUNCTION ps_stored_usage(), ps_replace(), ps_replace_then_fail(), ps_undo_then_touch(), ps_keep_size(), ps_skip_then_delete(), ps_supersede(), ps_purge(text), ps_archive(), ps_move_big();
 DROP FUNCTION ps_usage(text);

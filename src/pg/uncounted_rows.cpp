@@ -169,14 +169,23 @@ bool has_statement_trigger(Relation rel, Oid trigger_function, const char* resou
 
 // The command id of the statement that wrote `row` as a new row in this
 // transaction; InvalidCommandId for any other row (committed before, the
-// new version of an UPDATE, frozen by COPY FREEZE).
+// new version of an UPDATE).
 CommandId inserting_cid(HeapTuple row)
 {
     HeapTupleHeader header = row->t_data;
-    if ((header->t_infomask & HEAP_UPDATED) != 0 || HeapTupleHeaderXminFrozen(header) ||
+    if ((header->t_infomask & HEAP_UPDATED) != 0 ||
         !TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(header)))
         return InvalidCommandId;
-    return HeapTupleHeaderGetCmin(header);
+    if (!HeapTupleHeaderXminFrozen(header))
+        return HeapTupleHeaderGetCmin(header);
+    // COPY FREEZE writes its rows frozen, with this transaction's xid and
+    // the command id still there: read as if not frozen.  (A delete or an
+    // update writes its own command id over it, with no combo id, as for
+    // any row whose insert is known committed: the old version a DELETE
+    // trigger sees is no longer traced.)
+    HeapTupleHeaderData unfrozen = *header;
+    unfrozen.t_infomask &= ~HEAP_XMIN_FROZEN;
+    return HeapTupleHeaderGetCmin(&unfrozen);
 }
 
 // The change of the version `header` is of, when this transaction (or a
@@ -210,6 +219,12 @@ bool change_done(Relation rel, const Credit& credit)
                 changed_in == credit.changed_in;
     UnlockReleaseBuffer(buffer);
     return done;
+}
+
+int by_row(const void* a, const void* b)
+{
+    return ItemPointerCompare(const_cast<ItemPointer>(&static_cast<const Credit*>(a)->row),
+                              const_cast<ItemPointer>(&static_cast<const Credit*>(b)->row));
 }
 
 } // namespace
@@ -257,10 +272,20 @@ StatementCredits* statement_credits(Relation rel, const char* resource)
         return nullptr;
     uint64 summing = ++summings;
     entry->summed = summing;
+    // A row version is credited once: an update skipped by a later BEFORE
+    // trigger and one done by the same command (a join reaching the row
+    // twice; a data-modifying WITH updating, then deleting it) are both
+    // credited, and both match the change that replaced it.  Credits of
+    // one version are alike (its tenant and amount).
+    qsort(entry->credits, entry->count, sizeof(Credit), by_row);
+    const Credit* taken = nullptr;
     for (int i = 0; i < entry->count; ++i) {
         const Credit& credit = entry->credits[i];
-        if (!change_done(rel, credit))
+        if ((taken != nullptr && ItemPointerEquals(const_cast<ItemPointer>(&credit.row),
+                                                   const_cast<ItemPointer>(&taken->row))) ||
+            !change_done(rel, credit))
             continue;
+        taken = &credit;
         CreditedTenant* tenant = credit.tenant;
         if (tenant->summed_in != summing) {
             tenant->summed_in = summing;
