@@ -294,7 +294,7 @@ bool same_tenant(const char* a, const char* b)
 void count_unchanged_uncounted_row(TriggerData* data, const TriggerLayout& layout,
                                    HeapTuple old_row, const char* tenant)
 {
-    if (tenant == nullptr)
+    if (tenant == nullptr || !written_by_running_statement(old_row))
         return;
     int64 amount = counted_amount_of(data, layout, old_row);
     if (amount == 0)

@@ -231,6 +231,11 @@ int by_row(const void* a, const void* b)
 
 namespace zechat::billing::pg {
 
+bool written_by_running_statement(HeapTuple row)
+{
+    return written_by_running_statement(inserting_cid(row), statement_nesting_level());
+}
+
 bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
                          const char* tenant, int64 amount, RowChange change)
 {

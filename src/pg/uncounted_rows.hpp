@@ -38,6 +38,10 @@ namespace zechat::billing::pg {
 
 enum class RowChange { deleted, updated };
 
+// `row` was written as a new row by a statement still running (a cheap
+// test, before anything is looked up: it is false for almost every row).
+bool written_by_running_statement(HeapTuple row);
+
 // `row` (the old version the AFTER DELETE or the BEFORE UPDATE trigger of
 // `resource` sees) is one of the rows above: its `amount` for `tenant` is
 // recorded as a credit of its statement, with the delete or update that
