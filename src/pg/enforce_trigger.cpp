@@ -302,7 +302,7 @@ void count_unchanged_uncounted_row(TriggerData* data, const TriggerLayout& layou
     QuotaKey key = make_quota_key(tenant, layout.resource);
     if (is_gauge(key) && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
                                              layout.resource, old_row, tenant, amount,
-                                             RowChange::updated))
+                                             RowChange::updated, tenant, amount))
         consume_for_row(key, amount);
 }
 
@@ -349,7 +349,8 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // its statement counts it as it was, less the credit.
     if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
                                               layout.resource, old_row, old_tenant, old_amount,
-                                              RowChange::updated)) {
+                                              RowChange::updated, new_key.tenant_id,
+                                              new_amount)) {
         consume_for_row(new_key, new_amount);
         return;
     }

@@ -206,6 +206,18 @@ void consume_totals(const StatementTotals& totals, const InsertedRowColumns& col
         consume_sum(sums[i], columns, credits);
 }
 
+// What updates of the statement's rows consumed for new versions they then
+// did not write (uncounted_rows.hpp), given back before the sums are
+// admitted, so that it cannot make them pass the limit.
+void give_back_skipped_updates(const StatementCredits* credits, const InsertedRowColumns& columns)
+{
+    for (int i = 0; i < skipped_update_count(credits); ++i) {
+        SkippedUpdates skipped = skipped_update(credits, i);
+        release_quota(make_quota_key(skipped.tenant, columns.resource), skipped.consumed,
+                      ReleaseOf::caller);
+    }
+}
+
 } // namespace
 
 namespace zechat::billing::pg {
@@ -230,7 +242,9 @@ void consume_inserted_rows(Relation rel, Tuplestorestate* rows, const InsertedRo
     }
     ExecDropSingleTupleTableSlot(slot);
 
-    consume_totals(totals, columns, statement_credits(rel, columns.resource));
+    StatementCredits* credits = statement_credits(rel, columns.resource);
+    give_back_skipped_updates(credits, columns);
+    consume_totals(totals, columns, credits);
     mark_statement_counted(rel, columns.resource);
     MemoryContextSwitchTo(caller);
     MemoryContextDelete(context);

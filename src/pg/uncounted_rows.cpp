@@ -30,7 +30,8 @@ namespace {
 struct CreditedTenant {
     char tenant_id[max_tenant_id_bytes + 1]; // hash key
     int64 sum;
-    uint64 summed_in; // the summing the sum is of
+    int64 skipped;    // what skipped updates consumed for it
+    uint64 summed_in; // the summing the sums are of
 };
 
 // One row's give-back kept for its statement, with the change that made
@@ -43,8 +44,12 @@ struct Credit {
     CommandId changed_in;
     CreditedTenant* tenant;
     int64 amount;
+    // An update's: what it consumed for the row's new version, given back
+    // should the update turn out skipped.
+    CreditedTenant* consumed_for;
+    int64 consumed;
 };
-static_assert(sizeof(Credit) == 32, "a row's credit stays small: a statement may make millions");
+static_assert(sizeof(Credit) == 48, "a row's credit stays small: a statement may make millions");
 
 } // namespace
 
@@ -57,6 +62,8 @@ struct StatementCredits {
     char resource[48];
     bool counted;   // its statement trigger has counted it
     uint64 summed;  // the summing of its credits (statement_credits)
+    CreditedTenant** skipped; // tenants of that summing with skipped > 0
+    int skipped_count;
     Credit* credits;
     int count;
     int room;
@@ -134,6 +141,7 @@ CreditedTenant* credited_tenant(const char* tenant_id)
     auto* tenant = static_cast<CreditedTenant*>(hash_search(tenants, key, HASH_ENTER, &found));
     if (!found) {
         tenant->sum = 0;
+        tenant->skipped = 0;
         tenant->summed_in = 0;
     }
     return tenant;
@@ -221,6 +229,23 @@ bool change_done(Relation rel, const Credit& credit)
     return done;
 }
 
+// The tenant's sums, reset for a new summing.
+CreditedTenant* summed_tenant(CreditedTenant* tenant, uint64 summing)
+{
+    if (tenant->summed_in != summing) {
+        tenant->summed_in = summing;
+        tenant->sum = 0;
+        tenant->skipped = 0;
+    }
+    return tenant;
+}
+
+int by_tenant_id(const void* a, const void* b)
+{
+    return std::strcmp((*static_cast<CreditedTenant* const*>(a))->tenant_id,
+                       (*static_cast<CreditedTenant* const*>(b))->tenant_id);
+}
+
 int by_row(const void* a, const void* b)
 {
     return ItemPointerCompare(const_cast<ItemPointer>(&static_cast<const Credit*>(a)->row),
@@ -237,7 +262,8 @@ bool written_by_running_statement(HeapTuple row)
 }
 
 bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
-                         const char* tenant, int64 amount, RowChange change)
+                         const char* tenant, int64 amount, RowChange change,
+                         const char* consumed_for, int64 consumed)
 {
     CommandId cid = inserting_cid(row);
     if (!written_by_running_statement(cid, statement_nesting_level()))
@@ -263,6 +289,10 @@ bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resourc
     credit.row = row->t_self;
     credit.tenant = credited_tenant(tenant);
     credit.amount = amount;
+    if (consumed > 0) {
+        credit.consumed_for = credited_tenant(consumed_for);
+        credit.consumed = consumed;
+    }
     add_credit(entry, credit);
     return true;
 }
@@ -283,23 +313,32 @@ StatementCredits* statement_credits(Relation rel, const char* resource)
     // credited, and both match the change that replaced it.  Credits of
     // one version are alike (its tenant and amount).
     qsort(entry->credits, entry->count, sizeof(Credit), by_row);
+    entry->skipped = static_cast<CreditedTenant**>(palloc(sizeof(CreditedTenant*) * entry->count));
+    entry->skipped_count = 0;
     const Credit* taken = nullptr;
     for (int i = 0; i < entry->count; ++i) {
         const Credit& credit = entry->credits[i];
-        if ((taken != nullptr && ItemPointerEquals(const_cast<ItemPointer>(&credit.row),
-                                                   const_cast<ItemPointer>(&taken->row))) ||
-            !change_done(rel, credit))
+        if (taken != nullptr && ItemPointerEquals(const_cast<ItemPointer>(&credit.row),
+                                                  const_cast<ItemPointer>(&taken->row)))
             continue;
-        taken = &credit;
-        CreditedTenant* tenant = credit.tenant;
-        if (tenant->summed_in != summing) {
-            tenant->summed_in = summing;
-            tenant->sum = 0;
+        if (!change_done(rel, credit)) {
+            // Not rolled back (that took its consumption along): skipped by
+            // a BEFORE UPDATE trigger firing after the billing one.
+            if (credit.consumed > 0 && TransactionIdIsCurrentTransactionId(credit.changed_by)) {
+                CreditedTenant* tenant = summed_tenant(credit.consumed_for, summing);
+                if (tenant->skipped == 0)
+                    entry->skipped[entry->skipped_count++] = tenant;
+                tenant->skipped += credit.consumed;
+            }
+            continue;
         }
+        taken = &credit;
         // Each is a row's amount, counted in the statement's sum for the
         // tenant: their sum is no more than that sum.
-        tenant->sum += credit.amount;
+        summed_tenant(credit.tenant, summing)->sum += credit.amount;
     }
+    // Given back in the order of the tenants' ids, as the sums are admitted.
+    qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*), by_tenant_id);
     return entry;
 }
 
@@ -314,6 +353,17 @@ int64 credit_of(const StatementCredits* credits, const char* tenant_id)
     return tenant != nullptr && tenant->summed_in == credits->summed ? tenant->sum : 0;
 }
 
+int skipped_update_count(const StatementCredits* credits)
+{
+    return credits == nullptr ? 0 : credits->skipped_count;
+}
+
+SkippedUpdates skipped_update(const StatementCredits* credits, int i)
+{
+    const CreditedTenant* tenant = credits->skipped[i];
+    return SkippedUpdates{tenant->tenant_id, tenant->skipped};
+}
+
 void mark_statement_counted(Relation rel, const char* resource)
 {
     CommandId cid = statement_writing_cid(statement_nesting_level());
@@ -323,6 +373,8 @@ void mark_statement_counted(Relation rel, const char* resource)
     if (entry == nullptr)
         entry = add_statement(cid, RelationGetRelid(rel), resource);
     entry->counted = true;
+    entry->skipped = nullptr; // in the statement trigger's memory
+    entry->skipped_count = 0;
     if (entry->credits != nullptr)
         pfree(entry->credits);
     entry->credits = nullptr;

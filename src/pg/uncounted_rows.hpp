@@ -23,7 +23,7 @@
 // application's trigger) leaves the row there, counted in full.
 //
 // Credits and the statements counted live while their statement runs, at
-// most until the transaction ends; a credit is 32 bytes, its tenant kept
+// most until the transaction ends; a credit is 48 bytes, its tenant kept
 // once per transaction.
 #pragma once
 
@@ -47,8 +47,13 @@ bool written_by_running_statement(HeapTuple row);
 // recorded as a credit of its statement, with the delete or update that
 // makes it, and true is returned; otherwise false, nothing done.
 // `trigger_function` is the enforcement triggers' function.
+// An update that counts the row's new version at once passes what it
+// consumed (`consumed` for `consumed_for`): given back by the statement
+// trigger should the update turn out skipped by a BEFORE UPDATE trigger
+// firing after the billing one.
 bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
-                         const char* tenant, int64 amount, RowChange change);
+                         const char* tenant, int64 amount, RowChange change,
+                         const char* consumed_for = nullptr, int64 consumed = 0);
 
 // The statement running at this level sums, per tenant, the credits of
 // its rows of (rel, resource) whose delete or update was done;
@@ -56,6 +61,15 @@ bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resourc
 struct StatementCredits;
 StatementCredits* statement_credits(Relation rel, const char* resource);
 int64 credit_of(const StatementCredits* credits, const char* tenant);
+
+// What skipped updates of those rows consumed, per tenant: given back by
+// the statement trigger.
+struct SkippedUpdates {
+    const char* tenant;
+    int64 consumed;
+};
+int skipped_update_count(const StatementCredits* credits);
+SkippedUpdates skipped_update(const StatementCredits* credits, int i);
 
 // The statement trigger of (rel, resource) has counted the statement
 // running at this level: its rows are counted from now on, and its credits
