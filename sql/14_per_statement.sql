@@ -306,9 +306,24 @@ DROP TRIGGER zzzz_keep_size ON ps_stored;
 -- or changed.
 CREATE FUNCTION ps_touch_skipped() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE ps_stored SET note = 'x' WHERE path = NEW.path;
-    UPDATE ps_stored SET size = 1 WHERE path = NEW.path;
-    UPDATE ps_stored SET size = 0 WHERE path = NEW.path;
+    IF NEW.path = '/k' THEN
+        UPDATE ps_stored SET note = 'x' WHERE path = NEW.path;
+        UPDATE ps_stored SET size = 1 WHERE path = NEW.path;
+        UPDATE ps_stored SET size = 0 WHERE path = NEW.path;
+    ELSIF NEW.path = '/m' THEN
+        -- Skipped, then deleted by the same command.
+        WITH skipped AS (UPDATE ps_stored SET note = 'x' WHERE path = NEW.path RETURNING 1)
+        DELETE FROM ps_stored WHERE path = NEW.path;
+    ELSIF NEW.path = '/j' THEN
+        -- Skipped, then updated by the next command.
+        UPDATE ps_stored SET note = 'x' WHERE path = NEW.path;
+        UPDATE ps_stored SET size = size + 2 WHERE path = NEW.path;
+    ELSIF NEW.path = '/q' THEN
+        -- Reached twice by one command: skipped, then updated.
+        UPDATE ps_stored SET size = v.s, note = v.n
+          FROM (VALUES (1, 50, 'x'), (2, 70, NULL)) AS v(k, s, n)
+         WHERE ps_stored.path = NEW.path;
+    END IF;
     RETURN NULL;
 END;
 $$;
@@ -322,7 +337,8 @@ END;
 $$;
 CREATE TRIGGER ps_touch_skipped AFTER INSERT ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_touch_skipped();
 CREATE TRIGGER zzzz_keep_noted BEFORE UPDATE ON ps_stored FOR EACH ROW EXECUTE FUNCTION ps_keep_noted();
-INSERT INTO ps_stored (tenant_id, path, size) VALUES ('ps_r4', '/k', 600);
+INSERT INTO ps_stored (tenant_id, path, size) VALUES ('ps_r4', '/k', 300), ('ps_r4', '/m', 200), ('ps_r4', '/n', 50),
+    ('ps_r4', '/j', 100), ('ps_r4', '/q', 100);
 SELECT (ps_usage('ps_r4')).storage AS counted, (SELECT sum(size) FROM ps_stored WHERE tenant_id = 'ps_r4') AS stored;
 DROP TRIGGER ps_touch_skipped ON ps_stored;
 DROP TRIGGER zzzz_keep_noted ON ps_stored;

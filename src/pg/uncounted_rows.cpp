@@ -40,6 +40,7 @@ struct CreditedTenant {
 // rolled back to a savepoint or skipped by another BEFORE trigger).
 struct Credit {
     ItemPointerData row;
+    bool updated; // by an update (else a delete)
     TransactionId changed_by;
     CommandId changed_in;
     CreditedTenant* tenant;
@@ -211,7 +212,11 @@ bool replaced_by_us(HeapTupleHeader header, TransactionId* changed_by, CommandId
     return true;
 }
 
-// The credited change is the one that replaced the row's version.
+// The credited change is the one that replaced the row's version: the same
+// (sub)transaction and command, and the same kind of change (an update
+// links the version to its successor, a delete leaves it linked to
+// itself), so that an update skipped by another trigger is not taken for
+// done when the same command then deletes the row.
 bool change_done(Relation rel, const Credit& credit)
 {
     HeapTupleData tuple;
@@ -224,7 +229,8 @@ bool change_done(Relation rel, const Credit& credit)
     CommandId changed_in;
     bool done = replaced_by_us(tuple.t_data, &changed_by, &changed_in) &&
                 TransactionIdEquals(changed_by, credit.changed_by) &&
-                changed_in == credit.changed_in;
+                changed_in == credit.changed_in &&
+                credit.updated != ItemPointerEquals(&tuple.t_data->t_ctid, &tuple.t_self);
     UnlockReleaseBuffer(buffer);
     return done;
 }
@@ -246,10 +252,16 @@ int by_tenant_id(const void* a, const void* b)
                        (*static_cast<CreditedTenant* const*>(b))->tenant_id);
 }
 
-int by_row(const void* a, const void* b)
+// qsort takes no argument for its comparison: the credits it orders.
+const Credit* credits_being_sorted = nullptr;
+
+int by_row_then_order(const void* a, const void* b)
 {
-    return ItemPointerCompare(const_cast<ItemPointer>(&static_cast<const Credit*>(a)->row),
-                              const_cast<ItemPointer>(&static_cast<const Credit*>(b)->row));
+    int i = *static_cast<const int*>(a);
+    int j = *static_cast<const int*>(b);
+    int by_row = ItemPointerCompare(const_cast<ItemPointer>(&credits_being_sorted[i].row),
+                                    const_cast<ItemPointer>(&credits_being_sorted[j].row));
+    return by_row != 0 ? by_row : (i > j) - (i < j);
 }
 
 } // namespace
@@ -283,6 +295,7 @@ bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resourc
         if (credit.changed_in == InvalidCommandId)
             return false;
         credit.changed_by = GetCurrentTransactionId();
+        credit.updated = true;
     }
     if (entry == nullptr)
         entry = add_statement(cid, RelationGetRelid(rel), resource);
@@ -307,36 +320,54 @@ StatementCredits* statement_credits(Relation rel, const char* resource)
         return nullptr;
     uint64 summing = ++summings;
     entry->summed = summing;
-    // A row version is credited once: an update skipped by a later BEFORE
-    // trigger and one done by the same command (a join reaching the row
-    // twice; a data-modifying WITH updating, then deleting it) are both
-    // credited, and both match the change that replaced it.  Credits of
-    // one version are alike (its tenant and amount).
-    qsort(entry->credits, entry->count, sizeof(Credit), by_row);
     entry->skipped = static_cast<CreditedTenant**>(palloc(sizeof(CreditedTenant*) * entry->count));
     entry->skipped_count = 0;
-    const Credit* taken = nullptr;
-    for (int i = 0; i < entry->count; ++i) {
-        const Credit& credit = entry->credits[i];
-        if (taken != nullptr && ItemPointerEquals(const_cast<ItemPointer>(&credit.row),
-                                                  const_cast<ItemPointer>(&taken->row)))
-            continue;
-        if (!change_done(rel, credit)) {
-            // Not rolled back (that took its consumption along): skipped by
-            // a BEFORE UPDATE trigger firing after the billing one.
+    // The credits of each row version together, each version's in the
+    // order they were made.
+    int* order = static_cast<int*>(palloc(sizeof(int) * entry->count));
+    for (int i = 0; i < entry->count; ++i)
+        order[i] = i;
+    credits_being_sorted = entry->credits;
+    qsort(order, entry->count, sizeof *order, by_row_then_order);
+    bool* done = static_cast<bool*>(palloc(sizeof(bool) * entry->count));
+    for (int first = 0; first < entry->count;) {
+        const ItemPointerData& row = entry->credits[order[first]].row;
+        int end = first;
+        int taken = -1;
+        for (; end < entry->count &&
+               ItemPointerEquals(const_cast<ItemPointer>(&entry->credits[order[end]].row),
+                                 const_cast<ItemPointer>(&row));
+             ++end) {
+            done[end] = change_done(rel, entry->credits[order[end]]);
+            if (done[end])
+                taken = end;
+        }
+        // A version is replaced once.  Several credits can match that
+        // change when one command reached the row more than once (a join):
+        // the last made is the one done, as an update done makes later
+        // attempts of its command at the row skip its triggers.
+        for (int k = first; k < end; ++k) {
+            const Credit& credit = entry->credits[order[k]];
+            if (k == taken) {
+                // A row's amount, counted in the statement's sum for the
+                // tenant: the credits' sum is no more than that sum.
+                summed_tenant(credit.tenant, summing)->sum += credit.amount;
+                continue;
+            }
+            // Not done, and not rolled back (that took its consumption
+            // along): skipped by a BEFORE UPDATE trigger firing after the
+            // billing one.
             if (credit.consumed > 0 && TransactionIdIsCurrentTransactionId(credit.changed_by)) {
                 CreditedTenant* tenant = summed_tenant(credit.consumed_for, summing);
                 if (tenant->skipped == 0)
                     entry->skipped[entry->skipped_count++] = tenant;
                 tenant->skipped += credit.consumed;
             }
-            continue;
         }
-        taken = &credit;
-        // Each is a row's amount, counted in the statement's sum for the
-        // tenant: their sum is no more than that sum.
-        summed_tenant(credit.tenant, summing)->sum += credit.amount;
+        first = end;
     }
+    pfree(order);
+    pfree(done);
     // Given back in the order of the tenants' ids, as the sums are admitted.
     qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*), by_tenant_id);
     return entry;
