@@ -286,26 +286,6 @@ bool same_tenant(const char* a, const char* b)
     return a == nullptr || b == nullptr ? a == b : std::strcmp(a, b) == 0;
 }
 
-// An update that changes neither tenant nor amount of a gauge's row its
-// statement has not counted yet (uncounted_rows.hpp): the new version can
-// no longer be traced to the statement, which counts the row as it was
-// written, so it is counted now, against a credit (until 2026-12-05 a
-// later delete of it gave back what was never counted).
-void count_unchanged_uncounted_row(TriggerData* data, const TriggerLayout& layout,
-                                   HeapTuple old_row, const char* tenant)
-{
-    if (tenant == nullptr || !written_by_running_statement(old_row))
-        return;
-    int64 amount = counted_amount_of(data, layout, old_row);
-    if (amount == 0)
-        return;
-    QuotaKey key = make_quota_key(tenant, layout.resource);
-    if (is_gauge(key) && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
-                                             layout.resource, old_row, tenant, amount,
-                                             RowChange::updated, tenant, amount))
-        consume_for_row(key, amount);
-}
-
 // Growth is checked against the limit before anything is given back, so a
 // refused update changes nothing.  The old row is taken as it was counted
 // (counted_tenant_of), the new one as any row being written.
@@ -323,10 +303,13 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // with its tenant and its (negative) amount as they were.
     bool stays_uncounted =
         tenant_kept && (old_tenant == nullptr || (amount_kept && old_stored < 0));
-    if (tenant_kept && amount_kept && !stays_uncounted) {
-        count_unchanged_uncounted_row(data, layout, old_row, old_tenant);
+    // Nothing changes for the usage, but for a row its statement has not
+    // counted yet (uncounted_rows.hpp): the new version can no longer be
+    // traced to the statement, so it goes on to be counted now, below
+    // (until 2026-12-05 a later delete of it gave back what was never
+    // counted).  The test is cheap, and false for almost every row.
+    if (tenant_kept && amount_kept && !stays_uncounted && !written_by_running_statement(old_row))
         return;
-    }
     // A row the UPDATE moves to another partition is deleted from its own
     // and inserted into the other, whose triggers count it (the release of
     // the old row, the consumption of the new one): the change counted here
@@ -346,7 +329,8 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     if (!is_gauge(new_key))
         return;
     // A row its statement has not counted yet: consumed as it is now, and
-    // its statement counts it as it was, less the credit.
+    // its statement counts it as it was, less the credit (an update keeping
+    // tenant and amount too).
     if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
                                               layout.resource, old_row, old_tenant, old_amount,
                                               RowChange::updated, new_key.tenant_id,
