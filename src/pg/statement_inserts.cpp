@@ -242,10 +242,9 @@ void consume_inserted_rows(Relation rel, Tuplestorestate* rows, const InsertedRo
     }
     ExecDropSingleTupleTableSlot(slot);
 
-    StatementCredits* credits = statement_credits(rel, columns.resource);
+    StatementCredits* credits = count_statement(rel, columns.resource);
     give_back_skipped_updates(credits, columns);
     consume_totals(totals, columns, credits);
-    mark_statement_counted(rel, columns.resource);
     MemoryContextSwitchTo(caller);
     MemoryContextDelete(context);
 }

@@ -26,7 +26,7 @@ namespace {
 
 // A tenant credited in this transaction, kept once however many of its
 // rows are (a credit is a row's; a statement may delete millions).  The sum
-// is that of the statement statement_credits() last summed.
+// is that of the statement count_statement() last summed.
 struct CreditedTenant {
     char tenant_id[max_tenant_id_bytes + 1]; // hash key
     int64 sum;
@@ -62,8 +62,8 @@ struct StatementCredits {
     Oid relid;
     char resource[48];
     bool counted;   // its statement trigger has counted it
-    uint64 summed;  // the summing of its credits (statement_credits)
-    CreditedTenant** skipped; // tenants of that summing with skipped > 0
+    uint64 summed;  // the summing of its credits (count_statement)
+    CreditedTenant** skipped; // tenants of that summing with skipped > 0, in its caller's memory
     int skipped_count;
     Credit* credits;
     int count;
@@ -264,60 +264,10 @@ int by_row_then_order(const void* a, const void* b)
     return by_row != 0 ? by_row : (i > j) - (i < j);
 }
 
-} // namespace
-
-namespace zechat::billing::pg {
-
-bool written_by_running_statement(HeapTuple row)
+// Sums the credits of `entry` per tenant: those whose change was done, and
+// what skipped updates consumed.
+void sum_credits(Relation rel, StatementCredits* entry)
 {
-    return written_by_running_statement(inserting_cid(row), statement_nesting_level());
-}
-
-bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
-                         const char* tenant, int64 amount, RowChange change,
-                         const char* consumed_for, int64 consumed)
-{
-    CommandId cid = inserting_cid(row);
-    if (!written_by_running_statement(cid, statement_nesting_level()))
-        return false;
-    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
-    if ((entry != nullptr && entry->counted) ||
-        !has_statement_trigger(rel, trigger_function, resource))
-        return false;
-    Credit credit{};
-    if (change == RowChange::deleted) {
-        // After the delete: the row's version says which it was.
-        if (!replaced_by_us(row->t_data, &credit.changed_by, &credit.changed_in))
-            return false;
-    } else {
-        // Before the update, which the statement running here makes.
-        credit.changed_in = statement_writing_cid(statement_nesting_level());
-        if (credit.changed_in == InvalidCommandId)
-            return false;
-        credit.changed_by = GetCurrentTransactionId();
-        credit.updated = true;
-    }
-    if (entry == nullptr)
-        entry = add_statement(cid, RelationGetRelid(rel), resource);
-    credit.row = row->t_self;
-    credit.tenant = credited_tenant(tenant);
-    credit.amount = amount;
-    if (consumed > 0) {
-        credit.consumed_for = credited_tenant(consumed_for);
-        credit.consumed = consumed;
-    }
-    add_credit(entry, credit);
-    return true;
-}
-
-StatementCredits* statement_credits(Relation rel, const char* resource)
-{
-    if (statement_count == 0)
-        return nullptr;
-    StatementCredits* entry = find_statement(statement_writing_cid(statement_nesting_level()),
-                                             RelationGetRelid(rel), resource);
-    if (entry == nullptr || entry->count == 0)
-        return nullptr;
     uint64 summing = ++summings;
     entry->summed = summing;
     entry->skipped = static_cast<CreditedTenant**>(palloc(sizeof(CreditedTenant*) * entry->count));
@@ -370,6 +320,71 @@ StatementCredits* statement_credits(Relation rel, const char* resource)
     pfree(done);
     // Given back in the order of the tenants' ids, as the sums are admitted.
     qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*), by_tenant_id);
+}
+
+
+} // namespace
+
+namespace zechat::billing::pg {
+
+bool written_by_running_statement(HeapTuple row)
+{
+    return written_by_running_statement(inserting_cid(row), statement_nesting_level());
+}
+
+bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resource, HeapTuple row,
+                         const char* tenant, int64 amount, RowChange change,
+                         const char* consumed_for, int64 consumed)
+{
+    CommandId cid = inserting_cid(row);
+    if (!written_by_running_statement(cid, statement_nesting_level()))
+        return false;
+    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
+    if ((entry != nullptr && entry->counted) ||
+        !has_statement_trigger(rel, trigger_function, resource))
+        return false;
+    Credit credit{};
+    if (change == RowChange::deleted) {
+        // After the delete: the row's version says which it was.
+        if (!replaced_by_us(row->t_data, &credit.changed_by, &credit.changed_in))
+            return false;
+    } else {
+        // Before the update, which the statement running here makes.
+        credit.changed_in = statement_writing_cid(statement_nesting_level());
+        if (credit.changed_in == InvalidCommandId)
+            return false;
+        credit.changed_by = GetCurrentTransactionId();
+        credit.updated = true;
+    }
+    if (entry == nullptr)
+        entry = add_statement(cid, RelationGetRelid(rel), resource);
+    credit.row = row->t_self;
+    credit.tenant = credited_tenant(tenant);
+    credit.amount = amount;
+    if (consumed > 0) {
+        credit.consumed_for = credited_tenant(consumed_for);
+        credit.consumed = consumed;
+    }
+    add_credit(entry, credit);
+    return true;
+}
+
+StatementCredits* count_statement(Relation rel, const char* resource)
+{
+    CommandId cid = statement_writing_cid(statement_nesting_level());
+    if (cid == InvalidCommandId)
+        return nullptr;
+    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
+    if (entry == nullptr)
+        entry = add_statement(cid, RelationGetRelid(rel), resource);
+    entry->counted = true;
+    if (entry->count == 0)
+        return nullptr;
+    sum_credits(rel, entry);
+    pfree(entry->credits);
+    entry->credits = nullptr;
+    entry->count = 0;
+    entry->room = 0;
     return entry;
 }
 
@@ -393,24 +408,6 @@ SkippedUpdates skipped_update(const StatementCredits* credits, int i)
 {
     const CreditedTenant* tenant = credits->skipped[i];
     return SkippedUpdates{tenant->tenant_id, tenant->skipped};
-}
-
-void mark_statement_counted(Relation rel, const char* resource)
-{
-    CommandId cid = statement_writing_cid(statement_nesting_level());
-    if (cid == InvalidCommandId)
-        return;
-    StatementCredits* entry = find_statement(cid, RelationGetRelid(rel), resource);
-    if (entry == nullptr)
-        entry = add_statement(cid, RelationGetRelid(rel), resource);
-    entry->counted = true;
-    entry->skipped = nullptr; // in the statement trigger's memory
-    entry->skipped_count = 0;
-    if (entry->credits != nullptr)
-        pfree(entry->credits);
-    entry->credits = nullptr;
-    entry->count = 0;
-    entry->room = 0;
 }
 
 void forget_uncounted_rows()

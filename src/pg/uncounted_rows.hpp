@@ -55,11 +55,13 @@ bool credit_if_uncounted(Relation rel, Oid trigger_function, const char* resourc
                          const char* tenant, int64 amount, RowChange change,
                          const char* consumed_for = nullptr, int64 consumed = 0);
 
-// The statement running at this level sums, per tenant, the credits of
-// its rows of (rel, resource) whose delete or update was done;
-// credit_of() reads a tenant's sum (0 without credits: nullptr).
+// The statement trigger of (rel, resource) counts the statement running
+// at this level: its rows are counted from now on, and its credits go,
+// summed per tenant for credit_of() (those whose delete or update was
+// done; 0 without credits: nullptr) and skipped_update() below, which read
+// them in the caller's memory until its next call.
 struct StatementCredits;
-StatementCredits* statement_credits(Relation rel, const char* resource);
+StatementCredits* count_statement(Relation rel, const char* resource);
 int64 credit_of(const StatementCredits* credits, const char* tenant);
 
 // What skipped updates of those rows consumed, per tenant: given back by
@@ -70,11 +72,6 @@ struct SkippedUpdates {
 };
 int skipped_update_count(const StatementCredits* credits);
 SkippedUpdates skipped_update(const StatementCredits* credits, int i);
-
-// The statement trigger of (rel, resource) has counted the statement
-// running at this level: its rows are counted from now on, and its credits
-// go.
-void mark_statement_counted(Relation rel, const char* resource);
 
 // The transaction ends (its memory goes).  Never raises.
 void forget_uncounted_rows();
