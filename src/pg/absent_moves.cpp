@@ -1,6 +1,7 @@
 #include "absent_moves.hpp"
 
 #include "counter_shmem.hpp"
+#include "growing_array.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -64,13 +65,7 @@ void on_resource_release(ResourceReleasePhase phase, bool, bool is_top_level, vo
 
 void prepare_absent_move_note()
 {
-    if (noted < notes_capacity)
-        return;
-    int capacity = notes_capacity == 0 ? 8 : notes_capacity * 2;
-    Size bytes = sizeof(AbsentMoveNote) * static_cast<Size>(capacity);
-    notes = static_cast<AbsentMoveNote*>(
-        notes == nullptr ? MemoryContextAlloc(TopMemoryContext, bytes) : repalloc(notes, bytes));
-    notes_capacity = capacity;
+    make_room_for_item(&notes, noted, &notes_capacity, 8, TopMemoryContext);
 }
 
 void note_absent_move(FullTransactionId mover, bool whole_transaction)

@@ -3,6 +3,7 @@
 #include "insert_confirmation.hpp"
 
 #include "admission.hpp"
+#include "growing_array.hpp"
 #include "partition_moves.hpp"
 #include "pending_usage.hpp"
 #include "pg_boundary.hpp"
@@ -161,14 +162,7 @@ void take_back_unwritten_insert(Relation rel, const char* resource)
 
 void make_room_for_unconfirmed_insert()
 {
-    if (unconfirmed_count < unconfirmed_capacity)
-        return;
-    int capacity = unconfirmed_capacity == 0 ? 8 : unconfirmed_capacity * 2;
-    Size bytes = sizeof(UnconfirmedInsert) * static_cast<Size>(capacity);
-    unconfirmed = static_cast<UnconfirmedInsert*>(unconfirmed == nullptr
-                                                      ? MemoryContextAlloc(TopMemoryContext, bytes)
-                                                      : repalloc(unconfirmed, bytes));
-    unconfirmed_capacity = capacity;
+    make_room_for_item(&unconfirmed, unconfirmed_count, &unconfirmed_capacity, 8, TopMemoryContext);
 }
 
 void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* entry, int64 amount,

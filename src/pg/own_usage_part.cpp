@@ -5,6 +5,7 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "growing_array.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -299,14 +300,7 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
 // Remembers a write of this transaction, for end_own_usage_part_writes.
 void remember_write(const PartKey& key, const ItemPointerData& tid)
 {
-    if (written_count == written_capacity) {
-        int capacity = written_capacity == 0 ? 8 : written_capacity * 2;
-        Size bytes = sizeof(WrittenPart) * static_cast<Size>(capacity);
-        written = static_cast<WrittenPart*>(written == nullptr
-                                                ? MemoryContextAlloc(TopMemoryContext, bytes)
-                                                : repalloc(written, bytes));
-        written_capacity = capacity;
-    }
+    make_room_for_item(&written, written_count, &written_capacity, 8, TopMemoryContext);
     if (written_count == 0)
         written_generation = locations_generation;
     written[written_count].key = key;

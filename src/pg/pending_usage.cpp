@@ -8,10 +8,11 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
+#include "growing_array.hpp"
 #include "insert_confirmation.hpp"
 #include "own_usage_part.hpp"
-#include "uncounted_rows.hpp"
 #include "refusal.hpp"
+#include "uncounted_rows.hpp"
 #include "usage_alerts.hpp"
 #include "usage_store.hpp"
 
@@ -117,14 +118,7 @@ int touched_capacity = 0;
 // the table, recording it in the array must not fail.
 void make_room_to_track()
 {
-    if (touched_count == touched_capacity) {
-        int capacity = touched_capacity == 0 ? 16 : touched_capacity * 2;
-        Size bytes = sizeof(PendingUsage*) * static_cast<Size>(capacity);
-        touched = static_cast<PendingUsage**>(touched == nullptr
-                                                  ? MemoryContextAlloc(TopMemoryContext, bytes)
-                                                  : repalloc(touched, bytes));
-        touched_capacity = capacity;
-    }
+    make_room_for_item(&touched, touched_count, &touched_capacity, 16, TopMemoryContext);
 }
 
 // Removes touched[i] from the table and the array; the last one takes its

@@ -2,6 +2,7 @@
 
 #include "statement_nesting.hpp"
 
+#include "growing_array.hpp"
 #include "insert_confirmation.hpp"
 #include "pg_headers.hpp"
 
@@ -27,27 +28,6 @@ int nesting_level = 0;
 CommandId* writing_cids = nullptr;
 int writing_cids_room = 0;
 
-// Called before the level is entered, so that running out of memory here
-// leaves the level as it was.
-void make_room_for_level(int level)
-{
-    if (level < writing_cids_room)
-        return;
-    int room = std::max(16, writing_cids_room * 2);
-    while (room <= level)
-        room *= 2;
-    auto* grown = static_cast<CommandId*>(
-        MemoryContextAlloc(TopMemoryContext, sizeof(CommandId) * static_cast<Size>(room)));
-    for (int i = 0; i < writing_cids_room; ++i)
-        grown[i] = writing_cids[i];
-    for (int i = writing_cids_room; i < room; ++i)
-        grown[i] = InvalidCommandId;
-    if (writing_cids != nullptr)
-        pfree(writing_cids);
-    writing_cids = grown;
-    writing_cids_room = room;
-}
-
 // Makes `call` (one of the hooked calls) one level deeper than its caller,
 // also when it fails: the error unwinds through here, and the lambda, which
 // only refers to the hook's arguments, has nothing to destroy.  A call that
@@ -56,7 +36,10 @@ void make_room_for_level(int level)
 // confirmation.
 template <typename Call> void one_level_deeper(CommandId writing_cid, const Call& call)
 {
-    make_room_for_level(nesting_level + 1);
+    // Before the level is entered: running out of memory leaves it as it
+    // was.  A level's command id is set as it is entered, read only while
+    // it runs.
+    make_room_for_item(&writing_cids, nesting_level + 1, &writing_cids_room, 16, TopMemoryContext);
     ++nesting_level;
     writing_cids[nesting_level] = writing_cid;
     PG_TRY();
@@ -71,12 +54,6 @@ template <typename Call> void one_level_deeper(CommandId writing_cid, const Call
     take_back_unconfirmed_deeper_than(nesting_level);
 }
 
-// A statement runs its rows in ExecutorRun and, in ExecutorFinish, what
-// remains of data-modifying WITH queries its result did not need (a
-// PL/pgSQL `WITH t AS (INSERT ...) SELECT 1 INTO v` inserts there) and its
-// AFTER triggers: both are one level deeper than the caller.  (Counting only
-// ExecutorRun, rows such a WITH inserted were taken for the outer row's, and
-// the outer row was taken back: found by a review on 2026-12-05.)
 // The command id a query writes its rows with (its own or those of its
 // data-modifying WITH queries), InvalidCommandId when it writes none.
 CommandId writing_cid_of(const QueryDesc* query)
@@ -87,6 +64,12 @@ CommandId writing_cid_of(const QueryDesc* query)
     return query->estate->es_output_cid;
 }
 
+// A statement runs its rows in ExecutorRun and, in ExecutorFinish, what
+// remains of data-modifying WITH queries its result did not need (a
+// PL/pgSQL `WITH t AS (INSERT ...) SELECT 1 INTO v` inserts there) and its
+// AFTER triggers: both are one level deeper than the caller.  (Counting only
+// ExecutorRun, rows such a WITH inserted were taken for the outer row's, and
+// the outer row was taken back: found by a review on 2026-12-05.)
 void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 count,
                           bool execute_once)
 {
@@ -118,7 +101,8 @@ void utility_one_level_deeper(PlannedStmt* statement, const char* query_string, 
                               QueryCompletion* completion)
 {
     CommandId writing_cid = InvalidCommandId;
-    if (IsA(statement->utilityStmt, CopyStmt) && castNode(CopyStmt, statement->utilityStmt)->is_from)
+    if (IsA(statement->utilityStmt, CopyStmt) &&
+        castNode(CopyStmt, statement->utilityStmt)->is_from)
         writing_cid = GetCurrentCommandId(false);
     one_level_deeper(writing_cid, [&] {
         if (previous_utility_hook != nullptr)

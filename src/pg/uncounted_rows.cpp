@@ -5,6 +5,7 @@
 #include "../core/tenant_key.hpp"
 
 #include "backend_hash.hpp"
+#include "growing_array.hpp"
 #include "statement_nesting.hpp"
 
 extern "C" {
@@ -61,8 +62,8 @@ struct StatementCredits {
     CommandId cid;
     Oid relid;
     char resource[48];
-    bool counted;   // its statement trigger has counted it
-    uint64 summed;  // the summing of its credits (count_statement)
+    bool counted;             // its statement trigger has counted it
+    uint64 summed;            // the summing of its credits (count_statement)
     CreditedTenant** skipped; // tenants of that summing with skipped > 0, in its caller's memory
     int skipped_count;
     Credit* credits;
@@ -114,14 +115,7 @@ void forget_finished_statements()
 StatementCredits* add_statement(CommandId cid, Oid relid, const char* resource)
 {
     forget_finished_statements();
-    if (statement_count == statement_room) {
-        int room = statement_room == 0 ? 8 : statement_room * 2;
-        Size bytes = sizeof(StatementCredits) * static_cast<Size>(room);
-        statements = static_cast<StatementCredits*>(
-            statements == nullptr ? MemoryContextAlloc(TopTransactionContext, bytes)
-                                  : repalloc(statements, bytes));
-        statement_room = room;
-    }
+    make_room_for_item(&statements, statement_count, &statement_room, 8, TopTransactionContext);
     StatementCredits* entry = &statements[statement_count++];
     std::memset(entry, 0, sizeof *entry);
     entry->cid = cid;
@@ -150,14 +144,8 @@ CreditedTenant* credited_tenant(const char* tenant_id)
 
 void add_credit(StatementCredits* entry, const Credit& credit)
 {
-    if (entry->count == entry->room) {
-        int room = entry->room == 0 ? 16 : entry->room * 2;
-        Size bytes = sizeof(Credit) * static_cast<Size>(room);
-        entry->credits = static_cast<Credit*>(
-            entry->credits == nullptr ? MemoryContextAllocHuge(TopTransactionContext, bytes)
-                                      : repalloc_huge(entry->credits, bytes));
-        entry->room = room;
-    }
+    make_room_for_item(&entry->credits, entry->count, &entry->room, 16, TopTransactionContext,
+                       true);
     entry->credits[entry->count++] = credit;
 }
 
@@ -321,7 +309,6 @@ void sum_credits(Relation rel, StatementCredits* entry)
     // Given back in the order of the tenants' ids, as the sums are admitted.
     qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*), by_tenant_id);
 }
-
 
 } // namespace
 
