@@ -725,3 +725,55 @@ DROP FUNCTION e_merge_incoming();
 DROP TABLE e_incoming;
 SELECT billing.unenforce_quota('e_merged', 'storage');
 DROP TABLE e_merged;
+
+-- A BEFORE UPDATE trigger of the application that fires after the billing
+-- one (its name sorts after zzz_billing_) can skip the update: what the
+-- billing trigger counted for it is settled when the statement ends, by
+-- whether the row was really updated.  Until 2026-12-05 a skipped shrink or
+-- move gave back what the row still held (the tenant could store past its
+-- limit) and a skipped growth stayed counted.
+SELECT billing.subscribe(t, 'e_plan') FROM unnest(ARRAY['e_late', 'e_late2']) AS t;
+CREATE TABLE e_late_files (id int PRIMARY KEY, tenant_id text NOT NULL, bytes int NOT NULL, note text);
+SELECT billing.enforce_quota('e_late_files', 'storage', amount_column => 'bytes');
+CREATE FUNCTION e_late_skip() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.note = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+CREATE TRIGGER zzzz_late_skip BEFORE UPDATE ON e_late_files FOR EACH ROW EXECUTE FUNCTION e_late_skip();
+INSERT INTO e_late_files VALUES (1, 'e_late', 600, NULL), (2, 'e_late', 300, NULL);
+-- A shrink, a growth and a move to another tenant, each skipped: nothing
+-- changes, and the tenant still cannot store past its limit.
+UPDATE e_late_files SET bytes = 100, note = 'skip' WHERE id = 1;
+UPDATE e_late_files SET bytes = 400, note = 'skip' WHERE id = 2;
+UPDATE e_late_files SET tenant_id = 'e_late2', note = 'skip';
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_late', 'e_late2') ORDER BY 1;
+SELECT regress_util.sqlstate_of($$INSERT INTO e_late_files VALUES (3, 'e_late', 500, NULL)$$);
+-- One statement whose first row is skipped and second is not; then the same
+-- from a function (a nested statement), in a transaction.
+UPDATE e_late_files SET bytes = bytes - 100, note = CASE WHEN id = 1 THEN 'skip' END;
+SELECT tenant_id, used FROM billing.usage WHERE resource = 'storage' AND tenant_id IN ('e_late', 'e_late2') ORDER BY 1;
+CREATE FUNCTION e_late_update(new_bytes int, new_note text) RETURNS void LANGUAGE sql AS $$
+    UPDATE e_late_files SET bytes = new_bytes, note = new_note WHERE id = 1 $$;
+BEGIN;
+SELECT e_late_update(50, 'skip');
+SELECT used AS in_transaction FROM billing.tenant_usage('e_late') WHERE resource = 'storage';
+SELECT e_late_update(700, NULL);
+COMMIT;
+-- A join reaching the row twice: skipped the first time, updated the second.
+UPDATE e_late_files f SET bytes = v.bytes, note = v.note
+  FROM (VALUES (1, 100, 'skip'), (2, 650, NULL)) AS v(n, bytes, note) WHERE f.id = 1;
+SELECT bytes FROM e_late_files WHERE id = 1;
+-- Updates done count as before: a move, growth checked at once.
+UPDATE e_late_files SET tenant_id = 'e_late2' WHERE id = 2;
+SELECT regress_util.sqlstate_of($$UPDATE e_late_files SET bytes = 1001 WHERE id = 1$$);
+SELECT tenant_id, used, (SELECT sum(bytes) FROM e_late_files f WHERE f.tenant_id = u.tenant_id) AS stored
+  FROM billing.usage u WHERE resource = 'storage' AND tenant_id IN ('e_late', 'e_late2') ORDER BY 1;
+-- Rolled back to a savepoint: the update's change goes with it.
+BEGIN;
+SAVEPOINT s;
+UPDATE e_late_files SET bytes = 10 WHERE id = 1;
+ROLLBACK TO SAVEPOINT s;
+UPDATE e_late_files SET bytes = 20, note = 'skip' WHERE id = 1;
+COMMIT;
+SELECT tenant_id, used, (SELECT sum(bytes) FROM e_late_files f WHERE f.tenant_id = u.tenant_id) AS stored
+  FROM billing.usage u WHERE resource = 'storage' AND tenant_id IN ('e_late', 'e_late2') ORDER BY 1;
+DROP TABLE e_late_files;
+DROP FUNCTION e_late_skip(), e_late_update(int, text);

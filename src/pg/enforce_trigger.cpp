@@ -13,6 +13,7 @@
 #include "insert_confirmation.hpp"
 #include "partition_moves.hpp"
 #include "pg_boundary.hpp"
+#include "skippable_updates.hpp"
 #include "statement_inserts.hpp"
 #include "uncounted_rows.hpp"
 
@@ -52,6 +53,9 @@ struct TriggerLayout {
     // zzz_billing_<resource>_moved: marks rows an UPDATE moves to another
     // partition (partition_moves.hpp).
     bool marks_moves;
+    // The UPDATE trigger: another BEFORE UPDATE trigger fires after it, and
+    // may skip the update (skippable_updates.hpp).
+    bool update_skippable;
 };
 
 HTAB* layouts = nullptr;
@@ -145,6 +149,8 @@ TriggerLayout layout_for(TriggerData* data)
     const char* name = data->tg_trigger->tgname;
     size_t length = std::strlen(name);
     resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
+    if (TRIGGER_FIRED_BY_UPDATE(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
+        resolved.update_skippable = update_skippable_after(data->tg_relation, data->tg_trigger);
     entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
     *entry = resolved;
     return resolved;
@@ -333,29 +339,38 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // tenant and amount too).
     if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
                                               layout.resource, old_row, old_tenant, old_amount,
-                                              RowChange::updated, new_key.tenant_id,
-                                              new_amount)) {
+                                              RowChange::updated, new_key.tenant_id, new_amount)) {
         consume_for_row(new_key, new_amount);
         return;
     }
+    // Consumed for the new version; given back for the old one.
+    int64 consumed = new_amount;
+    int64 given_back = old_amount;
+    const char* given_back_by = old_tenant;
     if (tenant_kept) {
-        if (new_amount > old_amount)
-            consume_for_row(new_key, new_amount - old_amount);
-        else if (new_amount < old_amount)
-            release_quota(new_key, old_amount - new_amount, ReleaseOf::stored_rows);
+        consumed = std::max<int64>(new_amount - old_amount, 0);
+        given_back = std::max<int64>(old_amount - new_amount, 0);
+        given_back_by = new_key.tenant_id;
+    }
+    QuotaKey given_back_key{};
+    if (given_back > 0)
+        given_back_key = make_quota_key(given_back_by, layout.resource);
+    // Keys locked in tenant id order (lock mode): growth is still checked
+    // before anything is given back.
+    if (!tenant_kept && given_back > 0 && std::strcmp(old_tenant, new_key.tenant_id) < 0)
+        lock_gauge_key_before(given_back_key);
+    consume_for_row(new_key, consumed);
+    if (layout.update_skippable && update_can_be_held()) {
+        // Given back once the update is known done; its key locked now, in
+        // the order it would have been.
+        if (given_back > 0)
+            lock_gauge_key_before(given_back_key);
+        hold_update(data->tg_relation, old_row, layout.resource, new_key.tenant_id, consumed,
+                    given_back_by, given_back);
         return;
     }
-    QuotaKey old_key{};
-    if (old_amount > 0) {
-        old_key = make_quota_key(old_tenant, layout.resource);
-        // Keys locked in tenant id order (lock mode): growth is still
-        // checked before anything is given back.
-        if (std::strcmp(old_tenant, new_key.tenant_id) < 0)
-            lock_gauge_key_before(old_key);
-    }
-    consume_for_row(new_key, new_amount);
-    if (old_amount > 0)
-        release_quota(old_key, old_amount, ReleaseOf::stored_rows);
+    if (given_back > 0)
+        release_quota(given_back_key, given_back, ReleaseOf::stored_rows);
 }
 
 // A period resource's row moving to another partition: leave the mark its
@@ -379,9 +394,9 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
     if (amount == 0)
         return;
     QuotaKey key = make_quota_key(tenant, layout.resource);
-    if (!is_gauge(key) || credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
-                                              layout.resource, row, tenant, amount,
-                                              RowChange::deleted))
+    if (!is_gauge(key) ||
+        credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid, layout.resource, row,
+                            tenant, amount, RowChange::deleted))
         return;
     release_quota(key, amount, ReleaseOf::stored_rows);
 }
@@ -405,19 +420,18 @@ void on_truncate(TriggerData* data, const TriggerLayout& layout)
                            NameStr(TupleDescAttr(desc, layout.amount_attnum - 1)->attname)));
     StringInfoData query;
     initStringInfo(&query);
-    appendStringInfo(
-        &query,
-        "SELECT t.tenant_id, t.total FROM ("
-        " SELECT %s::pg_catalog.text COLLATE pg_catalog.\"C\" AS tenant_id,"
-        "        pg_catalog.sum(%s)::pg_catalog.int8 AS total"
-        "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
-        " WHERE t.total OPERATOR(pg_catalog.>) 0"
-        "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
-        "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
-        tenant_column, amount,
-        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-                                   RelationGetRelationName(rel)),
-        tenant_column);
+    appendStringInfo(&query,
+                     "SELECT t.tenant_id, t.total FROM ("
+                     " SELECT %s::pg_catalog.text COLLATE pg_catalog.\"C\" AS tenant_id,"
+                     "        pg_catalog.sum(%s)::pg_catalog.int8 AS total"
+                     "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
+                     " WHERE t.total OPERATOR(pg_catalog.>) 0"
+                     "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
+                     "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
+                     tenant_column, amount,
+                     quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+                                                RelationGetRelationName(rel)),
+                     tenant_column);
 
     SavedUser saved;
     become_extension_owner(&saved);

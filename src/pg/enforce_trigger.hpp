@@ -3,6 +3,8 @@
 // Arguments: resource, tenant column, amount column ('' = each row is 1).
 //   BEFORE INSERT (row)     consume the row's amount for its tenant
 //   BEFORE UPDATE (row)     gauges: move or adjust usage; growth is checked
+//                           (settled at statement end when a later trigger
+//                           may skip the update: skippable_updates.hpp)
 //   AFTER DELETE (row)      gauges: release the row's amount
 //   BEFORE TRUNCATE (stmt)  gauges: release everything the table holds
 //   AFTER INSERT (stmt)     instead of BEFORE INSERT on a table enforced per

@@ -12,6 +12,7 @@
 #include "insert_confirmation.hpp"
 #include "own_usage_part.hpp"
 #include "refusal.hpp"
+#include "skippable_updates.hpp"
 #include "uncounted_rows.hpp"
 #include "usage_alerts.hpp"
 #include "usage_store.hpp"
@@ -436,8 +437,10 @@ void write_pending_usage(bool alerts)
                                       max_commit_rounds)));
         // Rows counted by an INSERT trigger and then not written (ON
         // CONFLICT) are not paid for; in later rounds, such rows inserted
-        // by triggers on billing.alerts.
+        // by triggers on billing.alerts.  Updates are settled as their
+        // statements end: none is left here but in error.
         take_back_unwritten_inserts();
+        settle_updates_deeper_than(0);
         if (alerts)
             for (int i = 0; i < touched_count; ++i)
                 refresh_alert_terms(touched[i]);
@@ -530,6 +533,7 @@ void on_transaction_event(XactEvent event, void*)
             event == XACT_EVENT_PREPARE) {
             forget_unconfirmed_inserts();
             forget_uncounted_rows();
+            forget_held_updates();
         }
         return;
     }
@@ -551,6 +555,7 @@ void on_transaction_event(XactEvent event, void*)
         MemoryContext caller = MemoryContextSwitchTo(TopTransactionContext);
         // First: a skipped row's reservation is no change to hold.
         take_back_unwritten_inserts();
+        settle_updates_deeper_than(0);
         refuse_read_only_commit();
         refuse_prepare_with_counters();
         write_pending_usage(false);
@@ -562,6 +567,7 @@ void on_transaction_event(XactEvent event, void*)
         end_own_usage_part_writes(true);
         forget_pending_usage();
         forget_uncounted_rows();
+        forget_held_updates();
         break;
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE: // nothing pending on counters (refused otherwise)
@@ -569,6 +575,7 @@ void on_transaction_event(XactEvent event, void*)
         end_own_usage_part_writes(false);
         forget_pending_usage();
         forget_uncounted_rows();
+        forget_held_updates();
         break;
     default:
         break;

@@ -5,6 +5,7 @@
 #include "growing_array.hpp"
 #include "insert_confirmation.hpp"
 #include "pg_headers.hpp"
+#include "skippable_updates.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -52,6 +53,7 @@ template <typename Call> void one_level_deeper(CommandId writing_cid, const Call
     }
     PG_END_TRY();
     take_back_unconfirmed_deeper_than(nesting_level);
+    settle_updates_deeper_than(nesting_level);
 }
 
 // The command id a query writes its rows with (its own or those of its

@@ -1,3 +1,4 @@
+#include <climits>
 #include <cstring>
 
 #include "uncounted_rows.hpp"
@@ -6,18 +7,16 @@
 
 #include "backend_hash.hpp"
 #include "growing_array.hpp"
+#include "row_replacement.hpp"
 #include "statement_nesting.hpp"
 
 extern "C" {
-#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
-#include "storage/bufmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 }
 
 using namespace zechat::billing;
@@ -185,42 +184,14 @@ CommandId inserting_cid(HeapTuple row)
     return HeapTupleHeaderGetCmin(&unfrozen);
 }
 
-// The change of the version `header` is of, when this transaction (or a
-// subtransaction of it not rolled back) deleted or updated it.
-bool replaced_by_us(HeapTupleHeader header, TransactionId* changed_by, CommandId* changed_in)
-{
-    if ((header->t_infomask & HEAP_XMAX_INVALID) != 0 ||
-        HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask))
-        return false;
-    TransactionId xid = HeapTupleHeaderGetUpdateXid(header);
-    if (!TransactionIdIsCurrentTransactionId(xid))
-        return false;
-    *changed_by = xid;
-    *changed_in = HeapTupleHeaderGetCmax(header);
-    return true;
-}
-
 // The credited change is the one that replaced the row's version: the same
-// (sub)transaction and command, and the same kind of change (an update
-// links the version to its successor, a delete leaves it linked to
-// itself), so that an update skipped by another trigger is not taken for
-// done when the same command then deletes the row.
+// (sub)transaction and command, and the same kind of change, so that an
+// update skipped by another trigger is not taken for done when the same
+// command then deletes the row.
 bool change_done(Relation rel, const Credit& credit)
 {
-    HeapTupleData tuple;
-    tuple.t_self = credit.row;
-    Buffer buffer;
-    if (!heap_fetch(rel, SnapshotAny, &tuple, &buffer, true))
-        return false;
-    LockBuffer(buffer, BUFFER_LOCK_SHARE);
-    TransactionId changed_by;
-    CommandId changed_in;
-    bool done = replaced_by_us(tuple.t_data, &changed_by, &changed_in) &&
-                TransactionIdEquals(changed_by, credit.changed_by) &&
-                changed_in == credit.changed_in &&
-                credit.updated != ItemPointerEquals(&tuple.t_data->t_ctid, &tuple.t_self);
-    UnlockReleaseBuffer(buffer);
-    return done;
+    ItemPointerData row = credit.row;
+    return replaced_by_change(rel, &row, credit.changed_by, credit.changed_in, credit.updated);
 }
 
 // The tenant's sums, reset for a new summing.
