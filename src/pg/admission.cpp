@@ -81,8 +81,8 @@ PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start)
     return track_pending_usage(key, period_start, committed);
 }
 
-// After an admission that may have waited (lock mode waits for the key's
-// row): did a change of the tenant's billing schedule commit meanwhile,
+// Shared-memory mode, after an admission that may have waited (for a
+// schedule change moving the counter): did such a change commit meanwhile,
 // moving its current period?  The change carried the usage of the period
 // the terms were read for to the new one, and what was just admitted there
 // would stay behind, uncounted in the period that now counts.
@@ -91,6 +91,32 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
     TenantTerms now;
     return terms.kind == ResourceKind::period && tenant_terms_may_have_changed() &&
            period_differs_now(key, terms.usage_period_start, &now);
+}
+
+// Do the two say something different about the consumption: its limit,
+// the subscription, the period that counts?
+bool terms_differ(const TenantTerms& a, const TenantTerms& b)
+{
+    bool same_limit = a.limit.unlimited == b.limit.unlimited &&
+                      (a.limit.unlimited || a.limit.value == b.limit.value);
+    bool same_period = a.has_usage_period == b.has_usage_period &&
+                       (!a.has_usage_period || a.usage_period_start == b.usage_period_start);
+    return !same_limit || !same_period || a.subscription != b.subscription || a.kind != b.kind;
+}
+
+// Lock mode, after an admission or a refusal that may have waited for the
+// key's row (another transaction of the tenant holds it): did a change of
+// the tenant's terms commit meanwhile -- its limit, its subscription, the
+// period that counts (a schedule change moved it: see period_moved_since)?
+// The consumption is then decided again under the new terms, as one that
+// came after the change (until 2026-12-05 a consumption queued behind a
+// long transaction of the tenant was decided on the terms it read before
+// waiting: refused under a limit raised meanwhile, admitted past one
+// lowered, or after the subscription was suspended; isolation
+// terms_change_while_waiting).  Cheap when no invalidation arrived.
+bool terms_changed_since(const QuotaKey& key, const TenantTerms& terms)
+{
+    return tenant_terms_may_have_changed() && terms_differ(terms, terms_for(key));
 }
 
 enum class Consumed {
@@ -106,16 +132,15 @@ enum class Consumed {
 // consumer wait for it, then create the row).  Such a change may have
 // committed without its invalidation messages being out yet -- a
 // transaction leaves the list of running ones first and sends them a moment
-// later -- so period_moved_since() would not see it: the key's terms are
-// read again from the tables, whose latest snapshot does.  Once per key and
-// period, and after a move, not on every admission.
-bool period_moved_in_storage(const QuotaKey& key, const TenantTerms& terms)
+// later -- so terms_changed_since() would not see it: the terms of a period
+// resource's key are read again from the tables, whose latest snapshot
+// does.  Once per key and period, and after a move, not on every admission.
+bool terms_changed_in_storage(const QuotaKey& key, const TenantTerms& terms)
 {
     if (terms.kind != ResourceKind::period)
-        return false;
+        return terms_changed_since(key, terms);
     forget_tenant_terms(key);
-    TenantTerms now;
-    return period_differs_now(key, terms.usage_period_start, &now);
+    return terms_differ(terms, terms_for(key));
 }
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a
@@ -279,17 +304,19 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             continue; // nothing was consumed
         if (round >= max_rounds)
             return true;
-        bool moved = consumed == Consumed::admitted_from_nothing
-                         ? period_moved_in_storage(key, terms)
-                         : period_moved_since(key, terms);
+        bool moved = counter_shmem_available() ? period_moved_since(key, terms)
+                     : consumed == Consumed::admitted_from_nothing
+                         ? terms_changed_in_storage(key, terms)
+                         : terms_changed_since(key, terms);
         if (!moved) {
             confirm_admission_period(*tracked);
             return true;
         }
         // Given back where it was admitted and admitted again (against the
-        // limit) in the period that counts now.  Shared-memory mode takes
-        // the reservation back at once: what is still reserved on a moved
-        // counter counts in the new period too (carry_counter_in_flight).
+        // limit) in the period, and under the terms, that count now.
+        // Shared-memory mode takes the reservation back at once: what is
+        // still reserved on a moved counter counts in the new period too
+        // (carry_counter_in_flight).
         if (counter_shmem_available())
             take_back_consumption(*tracked, GetCurrentSubTransactionId(), amount);
         else
@@ -316,6 +343,8 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
     int64 used = usage != nullptr ? pending_current_usage(usage) : 0;
     Admission admission = admit(used, terms.limit, amount);
     if (admission.result != AdmissionResult::admitted) {
+        if (may_retry && terms_changed_since(key, terms))
+            return Consumed::retry; // nothing was consumed
         (void)refuse(key, terms, admission.result, used, amount, on_refusal);
         return Consumed::refused;
     }
