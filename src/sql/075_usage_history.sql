@@ -42,6 +42,35 @@ BEGIN
 END;
 $$;
 
+-- Transactions that log limits take turns, each holding the turn until it
+-- ends: it updates the one row of billing.limit_log_turn before it reads
+-- which tenants to log and their limits.  One that waited for another's
+-- turn then reads with a snapshot that sees the other's change (READ
+-- COMMITTED takes one per statement), and dates its log after it; one whose
+-- snapshot cannot (REPEATABLE READ, SERIALIZABLE) fails with 40001, to be
+-- retried.  Until 2026-12-05 each logged the limits as its own snapshot
+-- showed them, dated at its first change: an override begun first and
+-- committed last, with a plan edit between, left the plan's limit logged
+-- last, and usage_history showed it for every later period (isolation
+-- limit_log_race).  Changes of limits are an administrator's, rare: taking
+-- turns costs them a wait, and two transactions that change rows of the
+-- configuration in opposite orders may now deadlock (40P01, retry).
+CREATE TABLE billing.limit_log_turn (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    turns    bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE billing.limit_log_turn IS
+    'One row, updated by each transaction that logs limits into billing.limit_log, so that they log one at a time.';
+INSERT INTO billing.limit_log_turn DEFAULT VALUES;
+
+CREATE FUNCTION billing._take_limit_log_turn()
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE billing.limit_log_turn SET turns = turns + 1
+$$;
+
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
 -- these tenants where they differ from the last ones logged.
 CREATE FUNCTION billing._log_limits(p_tenants text[])
@@ -73,6 +102,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM billing._take_limit_log_turn();
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM new_rows));
     ELSE
@@ -88,6 +118,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM billing._take_limit_log_turn();
     -- Only rows of period resources change what is logged: a plan's gauge
     -- limit edited over 30000 subscribers took 0.4 s for nothing.
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
@@ -118,6 +149,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM billing._take_limit_log_turn();
     PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
     RETURN NULL;
 END;
