@@ -82,3 +82,20 @@ SELECT billing.subscribe('tp_counted_mover', 'tp_yearly');
 PREPARE TRANSACTION 'tp_counted_move';
 COMMIT PREPARED 'tp_counted_move';
 SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'tp_counted_mover';
+
+-- Alerts a prepared consumption crosses (lock mode) are recorded with it,
+-- without NOTIFY (a prepared transaction cannot send one), and commit with
+-- COMMIT PREPARED.  Until 2026-12-05 none was: the thresholds it passed were
+-- never alerted in that period.
+SELECT billing.subscribe('tp_alerted', 'tp_plan');
+BEGIN;
+SELECT billing.consume_quota('tp_alerted', 'storage', 85);
+PREPARE TRANSACTION 'tp_alerting';
+SELECT count(*) AS alerts_before_commit FROM billing.alerts WHERE tenant_id = 'tp_alerted';
+COMMIT PREPARED 'tp_alerting';
+SELECT threshold, used, hard_limit FROM billing.alerts WHERE tenant_id = 'tp_alerted' ORDER BY threshold;
+BEGIN;
+SELECT billing.consume_quota('tp_alerted', 'storage', 10);
+PREPARE TRANSACTION 'tp_alerting_undone';
+ROLLBACK PREPARED 'tp_alerting_undone';
+SELECT threshold, used, hard_limit FROM billing.alerts WHERE tenant_id = 'tp_alerted' ORDER BY threshold;

@@ -287,13 +287,13 @@ uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
     return crossed_thresholds(before, *after, entry->alert_limit, thresholds);
 }
 
-void record_alerts(PendingUsage* entry, uint32 crossed, int64 used)
+void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify)
 {
     const AlertThresholds& thresholds = alert_thresholds();
     for (int i = 0; crossed != 0 && i < thresholds.count; ++i) {
         if ((crossed & (1u << i)) != 0)
             record_usage_alert(quota_key_of(entry), thresholds.percent[i],
-                               entry->alert_period_start, used, entry->alert_limit.value);
+                               entry->alert_period_start, used, entry->alert_limit.value, notify);
     }
 }
 
@@ -409,16 +409,20 @@ void pass_move_barriers()
 // chain of alerts can take (each round crosses a threshold of some key).
 constexpr int max_commit_rounds = 1000;
 
-// With `alerts`, also records the alert thresholds crossed.  Not at
-// PREPARE: a prepared transaction cannot NOTIFY, and nothing sees its
-// COMMIT PREPARED.  Crossings are worked out first (lock mode's write below
+// Also records the alert thresholds crossed, and at commit (`notify`)
+// notifies them.  At PREPARE (lock mode: shared-memory mode refuses to
+// prepare a change) the alerts are recorded without NOTIFY, which a
+// prepared transaction cannot send, and commit with COMMIT PREPARED; the
+// key's row stays locked until then, so the crossing stands (until
+// 2026-12-05 none was recorded, and the thresholds it passed were never
+// alerted in that period).  Crossings are worked out first (lock mode's write below
 // folds the counts they are computed from), and recorded last, once every
 // key's usage is written, so that no SQL runs while the keys are walked.
 // Recording an alert runs SQL, and so the triggers of billing.alerts, which
 // may consume again (a message to the tenant, into an enforced table): the
 // entries then have changes not written yet, or new keys are touched, and
 // another round writes them and records the alerts they cross.
-void write_pending_usage(bool alerts)
+void write_pending_usage(bool notify)
 {
     // DROP EXTENSION later in the same transaction took the table with it;
     // one committed by another session before this transaction's first
@@ -441,18 +445,15 @@ void write_pending_usage(bool alerts)
         // statements end: none is left here but in error.
         take_back_unwritten_inserts();
         settle_updates_deeper_than(0);
-        if (alerts)
-            for (int i = 0; i < touched_count; ++i)
-                refresh_alert_terms(touched[i]);
+        for (int i = 0; i < touched_count; ++i)
+            refresh_alert_terms(touched[i]);
         if (counter_shmem_available())
             pass_move_barriers();
         bool any_crossed = false;
-        if (alerts) {
-            for (int i = 0; i < touched_count; ++i) {
-                PendingUsage* entry = touched[i];
-                entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
-                any_crossed = any_crossed || entry->crossed != 0;
-            }
+        for (int i = 0; i < touched_count; ++i) {
+            PendingUsage* entry = touched[i];
+            entry->crossed = crossed_thresholds_of(entry, &entry->used_at_commit);
+            any_crossed = any_crossed || entry->crossed != 0;
         }
         write_unwritten_changes();
         if (!any_crossed)
@@ -461,7 +462,7 @@ void write_pending_usage(bool alerts)
         // touched, which this walk by index survives.
         for (int i = 0; i < touched_count; ++i)
             if (touched[i]->crossed != 0)
-                record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit);
+                record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit, notify);
         bool any_unwritten = false;
         for (int i = 0; i < touched_count && !any_unwritten; ++i)
             any_unwritten = unwritten_change(touched[i]) != 0;

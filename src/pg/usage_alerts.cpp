@@ -82,7 +82,7 @@ const AlertThresholds& alert_thresholds()
 }
 
 void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_start, int64 used,
-                        int64 limit)
+                        int64 limit, bool notify)
 {
     // Between a package upgrade and ALTER EXTENSION ... UPDATE this library
     // serves the objects of 1.0, which have no alerts.  (Looked up on each
@@ -118,9 +118,12 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
         SPI_keepplan(plan);
         record_plan = plan;
     }
-    Datum args[6] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
-                     Int32GetDatum(threshold),           TimestampTzGetDatum(period_start),
-                     Int64GetDatum(used),                Int64GetDatum(limit)};
+    Datum args[6] = {CStringGetTextDatum(key.tenant_id),
+                     CStringGetTextDatum(key.resource),
+                     Int32GetDatum(threshold),
+                     TimestampTzGetDatum(period_start),
+                     Int64GetDatum(used),
+                     Int64GetDatum(limit)};
     // fire_triggers: triggers an administrator put on billing.alerts run
     // at the end of the INSERT, as for any statement.
     int rc = SPI_execute_snapshot(record_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
@@ -129,7 +132,7 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
         elog(ERROR, "zechat_billing: recording a usage alert failed: %s",
              SPI_result_code_string(rc));
     // Listeners hear of the alert when this transaction commits.
-    if (SPI_processed == 1)
+    if (SPI_processed == 1 && notify)
         Async_Notify("billing_alerts",
                      SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
     SPI_finish();

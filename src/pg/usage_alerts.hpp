@@ -24,10 +24,11 @@ void define_alert_settings();
 const AlertThresholds& alert_thresholds();
 
 // Records the alert, unless one exists for the same tenant, resource,
-// threshold and period, and notifies billing_alerts if it was recorded.
-// Does nothing while the database still has the objects of a version
-// without alerts (before ALTER EXTENSION ... UPDATE).
+// threshold and period, and with `notify` notifies billing_alerts if it was
+// recorded (not at PREPARE: a prepared transaction cannot NOTIFY).  Does
+// nothing while the database still has the objects of a version without
+// alerts (before ALTER EXTENSION ... UPDATE).
 void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_start, int64 used,
-                        int64 limit);
+                        int64 limit, bool notify);
 
 } // namespace zechat::billing::pg
