@@ -149,3 +149,13 @@ SELECT billing.consume_quota('ta_late', 'ta_gone_gauge', 1);
 SELECT billing.release_quota('ta_late', 'ta_gone_gauge', 1);
 UPDATE billing.resources SET kind = 'period' WHERE resource = 'ta_gone_gauge';
 SELECT count(*) AS history_rows FROM billing.usage_history WHERE resource = 'ta_gone_gauge';
+-- Nor while a period resource has closed periods (a schedule change closed
+-- them), which usage_history shows for period resources only: until
+-- 2026-12-05 a change to a gauge hid them.
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_closed', 'period', 'things');
+INSERT INTO billing.closed_periods VALUES
+    ('ta_late', 'ta_closed', now() - interval '2 months', now() - interval '1 month', 3, 'ta_five');
+SELECT regress_util.sqlstate_of($$UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_closed'$$);
+DELETE FROM billing.closed_periods WHERE resource = 'ta_closed';
+UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_closed';
+DELETE FROM billing.resources WHERE resource = 'ta_closed';

@@ -49,7 +49,9 @@ BEGIN
                 USING ERRCODE = 'object_in_use',
                       HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
         END IF;
-        IF v_counted THEN
+        -- Closed periods too: usage_history shows a period resource's only
+        -- (until 2026-12-05 a change to a gauge hid them).
+        IF v_counted OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
             RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',

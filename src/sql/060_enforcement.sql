@@ -192,6 +192,21 @@ AS $$
      ORDER BY c.n LIMIT 1
 $$;
 
+-- The resource's kind, its row locked (FOR SHARE) until the transaction
+-- ends; NULL for an unknown resource.  A change of the kind waits for the
+-- enforcement and then finds the table enforced (refused): until
+-- 2026-12-05 one made while enforce_quota ran committed too, and left a
+-- period resource with a gauge's triggers and backfilled usage.  As the
+-- extension owner: locking the row needs a right on billing.resources that
+-- an administrator allowed to enforce need not have.
+CREATE FUNCTION billing._resource_kind_locked(p_resource text)
+RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.kind FROM billing.resources r WHERE r.resource = p_resource FOR SHARE
+$$;
+
 CREATE FUNCTION billing.enforce_quota(
     tbl regclass,
     resource text,
@@ -211,8 +226,8 @@ BEGIN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT r.kind INTO v_kind FROM billing.resources r WHERE r.resource = enforce_quota.resource;
-    IF NOT FOUND THEN
+    v_kind := billing._resource_kind_locked(enforce_quota.resource);
+    IF v_kind IS NULL THEN
         RAISE EXCEPTION 'unknown resource "%"', enforce_quota.resource
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known resources are listed in billing.resources.';

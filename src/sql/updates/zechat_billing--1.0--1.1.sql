@@ -1078,6 +1078,16 @@ REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
     billing._missing_column(regclass, name[])
     FROM PUBLIC;
 
+-- The resource's kind, its row locked (060_enforcement.sql).
+CREATE FUNCTION billing._resource_kind_locked(p_resource text)
+RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.kind FROM billing.resources r WHERE r.resource = p_resource FOR SHARE
+$$;
+REVOKE ALL ON FUNCTION billing._resource_kind_locked(text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION billing.enforce_quota(
     tbl regclass,
     resource text,
@@ -1097,8 +1107,8 @@ BEGIN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT r.kind INTO v_kind FROM billing.resources r WHERE r.resource = enforce_quota.resource;
-    IF NOT FOUND THEN
+    v_kind := billing._resource_kind_locked(enforce_quota.resource);
+    IF v_kind IS NULL THEN
         RAISE EXCEPTION 'unknown resource "%"', enforce_quota.resource
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known resources are listed in billing.resources.';
@@ -1516,7 +1526,9 @@ BEGIN
                 USING ERRCODE = 'object_in_use',
                       HINT = 'Call billing.unenforce_quota on the tables in billing.enforced_tables first.';
         END IF;
-        IF v_counted THEN
+        -- Closed periods too: usage_history shows a period resource's only
+        -- (until 2026-12-05 a change to a gauge hid them).
+        IF v_counted OR EXISTS (SELECT FROM billing.closed_periods c WHERE c.resource = OLD.resource) THEN
             RAISE EXCEPTION 'the kind of resource "%" cannot change while tenants have usage of it', OLD.resource
                 USING ERRCODE = 'object_in_use',
                       DETAIL = 'A period resource and a gauge keep usage apart: the usage would be lost.',
