@@ -90,7 +90,7 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
 {
     TenantTerms now;
     return terms.kind == ResourceKind::period && tenant_terms_may_have_changed() &&
-           period_differs_now(key, terms.usage_period_start, &now);
+           period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
 }
 
 // Do the two say something different about the consumption: its limit,
@@ -116,7 +116,11 @@ bool terms_differ(const TenantTerms& a, const TenantTerms& b)
 // terms_change_while_waiting).  Cheap when no invalidation arrived.
 bool terms_changed_since(const QuotaKey& key, const TenantTerms& terms)
 {
-    return tenant_terms_may_have_changed() && terms_differ(terms, terms_for(key));
+    if (!tenant_terms_may_have_changed())
+        return false;
+    TenantTerms now;
+    (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
+    return terms_differ(terms, now);
 }
 
 enum class Consumed {
@@ -140,7 +144,9 @@ bool terms_changed_in_storage(const QuotaKey& key, const TenantTerms& terms)
     if (terms.kind != ResourceKind::period)
         return terms_changed_since(key, terms);
     forget_tenant_terms(key);
-    return terms_differ(terms, terms_for(key));
+    TenantTerms now;
+    (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
+    return terms_differ(terms, now);
 }
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a
@@ -166,8 +172,14 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     // counts what it adds.
     bool waits_for_mover = !pending_passed(usage);
     if (admission.result != AdmissionResult::admitted) {
-        if (may_retry && waits_for_mover && counter_wait_for_mover(moves))
+        if (may_retry && waits_for_mover && counter_wait_for_mover(moves)) {
+            // Read again under the terms the mover left, and in the period
+            // they count now (period_differs_now).
+            (void)tenant_terms_may_have_changed();
+            TenantTerms now;
+            (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
             return Consumed::retry;
+        }
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
     }
@@ -549,11 +561,22 @@ int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
     return take_usage_out(key, from, to, false);
 }
 
-bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now)
+bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
+                        TenantTerms* now)
 {
     *now = terms_for(key);
-    return now->kind == ResourceKind::period && now->has_usage_period &&
-           now->usage_period_start != period_start;
+    if (now->kind != ResourceKind::period || !now->has_usage_period ||
+        now->usage_period_start == period_start)
+        return false;
+    // A period still running was carried by the change to the one that
+    // counts at its now(): counted from now on in the period that counts at
+    // this moment (count_periods_from_now).  One that has ended was closed,
+    // and a late consumption of it counts as at this transaction's start.
+    if (period_end > GetCurrentTimestamp()) {
+        count_periods_from_now();
+        *now = terms_for(key);
+    }
+    return now->usage_period_start != period_start;
 }
 
 void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net)

@@ -80,10 +80,13 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
 // The tenant's terms now (*now); true when they count the key's usage in a
-// period other than `period_start`: a schedule change moved it.  Whoever
-// waited for that change takes the invalidation messages first
+// period other than [period_start, period_end): a schedule change moved it.
+// If that period is still running, this transaction counts periods from now
+// on at this moment (count_periods_from_now).  Whoever waited for that
+// change takes the invalidation messages first
 // (tenant_terms_may_have_changed).
-bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TenantTerms* now);
+bool period_differs_now(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
+                        TenantTerms* now);
 
 // Shared-memory mode, at commit: `net`, this transaction's change of the
 // key in a period a schedule change then moved away from (and already given

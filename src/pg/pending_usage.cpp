@@ -67,6 +67,10 @@ struct PendingUsage {
     // what shared-memory mode registered with counter_begin_commit.
     bool alert_terms_known;
     Limit alert_limit;
+    // The end of the period consumed in, from the terms of the last
+    // consumption (0 without one): whether a schedule change carried that
+    // period or closed it (period_differs_now).
+    TimestampTz usage_period_end;
     TimestampTz alert_period_start;
     uint64 alert_terms_generation; // tenant_terms_generation() when noted
     // Shared-memory mode: the (sub)transaction that moved the key's usage
@@ -353,7 +357,7 @@ void check_period_again(PendingUsage* entry, const CounterMoves& moves)
         (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
         QuotaKey key = quota_key_of(entry);
         TenantTerms now;
-        if (period_differs_now(key, entry->key.period_start, &now)) {
+        if (period_differs_now(key, entry->key.period_start, entry->usage_period_end, &now)) {
             // Not passed, so nothing written yet: the whole change moves.
             // Taken to the new period first: until then the mover's carry
             // counts it there (counter_carry_in_flight), and should taking
@@ -713,6 +717,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->parts = nullptr;
         entry->alert_terms_known = false;
         entry->alert_limit = Limit::none();
+        entry->usage_period_end = 0;
         entry->alert_period_start = 0;
         entry->alert_terms_generation = 0;
         entry->moved_out_subxact = InvalidSubTransactionId;
@@ -757,6 +762,7 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
 {
     entry->alert_terms_known = true;
     entry->alert_limit = terms.limit;
+    entry->usage_period_end = terms.period_end;
     entry->alert_period_start = terms.billing_period_start;
     entry->alert_terms_generation = terms.generation;
 }

@@ -9,6 +9,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -42,7 +43,7 @@ constexpr long max_cached_terms = 20000;
 HTAB* terms_cache = nullptr;
 bool terms_stale = false;
 uint64 terms_generation = 0; // tenant_terms_generation()
-TermsEntry scratch_entry; // terms loaded while a change was arriving
+TermsEntry scratch_entry;    // terms loaded while a change was arriving
 
 void create_terms_cache()
 {
@@ -65,6 +66,18 @@ void ensure_fresh_cache()
     }
     if (terms_cache == nullptr)
         create_terms_cache();
+}
+
+// count_periods_from_now(): the moment, and the transaction it holds for.
+LocalTransactionId periods_from_lxid = InvalidLocalTransactionId;
+TimestampTz periods_from = 0;
+
+TimestampTz period_clock()
+{
+    TimestampTz start = GetCurrentTransactionStartTimestamp();
+    if (periods_from_lxid == MyProc->lxid && periods_from > start)
+        return periods_from;
+    return start;
 }
 
 } // namespace
@@ -116,7 +129,7 @@ TenantTerms terms_for(const QuotaKey& key)
     terms.generation = generation;
 
     if (stored.subscription != SubscriptionState::none) {
-        TimestampTz now = GetCurrentTransactionStartTimestamp();
+        TimestampTz now = period_clock();
         if (!entry->has_period || now < entry->period_start || now >= entry->period_end) {
             BillingPeriod period =
                 billing_period_containing(stored.anchor, &stored.billing_interval, now);
@@ -134,6 +147,12 @@ TenantTerms terms_for(const QuotaKey& key)
         terms.period_end = entry->period_end;
     }
     return terms;
+}
+
+void count_periods_from_now()
+{
+    periods_from_lxid = MyProc->lxid;
+    periods_from = GetCurrentTimestamp();
 }
 
 void forget_tenant_terms(const QuotaKey& key)
