@@ -141,6 +141,12 @@ SELECT count(*) AS ta_unused_left FROM billing.resources WHERE resource = 'ta_un
 -- and a resource added again under the name found its old usage).
 SELECT regress_util.sqlstate_of($$TRUNCATE billing.resources CASCADE$$);
 SELECT count(*) FROM billing.resources WHERE resource = 'ta_kind';
+-- Nor billing.plans (2026-12-05: TRUNCATE ... CASCADE emptied the closed
+-- periods and ended subscriptions with it), nor those tables themselves.
+SELECT regress_util.sqlstate_of($$TRUNCATE billing.plans CASCADE$$);
+SELECT regress_util.sqlstate_of($$TRUNCATE billing.closed_periods$$);
+SELECT regress_util.sqlstate_of($$TRUNCATE billing.ended_subscriptions$$);
+SELECT count(*) > 0 AS plans_kept FROM billing.plans;
 -- A gauge given back to 0 may become a period resource, and its history
 -- of closed periods is empty.
 INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_gone_gauge', 'gauge', 'things');

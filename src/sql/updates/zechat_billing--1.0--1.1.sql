@@ -1898,6 +1898,41 @@ CREATE TRIGGER keep_ended_schedules_on_truncate
 CREATE TRIGGER carry_usage_to_new_period_on_return
     AFTER INSERT ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();
+
+-- Closed periods are billing history, and an ended subscription's schedule
+-- keeps its tenant's usage in its periods: while any usage or closed period
+-- exists, neither table may be truncated, nor billing.plans, which
+-- TRUNCATE ... CASCADE empties them with (until 2026-12-05 it did: a tenant
+-- subscribing again started its period from zero, its history gone).
+-- DELETE removes chosen rows.
+CREATE FUNCTION billing._history_truncate_allowed()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM billing.usage_parts p
+                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
+       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+        RAISE EXCEPTION 'billing.% cannot be truncated while tenants have usage', TG_TABLE_NAME
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'It would take closed billing periods or the schedules of ended subscriptions with it, which usage_history and returning tenants need.',
+                  HINT = 'Delete the rows meant instead.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER history_truncate_allowed
+    BEFORE TRUNCATE ON billing.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._history_truncate_allowed();
+CREATE TRIGGER history_truncate_allowed
+    BEFORE TRUNCATE ON billing.closed_periods
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._history_truncate_allowed();
+CREATE TRIGGER history_truncate_allowed
+    BEFORE TRUNCATE ON billing.ended_subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._history_truncate_allowed();
+REVOKE ALL ON FUNCTION billing._history_truncate_allowed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
     billing._keep_ended_schedule(text, text, timestamptz, interval),
     billing._schedule_changed_meanwhile(text),
