@@ -164,4 +164,11 @@ INSERT INTO billing.closed_periods VALUES
 SELECT regress_util.sqlstate_of($$UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_closed'$$);
 DELETE FROM billing.closed_periods WHERE resource = 'ta_closed';
 UPDATE billing.resources SET kind = 'gauge' WHERE resource = 'ta_closed';
+-- Nor deleted while a table enforces it, said plainly (not the foreign
+-- key's bare 23503).
+CREATE TABLE ta_closed_rows (tenant_id text);
+SELECT billing.enforce_quota('ta_closed_rows', 'ta_closed');
+SELECT * FROM regress_util.error_of($$DELETE FROM billing.resources WHERE resource = 'ta_closed'$$);
+SELECT billing.unenforce_quota('ta_closed_rows', 'ta_closed');
+DROP TABLE ta_closed_rows;
 DELETE FROM billing.resources WHERE resource = 'ta_closed';

@@ -29,6 +29,13 @@ BEGIN
                       DETAIL = 'Its usage would stay behind and count again for a resource added under the same name.',
                       HINT = 'Keep the resource; plans without a limit for it allow none of it.';
         END IF;
+        -- Said plainly, not as the foreign key's bare 23503 (a table
+        -- dropped while enforced keeps its row until a full recount).
+        IF EXISTS (SELECT FROM billing.enforced_tables e WHERE e.resource = OLD.resource) THEN
+            RAISE EXCEPTION 'resource "%" cannot be deleted while a table enforces it', OLD.resource
+                USING ERRCODE = 'object_in_use',
+                      HINT = 'Call billing.unenforce_quota on its tables in billing.enforced_tables first; a dropped table''s row goes with a full billing.recount().';
+        END IF;
         RETURN OLD;
     END IF;
     IF NEW.resource IS DISTINCT FROM OLD.resource THEN
