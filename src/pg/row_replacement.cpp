@@ -34,9 +34,14 @@ bool replaced_by_change(Relation rel, ItemPointer row, TransactionId changed_by,
     LockBuffer(buffer, BUFFER_LOCK_SHARE);
     TransactionId by;
     CommandId in;
+    // A row an UPDATE moved to another partition was deleted here, its
+    // link marked so: no update of this version.
+    ItemPointer link = &tuple.t_data->t_ctid;
+    bool same_kind = updated ? !ItemPointerEquals(link, &tuple.t_self) &&
+                                   !ItemPointerIndicatesMovedPartitions(link)
+                             : ItemPointerEquals(link, &tuple.t_self);
     bool replaced = replaced_by_us(tuple.t_data, &by, &in) && TransactionIdEquals(by, changed_by) &&
-                    in == changed_in &&
-                    updated != ItemPointerEquals(&tuple.t_data->t_ctid, &tuple.t_self);
+                    in == changed_in && same_kind;
     UnlockReleaseBuffer(buffer);
     return replaced;
 }

@@ -22,8 +22,9 @@ bool replaced_by_us(HeapTupleHeader header, TransactionId* changed_by, CommandId
 
 // Whether the version at `row` of rel was replaced by the change of
 // `changed_by` in command `changed_in`, and by an update (`updated`, which
-// links the version to its successor) or a delete (which leaves it linked
-// to itself).  A version gone from the table says no.
+// links the version to its successor in the same table; a row an UPDATE
+// moved to another partition was deleted from this one) or a delete (which
+// leaves it linked to itself).  A version gone from the table says no.
 bool replaced_by_change(Relation rel, ItemPointer row, TransactionId changed_by,
                         CommandId changed_in, bool updated);
 

@@ -12,6 +12,7 @@
 
 extern "C" {
 #include "access/relation.h"
+#include "storage/bufmgr.h"
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
 #include "utils/hsearch.h"
@@ -91,12 +92,8 @@ void give_back(const HeldKey* key, int64 amount, ReleaseOf of)
         release_quota(make_quota_key(key->tenant_id, key->resource), amount, of);
 }
 
-// A change rolled back to a savepoint took its consumption along, and gave
-// nothing back: nothing to settle.
 void settle(const HeldUpdate& change, bool done)
 {
-    if (!TransactionIdIsCurrentTransactionId(change.updated_by))
-        return;
     if (done)
         give_back(change.held_for, change.held, ReleaseOf::stored_rows);
     else
@@ -114,13 +111,17 @@ void settle_all(const HeldUpdate* changes, int count)
     being_sorted = changes;
     qsort(order, count, sizeof *order, by_row_then_order);
     Relation rel = nullptr;
+    BlockNumber blocks = 0;
     for (int first = 0; first < count;) {
         const HeldUpdate& version = changes[order[first]];
-        if (rel == nullptr || RelationGetRelid(rel) != version.relid) {
+        if (first == 0 || changes[order[first - 1]].relid != version.relid) {
             if (rel != nullptr)
                 relation_close(rel, NoLock);
-            // Locked by the update until the transaction ends.
-            rel = relation_open(version.relid, NoLock);
+            // Locked by the update until the transaction ends, and neither
+            // dropped nor truncated while its statement runs; checked all
+            // the same, as a version not there is simply not replaced.
+            rel = try_relation_open(version.relid, NoLock);
+            blocks = rel != nullptr ? RelationGetNumberOfBlocks(rel) : 0;
         }
         // A version is replaced once.  A command that reached it more than
         // once (a join) fired the trigger again only because its earlier
@@ -130,7 +131,8 @@ void settle_all(const HeldUpdate* changes, int count)
         for (; end < count && same_version(changes[order[end]], version); ++end) {
             const HeldUpdate& change = changes[order[end]];
             ItemPointerData row = change.row;
-            if (replaced_by_change(rel, &row, change.updated_by, change.updated_in, true))
+            if (ItemPointerGetBlockNumber(&row) < blocks &&
+                replaced_by_change(rel, &row, change.updated_by, change.updated_in, true))
                 taken = end;
         }
         for (int k = first; k < end; ++k)
@@ -195,25 +197,45 @@ void settle_updates_deeper_than(int level)
 {
     if (held_count == 0)
         return;
-    // Taken out of the list first: giving quota back may run SQL, whose
-    // statements end through here too.
-    int settling = 0;
-    for (int i = 0; i < held_count; ++i)
-        settling += held_changes[i].level > level ? 1 : 0;
-    if (settling == 0)
-        return;
-    auto* changes = static_cast<HeldUpdate*>(
-        palloc_extended(sizeof(HeldUpdate) * static_cast<Size>(settling), MCXT_ALLOC_HUGE));
-    int taken = 0;
+    // A change rolled back to a savepoint (an EXCEPTION block caught the
+    // update's error) took its consumption along and gave nothing back: it
+    // goes unread, as its table may be truncated or dropped since (until
+    // 2026-12-05 settling it read the table, and failed).
     int kept = 0;
+    int settling = 0;
     for (int i = 0; i < held_count; ++i) {
-        if (held_changes[i].level > level)
-            changes[taken++] = held_changes[i];
-        else
-            held_changes[kept++] = held_changes[i];
+        const HeldUpdate& change = held_changes[i];
+        if (change.level <= level)
+            ++kept;
+        else if (TransactionIdIsCurrentTransactionId(change.updated_by))
+            ++settling;
     }
-    held_count = kept;
-    settle_all(changes, taken);
+    if (kept == held_count)
+        return;
+    // Taken out of the list first: giving quota back may run SQL, whose
+    // statements end through here too.  All of them (the common case):
+    // the list itself, with no copy.
+    HeldUpdate* changes;
+    if (kept == 0) {
+        changes = held_changes;
+        held_changes = nullptr;
+        held_room = 0;
+    } else {
+        changes = static_cast<HeldUpdate*>(
+            palloc_extended(sizeof(HeldUpdate) * static_cast<Size>(settling), MCXT_ALLOC_HUGE));
+    }
+    int taken = 0;
+    int still_held = 0;
+    for (int i = 0; i < held_count; ++i) {
+        const HeldUpdate change = kept == 0 ? changes[i] : held_changes[i];
+        if (change.level <= level)
+            held_changes[still_held++] = change;
+        else if (TransactionIdIsCurrentTransactionId(change.updated_by))
+            changes[taken++] = change;
+    }
+    held_count = still_held;
+    if (taken > 0)
+        settle_all(changes, taken);
     pfree(changes);
 }
 

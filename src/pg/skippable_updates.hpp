@@ -26,8 +26,11 @@
 // A statement running when the library was loaded (lock mode loads it at
 // its first use in a session) is not seen to end, and counts at once too.
 //
-// A change is 56 bytes, kept from the update until its statement ends; its
-// tenant and resource once per transaction.
+// A change is 56 bytes, kept from the update until its statement ends (the
+// list grows by doubling: up to twice that a row); its tenant and resource
+// once per transaction.  A row that a later trigger moves to another
+// partition is counted by the move's delete and insert, and its update's
+// change is settled as skipped.
 #pragma once
 
 #include "pg_headers.hpp"
