@@ -5,14 +5,43 @@
 // it to every backend of the database when this transaction commits, and
 // replays it locally on rollback; the extension's relcache callback then
 // drops its cached tenant terms (tenant_terms.hpp).
+//
+// PostgreSQL makes a committed change visible (it leaves the list of
+// running transactions) a moment before it sends those messages, and a
+// backend consuming in that instant still used the terms it cached: one
+// that read the changed row itself then consumed under the old limit
+// (until 2026-12-05).  In shared-memory mode the commit is also counted in
+// shared memory from the transaction's COMMIT callback, which runs in
+// between: a backend that sees the count move drops its cache at once.
+// Lock mode has no shared memory of its own; the instant stays (README).
+#include "config_invalidation.hpp"
+
+#include "counter_shmem.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "utils/inval.h"
 }
 
 namespace {
+
+// This transaction changed a configuration table (or a subtransaction of
+// it did: one rolled back only costs the backends a reload).
+bool changed_config = false;
+
+void on_transaction_event(XactEvent event, void*)
+{
+    if (!changed_config)
+        return;
+    if (event == XACT_EVENT_COMMIT)
+        zechat::billing::pg::count_config_change_committed();
+    // A prepared change is made visible by COMMIT PREPARED, which runs no
+    // callback: it relies on the invalidation messages alone.
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+        changed_config = false;
+}
 
 Datum config_changed_body(FunctionCallInfo fcinfo)
 {
@@ -21,10 +50,20 @@ Datum config_changed_body(FunctionCallInfo fcinfo)
                         errmsg("billing._config_changed() must be called as a trigger")));
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
     CacheInvalidateRelcache(data->tg_relation);
+    changed_config = true;
     return (Datum)0;
 }
 
 } // namespace
+
+namespace zechat::billing::pg {
+
+void register_config_change_callback()
+{
+    RegisterXactCallback(on_transaction_event, nullptr);
+}
+
+} // namespace zechat::billing::pg
 
 extern "C" {
 ZB_GUARDED_ENTRY(zb_config_changed, config_changed_body)

@@ -41,8 +41,9 @@ constexpr const char* shmem_name = "zechat_billing counters";
 // the first backend on EXEC_BACKEND builds).
 struct SharedCounters {
     LWLock* lock;
-    ConditionVariable loaded;  // broadcast when a load finishes or fails
-    ConditionVariable settled; // broadcast when a moved counter's last pass settles
+    ConditionVariable loaded;        // broadcast when a load finishes or fails
+    ConditionVariable settled;       // broadcast when a moved counter's last pass settles
+    pg_atomic_uint64 config_changes; // config_changes_committed()
     // The counter table follows, aligned, then the moves of absent keys.
 };
 
@@ -86,6 +87,7 @@ void on_shmem_startup()
         shared->lock = &(GetNamedLWLockTranche(tranche_name))[0].lock;
         ConditionVariableInit(&shared->loaded);
         ConditionVariableInit(&shared->settled);
+        pg_atomic_init_u64(&shared->config_changes, 0);
         CounterTable::format(reinterpret_cast<char*>(shared) + table_offset,
                              static_cast<uint32_t>(zb_max_counters));
         AbsentKeyMoves::format(reinterpret_cast<char*>(shared) + absent_moves_offset(),
@@ -658,6 +660,17 @@ void request_counter_shmem()
 bool counter_shmem_available()
 {
     return shared != nullptr;
+}
+
+uint64 config_changes_committed()
+{
+    return shared == nullptr ? 0 : pg_atomic_read_u64(&shared->config_changes);
+}
+
+void count_config_change_committed()
+{
+    if (shared != nullptr)
+        (void)pg_atomic_fetch_add_u64(&shared->config_changes, 1);
 }
 
 } // namespace zechat::billing::pg

@@ -48,6 +48,14 @@ void request_counter_shmem();
 // runs in shared-memory mode.
 bool counter_shmem_available();
 
+// Configuration changes committed in the cluster, counted by each
+// transaction that changed a configuration table right after its change
+// became visible, before its invalidation messages go out (PostgreSQL sends
+// them a moment later): a backend that sees the count move drops the terms
+// it cached at once (tenant_terms.hpp).  Always 0 without shared memory.
+uint64 config_changes_committed();
+void count_config_change_committed();
+
 // The key's counter, loaded if needed, pinned for the calling transaction
 // (unpinned by counter_settle(..., unpin = true)).  Raises 53400 when every
 // entry is in use.

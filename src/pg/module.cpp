@@ -3,6 +3,7 @@
 
 #include "absent_moves.hpp"
 #include "billing_catalog.hpp"
+#include "config_invalidation.hpp"
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
 #include "enforce_trigger.hpp"
@@ -61,6 +62,7 @@ void _PG_init(void)
         zechat::billing::pg::request_counter_shmem();
         zechat::billing::pg::register_absent_move_callbacks();
         zechat::billing::pg::register_dropped_database_hook();
+        zechat::billing::pg::register_config_change_callback();
     }
     MarkGUCPrefixReserved("zechat_billing");
 

@@ -4,6 +4,7 @@
 
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
+#include "counter_shmem.hpp"
 #include "read_snapshot.hpp"
 #include "stored_terms.hpp"
 
@@ -52,11 +53,27 @@ void create_terms_cache()
     terms_stale = false;
 }
 
+// Shared-memory mode: configuration changes committed that this backend
+// has taken account of (config_invalidation.cpp).  A change counted since
+// marks the cache stale, as its invalidation message will.
+uint64 config_changes_seen = 0;
+
+void notice_config_changes_committed()
+{
+    uint64 committed = config_changes_committed();
+    if (committed == config_changes_seen)
+        return;
+    config_changes_seen = committed;
+    terms_stale = true;
+    ++terms_generation;
+}
+
 // Invalidation callbacks may run in the middle of a load (opening a table
 // accepts invalidation messages), so they only set terms_stale; the cache is
 // rebuilt here, at the start of a lookup, where no entry pointer is held.
 void ensure_fresh_cache()
 {
+    notice_config_changes_committed();
     AcceptInvalidationMessages();
     if (terms_cache != nullptr &&
         (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
@@ -184,6 +201,7 @@ const char* subscription_state_name(SubscriptionState state)
 bool tenant_terms_may_have_changed()
 {
     AcceptInvalidationMessages();
+    notice_config_changes_committed();
     return terms_stale;
 }
 
