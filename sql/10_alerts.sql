@@ -131,3 +131,17 @@ SELECT a.tenant_id, a.resource, a.threshold, a.used, a.hard_limit,
   FROM billing.alerts a
   JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
  WHERE a.tenant_id IN ('al_up', 'al_down', 'al_over', 'al_year') ORDER BY 1, 2, 3;
+-- A consumption and a change of its tenant's schedule in one transaction:
+-- what it consumed moves with the period's usage and alerts in the new
+-- period, counted on top of the usage carried along (2026-12-05: it alerted
+-- nowhere, and the next consumption found 80 % behind it).
+INSERT INTO billing.plan_limits VALUES ('al_yearly', 'messages', 10);
+SELECT billing.subscribe('al_mover', 'al_plan', now() - interval '40 days');
+SELECT billing.consume_quota('al_mover', 'messages', 3);
+BEGIN;
+SELECT billing.consume_quota('al_mover', 'messages', 5);
+SELECT billing.subscribe('al_mover', 'al_yearly');
+COMMIT;
+SELECT a.threshold, a.used, a.hard_limit, a.period_start = u.period_start AS this_period
+  FROM billing.alerts a JOIN billing.tenant_usage('al_mover') u ON u.resource = 'messages'
+ WHERE a.tenant_id = 'al_mover' ORDER BY 1;

@@ -452,12 +452,13 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         add_pending_usage(usage, delta);
         return;
     }
-    // No usage yet, and delta > 0: the row is created, and locked, at once.
+    // No usage yet, and delta > 0: the row is created, and locked, at once
+    // (the usage before this transaction was 0).
     int64 new_used;
     if (!add_usage_within(key, period_start, delta, PG_INT64_MAX, &new_used))
         elog(ERROR, "zechat_billing: could not create the usage row of tenant %s, resource %s",
              key.tenant_id, key.resource);
-    track_pending_usage(key, period_start, new_used);
+    track_pending_usage(key, period_start, new_used, delta);
 }
 
 namespace {
@@ -506,6 +507,7 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
         return 0;
     int64 moved;
     PendingUsage* moved_counter = nullptr; // shared-memory mode
+    PendingUsage* moved_entry = nullptr;
     if (counter_shmem_available()) {
         if (nothing_to_move(key, from))
             return 0;
@@ -514,6 +516,7 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
         moved_counter = track_counter_usage(key, from);
         move_counter_usage_out(moved_counter);
         moved = counter_usage(moved_counter);
+        moved_entry = moved_counter;
     } else {
         // A key with no row at all is claimed (claim_absent_usage_row): a
         // first consumption under the old terms then waits for this change
@@ -526,11 +529,15 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
                 break;
         }
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
+        moved_entry = usage;
     }
     if (moved > 0) {
+        AlertCarry alerts = alert_carry_of(moved_entry, moved);
         adjust_usage(key, from, -moved, false);
-        if (deliver)
+        if (deliver) {
             adjust_usage(key, to, moved, false);
+            carry_alerts_to(find_pending_usage(key, to), alerts);
+        }
     }
     // Shared-memory mode: transactions admitted in `from` before the move
     // and still in flight commit their consumption into the period that

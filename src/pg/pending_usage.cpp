@@ -1,3 +1,5 @@
+
+#include <algorithm>
 #include <cstring>
 
 #include "pending_usage.hpp"
@@ -86,6 +88,9 @@ struct PendingUsage {
     CarryUndo carry_undo;
     int64 carry_excluded;
     int64 usage_before;
+    // Usage a move by this transaction carried here, which the next
+    // crossing leaves out (carry_alerts_to).
+    int64 alert_carried;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
     // written to the backend's part already (lock mode folds what it writes
@@ -238,6 +243,10 @@ void refuse_prepare_with_counters()
 // write_pending_usage starts where this one ends.
 bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
 {
+    // Usage carried here by a move is no consumption: the crossing starts
+    // above it (the first round only).
+    int64 carried = entry->alert_carried;
+    entry->alert_carried = 0;
     if (entry->counter != nullptr) {
         int64 net = unwritten_change(entry);
         if (net <= 0)
@@ -245,9 +254,10 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
         *before = counter_begin_commit(entry->counter, net);
         entry->committing += net;
         *after = *before + net;
-        return true;
+        *before += std::min(carried, net);
+        return *after > *before;
     }
-    *before = entry->usage_before;
+    *before = entry->usage_before + carried;
     *after = pending_current_usage(entry);
     entry->usage_before = *after;
     return *after > *before;
@@ -724,6 +734,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->carry_subxact = InvalidSubTransactionId;
         entry->carry_excluded = 0;
         entry->usage_before = 0;
+        entry->alert_carried = 0;
         entry->committing = 0;
         entry->written = 0;
         entry->part_written = false;
@@ -756,6 +767,27 @@ PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->usage_before = base_used - already_added;
     }
     return entry;
+}
+
+AlertCarry alert_carry_of(const PendingUsage* from, int64 moved)
+{
+    if (from == nullptr || !from->alert_terms_known || moved <= 0)
+        return AlertCarry{false, 0};
+    int64 own = from->counter != nullptr ? from->consumed - from->released
+                                         : pending_current_usage(from) - from->usage_before;
+    own = std::clamp<int64>(own, 0, moved);
+    return AlertCarry{own > 0, moved - own};
+}
+
+void carry_alerts_to(PendingUsage* to, const AlertCarry& carry)
+{
+    if (to == nullptr || !carry.consumed_here)
+        return;
+    // The terms are read again at commit (refresh_alert_terms), under which
+    // the new period must be the one that counts.
+    to->alert_terms_known = true;
+    to->alert_terms_generation = PG_UINT64_MAX;
+    to->alert_carried += carry.carried;
 }
 
 void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)

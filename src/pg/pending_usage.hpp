@@ -119,6 +119,20 @@ void add_pending_usage(PendingUsage* entry, int64 delta);
 // bring it back.  Shared-memory mode also frees the reservation at once.
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
 
+// Usage alerts across a move of a key's usage by this transaction (a
+// schedule change): what this transaction itself consumed in the period
+// moved away from alerts in the new one, counted on top of the usage
+// carried along, which is no consumption (until 2026-12-05 it alerted
+// nowhere, and the next consumption found the thresholds it passed behind
+// it).  Read before the move (`moved` is what it takes, `from` may be
+// nullptr), applied after it to the new period's entry.
+struct AlertCarry {
+    bool consumed_here; // the transaction consumed in the old period
+    int64 carried;      // of `moved`, what it did not consume
+};
+AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
+void carry_alerts_to(PendingUsage* to, const AlertCarry& carry);
+
 // Calls fn(resource, period_start, delta, arg) for every key of tenant_id
 // with a non-zero unwritten change (consumed - released).
 void for_each_pending_of_tenant(const char* tenant_id,
