@@ -575,12 +575,17 @@ bool period_differs_now(const QuotaKey& key, TimestampTz period_start, Timestamp
     if (now->kind != ResourceKind::period || !now->has_usage_period ||
         now->usage_period_start == period_start)
         return false;
-    // A period still running was carried by the change to the one that
-    // counts at its now(): counted from now on in the period that counts at
-    // this moment (count_periods_from_now).  One that has ended was closed,
-    // and a late consumption of it counts as at this transaction's start.
-    if (period_end > GetCurrentTimestamp()) {
-        count_periods_from_now();
+    // The change carried the period to the one that counts at its now(),
+    // which the period that counts at this moment is (or follows): it
+    // overlaps the old one.  Counted there from now on, for this tenant
+    // (count_periods_from_now).  A period that ended before the new
+    // schedule's current one began was closed (its usage went to
+    // closed_periods), and a late consumption of it counts as at this
+    // transaction's start.  (Not by whether the old period still runs: it
+    // may have ended between the change and this transaction seeing it.)
+    TenantTerms moment = terms_at_this_moment(key);
+    if (moment.has_usage_period && moment.usage_period_start < period_end) {
+        count_periods_from_now(key);
         *now = terms_for(key);
     }
     return now->usage_period_start != period_start;

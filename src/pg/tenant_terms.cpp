@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 
 #include "tenant_terms.hpp"
@@ -85,31 +86,58 @@ void ensure_fresh_cache()
         create_terms_cache();
 }
 
-// count_periods_from_now(): the moment, and the transaction it holds for.
-LocalTransactionId periods_from_lxid = InvalidLocalTransactionId;
-TimestampTz periods_from = 0;
+// count_periods_from_now(): per tenant, the moment its periods are counted
+// at in this transaction (a table in the transaction's memory, so taken for
+// empty in the next one).
+struct TenantMoment {
+    char tenant_id[sizeof(TermsKey::tenant_id)]; // hash key
+    TimestampTz from;
+};
+HTAB* moments = nullptr;
+LocalTransactionId moments_lxid = InvalidLocalTransactionId;
 
-TimestampTz period_clock()
+HTAB* moments_of_this_transaction(bool create)
 {
-    TimestampTz start = GetCurrentTransactionStartTimestamp();
-    if (periods_from_lxid == MyProc->lxid && periods_from > start)
-        return periods_from;
-    return start;
+    if (moments_lxid != MyProc->lxid) {
+        moments = nullptr; // went with the memory of the transaction that made it
+        moments_lxid = MyProc->lxid;
+    }
+    if (moments == nullptr && create)
+        moments =
+            create_backend_hash("zechat_billing period moments", 8, sizeof(TenantMoment::tenant_id),
+                                sizeof(TenantMoment), TopTransactionContext);
+    return moments;
 }
 
-} // namespace
+// When the tenant's periods are counted at: now(), or the moment above.
+TimestampTz period_clock(const TermsKey& key)
+{
+    TimestampTz start = GetCurrentTransactionStartTimestamp();
+    HTAB* table = moments_of_this_transaction(false);
+    if (table == nullptr)
+        return start;
+    auto* moment =
+        static_cast<TenantMoment*>(hash_search(table, key.tenant_id, HASH_FIND, nullptr));
+    return moment != nullptr && moment->from > start ? moment->from : start;
+}
 
-TenantTerms terms_for(const QuotaKey& key)
+TermsKey terms_key(const QuotaKey& key)
+{
+    TermsKey hash_key;
+    std::memset(&hash_key, 0, sizeof hash_key);
+    std::memcpy(hash_key.tenant_id, key.tenant_id, key.tenant_id_length);
+    std::memcpy(hash_key.resource, key.resource, key.resource_length);
+    return hash_key;
+}
+
+// The key's terms with its periods counted at `when`.
+TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
 {
     ensure_fresh_cache();
     // Taken before anything is read: invalidations accepted while reading
     // (on taking a lock) move the number past it.
     uint64 generation = terms_generation;
-
-    TermsKey hash_key;
-    std::memset(&hash_key, 0, sizeof hash_key);
-    std::memcpy(hash_key.tenant_id, key.tenant_id, key.tenant_id_length);
-    std::memcpy(hash_key.resource, key.resource, key.resource_length);
+    TermsKey hash_key = terms_key(key);
 
     bool found;
     auto* entry = static_cast<TermsEntry*>(hash_search(terms_cache, &hash_key, HASH_FIND, &found));
@@ -146,7 +174,9 @@ TenantTerms terms_for(const QuotaKey& key)
     terms.generation = generation;
 
     if (stored.subscription != SubscriptionState::none) {
-        TimestampTz now = period_clock();
+        TimestampTz now = period_clock(hash_key);
+        if (at_this_moment)
+            now = std::max(now, GetCurrentTimestamp());
         if (!entry->has_period || now < entry->period_start || now >= entry->period_end) {
             BillingPeriod period =
                 billing_period_containing(stored.anchor, &stored.billing_interval, now);
@@ -166,20 +196,32 @@ TenantTerms terms_for(const QuotaKey& key)
     return terms;
 }
 
-void count_periods_from_now()
+} // namespace
+
+TenantTerms terms_for(const QuotaKey& key)
 {
-    periods_from_lxid = MyProc->lxid;
-    periods_from = GetCurrentTimestamp();
+    return terms_at(key, false);
+}
+
+TenantTerms terms_at_this_moment(const QuotaKey& key)
+{
+    return terms_at(key, true);
+}
+
+void count_periods_from_now(const QuotaKey& key)
+{
+    HTAB* table = moments_of_this_transaction(true);
+    TermsKey hash_key = terms_key(key);
+    auto* moment =
+        static_cast<TenantMoment*>(hash_search(table, hash_key.tenant_id, HASH_ENTER, nullptr));
+    moment->from = GetCurrentTimestamp();
 }
 
 void forget_tenant_terms(const QuotaKey& key)
 {
     if (terms_cache == nullptr)
         return;
-    TermsKey hash_key;
-    std::memset(&hash_key, 0, sizeof hash_key);
-    std::memcpy(hash_key.tenant_id, key.tenant_id, key.tenant_id_length);
-    std::memcpy(hash_key.resource, key.resource, key.resource_length);
+    TermsKey hash_key = terms_key(key);
     (void)hash_search(terms_cache, &hash_key, HASH_REMOVE, nullptr);
 }
 

@@ -61,16 +61,20 @@ uint64 tenant_terms_generation();
 bool tenant_terms_may_have_changed();
 
 // Periods are counted at the transaction's start (now()), as the contract
-// says, until the transaction sees a change of a tenant's billing schedule
-// move the period one of its consumptions counts in (it waited for the
-// change, or met it at commit): from then on at the moment it saw that.  A
-// new anchor is the changing transaction's now(), later than this one's
-// start, which under the new schedule lies in a period that ended as it
-// began; the change carried the tenant's usage to the period that counts
-// at its own now().  Until 2026-12-05 such a consumption was counted in
-// that ended period instead, beside the usage it should have joined, and
-// the tenant could pass its limit by it.
-void count_periods_from_now();
+// says, until the transaction sees a change of the tenant's billing schedule
+// carry the period one of its consumptions counts in (it waited for the
+// change, or met it at commit): from then on, for that tenant, at the
+// moment it saw that.  A new anchor is the changing transaction's now(),
+// later than this one's start, which under the new schedule lies in a
+// period that ended as it began; the change carried the tenant's usage to
+// the period that counts at its own now().  Until 2026-12-05 such a
+// consumption was counted in that ended period instead, beside the usage
+// it should have joined, and the tenant could pass its limit by it.
+void count_periods_from_now(const QuotaKey& key);
+
+// The key's terms with its period the one that counts at this moment (the
+// clock, not now()), for deciding whether a change carried a period.
+TenantTerms terms_at_this_moment(const QuotaKey& key);
 
 // Drops the key's cached terms: the next terms_for() reads them from the
 // tables, with the latest snapshot.  For a change that has committed but
