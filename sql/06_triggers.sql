@@ -810,5 +810,16 @@ UPDATE e_late_parts SET bytes = 150, note = 'archive' WHERE id = 2;
 SELECT used, (SELECT sum(bytes) FROM e_late_parts WHERE tenant_id = 'e_late') AS stored,
        (SELECT count(*) FROM e_late_archive) AS archived
   FROM billing.tenant_usage('e_late') WHERE resource = 'storage';
+-- And one that keeps in its partition a row the statement moves: the
+-- update counts there, its growth checked when the statement ends
+-- (2026-12-05: the growth went uncounted, past the limit too).
+CREATE FUNCTION e_late_pin() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.note = 'pin' THEN NEW.archived := OLD.archived; END IF; RETURN NEW; END $$;
+CREATE TRIGGER zzzz_late_pin BEFORE UPDATE ON e_late_archive FOR EACH ROW EXECUTE FUNCTION e_late_pin();
+UPDATE e_late_parts SET bytes = 500, archived = false, note = 'pin' WHERE id = 1;
+SELECT regress_util.sqlstate_of($$UPDATE e_late_parts SET bytes = 900, archived = false, note = 'pin' WHERE id = 2$$);
+SELECT used, (SELECT sum(bytes) FROM e_late_parts WHERE tenant_id = 'e_late') AS stored,
+       (SELECT count(*) FROM e_late_archive) AS archived
+  FROM billing.tenant_usage('e_late') WHERE resource = 'storage';
 DROP TABLE e_late_parts;
-DROP FUNCTION e_late_archive();
+DROP FUNCTION e_late_archive(), e_late_pin();

@@ -321,12 +321,13 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // the old row, the consumption of the new one): the change counted here
     // too would be counted twice.  One never counted gives back nothing
     // there, and the insert must count nothing either: it takes the mark.
-    if (update_moves_row(data->tg_relation, old_row, new_row)) {
-        if (stays_uncounted)
-            note_partition_move(data->tg_relation, layout.resource, move_mark_tenant(old_text));
-        return;
-    }
-    if (stays_uncounted)
+    bool moves = update_moves_row(data->tg_relation, old_row, new_row);
+    if (moves && stays_uncounted)
+        note_partition_move(data->tg_relation, layout.resource, move_mark_tenant(old_text));
+    // A later BEFORE UPDATE trigger may still keep the row where it is: the
+    // change is then counted when the statement ends (skippable_updates.hpp).
+    bool move_held = moves && layout.update_skippable && update_can_be_held();
+    if ((moves && !move_held) || stays_uncounted)
         return;
 
     int64 old_amount = old_tenant == nullptr ? 0 : counted_amount_of(data, layout, old_row);
@@ -337,9 +338,10 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // A row its statement has not counted yet: consumed as it is now, and
     // its statement counts it as it was, less the credit (an update keeping
     // tenant and amount too).
-    if (old_amount > 0 && credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid,
-                                              layout.resource, old_row, old_tenant, old_amount,
-                                              RowChange::updated, new_key.tenant_id, new_amount)) {
+    if (!moves && old_amount > 0 &&
+        credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid, layout.resource, old_row,
+                            old_tenant, old_amount, RowChange::updated, new_key.tenant_id,
+                            new_amount)) {
         consume_for_row(new_key, new_amount);
         return;
     }
@@ -355,6 +357,11 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     QuotaKey given_back_key{};
     if (given_back > 0)
         given_back_key = make_quota_key(given_back_by, layout.resource);
+    if (move_held) {
+        hold_update(data->tg_relation, old_row, layout.resource, new_key.tenant_id, consumed,
+                    given_back_by, given_back, true);
+        return;
+    }
     // Keys locked in tenant id order (lock mode): growth is still checked
     // before anything is given back.
     if (!tenant_kept && given_back > 0 && std::strcmp(old_tenant, new_key.tenant_id) < 0)

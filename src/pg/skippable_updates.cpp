@@ -38,7 +38,11 @@ struct HeldUpdate {
     Oid relid;
     TransactionId updated_by;
     CommandId updated_in;
-    int level; // the nesting level of its statement
+    int16 level; // the nesting level of its statement
+    // An update the billing trigger saw move the row to another partition
+    // (whose delete and insert count it): counted only if a later trigger
+    // kept the row where it was, consuming `consumed` then.
+    bool counts_if_done;
     const HeldKey* consumed_for;
     int64 consumed; // given back if the update was not done
     const HeldKey* held_for;
@@ -94,6 +98,18 @@ void give_back(const HeldKey* key, int64 amount, ReleaseOf of)
 
 void settle(const HeldUpdate& change, bool done)
 {
+    if (change.counts_if_done) {
+        if (!done)
+            return;
+        if (change.consumed > 0) {
+            QuotaRemaining ignored;
+            (void)consume_quota(
+                make_quota_key(change.consumed_for->tenant_id, change.consumed_for->resource),
+                change.consumed, OnRefusal::raise_pt402, &ignored);
+        }
+        give_back(change.held_for, change.held, ReleaseOf::stored_rows);
+        return;
+    }
     if (done)
         give_back(change.held_for, change.held, ReleaseOf::stored_rows);
     else
@@ -173,14 +189,15 @@ bool update_can_be_held()
 }
 
 void hold_update(Relation rel, HeapTuple old_row, const char* resource, const char* consumed_for,
-                 int64 consumed, const char* held_for, int64 held_amount)
+                 int64 consumed, const char* held_for, int64 held_amount, bool counts_if_done)
 {
     make_room_for_item(&held_changes, held_count, &held_room, 16, TopTransactionContext, true);
     HeldUpdate change{};
     change.row = old_row->t_self;
     change.relid = RelationGetRelid(rel);
     change.updated_by = GetCurrentTransactionId();
-    change.level = statement_nesting_level();
+    change.level = static_cast<int16>(statement_nesting_level());
+    change.counts_if_done = counts_if_done;
     change.updated_in = statement_writing_cid(change.level);
     if (consumed > 0) {
         change.consumed_for = held_key(consumed_for, resource);

@@ -53,9 +53,13 @@ bool update_can_be_held();
 
 // Records the change of the update of `old_row` (update_can_be_held() was
 // true): `consumed` was consumed for `consumed_for`, `held` is what will be
-// given back for `held_for` once the update is known done.
+// given back for `held_for` once the update is known done.  With
+// `counts_if_done`, an update the billing trigger saw move the row to
+// another partition, whose delete and insert count it: nothing was
+// consumed, and both are counted only if a later trigger kept the row in
+// its partition (until 2026-12-05 such growth went uncounted).
 void hold_update(Relation rel, HeapTuple old_row, const char* resource, const char* consumed_for,
-                 int64 consumed, const char* held_for, int64 held);
+                 int64 consumed, const char* held_for, int64 held, bool counts_if_done = false);
 
 // A statement at nesting level `level` + 1 has run: settles the changes of
 // updates made deeper than `level` (0 at commit and PREPARE: all of them).
