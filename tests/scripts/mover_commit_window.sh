@@ -13,6 +13,14 @@
 # Lock mode finds the row it created, or found at 0, and reads the terms
 # again from the tables; shared-memory mode waits on the change's lock.
 # Either way both count in the year.  Runs in both modes.
+#
+# Shared-memory mode also: a limit change caught in the same instant.  The
+# consumer, which cached the old limit, must not consume under it any more:
+# the change's commit is counted in shared memory before that instant ends
+# (config_invalidation.cpp), and the consumer drops its cache.  Until
+# 2026-12-05 it consumed 3 more under the old limit although it could read
+# the new one.  Lock mode has no shared memory of its own and keeps that
+# instant (README).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 install_packages gdb
@@ -35,6 +43,40 @@ q() { psql -X -At -v ON_ERROR_STOP=1 -d window -c "$1"; }
 wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
 used_now() {
     q "SELECT used FROM billing.tenant_usage('$1') WHERE resource = 'messages'"
+}
+
+# The sessions of run_window, once its schedule change is done: the mover
+# lowers the yearly plan's limit to what win_t uses, and is stopped in its
+# COMMIT as above; the consumer, with the old limit cached, tries 3 more.
+limit_change_window() {
+    rm -f "$work/stopped" "$work/go"
+    echo "SELECT 'cached ' || billing.check_quota('win_t', 'messages', 1);" >&3
+    wait_for "$work/consumer.out" '^cached '
+    echo "BEGIN;" >&4
+    echo "UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'win_y';" >&4
+    echo "SELECT 'limit lowered';" >&4
+    wait_for "$work/mover.out" '^limit lowered'
+    local backend
+    backend=$(sed -n 's/^backend //p' "$work/mover.out")
+    stop_backend_at "$backend" 'AtEOXact_Inval' "$work"
+    gdb_pid=$GDB_PID
+    wait_for "$work/gdb.log" '^armed'
+    echo "COMMIT;" >&4
+    wait_until 60 test -e "$work/stopped" ||
+        { cat "$work/gdb.log"; fail "the limit change never reached AtEOXact_Inval"; }
+    [ "$(q "SELECT hard_limit FROM billing.plan_limits WHERE plan_id = 'win_y'")" = 6 ] ||
+        fail "the limit change is not committed for new snapshots"
+    echo "SELECT 'fits ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
+    wait_for "$work/consumer.out" '^fits '
+    touch "$work/go"
+    wait "$gdb_pid" || true
+    gdb_pid=
+    echo "SELECT 'changed';" >&4
+    wait_for "$work/mover.out" '^changed'
+    local fits
+    fits=$(sed -n 's/^fits //p' "$work/consumer.out")
+    echo "3 more under the new limit of 6 with 6 used: admitted $fits, used $(used_now win_t)"
+    [ "$fits" = false ] && [ "$(used_now win_t)" = 6 ] || fail "consumed under the old limit"
 }
 
 run_window() { # MODE [postgresql.conf lines...]
@@ -92,6 +134,7 @@ SQL
     wait_for "$work/consumer.out" '^consumed'
     echo "SELECT 'done';" >&4
     wait_for "$work/mover.out" '^done'
+    [ "$MODE" = lock ] || limit_change_window
     exec 3>&- 4>&-
     wait "$consumer_pid" "$mover_pid" || true
     consumer_pid=
