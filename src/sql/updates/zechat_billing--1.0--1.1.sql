@@ -121,12 +121,21 @@ COMMENT ON TABLE billing.limit_log_turn IS
     'One row, updated by each transaction that logs limits into billing.limit_log, so that they log one at a time.';
 INSERT INTO billing.limit_log_turn DEFAULT VALUES;
 
+-- Once per transaction (marked in a setting local to it): the row stays
+-- locked until it ends, and updating one row again and again in one
+-- transaction makes each update walk the versions before it.  A savepoint
+-- rolled back gives up the lock and the mark together.
 CREATE FUNCTION billing._take_limit_log_turn()
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE billing.limit_log_turn SET turns = turns + 1
+BEGIN
+    IF current_setting('zechat_billing_limit_log.turn', true) IS DISTINCT FROM 'taken' THEN
+        UPDATE billing.limit_log_turn SET turns = turns + 1;
+        PERFORM set_config('zechat_billing_limit_log.turn', 'taken', true);
+    END IF;
+END;
 $$;
 
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
@@ -327,6 +336,8 @@ SELECT x.tenant_id,
  WHERE x.period_end <= now();
 COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
+-- A few rows, as the planner is told (050_reporting.sql).
+ALTER FUNCTION billing._pending_usage(text) ROWS 4;
 REVOKE ALL ON FUNCTION billing._limit_log_time(), billing._take_limit_log_turn(),
     billing._log_limits(text[]),
     billing._log_limits_of_tenants(), billing._log_limits_of_plans(),
