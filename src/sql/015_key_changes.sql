@@ -83,9 +83,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT FROM billing.usage_parts p
-                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
-       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+    IF billing._usage_kept() THEN
         RAISE EXCEPTION 'billing.resources cannot be truncated while tenants have usage'
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',

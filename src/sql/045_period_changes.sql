@@ -324,6 +324,19 @@ CREATE TRIGGER carry_usage_to_new_period_on_return
     AFTER INSERT ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_resumed();
 
+-- Whether any tenant has usage, or a closed period: what the TRUNCATE
+-- guards of billing.resources (015_key_changes.sql) and of the history
+-- tables below keep.  As the extension owner, through them.
+CREATE FUNCTION billing._usage_kept()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM billing.usage_parts p
+                    GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
+        OR EXISTS (SELECT FROM billing.closed_periods)
+$$;
+
 -- Closed periods are billing history, and an ended subscription's schedule
 -- keeps its tenant's usage in its periods: while any usage or closed period
 -- exists, neither table may be truncated, nor billing.plans, which
@@ -336,9 +349,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT FROM billing.usage_parts p
-                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
-       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+    IF billing._usage_kept() THEN
         RAISE EXCEPTION 'billing.% cannot be truncated while tenants have usage', TG_TABLE_NAME
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'It would take closed billing periods or the schedules of ended subscriptions with it, which usage_history and returning tenants need.',

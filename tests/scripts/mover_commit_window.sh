@@ -45,25 +45,30 @@ used_now() {
     q "SELECT used FROM billing.tenant_usage('$1') WHERE resource = 'messages'"
 }
 
+# The mover session (its backend's pid in mover.out) commits the change it
+# has made, and gdb stops it there, after the change became visible and
+# before its invalidation messages go out.
+commit_stopped_at_inval() { # WHAT
+    rm -f "$work/stopped" "$work/go"
+    stop_backend_at "$(sed -n 's/^backend //p' "$work/mover.out")" 'AtEOXact_Inval' "$work"
+    gdb_pid=$GDB_PID
+    wait_for "$work/gdb.log" '^armed'
+    echo "COMMIT;" >&4
+    wait_until 60 test -e "$work/stopped" ||
+        { cat "$work/gdb.log"; fail "$1 never reached AtEOXact_Inval"; }
+}
+
 # The sessions of run_window, once its schedule change is done: the mover
 # lowers the yearly plan's limit to what win_t uses, and is stopped in its
 # COMMIT as above; the consumer, with the old limit cached, tries 3 more.
 limit_change_window() {
-    rm -f "$work/stopped" "$work/go"
     echo "SELECT 'cached ' || billing.check_quota('win_t', 'messages', 1);" >&3
     wait_for "$work/consumer.out" '^cached '
     echo "BEGIN;" >&4
     echo "UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'win_y';" >&4
     echo "SELECT 'limit lowered';" >&4
     wait_for "$work/mover.out" '^limit lowered'
-    local backend
-    backend=$(sed -n 's/^backend //p' "$work/mover.out")
-    stop_backend_at "$backend" 'AtEOXact_Inval' "$work"
-    gdb_pid=$GDB_PID
-    wait_for "$work/gdb.log" '^armed'
-    echo "COMMIT;" >&4
-    wait_until 60 test -e "$work/stopped" ||
-        { cat "$work/gdb.log"; fail "the limit change never reached AtEOXact_Inval"; }
+    commit_stopped_at_inval "the limit change"
     [ "$(q "SELECT hard_limit FROM billing.plan_limits WHERE plan_id = 'win_y'")" = 6 ] ||
         fail "the limit change is not committed for new snapshots"
     echo "SELECT 'fits ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
@@ -113,14 +118,7 @@ SQL
     echo "UPDATE billing.subscriptions SET plan_id = 'win_y' WHERE tenant_id IN ('win_t', 'win_fresh');" >&4
     echo "SELECT 'backend ' || pg_backend_pid();" >&4
     wait_for "$work/mover.out" '^backend '
-    local backend
-    backend=$(sed -n 's/^backend //p' "$work/mover.out")
-    stop_backend_at "$backend" 'AtEOXact_Inval' "$work"
-    gdb_pid=$GDB_PID
-    wait_for "$work/gdb.log" '^armed'
-    echo "COMMIT;" >&4
-    wait_until 60 test -e "$work/stopped" ||
-        { cat "$work/gdb.log"; fail "the mover never reached AtEOXact_Inval"; }
+    commit_stopped_at_inval "the mover"
     [ "$(q "SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'win_t'")" = win_y ] ||
         fail "the change is not committed for new snapshots"
 

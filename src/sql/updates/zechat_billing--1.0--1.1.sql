@@ -1562,6 +1562,20 @@ CREATE TRIGGER resource_change_allowed
     FOR EACH ROW EXECUTE FUNCTION billing._resource_change_allowed();
 REVOKE ALL ON FUNCTION billing._resource_change_allowed() FROM PUBLIC;
 
+-- Whether any tenant has usage, or a closed period: what the TRUNCATE
+-- guards of billing.resources (015_key_changes.sql) and of the history
+-- tables below keep.  As the extension owner, through them.
+CREATE FUNCTION billing._usage_kept()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM billing.usage_parts p
+                    GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
+        OR EXISTS (SELECT FROM billing.closed_periods)
+$$;
+REVOKE ALL ON FUNCTION billing._usage_kept() FROM PUBLIC;
+
 -- TRUNCATE fires no row trigger: it is refused while a DELETE of some row
 -- would be, by this trigger or by the foreign key of enforced_tables
 -- (TRUNCATE ... CASCADE took the resources and their usage's guard with
@@ -1572,9 +1586,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT FROM billing.usage_parts p
-                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
-       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+    IF billing._usage_kept() THEN
         RAISE EXCEPTION 'billing.resources cannot be truncated while tenants have usage'
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'Their usage would stay behind and count again for resources added under the same names.',
@@ -1929,9 +1941,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT FROM billing.usage_parts p
-                GROUP BY p.tenant_id, p.resource, p.period_start HAVING sum(p.used) <> 0)
-       OR EXISTS (SELECT FROM billing.closed_periods) THEN
+    IF billing._usage_kept() THEN
         RAISE EXCEPTION 'billing.% cannot be truncated while tenants have usage', TG_TABLE_NAME
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'It would take closed billing periods or the schedules of ended subscriptions with it, which usage_history and returning tenants need.',
