@@ -104,6 +104,15 @@ bool terms_differ(const TenantTerms& a, const TenantTerms& b)
     return !same_limit || !same_period || a.subscription != b.subscription || a.kind != b.kind;
 }
 
+// The key's terms now, in the period a schedule change carried the one of
+// `terms` to (period_differs_now): do they differ from `terms`?
+bool terms_differ_now(const QuotaKey& key, const TenantTerms& terms)
+{
+    TenantTerms now;
+    (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
+    return terms_differ(terms, now);
+}
+
 // Lock mode, after an admission or a refusal that may have waited for the
 // key's row (another transaction of the tenant holds it): did a change of
 // the tenant's terms commit meanwhile -- its limit, its subscription, the
@@ -116,11 +125,7 @@ bool terms_differ(const TenantTerms& a, const TenantTerms& b)
 // terms_change_while_waiting).  Cheap when no invalidation arrived.
 bool terms_changed_since(const QuotaKey& key, const TenantTerms& terms)
 {
-    if (!tenant_terms_may_have_changed())
-        return false;
-    TenantTerms now;
-    (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
-    return terms_differ(terms, now);
+    return tenant_terms_may_have_changed() && terms_differ_now(key, terms);
 }
 
 enum class Consumed {
@@ -144,9 +149,7 @@ bool terms_changed_in_storage(const QuotaKey& key, const TenantTerms& terms)
     if (terms.kind != ResourceKind::period)
         return terms_changed_since(key, terms);
     forget_tenant_terms(key);
-    TenantTerms now;
-    (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
-    return terms_differ(terms, now);
+    return terms_differ_now(key, terms);
 }
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a

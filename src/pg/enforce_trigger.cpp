@@ -324,10 +324,11 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     bool moves = update_moves_row(data->tg_relation, old_row, new_row);
     if (moves && stays_uncounted)
         note_partition_move(data->tg_relation, layout.resource, move_mark_tenant(old_text));
-    // A later BEFORE UPDATE trigger may still keep the row where it is: the
-    // change is then counted when the statement ends (skippable_updates.hpp).
-    bool move_held = moves && layout.update_skippable && update_can_be_held();
-    if ((moves && !move_held) || stays_uncounted)
+    // A later BEFORE UPDATE trigger may still skip the update, or keep the
+    // row where it is: the change is then settled when the statement ends
+    // (skippable_updates.hpp).
+    bool held = layout.update_skippable && update_can_be_held();
+    if ((moves && !held) || stays_uncounted)
         return;
 
     int64 old_amount = old_tenant == nullptr ? 0 : counted_amount_of(data, layout, old_row);
@@ -354,20 +355,20 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
         given_back = std::max<int64>(old_amount - new_amount, 0);
         given_back_by = new_key.tenant_id;
     }
-    QuotaKey given_back_key{};
-    if (given_back > 0)
-        given_back_key = make_quota_key(given_back_by, layout.resource);
-    if (move_held) {
+    if (moves) {
         hold_update(data->tg_relation, old_row, layout.resource, new_key.tenant_id, consumed,
                     given_back_by, given_back, true);
         return;
     }
+    QuotaKey given_back_key{};
+    if (given_back > 0)
+        given_back_key = make_quota_key(given_back_by, layout.resource);
     // Keys locked in tenant id order (lock mode): growth is still checked
     // before anything is given back.
     if (!tenant_kept && given_back > 0 && std::strcmp(old_tenant, new_key.tenant_id) < 0)
         lock_gauge_key_before(given_back_key);
     consume_for_row(new_key, consumed);
-    if (layout.update_skippable && update_can_be_held()) {
+    if (held) {
         // Given back once the update is known done; its key locked now, in
         // the order it would have been.
         if (given_back > 0)

@@ -1,4 +1,3 @@
-
 #include <algorithm>
 #include <cstring>
 
@@ -429,9 +428,10 @@ constexpr int max_commit_rounds = 1000;
 // prepared transaction cannot send, and commit with COMMIT PREPARED; the
 // key's row stays locked until then, so the crossing stands (until
 // 2026-12-05 none was recorded, and the thresholds it passed were never
-// alerted in that period).  Crossings are worked out first (lock mode's write below
-// folds the counts they are computed from), and recorded last, once every
-// key's usage is written, so that no SQL runs while the keys are walked.
+// alerted in that period).  Crossings are worked out first (lock mode's
+// write below folds the counts they are computed from), and recorded last,
+// once every key's usage is written, so that no SQL runs while the keys are
+// walked.
 // Recording an alert runs SQL, and so the triggers of billing.alerts, which
 // may consume again (a message to the tenant, into an enforced table): the
 // entries then have changes not written yet, or new keys are touched, and

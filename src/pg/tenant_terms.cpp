@@ -130,7 +130,8 @@ TermsKey terms_key(const QuotaKey& key)
     return hash_key;
 }
 
-// The key's terms with its periods counted at `when`.
+// The key's terms, its period the one containing the tenant's period
+// clock, or with `at_this_moment` the clock's time now if later.
 TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
 {
     ensure_fresh_cache();
