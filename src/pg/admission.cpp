@@ -584,7 +584,8 @@ bool period_differs_now(const QuotaKey& key, TimestampTz period_start, Timestamp
     // (count_periods_from_now).  A period that ended before the new
     // schedule's current one began was closed (its usage went to
     // closed_periods), and a late consumption of it counts as at this
-    // transaction's start.  (Not by whether the old period still runs: it
+    // transaction's start (at commit, a change in flight on a closed period
+    // is added to it first: late_closed_usage.hpp).  (Not by whether the old period still runs: it
     // may have ended between the change and this transaction seeing it.)
     TenantTerms moment = terms_at_this_moment(key);
     if (moment.has_usage_period && moment.usage_period_start < period_end) {

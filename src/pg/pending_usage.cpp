@@ -11,6 +11,7 @@
 #include "counter_shmem.hpp"
 #include "growing_array.hpp"
 #include "insert_confirmation.hpp"
+#include "late_closed_usage.hpp"
 #include "own_usage_part.hpp"
 #include "refusal.hpp"
 #include "skippable_updates.hpp"
@@ -352,32 +353,49 @@ void forget_changes_of_dropped_installations()
     }
 }
 
+// The entry's change left its counter for good (to a closed period, or to
+// another key): its reservation goes back, and nothing is written for it.
+// Not passed, so nothing was written yet.
+void drop_moved_change(PendingUsage* entry)
+{
+    counter_settle(entry->counter, entry->consumed, entry->released, false, false);
+    entry->consumed = 0;
+    entry->released = 0;
+    entry->parts = nullptr; // in TopTransactionContext, which goes at the end
+    entry->alert_terms_known = false;
+}
+
 // The key's counter was marked by a schedule change since this transaction
 // last looked (see counter_shmem.hpp): waits for the mover, as lock mode
 // waits for the row the mover's carry locked, and reads the tenant's terms
-// again.  If the mover moved the key's period, this transaction's change
-// goes to the period that counts now (carry_change_to_period); if not, the
-// period stands for the mover's epoch.  A mover that is this transaction
-// moved its own change along already.
+// again.  If the mover closed the key's period (a past one), this
+// transaction's change goes with it (late_closed_usage.hpp); if it moved
+// the period, the change goes to the period that counts now
+// (carry_change_to_period); if neither, the period stands for the mover's
+// epoch.  A mover that is this transaction moved its own change along
+// already.
 void check_period_again(PendingUsage* entry, const CounterMoves& moves)
 {
     if (!counter_moved_by_me(moves)) {
         (void)counter_wait_for_mover(moves);
         (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
         QuotaKey key = quota_key_of(entry);
+        int64 net = entry->consumed - entry->released;
+        // Looked for first: the new schedule may start a period where the
+        // closed one started (monthly to yearly), which the check below
+        // takes for the period standing.
+        if (entry->usage_period_end != 0 &&
+            add_to_closed_period(key, entry->key.period_start, entry->usage_period_end, net)) {
+            drop_moved_change(entry);
+            return;
+        }
         TenantTerms now;
         if (period_differs_now(key, entry->key.period_start, entry->usage_period_end, &now)) {
-            // Not passed, so nothing written yet: the whole change moves.
             // Taken to the new period first: until then the mover's carry
             // counts it there (counter_carry_in_flight), and should taking
             // it fail, the abort gives back the reservation here.
-            int64 net = entry->consumed - entry->released;
             carry_change_to_period(key, now, net);
-            counter_settle(entry->counter, entry->consumed, entry->released, false, false);
-            entry->consumed = 0;
-            entry->released = 0;
-            entry->parts = nullptr; // in TopTransactionContext, which goes at the end
-            entry->alert_terms_known = false;
+            drop_moved_change(entry);
             return;
         }
     }

@@ -29,10 +29,13 @@ SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
 -- billing.closed_periods.  p_to is the period it is in under its new
--- schedule: a transaction still in flight on a past period (begun before
--- it ended) commits there, or, in lock mode, is waited for and closed with
--- the period (until 2026-12-05 its consumption landed in the closed
--- period's usage, and usage_history showed that period twice).
+-- schedule, where what a transaction still in flight on a past period
+-- (begun before it ended) holds reserved counts until it ends.  Its
+-- consumption closes with the period: lock mode waits for it, in
+-- shared-memory mode its COMMIT adds it to the closed period (until
+-- 2026-12-05 it landed in the closed period's usage, and usage_history
+-- showed that period twice; then in the new schedule's period, which it
+-- could take past its limit).
 CREATE FUNCTION billing._close_past_periods(p_tenant_id text, p_plan_id text,
                                             p_anchor timestamptz, p_interval interval,
                                             p_to timestamptz)

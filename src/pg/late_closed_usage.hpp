@@ -1,0 +1,29 @@
+// Shared-memory mode: a consumption committed after a schedule change
+// closed its period.
+//
+// A schedule change closes the tenant's past periods: their usage goes to
+// billing.closed_periods, under the bounds they had.  A transaction begun in
+// such a period and still in flight then commits after the change (lock
+// mode's change waits for it instead, on the period's row, and closes the
+// period with its consumption).  Its consumption belongs to that period,
+// not to the one the new schedule counts now: added there, it would count
+// against a limit it was never admitted under (until 2026-12-05 the tenant
+// could end over its limit by what was in flight: 11 of 10, isolation
+// closing_in_flight_at_limit).
+#pragma once
+
+#include "tenant_terms.hpp"
+
+namespace zechat::billing::pg {
+
+// Adds `delta` (never below 0 in total) to the key's closed period that
+// started at `period_start` and ended at `period_end`, if a schedule change
+// closed it; false, nothing written, if none did.  Read with the latest
+// snapshot: the change has committed, whatever this transaction's snapshot
+// (in REPEATABLE READ, a second such commit into the same closed period at
+// the same moment fails with a serialization error, as any update of a row
+// changed after its snapshot does).
+bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
+                          int64 delta);
+
+} // namespace zechat::billing::pg
