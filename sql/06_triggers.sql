@@ -523,6 +523,59 @@ SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_p
   FROM e_parted_archive GROUP BY 1;
 DROP TABLE e_parted_archive;
 DROP FUNCTION e_archive_done();
+-- A move that does not happen, or leaves the table the resource is
+-- enforced on, leaves nothing for another insert of the tenant to take: an
+-- update a later BEFORE UPDATE trigger skips, followed by an insert in the
+-- same function call, MERGE or query string, and a row moving out of an
+-- enforced partition beside an insert into it (2026-12-05: that insert
+-- went uncounted, past the limit of 3).
+CREATE TABLE e_parted_kept (tenant_id text, body text, archived bool NOT NULL DEFAULT false)
+    PARTITION BY LIST (archived);
+CREATE TABLE e_parted_kept_live PARTITION OF e_parted_kept FOR VALUES IN (false);
+CREATE TABLE e_parted_kept_old PARTITION OF e_parted_kept FOR VALUES IN (true);
+SELECT billing.enforce_quota('e_parted_kept', 'messages');
+CREATE FUNCTION e_keep_locked() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN IF OLD.body = 'locked' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+CREATE TRIGGER zzzz_keep_locked BEFORE UPDATE ON e_parted_kept
+    FOR EACH ROW EXECUTE FUNCTION e_keep_locked();
+SELECT billing.subscribe('e_parts_kept', 'e_plan');
+INSERT INTO e_parted_kept (tenant_id, body)
+VALUES ('e_parts_kept', 'locked'), ('e_parts_kept', 'x'), ('e_parts_kept', 'y');
+SELECT regress_util.sqlstate_of($sql$DO $do$ BEGIN
+    UPDATE e_parted_kept SET archived = true WHERE body = 'locked';
+    INSERT INTO e_parted_kept (tenant_id, body) VALUES ('e_parts_kept', 'over the limit');
+END $do$$sql$) AS skipped_then_insert;
+CREATE TABLE e_kept_source (tenant_id text, body text);
+INSERT INTO e_kept_source VALUES ('e_parts_kept', 'locked'), ('e_parts_kept', 'new one');
+SELECT regress_util.sqlstate_of($$MERGE INTO e_parted_kept k USING e_kept_source s ON k.body = s.body
+    WHEN MATCHED THEN UPDATE SET archived = true
+    WHEN NOT MATCHED THEN INSERT (tenant_id, body) VALUES (s.tenant_id, s.body)$$) AS merge_skipped_then_insert;
+UPDATE e_parted_kept SET archived = true WHERE body = 'locked' \; INSERT INTO e_parted_kept (tenant_id, body) VALUES ('e_parts_kept', 'fourth');
+-- A move that happens still counts nothing.
+UPDATE e_parted_kept SET archived = true WHERE body = 'x';
+SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_parts_kept')
+                                       WHERE resource = 'messages') AS used
+  FROM e_parted_kept GROUP BY 1 ORDER BY 1;
+DROP TABLE e_parted_kept, e_kept_source;
+DROP FUNCTION e_keep_locked();
+CREATE TABLE e_region (tenant_id text NOT NULL, region text NOT NULL, day date NOT NULL, body text)
+    PARTITION BY LIST (region);
+CREATE TABLE e_region_eu PARTITION OF e_region FOR VALUES IN ('eu') PARTITION BY RANGE (day);
+CREATE TABLE e_region_eu_jan PARTITION OF e_region_eu FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_region_eu_feb PARTITION OF e_region_eu FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+CREATE TABLE e_region_us PARTITION OF e_region FOR VALUES IN ('us');
+SELECT billing.enforce_quota('e_region_eu', 'messages');
+SELECT billing.subscribe('e_parts_region', 'e_plan');
+INSERT INTO e_region VALUES ('e_parts_region', 'eu', '2026-01-02', '1'),
+    ('e_parts_region', 'eu', '2026-01-03', '2'), ('e_parts_region', 'eu', '2026-01-04', '3');
+UPDATE e_region SET day = '2026-02-02' WHERE body = '1';
+SELECT regress_util.sqlstate_of($$WITH moved AS (UPDATE e_region SET region = 'us' WHERE body = '2' RETURNING tenant_id)
+    INSERT INTO e_region SELECT tenant_id, 'eu', '2026-01-05', '4' FROM moved$$) AS moved_out_then_insert;
+UPDATE e_region SET region = 'us' WHERE body = '2';
+SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_parts_region')
+                                       WHERE resource = 'messages') AS used
+  FROM e_region GROUP BY 1 ORDER BY 1;
+DROP TABLE e_region;
 -- Rows never counted (a NULL tenant; a negative amount; from before
 -- enforce_quota) move between partitions as they are updated in place:
 -- counting nothing, refused for nothing (2026-12-04: the insert half of the

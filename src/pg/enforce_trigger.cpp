@@ -56,6 +56,9 @@ struct TriggerLayout {
     // The UPDATE trigger: another BEFORE UPDATE trigger fires after it, and
     // may skip the update (skippable_updates.hpp).
     bool update_skippable;
+    // BEFORE UPDATE triggers on a partition: the table enforce_quota put the
+    // trigger on (trigger_origin_table), which a moving row may leave.
+    Oid enforced_table;
 };
 
 HTAB* layouts = nullptr;
@@ -149,8 +152,11 @@ TriggerLayout layout_for(TriggerData* data)
     const char* name = data->tg_trigger->tgname;
     size_t length = std::strlen(name);
     resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
-    if (TRIGGER_FIRED_BY_UPDATE(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
+    if (TRIGGER_FIRED_BY_UPDATE(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event)) {
         resolved.update_skippable = update_skippable_after(data->tg_relation, data->tg_trigger);
+        if (data->tg_relation->rd_rel->relispartition)
+            resolved.enforced_table = trigger_origin_table(trigger_oid);
+    }
     entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
     *entry = resolved;
     return resolved;
@@ -322,8 +328,10 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // too would be counted twice.  One never counted gives back nothing
     // there, and the insert must count nothing either: it takes the mark.
     bool moves = update_moves_row(data->tg_relation, old_row, new_row);
-    if (moves && stays_uncounted)
-        note_partition_move(data->tg_relation, layout.resource, move_mark_tenant(old_text));
+    if (moves && stays_uncounted &&
+        moved_row_stays_in(data->tg_relation, new_row, layout.enforced_table))
+        note_partition_move(data->tg_relation, old_row, layout.resource,
+                            move_mark_tenant(old_text));
     // A later BEFORE UPDATE trigger may still skip the update, or keep the
     // row where it is: the change is then settled when the statement ends
     // (skippable_updates.hpp).
@@ -387,8 +395,9 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
 void on_moving_update(TriggerData* data, const TriggerLayout& layout)
 {
     HeapTuple new_row = data->tg_newtuple;
-    if (update_moves_row(data->tg_relation, data->tg_trigtuple, new_row))
-        note_partition_move(data->tg_relation, layout.resource,
+    if (update_moves_row(data->tg_relation, data->tg_trigtuple, new_row) &&
+        moved_row_stays_in(data->tg_relation, new_row, layout.enforced_table))
+        note_partition_move(data->tg_relation, data->tg_trigtuple, layout.resource,
                             move_mark_tenant(tenant_text(data, layout, new_row)));
 }
 

@@ -3,18 +3,26 @@
 #include "partition_moves.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
+#include "catalog/pg_trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
 #include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
 #include "storage/proc.h"
+#include "utils/fmgroids.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
 }
@@ -24,6 +32,10 @@ namespace {
 // Plain data only: marks live in static storage, untouched by errors.
 struct MoveMark {
     Oid root; // the partitioned table at the top of the moving row's tree
+    // The partition the row moves from, and its version there, which the
+    // move deletes (moved_away).
+    Oid source;
+    ItemPointerData old_row;
     LocalTransactionId transaction;
     SubTransactionId subtransaction;
     TimestampTz statement_start;
@@ -67,8 +79,8 @@ struct ConstrainedColumns {
     int count;
     AttrNumber attnums[max_constrained_columns];
 };
-ConstrainedColumns constrained = {InvalidOid, InvalidLocalTransactionId, InvalidCommandId,
-                                  false, 0, {}};
+ConstrainedColumns constrained = {InvalidOid, InvalidLocalTransactionId, InvalidCommandId, false, 0,
+                                  {}};
 
 const ConstrainedColumns& constrained_columns_of(Relation rel)
 {
@@ -119,16 +131,102 @@ bool constrained_columns_differ(Relation rel, HeapTuple old_row, HeapTuple new_r
         Datum old_value = heap_getattr(old_row, attnum, descriptor, &old_null);
         Datum new_value = heap_getattr(new_row, attnum, descriptor, &new_null);
         if (old_null != new_null ||
-            (!old_null && !datumIsEqual(old_value, new_value, attribute->attbyval,
-                                        attribute->attlen)))
+            (!old_null &&
+             !datumIsEqual(old_value, new_value, attribute->attbyval, attribute->attlen)))
             return true;
     }
     return false;
 }
 
+// Whether the row version a mark was left for is deleted by this
+// transaction as a row moving to another partition: PostgreSQL says so in
+// the deleted version when it deletes the first half of a move.  An UPDATE
+// that a later BEFORE UPDATE trigger skipped (or whose delete a BEFORE
+// DELETE trigger skipped) leaves the row in place, and its mark stands for
+// no move (until 2026-12-05 such a mark let the next insert of the tenant
+// into the tree go uncounted, past the limit).  Tables of another access
+// method than heap are taken at their marks' word.
+bool moved_away(const MoveMark& mark)
+{
+    Relation rel = try_relation_open(mark.source, AccessShareLock);
+    if (rel == nullptr)
+        return false;
+    bool moved = true;
+    if (rel->rd_tableam == GetHeapamTableAmRoutine()) {
+        HeapTupleData version;
+        version.t_self = mark.old_row;
+        Buffer buffer;
+        moved = false;
+        if (heap_fetch(rel, SnapshotAny, &version, &buffer, true)) {
+            LockBuffer(buffer, BUFFER_LOCK_SHARE);
+            HeapTupleHeader header = version.t_data;
+            moved = (header->t_infomask & HEAP_XMAX_INVALID) == 0 &&
+                    !HEAP_XMAX_IS_LOCKED_ONLY(header->t_infomask) &&
+                    HeapTupleHeaderIndicatesMovedPartitions(header) &&
+                    TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(header));
+            LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+            ReleaseBuffer(buffer);
+        }
+    }
+    relation_close(rel, AccessShareLock);
+    return moved;
+}
+
+// No room for another mark: those whose rows have not moved go.  Most are
+// of updates skipped earlier in the statement; one whose delete is still
+// to come (a trigger of its update moved other rows meanwhile) is lost,
+// and its row counted again when inserted, which can only refuse too much.
+void forget_marks_of_rows_kept()
+{
+    int kept = 0;
+    for (int i = 0; i < mark_count; ++i)
+        if (moved_away(marks[i]))
+            marks[kept++] = marks[i];
+    mark_count = kept;
+}
+
+// Whether `row`, of partition rel, fits `constraint` (in rel's columns).
+bool row_fits(Relation rel, List* constraint, HeapTuple row)
+{
+    if (constraint == NIL)
+        return true;
+    EState* estate = CreateExecutorState();
+    ExprState* check = ExecPrepareCheck(constraint, estate);
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+    ExecStoreHeapTuple(row, slot, false);
+    ExprContext* econtext = GetPerTupleExprContext(estate);
+    econtext->ecxt_scantuple = slot;
+    bool fits = ExecCheck(check, econtext);
+    ExecDropSingleTupleTableSlot(slot);
+    FreeExecutorState(estate);
+    return fits;
+}
+
 } // namespace
 
 namespace zechat::billing::pg {
+
+Oid trigger_origin_table(Oid trigger_oid)
+{
+    Relation catalog = table_open(TriggerRelationId, AccessShareLock);
+    Oid relid = InvalidOid;
+    for (Oid current = trigger_oid; OidIsValid(current);) {
+        ScanKeyData key;
+        ScanKeyInit(&key, Anum_pg_trigger_oid, BTEqualStrategyNumber, F_OIDEQ,
+                    ObjectIdGetDatum(current));
+        SysScanDesc scan = systable_beginscan(catalog, TriggerOidIndexId, true, nullptr, 1, &key);
+        HeapTuple tuple = systable_getnext(scan);
+        current = InvalidOid;
+        if (HeapTupleIsValid(tuple)) {
+            auto* form = reinterpret_cast<Form_pg_trigger>(GETSTRUCT(tuple));
+            relid = form->tgrelid;
+            current = form->tgparentid;
+        }
+        systable_endscan(scan);
+    }
+    table_close(catalog, AccessShareLock);
+    return relid;
+}
 
 Oid partition_tree_root(Oid relid)
 {
@@ -147,19 +245,23 @@ bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row)
     // expression built and run.
     if (!constrained_columns_differ(rel, old_row, new_row))
         return false;
-    List* constraint = RelationGetPartitionQual(rel);
-    if (constraint == NIL)
+    return !row_fits(rel, RelationGetPartitionQual(rel), new_row);
+}
+
+bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table)
+{
+    if (enforced_table == RelationGetRelid(rel))
+        return false; // it moves out of rel
+    Relation enforced = try_relation_open(enforced_table, AccessShareLock);
+    if (enforced == nullptr)
         return false;
-    EState* estate = CreateExecutorState();
-    ExprState* check = ExecPrepareCheck(constraint, estate);
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-    ExecStoreHeapTuple(new_row, slot, false);
-    ExprContext* econtext = GetPerTupleExprContext(estate);
-    econtext->ecxt_scantuple = slot;
-    bool fits = ExecCheck(check, econtext);
-    ExecDropSingleTupleTableSlot(slot);
-    FreeExecutorState(estate);
-    return !fits;
+    bool stays = true;
+    if (enforced->rd_rel->relispartition)
+        stays = row_fits(
+            rel, map_partition_varattnos(RelationGetPartitionQual(enforced), 1, rel, enforced),
+            new_row);
+    relation_close(enforced, AccessShareLock);
+    return stays;
 }
 
 bool partition_moves_pending()
@@ -167,14 +269,18 @@ bool partition_moves_pending()
     return mark_count > 0;
 }
 
-void note_partition_move(Relation rel, const char* resource, const char* tenant)
+void note_partition_move(Relation rel, HeapTuple old_row, const char* resource, const char* tenant)
 {
     forget_stale_marks();
+    if (mark_count == max_marks)
+        forget_marks_of_rows_kept();
     if (mark_count == max_marks || std::strlen(resource) >= sizeof marks[0].resource ||
         std::strlen(tenant) >= sizeof marks[0].tenant)
         return;
     MoveMark& mark = marks[mark_count];
     mark.root = partition_tree_root(RelationGetRelid(rel));
+    mark.source = RelationGetRelid(rel);
+    mark.old_row = old_row->t_self;
     mark.transaction = MyProc->lxid;
     mark.subtransaction = GetCurrentSubTransactionId();
     mark.statement_start = GetCurrentStatementStartTimestamp();
@@ -193,8 +299,11 @@ bool take_partition_move(Relation rel, const char* resource, const char* tenant)
     Oid root = partition_tree_root(RelationGetRelid(rel));
     for (int i = mark_count - 1; i >= 0; --i) {
         const MoveMark& mark = marks[i];
+        // One whose row has not moved (yet) stays: its delete may still
+        // come, after this insert made by a trigger.
         if (!mark_is_current(mark) || mark.root != root ||
-            std::strcmp(mark.resource, resource) != 0 || std::strcmp(mark.tenant, tenant) != 0)
+            std::strcmp(mark.resource, resource) != 0 || std::strcmp(mark.tenant, tenant) != 0 ||
+            !moved_away(mark))
             continue;
         marks[i] = marks[mark_count - 1];
         --mark_count;

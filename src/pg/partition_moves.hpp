@@ -19,12 +19,18 @@
 // trigger marks those, and their insert counts nothing.
 //
 // A mark is good for the subtransaction and top-level statement that left
-// it: the insert of a move comes in the same ExecUpdate call, so a mark a
-// BEFORE DELETE trigger left unused (by skipping the delete, which cancels
-// the move) cannot pass to a later statement of the client, only to another
-// insert of the same tenant into the same tree within that statement (a
-// data-modifying CTE, or a later statement of the same function call, after
-// a cancelled move), which it would leave uncounted.
+// it (the insert of a move comes in the same ExecUpdate call), and only once
+// the row's version in its partition is deleted as a moving row: an update
+// skipped by a later BEFORE UPDATE trigger, or a delete skipped by a BEFORE
+// DELETE trigger, cancels the move, and its mark is taken by no insert
+// (until 2026-12-05 the next insert of the same tenant into the tree took
+// it, in the same statement, or in the next of the same query string, and
+// went uncounted past the limit).  Nor is a mark left for a row moving out
+// of the table the resource is enforced on (a partition of a larger tree):
+// its insert fires no billing trigger, and the mark would wait for another.
+// Left: a move whose insert a BEFORE INSERT trigger of the destination
+// skips (the row is gone, its delete done) leaves a mark that another
+// insert of the tenant into the tree in the same statement takes.
 #pragma once
 
 #include "pg_headers.hpp"
@@ -48,8 +54,18 @@ bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row);
 // Whether any mark is left (a cheap test before looking for one).
 bool partition_moves_pending();
 
-// Leaves the mark of a row of rel that is moving, for resource and tenant.
-void note_partition_move(Relation rel, const char* resource, const char* tenant);
+// The table a trigger was created on: its own, or for a trigger cloned to a
+// partition, that of the trigger it was cloned from (an ancestor).  Looks
+// up pg_trigger, once per level.
+Oid trigger_origin_table(Oid trigger_oid);
+
+// Whether new_row, which leaves partition rel (update_moves_row), stays in
+// enforced_table: rel's ancestor whose trigger was cloned to rel.
+bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table);
+
+// Leaves the mark of old_row of rel, which is moving, for resource and
+// tenant.
+void note_partition_move(Relation rel, HeapTuple old_row, const char* resource, const char* tenant);
 
 // Whether an insert into rel of a row of resource and tenant is the second
 // half of a move noted in this statement; the mark is used up.
