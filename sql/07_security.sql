@@ -42,6 +42,31 @@ DROP TRIGGER zzz_billing_messages_ins ON x_messages;
 RESET ROLE;
 SELECT used FROM billing.tenant_usage('x_acme') WHERE resource = 'messages';
 
+-- Nor can it make an ALTER TABLE of its own table count an enforced table's
+-- rows again: the end of the statement counts the table its start gave back
+-- for, not whatever table the name finds once a USING function changed
+-- search_path (2026-12-05: each such ALTER added x_files' rows again, run
+-- as the extension owner).
+SELECT billing.subscribe('x_retype', 'x_plan');
+CREATE TABLE x_files (tenant_id text NOT NULL, bytes int);
+SELECT billing.enforce_quota('x_files', 'storage', amount_column => 'bytes');
+INSERT INTO x_files VALUES ('x_retype', 30);
+SET ROLE regress_zb_app;
+CREATE TEMP TABLE x_files (tenant_id text);
+INSERT INTO x_files VALUES ('x');
+CREATE FUNCTION pg_temp.x_flip(v text) RETURNS text LANGUAGE plpgsql AS
+$$ BEGIN PERFORM pg_catalog.set_config('search_path', 'public, pg_temp', false); RETURN v; END $$;
+ALTER TABLE x_files ALTER COLUMN tenant_id TYPE text USING pg_temp.x_flip(tenant_id);
+RESET search_path;
+ALTER TABLE x_files ALTER COLUMN tenant_id TYPE text USING pg_temp.x_flip(tenant_id);
+RESET search_path;
+DROP TABLE pg_temp.x_files;
+DROP FUNCTION pg_temp.x_flip(text);
+RESET ROLE;
+SELECT used AS counted_once FROM billing.tenant_usage('x_retype') WHERE resource = 'storage';
+SELECT billing.unenforce_quota('x_files', 'storage');
+DROP TABLE x_files;
+
 -- Granting the consumption functions lets a role consume through them, still
 -- with no privilege on the tables: they run as the extension owner.
 GRANT EXECUTE ON FUNCTION billing.consume_quota(text, text, bigint),

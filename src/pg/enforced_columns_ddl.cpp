@@ -24,7 +24,9 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "nodes/parsenodes.h"
+#include "access/xact.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -115,8 +117,10 @@ void call_partitions_attached(Oid own_function, const AlterTableStmt* statement)
         if (!attached && command->subtype != AT_DetachPartition &&
             command->subtype != AT_DetachPartitionFinalize)
             continue;
+        // Found by name again (see RetypeInFlight): one the role does not
+        // own is not the partition it attached or detached.
         Oid partition = RangeVarGetRelid(castNode(PartitionCmd, command->def)->name, NoLock, true);
-        if (!OidIsValid(partition))
+        if (!OidIsValid(partition) || !pg_class_ownercheck(partition, GetUserId()))
             continue;
         Oid argtypes[2] = {REGCLASSOID, BOOLOID};
         Datum args[2] = {ObjectIdGetDatum(partition), BoolGetDatum(attached)};
@@ -188,6 +192,51 @@ List* typed_tables_of(Oid composite_relid)
     return tables;
 }
 
+// Retypes whose gauges gave back what the rows hold at ddl_command_start,
+// and which the end of the same statement counts again: the end counts the
+// table the start gave back for, not one found again by name (a function
+// of the statement, in USING, can change search_path meanwhile, and until
+// 2026-12-05 the end counted again whatever table the name then found, any
+// role's, as the extension owner: each ALTER added a table's rows again).
+// Statements nest (a USING function may alter a table), hence a stack; an
+// entry whose statement failed is dropped once its (sub)transaction is
+// gone.  Plain data in static storage, untouched by errors.
+struct RetypeInFlight {
+    const Node* tree; // the statement's parse tree, the same at both ends
+    Oid relid;
+    LocalTransactionId transaction;
+    SubTransactionId subtransaction;
+};
+constexpr int max_retypes_in_flight = 32;
+RetypeInFlight retypes_in_flight[max_retypes_in_flight];
+int retype_count = 0;
+
+void forget_failed_retypes()
+{
+    int kept = 0;
+    for (int i = 0; i < retype_count; ++i) {
+        const RetypeInFlight& retype = retypes_in_flight[i];
+        if (retype.transaction == MyProc->lxid && SubTransactionIsActive(retype.subtransaction))
+            retypes_in_flight[kept++] = retype;
+    }
+    retype_count = kept;
+}
+
+// The table the start of this statement gave back for, taken off the
+// stack; InvalidOid when it gave back nothing.
+Oid take_retype_in_flight(const Node* tree)
+{
+    forget_failed_retypes();
+    for (int i = retype_count - 1; i >= 0; --i) {
+        if (retypes_in_flight[i].tree != tree)
+            continue;
+        Oid relid = retypes_in_flight[i].relid;
+        retypes_in_flight[i] = retypes_in_flight[--retype_count];
+        return relid;
+    }
+    return InvalidOid;
+}
+
 // At ddl_command_start: gauges whose columns the statement retypes give
 // back what the rows hold, before their values change.  Not for ALTER TYPE:
 // it has no USING, and a cast between the types the triggers read leaves a
@@ -218,7 +267,14 @@ void before_retype(Oid own_function, Node* tree)
         return; // dropped while this waited: ALTER TABLE says so
     if (statement->relation->inh)
         (void)find_all_inheritors(relid, AccessExclusiveLock, nullptr);
+    forget_failed_retypes();
+    if (retype_count == max_retypes_in_flight)
+        ereport(ERROR,
+                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                 errmsg("too many nested ALTER TABLE statements retype columns"),
+                 errdetail("At most %d can be in progress at once.", max_retypes_in_flight)));
     call_retyped_gauges(own_function, relid, columns, -1);
+    retypes_in_flight[retype_count++] = {tree, relid, MyProc->lxid, GetCurrentSubTransactionId()};
 }
 
 Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
@@ -256,9 +312,16 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     }
     if (relation == nullptr)
         PG_RETURN_VOID();
-    // Locked by the command; gone or never there (IF EXISTS): nothing to do.
-    Oid relid = RangeVarGetRelid(relation, NoLock, true);
+    // A retype: the table the start of the statement gave back for.
+    // Otherwise found by name again, with search_path as it is now (see
+    // RetypeInFlight): a table the role does not own is not the one it
+    // altered, and is left alone.  Locked by the command; gone or never
+    // there (IF EXISTS): nothing to do.
+    Oid retyped = IsA(tree, AlterTableStmt) ? take_retype_in_flight(tree) : InvalidOid;
+    Oid relid = retyped;
     if (!OidIsValid(relid))
+        relid = RangeVarGetRelid(relation, NoLock, true);
+    if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
         PG_RETURN_VOID();
     if (object_type == OBJECT_TYPE) {
         ListCell* cell;
@@ -270,9 +333,9 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     if (IsA(tree, AlterTableStmt)) {
         call_partitions_attached(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));
         // What the rows hold now, counted again (before_retype took it back).
-        Datum columns = retyped_columns(castNode(AlterTableStmt, tree));
-        if (columns != static_cast<Datum>(0) && retype_counted(relid))
-            call_retyped_gauges(fcinfo->flinfo->fn_oid, relid, columns, 1);
+        if (OidIsValid(retyped))
+            call_retyped_gauges(fcinfo->flinfo->fn_oid, retyped,
+                                retyped_columns(castNode(AlterTableStmt, tree)), 1);
     }
     PG_RETURN_VOID();
 }
