@@ -134,8 +134,9 @@ wait_for_line() {
     return 1
 }
 
-# stop_backend_at PID FUNCTION DIR: from now on backend PID stops when it
-# calls FUNCTION (gdb attached in the background, its pid in GDB_PID, its
+# stop_backend_at PID FUNCTION DIR [THEN]: from now on backend PID stops when
+# it calls FUNCTION (or, with THEN "finish", when that call returns; gdb
+# attached in the background, its pid in GDB_PID, its
 # output in DIR/gdb.log, which says "armed" once the breakpoint is set);
 # DIR/stopped appears then, and once DIR/go exists gdb lets the backend go
 # on and detaches (so does a test's cleanup: a backend left stopped would
@@ -144,9 +145,9 @@ wait_for_line() {
 # ends the sessions reading them.  For tests that must catch a backend at
 # one point of its work; they install gdb.
 stop_backend_at() {
-    local pid=$1 function=$2 dir=$3
+    local pid=$1 function=$2 dir=$3 then=${4:-}
     gdb -p "$pid" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
-        -ex "break $function" -ex 'echo armed\n' -ex 'continue' \
+        -ex "break $function" -ex 'echo armed\n' -ex 'continue' ${then:+-ex "$then"} \
         -ex "shell touch $dir/stopped; for i in \$(seq 3000); do [ -e $dir/go ] && break; sleep 0.1; done" \
         -ex 'delete' -ex 'detach' >"$dir/gdb.log" 2>&1 3>&- 4>&- &
     GDB_PID=$!

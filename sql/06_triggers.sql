@@ -677,6 +677,13 @@ SELECT * FROM e_pg_storage;
 CREATE UNLOGGED TABLE e_pfiles_apr (LIKE e_pfiles);
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_apr FOR VALUES FROM ('2026-04-01') TO ('2026-05-01')$$);
 SELECT regress_util.sqlstate_of($$CREATE UNLOGGED TABLE e_pfiles_may PARTITION OF e_pfiles FOR VALUES FROM ('2026-05-01') TO ('2026-06-01')$$);
+-- Nor one whose amount column is generated, which ATTACH takes and
+-- CREATE TABLE ... PARTITION OF refuses (2026-12-05: every write of the tree
+-- failed afterwards).
+CREATE TABLE e_pfiles_jun (tenant_id text, day date,
+                           bytes int GENERATED ALWAYS AS (octet_length(tenant_id) * 100) STORED);
+SELECT state, message FROM regress_util.error_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_jun FOR VALUES FROM ('2026-06-01') TO ('2026-07-01')$$);
+DROP TABLE e_pfiles_jun;
 -- Nor a partition made unlogged, at any depth.
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_jan SET UNLOGGED$$);
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_feb1 SET UNLOGGED$$);
@@ -699,6 +706,21 @@ INSERT INTO e_parted VALUES ('e_parts2', '2026-01-05');
 SELECT used AS routed_insert_counted FROM billing.tenant_usage('e_parts2') WHERE resource = 'messages';
 UPDATE e_parted SET day = '2026-02-05' WHERE tenant_id = 'e_parts2';
 SELECT used AS moved_row_counted_again FROM billing.tenant_usage('e_parts2') WHERE resource = 'messages';
+-- A gauge's rows never counted (a NULL tenant, a negative amount, from
+-- before enforce_quota) still move between partitions enforced one by one,
+-- counting nothing.
+CREATE TABLE e_pf (id int, tenant_id text, day date, bytes int) PARTITION BY RANGE (day);
+CREATE TABLE e_pf_jan PARTITION OF e_pf FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_pf_feb PARTITION OF e_pf FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO e_pf VALUES (1, NULL, '2026-01-05', 10), (2, 'e_parts2', '2026-01-05', -4);
+SELECT billing.enforce_quota(p, 'storage', amount_column => 'bytes')
+  FROM unnest(ARRAY['e_pf_jan', 'e_pf_feb']::regclass[]) p;
+UPDATE e_pf SET day = '2026-02-09';
+SELECT tableoid::regclass, count(*) AS never_counted_moved,
+       (SELECT used FROM billing.tenant_usage('e_parts2') WHERE resource = 'storage') AS used
+  FROM e_pf GROUP BY 1;
+SELECT billing.unenforce_quota(p, 'storage') FROM unnest(ARRAY['e_pf_jan', 'e_pf_feb']::regclass[]) p;
+DROP TABLE e_pf;
 -- The parent cannot then be enforced for the same resource.
 SELECT regress_util.sqlstate_of($$SELECT billing.enforce_quota('e_parted', 'messages')$$);
 SELECT billing.unenforce_quota(p, 'messages') FROM unnest(ARRAY['e_parted_jan', 'e_parted_feb']::regclass[]) p;

@@ -64,6 +64,21 @@ DROP TABLE pg_temp.x_files;
 DROP FUNCTION pg_temp.x_flip(text);
 RESET ROLE;
 SELECT used AS counted_once FROM billing.tenant_usage('x_retype') WHERE resource = 'storage';
+-- A retype of the owner's own table counts again once, whatever role a
+-- USING function switches to meanwhile (2026-12-05: it gave back what the
+-- rows held and never counted it again).
+CREATE ROLE regress_zb_other NOLOGIN;
+GRANT regress_zb_other TO regress_zb_app;
+ALTER TABLE x_files OWNER TO regress_zb_app;
+SET ROLE regress_zb_app;
+CREATE FUNCTION pg_temp.x_become_other(v int) RETURNS int LANGUAGE plpgsql AS
+$$ BEGIN PERFORM pg_catalog.set_config('role', 'regress_zb_other', false); RETURN v; END $$;
+ALTER TABLE x_files ALTER COLUMN bytes TYPE bigint USING pg_temp.x_become_other(bytes);
+RESET ROLE;
+DROP FUNCTION pg_temp.x_become_other(int);
+SELECT used AS counted_again_once FROM billing.tenant_usage('x_retype') WHERE resource = 'storage';
+ALTER TABLE x_files OWNER TO CURRENT_USER;
+DROP ROLE regress_zb_other;
 SELECT billing.unenforce_quota('x_files', 'storage');
 DROP TABLE x_files;
 

@@ -13,7 +13,10 @@
 // (until 2026-12-05).  In shared-memory mode the commit is also counted in
 // shared memory from the transaction's COMMIT callback, which runs in
 // between: a backend that sees the count move drops its cache at once.
-// Lock mode has no shared memory of its own; the instant stays (README).
+// The change becomes visible just before that callback, so it is also
+// counted as committing from its PRE_COMMIT callback until then (or its
+// ABORT), and backends read terms from the tables meanwhile.  Lock mode has
+// no shared memory of its own; the instant stays (README).
 #include "config_invalidation.hpp"
 
 #include "counter_shmem.hpp"
@@ -30,17 +33,28 @@ namespace {
 // This transaction changed a configuration table (or a subtransaction of
 // it did: one rolled back only costs the backends a reload).
 bool changed_config = false;
+// ... and is counted as committing (count_config_change_committing).
+bool counted_committing = false;
 
 void on_transaction_event(XactEvent event, void*)
 {
+    using namespace zechat::billing::pg;
     if (!changed_config)
         return;
+    if (event == XACT_EVENT_PRE_COMMIT && !counted_committing) {
+        count_config_change_committing(true);
+        counted_committing = true;
+    }
     if (event == XACT_EVENT_COMMIT)
-        zechat::billing::pg::count_config_change_committed();
+        count_config_change_committed();
     // A prepared change is made visible by COMMIT PREPARED, which runs no
     // callback: it relies on the invalidation messages alone.
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE) {
+        if (counted_committing)
+            count_config_change_committing(false);
+        counted_committing = false;
         changed_config = false;
+    }
 }
 
 Datum config_changed_body(FunctionCallInfo fcinfo)

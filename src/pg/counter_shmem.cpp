@@ -44,6 +44,7 @@ struct SharedCounters {
     ConditionVariable loaded;        // broadcast when a load finishes or fails
     ConditionVariable settled;       // broadcast when a moved counter's last pass settles
     pg_atomic_uint64 config_changes; // config_changes_committed()
+    pg_atomic_uint32 config_changes_committing; // config_change_committing()
     // The counter table follows, aligned, then the moves of absent keys.
 };
 
@@ -88,6 +89,7 @@ void on_shmem_startup()
         ConditionVariableInit(&shared->loaded);
         ConditionVariableInit(&shared->settled);
         pg_atomic_init_u64(&shared->config_changes, 0);
+        pg_atomic_init_u32(&shared->config_changes_committing, 0);
         CounterTable::format(reinterpret_cast<char*>(shared) + table_offset,
                              static_cast<uint32_t>(zb_max_counters));
         AbsentKeyMoves::format(reinterpret_cast<char*>(shared) + absent_moves_offset(),
@@ -671,6 +673,21 @@ void count_config_change_committed()
 {
     if (shared != nullptr)
         (void)pg_atomic_fetch_add_u64(&shared->config_changes, 1);
+}
+
+bool config_change_committing()
+{
+    return shared != nullptr && pg_atomic_read_u32(&shared->config_changes_committing) != 0;
+}
+
+void count_config_change_committing(bool begins)
+{
+    if (shared == nullptr)
+        return;
+    if (begins)
+        (void)pg_atomic_fetch_add_u32(&shared->config_changes_committing, 1);
+    else
+        (void)pg_atomic_fetch_sub_u32(&shared->config_changes_committing, 1);
 }
 
 } // namespace zechat::billing::pg

@@ -56,6 +56,17 @@ bool counter_shmem_available();
 uint64 config_changes_committed();
 void count_config_change_committed();
 
+// Configuration changes between their PRE_COMMIT and their COMMIT (or
+// ABORT) callback: such a change may already be visible (PostgreSQL makes
+// it so in between) with its commit not counted yet, and a backend reads
+// terms from the tables, not its cache, while any is.  So does one that
+// waited for a schedule change made in a released savepoint: the wait ends
+// once the transaction leaves the list of running ones, before its COMMIT
+// callback (until 2026-12-05 such a consumer kept the old period, and the
+// tenant could pass its limit).  Always false without shared memory.
+bool config_change_committing();
+void count_config_change_committing(bool begins);
+
 // The key's counter, loaded if needed, pinned for the calling transaction
 // (unpinned by counter_settle(..., unpin = true)).  Raises 53400 when every
 // entry is in use.

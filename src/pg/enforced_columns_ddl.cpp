@@ -117,10 +117,8 @@ void call_partitions_attached(Oid own_function, const AlterTableStmt* statement)
         if (!attached && command->subtype != AT_DetachPartition &&
             command->subtype != AT_DetachPartitionFinalize)
             continue;
-        // Found by name again (see RetypeInFlight): one the role does not
-        // own is not the partition it attached or detached.
         Oid partition = RangeVarGetRelid(castNode(PartitionCmd, command->def)->name, NoLock, true);
-        if (!OidIsValid(partition) || !pg_class_ownercheck(partition, GetUserId()))
+        if (!OidIsValid(partition))
             continue;
         Oid argtypes[2] = {REGCLASSOID, BOOLOID};
         Datum args[2] = {ObjectIdGetDatum(partition), BoolGetDatum(attached)};
@@ -312,16 +310,17 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     }
     if (relation == nullptr)
         PG_RETURN_VOID();
-    // A retype: the table the start of the statement gave back for.
-    // Otherwise found by name again, with search_path as it is now (see
-    // RetypeInFlight): a table the role does not own is not the one it
-    // altered, and is left alone.  Locked by the command; gone or never
-    // there (IF EXISTS): nothing to do.
+    // A retype: the table the start of the statement gave back for, whoever
+    // the role is now (a USING function may switch it, an OWNER TO in the
+    // same statement change the owner).  Otherwise found by name again, as
+    // locked by the command; gone or never there (IF EXISTS): nothing to
+    // do.  What is done then for a table the name finds only since a
+    // function of the statement changed search_path is checking its
+    // enforced columns, or taking it for attached where it is already
+    // counted, which changes nothing.
     Oid retyped = IsA(tree, AlterTableStmt) ? take_retype_in_flight(tree) : InvalidOid;
-    Oid relid = retyped;
+    Oid relid = OidIsValid(retyped) ? retyped : RangeVarGetRelid(relation, NoLock, true);
     if (!OidIsValid(relid))
-        relid = RangeVarGetRelid(relation, NoLock, true);
-    if (!OidIsValid(relid) || !pg_class_ownercheck(relid, GetUserId()))
         PG_RETURN_VOID();
     if (object_type == OBJECT_TYPE) {
         ListCell* cell;

@@ -250,8 +250,12 @@ bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row)
 
 bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table)
 {
+    // A partition enforced on its own: the row's new partition may be too,
+    // and its trigger take the mark (a row never counted then moves as it
+    // is; one the trigger sent out of the tree's enforcements leaves its
+    // mark to the statement, as before 2026-12-05).
     if (enforced_table == RelationGetRelid(rel))
-        return false; // it moves out of rel
+        return true;
     Relation enforced = try_relation_open(enforced_table, AccessShareLock);
     if (enforced == nullptr)
         return false;

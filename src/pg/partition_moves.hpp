@@ -27,7 +27,9 @@
 // it, in the same statement, or in the next of the same query string, and
 // went uncounted past the limit).  Nor is a mark left for a row moving out
 // of the table the resource is enforced on (a partition of a larger tree):
-// its insert fires no billing trigger, and the mark would wait for another.
+// its insert fires no billing trigger, and the mark would wait for another
+// (a partition enforced on its own still leaves it, for another one
+// enforced on its own).
 // Left: a move whose insert a BEFORE INSERT trigger of the destination
 // skips (the row is gone, its delete done) leaves a mark that another
 // insert of the tenant into the tree in the same statement takes.
@@ -60,7 +62,8 @@ bool partition_moves_pending();
 Oid trigger_origin_table(Oid trigger_oid);
 
 // Whether new_row, which leaves partition rel (update_moves_row), stays in
-// enforced_table: rel's ancestor whose trigger was cloned to rel.
+// enforced_table: rel's ancestor whose trigger was cloned to rel (true for
+// rel itself, enforced on its own).
 bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table);
 
 // Leaves the mark of old_row of rel, which is moving, for resource and

@@ -56,13 +56,14 @@ void create_terms_cache()
 
 // Shared-memory mode: configuration changes committed that this backend
 // has taken account of (config_invalidation.cpp).  A change counted since
-// marks the cache stale, as its invalidation message will.
+// marks the cache stale, as its invalidation message will, and so does
+// every look while one is committing (config_change_committing).
 uint64 config_changes_seen = 0;
 
 void notice_config_changes_committed()
 {
     uint64 committed = config_changes_committed();
-    if (committed == config_changes_seen)
+    if (committed == config_changes_seen && !config_change_committing())
         return;
     config_changes_seen = committed;
     terms_stale = true;

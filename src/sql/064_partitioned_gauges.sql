@@ -115,6 +115,15 @@ BEGIN
                   HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
     END IF;
     IF p_attached THEN
+        -- The columns an enforcement above reads must be readable in every
+        -- leaf joining: ATTACH takes a table whose column is generated,
+        -- which CREATE TABLE ... PARTITION OF refuses (until 2026-12-05
+        -- every write routed there, and every DELETE of the tree, then
+        -- failed).
+        PERFORM billing._check_enforced_columns(l, x.tenant_column, x.amount_column)
+           FROM billing._partition_leaves(tbl) l
+           JOIN billing.enforced_tables x
+             ON x.tbl IN (SELECT a.relid FROM pg_partition_ancestors(l) a);
         PERFORM billing._partitions_joined(tbl, true);
     ELSE
         PERFORM billing._partitions_left(tbl);

@@ -2,9 +2,12 @@
 # A transaction leaves the list of running ones before it sends the
 # invalidation messages that make its changes seen, and releases its locks
 # only after.  A schedule change caught in that instant (gdb stops its
-# backend at AtEOXact_Inval, inside its COMMIT) has committed for every new
-# snapshot, but a backend that cached the tenant's terms still holds the old
-# ones.  A consumption made by such a backend then must not land in the
+# backend as ProcArrayEndTransaction returns, inside its COMMIT, before its
+# COMMIT callbacks) has committed for every new snapshot, but a backend that
+# cached the tenant's terms still holds the old ones.  The change is made in
+# a savepoint, released: waiting for the savepoint ends once the transaction
+# leaves that list (until 2026-12-05 shared-memory mode's consumer then
+# kept the old period, and the tenant could pass its limit).  A consumption made by such a backend then must not land in the
 # period the change moved away from:
 #  * win_t had usage: the change carried it to the year and left the month's
 #    row at 0 (lock mode) or marked its counter (shared-memory mode);
@@ -16,10 +19,10 @@
 #
 # Shared-memory mode also: a limit change caught in the same instant.  The
 # consumer, which cached the old limit, must not consume under it any more:
-# the change's commit is counted in shared memory before that instant ends
-# (config_invalidation.cpp), and the consumer drops its cache.  Until
-# 2026-12-05 it consumed 3 more under the old limit although it could read
-# the new one.  Lock mode has no shared memory of its own and keeps that
+# the change is counted in shared memory as committing from its PRE_COMMIT
+# until its COMMIT callback (config_invalidation.cpp), and the consumer reads
+# the terms from the tables meanwhile.  Until 2026-12-05 it consumed 3 more
+# under the old limit although it could read the new one.  Lock mode has no shared memory of its own and keeps that
 # instant (README).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
@@ -46,16 +49,17 @@ used_now() {
 }
 
 # The mover session (its backend's pid in mover.out) commits the change it
-# has made, and gdb stops it there, after the change became visible and
-# before its invalidation messages go out.
-commit_stopped_at_inval() { # WHAT
+# has made, and gdb stops it there, once the change became visible and
+# before its COMMIT callbacks and its invalidation messages.
+commit_stopped_when_visible() { # WHAT
     rm -f "$work/stopped" "$work/go"
-    stop_backend_at "$(sed -n 's/^backend //p' "$work/mover.out")" 'AtEOXact_Inval' "$work"
+    stop_backend_at "$(sed -n 's/^backend //p' "$work/mover.out")" 'ProcArrayEndTransaction' \
+        "$work" finish
     gdb_pid=$GDB_PID
     wait_for "$work/gdb.log" '^armed'
     echo "COMMIT;" >&4
     wait_until 60 test -e "$work/stopped" ||
-        { cat "$work/gdb.log"; fail "$1 never reached AtEOXact_Inval"; }
+        { cat "$work/gdb.log"; fail "$1 never left the running transactions"; }
 }
 
 # The sessions of run_window, once its schedule change is done: the mover
@@ -68,7 +72,7 @@ limit_change_window() {
     echo "UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'win_y';" >&4
     echo "SELECT 'limit lowered';" >&4
     wait_for "$work/mover.out" '^limit lowered'
-    commit_stopped_at_inval "the limit change"
+    commit_stopped_when_visible "the limit change"
     [ "$(q "SELECT hard_limit FROM billing.plan_limits WHERE plan_id = 'win_y'")" = 6 ] ||
         fail "the limit change is not committed for new snapshots"
     echo "SELECT 'fits ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
@@ -115,10 +119,12 @@ SQL
     wait_for "$work/consumer.out" '^cached'
 
     echo "BEGIN;" >&4
+    echo "SAVEPOINT change;" >&4
     echo "UPDATE billing.subscriptions SET plan_id = 'win_y' WHERE tenant_id IN ('win_t', 'win_fresh');" >&4
+    echo "RELEASE SAVEPOINT change;" >&4
     echo "SELECT 'backend ' || pg_backend_pid();" >&4
     wait_for "$work/mover.out" '^backend '
-    commit_stopped_at_inval "the mover"
+    commit_stopped_when_visible "the mover"
     [ "$(q "SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'win_t'")" = win_y ] ||
         fail "the change is not committed for new snapshots"
 
