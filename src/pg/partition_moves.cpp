@@ -56,14 +56,20 @@ bool mark_is_current(const MoveMark& mark)
            mark.statement_start == GetCurrentStatementStartTimestamp();
 }
 
-// Marks of earlier statements or subtransactions are of no use any more.
-void forget_stale_marks()
+// Keeps the marks `keep` says yes to, in their order.
+void keep_marks_where(bool (*keep)(const MoveMark&))
 {
     int kept = 0;
     for (int i = 0; i < mark_count; ++i)
-        if (mark_is_current(marks[i]))
+        if (keep(marks[i]))
             marks[kept++] = marks[i];
     mark_count = kept;
+}
+
+// Marks of earlier statements or subtransactions are of no use any more.
+void forget_stale_marks()
+{
+    keep_marks_where(mark_is_current);
 }
 
 // The columns a partition's constraint (with its ancestors') reads, kept
@@ -178,11 +184,7 @@ bool moved_away(const MoveMark& mark)
 // and its row counted again when inserted, which can only refuse too much.
 void forget_marks_of_rows_kept()
 {
-    int kept = 0;
-    for (int i = 0; i < mark_count; ++i)
-        if (moved_away(marks[i]))
-            marks[kept++] = marks[i];
-    mark_count = kept;
+    keep_marks_where(moved_away);
 }
 
 // Whether `row`, of partition rel, fits `constraint` (in rel's columns).
