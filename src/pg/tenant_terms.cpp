@@ -62,8 +62,15 @@ uint64 config_changes_seen = 0;
 
 void notice_config_changes_committed()
 {
+    // In the order opposite to the change's COMMIT callback, which counts
+    // its commit and then stops counting as committing: no committing seen
+    // means the commit is counted already, or the change not visible yet
+    // (read the other way round, a backend paused in between missed both:
+    // until 2026-12-05).
+    bool committing = config_change_committing();
+    pg_read_barrier();
     uint64 committed = config_changes_committed();
-    if (committed == config_changes_seen && !config_change_committing())
+    if (committed == config_changes_seen && !committing)
         return;
     config_changes_seen = committed;
     terms_stale = true;
