@@ -138,3 +138,17 @@ SELECT regress_util.sqlstate_of($$SELECT billing.release_quota('c_acme', 'messag
 SELECT billing.release_quota('c_acme', 'storage', 1) AS release_gauge_when_off;
 RESET zechat_billing.enabled;
 SELECT used FROM billing.tenant_usage('c_acme') WHERE resource = 'whatsapp_sessions';
+
+-- TRUNCATE of billing.usage_parts (a reset of all usage, though the table
+-- says "do not edit") takes shared-memory mode's counters with it, which
+-- load again from the table as it is then: one rolled back resets nothing
+-- (2026-12-05: the counters kept the old usage after a committed one, and
+-- refused at it while tenant_usage showed 0).
+SELECT billing.subscribe('c_reset', 'c_basic');
+SELECT billing.consume_quota('c_reset', 'messages', 5);
+BEGIN;
+TRUNCATE billing.usage_parts;
+SELECT count(*) AS counters_left FROM billing.counters WHERE tenant_id = 'c_reset';
+ROLLBACK;
+SELECT billing.try_consume_quota('c_reset', 'messages', 1) AS fits_after_rollback,
+       (SELECT used FROM billing.tenant_usage('c_reset') WHERE resource = 'messages') AS used;

@@ -384,12 +384,13 @@ CounterMoves moves_of(const CounterEntry* entry)
 
 } // namespace
 
-void counter_forget_database(Oid database)
+uint32 counter_forget_database(Oid database)
 {
     if (shared == nullptr)
-        return;
+        return 0;
     // A stretch at a time, as nothing else of the database can come while
-    // the lock is released: nobody can connect to it any more.
+    // the lock is released: nobody can connect to it any more (or, for a
+    // TRUNCATE, consume: a consumer takes ROW EXCLUSIVE on usage_parts).
     uint32 left = 0;
     for (uint32 first = 0; first < table()->capacity(); first += entries_per_hold) {
         if (first > 0)
@@ -398,9 +399,7 @@ void counter_forget_database(Oid database)
         left += table()->remove_database(database, first, entries_per_hold);
         LWLockRelease(shared->lock);
     }
-    if (left > 0)
-        elog(LOG, "zechat_billing: %u counters of dropped database %u were still in use", left,
-             database);
+    return left;
 }
 
 bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start)
@@ -468,6 +467,9 @@ void counter_forget_absent_moves(FullTransactionId mover)
 
 namespace {
 
+// refuse_counters_in_this_transaction(): the transaction that may not.
+LocalTransactionId counters_refused_in = InvalidLocalTransactionId;
+
 [[noreturn]] void report_counters_exhausted(const QuotaKey& key)
 {
     ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
@@ -481,8 +483,18 @@ namespace {
 
 } // namespace
 
+void refuse_counters_in_this_transaction()
+{
+    counters_refused_in = MyProc->lxid;
+}
+
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
+    if (counters_refused_in == MyProc->lxid)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot use quota in the transaction that truncated "
+                               "billing.usage_parts"),
+                        errhint("Commit the TRUNCATE first.")));
     CounterKey counter_key = counter_key_of(key, period_start);
     for (;;) {
         bool placed;

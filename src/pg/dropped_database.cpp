@@ -32,8 +32,11 @@ void forget_counters_of_dropped_database(PlannedStmt* statement, const char* que
     else
         standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
                                 environment, destination, completion);
-    if (OidIsValid(dropped))
-        counter_forget_database(dropped);
+    if (!OidIsValid(dropped))
+        return;
+    if (uint32 left = counter_forget_database(dropped); left > 0)
+        elog(LOG, "zechat_billing: %u counters of dropped database %u were still in use", left,
+             dropped);
 }
 
 } // namespace

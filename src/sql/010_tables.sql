@@ -97,6 +97,19 @@ CREATE TABLE billing.usage_parts (
 COMMENT ON TABLE billing.usage_parts IS
     'Committed usage per tenant, resource and period, in parts summed by billing.usage. Do not edit; use recount.';
 
+-- TRUNCATE of this table (a reset of all usage, though it says "do not
+-- edit") takes shared-memory mode's counters with it, which would keep the
+-- old usage (src/pg/usage_parts_truncated.cpp).  ALWAYS: also under
+-- session_replication_role = replica.
+CREATE FUNCTION billing._usage_parts_truncated()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'zb_usage_parts_truncated'
+LANGUAGE C;
+CREATE TRIGGER counters_truncated
+    AFTER TRUNCATE ON billing.usage_parts
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_truncated();
+ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
+
 CREATE VIEW billing.usage AS
 SELECT tenant_id, resource, period_start, sum(used)::bigint AS used
   FROM billing.usage_parts

@@ -2562,3 +2562,17 @@ REVOKE ALL ON FUNCTION billing._counters() FROM PUBLIC;
 CREATE VIEW billing.counters AS SELECT * FROM billing._counters();
 COMMENT ON VIEW billing.counters IS
     'Counters in shared memory (shared_preload_libraries mode): committed usage, and what transactions in flight reserved, are releasing, or carry in from a moved period, per tenant, resource and period.';
+
+-- TRUNCATE of this table (a reset of all usage, though it says "do not
+-- edit") takes shared-memory mode's counters with it, which would keep the
+-- old usage (src/pg/usage_parts_truncated.cpp).  ALWAYS: also under
+-- session_replication_role = replica.
+CREATE FUNCTION billing._usage_parts_truncated()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'zb_usage_parts_truncated'
+LANGUAGE C;
+CREATE TRIGGER counters_truncated
+    AFTER TRUNCATE ON billing.usage_parts
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_truncated();
+ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
+REVOKE ALL ON FUNCTION billing._usage_parts_truncated() FROM PUBLIC;

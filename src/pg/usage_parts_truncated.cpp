@@ -1,0 +1,42 @@
+// TRUNCATE of billing.usage_parts (an administrator's reset of all usage,
+// though the table says "do not edit"): in shared-memory mode the counters
+// hold the committed usage as loaded from that table, and kept it after the
+// TRUNCATE (until 2026-12-05 tenant_usage showed 0 while consumption was
+// still refused at the old usage).  The AFTER TRUNCATE trigger takes the
+// database's counters out of shared memory; they load again from the table
+// as it is then (empty, or as before if the TRUNCATE rolls back).  Nobody
+// else holds one: the TRUNCATE waited for every transaction that consumed
+// (each holds ROW EXCLUSIVE on the table from its first consumption), and
+// new ones wait for it.  A counter still in use is this transaction's own
+// consumption, made before the TRUNCATE: refused; so is consuming after it
+// in the same transaction.
+#include "counter_shmem.hpp"
+#include "pg_boundary.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+#include "miscadmin.h"
+}
+
+namespace {
+
+Datum usage_parts_truncated_body(FunctionCallInfo fcinfo)
+{
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("billing._usage_parts_truncated() must be called as a trigger")));
+    if (zechat::billing::pg::counter_forget_database(MyDatabaseId) > 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot truncate billing.usage_parts while quota is in flight"),
+                        errdetail("A transaction holds usage counters of this database in "
+                                  "shared memory."),
+                        errhint("Truncate in a transaction that consumes no quota, and retry.")));
+    zechat::billing::pg::refuse_counters_in_this_transaction();
+    return (Datum)0;
+}
+
+} // namespace
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_usage_parts_truncated, usage_parts_truncated_body)
+}
