@@ -4,6 +4,7 @@
 
 #include "../core/tenant_key.hpp"
 #include "counter_shmem.hpp"
+#include "late_closed_usage.hpp"
 #include "module_settings.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
@@ -297,6 +298,25 @@ void prevent_change_unless_writable(const char* name)
 
 } // namespace
 
+namespace {
+
+// A period resource's period that ended before this statement began (its
+// transaction began in it) and that a schedule change closed since: its
+// usage went to billing.closed_periods, its row or counter holds nothing,
+// and a change back made it a period of the tenant's schedule again.  A
+// consumption counted there would sell its limit a second time, and
+// usage_history would show it twice (until 2026-12-05, in both modes).
+// Looked up only once the period has ended, which only a transaction
+// spanning its end sees.
+bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
+{
+    return terms.kind == ResourceKind::period && terms.has_usage_period &&
+           terms.period_end <= GetCurrentStatementStartTimestamp() &&
+           closed_period_exists(key, terms.usage_period_start, terms.period_end);
+}
+
+} // namespace
+
 bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, QuotaRemaining* out,
                    PendingUsage** tracked)
 {
@@ -309,6 +329,11 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     constexpr int max_rounds = 4;
     for (int round = 1;; ++round) {
         TenantTerms terms = terms_for(key);
+        if (counts_in_closed_period(key, terms)) {
+            // As after a move it saw: the tenant's periods from now on.
+            count_periods_from_now(key);
+            terms = terms_for(key);
+        }
         if (!subscription_allows(key, terms, amount, on_refusal))
             return false;
         Consumed consumed =

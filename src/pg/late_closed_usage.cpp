@@ -15,6 +15,7 @@ namespace zechat::billing::pg {
 namespace {
 
 SPIPlanPtr add_plan = nullptr;
+SPIPlanPtr exists_plan = nullptr;
 
 // A release in flight takes the period's usage down, as it would have
 // before the period closed, but never below 0.
@@ -24,36 +25,57 @@ constexpr const char* add_query =
     " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
     "   AND c.period_start OPERATOR(pg_catalog.=) $3 AND c.period_end OPERATOR(pg_catalog.=) $4";
 
-} // namespace
+constexpr const char* exists_query =
+    "SELECT FROM billing.closed_periods AS c"
+    " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
+    "   AND c.period_start OPERATOR(pg_catalog.=) $3 AND c.period_end OPERATOR(pg_catalog.=) $4";
 
-bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
-                          int64 delta)
+// Runs `query` on the closed period ($1 to $4, and $5 = delta when
+// `nargs` is 5) as the extension owner, with the latest snapshot; how many
+// rows it found.
+uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, const QuotaKey& key,
+                            TimestampTz period_start, TimestampTz period_end, int64 delta)
 {
     SavedUser saved;
     become_extension_owner(&saved);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "zechat_billing: SPI_connect failed");
-    if (add_plan == nullptr) {
+    if (*plan == nullptr) {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-        SPIPlanPtr plan = SPI_prepare(add_query, 5, types);
-        if (plan == nullptr)
-            elog(ERROR, "zechat_billing: could not prepare \"%s\": %s", add_query,
+        SPIPlanPtr prepared = SPI_prepare(query, nargs, types);
+        if (prepared == nullptr)
+            elog(ERROR, "zechat_billing: could not prepare \"%s\": %s", query,
                  SPI_result_code_string(SPI_result));
-        SPI_keepplan(plan);
-        add_plan = plan;
+        SPI_keepplan(prepared);
+        *plan = prepared;
     }
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), TimestampTzGetDatum(period_end),
                      Int64GetDatum(delta)};
-    int rc = SPI_execute_snapshot(add_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 1);
-    if (rc != SPI_OK_UPDATE)
-        elog(ERROR, "zechat_billing: adding to a closed period failed: %s",
+    bool read_only = nargs == 4;
+    int rc = SPI_execute_snapshot(*plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
+                                  read_only, !read_only, 1);
+    if (rc != (read_only ? SPI_OK_SELECT : SPI_OK_UPDATE))
+        elog(ERROR, "zechat_billing: reading or adding to a closed period failed: %s",
              SPI_result_code_string(rc));
-    bool closed = SPI_processed == 1;
+    uint64 found = SPI_processed;
     SPI_finish();
     restore_user(&saved);
-    return closed;
+    return found;
+}
+
+} // namespace
+
+bool closed_period_exists(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end)
+{
+    return run_on_closed_period(&exists_plan, exists_query, 4, key, period_start, period_end, 0) >
+           0;
+}
+
+bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
+                          int64 delta)
+{
+    return run_on_closed_period(&add_plan, add_query, 5, key, period_start, period_end, delta) == 1;
 }
 
 } // namespace zechat::billing::pg

@@ -1,5 +1,5 @@
-// Shared-memory mode: a consumption committed after a schedule change
-// closed its period.
+// Consumption in a period a schedule change closed: committed after the
+// change (shared-memory mode), or begun after it (both modes).
 //
 // A schedule change closes the tenant's past periods: their usage goes to
 // billing.closed_periods, under the bounds they had.  A transaction begun in
@@ -9,7 +9,10 @@
 // not to the one the new schedule counts now: added there, it would count
 // against a limit it was never admitted under (until 2026-12-05 the tenant
 // could end over its limit by what was in flight: 11 of 10, isolation
-// closing_in_flight_at_limit).
+// closing_in_flight_at_limit).  A first consumption of a transaction begun
+// in a period closed since (a change and its reverse leave that period one
+// of the tenant's schedule again) counts in the tenant's period at that
+// moment instead (admission.cpp).
 #pragma once
 
 #include "tenant_terms.hpp"
@@ -25,5 +28,9 @@ namespace zechat::billing::pg {
 // changed after its snapshot does).
 bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
                           int64 delta);
+
+// Whether a schedule change closed the key's period that started at
+// `period_start` and ended at `period_end` (latest snapshot, as above).
+bool closed_period_exists(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end);
 
 } // namespace zechat::billing::pg
