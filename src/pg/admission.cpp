@@ -296,10 +296,6 @@ void prevent_change_unless_writable(const char* name)
     PreventCommandIfParallelMode(name);
 }
 
-} // namespace
-
-namespace {
-
 // A period resource's period that ended before this statement began (its
 // transaction began in it) and that a schedule change closed since: its
 // usage went to billing.closed_periods, its row or counter holds nothing,
@@ -610,8 +606,9 @@ bool period_differs_now(const QuotaKey& key, TimestampTz period_start, Timestamp
     // schedule's current one began was closed (its usage went to
     // closed_periods), and a late consumption of it counts as at this
     // transaction's start (at commit, a change in flight on a closed period
-    // is added to it first: late_closed_usage.hpp).  (Not by whether the old period still runs: it
-    // may have ended between the change and this transaction seeing it.)
+    // is added to it first: late_closed_usage.hpp).  (Not by whether the
+    // old period still runs: it may have ended between the change and this
+    // transaction seeing it.)
     TenantTerms moment = terms_at_this_moment(key);
     if (moment.has_usage_period && moment.usage_period_start < period_end) {
         count_periods_from_now(key);

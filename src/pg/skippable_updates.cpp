@@ -12,9 +12,9 @@
 
 extern "C" {
 #include "access/relation.h"
-#include "storage/bufmgr.h"
 #include "access/xact.h"
 #include "catalog/pg_trigger.h"
+#include "storage/bufmgr.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
