@@ -172,3 +172,32 @@ SELECT * FROM regress_util.error_of($$DELETE FROM billing.resources WHERE resour
 SELECT billing.unenforce_quota('ta_closed_rows', 'ta_closed');
 DROP TABLE ta_closed_rows;
 DELETE FROM billing.resources WHERE resource = 'ta_closed';
+
+-- An UPDATE drops the cached terms only where it changes what they are read
+-- from: a plan renamed or repriced, a resource's unit edited or a
+-- subscription written again as it was leave every cache valid (until
+-- 2026-12-05 each made every backend read its tenants' terms again, and in
+-- shared-memory mode every consumption read them from the tables while its
+-- commit was in flight).  Seen through a limit raised while its trigger is
+-- disabled (the ALTER itself drops the caches): the 5 cached before stays
+-- through them, and an interval changed as written ('1 month' to '30 days',
+-- which = calls equal) drops it.
+INSERT INTO billing.plans (plan_id, name) VALUES ('ta_cosmetic', 'Cosmetic');
+INSERT INTO billing.plan_limits VALUES ('ta_cosmetic', 'storage', 5);
+INSERT INTO billing.resources (resource, kind, unit) VALUES ('ta_units', 'gauge', 'things');
+SELECT billing.subscribe('ta_cosmetic_tenant', 'ta_cosmetic');
+ALTER TABLE billing.plan_limits DISABLE TRIGGER config_updated;
+SELECT billing.check_quota('ta_cosmetic_tenant', 'storage', 5) AS five_fit;
+UPDATE billing.plan_limits SET hard_limit = 7 WHERE plan_id = 'ta_cosmetic';
+UPDATE billing.plans SET name = 'Renamed', price_cents = 990, active = false
+ WHERE plan_id = 'ta_cosmetic';
+UPDATE billing.resources SET unit = 'items', description = 'Edited' WHERE resource = 'ta_units';
+UPDATE billing.subscriptions SET status = 'active' WHERE tenant_id = 'ta_cosmetic_tenant';
+SELECT billing.check_quota('ta_cosmetic_tenant', 'storage', 6) AS six_fit_cached_five;
+UPDATE billing.plans SET billing_interval = '30 days' WHERE plan_id = 'ta_cosmetic';
+SELECT billing.check_quota('ta_cosmetic_tenant', 'storage', 7) AS seven_fit;
+ALTER TABLE billing.plan_limits ENABLE ALWAYS TRIGGER config_updated;
+SELECT tgrelid::regclass AS config_table, tgname, tgenabled
+  FROM pg_trigger
+ WHERE tgname IN ('config_changed', 'config_updated', 'config_truncated')
+ ORDER BY 1, 2;

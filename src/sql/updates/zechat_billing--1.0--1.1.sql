@@ -2301,46 +2301,79 @@ DROP TRIGGER config_changed ON billing.limit_overrides;
 -- enabled ALWAYS: a change made with session_replication_role = replica
 -- (some bulk loaders, and the apply worker of logical replication, which
 -- fires row triggers only) must reach the caches too.
+--
+-- An UPDATE counts only where it changes what the terms are read from: a
+-- plan renamed or repriced, a resource's unit or description edited, or a
+-- row written again as it was, leaves every cache valid.  Counted, it would
+-- make every backend read its tenants' terms again, and while its commit is
+-- in flight (shared-memory mode) every consumption read them from the
+-- tables.  An interval is compared as written: '1 month' = '30 days'.
 CREATE TRIGGER config_changed
-    AFTER INSERT OR UPDATE OR DELETE ON billing.resources
+    AFTER INSERT OR DELETE ON billing.resources
     FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_updated
+    AFTER UPDATE ON billing.resources
+    FOR EACH ROW WHEN (OLD.resource IS DISTINCT FROM NEW.resource OR OLD.kind IS DISTINCT FROM NEW.kind)
+    EXECUTE FUNCTION billing._config_changed();
 CREATE TRIGGER config_truncated
     AFTER TRUNCATE ON billing.resources
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.resources
-    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
+    ENABLE ALWAYS TRIGGER config_truncated;
 CREATE TRIGGER config_changed
-    AFTER INSERT OR UPDATE OR DELETE ON billing.plans
+    AFTER INSERT OR DELETE ON billing.plans
     FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_updated
+    AFTER UPDATE ON billing.plans
+    FOR EACH ROW WHEN (OLD.plan_id IS DISTINCT FROM NEW.plan_id
+          OR OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
+    EXECUTE FUNCTION billing._config_changed();
 CREATE TRIGGER config_truncated
     AFTER TRUNCATE ON billing.plans
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.plans
-    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
+    ENABLE ALWAYS TRIGGER config_truncated;
 CREATE TRIGGER config_changed
-    AFTER INSERT OR UPDATE OR DELETE ON billing.plan_limits
+    AFTER INSERT OR DELETE ON billing.plan_limits
     FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_updated
+    AFTER UPDATE ON billing.plan_limits
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION billing._config_changed();
 CREATE TRIGGER config_truncated
     AFTER TRUNCATE ON billing.plan_limits
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.plan_limits
-    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
+    ENABLE ALWAYS TRIGGER config_truncated;
 CREATE TRIGGER config_changed
-    AFTER INSERT OR UPDATE OR DELETE ON billing.subscriptions
+    AFTER INSERT OR DELETE ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_updated
+    AFTER UPDATE ON billing.subscriptions
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION billing._config_changed();
 CREATE TRIGGER config_truncated
     AFTER TRUNCATE ON billing.subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.subscriptions
-    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
+    ENABLE ALWAYS TRIGGER config_truncated;
 CREATE TRIGGER config_changed
-    AFTER INSERT OR UPDATE OR DELETE ON billing.limit_overrides
+    AFTER INSERT OR DELETE ON billing.limit_overrides
     FOR EACH ROW EXECUTE FUNCTION billing._config_changed();
+CREATE TRIGGER config_updated
+    AFTER UPDATE ON billing.limit_overrides
+    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
+    EXECUTE FUNCTION billing._config_changed();
 CREATE TRIGGER config_truncated
     AFTER TRUNCATE ON billing.limit_overrides
     FOR EACH STATEMENT EXECUTE FUNCTION billing._config_changed();
 ALTER TABLE billing.limit_overrides
-    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_truncated;
+    ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
+    ENABLE ALWAYS TRIGGER config_truncated;
 
 -- Reported usage is never below 0: in REPEATABLE READ and SERIALIZABLE the
 -- committed sums are those of the transaction's snapshot, while its own
