@@ -184,6 +184,9 @@ SELECT billing.unenforce_quota('e_messages', 'messages');
 SELECT count(*) AS billing_triggers FROM pg_trigger WHERE tgrelid = 'e_messages'::regclass;
 INSERT INTO e_messages (tenant_id) VALUES ('e_acme');
 SELECT billing.unenforce_quota('e_messages', 'messages');
+-- An unknown resource is said as the other functions say it (22023; 42704
+-- until 2026-12-05).
+SELECT * FROM regress_util.error_of($$SELECT billing.unenforce_quota('e_messages', 'no_such_thing')$$);
 SELECT tbl, resource, tenant_column, amount_column FROM billing.enforced_tables ORDER BY tbl::text, resource;
 -- A gauge is what the enforced tables hold: unenforcing a table takes back
 -- what its rows hold, so that enforcing it again (here to count bytes

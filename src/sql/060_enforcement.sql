@@ -315,6 +315,13 @@ BEGIN
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
        FOR UPDATE;
     IF NOT FOUND THEN
+        -- As every other function says it (CONTRACT.md: 22023); 42704 is
+        -- for a known resource that this table does not enforce.
+        IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = unenforce_quota.resource) THEN
+            RAISE EXCEPTION 'unknown resource "%"', unenforce_quota.resource
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Known resources are listed in billing.resources.';
+        END IF;
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
     END IF;
