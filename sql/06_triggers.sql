@@ -579,6 +579,31 @@ SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_p
                                        WHERE resource = 'messages') AS used
   FROM e_region GROUP BY 1 ORDER BY 1;
 DROP TABLE e_region;
+-- A partition's tree is looked up once, and again once the partition, or a
+-- partitioned table above it, was attached or detached: rows of a
+-- sub-partition moved to another tree move there as one (the January row
+-- moving to March after the move counts nothing; looked up with the tree
+-- it left, it would count again).
+CREATE TABLE e_tree_a (tenant_id text NOT NULL, region text NOT NULL, day date NOT NULL)
+    PARTITION BY LIST (region);
+CREATE TABLE e_tree_b (LIKE e_tree_a) PARTITION BY LIST (region);
+CREATE TABLE e_tree_eu (LIKE e_tree_a) PARTITION BY RANGE (day);
+CREATE TABLE e_tree_eu_jan PARTITION OF e_tree_eu FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE e_tree_eu_feb PARTITION OF e_tree_eu FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+ALTER TABLE e_tree_a ATTACH PARTITION e_tree_eu FOR VALUES IN ('eu');
+SELECT billing.enforce_quota('e_tree_a', 'messages');
+SELECT billing.enforce_quota('e_tree_b', 'messages');
+SELECT billing.subscribe('e_parts_tree', 'e_plan');
+INSERT INTO e_tree_a VALUES ('e_parts_tree', 'eu', '2026-01-02'), ('e_parts_tree', 'eu', '2026-01-03');
+UPDATE e_tree_a SET day = '2026-02-02' WHERE day = '2026-01-02';
+ALTER TABLE e_tree_a DETACH PARTITION e_tree_eu;
+ALTER TABLE e_tree_b ATTACH PARTITION e_tree_eu FOR VALUES IN ('eu');
+CREATE TABLE e_tree_eu_mar PARTITION OF e_tree_eu FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+UPDATE e_tree_b SET day = '2026-03-03' WHERE day = '2026-01-03';
+SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_parts_tree')
+                                       WHERE resource = 'messages') AS used
+  FROM e_tree_b GROUP BY 1 ORDER BY 1;
+DROP TABLE e_tree_a, e_tree_b;
 -- Rows never counted (a NULL tenant; a negative amount; from before
 -- enforce_quota) move between partitions as they are updated in place:
 -- counting nothing, refused for nothing (2026-12-04: the insert half of the

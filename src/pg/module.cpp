@@ -7,6 +7,7 @@
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
 #include "enforce_trigger.hpp"
+#include "partition_moves.hpp"
 #include "pending_usage.hpp"
 #include "statement_nesting.hpp"
 #include "tenant_terms.hpp"
@@ -34,6 +35,7 @@ void on_relcache_invalidation(Datum, Oid relid)
 {
     invalidate_tenant_terms(relid);
     invalidate_trigger_layouts(relid);
+    forget_partition_roots(relid);
     forget_billing_catalog_if(relid);
 }
 

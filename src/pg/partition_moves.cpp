@@ -2,6 +2,9 @@
 
 #include "partition_moves.hpp"
 
+#include "backend_hash.hpp"
+#include "partition_checks.hpp"
+
 extern "C" {
 #include "access/genam.h"
 #include "access/heapam.h"
@@ -20,6 +23,8 @@ extern "C" {
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -187,22 +192,19 @@ void forget_marks_of_rows_kept()
     keep_marks_where(moved_away);
 }
 
-// Whether `row`, of partition rel, fits `constraint` (in rel's columns).
-bool row_fits(Relation rel, List* constraint, HeapTuple row)
-{
-    if (constraint == NIL)
-        return true;
-    EState* estate = CreateExecutorState();
-    ExprState* check = ExecPrepareCheck(constraint, estate);
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-    ExecStoreHeapTuple(row, slot, false);
-    ExprContext* econtext = GetPerTupleExprContext(estate);
-    econtext->ecxt_scantuple = slot;
-    bool fits = ExecCheck(check, econtext);
-    ExecDropSingleTupleTableSlot(slot);
-    FreeExecutorState(estate);
-    return fits;
-}
+// The root of each partition asked about, looked up in pg_inherits once:
+// an UPDATE asks for every row it moves, and an insert for every row while
+// a mark is pending (until 2026-12-05 each asked pg_inherits, more than half
+// of what a moving row cost).  A partition's root changes only when it, or
+// a partitioned ancestor, is attached or detached, and PostgreSQL then
+// invalidates the relation cache entry of the partition and of every
+// partition under it, which forgets its root here (module.cpp).
+struct PartitionRoot {
+    Oid relid; // hash key
+    Oid root;
+};
+HTAB* partition_roots = nullptr;
+uint64 partition_roots_generation = 0;
 
 } // namespace
 
@@ -232,10 +234,40 @@ Oid trigger_origin_table(Oid trigger_oid)
 
 Oid partition_tree_root(Oid relid)
 {
+    if (partition_roots == nullptr)
+        partition_roots = create_backend_hash("zechat_billing partition roots", 16, sizeof(Oid),
+                                              sizeof(PartitionRoot), CacheMemoryContext);
+    auto* known =
+        static_cast<PartitionRoot*>(hash_search(partition_roots, &relid, HASH_FIND, nullptr));
+    if (known != nullptr)
+        return known->root;
+    // Kept only if no invalidation came while pg_inherits was read (it may
+    // be of this very partition, and what was read may predate it).
+    uint64 generation = partition_roots_generation;
     List* ancestors = get_partition_ancestors(relid);
     Oid root = ancestors == NIL ? relid : llast_oid(ancestors);
     list_free(ancestors);
+    if (generation == partition_roots_generation) {
+        auto* entry =
+            static_cast<PartitionRoot*>(hash_search(partition_roots, &relid, HASH_ENTER, nullptr));
+        entry->root = root;
+    }
     return root;
+}
+
+void forget_partition_roots(Oid relid)
+{
+    ++partition_roots_generation;
+    if (partition_roots == nullptr)
+        return;
+    if (OidIsValid(relid)) {
+        (void)hash_search(partition_roots, &relid, HASH_REMOVE, nullptr);
+        return;
+    }
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, partition_roots);
+    while (auto* entry = static_cast<PartitionRoot*>(hash_seq_search(&status)))
+        (void)hash_search(partition_roots, &entry->relid, HASH_REMOVE, nullptr);
 }
 
 bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row)
@@ -247,7 +279,7 @@ bool update_moves_row(Relation rel, HeapTuple old_row, HeapTuple new_row)
     // expression built and run.
     if (!constrained_columns_differ(rel, old_row, new_row))
         return false;
-    return !row_fits(rel, RelationGetPartitionQual(rel), new_row);
+    return !row_fits_partition(rel, RelationGetRelid(rel), new_row);
 }
 
 bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table)
@@ -258,16 +290,7 @@ bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table)
     // mark to the statement, as before 2026-12-05).
     if (enforced_table == RelationGetRelid(rel))
         return true;
-    Relation enforced = try_relation_open(enforced_table, AccessShareLock);
-    if (enforced == nullptr)
-        return false;
-    bool stays = true;
-    if (enforced->rd_rel->relispartition)
-        stays = row_fits(
-            rel, map_partition_varattnos(RelationGetPartitionQual(enforced), 1, rel, enforced),
-            new_row);
-    relation_close(enforced, AccessShareLock);
-    return stays;
+    return row_fits_partition(rel, enforced_table, new_row);
 }
 
 bool partition_moves_pending()

@@ -45,8 +45,14 @@ extern "C" {
 namespace zechat::billing::pg {
 
 // The partitioned table at the top of relid's partition tree; relid itself
-// when it is no partition.  Looks up pg_inherits, once per level.
+// when it is no partition.  Looks up pg_inherits (once per level) the first
+// time it is asked about relid, and again after relid's relation cache
+// entry was invalidated.
 Oid partition_tree_root(Oid relid);
+
+// relid's relation cache entry was invalidated (InvalidOid: all of them):
+// its root is looked up again.
+void forget_partition_roots(Oid relid);
 
 // Whether new_row, an UPDATE's new version of old_row of partition rel, no
 // longer fits rel's partition constraint: the UPDATE will move it.  False
