@@ -130,6 +130,29 @@ SELECT period_start = '4714-11-24 00:00:00+00 BC' AS from_the_earliest,
 SELECT count(DISTINCT b) AS periods
   FROM unnest(ARRAY['4714-11-24 00:00:00+00 BC', '1000-01-01', '3000-12-31 23:59:59+00']::timestamptz[]) AS t,
        billing.period_bounds('3001-01-01 00:00:00+00', '10000 years', t) AS b;
+-- Anchor and time further apart than 64 bits of microseconds: until
+-- 2026-12-05 their difference wrapped, and the bounds were walked to one
+-- step at a time (6 seconds for days, for ever for microseconds, deaf to a
+-- cancel), or 22008 was raised.
+SET TimeZone = 'UTC';
+SELECT * FROM billing.period_bounds('4713-01-01 00:00:00+00 BC', '1 day', '290000-01-01 12:00:00+00');
+SELECT * FROM billing.period_bounds('290000-01-01 00:00:00+00', '1 day', '4713-01-01 12:00:00+00 BC');
+SELECT * FROM billing.period_bounds('4713-01-01 00:00:00+00 BC', '1 microsecond', '290000-01-01 00:00:00.000007+00');
+SELECT * FROM billing.period_bounds('290000-01-01 00:00:00+00', '7 microseconds', '4713-01-01 00:00:00.000001+00 BC');
+SELECT * FROM billing.period_bounds('290000-01-01 00:00:00+00', '1 day', '4714-11-24 00:00:00+00 BC');
+RESET TimeZone;
+-- A period starting at the earliest timestamp (a 9000-year step back from a
+-- far anchor) keeps its usage there, and the history reads it, as does a
+-- change of the tenant's schedule (22008 until 2026-12-05).
+BEGIN;
+INSERT INTO billing.plan_limits VALUES ('s_forever', 'messages', 5);
+UPDATE billing.plans SET billing_interval = '9000 years' WHERE plan_id = 's_forever';
+SELECT billing.subscribe('s_far', 's_forever', '290027-01-01 00:00:00+00');
+SELECT billing.consume_quota('s_far', 'messages');
+SELECT count(*) AS closed_periods FROM billing.usage_history WHERE tenant_id = 's_far';
+UPDATE billing.plans SET billing_interval = '9001 years' WHERE plan_id = 's_forever';
+SELECT resource, used FROM billing.tenant_usage('s_far') WHERE resource = 'messages';
+ROLLBACK;
 DELETE FROM billing.plans WHERE plan_id = 's_forever';
 
 -- tenant_usage shows the period of period resources and none for gauges.

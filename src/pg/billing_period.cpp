@@ -4,6 +4,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "miscadmin.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -143,6 +144,26 @@ bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 
     return steps_back_checked(anchor, scaled, result);
 }
 
+// The period of a step with no month or day part, which needs no
+// calendar: anchor + k * step is plain arithmetic, done in 128 bits, as k
+// may not fit in 64 (a step of a microsecond, and anchor and `at` hundreds
+// of thousands of years apart).  The same bounds as the walk below would
+// give (timestamp + interval adds the time part as it is), in one step.
+BillingPeriod fixed_length_period_containing(TimestampTz anchor, int64 step, TimestampTz at)
+{
+    __int128 offset = static_cast<__int128>(at) - anchor;
+    __int128 k = offset / step;
+    if (offset % step < 0)
+        --k; // rounded toward zero: the period starts before `at`
+    __int128 start = anchor + k * step;
+    __int128 end = start + step;
+    if (end > END_TIMESTAMP - 1)
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("billing period out of range")));
+    return BillingPeriod{start < MIN_TIMESTAMP ? MIN_TIMESTAMP : static_cast<TimestampTz>(start),
+                         static_cast<TimestampTz>(end)};
+}
+
 } // namespace
 
 BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
@@ -155,21 +176,28 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("billing period anchor and time must be finite")));
 
-    double guess = std::floor(static_cast<double>(at - anchor) / length);
-    int64 k = static_cast<int64>(guess);
+    if (step->month == 0 && step->day == 0)
+        return fixed_length_period_containing(anchor, step->time, at);
 
-    // The guess is off by at most a step or two (months of 28..31 days);
-    // walk to the exact k.  Each step is a real interval addition.  A bound
-    // before the earliest timestamp is before `at` too.
+    // A step of a day or more: the guess is off by at most a step or two
+    // (months of 28..31 days); walk to the exact k.  Each step is a real
+    // interval addition.  A bound before the earliest timestamp is before
+    // `at` too.  The difference is taken in double: anchor and `at` may be
+    // further apart than an int64 holds (until 2026-12-05 it wrapped, and
+    // the walk went on one step at a time for minutes, or raised 22008).
+    double guess = std::floor((static_cast<double>(at) - static_cast<double>(anchor)) / length);
+    int64 k = static_cast<int64>(guess);
     TimestampTz start = 0;
     bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
     while (start_in_range && start > at) {
+        CHECK_FOR_INTERRUPTS();
         --k;
         start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
     }
     TimestampTz end = 0;
     bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, &end);
     while (!end_in_range || end <= at) {
+        CHECK_FOR_INTERRUPTS();
         ++k;
         start_in_range = end_in_range;
         start = end;
