@@ -71,6 +71,17 @@ TRUNCATE billing.plan_limits;
 SELECT coalesce(hard_limit::text, 'unlimited') AS hard_limit, logged_at > now() AS after_begin
   FROM billing.limit_log WHERE tenant_id = 'h_log' AND logged_at >= now() ORDER BY logged_at;
 ROLLBACK;
+-- Dated alike whatever the session's DateStyle and TimeZone: 'SQL' style
+-- writes Shanghai's time with the zone 'CST', which reads back as US
+-- Central, 14 hours later (until 2026-12-05 such a change was logged 14
+-- hours ahead, and usage_history showed it for periods before it).
+BEGIN;
+SET LOCAL TimeZone = 'Asia/Shanghai';
+SET LOCAL DateStyle = 'SQL, DMY';
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 600);
+SELECT hard_limit, logged_at - now() < interval '1 minute' AS dated_now
+  FROM billing.limit_log WHERE tenant_id = 'h_log' AND logged_at >= now() ORDER BY logged_at;
+ROLLBACK;
 
 -- A plan change to another billing interval moves the tenant into the new
 -- interval's current period, and its usage with it (both ways).  The

@@ -88,6 +88,12 @@ CREATE FUNCTION billing._limit_log_time()
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- Written and read back as text: in ISO, with the zone as a number.  The
+-- session's DateStyle wrote a zone abbreviation ('SQL': 'CST' in
+-- Asia/Shanghai), which reads back as another zone's (US Central): until
+-- 2026-12-05 such an administrator's change was dated 14 hours ahead, and
+-- usage_history showed its limit for periods before it.
+SET datestyle = 'ISO, YMD'
 AS $$
 DECLARE
     v_at text := current_setting('zechat_billing_limit_log.at', true);
