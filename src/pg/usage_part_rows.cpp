@@ -12,6 +12,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 #include "storage/lmgr.h"
@@ -176,8 +177,13 @@ bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
     return true;
 }
 
-LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
-                                         int64 amount, int64 ceiling, int64* new_used)
+namespace {
+
+// Finds the key's writer-0 row with the latest snapshot and locks its
+// newest version; with `write`, writes used + amount there if that is at
+// most ceiling.  *used: the usage there after (admitted) or before.
+LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period_start,
+                                         int64 amount, int64 ceiling, bool write, int64* used)
 {
     // As SPI does for a statement that writes: this transaction's earlier
     // changes (of the same statement, too) are seen.
@@ -192,10 +198,12 @@ LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period
         lock_newest_version(rel, snapshot, slot)) {
         bool isnull;
         Datum value = slot_getattr(slot, col_used, &isnull);
-        int64 used = isnull ? 0 : DatumGetInt64(value);
-        // The caller made sure amount <= ceiling, so this cannot overflow.
-        if (used <= ceiling - amount) {
-            Datum replacement = Int64GetDatum(used + amount);
+        *used = isnull ? 0 : DatumGetInt64(value);
+        int64 sum;
+        if (!write) {
+            outcome = LockedAdmission::admitted;
+        } else if (!pg_add_s64_overflow(*used, amount, &sum) && sum <= ceiling) {
+            Datum replacement = Int64GetDatum(sum);
             bool replacement_null = false;
             int replaced_column = col_used;
             HeapTuple updated = heap_modify_tuple_by_cols(
@@ -203,7 +211,7 @@ LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period
                 &replaced_column, &replacement, &replacement_null);
             replace_part_row(rel, &slot->tts_tid, updated);
             heap_freetuple(updated);
-            *new_used = used + amount;
+            *used = sum;
             outcome = LockedAdmission::admitted;
         } else {
             outcome = LockedAdmission::no_room;
@@ -216,6 +224,20 @@ LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period
     table_close(rel, NoLock);
     UnregisterSnapshot(snapshot);
     return outcome;
+}
+
+} // namespace
+
+LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
+                                         int64 amount, int64 ceiling, int64* new_used)
+{
+    return lock_writer_zero_version(key, period_start, amount, ceiling, true, new_used);
+}
+
+bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used)
+{
+    return lock_writer_zero_version(key, period_start, 0, PG_INT64_MAX, false, used) ==
+           LockedAdmission::admitted;
 }
 
 } // namespace zechat::billing::pg

@@ -1,7 +1,8 @@
 // Rows of billing.usage_parts read and rewritten with the heap and index
-// access methods directly, without SPI and the executor.  For the two hot
-// writes only: lock mode's first admission of a key in a transaction (its
-// writer-0 row) and shared-memory mode's commit-time write of its backend's
+// access methods directly, without SPI and the executor.  For the hot
+// writes only: lock mode's writer-0 row of a key (its first admission in a
+// transaction, the lock a release takes, the write at commit of what
+// followed) and shared-memory mode's commit-time write of its backend's
 // own part, and finding where that part is.  Everything rarer (creating a
 // row, reading sums) stays in SQL, in usage_store.cpp.
 //
@@ -77,8 +78,15 @@ enum class LockedAdmission {
 // latest snapshot, locks its newest version (waiting for a transaction in
 // flight that holds it, as UPDATE does in READ COMMITTED; a serialization
 // failure in REPEATABLE READ if it changed), and, if used + amount <=
-// ceiling there, writes used + amount.
+// ceiling there, writes used + amount.  Also lock mode's write at commit of
+// what followed (amount of either sign, ceiling PG_INT64_MAX; no_room then
+// means the sum is out of the bigint range).
 LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
                                          int64 amount, int64 ceiling, int64* new_used);
+
+// Lock mode's lock of a key for a release or a refusal: its writer-0 row
+// found and its newest version locked as above, nothing written, its usage
+// into *used.  False, nothing locked, when the key has no such row.
+bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used);
 
 } // namespace zechat::billing::pg
