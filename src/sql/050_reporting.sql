@@ -32,7 +32,10 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
 -- query's snapshot shows it, plus this transaction's own changes; never
 -- below 0: in REPEATABLE READ and SERIALIZABLE that snapshot is the
 -- transaction's, while its own releases gave back what the latest usage
--- held (consumption by transactions it cannot see).
+-- held (consumption by transactions it cannot see); nor, for the same
+-- reason, above the bigint maximum (an unlimited gauge near it, given back
+-- by another transaction and consumed again by this one: until 2026-12-05
+-- the report failed with 22003).
 CREATE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -60,7 +63,7 @@ AS $$
                    t.kind,
                    t.unlimited,
                    CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
-                   greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+                   least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
                    b.period_start,
                    b.period_end
               FROM billing._tenant_terms(p_tenant_id) t
@@ -136,7 +139,7 @@ SELECT s.tenant_id,
  CROSS JOIN LATERAL (
         SELECT r.resource,
                r.kind,
-               greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+               least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
                lim.unlimited,
                CASE WHEN lim.unlimited THEN NULL ELSE lim.hard_limit END AS hard_limit,
                b.period_start,

@@ -2388,9 +2388,10 @@ ALTER TABLE billing.limit_overrides
     ENABLE ALWAYS TRIGGER config_changed, ENABLE ALWAYS TRIGGER config_updated,
     ENABLE ALWAYS TRIGGER config_truncated;
 
--- Reported usage is never below 0: in REPEATABLE READ and SERIALIZABLE the
--- committed sums are those of the transaction's snapshot, while its own
--- releases were given against the latest usage (050_reporting.sql).
+-- Reported usage is never below 0, nor above the bigint maximum: in
+-- REPEATABLE READ and SERIALIZABLE the committed sums are those of the
+-- transaction's snapshot, while its own changes were made against the
+-- latest usage (050_reporting.sql).
 CREATE OR REPLACE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -2418,7 +2419,7 @@ AS $$
                    t.kind,
                    t.unlimited,
                    CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
-                   greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+                   least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
                    b.period_start,
                    b.period_end
               FROM billing._tenant_terms(p_tenant_id) t
@@ -2454,7 +2455,7 @@ SELECT s.tenant_id,
  CROSS JOIN LATERAL (
         SELECT r.resource,
                r.kind,
-               greatest(coalesce(u.used, 0) + coalesce(pu.delta, 0), 0) AS used,
+               least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
                lim.unlimited,
                CASE WHEN lim.unlimited THEN NULL ELSE lim.hard_limit END AS hard_limit,
                b.period_start,
