@@ -104,22 +104,54 @@ PreparedCheck check_for(Relation rel, Oid constrained)
     return check;
 }
 
+// Whether row fits the check, evaluated in estate's per-tuple context.
+bool passes(const PreparedCheck& check, EState* estate, Relation rel, HeapTuple row)
+{
+    if (check.outcome != Outcome::by_check)
+        return check.outcome == Outcome::always_fits;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+    ExecStoreHeapTuple(row, slot, false);
+    ExprContext* econtext = GetPerTupleExprContext(estate);
+    ResetExprContext(econtext);
+    econtext->ecxt_scantuple = slot;
+    bool fits = ExecCheck(check.check, econtext);
+    ExecDropSingleTupleTableSlot(slot);
+    return fits;
+}
+
+// Checks being evaluated: a constraint may call a function (in the
+// partition key, or an operator's) that updates rows of another
+// partitioned table, whose triggers then ask in the middle of the check.
+int checks_under_way = 0;
+
 } // namespace
 
 namespace zechat::billing::pg {
 
 bool row_fits_partition(Relation rel, Oid constrained, HeapTuple row)
 {
+    if (checks_under_way > 0) {
+        // Asked from within a check: the prepared checks, their memory
+        // and their expression context are the outer check's, in use
+        // (freed under it, the server crashed: a helper's finding of
+        // 2026-12-05).  This one is prepared for its row alone.
+        EState* estate = CreateExecutorState();
+        bool fits = passes(prepare_check(estate, rel, constrained), estate, rel, row);
+        FreeExecutorState(estate);
+        return fits;
+    }
     PreparedCheck check = check_for(rel, constrained);
-    if (check.outcome != Outcome::by_check)
-        return check.outcome == Outcome::always_fits;
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-    ExecStoreHeapTuple(row, slot, false);
-    ExprContext* econtext = GetPerTupleExprContext(prepared.estate);
-    ResetExprContext(econtext);
-    econtext->ecxt_scantuple = slot;
-    bool fits = ExecCheck(check.check, econtext);
-    ExecDropSingleTupleTableSlot(slot);
+    bool fits = false;
+    ++checks_under_way;
+    PG_TRY();
+    {
+        fits = passes(check, prepared.estate, rel, row);
+    }
+    PG_FINALLY();
+    {
+        --checks_under_way;
+    }
+    PG_END_TRY();
     return fits;
 }
 
