@@ -607,20 +607,20 @@ DROP TABLE e_tree_a, e_tree_b;
 -- A partition constraint that calls a function updating rows of another
 -- enforced tree: that tree's triggers check their moving rows while the
 -- outer check runs (until 2026-12-05 the inner checks freed the outer one's
--- memory, and the server crashed).  Every move counted once: 20 + 5.
+-- memory, and the server crashed).  Every move counted once: 10 + 5.
 INSERT INTO billing.plans (plan_id, name) VALUES ('e_nest_plan', 'Nested');
 INSERT INTO billing.plan_limits VALUES ('e_nest_plan', 'messages', 100);
 SELECT billing.subscribe('e_parts_nested', 'e_nest_plan');
 CREATE TABLE e_nest_b (tenant_id text NOT NULL, k int NOT NULL) PARTITION BY LIST (k);
 SELECT format('CREATE TABLE e_nest_b%s PARTITION OF e_nest_b FOR VALUES IN (%s)', g, g)
-  FROM generate_series(1, 40) g \gexec
+  FROM generate_series(1, 20) g \gexec
 SELECT billing.enforce_quota('e_nest_b', 'messages');
-INSERT INTO e_nest_b SELECT 'e_parts_nested', g FROM generate_series(1, 20) g;
+INSERT INTO e_nest_b SELECT 'e_parts_nested', g FROM generate_series(1, 10) g;
 CREATE FUNCTION e_nest_move_b() RETURNS int LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('e_nest.inside', true) = 'on' THEN RETURN 0; END IF;
     PERFORM set_config('e_nest.inside', 'on', true);
-    UPDATE e_nest_b SET k = CASE WHEN k <= 20 THEN k + 20 ELSE k - 20 END;
+    UPDATE e_nest_b SET k = CASE WHEN k <= 10 THEN k + 10 ELSE k - 10 END;
     PERFORM set_config('e_nest.inside', 'off', true);
     RETURN 0;
 END $$;
@@ -633,14 +633,14 @@ CREATE TABLE e_nest_a (tenant_id text NOT NULL, k text NOT NULL, pad text)
     PARTITION BY LIST (e_nest_key(k));
 SELECT format('CREATE TABLE e_nest_a%s PARTITION OF e_nest_a FOR VALUES IN (%s)', p,
               string_agg(quote_literal(p || g), ','))
-  FROM unnest(ARRAY['one', 'two']) p, generate_series(1, 50) g GROUP BY p \gexec
+  FROM unnest(ARRAY['one', 'two']) p, generate_series(1, 10) g GROUP BY p \gexec
 SELECT billing.enforce_quota('e_nest_a', 'messages');
 INSERT INTO e_nest_a SELECT 'e_parts_nested', 'one1', repeat('x', 100) FROM generate_series(1, 5);
 SET e_nest.armed = 'on';
 UPDATE e_nest_a SET k = 'two7';
 RESET e_nest.armed;
 SELECT (SELECT count(*) FROM e_nest_a WHERE k = 'two7') AS moved_a,
-       (SELECT count(*) FROM e_nest_b WHERE k > 20) AS moved_b,
+       (SELECT count(*) FROM e_nest_b WHERE k > 10) AS moved_b,
        (SELECT used FROM billing.tenant_usage('e_parts_nested') WHERE resource = 'messages') AS used;
 DROP TABLE e_nest_a, e_nest_b;
 DROP FUNCTION e_nest_key(text), e_nest_move_b();
