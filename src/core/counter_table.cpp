@@ -383,17 +383,25 @@ void CounterTable::add_reserved(CounterEntry* entry, int64_t amount) noexcept
     share_changed(entry, old_share);
 }
 
-int64_t CounterTable::release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
+int64_t CounterTable::release(CounterEntry* entry, int64_t amount, OwnChanges* own,
                               bool of_stored_rows) noexcept
 {
-    wide spare = static_cast<wide>(entry->committed) +
-                 (of_stored_rows ? entry->reserved : own_reserved) - entry->releasing;
+    wide spare = of_stored_rows
+                     ? static_cast<wide>(entry->committed) + entry->reserved - entry->releasing
+                     : static_cast<wide>(entry->committed) - (entry->drawn - own->drawn) +
+                           own->reserved - own->released;
     int64_t given = spare <= 0 ? 0 : (spare < amount ? static_cast<int64_t>(spare) : amount);
     entry->releasing += given;
+    // What the caller has now given back beyond its own reservations.
+    wide beyond = static_cast<wide>(own->released) + given - own->reserved;
+    if (beyond > own->drawn) {
+        entry->drawn = saturate(static_cast<wide>(entry->drawn) + (beyond - own->drawn));
+        own->drawn = static_cast<int64_t>(beyond);
+    }
     return given;
 }
 
-bool CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
+bool CounterTable::force(CounterEntry* entry, int64_t delta, int64_t* own_drawn) noexcept
 {
     if (delta > 0) {
         // The same bound as reserve()'s.
@@ -404,6 +412,8 @@ bool CounterTable::force(CounterEntry* entry, int64_t delta) noexcept
         add_reserved(entry, delta);
     } else {
         entry->releasing = saturate(static_cast<wide>(entry->releasing) - delta);
+        entry->drawn = saturate(static_cast<wide>(entry->drawn) - delta);
+        *own_drawn = saturate(static_cast<wide>(*own_drawn) - delta);
     }
     return true;
 }
@@ -416,8 +426,10 @@ int64_t CounterTable::begin_commit(CounterEntry* entry, int64_t net) noexcept
 }
 
 void CounterTable::settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                          int64_t committing, bool passed, int64_t carry_excluded) noexcept
+                          int64_t committing, bool passed, int64_t carry_excluded,
+                          int64_t drawn) noexcept
 {
+    entry->drawn -= drawn < entry->drawn ? drawn : entry->drawn;
     if (passed)
         unpass(entry);
     entry->committing -= committing;

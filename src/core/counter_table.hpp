@@ -76,10 +76,13 @@ enum class CounterState : uint32_t {
 struct CounterEntry {
     CounterKey key;
     CounterState state;
-    uint32_t pins;       // transactions using the entry, or its loader
-    int64_t committed;   // durable usage
-    int64_t reserved;    // consumption admitted to transactions in flight
-    int64_t releasing;   // usage given back by transactions in flight
+    uint32_t pins;     // transactions using the entry, or its loader
+    int64_t committed; // durable usage
+    int64_t reserved;  // consumption admitted to transactions in flight
+    int64_t releasing; // usage given back by transactions in flight
+    // Of that, what they gave back beyond what they reserved themselves:
+    // drawn on committed usage (release()).
+    int64_t drawn;
     int64_t committing;  // net change of transactions past begin_commit(), not yet settled
     uint64_t mover;      // the transaction (full xid) that began the last move
     uint32_t move_epoch; // moves of its usage begun since it was loaded (0: none)
@@ -183,24 +186,39 @@ public:
     Admission reserve(CounterEntry* entry, int64_t amount, Limit limit,
                       int64_t own_released) noexcept;
 
-    // Gives back up to `amount`; returns how much (>= 0): never more than
-    // committed + own_reserved - releasing, so no mix of commits and aborts
-    // takes committed usage below 0.  own_reserved is what the calling
-    // transaction has itself reserved on the entry.
+    // Gives back up to `amount`; returns how much (>= 0), so that no mix of
+    // commits and aborts takes committed usage below 0: a transaction gives
+    // back first what it reserved itself, and beyond that draws on committed
+    // usage, of which every transaction in flight together draws at most all
+    // (`drawn`).  `own` is what the calling transaction has reserved,
+    // released and drawn on the entry; its `drawn` is kept here, and goes
+    // back with settle().  It never shrinks before then: a savepoint rolled
+    // back takes reservations away, not the draw they covered.  Until
+    // 2026-12-05 every release in flight counted as drawn, even one its own
+    // reservation covered: two transactions that each consumed and gave back
+    // on a key with little committed usage gave back nothing for the second,
+    // whose consumption then stayed counted for good.
     //
     // With `of_stored_rows` the usage given back is that of rows the caller
     // has just deleted or shrunk: rows that exist were paid for by
     // transactions that committed, but one of those may not have settled
     // yet (it is visible before its counter is told), so every reservation
-    // in flight counts, not only the caller's.  Otherwise a delete racing
-    // with the settling of the insert it deletes would give back too little.
-    int64_t release(CounterEntry* entry, int64_t amount, int64_t own_reserved,
+    // in flight counts, not only the caller's: at most committed + reserved
+    // - releasing.  Otherwise a delete racing with the settling of the
+    // insert it deletes would give back too little.
+    struct OwnChanges {
+        int64_t reserved;
+        int64_t released;
+        int64_t drawn;
+    };
+    int64_t release(CounterEntry* entry, int64_t amount, OwnChanges* own,
                     bool of_stored_rows = false) noexcept;
 
     // A correction that is not checked against the limit (recount): > 0 is
-    // reserved, < 0 released, like any other change in flight.  False,
-    // nothing done, when committed + reserved would pass INT64_MAX.
-    [[nodiscard]] bool force(CounterEntry* entry, int64_t delta) noexcept;
+    // reserved, < 0 released, like any other change in flight (and drawn
+    // on committed usage, all of it, into *own_drawn).  False, nothing
+    // done, when committed + reserved would pass INT64_MAX.
+    [[nodiscard]] bool force(CounterEntry* entry, int64_t delta, int64_t* own_drawn) noexcept;
 
     // A transaction whose net change on the entry is `net` (> 0) is about to
     // commit: it is placed after every transaction that got this far before
@@ -216,9 +234,10 @@ public:
     // dropped.  `committing` is what it registered with begin_commit() (0 if
     // it did not); `passed`, whether it passed() and is counted in passing;
     // `carry_excluded`, what it excluded as the mover of a carry from the
-    // entry (carry_in_flight()).
+    // entry (carry_in_flight()); `drawn`, what it drew (release()).
     void settle(CounterEntry* entry, int64_t reserved, int64_t released, bool commit,
-                int64_t committing = 0, bool passed = false, int64_t carry_excluded = 0) noexcept;
+                int64_t committing = 0, bool passed = false, int64_t carry_excluded = 0,
+                int64_t drawn = 0) noexcept;
 
     // Transaction `mover` is about to move the entry's committed usage to
     // another billing period.  Every transaction with a change in flight on

@@ -439,6 +439,7 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
         int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
+                                      pending_released(usage), pending_drawn(usage),
                                       of == ReleaseOf::stored_rows);
         record_pending_change(usage, 0, given);
         return remaining_after(counter_usage(usage), terms.limit);
@@ -463,7 +464,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         if (delta == 0)
             return;
         prepare_pending_change(usage);
-        if (!counter_force(pending_counter(usage), delta))
+        if (!counter_force(pending_counter(usage), delta, pending_drawn(usage)))
             report_past_bigint(key.resource, key.tenant_id);
         record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0);
         return;
@@ -622,13 +623,14 @@ void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 n
     PendingUsage* usage = track_counter_usage(key, now.usage_period_start);
     prepare_pending_change(usage);
     if (net > 0) {
-        if (!counter_force(pending_counter(usage), net))
+        if (!counter_force(pending_counter(usage), net, pending_drawn(usage)))
             report_past_bigint(key.resource, key.tenant_id);
         record_pending_change(usage, net, 0);
         note_consumption_terms(usage, now); // alerts count it in the new period
         return;
     }
-    int64 given = counter_release(pending_counter(usage), -net, pending_consumed(usage), false);
+    int64 given = counter_release(pending_counter(usage), -net, pending_consumed(usage),
+                                  pending_released(usage), pending_drawn(usage), false);
     record_pending_change(usage, 0, given);
 }
 

@@ -600,18 +600,21 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
     ConditionVariableCancelSleep();
 }
 
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows)
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
+                      int64* own_drawn, bool of_stored_rows)
 {
+    CounterTable::OwnChanges own{own_reserved, own_released, *own_drawn};
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    int64 given = table()->release(entry, amount, own_reserved, of_stored_rows);
+    int64 given = table()->release(entry, amount, &own, of_stored_rows);
     LWLockRelease(shared->lock);
+    *own_drawn = own.drawn;
     return given;
 }
 
-bool counter_force(CounterEntry* entry, int64 delta)
+bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    bool forced = table()->force(entry, delta);
+    bool forced = table()->force(entry, delta, own_drawn);
     LWLockRelease(shared->lock);
     return forced;
 }
@@ -633,10 +636,10 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net)
 }
 
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing, bool passed, int64 carry_excluded)
+                    int64 committing, bool passed, int64 carry_excluded, int64 drawn)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    table()->settle(entry, reserved, released, commit, committing, passed, carry_excluded);
+    table()->settle(entry, reserved, released, commit, committing, passed, carry_excluded, drawn);
     bool mover_may_wait = passed && entry->passing == 0 && entry->move_epoch != 0;
     if (unpin)
         table()->unpin(entry);

@@ -137,12 +137,14 @@ void counter_unpass(CounterEntry* entry);
 void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz period_start,
                       bool own_pass);
 
-// Gives back up to amount; returns how much (see CounterTable::release).
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, bool of_stored_rows);
+// Gives back up to amount; returns how much (see CounterTable::release:
+// own_drawn is kept there).
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
+                      int64* own_drawn, bool of_stored_rows);
 
 // A correction not checked against the limit; false, nothing done, when
 // the entry's usage would pass the bigint range.
-[[nodiscard]] bool counter_force(CounterEntry* entry, int64 delta);
+[[nodiscard]] bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn);
 
 // The entry's committed usage now.
 int64 counter_committed(CounterEntry* entry);
@@ -154,10 +156,12 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net);
 // A (sub)transaction's part ends; with unpin, the transaction is done with
 // the entry; `committing` is what it registered with counter_begin_commit,
 // `passed` whether it passed, `carry_excluded` what it excluded from its
-// carry (counter_carry_in_flight).  Never raises: called from commit and
+// carry (counter_carry_in_flight), `drawn` what its releases drew on
+// committed usage (counter_release).  Never raises: called from commit and
 // abort callbacks.
 void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing = 0, bool passed = false, int64 carry_excluded = 0);
+                    int64 committing = 0, bool passed = false, int64 carry_excluded = 0,
+                    int64 drawn = 0);
 
 // This transaction moved the usage of `from` (pinned by it) to the period
 // starting at `to`: what others have reserved on `from`, now or later,

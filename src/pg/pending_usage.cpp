@@ -63,6 +63,9 @@ struct PendingUsage {
     SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
     int64 consumed;                // sums of all parts
     int64 released;
+    // Shared-memory mode: what its releases drew on committed usage
+    // (CounterTable::release), given back to the counter at the end.
+    int64 drawn;
     SubxactPart* parts;
     // Usage alerts: the terms of the last consumption (alert_terms_known
     // once there was one), lock mode's usage before this transaction, and
@@ -358,9 +361,11 @@ void forget_changes_of_dropped_installations()
 // Not passed, so nothing was written yet.
 void drop_moved_change(PendingUsage* entry)
 {
-    counter_settle(entry->counter, entry->consumed, entry->released, false, false);
+    counter_settle(entry->counter, entry->consumed, entry->released, false, false, 0, false, 0,
+                   entry->drawn);
     entry->consumed = 0;
     entry->released = 0;
+    entry->drawn = 0;
     entry->parts = nullptr; // in TopTransactionContext, which goes at the end
     entry->alert_terms_known = false;
 }
@@ -523,7 +528,7 @@ void settle_counters(bool commit)
             if (!commit)
                 undo_carry(entry);
             counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
-                           entry->committing, entry->passed, entry->carry_excluded);
+                           entry->committing, entry->passed, entry->carry_excluded, entry->drawn);
         }
 }
 
@@ -742,6 +747,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->lock_subxact = GetCurrentSubTransactionId();
         entry->consumed = 0;
         entry->released = 0;
+        entry->drawn = 0;
         entry->parts = nullptr;
         entry->alert_terms_known = false;
         entry->alert_limit = Limit::none();
@@ -890,6 +896,11 @@ int64 pending_consumed(const PendingUsage* entry)
 int64 pending_released(const PendingUsage* entry)
 {
     return entry->released;
+}
+
+int64* pending_drawn(PendingUsage* entry)
+{
+    return &entry->drawn;
 }
 
 void prepare_pending_change(PendingUsage* entry)

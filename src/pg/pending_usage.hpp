@@ -99,6 +99,10 @@ int64 pending_current_usage(const PendingUsage* entry);
 int64 pending_consumed(const PendingUsage* entry);
 int64 pending_released(const PendingUsage* entry);
 
+// Shared-memory mode: what its releases drew on committed usage, kept by
+// counter_release and counter_force, given back when the entry settles.
+int64* pending_drawn(PendingUsage* entry);
+
 // Makes room to record a change in the current subtransaction.  It may
 // allocate (and so raise), which record_pending_change() never does: call it
 // before changing a counter, so that nothing done there goes unrecorded.

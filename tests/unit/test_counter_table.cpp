@@ -48,6 +48,24 @@ AdmissionResult reserve(CounterTable* table, CounterEntry* e, int64_t amount)
     return table->reserve(e, amount, e->limit, 0).result;
 }
 
+// What one transaction has reserved, released and drawn on an entry.
+using Own = CounterTable::OwnChanges;
+
+// A release by the transaction `own`, recorded in it.
+int64_t release(CounterTable* table, CounterEntry* e, int64_t amount, Own* own,
+                bool of_stored_rows = false)
+{
+    int64_t given = table->release(e, amount, own, of_stored_rows);
+    own->released += given;
+    return given;
+}
+
+// The transaction `own` ends.
+void settle(CounterTable* table, CounterEntry* e, const Own& own, bool commit)
+{
+    table->settle(e, own.reserved, own.released, commit, 0, false, 0, own.drawn);
+}
+
 } // namespace
 
 // Linear probing degrades with clustered homes: keys that differ only in a
@@ -354,14 +372,16 @@ TEST(CounterTable, ReleasesTakeEffectAtCommitAndNeverGoBelowZero)
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("files"), Limit::of(10), 10);
     // Two transactions each try to give back 7 of the 10: only 10 in all.
-    EXPECT_EQ(table->release(e, 7, 0), 7);
-    EXPECT_EQ(table->release(e, 7, 0), 3);
+    Own first{}, second{};
+    EXPECT_EQ(release(table.get(), e, 7, &first), 7);
+    EXPECT_EQ(release(table.get(), e, 7, &second), 3);
     // Nothing is free for others before the releases commit.
     EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::limit_reached);
-    table->settle(e, 0, 7, false); // the first aborts
-    table->settle(e, 0, 3, true);  // the second commits
+    settle(table.get(), e, first, false); // the first aborts
+    settle(table.get(), e, second, true); // the second commits
     EXPECT_EQ(e->committed, 7);
     EXPECT_EQ(e->releasing, 0);
+    EXPECT_EQ(e->drawn, 0);
     EXPECT_EQ(reserve(table.get(), e, 3), AdmissionResult::admitted);
 }
 
@@ -370,19 +390,24 @@ TEST(CounterTable, ATransactionsOwnReleaseMakesRoomForItself)
     // users: 5 of 5; one transaction deletes a user and adds another.
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("users"), Limit::of(5), 5);
-    EXPECT_EQ(table->release(e, 1, 0), 1);
+    Own swap{};
+    EXPECT_EQ(release(table.get(), e, 1, &swap), 1);
     EXPECT_EQ(table->reserve(e, 1, e->limit, 1).result, AdmissionResult::admitted);
+    swap.reserved = 1;
     // Another transaction still finds no room.
     EXPECT_EQ(table->reserve(e, 1, e->limit, 0).result, AdmissionResult::limit_reached);
-    table->settle(e, 1, 1, true);
+    settle(table.get(), e, swap, true);
     EXPECT_EQ(e->committed, 5);
     // And its own reservation can be given back before it commits.
-    EXPECT_EQ(table->release(e, 5, 0), 5);
-    table->settle(e, 0, 5, true);
+    Own all{};
+    EXPECT_EQ(release(table.get(), e, 5, &all), 5);
+    settle(table.get(), e, all, true);
     EXPECT_EQ(reserve(table.get(), e, 2), AdmissionResult::admitted);
-    EXPECT_EQ(table->release(e, 9, 2), 2); // its own 2, committed is 0
-    table->settle(e, 2, 2, true);
+    Own own{2, 0, 0};
+    EXPECT_EQ(release(table.get(), e, 9, &own), 2); // its own 2, committed is 0
+    settle(table.get(), e, own, true);
     EXPECT_EQ(e->committed, 0);
+    EXPECT_EQ(e->drawn, 0);
 }
 
 // Near the bigint maximum a transaction that gave back some of its own
@@ -394,7 +419,8 @@ TEST(CounterTable, OwnReleasesDoNotLetReservationsPassTheBigintRange)
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("edge"), Limit::none(), 10);
     EXPECT_EQ(reserve(table.get(), e, INT64_MAX - 10), AdmissionResult::admitted);
-    EXPECT_EQ(table->release(e, 20, INT64_MAX - 10), 20);
+    Own own{INT64_MAX - 10, 0, 0};
+    EXPECT_EQ(release(table.get(), e, 20, &own), 20);
     EXPECT_EQ(table->reserve(e, 15, e->limit, 20).result, AdmissionResult::overflow);
     EXPECT_EQ(e->reserved, INT64_MAX - 10);
     table->settle(e, INT64_MAX - 10, 20, true);
@@ -408,9 +434,10 @@ TEST(CounterTable, ForcedCorrectionsStayWithinTheBigintRange)
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("fix_edge"), Limit::of(10), 5);
     EXPECT_EQ(reserve(table.get(), e, 1), AdmissionResult::admitted);
-    EXPECT_FALSE(table->force(e, INT64_MAX - 5));
+    int64_t drawn = 0;
+    EXPECT_FALSE(table->force(e, INT64_MAX - 5, &drawn));
     EXPECT_EQ(e->reserved, 1);
-    EXPECT_TRUE(table->force(e, INT64_MAX - 6));
+    EXPECT_TRUE(table->force(e, INT64_MAX - 6, &drawn));
     table->settle(e, INT64_MAX - 5, 0, true);
     EXPECT_EQ(e->committed, INT64_MAX);
     EXPECT_EQ(e->reserved, 0);
@@ -420,13 +447,21 @@ TEST(CounterTable, ForcedCorrectionsIgnoreTheLimit)
 {
     Block table(8);
     CounterEntry* e = ready_entry(table.get(), key_of("fix"), Limit::of(3), 2);
-    EXPECT_TRUE(table->force(e, 5));
+    int64_t drawn = 0;
+    EXPECT_TRUE(table->force(e, 5, &drawn));
     table->settle(e, 5, 0, true);
     EXPECT_EQ(e->committed, 7);
-    EXPECT_TRUE(table->force(e, -6));
+    EXPECT_TRUE(table->force(e, -6, &drawn));
     EXPECT_EQ(e->releasing, 6);
-    table->settle(e, 0, 6, true);
+    // A correction down draws on committed usage: another transaction's
+    // release finds only what is left.
+    EXPECT_EQ(drawn, 6);
+    Own other{};
+    EXPECT_EQ(release(table.get(), e, 5, &other), 1);
+    settle(table.get(), e, other, false);
+    table->settle(e, 0, 6, true, 0, false, 0, drawn);
     EXPECT_EQ(e->committed, 1);
+    EXPECT_EQ(e->drawn, 0);
 }
 
 TEST(CounterTable, LoadsCanBeAbandonedAndRetried)
@@ -460,6 +495,7 @@ TEST(CounterTable, RandomTransactionsAgreeWithAModel)
         std::string tenant;
         int64_t reserved = 0;
         int64_t released = 0;
+        int64_t drawn = 0;
     };
     struct Txn {
         std::map<std::string, Part> parts; // pinned entries
@@ -490,7 +526,7 @@ TEST(CounterTable, RandomTransactionsAgreeWithAModel)
             ASSERT_NE(e, nullptr) << "a pinned entry was evicted";
             if (commit)
                 durable[tenant] += part.reserved - part.released;
-            table->settle(e, part.reserved, part.released, commit);
+            table->settle(e, part.reserved, part.released, commit, 0, false, 0, part.drawn);
             table->unpin(e);
             ASSERT_EQ(e->committed, durable[tenant]);
             ASSERT_GE(e->committed, 0);
@@ -520,7 +556,9 @@ TEST(CounterTable, RandomTransactionsAgreeWithAModel)
             if (e == nullptr)
                 break;
             Part& part = txn.parts[tenant];
-            part.released += table->release(e, 1 + rng() % 5, part.reserved);
+            Own own{part.reserved, part.released, part.drawn};
+            part.released += table->release(e, 1 + rng() % 5, &own);
+            part.drawn = own.drawn;
             break;
         }
         case 4:
@@ -538,6 +576,7 @@ TEST(CounterTable, RandomTransactionsAgreeWithAModel)
         if (e->state == CounterState::ready) {
             EXPECT_EQ(e->reserved, 0);
             EXPECT_EQ(e->releasing, 0);
+            EXPECT_EQ(e->drawn, 0);
             EXPECT_EQ(e->pins, 0u);
         }
     }
@@ -584,14 +623,17 @@ TEST(CounterTable, ReleasingStoredRowsCountsReservationsNotYetSettled)
     table->pin(e);
     ASSERT_EQ(reserve(table.get(), e, 446), AdmissionResult::admitted); // inserter, committing
     // The deleter sees the row; the inserter's settle has not run yet.
-    EXPECT_EQ(table->release(e, 446, 0, true), 446);
+    Own deleter{};
+    EXPECT_EQ(release(table.get(), e, 446, &deleter, true), 446);
     table->settle(e, 446, 0, true); // the inserter settles
-    table->settle(e, 0, 446, true); // the deleter commits
+    settle(table.get(), e, deleter, true);
     EXPECT_EQ(e->committed, 0);
+    EXPECT_EQ(e->drawn, 0);
     // A caller's own release (release_quota) still counts only what is
     // committed and its own reservations.
     ASSERT_EQ(reserve(table.get(), e, 100), AdmissionResult::admitted);
-    EXPECT_EQ(table->release(e, 100, 0, false), 0);
+    Own caller{};
+    EXPECT_EQ(release(table.get(), e, 100, &caller, false), 0);
 }
 
 // The barrier of a schedule change (the tenant's period moved): a
@@ -642,4 +684,45 @@ TEST(CounterTable, MoveEpochsSkipZeroWhenTheyWrap)
     e->move_epoch = UINT32_MAX;
     EXPECT_EQ(table->begin_move(e, 5), 1u);
     EXPECT_FALSE(table->pass(e, 0));
+}
+
+// Releases covered by the releasing transaction's own reservations draw
+// nothing on committed usage: two transactions that each consume and give
+// back on a key with nothing committed both give back all (until
+// 2026-12-05 the second gave back nothing, every release in flight counting
+// as drawn, and its consumption stayed counted for good).  What they give
+// back beyond their own still comes out of committed usage, at most all of
+// it between them.
+TEST(CounterTable, ReleasesCoveredByOwnReservationsDrawNothingOnCommittedUsage)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("r1", "storage"), Limit::of(12000), 0);
+    Own a{}, b{};
+    ASSERT_EQ(reserve(table.get(), e, 50), AdmissionResult::admitted);
+    a.reserved = 50;
+    ASSERT_EQ(reserve(table.get(), e, 50), AdmissionResult::admitted);
+    b.reserved = 50;
+    EXPECT_EQ(release(table.get(), e, 50, &a), 50);
+    EXPECT_EQ(release(table.get(), e, 50, &b), 50);
+    EXPECT_EQ(e->drawn, 0);
+    settle(table.get(), e, b, true);
+    settle(table.get(), e, a, true);
+    EXPECT_EQ(e->committed, 0);
+
+    // 30 committed: each may draw on it beyond its own, 30 between them.
+    Own fill{};
+    ASSERT_EQ(reserve(table.get(), e, 30), AdmissionResult::admitted);
+    fill.reserved = 30;
+    settle(table.get(), e, fill, true);
+    Own c{}, d{};
+    ASSERT_EQ(reserve(table.get(), e, 10), AdmissionResult::admitted);
+    c.reserved = 10;
+    EXPECT_EQ(release(table.get(), e, 30, &c), 30); // its own 10, and 20 drawn
+    EXPECT_EQ(c.drawn, 20);
+    EXPECT_EQ(release(table.get(), e, 30, &d), 10); // what is left to draw
+    EXPECT_EQ(e->drawn, 30);
+    settle(table.get(), e, c, true);
+    settle(table.get(), e, d, true);
+    EXPECT_EQ(e->committed, 0);
+    EXPECT_EQ(e->drawn, 0);
 }
