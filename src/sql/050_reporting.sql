@@ -73,7 +73,7 @@ AS $$
                      SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
                                  ELSE b.period_start END AS usage_period) k
               CROSS JOIN LATERAL (
-                     SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                     SELECT sum(p.used) AS used FROM billing.usage_parts p
                       WHERE p.tenant_id = p_tenant_id
                         AND p.resource = t.resource
                         AND p.period_start = k.usage_period) u
@@ -160,7 +160,7 @@ SELECT s.tenant_id,
                 SELECT CASE WHEN r.kind = 'gauge' THEN '-infinity'::timestamptz
                             ELSE b.period_start END AS usage_period) k
          CROSS JOIN LATERAL (
-                SELECT sum(p.used)::bigint AS used FROM billing.usage_parts p
+                SELECT sum(p.used) AS used FROM billing.usage_parts p
                  WHERE p.tenant_id = s.tenant_id
                    AND p.resource = r.resource
                    AND p.period_start = k.usage_period) u
