@@ -192,8 +192,9 @@ public:
     // usage, of which every transaction in flight together draws at most all
     // (`drawn`).  `own` is what the calling transaction has reserved,
     // released and drawn on the entry; its `drawn` is kept here, and goes
-    // back with settle().  It never shrinks before then: a savepoint rolled
-    // back takes reservations away, not the draw they covered.  Until
+    // back with settle() (a savepoint rolled back gives back what it drew
+    // with what it reserved and released: what is left was covered when
+    // the savepoint began).  Until
     // 2026-12-05 every release in flight counted as drawn, even one its own
     // reservation covered: two transactions that each consumed and gave back
     // on a key with little committed usage gave back nothing for the second,

@@ -198,11 +198,18 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     return Consumed::admitted;
 }
 
-// Shared-memory mode: this transaction's view of the key's usage.
+// Shared-memory mode: this transaction's view of the key's usage, as it
+// stands: below 0 too, which a correction must bring back to 0.
+int64 counter_usage_as_stored(PendingUsage* usage)
+{
+    return counter_committed(pending_counter(usage)) + pending_consumed(usage) -
+           pending_released(usage);
+}
+
+// ...and as reported: never below 0.
 int64 counter_usage(PendingUsage* usage)
 {
-    int64 used = counter_committed(pending_counter(usage)) + pending_consumed(usage) -
-                 pending_released(usage);
+    int64 used = counter_usage_as_stored(usage);
     return used < 0 ? 0 : used;
 }
 
@@ -438,10 +445,11 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
+        int64 drawn = pending_drawn(usage);
         int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
-                                      pending_released(usage), pending_drawn(usage),
+                                      pending_released(usage), &drawn,
                                       of == ReleaseOf::stored_rows);
-        record_pending_change(usage, 0, given);
+        record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
         return remaining_after(counter_usage(usage), terms.limit);
     }
     PendingUsage* usage = locked_usage(key, terms.usage_period_start);
@@ -460,13 +468,17 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
-        int64 delta = correction_delta(counter_usage(usage), value, set);
+        // Until 2026-12-05 the usage as reported: recount() left a counter
+        // below 0 there (a helper's finding).
+        int64 delta = correction_delta(counter_usage_as_stored(usage), value, set);
         if (delta == 0)
             return;
         prepare_pending_change(usage);
-        if (!counter_force(pending_counter(usage), delta, pending_drawn(usage)))
+        int64 drawn = pending_drawn(usage);
+        if (!counter_force(pending_counter(usage), delta, &drawn))
             report_past_bigint(key.resource, key.tenant_id);
-        record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0);
+        record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0,
+                              drawn - pending_drawn(usage));
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
@@ -623,15 +635,17 @@ void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 n
     PendingUsage* usage = track_counter_usage(key, now.usage_period_start);
     prepare_pending_change(usage);
     if (net > 0) {
-        if (!counter_force(pending_counter(usage), net, pending_drawn(usage)))
+        int64 drawn = pending_drawn(usage); // a consumption: nothing drawn
+        if (!counter_force(pending_counter(usage), net, &drawn))
             report_past_bigint(key.resource, key.tenant_id);
         record_pending_change(usage, net, 0);
         note_consumption_terms(usage, now); // alerts count it in the new period
         return;
     }
+    int64 drawn = pending_drawn(usage);
     int64 given = counter_release(pending_counter(usage), -net, pending_consumed(usage),
-                                  pending_released(usage), pending_drawn(usage), false);
-    record_pending_change(usage, 0, given);
+                                  pending_released(usage), &drawn, false);
+    record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
 }
 
 void lock_gauge_key_before(const QuotaKey& key)

@@ -51,6 +51,7 @@ struct SubxactPart {
     SubTransactionId subxact;
     int64 consumed;
     int64 released;
+    int64 drawn; // shared-memory mode: what its releases drew (PendingUsage.drawn)
     SubxactPart* outer;
 };
 
@@ -64,7 +65,10 @@ struct PendingUsage {
     int64 consumed;                // sums of all parts
     int64 released;
     // Shared-memory mode: what its releases drew on committed usage
-    // (CounterTable::release), given back to the counter at the end.
+    // (CounterTable::release), given back to the counter when it ends, or
+    // with the part of a subtransaction rolled back: what that part
+    // reserved and released goes with it, and what it holds after is what
+    // it held when the subtransaction began, which the draw then covered.
     int64 drawn;
     SubxactPart* parts;
     // Usage alerts: the terms of the last consumption (alert_terms_known
@@ -637,10 +641,11 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
             int64 excluded_less =
                 entry->carry_excluded > still_consumed ? entry->carry_excluded - still_consumed : 0;
             counter_settle(entry->counter, part->consumed, part->released, false, false, 0, false,
-                           excluded_less);
+                           excluded_less, part->drawn);
             entry->carry_excluded -= excluded_less;
             entry->consumed -= part->consumed;
             entry->released -= part->released;
+            entry->drawn -= part->drawn;
         } else {
             // Lock mode: the net left is that of the changes before this
             // part, within the bigint range.
@@ -662,6 +667,7 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
             if (entry->counter != nullptr) {
                 outer->consumed += top->consumed;
                 outer->released += top->released;
+                outer->drawn += top->drawn;
             } else {
                 // Lock mode: the nets of two parts one after the other.
                 set_net_change(&outer->consumed, &outer->released,
@@ -898,9 +904,9 @@ int64 pending_released(const PendingUsage* entry)
     return entry->released;
 }
 
-int64* pending_drawn(PendingUsage* entry)
+int64 pending_drawn(const PendingUsage* entry)
 {
-    return &entry->drawn;
+    return entry->drawn;
 }
 
 void prepare_pending_change(PendingUsage* entry)
@@ -913,13 +919,17 @@ void prepare_pending_change(PendingUsage* entry)
     part->subxact = current;
     part->consumed = 0;
     part->released = 0;
+    part->drawn = 0;
     part->outer = entry->parts;
     entry->parts = part;
 }
 
-void record_pending_change(PendingUsage* entry, int64 consumed, int64 released)
+void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, int64 drawn_more)
 {
     // prepare_pending_change() put the current subtransaction's part on top.
+    // The draw first: the counter holds it already, and it must go back.
+    entry->parts->drawn += drawn_more;
+    entry->drawn += drawn_more;
     // A part's sums are at most the entry's, which shared-memory mode keeps
     // at most what the counter holds in flight (reserve() and force() keep
     // it within the bigint range); checked all the same, and nothing is
@@ -963,6 +973,7 @@ SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
     part->subxact = subxact;
     part->consumed = 0;
     part->released = 0;
+    part->drawn = 0;
     part->outer = *link;
     *link = part;
     return part;

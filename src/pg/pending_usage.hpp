@@ -99,9 +99,10 @@ int64 pending_current_usage(const PendingUsage* entry);
 int64 pending_consumed(const PendingUsage* entry);
 int64 pending_released(const PendingUsage* entry);
 
-// Shared-memory mode: what its releases drew on committed usage, kept by
-// counter_release and counter_force, given back when the entry settles.
-int64* pending_drawn(PendingUsage* entry);
+// Shared-memory mode: what its releases drew on committed usage
+// (counter_release, counter_force), given back when the entry settles or
+// with the part of a subtransaction rolled back.
+int64 pending_drawn(const PendingUsage* entry);
 
 // Makes room to record a change in the current subtransaction.  It may
 // allocate (and so raise), which record_pending_change() never does: call it
@@ -109,8 +110,10 @@ int64* pending_drawn(PendingUsage* entry);
 void prepare_pending_change(PendingUsage* entry);
 
 // Records a change in the current subtransaction (after
-// prepare_pending_change): consumed and released are both >= 0.
-void record_pending_change(PendingUsage* entry, int64 consumed, int64 released);
+// prepare_pending_change): consumed and released are both >= 0;
+// drawn_more, what the counter's draw of this transaction grew by.
+void record_pending_change(PendingUsage* entry, int64 consumed, int64 released,
+                           int64 drawn_more = 0);
 
 // Lock mode: prepare + record of a signed change (> 0 consumed).  Lock mode
 // keeps only the net of consumed and released, which fits wherever usage

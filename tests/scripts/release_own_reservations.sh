@@ -7,8 +7,10 @@
 # consumption stayed counted for good (a helper's stress found tenants 50
 # to 150 over what their tables held).  Then, with 30 committed, both give
 # back more than they reserved: only the 30 between them comes out of
-# committed usage, which ends at 0, not below.  (Lock mode serialises the
-# two on the usage row; the counter rules are unit-tested too.)
+# committed usage, which ends at 0, not below.  Last, a draw made in a
+# savepoint rolled back goes with it, and recount() repairs a usage below
+# 0.  (Lock mode serialises the two on the usage row; the counter rules are
+# unit-tested too.)
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 pids=()
@@ -27,7 +29,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d releases >/dev/null <<'SQL'
 CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
 INSERT INTO billing.plan_limits VALUES ('p', 'storage', 12000);
-SELECT billing.subscribe('r1', 'p'), billing.subscribe('r2', 'p');
+SELECT billing.subscribe('r1', 'p'), billing.subscribe('r2', 'p'), billing.subscribe('r3', 'p'), billing.subscribe('r4', 'p');
 SQL
 
 # Sessions a and b read their statements from FIFOs (fds 3 and 4); `step
@@ -71,5 +73,29 @@ used=$(q "SELECT used FROM billing.tenant_usage('r2') WHERE resource = 'storage'
 parts=$(q "SELECT sum(used) FROM billing.usage_parts WHERE tenant_id = 'r2'")
 [ "$used" = 0 ] && [ "$parts" = 0 ] ||
     { cat "$work/a.out" "$work/b.out"; fail "r2: used $used, parts $parts after giving back more than all, not 0"; }
+
+# 3. A draw made in a savepoint rolled back goes with it: another
+#    transaction may still draw on all that is committed (a first version
+#    of the fix kept the draw until the transaction ended, and gave back
+#    nothing here; a PL/pgSQL exception block rolls back a savepoint too).
+q "SELECT billing.consume_quota('r3', 'storage', 100)" >/dev/null
+step a 7 "BEGIN; SAVEPOINT s; SELECT billing.release_quota('r3', 'storage', 100);"
+step a 8 "ROLLBACK TO SAVEPOINT s; SELECT 'rolled back';"
+step b 7 "SELECT billing.release_quota('r3', 'storage', 60);"
+step a 9 "COMMIT; SELECT 'done';"
+used=$(q "SELECT used FROM billing.tenant_usage('r3') WHERE resource = 'storage'")
+[ "$used" = 40 ] || { cat "$work/a.out" "$work/b.out"; fail "r3: used $used after giving back 60 of 100, not 40"; }
+
+# 4. recount() brings a usage below 0 back to what the table holds (a part
+#    below 0, as a release past what was committed could leave: until
+#    2026-12-05 the correction started from the usage as reported, 0, and
+#    changed nothing).
+q "CREATE TABLE r4_files (tenant_id text, amount bigint)" >/dev/null
+q "SELECT billing.enforce_quota('r4_files', 'storage', 'tenant_id', 'amount')" >/dev/null
+q "INSERT INTO billing.usage_parts VALUES ('r4', 'storage', '-infinity', 0, -100)" >/dev/null
+q "INSERT INTO r4_files VALUES ('r4', 30)" >/dev/null
+q "SELECT billing.recount('r4')" >/dev/null
+parts=$(q "SELECT sum(used) FROM billing.usage_parts WHERE tenant_id = 'r4'")
+[ "$parts" = 30 ] || fail "r4: parts sum to $parts after recount, not the 30 stored"
 [ "$(counters_in_flight releases)" = 0 ] || fail "counters still hold changes in flight"
 echo "release_own_reservations: ok"
