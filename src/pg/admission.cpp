@@ -446,9 +446,9 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
         int64 drawn = pending_drawn(usage);
-        int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
-                                      pending_released(usage), &drawn,
-                                      of == ReleaseOf::stored_rows);
+        int64 given =
+            counter_release(pending_counter(usage), amount, pending_consumed(usage),
+                            pending_released(usage), &drawn, of == ReleaseOf::stored_rows);
         record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
         return remaining_after(counter_usage(usage), terms.limit);
     }
