@@ -146,6 +146,11 @@ wait_for_line() {
 # one point of its work; they install gdb.
 stop_backend_at() {
     local pid=$1 function=$2 dir=$3 then=${4:-}
+    # The shell truncates the log only once the background job starts: an
+    # "armed" left by an earlier gdb would be read as this one's, and the
+    # caller go on before the breakpoint is set (mover_commit_window.sh, in
+    # CI on 2026-12-05: its second stop never came).
+    rm -f "$dir/gdb.log"
     gdb -p "$pid" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
         -ex "break $function" -ex 'echo armed\n' -ex 'continue' ${then:+-ex "$then"} \
         -ex "shell touch $dir/stopped; for i in \$(seq 3000); do [ -e $dir/go ] && break; sleep 0.1; done" \
