@@ -4,6 +4,7 @@
 
 #include "billing_catalog.hpp"
 #include "read_snapshot.hpp"
+#include "refusal.hpp"
 #include "usage_part_rows.hpp"
 
 extern "C" {
@@ -400,9 +401,7 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
         case LockedAdmission::admitted:
             return;
         case LockedAdmission::no_room:
-            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                            errmsg("usage of %s by tenant %s is out of the bigint range",
-                                   key.resource, key.tenant_id)));
+            report_past_bigint(key.resource, key.tenant_id);
         case LockedAdmission::not_found:
             break;
         }
