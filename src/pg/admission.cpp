@@ -213,6 +213,28 @@ int64 counter_usage(PendingUsage* usage)
     return used < 0 ? 0 : used;
 }
 
+// Shared-memory mode, after prepare_pending_change(): gives back up to
+// amount on the key's counter and records what it gave and what that drew
+// on committed usage (CounterTable::release).
+void give_back_on_counter(PendingUsage* usage, int64 amount, bool of_stored_rows)
+{
+    int64 drawn = pending_drawn(usage);
+    int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
+                                  pending_released(usage), &drawn, of_stored_rows);
+    record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
+}
+
+// The same for a change not checked against the limit (counter_force);
+// raises 22003 when it would pass the bigint range.
+void force_on_counter(const QuotaKey& key, PendingUsage* usage, int64 delta)
+{
+    int64 drawn = pending_drawn(usage);
+    if (!counter_force(pending_counter(usage), delta, &drawn))
+        report_past_bigint(key.resource, key.tenant_id);
+    record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0,
+                          drawn - pending_drawn(usage));
+}
+
 // The first admission of a key in this transaction: lock its usage row,
 // check and write, in one statement.  True when admitted (and tracked, so
 // later admissions of the transaction accumulate); false when it does not
@@ -445,11 +467,7 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
-        int64 drawn = pending_drawn(usage);
-        int64 given =
-            counter_release(pending_counter(usage), amount, pending_consumed(usage),
-                            pending_released(usage), &drawn, of == ReleaseOf::stored_rows);
-        record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
+        give_back_on_counter(usage, amount, of == ReleaseOf::stored_rows);
         return remaining_after(counter_usage(usage), terms.limit);
     }
     PendingUsage* usage = locked_usage(key, terms.usage_period_start);
@@ -474,11 +492,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         if (delta == 0)
             return;
         prepare_pending_change(usage);
-        int64 drawn = pending_drawn(usage);
-        if (!counter_force(pending_counter(usage), delta, &drawn))
-            report_past_bigint(key.resource, key.tenant_id);
-        record_pending_change(usage, delta > 0 ? delta : 0, delta < 0 ? -delta : 0,
-                              drawn - pending_drawn(usage));
+        force_on_counter(key, usage, delta);
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
@@ -635,17 +649,11 @@ void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 n
     PendingUsage* usage = track_counter_usage(key, now.usage_period_start);
     prepare_pending_change(usage);
     if (net > 0) {
-        int64 drawn = pending_drawn(usage); // a consumption: nothing drawn
-        if (!counter_force(pending_counter(usage), net, &drawn))
-            report_past_bigint(key.resource, key.tenant_id);
-        record_pending_change(usage, net, 0);
+        force_on_counter(key, usage, net);
         note_consumption_terms(usage, now); // alerts count it in the new period
         return;
     }
-    int64 drawn = pending_drawn(usage);
-    int64 given = counter_release(pending_counter(usage), -net, pending_consumed(usage),
-                                  pending_released(usage), &drawn, false);
-    record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
+    give_back_on_counter(usage, -net, false);
 }
 
 void lock_gauge_key_before(const QuotaKey& key)
