@@ -55,6 +55,19 @@ struct SubxactPart {
     SubxactPart* outer;
 };
 
+// An empty part of `subxact`, above `outer`, for the transaction's life.
+SubxactPart* new_part(SubTransactionId subxact, SubxactPart* outer)
+{
+    auto* part =
+        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
+    part->subxact = subxact;
+    part->consumed = 0;
+    part->released = 0;
+    part->drawn = 0;
+    part->outer = outer;
+    return part;
+}
+
 } // namespace
 
 struct PendingUsage {
@@ -914,14 +927,7 @@ void prepare_pending_change(PendingUsage* entry)
     SubTransactionId current = GetCurrentSubTransactionId();
     if (entry->parts != nullptr && entry->parts->subxact == current)
         return;
-    auto* part =
-        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
-    part->subxact = current;
-    part->consumed = 0;
-    part->released = 0;
-    part->drawn = 0;
-    part->outer = entry->parts;
-    entry->parts = part;
+    entry->parts = new_part(current, entry->parts);
 }
 
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, int64 drawn_more)
@@ -968,15 +974,8 @@ SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
         link = &(*link)->outer;
     if (*link != nullptr && (*link)->subxact == subxact)
         return *link;
-    auto* part =
-        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
-    part->subxact = subxact;
-    part->consumed = 0;
-    part->released = 0;
-    part->drawn = 0;
-    part->outer = *link;
-    *link = part;
-    return part;
+    *link = new_part(subxact, *link);
+    return *link;
 }
 
 } // namespace
