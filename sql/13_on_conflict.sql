@@ -321,6 +321,20 @@ y1	oc_y	600
 INSERT INTO oc_blobs VALUES ('y2', 'oc_y', 500);
 COMMIT;
 SELECT storage AS counted FROM oc_usage('oc_y');
+-- A release in the same statement that counted on a skipped row's
+-- consumption gives back only the usage there is: 50 stored, the release of
+-- 100 leaves 0, and the limit still holds (until 2026-12-05 usage went to
+-- -50, and the tenant could store 1050).
+SELECT billing.subscribe('oc_z', 'oc_plan');
+INSERT INTO oc_blobs VALUES ('z', 'oc_z', 50);
+INSERT INTO oc_blobs
+SELECT CASE g WHEN 1 THEN 'z' ELSE 'z2' END, 'oc_z',
+       CASE g WHEN 1 THEN 100 ELSE (SELECT 0 * billing.release_quota('oc_z', 'storage', 100)) END
+  FROM generate_series(1, 2) AS g
+ON CONFLICT DO NOTHING;
+SELECT storage AS counted FROM oc_usage('oc_z');
+INSERT INTO oc_blobs VALUES ('z3', 'oc_z', 500), ('z4', 'oc_z', 500);
+SELECT regress_util.sqlstate_of($$INSERT INTO oc_blobs VALUES ('z5', 'oc_z', 1)$$) AS over_limit;
 DROP TABLE oc_files;
 DROP TABLE oc_blobs;
 DROP FUNCTION oc_thumbnail();

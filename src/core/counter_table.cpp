@@ -401,6 +401,22 @@ int64_t CounterTable::release(CounterEntry* entry, int64_t amount, OwnChanges* o
     return given;
 }
 
+int64_t CounterTable::take_back(CounterEntry* entry, int64_t amount, OwnChanges* own) noexcept
+{
+    settle(entry, amount, 0, false);
+    OwnChanges after{own->reserved - amount, own->released, own->drawn};
+    // Released, release() keeps released <= reserved + drawn; what passes
+    // that now is given back again, under release()'s rules.
+    wide uncovered = static_cast<wide>(after.released) - after.reserved - after.drawn;
+    if (uncovered <= 0)
+        return 0;
+    entry->releasing -= static_cast<int64_t>(uncovered);
+    after.released -= static_cast<int64_t>(uncovered);
+    int64_t given = release(entry, static_cast<int64_t>(uncovered), &after);
+    own->drawn = after.drawn;
+    return given - static_cast<int64_t>(uncovered);
+}
+
 bool CounterTable::force(CounterEntry* entry, int64_t delta, int64_t* own_drawn) noexcept
 {
     if (delta > 0) {

@@ -611,6 +611,17 @@ int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int
     return given;
 }
 
+int64 counter_take_back(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
+                        int64* own_drawn)
+{
+    CounterTable::OwnChanges own{own_reserved, own_released, *own_drawn};
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    int64 unreleased = table()->take_back(entry, amount, &own);
+    LWLockRelease(shared->lock);
+    *own_drawn = own.drawn;
+    return unreleased;
+}
+
 bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn)
 {
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);

@@ -142,6 +142,11 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
 int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
                       int64* own_drawn, bool of_stored_rows);
 
+// Drops `amount` of the transaction's reservation (see
+// CounterTable::take_back); returns the change to what it released (<= 0).
+int64 counter_take_back(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
+                        int64* own_drawn);
+
 // A correction not checked against the limit; false, nothing done, when
 // the entry's usage would pass the bigint range.
 [[nodiscard]] bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn);

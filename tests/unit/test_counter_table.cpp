@@ -726,3 +726,59 @@ TEST(CounterTable, ReleasesCoveredByOwnReservationsDrawNothingOnCommittedUsage)
     EXPECT_EQ(e->committed, 0);
     EXPECT_EQ(e->drawn, 0);
 }
+
+// A reservation taken back (a row skipped by ON CONFLICT) after the same
+// transaction gave back usage counting on it: that release now draws on
+// committed usage, and what is not there is no longer given back (until
+// 2026-12-05 committed usage went to -100 and the tenant could then store
+// 100 past its limit).
+TEST(CounterTable, TakingBackAReservationUndoesTheReleasesItCovered)
+{
+    Block table(8);
+    CounterEntry* e = ready_entry(table.get(), key_of("t1", "storage"), Limit::of(1000), 0);
+    Own a{};
+    ASSERT_EQ(reserve(table.get(), e, 100), AdmissionResult::admitted);
+    a.reserved = 100;
+    EXPECT_EQ(release(table.get(), e, 100, &a), 100);
+    a.released += table->take_back(e, 100, &a);
+    a.reserved -= 100;
+    EXPECT_EQ(a.released, 0);
+    EXPECT_EQ(e->reserved, 0);
+    EXPECT_EQ(e->releasing, 0);
+    settle(table.get(), e, a, true);
+    EXPECT_EQ(e->committed, 0);
+
+    // With 30 committed, of which another transaction drew 10: 20 is left
+    // to draw, and only that is given back.
+    Own fill{};
+    ASSERT_EQ(reserve(table.get(), e, 30), AdmissionResult::admitted);
+    fill.reserved = 30;
+    settle(table.get(), e, fill, true);
+    Own other{}, b{};
+    EXPECT_EQ(release(table.get(), e, 10, &other), 10);
+    ASSERT_EQ(reserve(table.get(), e, 100), AdmissionResult::admitted);
+    b.reserved = 100;
+    EXPECT_EQ(release(table.get(), e, 100, &b), 100);
+    EXPECT_EQ(b.drawn, 0);
+    b.released += table->take_back(e, 100, &b);
+    b.reserved -= 100;
+    EXPECT_EQ(b.released, 20);
+    EXPECT_EQ(b.drawn, 20);
+    EXPECT_EQ(e->drawn, 30);
+    EXPECT_EQ(e->releasing, 30);
+    settle(table.get(), e, other, true);
+    settle(table.get(), e, b, true);
+    EXPECT_EQ(e->committed, 0);
+    EXPECT_EQ(e->drawn, 0);
+
+    // A release its other reservations still cover stays as it was.
+    Own c{};
+    ASSERT_EQ(reserve(table.get(), e, 150), AdmissionResult::admitted);
+    c.reserved = 150;
+    EXPECT_EQ(release(table.get(), e, 50, &c), 50);
+    EXPECT_EQ(table->take_back(e, 100, &c), 0);
+    c.reserved -= 100;
+    settle(table.get(), e, c, true);
+    EXPECT_EQ(e->committed, 0);
+    EXPECT_EQ(e->reserved, 0);
+}
