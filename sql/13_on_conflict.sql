@@ -321,10 +321,11 @@ y1	oc_y	600
 INSERT INTO oc_blobs VALUES ('y2', 'oc_y', 500);
 COMMIT;
 SELECT storage AS counted FROM oc_usage('oc_y');
--- A release in the same statement that counted on a skipped row's
--- consumption gives back only the usage there is: 50 stored, the release of
--- 100 leaves 0, and the limit still holds (until 2026-12-05 usage went to
--- -50, and the tenant could store 1050).
+-- What lowers usage in the statement of a row not confirmed yet counts on
+-- none of that row's consumption: the row may still be skipped.  Until
+-- 2026-12-05 each case below counted on it.  A release: 50 stored, the
+-- release of 100 leaves 0 (usage went to -50, and the tenant could store
+-- 1050).
 SELECT billing.subscribe('oc_z', 'oc_plan');
 INSERT INTO oc_blobs VALUES ('z', 'oc_z', 50);
 INSERT INTO oc_blobs
@@ -335,6 +336,56 @@ ON CONFLICT DO NOTHING;
 SELECT storage AS counted FROM oc_usage('oc_z');
 INSERT INTO oc_blobs VALUES ('z3', 'oc_z', 500), ('z4', 'oc_z', 500);
 SELECT regress_util.sqlstate_of($$INSERT INTO oc_blobs VALUES ('z5', 'oc_z', 1)$$) AS over_limit;
+-- A release followed by a consumption: the release still had only what
+-- was stored to give back, 0 (the later row used to cover it, and usage
+-- ended 100 below the rows).
+CREATE FUNCTION oc_release_then_insert(p_tenant text, p_hash text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM billing.release_quota(p_tenant, 'storage', 100);
+    INSERT INTO oc_blobs VALUES (p_hash, p_tenant, 100);
+    RETURN 0;
+END $$;
+SELECT billing.subscribe('oc_r', 'oc_plan');
+INSERT INTO oc_blobs VALUES ('r', 'oc_r', 0);
+INSERT INTO oc_blobs
+SELECT CASE g WHEN 1 THEN 'r' ELSE 'r2' END, 'oc_r',
+       CASE g WHEN 1 THEN 100 ELSE oc_release_then_insert('oc_r', 'r3') END
+  FROM generate_series(1, 2) AS g
+ON CONFLICT DO NOTHING;
+SELECT storage AS counted, (SELECT sum(bytes) FROM oc_blobs WHERE tenant_id = 'oc_r') AS stored
+  FROM oc_usage('oc_r');
+-- A recount: it reads the rows stored, 15 (5 of them written with
+-- enforcement off), and the skipped row is then taken back exactly (usage
+-- went to 15 - 100 below what was stored).
+CREATE FUNCTION oc_recount(p_tenant text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT 10 + 0 * count(*) FROM billing.recount(p_tenant)
+$$;
+SELECT billing.subscribe('oc_q', 'oc_plan');
+INSERT INTO oc_blobs VALUES ('q', 'oc_q', 10);
+SET zechat_billing.enabled = off;
+INSERT INTO oc_blobs VALUES ('q2', 'oc_q', 5);
+RESET zechat_billing.enabled;
+INSERT INTO oc_blobs
+SELECT CASE g WHEN 1 THEN 'q' ELSE 'q3' END, 'oc_q', CASE g WHEN 1 THEN 100 ELSE oc_recount('oc_q') END
+  FROM generate_series(1, 2) AS g
+ON CONFLICT DO NOTHING;
+SELECT storage AS counted, (SELECT sum(bytes) FROM oc_blobs WHERE tenant_id = 'oc_q') AS stored
+  FROM oc_usage('oc_q');
+-- A table enforced per statement, written by the main query while a WITH's
+-- row was skipped: the statement's rows are admitted once that row is
+-- decided (they were refused for it, at 900 + 200 + 100 of 1000).
+CREATE TABLE oc_batches (tenant_id text, bytes bigint);
+SELECT billing.enforce_quota('oc_batches', 'storage', amount_column => 'bytes');
+SELECT billing.enforce_per_statement('oc_batches');
+SELECT billing.subscribe('oc_t', 'oc_plan');
+INSERT INTO oc_blobs VALUES ('t', 'oc_t', 450), ('t2', 'oc_t', 450);
+WITH skipped AS (INSERT INTO oc_blobs VALUES ('t', 'oc_t', 200) ON CONFLICT DO NOTHING)
+INSERT INTO oc_batches VALUES ('oc_t', 100);
+SELECT storage AS counted FROM oc_usage('oc_t');
+DROP TABLE oc_batches;
+DROP FUNCTION oc_release_then_insert(text, text);
+DROP FUNCTION oc_recount(text);
 DROP TABLE oc_files;
 DROP TABLE oc_blobs;
 DROP FUNCTION oc_thumbnail();

@@ -386,35 +386,20 @@ void CounterTable::add_reserved(CounterEntry* entry, int64_t amount) noexcept
 int64_t CounterTable::release(CounterEntry* entry, int64_t amount, OwnChanges* own,
                               bool of_stored_rows) noexcept
 {
-    wide spare = of_stored_rows
-                     ? static_cast<wide>(entry->committed) + entry->reserved - entry->releasing
-                     : static_cast<wide>(entry->committed) - (entry->drawn - own->drawn) +
-                           own->reserved - own->released;
+    wide own_reserved = static_cast<wide>(own->reserved) - own->unconfirmed;
+    wide spare = of_stored_rows ? static_cast<wide>(entry->committed) + entry->reserved -
+                                      own->unconfirmed - entry->releasing
+                                : static_cast<wide>(entry->committed) -
+                                      (entry->drawn - own->drawn) + own_reserved - own->released;
     int64_t given = spare <= 0 ? 0 : (spare < amount ? static_cast<int64_t>(spare) : amount);
     entry->releasing += given;
     // What the caller has now given back beyond its own reservations.
-    wide beyond = static_cast<wide>(own->released) + given - own->reserved;
+    wide beyond = static_cast<wide>(own->released) + given - own_reserved;
     if (beyond > own->drawn) {
         entry->drawn = saturate(static_cast<wide>(entry->drawn) + (beyond - own->drawn));
         own->drawn = static_cast<int64_t>(beyond);
     }
     return given;
-}
-
-int64_t CounterTable::take_back(CounterEntry* entry, int64_t amount, OwnChanges* own) noexcept
-{
-    settle(entry, amount, 0, false);
-    OwnChanges after{own->reserved - amount, own->released, own->drawn};
-    // Released, release() keeps released <= reserved + drawn; what passes
-    // that now is given back again, under release()'s rules.
-    wide uncovered = static_cast<wide>(after.released) - after.reserved - after.drawn;
-    if (uncovered <= 0)
-        return 0;
-    entry->releasing -= static_cast<int64_t>(uncovered);
-    after.released -= static_cast<int64_t>(uncovered);
-    int64_t given = release(entry, static_cast<int64_t>(uncovered), &after);
-    own->drawn = after.drawn;
-    return given - static_cast<int64_t>(uncovered);
 }
 
 bool CounterTable::force(CounterEntry* entry, int64_t delta, int64_t* own_drawn) noexcept

@@ -207,22 +207,20 @@ public:
     // in flight counts, not only the caller's: at most committed + reserved
     // - releasing.  Otherwise a delete racing with the settling of the
     // insert it deletes would give back too little.
+    //
+    // Of what the caller reserved, `unconfirmed` may still be taken back
+    // (rows its INSERT counted that ON CONFLICT may skip; the take-back
+    // settles it as aborted): nothing given back counts on it, in either
+    // case.  Until 2026-12-05 a release counted on it, and once it was taken
+    // back committed usage went below 0.
     struct OwnChanges {
         int64_t reserved;
         int64_t released;
         int64_t drawn;
+        int64_t unconfirmed;
     };
     int64_t release(CounterEntry* entry, int64_t amount, OwnChanges* own,
                     bool of_stored_rows = false) noexcept;
-
-    // Drops `amount` of what the calling transaction reserved, as an abort
-    // would (a row its INSERT counted was then skipped by ON CONFLICT).
-    // What it gave back since, counting on that reservation, must now be
-    // drawn on committed usage like any release beyond its own; what is left
-    // to draw no longer goes back (until 2026-12-05 it still did, and a
-    // gauge's committed usage went below 0).  Returns the change to what the
-    // caller released (<= 0); own->drawn is kept here, as by release().
-    int64_t take_back(CounterEntry* entry, int64_t amount, OwnChanges* own) noexcept;
 
     // A correction that is not checked against the limit (recount): > 0 is
     // reserved, < 0 released, like any other change in flight (and drawn

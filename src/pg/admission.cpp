@@ -4,6 +4,7 @@
 
 #include "../core/tenant_key.hpp"
 #include "counter_shmem.hpp"
+#include "insert_confirmation.hpp"
 #include "late_closed_usage.hpp"
 #include "module_settings.hpp"
 #include "pending_usage.hpp"
@@ -198,6 +199,15 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     return Consumed::admitted;
 }
 
+// What lowers usage (a release, a correction) counts on none of the
+// consumption of rows not confirmed yet (insert_confirmation.hpp): lock
+// mode's usage so seen.  Shared-memory mode leaves it out likewise
+// (give_back_on_counter, adjust_usage).
+int64 locked_usage_to_lower(const PendingUsage* usage)
+{
+    return pending_current_usage(usage) - unconfirmed_amount(usage);
+}
+
 // Shared-memory mode: this transaction's view of the key's usage, as it
 // stands: below 0 too, which a correction must bring back to 0.
 int64 counter_usage_as_stored(PendingUsage* usage)
@@ -219,8 +229,9 @@ int64 counter_usage(PendingUsage* usage)
 void give_back_on_counter(PendingUsage* usage, int64 amount, bool of_stored_rows)
 {
     int64 drawn = pending_drawn(usage);
-    int64 given = counter_release(pending_counter(usage), amount, pending_consumed(usage),
-                                  pending_released(usage), &drawn, of_stored_rows);
+    int64 given =
+        counter_release(pending_counter(usage), amount, pending_consumed(usage),
+                        unconfirmed_amount(usage), pending_released(usage), &drawn, of_stored_rows);
     record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
 }
 
@@ -473,11 +484,11 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
     PendingUsage* usage = locked_usage(key, terms.usage_period_start);
     if (usage == nullptr) // no usage row: nothing to give back
         return remaining_after(0, terms.limit);
-    int64 used = pending_current_usage(usage);
+    int64 used = locked_usage_to_lower(usage);
     int64 new_used = usage_after_release(used, amount);
     if (new_used != used)
         add_pending_usage(usage, new_used - used);
-    return remaining_after(new_used, terms.limit);
+    return remaining_after(pending_current_usage(usage), terms.limit);
 }
 
 void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set)
@@ -487,8 +498,10 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
         // Until 2026-12-05 the usage as reported: recount() left a counter
-        // below 0 there (a helper's finding).
-        int64 delta = correction_delta(counter_usage_as_stored(usage), value, set);
+        // below 0 there (a helper's finding).  Less what is unconfirmed,
+        // which the rows a recount reads do not hold.
+        int64 delta = correction_delta(counter_usage_as_stored(usage) - unconfirmed_amount(usage),
+                                       value, set);
         if (delta == 0)
             return;
         prepare_pending_change(usage);
@@ -496,7 +509,7 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
-    int64 delta = correction_delta(usage != nullptr ? pending_current_usage(usage) : 0, value, set);
+    int64 delta = correction_delta(usage != nullptr ? locked_usage_to_lower(usage) : 0, value, set);
     if (delta == 0)
         return;
     if (usage != nullptr) {

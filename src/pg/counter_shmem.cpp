@@ -600,26 +600,15 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
     ConditionVariableCancelSleep();
 }
 
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
-                      int64* own_drawn, bool of_stored_rows)
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_unconfirmed,
+                      int64 own_released, int64* own_drawn, bool of_stored_rows)
 {
-    CounterTable::OwnChanges own{own_reserved, own_released, *own_drawn};
+    CounterTable::OwnChanges own{own_reserved, own_released, *own_drawn, own_unconfirmed};
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     int64 given = table()->release(entry, amount, &own, of_stored_rows);
     LWLockRelease(shared->lock);
     *own_drawn = own.drawn;
     return given;
-}
-
-int64 counter_take_back(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
-                        int64* own_drawn)
-{
-    CounterTable::OwnChanges own{own_reserved, own_released, *own_drawn};
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    int64 unreleased = table()->take_back(entry, amount, &own);
-    LWLockRelease(shared->lock);
-    *own_drawn = own.drawn;
-    return unreleased;
 }
 
 bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn)

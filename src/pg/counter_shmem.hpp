@@ -138,14 +138,10 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
                       bool own_pass);
 
 // Gives back up to amount; returns how much (see CounterTable::release:
-// own_drawn is kept there).
-int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
-                      int64* own_drawn, bool of_stored_rows);
-
-// Drops `amount` of the transaction's reservation (see
-// CounterTable::take_back); returns the change to what it released (<= 0).
-int64 counter_take_back(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_released,
-                        int64* own_drawn);
+// own_drawn is kept there; own_unconfirmed, of own_reserved, is not given
+// back against).
+int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int64 own_unconfirmed,
+                      int64 own_released, int64* own_drawn, bool of_stored_rows);
 
 // A correction not checked against the limit; false, nothing done, when
 // the entry's usage would pass the bigint range.

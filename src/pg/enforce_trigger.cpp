@@ -15,6 +15,7 @@
 #include "pg_boundary.hpp"
 #include "skippable_updates.hpp"
 #include "statement_inserts.hpp"
+#include "statement_nesting.hpp"
 #include "uncounted_rows.hpp"
 
 extern "C" {
@@ -288,6 +289,12 @@ void on_inserted_rows(TriggerData* data, const TriggerLayout& layout)
     if (data->tg_newtable == nullptr)
         bad_trigger_setup(data->tg_relation,
                           "a statement trigger on INSERT needs REFERENCING NEW TABLE");
+    // AFTER STATEMENT triggers fire once every row of the statement, at
+    // this level, was written or skipped: a row of another table that it
+    // counted and did not write (a data-modifying WITH's, skipped by its ON
+    // CONFLICT) no longer counts (until 2026-12-05 it did, and these rows
+    // were refused for it).
+    take_back_unconfirmed_deeper_than(statement_nesting_level() - 1);
     InsertedRowColumns columns{layout.resource, layout.tenant_attnum, layout.tenant_type,
                                layout.amount_attnum, layout.amount_type};
     consume_inserted_rows(data->tg_relation, data->tg_newtable, columns);

@@ -186,6 +186,15 @@ void take_back_unconfirmed_deeper_than(int level)
             take_back(i);
 }
 
+int64 unconfirmed_amount(const PendingUsage* entry)
+{
+    int64 amount = 0;
+    for (int i = 0; i < unconfirmed_count; ++i)
+        if (unconfirmed[i].entry == entry && unconfirmed[i].amount > 0)
+            amount += unconfirmed[i].amount;
+    return amount;
+}
+
 void take_back_unwritten_inserts()
 {
     while (unconfirmed_count > 0)

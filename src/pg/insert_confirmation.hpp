@@ -114,6 +114,15 @@ void take_back_unconfirmed_deeper_than(int level);
 // still unconfirmed.
 void take_back_unwritten_inserts();
 
+// What the entry's unconfirmed rows consumed: consumption that may still be
+// taken back, which nothing that lowers usage may count on (a release, a
+// correction): it gives back, or corrects, as if those rows were not there,
+// and the take-back is then exact whatever happened in between.  (Until
+// 2026-12-05 both counted on it: usage went below 0 once the row was
+// skipped, and a tenant stored past its limit.)  Cheap when nothing waits
+// for confirmation.
+int64 unconfirmed_amount(const PendingUsage* entry);
+
 // Subtransaction end: entries follow a committed one into its parent and
 // go with an aborted one.
 void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,

@@ -983,32 +983,19 @@ SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount)
 {
     SubxactPart* part = part_of_subxact(entry, subxact);
-    // A release since, in the same statement, may have counted on this
-    // consumption (release_quota in an INSERT ... SELECT whose row is then
-    // skipped): it keeps only what usage is left to give back, so that
-    // usage does not go below 0 (until 2026-12-05 it did, and the tenant
-    // could then store past its limit).
     if (entry->counter != nullptr) {
         // The reservation goes as an aborted subtransaction's would.
-        int64 drawn = entry->drawn;
-        int64 unreleased =
-            counter_take_back(entry->counter, amount, entry->consumed, entry->released, &drawn);
         part->consumed -= amount;
         entry->consumed -= amount;
-        part->released += unreleased;
-        entry->released += unreleased;
-        part->drawn += drawn - entry->drawn;
-        entry->drawn = drawn;
+        counter_settle(entry->counter, amount, 0, false, false);
         return;
     }
     // Lock mode: the key's first admission is in base_used, already written
     // to its row; a release in the part takes any amount back at commit.
-    int64 used = pending_current_usage(entry);
-    int64 delta = usage_after_release(used, amount) - used;
     set_net_change(&part->consumed, &part->released,
-                   net_change(part->consumed, part->released) + delta);
+                   net_change(part->consumed, part->released) - amount);
     set_net_change(&entry->consumed, &entry->released,
-                   net_change(entry->consumed, entry->released) + delta);
+                   net_change(entry->consumed, entry->released) - amount);
 }
 
 void for_each_pending_of_tenant(const char* tenant_id,

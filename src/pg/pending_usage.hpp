@@ -124,8 +124,6 @@ void add_pending_usage(PendingUsage* entry, int64 delta);
 // was handed to) as if that consumption had never happened: recorded in
 // that subtransaction's part, so that rolling back a later one does not
 // bring it back.  Shared-memory mode also frees the reservation at once.
-// A release that counted on that consumption gives back only what usage is
-// left, never taking it below 0.
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
 
 // Usage alerts across a move of a key's usage by this transaction (a
