@@ -383,6 +383,37 @@ INSERT INTO oc_blobs VALUES ('t', 'oc_t', 450), ('t2', 'oc_t', 450);
 WITH skipped AS (INSERT INTO oc_blobs VALUES ('t', 'oc_t', 200) ON CONFLICT DO NOTHING)
 INSERT INTO oc_batches VALUES ('oc_t', 100);
 SELECT storage AS counted FROM oc_usage('oc_t');
+-- A change of billing schedule while a row is on its way moves the row's
+-- count with the period's usage: a row skipped is taken back in the new
+-- period, a row written counts there once (until 2026-12-05 either stayed
+-- counted in the old period too: 3 messages for 2 rows, 4 for 3).
+SELECT billing.exact_on_conflict('oc_messages');
+SELECT billing.subscribe('oc_m', 'oc_plan', date_trunc('day', now()) - interval '10 days');
+INSERT INTO oc_messages VALUES (601, 'oc_m', 1);
+INSERT INTO oc_messages
+SELECT g, 'oc_m', CASE g WHEN 601 THEN 1 ELSE (
+           SELECT 20 + 0 * count(*)
+             FROM billing.subscribe('oc_m', 'oc_plan', date_trunc('day', now()) - interval '20 days'))
+       END
+  FROM generate_series(601, 602) AS g
+ON CONFLICT DO NOTHING;
+CREATE FUNCTION oc_resubscribe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM billing.subscribe(NEW.tenant_id, 'oc_plan',
+                              date_trunc('day', now()) - make_interval(days => NEW.bytes::int));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_resubscribe BEFORE INSERT ON oc_messages
+    FOR EACH ROW EXECUTE FUNCTION oc_resubscribe();
+INSERT INTO oc_messages VALUES (603, 'oc_m', 10);
+DROP TRIGGER zzzz_resubscribe ON oc_messages;
+SELECT (SELECT count(*) FROM oc_messages WHERE tenant_id = 'oc_m') AS rows,
+       (SELECT messages FROM oc_usage('oc_m')) AS counted,
+       (SELECT count(*) FROM billing.usage WHERE tenant_id = 'oc_m' AND resource = 'messages')
+           AS periods_with_usage,
+       (SELECT coalesce(sum(used), 0) FROM billing.closed_periods
+         WHERE tenant_id = 'oc_m' AND resource = 'messages') AS closed;
+DROP FUNCTION oc_resubscribe();
 DROP TABLE oc_batches;
 DROP FUNCTION oc_release_then_insert(text, text);
 DROP FUNCTION oc_recount(text);

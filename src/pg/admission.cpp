@@ -199,6 +199,13 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     return Consumed::admitted;
 }
 
+// adjust_usage() with a choice: `counting_unconfirmed` for a change of this
+// transaction's own consumption (a take-back, a move of a period's usage),
+// which the rows it has not confirmed yet are part of; without, a
+// correction to what rows hold (adjust_usage()), which leaves them out.
+void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
+                   bool counting_unconfirmed);
+
 // What lowers usage (a release, a correction) counts on none of the
 // consumption of rows not confirmed yet (insert_confirmation.hpp): lock
 // mode's usage so seen.  Shared-memory mode leaves it out likewise
@@ -396,7 +403,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
         if (counter_shmem_available())
             take_back_consumption(*tracked, GetCurrentSubTransactionId(), amount);
         else
-            adjust_usage(key, terms.usage_period_start, -amount, false);
+            correct_usage(key, terms.usage_period_start, -amount, false, true);
     }
 }
 
@@ -450,7 +457,7 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
         DeferredRefusal{true, terms.limit, usage_without_lock(key, terms), terms.subscription};
     // Consumed without the limit, as a correction is (the key is locked, or
     // its counter pinned, by the refused attempt).
-    adjust_usage(key, terms.usage_period_start, amount, false);
+    correct_usage(key, terms.usage_period_start, amount, false, true);
     *tracked = find_pending_usage(key, terms.usage_period_start);
 }
 
@@ -493,15 +500,24 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
 
 void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set)
 {
+    correct_usage(key, period_start, value, set, false);
+}
+
+namespace {
+
+void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
+                   bool counting_unconfirmed)
+{
     prevent_change_unless_writable("recount");
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
         // Until 2026-12-05 the usage as reported: recount() left a counter
-        // below 0 there (a helper's finding).  Less what is unconfirmed,
-        // which the rows a recount reads do not hold.
-        int64 delta = correction_delta(counter_usage_as_stored(usage) - unconfirmed_amount(usage),
-                                       value, set);
+        // below 0 there (a helper's finding).
+        int64 current = counter_usage_as_stored(usage);
+        if (!counting_unconfirmed)
+            current -= unconfirmed_amount(usage);
+        int64 delta = correction_delta(current, value, set);
         if (delta == 0)
             return;
         prepare_pending_change(usage);
@@ -509,7 +525,11 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
-    int64 delta = correction_delta(usage != nullptr ? locked_usage_to_lower(usage) : 0, value, set);
+    int64 current = 0;
+    if (usage != nullptr)
+        current =
+            counting_unconfirmed ? pending_current_usage(usage) : locked_usage_to_lower(usage);
+    int64 delta = correction_delta(current, value, set);
     if (delta == 0)
         return;
     if (usage != nullptr) {
@@ -524,8 +544,6 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
              key.tenant_id, key.resource);
     track_pending_usage(key, period_start, new_used, delta);
 }
-
-namespace {
 
 // Shared-memory mode: a key this transaction has not touched, with no
 // usage committed and no counter (a transaction pins the counters it uses,
@@ -595,12 +613,21 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
         moved = usage != nullptr ? pending_current_usage(usage) : 0;
         moved_entry = usage;
     }
+    // Rows this transaction counted and has not confirmed yet: a move takes
+    // them along, and they are taken back, if not written, where they went;
+    // a close leaves them in their period, as if counted after it (until
+    // 2026-12-05 both counted them in both periods).
+    if (!deliver && moved_entry != nullptr)
+        moved -= unconfirmed_amount(moved_entry);
     if (moved > 0) {
         AlertCarry alerts = alert_carry_of(moved_entry, moved);
-        adjust_usage(key, from, -moved, false);
+        correct_usage(key, from, -moved, false, true);
         if (deliver) {
-            adjust_usage(key, to, moved, false);
-            carry_alerts_to(find_pending_usage(key, to), alerts);
+            correct_usage(key, to, moved, false, true);
+            PendingUsage* moved_to = find_pending_usage(key, to);
+            carry_alerts_to(moved_to, alerts);
+            if (moved_to != nullptr)
+                retarget_unconfirmed(moved_entry, moved_to);
         }
     }
     // Shared-memory mode: transactions admitted in `from` before the move

@@ -195,6 +195,13 @@ int64 unconfirmed_amount(const PendingUsage* entry)
     return amount;
 }
 
+void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to)
+{
+    for (int i = 0; i < unconfirmed_count; ++i)
+        if (unconfirmed[i].entry == from)
+            unconfirmed[i].entry = to;
+}
+
 void take_back_unwritten_inserts()
 {
     while (unconfirmed_count > 0)

@@ -123,6 +123,11 @@ void take_back_unwritten_inserts();
 // for confirmation.
 int64 unconfirmed_amount(const PendingUsage* entry);
 
+// A schedule change moved the usage of `from`, unconfirmed rows included,
+// to `to` (another period of the key): their confirmation or take-back is
+// `to`'s now.
+void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to);
+
 // Subtransaction end: entries follow a committed one into its parent and
 // go with an aborted one.
 void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,
