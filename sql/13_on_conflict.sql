@@ -414,6 +414,32 @@ SELECT (SELECT count(*) FROM oc_messages WHERE tenant_id = 'oc_m') AS rows,
        (SELECT coalesce(sum(used), 0) FROM billing.closed_periods
          WHERE tenant_id = 'oc_m' AND resource = 'messages') AS closed;
 DROP FUNCTION oc_resubscribe();
+-- ...unless the change rolls back (to a savepoint): the row is then taken
+-- back in the period it was counted in (with the move kept, lock mode
+-- counted 3 messages for 2 rows, shared-memory mode -1 in the other period).
+SELECT billing.subscribe('oc_u', 'oc_plan', date_trunc('day', now()) - interval '10 days');
+INSERT INTO oc_messages VALUES (701, 'oc_u', 20);
+CREATE FUNCTION oc_resubscribe_undone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM billing.subscribe(NEW.tenant_id, 'oc_plan',
+                                  date_trunc('day', now()) - make_interval(days => NEW.bytes::int));
+        RAISE EXCEPTION 'undone';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER zzzz_resubscribe_undone BEFORE INSERT ON oc_messages
+    FOR EACH ROW EXECUTE FUNCTION oc_resubscribe_undone();
+INSERT INTO oc_messages VALUES (701, 'oc_u', 20) ON CONFLICT DO NOTHING;
+INSERT INTO oc_messages VALUES (702, 'oc_u', 20) ON CONFLICT DO NOTHING;
+DROP TRIGGER zzzz_resubscribe_undone ON oc_messages;
+DROP FUNCTION oc_resubscribe_undone();
+SELECT (SELECT count(*) FROM oc_messages WHERE tenant_id = 'oc_u') AS rows,
+       (SELECT messages FROM oc_usage('oc_u')) AS counted,
+       (SELECT count(*) FROM billing.usage WHERE tenant_id = 'oc_u' AND resource = 'messages')
+           AS periods_with_usage;
 DROP TABLE oc_batches;
 DROP FUNCTION oc_release_then_insert(text, text);
 DROP FUNCTION oc_recount(text);

@@ -25,8 +25,9 @@ namespace zechat::billing::pg {
 namespace {
 
 struct UnconfirmedInsert {
-    Oid table; // confirmation_table_of() the table the row went to
-    PendingUsage* entry;
+    Oid table;           // confirmation_table_of() the table the row went to
+    PendingUsage* entry; // as counted; moved since: entry_now()
+    uint64 moves_seen;   // the moves recorded when it was counted
     int64 amount;
     SubTransactionId subxact;
     int level; // statement_nesting_level() of the statement that counted the row
@@ -41,19 +42,48 @@ UnconfirmedInsert* unconfirmed = nullptr;
 int unconfirmed_count = 0;
 int unconfirmed_capacity = 0;
 
+// Schedule changes that moved a period's usage, with unconfirmed rows in
+// it, to another period (retarget_unconfirmed), in the order they ran, each
+// kept until the subtransaction that made it ends: rolled back, the move
+// is undone and so is this.  Rarely more than none.
+struct UsageMove {
+    uint64 number; // moves recorded before it
+    const PendingUsage* from;
+    PendingUsage* to;
+    SubTransactionId subxact;
+};
+UsageMove* moves = nullptr;
+int move_count = 0;
+int move_capacity = 0;
+uint64 moves_recorded = 0;
+
+// Where the row's count is now: its entry, followed through the moves
+// made since it was counted.
+PendingUsage* entry_now(const UnconfirmedInsert& row)
+{
+    PendingUsage* entry = row.entry;
+    for (int i = 0; i < move_count; ++i)
+        if (moves[i].number >= row.moves_seen && moves[i].from == entry)
+            entry = moves[i].to;
+    return entry;
+}
+
 void remove_unconfirmed(int i)
 {
     --unconfirmed_count;
     std::memmove(&unconfirmed[i], &unconfirmed[i + 1],
                  sizeof(UnconfirmedInsert) * static_cast<Size>(unconfirmed_count - i));
+    if (unconfirmed_count == 0)
+        move_count = 0; // no row left to follow them
 }
 
 void take_back(int i)
 {
     UnconfirmedInsert row = unconfirmed[i];
+    PendingUsage* entry = entry_now(row); // before the moves may go with the row
     remove_unconfirmed(i);
     if (row.amount > 0)
-        take_back_consumption(row.entry, row.subxact, row.amount);
+        take_back_consumption(entry, row.subxact, row.amount);
 }
 
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:
@@ -75,7 +105,7 @@ Datum insert_written_body(FunctionCallInfo fcinfo)
     const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
     // Written over the limit: the statement fails, and the row with it.
     if (row.refusal.deferred)
-        report_refusal(pending_quota_key(row.entry), row.refusal.limit, row.refusal.used,
+        report_refusal(pending_quota_key(entry_now(row)), row.refusal.limit, row.refusal.used,
                        row.amount, RefusalReason::limit_reached, row.refusal.subscription);
     PG_RETURN_BOOL(false);
 }
@@ -172,6 +202,7 @@ void expect_insert_confirmation(Oid table, const char* resource, PendingUsage* e
     UnconfirmedInsert& row = unconfirmed[unconfirmed_count++];
     row.table = table;
     row.entry = entry;
+    row.moves_seen = moves_recorded;
     row.amount = amount;
     row.subxact = GetCurrentSubTransactionId();
     row.level = statement_nesting_level();
@@ -190,16 +221,17 @@ int64 unconfirmed_amount(const PendingUsage* entry)
 {
     int64 amount = 0;
     for (int i = 0; i < unconfirmed_count; ++i)
-        if (unconfirmed[i].entry == entry && unconfirmed[i].amount > 0)
+        if (unconfirmed[i].amount > 0 && entry_now(unconfirmed[i]) == entry)
             amount += unconfirmed[i].amount;
     return amount;
 }
 
 void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to)
 {
-    for (int i = 0; i < unconfirmed_count; ++i)
-        if (unconfirmed[i].entry == from)
-            unconfirmed[i].entry = to;
+    if (unconfirmed_amount(from) == 0)
+        return;
+    make_room_for_item(&moves, move_count, &move_capacity, 4, TopMemoryContext);
+    moves[move_count++] = UsageMove{moves_recorded++, from, to, GetCurrentSubTransactionId()};
 }
 
 void take_back_unwritten_inserts()
@@ -211,6 +243,17 @@ void take_back_unwritten_inserts()
 void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,
                                         SubTransactionId parent)
 {
+    for (int i = 0; i < move_count;) {
+        if (moves[i].subxact != subxact) {
+            ++i;
+        } else if (commit) {
+            moves[i++].subxact = parent;
+        } else {
+            --move_count;
+            std::memmove(&moves[i], &moves[i + 1],
+                         sizeof(UsageMove) * static_cast<Size>(move_count - i));
+        }
+    }
     for (int i = 0; i < unconfirmed_count;) {
         if (unconfirmed[i].subxact != subxact) {
             ++i;
@@ -225,6 +268,7 @@ void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,
 void forget_unconfirmed_inserts()
 {
     unconfirmed_count = 0;
+    move_count = 0;
 }
 
 } // namespace zechat::billing::pg

@@ -125,7 +125,7 @@ int64 unconfirmed_amount(const PendingUsage* entry);
 
 // A schedule change moved the usage of `from`, unconfirmed rows included,
 // to `to` (another period of the key): their confirmation or take-back is
-// `to`'s now.
+// `to`'s now, unless the subtransaction that moved it rolls back.
 void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to);
 
 // Subtransaction end: entries follow a committed one into its parent and
