@@ -415,9 +415,12 @@ SELECT (SELECT count(*) FROM oc_messages WHERE tenant_id = 'oc_m') AS rows,
          WHERE tenant_id = 'oc_m' AND resource = 'messages') AS closed;
 DROP FUNCTION oc_resubscribe();
 -- ...unless the change rolls back (to a savepoint): the row is then taken
--- back in the period it was counted in (with the move kept, lock mode
--- counted 3 messages for 2 rows, shared-memory mode -1 in the other period).
+-- back in the period it was counted in.  With the move kept, it was taken
+-- back from whatever usage the transaction tracked next in the place of
+-- the rolled-back period's: oc_u counted 3 messages for 2 rows, and oc_v
+-- 9 bytes for 10.
 SELECT billing.subscribe('oc_u', 'oc_plan', date_trunc('day', now()) - interval '10 days');
+SELECT billing.subscribe('oc_v', 'oc_plan', date_trunc('day', now()) - interval '10 days');
 INSERT INTO oc_messages VALUES (701, 'oc_u', 20);
 CREATE FUNCTION oc_resubscribe_undone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -428,6 +431,7 @@ BEGIN
     EXCEPTION WHEN raise_exception THEN
         NULL;
     END;
+    PERFORM billing.consume_quota('oc_v', 'storage', 5);
     RETURN NEW;
 END $$;
 CREATE TRIGGER zzzz_resubscribe_undone BEFORE INSERT ON oc_messages
@@ -439,7 +443,8 @@ DROP FUNCTION oc_resubscribe_undone();
 SELECT (SELECT count(*) FROM oc_messages WHERE tenant_id = 'oc_u') AS rows,
        (SELECT messages FROM oc_usage('oc_u')) AS counted,
        (SELECT count(*) FROM billing.usage WHERE tenant_id = 'oc_u' AND resource = 'messages')
-           AS periods_with_usage;
+           AS periods_with_usage,
+       (SELECT storage FROM oc_usage('oc_v')) AS other_tenant;
 DROP TABLE oc_batches;
 DROP FUNCTION oc_release_then_insert(text, text);
 DROP FUNCTION oc_recount(text);
