@@ -206,15 +206,6 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
 void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
                    bool counting_unconfirmed);
 
-// What lowers usage (a release, a correction) counts on none of the
-// consumption of rows not confirmed yet (insert_confirmation.hpp): lock
-// mode's usage so seen.  Shared-memory mode leaves it out likewise
-// (give_back_on_counter, adjust_usage).
-int64 locked_usage_to_lower(const PendingUsage* usage)
-{
-    return pending_current_usage(usage) - unconfirmed_amount(usage);
-}
-
 // Shared-memory mode: this transaction's view of the key's usage, as it
 // stands: below 0 too, which a correction must bring back to 0.
 int64 counter_usage_as_stored(PendingUsage* usage)
@@ -491,7 +482,9 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
     PendingUsage* usage = locked_usage(key, terms.usage_period_start);
     if (usage == nullptr) // no usage row: nothing to give back
         return remaining_after(0, terms.limit);
-    int64 used = locked_usage_to_lower(usage);
+    // Nothing given back counts on rows not confirmed yet
+    // (insert_confirmation.hpp), as give_back_on_counter() does.
+    int64 used = pending_current_usage(usage) - unconfirmed_amount(usage);
     int64 new_used = usage_after_release(used, amount);
     if (new_used != used)
         add_pending_usage(usage, new_used - used);
@@ -505,6 +498,13 @@ void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bo
 
 namespace {
 
+// What a correction leaves out of the usage it corrects: the rows not
+// confirmed yet, unless it changes this transaction's own consumption.
+int64 left_out(const PendingUsage* usage, bool counting_unconfirmed)
+{
+    return counting_unconfirmed ? 0 : unconfirmed_amount(usage);
+}
+
 void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
                    bool counting_unconfirmed)
 {
@@ -514,9 +514,7 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         PendingUsage* usage = track_counter_usage(key, period_start);
         // Until 2026-12-05 the usage as reported: recount() left a counter
         // below 0 there (a helper's finding).
-        int64 current = counter_usage_as_stored(usage);
-        if (!counting_unconfirmed)
-            current -= unconfirmed_amount(usage);
+        int64 current = counter_usage_as_stored(usage) - left_out(usage, counting_unconfirmed);
         int64 delta = correction_delta(current, value, set);
         if (delta == 0)
             return;
@@ -525,10 +523,8 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         return;
     }
     PendingUsage* usage = locked_usage(key, period_start);
-    int64 current = 0;
-    if (usage != nullptr)
-        current =
-            counting_unconfirmed ? pending_current_usage(usage) : locked_usage_to_lower(usage);
+    int64 current =
+        usage != nullptr ? pending_current_usage(usage) - left_out(usage, counting_unconfirmed) : 0;
     int64 delta = correction_delta(current, value, set);
     if (delta == 0)
         return;
