@@ -14,7 +14,9 @@ extern "C" {
 #include "access/xact.h"
 #include "common/int.h"
 #include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "nodes/execnodes.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/relcache.h"
 #include "utils/builtins.h"
@@ -67,12 +69,100 @@ IndexScanDesc begin_part_scan(Relation rel, Relation index, Snapshot snapshot, c
     return scan;
 }
 
-// The row of the key and writer visible to `snapshot`, into `slot`.
+// Whether more than `limit` versions of the row precede the one at
+// `found` in the HOT chain that starts at `root`, on `page` (locked).
+bool chain_longer_than(Page page, OffsetNumber root, OffsetNumber found, int limit)
+{
+    OffsetNumber offset = root;
+    for (int versions = 0; versions <= limit; ++versions) {
+        if (offset == found || offset < FirstOffsetNumber || offset > PageGetMaxOffsetNumber(page))
+            return false;
+        ItemId item = PageGetItemId(page, offset);
+        if (ItemIdIsRedirected(item)) {
+            offset = ItemIdGetRedirect(item);
+            continue;
+        }
+        if (!ItemIdIsNormal(item))
+            return false;
+        auto header = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
+        if (!HeapTupleHeaderIsHotUpdated(header))
+            return false;
+        offset = ItemPointerGetOffsetNumber(&header->t_ctid);
+    }
+    return true;
+}
+
+// The member of the HOT chain at *root visible to `snapshot`, into `slot`
+// (a buffer heap tuple slot), as an index scan fetches it, but for when the
+// page is pruned.  An index scan offers every page it visits for pruning
+// (heap_page_prune_opt), which prunes a page short of room, and a page of
+// usage_parts holding many keys always is once its rows are updated: filled
+// to its fillfactor (010_tables.sql), each update adds a version, and each
+// visit then pruned the page, walking its hundred-odd line pointers (lock
+// mode, 1000 tenants: 14k of 181k instructions per insert).  Here the page
+// is offered only when the next version of the row found would not fit on
+// it, or when the versions before it make the search long (a page of few
+// keys, one hot tenant's, whose chain grows long before the page is short
+// of room: heap_page_prune_opt's own test decides there, as it did).
+// Offered before the slot pins the page, as pruning needs the only pin, and
+// searched again, as pruning may move the version found.
+bool fetch_part_version(Relation rel, ItemPointer root, Snapshot snapshot, TupleTableSlot* slot)
+{
+    constexpr int long_chain = 4;
+    // heap_page_prune_opt's own test: it prunes no page with more room.
+    Size prune_below =
+        Max(RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR), BLCKSZ / 10);
+    auto* buffer_slot = reinterpret_cast<BufferHeapTupleTableSlot*>(slot);
+    HeapTuple tuple = &buffer_slot->base.tupdata;
+    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(root));
+    Page page = BufferGetPage(buffer);
+    ItemPointerData tid;
+    bool found = false;
+    for (bool offered = false;; offered = true) {
+        LockBuffer(buffer, BUFFER_LOCK_SHARE);
+        tid = *root;
+        bool all_dead;
+        found = heap_hot_search_buffer(&tid, rel, buffer, snapshot, tuple, &all_dead, true);
+        Size room = PageGetHeapFreeSpace(page);
+        bool prune = found && !offered &&
+                     (room < MAXALIGN(tuple->t_len) ||
+                      ((PageIsFull(page) || room < prune_below) &&
+                       chain_longer_than(page, ItemPointerGetOffsetNumber(root),
+                                         ItemPointerGetOffsetNumber(&tid), long_chain)));
+        LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+        if (!prune)
+            break;
+        heap_page_prune_opt(rel, buffer);
+    }
+    if (found) {
+        tuple->t_self = tid;
+        slot->tts_tableOid = RelationGetRelid(rel);
+        ExecStoreBufferHeapTuple(tuple, slot, buffer); // takes a pin of its own
+    }
+    ReleaseBuffer(buffer);
+    return found;
+}
+
+// The row of the key and writer visible to `snapshot` (an MVCC one: one
+// version at most per chain), into `slot`.
 bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaKey& key,
                    TimestampTz period_start, int writer, TupleTableSlot* slot)
 {
     IndexScanDesc scan = begin_part_scan(rel, index, snapshot, key, period_start, writer);
-    bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
+    // Only heap's slots hold a buffer to search (usage_parts takes the
+    // default table access method when created); any other fetches its own.
+    if (!TTS_IS_BUFFERTUPLE(slot)) {
+        bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
+        index_endscan(scan);
+        return found;
+    }
+    bool found = false;
+    while (!found) {
+        ItemPointer root = index_getnext_tid(scan, ForwardScanDirection);
+        if (root == nullptr)
+            break;
+        found = fetch_part_version(rel, root, snapshot, slot);
+    }
     index_endscan(scan);
     return found;
 }
