@@ -269,6 +269,33 @@ bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
 
 namespace {
 
+int64 used_in(TupleTableSlot* slot)
+{
+    bool isnull;
+    Datum value = slot_getattr(slot, col_used, &isnull);
+    return isnull ? 0 : DatumGetInt64(value);
+}
+
+// The version in `slot` with used + amount, if that is at most ceiling;
+// nullptr otherwise.  *used: the usage there after (a new version) or
+// before.
+HeapTuple raised_version(Relation rel, TupleTableSlot* slot, int64 amount, int64 ceiling,
+                         int64* used)
+{
+    *used = used_in(slot);
+    int64 sum;
+    if (pg_add_s64_overflow(*used, amount, &sum) || sum > ceiling)
+        return nullptr;
+    Datum replacement = Int64GetDatum(sum);
+    bool replacement_null = false;
+    int replaced_column = col_used;
+    HeapTuple updated = heap_modify_tuple_by_cols(ExecFetchSlotHeapTuple(slot, false, nullptr),
+                                                  RelationGetDescr(rel), 1, &replaced_column,
+                                                  &replacement, &replacement_null);
+    *used = sum;
+    return updated;
+}
+
 // Finds the key's writer-0 row with the latest snapshot and locks its
 // newest version; with `write`, writes used + amount there if that is at
 // most ceiling.  *used: the usage there after (admitted) or before.
@@ -284,28 +311,32 @@ LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
 
     LockedAdmission outcome = LockedAdmission::not_found;
-    if (find_part_row(rel, index, snapshot, key, period_start, lock_mode_writer, slot) &&
-        lock_newest_version(rel, snapshot, slot)) {
-        bool isnull;
-        Datum value = slot_getattr(slot, col_used, &isnull);
-        *used = isnull ? 0 : DatumGetInt64(value);
-        int64 sum;
-        if (!write) {
+    if (find_part_row(rel, index, snapshot, key, period_start, lock_mode_writer, slot)) {
+        // The version found is the newest unless a transaction updated it
+        // after the snapshot was taken, which the update finds (having
+        // waited for one in flight): then nothing is written, and the row's
+        // newest version is locked, read and written below.  Written at
+        // once, the update takes the row's lock itself, without a lock of
+        // its own first (a WAL record, and 2.6k of 147k instructions per insert).
+        HeapTuple updated = write ? raised_version(rel, slot, amount, ceiling, used) : nullptr;
+        if (updated != nullptr && try_replace_part_row(rel, &slot->tts_tid, updated)) {
             outcome = LockedAdmission::admitted;
-        } else if (!pg_add_s64_overflow(*used, amount, &sum) && sum <= ceiling) {
-            Datum replacement = Int64GetDatum(sum);
-            bool replacement_null = false;
-            int replaced_column = col_used;
-            HeapTuple updated = heap_modify_tuple_by_cols(
-                ExecFetchSlotHeapTuple(slot, false, nullptr), RelationGetDescr(rel), 1,
-                &replaced_column, &replacement, &replacement_null);
-            replace_part_row(rel, &slot->tts_tid, updated);
-            heap_freetuple(updated);
-            *used = sum;
-            outcome = LockedAdmission::admitted;
-        } else {
-            outcome = LockedAdmission::no_room;
+        } else if (lock_newest_version(rel, snapshot, slot)) {
+            if (updated != nullptr)
+                heap_freetuple(updated);
+            updated = nullptr;
+            if (!write) {
+                *used = used_in(slot);
+                outcome = LockedAdmission::admitted;
+            } else {
+                updated = raised_version(rel, slot, amount, ceiling, used);
+                if (updated != nullptr)
+                    replace_part_row(rel, &slot->tts_tid, updated);
+                outcome = updated != nullptr ? LockedAdmission::admitted : LockedAdmission::no_room;
+            }
         }
+        if (updated != nullptr)
+            heap_freetuple(updated);
     }
 
     ExecDropSingleTupleTableSlot(slot);
