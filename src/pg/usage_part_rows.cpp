@@ -8,6 +8,7 @@ extern "C" {
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -106,7 +107,9 @@ bool chain_longer_than(Page page, OffsetNumber root, OffsetNumber found, int lim
 // of room: heap_page_prune_opt's own test decides there, as it did).
 // Offered before the slot pins the page, as pruning needs the only pin, and
 // searched again, as pruning may move the version found.
-bool fetch_part_version(Relation rel, ItemPointer root, Snapshot snapshot, TupleTableSlot* slot)
+// *all_dead: whether every version in the chain is dead to everyone.
+bool fetch_part_version(Relation rel, ItemPointer root, Snapshot snapshot, TupleTableSlot* slot,
+                        bool* all_dead)
 {
     constexpr int long_chain = 4;
     // heap_page_prune_opt's own test: it prunes no page with more room.
@@ -121,8 +124,7 @@ bool fetch_part_version(Relation rel, ItemPointer root, Snapshot snapshot, Tuple
     for (bool offered = false;; offered = true) {
         LockBuffer(buffer, BUFFER_LOCK_SHARE);
         tid = *root;
-        bool all_dead;
-        found = heap_hot_search_buffer(&tid, rel, buffer, snapshot, tuple, &all_dead, true);
+        found = heap_hot_search_buffer(&tid, rel, buffer, snapshot, tuple, all_dead, true);
         Size room = PageGetHeapFreeSpace(page);
         bool prune = found && !offered &&
                      (room < MAXALIGN(tuple->t_len) ||
@@ -161,7 +163,12 @@ bool find_part_row(Relation rel, Relation index, Snapshot snapshot, const QuotaK
         ItemPointer root = index_getnext_tid(scan, ForwardScanDirection);
         if (root == nullptr)
             break;
-        found = fetch_part_version(rel, root, snapshot, slot);
+        bool all_dead;
+        found = fetch_part_version(rel, root, snapshot, slot, &all_dead);
+        // As an index scan does: an entry whose versions are all dead to
+        // everyone is marked so in the index, and later scans skip it.
+        if (!scan->xactStartedInRecovery)
+            scan->kill_prior_tuple = all_dead;
     }
     index_endscan(scan);
     return found;
