@@ -326,24 +326,22 @@ LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period
         // once, the update takes the row's lock itself, without a lock of
         // its own first (a WAL record, and 2.6k of 147k instructions per insert).
         HeapTuple updated = write ? raised_version(rel, slot, amount, ceiling, used) : nullptr;
-        if (updated != nullptr && try_replace_part_row(rel, &slot->tts_tid, updated)) {
-            outcome = LockedAdmission::admitted;
-        } else if (lock_newest_version(rel, snapshot, slot)) {
-            if (updated != nullptr)
-                heap_freetuple(updated);
-            updated = nullptr;
-            if (!write) {
-                *used = used_in(slot);
-                outcome = LockedAdmission::admitted;
-            } else {
-                updated = raised_version(rel, slot, amount, ceiling, used);
-                if (updated != nullptr)
-                    replace_part_row(rel, &slot->tts_tid, updated);
-                outcome = updated != nullptr ? LockedAdmission::admitted : LockedAdmission::no_room;
-            }
-        }
+        bool written = updated != nullptr && try_replace_part_row(rel, &slot->tts_tid, updated);
         if (updated != nullptr)
             heap_freetuple(updated);
+        if (written) {
+            outcome = LockedAdmission::admitted;
+        } else if (lock_newest_version(rel, snapshot, slot)) {
+            outcome = LockedAdmission::admitted;
+            if (!write) {
+                *used = used_in(slot);
+            } else if ((updated = raised_version(rel, slot, amount, ceiling, used)) != nullptr) {
+                replace_part_row(rel, &slot->tts_tid, updated);
+                heap_freetuple(updated);
+            } else {
+                outcome = LockedAdmission::no_room;
+            }
+        }
     }
 
     ExecDropSingleTupleTableSlot(slot);
