@@ -82,6 +82,47 @@ DROP ROLE regress_zb_other;
 SELECT billing.unenforce_quota('x_files', 'storage');
 DROP TABLE x_files;
 
+-- Nor can the owner of an enforced table run code with the extension
+-- owner's rights through it: what its rows hold is summed by a scan of the
+-- table (TRUNCATE, a retype, the backfill, recount, unenforcing), never by
+-- a query planned on it, which folds an index expression's IMMUTABLE
+-- function (2026-12-05: it ran as the extension owner, and such a function
+-- made the table's owner a superuser).
+CREATE SCHEMA x_owned AUTHORIZATION regress_zb_app;
+SET ROLE regress_zb_app;
+CREATE TABLE x_owned.files (tenant_id text NOT NULL, bytes int);
+CREATE FUNCTION x_owned.watch(v text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS
+$$ BEGIN
+     IF current_user <> 'regress_zb_app' THEN
+         RAISE EXCEPTION 'an index expression of x_owned.files ran as %', current_user;
+     END IF;
+     RETURN v;
+   END $$;
+CREATE INDEX ON x_owned.files ((tenant_id || x_owned.watch('x')));
+INSERT INTO x_owned.files VALUES ('x_owned_t', 40), ('x_owned_t', 2);
+RESET ROLE;
+SELECT billing.subscribe('x_owned_t', 'x_plan');
+SELECT billing.enforce_quota('x_owned.files', 'storage', amount_column => 'bytes');
+SELECT used AS backfilled FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SELECT billing._set_usage('x_owned_t', 'storage', '-infinity', 0);
+SELECT billing.recount('x_owned_t');
+SELECT used AS recounted FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SET ROLE regress_zb_app;
+ALTER TABLE x_owned.files ALTER COLUMN bytes TYPE bigint;
+RESET ROLE;
+SELECT used AS retyped FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SELECT billing.unenforce_quota('x_owned.files', 'storage');
+SELECT used AS unenforced FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SELECT billing.enforce_quota('x_owned.files', 'storage', amount_column => 'bytes');
+SELECT used AS enforced_again FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SET ROLE regress_zb_app;
+TRUNCATE x_owned.files;
+RESET ROLE;
+SELECT used AS truncated FROM billing.tenant_usage('x_owned_t') WHERE resource = 'storage';
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_zb_app';
+SELECT billing.unenforce_quota('x_owned.files', 'storage');
+DROP SCHEMA x_owned CASCADE;
+
 -- Granting the consumption functions lets a role consume through them, still
 -- with no privilege on the tables: they run as the extension owner.
 GRANT EXECUTE ON FUNCTION billing.consume_quota(text, text, bigint),

@@ -7,9 +7,9 @@
 
 #include "backend_hash.hpp"
 #include "admission.hpp"
-#include "billing_catalog.hpp"
 #include "column_access.hpp"
 #include "enforced_values.hpp"
+#include "gauge_row_totals.hpp"
 #include "insert_confirmation.hpp"
 #include "partition_moves.hpp"
 #include "pg_boundary.hpp"
@@ -22,8 +22,6 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
-#include "executor/spi.h"
-#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -106,23 +104,14 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     layout->tenant_attnum = column_number(rel, trigger->tgargs[1]);
     // A domain's values are its base type's: read as that.
     layout->tenant_type = getBaseType(TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid);
-    switch (layout->tenant_type) {
-    case TEXTOID:
-    case VARCHAROID:
-    case UUIDOID:
-    case INT8OID:
-    case INT4OID:
-        break;
-    default:
+    if (!tenant_type_accepted(layout->tenant_type))
         bad_trigger_setup(rel, "tenant column must be text, varchar, uuid, bigint or integer");
-    }
     layout->amount_attnum = InvalidAttrNumber;
     layout->amount_type = InvalidOid;
     if (trigger->tgargs[2][0] != '\0') {
         layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
         layout->amount_type = getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
-        if (layout->amount_type != INT2OID && layout->amount_type != INT4OID &&
-            layout->amount_type != INT8OID)
+        if (!amount_type_accepted(layout->amount_type))
             bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
     }
 }
@@ -425,66 +414,34 @@ void on_delete(TriggerData* data, const TriggerLayout& layout)
     release_quota(key, amount, ReleaseOf::stored_rows);
 }
 
-// TRUNCATE empties the table: give back, per tenant, what its rows held.
-// ONLY: rows of inheritance children never passed this table's triggers.
-// Tenants told apart byte by byte, as the other triggers do, whatever the
-// column's collation (a case-insensitive one merged 'acme' and 'ACME').
-// Read as the extension owner (the truncating role may lack SELECT).
+// TRUNCATE empties the table: give back, per tenant, what its rows held
+// (its own rows: those of inheritance children never passed this table's
+// triggers), summed by a scan of the table (gauge_row_totals.hpp: a query
+// planned here ran what the table's owner put in its indexes with the
+// extension owner's rights).  With the latest snapshot: TRUNCATE holds
+// ACCESS EXCLUSIVE here, so every row written is committed and seen; in
+// REPEATABLE READ and SERIALIZABLE the transaction's snapshot, taken before
+// the lock was granted, would miss the rows of writers it waited for, and
+// their usage would outlive them.
 void on_truncate(TriggerData* data, const TriggerLayout& layout)
 {
-    Relation rel = data->tg_relation;
-    TupleDesc desc = RelationGetDescr(rel);
-    const char* tenant_column =
-        quote_identifier(NameStr(TupleDescAttr(desc, layout.tenant_attnum - 1)->attname));
-    const char* amount =
-        layout.amount_attnum == InvalidAttrNumber
-            ? "1"
-            : psprintf("greatest(coalesce(%s, 0), 0)",
-                       quote_identifier(
-                           NameStr(TupleDescAttr(desc, layout.amount_attnum - 1)->attname)));
-    StringInfoData query;
-    initStringInfo(&query);
-    appendStringInfo(&query,
-                     "SELECT t.tenant_id, t.total FROM ("
-                     " SELECT %s::pg_catalog.text COLLATE pg_catalog.\"C\" AS tenant_id,"
-                     "        pg_catalog.sum(%s)::pg_catalog.int8 AS total"
-                     "   FROM ONLY %s WHERE %s IS NOT NULL GROUP BY 1) t"
-                     " WHERE t.total OPERATOR(pg_catalog.>) 0"
-                     "   AND pg_catalog.octet_length(t.tenant_id) OPERATOR(pg_catalog.<=) 63"
-                     "   AND t.tenant_id OPERATOR(pg_catalog.<>) ''",
-                     tenant_column, amount,
-                     quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-                                                RelationGetRelationName(rel)),
-                     tenant_column);
-
-    SavedUser saved;
-    become_extension_owner(&saved);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-    // With the latest snapshot: TRUNCATE holds ACCESS EXCLUSIVE here, so
-    // every row written is committed and seen; in REPEATABLE READ and
-    // SERIALIZABLE the transaction's snapshot, taken before the lock was
-    // granted, would miss the rows of writers it waited for, and their
-    // usage would outlive them.
-    SPIPlanPtr plan = SPI_prepare(query.data, 0, nullptr);
-    int rc = plan == nullptr ? SPI_result
-                             : SPI_execute_snapshot(plan, nullptr, nullptr, GetLatestSnapshot(),
-                                                    InvalidSnapshot, false, false, 0);
-    if (rc != SPI_OK_SELECT)
-        elog(ERROR, "zechat_billing: could not sum \"%s\" before TRUNCATE: %s",
-             RelationGetRelationName(rel), SPI_result_code_string(rc));
-    for (uint64 i = 0; i < SPI_processed; ++i) {
-        HeapTuple row = SPI_tuptable->vals[i];
-        char* tenant_id = SPI_getvalue(row, SPI_tuptable->tupdesc, 1);
-        bool isnull;
-        int64 total = DatumGetInt64(SPI_getbinval(row, SPI_tuptable->tupdesc, 2, &isnull));
-        QuotaKey key = make_quota_key(tenant_id, layout.resource);
-        if (!is_gauge(key))
+    Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+    HTAB* totals = sum_rows_per_tenant(data->tg_relation, layout.tenant_attnum,
+                                       layout.amount_attnum, nullptr, snapshot);
+    UnregisterSnapshot(snapshot);
+    HASH_SEQ_STATUS seq;
+    hash_seq_init(&seq, totals);
+    while (auto* entry = static_cast<TenantTotal*>(hash_seq_search(&seq))) {
+        if (entry->total <= 0)
+            continue;
+        QuotaKey key = make_quota_key(entry->tenant_id, layout.resource);
+        if (!is_gauge(key)) {
+            hash_seq_term(&seq);
             break;
-        release_quota(key, total, ReleaseOf::stored_rows);
+        }
+        release_quota(key, entry->total, ReleaseOf::stored_rows);
     }
-    SPI_finish();
-    restore_user(&saved);
+    hash_destroy(totals);
 }
 
 Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)

@@ -8,6 +8,25 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
+bool tenant_type_accepted(Oid base_type)
+{
+    switch (base_type) {
+    case TEXTOID:
+    case VARCHAROID:
+    case UUIDOID:
+    case INT8OID:
+    case INT4OID:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool amount_type_accepted(Oid base_type)
+{
+    return base_type == INT2OID || base_type == INT4OID || base_type == INT8OID;
+}
+
 const char* tenant_id_text(Datum value, Oid type)
 {
     switch (type) {

@@ -12,6 +12,11 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
+// Whether enforcement reads a tenant column, or an amount column, of
+// `base_type` (a domain's base type).
+bool tenant_type_accepted(Oid base_type);
+bool amount_type_accepted(Oid base_type);
+
 // The tenant id of a tenant column's (non-NULL) value of `type`, one of the
 // types enforce_quota accepts (text, varchar, uuid, bigint, integer, or a
 // domain over one, given as its base type).  Palloc'd.

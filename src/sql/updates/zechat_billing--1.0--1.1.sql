@@ -757,15 +757,29 @@ BEGIN
 END;
 $$;
 
+-- What tbl's own rows hold per tenant (of p_tenant only, unless NULL), as
+-- the triggers count them, read by a scan of the table, never by a query on
+-- it: planning one, as the extension owner, would run what the table's
+-- owner put in its index expressions with the extension owner's rights
+-- (gauge_row_totals.hpp).  p_amount_column NULL counts the rows.  With the
+-- active snapshot: the latest one, in the statements of
+-- _execute_after_locks that call it.
+CREATE FUNCTION billing._gauge_row_totals(tbl regclass, p_tenant_column name,
+                                          p_amount_column name, p_tenant text)
+RETURNS TABLE (tenant_id text, total bigint)
+AS 'MODULE_PATHNAME', 'zb_gauge_row_totals'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+
 -- The gauge amounts of tbl's rows per tenant (optionally of one tenant), as
 -- a query over (tenant_id, resource, total) with $1 = tenant id or NULL.
--- As the triggers count them: rows of this table only (an inheritance
--- child's rows never passed its triggers; a partitioned table's are those
--- of its counted leaves, which did), none whose tenant cannot be billed
--- (NULL, empty, over 63 bytes), negative amounts as 0, tenants told apart
--- byte by byte whatever the column's collation (a case-insensitive one
--- merged 'acme' and 'ACME', and two tables of two collations made recount
--- fail, 42P22).
+-- As the triggers count them (_gauge_row_totals): rows of this table only
+-- (an inheritance child's rows never passed its triggers; a partitioned
+-- table's are those of its counted leaves, which did), none whose tenant
+-- cannot be billed (NULL, empty, over 63 bytes), negative amounts as 0,
+-- tenants told apart byte by byte whatever the column's collation (a
+-- case-insensitive one merged 'acme' and 'ACME', and two tables of two
+-- collations made recount fail, 42P22).
 CREATE FUNCTION billing._gauge_rows_query(tbl regclass, p_resource text,
                                           p_tenant_column name, p_amount_column name)
 RETURNS text
@@ -773,27 +787,18 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format(
-        'SELECT %1$I::text COLLATE "C" AS tenant_id, %4$L::text AS resource, sum(%2$s)::bigint AS total
-           FROM %3$s
-          WHERE octet_length(%1$I::text) BETWEEN 1 AND 63
-            AND ($1::text IS NULL OR %1$I::text COLLATE "C" = $1)
+        'SELECT t.tenant_id COLLATE "C" AS tenant_id, %L::text AS resource, sum(t.total)::bigint AS total
+           FROM (%s) t
           GROUP BY 1',
-        p_tenant_column,
-        CASE WHEN p_amount_column IS NULL THEN '1'
-             ELSE format('greatest(coalesce(%I, 0), 0)', p_amount_column) END,
-        -- A partitioned table holds no rows itself: it stands first only
-        -- to name the columns.
-        CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) = 'p' THEN
-            '(' || (SELECT string_agg(format('SELECT %I%s FROM ONLY %s', p_tenant_column,
-                                             CASE WHEN p_amount_column IS NULL THEN ''
-                                                  ELSE format(', %I', p_amount_column) END,
-                                             l.t), ' UNION ALL ' ORDER BY l.n, l.t)
-                      FROM (SELECT tbl, 0
-                            UNION ALL
-                            SELECT c, 1 FROM billing._counted_leaves(tbl, p_resource) c) AS l(t, n))
-                || ') AS counted_rows'
-        ELSE format('ONLY %s', tbl) END,
-        p_resource)
+        p_resource,
+        -- A partitioned table holds no rows itself: its counted leaves do.
+        (SELECT string_agg(format('SELECT * FROM billing._gauge_row_totals(%s::regclass, %L, %L, $1::text)',
+                                  l.t::oid, p_tenant_column, p_amount_column),
+                           ' UNION ALL ' ORDER BY l.n, l.t)
+           FROM (SELECT tbl, 0
+                 UNION ALL
+                 SELECT c, 1 FROM billing._counted_leaves(tbl, p_resource) c
+                  WHERE (SELECT k.relkind FROM pg_class k WHERE k.oid = tbl) = 'p') AS l(t, n)))
 $$;
 
 -- The same for an enforced table, with its enforcement's columns.
@@ -2292,6 +2297,7 @@ CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE')
     EXECUTE FUNCTION billing._partitions_created();
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
+    billing._gauge_row_totals(regclass, name, name, text),
     billing._counted_leaves(regclass, text),
     billing._lock_counted_leaves(regclass, text, text),
     billing._enforcement_as_in_snapshot(regclass, boolean),
