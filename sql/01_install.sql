@@ -89,3 +89,11 @@ SELECT count(*) AS usage_rows FROM billing.usage_parts;
 SELECT state, message FROM regress_util.error_of($$TRUNCATE billing.resources CASCADE$$);
 SELECT billing.unenforce_quota('regress_enforced', 'users');
 DROP TABLE regress_enforced;
+
+-- The extension's tables stay logged: a crash empties an unlogged table, and
+-- usage_parts holds all usage (2026-12-05: SET UNLOGGED went through).
+SELECT state, message FROM regress_util.error_of($$ALTER TABLE billing.usage_parts SET UNLOGGED$$);
+SELECT state, message FROM regress_util.error_of($$ALTER TABLE billing.alerts SET UNLOGGED$$);
+SELECT relname, relpersistence FROM pg_class
+ WHERE relname IN ('usage_parts', 'alerts') AND relnamespace = 'billing'::regnamespace
+ ORDER BY relname;

@@ -17,6 +17,7 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/catalog.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
@@ -103,6 +104,29 @@ bool may_affect_enforcements(const AlterTableStmt* statement)
             return true;
     }
     return false;
+}
+
+// The extension's own tables stay logged: a crash empties an unlogged table,
+// and billing.usage_parts holds all usage (a hunt of 2026-12-05: SET
+// UNLOGGED went through, and after a crash every tenant's usage was gone).
+void refuse_unlogged_billing_table(Oid own_function, const AlterTableStmt* statement)
+{
+    ListCell* cell;
+    foreach (cell, statement->cmds) {
+        if (static_cast<AlterTableCmd*>(lfirst(cell))->subtype != AT_SetUnLogged)
+            continue;
+        Oid extension = getExtensionOfObject(ProcedureRelationId, own_function);
+        Oid relid = RangeVarGetRelid(statement->relation, NoLock, true);
+        if (OidIsValid(extension) && OidIsValid(relid) &&
+            getExtensionOfObject(RelationRelationId, relid) == extension)
+            ereport(ERROR,
+                    (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                     errmsg("table \"%s\" of zechat_billing cannot be unlogged",
+                            get_rel_name(relid)),
+                     errdetail("A crash empties an unlogged table, and what it holds of usage "
+                               "or configuration with it.")));
+        return;
+    }
 }
 
 // ATTACH and DETACH PARTITION among the table's subcommands: a partition
@@ -293,6 +317,7 @@ Datum enforced_columns_ddl_body(FunctionCallInfo fcinfo)
     const char* old_name = "";
     const char* new_name = "";
     if (IsA(tree, AlterTableStmt)) {
+        refuse_unlogged_billing_table(fcinfo->flinfo->fn_oid, castNode(AlterTableStmt, tree));
         if (!may_affect_enforcements(castNode(AlterTableStmt, tree)))
             PG_RETURN_VOID();
         relation = castNode(AlterTableStmt, tree)->relation;
