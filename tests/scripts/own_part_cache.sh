@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
-# Shared-memory mode remembers where its backend's own part of a key is,
-# and the transaction that last committed it, and updates that version
-# without a snapshot while its xmin is still that transaction
-# (src/pg/own_usage_part.cpp).  One session keeps consuming while a second
-# one does what could make that remembered place wrong; every write must
-# still land on the right row, exactly once:
-#   1. an administrator changes the part by hand (the remembered version is
+# Each backend remembers where the version of a key's usage row it last
+# committed is, and the transaction that wrote it (src/pg/own_usage_part.cpp):
+# shared-memory mode its own part of the key, which it updates without a
+# snapshot while that version's xmin is still that transaction; lock mode
+# the key's writer-0 row, which every backend writes, and which it takes
+# from there when the version is still that transaction's and its snapshot
+# sees it (src/pg/usage_part_rows.cpp).  One session keeps consuming while
+# a second one does what could make that remembered place wrong; every
+# write must still land on the right row, exactly once:
+#   1. an administrator changes the row by hand (the remembered version is
 #      no longer the newest);
-#   2. the part is deleted, VACUUM frees its slot and another key's row
-#      takes it (VACUUM also makes every backend forget where its parts
-#      are: this checks that the part is created again, once, and that the
+#   2. the row is deleted, VACUUM frees its slot and another key's row
+#      takes it (VACUUM also makes every backend forget where its rows
+#      are: this checks that the row is created again, once, and that the
 #      row in its old slot is left alone);
-#   3. the part is deleted, and without VACUUM (which would make the
+#   3. the row is deleted, and without VACUUM (which would make the
 #      backend forget), pruning frees the slot of its newest version and
 #      another row's new version takes it: the tuple in the remembered
 #      slot is then a live row of another key;
-#   4. the transaction that wrote the part aborts after writing it (an
+#   4. the transaction that wrote the row aborts after writing it (an
 #      error in what runs after the write, at commit: here a trigger that
 #      refuses the usage alert), so the version written is dead and the one
 #      before it still the newest.
+# Runs in both modes.  The rows of other keys are parts of one tenant in
+# shared-memory mode (writers 1 to n) and writer-0 rows of n tenants in
+# lock mode, where parts of other writers would turn its reads to sums.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
+fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d cache -c "$1"; }
 
-start_cluster own_part_cache 54410 "shared_preload_libraries = 'zechat_billing'" "autovacuum = off"
+run_cache() { # MODE [postgresql.conf lines...]
+MODE=$1
+shift
+# Rows of n other keys (tenant names starting with PREFIX): one tenant's
+# parts of writers 1..n, or n tenants' writer-0 rows.
+others() { # PREFIX N USED
+    if [ "$MODE" = shared_memory ]; then
+        echo "SELECT '$1', 'messages', now(), w, $3 FROM generate_series(1, $2) w"
+    else
+        echo "SELECT '$1' || w, 'messages', now(), 0, $3 FROM generate_series(1, $2) w"
+    fi
+}
+# One of those rows, quoted for a string literal.
+one_other="tenant_id = ''filler'' AND writer = 1"
+[ "$MODE" = shared_memory ] || one_other="tenant_id = ''filler1''"
+start_cluster own_part_cache 54410 "autovacuum = off" "$@"
 createdb cache
 psql -X -q -v ON_ERROR_STOP=1 -d cache >/dev/null <<'SQL'
 CREATE EXTENSION zechat_billing;
@@ -49,22 +70,23 @@ SELECT billing.consume_quota('c1', 'messages');
 SELECT billing.consume_quota('c1', 'messages');
 SELECT 'after hand edit: ' || used FROM billing.usage_parts WHERE tenant_id = 'c1';
 -- 2.
-\! $other -c "CREATE TABLE gone AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "VACUUM billing.usage_parts" -c "INSERT INTO billing.usage_parts SELECT 'intruder', 'messages', now(), w, 7 FROM generate_series(1, 20) w"
-SELECT 'slot taken: ' || EXISTS (SELECT FROM billing.usage_parts p, gone WHERE p.tenant_id = 'intruder' AND p.ctid = place);
+\! $other -c "CREATE TABLE gone AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "VACUUM billing.usage_parts" -c "INSERT INTO billing.usage_parts $(others intruder 20 7)"
+SELECT 'slot taken: ' || EXISTS (SELECT FROM billing.usage_parts p, gone WHERE p.tenant_id LIKE 'intruder%' AND p.ctid = place);
 SELECT billing.consume_quota('c1', 'messages');
 SELECT billing.consume_quota('c1', 'messages');
 SELECT 'after delete: ' || string_agg(tenant_id || '=' || used, ', ' ORDER BY tenant_id)
-  FROM (SELECT tenant_id, sum(used) AS used FROM billing.usage_parts GROUP BY 1) p;
+  FROM (SELECT CASE WHEN tenant_id LIKE 'intruder%' THEN 'intruder' WHEN tenant_id LIKE 'filler%' THEN 'filler' ELSE tenant_id END AS tenant_id, sum(used) AS used
+          FROM billing.usage_parts GROUP BY 1) p;
 -- 3. The page is filled to its fillfactor, so that the updates of a
 -- filler row make it prunable; each update in its own transaction, until
 -- one lands in the slot of c1's newest version.
-\! $other -c "CREATE TABLE gone2 AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "INSERT INTO billing.usage_parts SELECT 'filler', 'messages', now(), w, 0 FROM generate_series(1, 100) w" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DO 'BEGIN FOR i IN 1..20 LOOP UPDATE billing.usage_parts SET used = used + 1 WHERE tenant_id = ''filler'' AND writer = 1; COMMIT; EXIT WHEN EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id = ''filler'' AND p.ctid = place); END LOOP; END'"
-SELECT 'slot reused: ' || EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id = 'filler' AND p.ctid = place);
-SELECT 'filler before: ' || sum(used) FROM billing.usage_parts WHERE tenant_id = 'filler';
+\! $other -c "CREATE TABLE gone2 AS SELECT ctid AS place FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "INSERT INTO billing.usage_parts $(others filler 100 0)" -c "DELETE FROM billing.usage_parts WHERE tenant_id = 'c1'" -c "DO 'BEGIN FOR i IN 1..20 LOOP UPDATE billing.usage_parts SET used = used + 1 WHERE $one_other; COMMIT; EXIT WHEN EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id LIKE ''filler%'' AND p.ctid = place); END LOOP; END'"
+SELECT 'slot reused: ' || EXISTS (SELECT FROM billing.usage_parts p, gone2 WHERE p.tenant_id LIKE 'filler%' AND p.ctid = place);
+SELECT 'filler before: ' || sum(used) FROM billing.usage_parts WHERE tenant_id LIKE 'filler%';
 SELECT billing.consume_quota('c1', 'messages');
 SELECT 'after prune: ' || string_agg(tenant_id || '=' || used, ', ' ORDER BY tenant_id)
-  FROM (SELECT tenant_id, sum(used) AS used FROM billing.usage_parts
-         WHERE tenant_id IN ('c1', 'filler') GROUP BY 1) p;
+  FROM (SELECT CASE WHEN tenant_id LIKE 'intruder%' THEN 'intruder' WHEN tenant_id LIKE 'filler%' THEN 'filler' ELSE tenant_id END AS tenant_id, sum(used) AS used
+          FROM billing.usage_parts WHERE tenant_id = 'c1' OR tenant_id LIKE 'filler%' GROUP BY 1) p;
 -- 4.
 SELECT billing.consume_quota('c2', 'messages', 7);
 \! $other -c "CREATE TRIGGER refuse_alerts BEFORE INSERT ON billing.alerts FOR EACH ROW EXECUTE FUNCTION public.refuse_alerts()"
@@ -90,5 +112,10 @@ expect "ERROR:  alerts refused"
 expect "after abort: 9"
 expect "alerts: 80@8, 90@9"
 [ "$(q "SELECT count(*) FROM billing.usage_parts WHERE tenant_id IN ('c1', 'c2')")" = 2 ] ||
-    fail "a part was written twice"
-echo "own_part_cache: ok"
+    fail "a row was written twice"
+stop_cluster
+echo "own_part_cache ($MODE): ok"
+}
+
+run_cache lock
+run_cache shared_memory "shared_preload_libraries = 'zechat_billing'"
