@@ -32,12 +32,13 @@ Oid column_base_type(Relation rel, AttrNumber attnum, bool tenant)
 {
     Oid type = getBaseType(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid);
     if (tenant ? !tenant_type_accepted(type) : !amount_type_accepted(type))
-        ereport(ERROR,
-                (errcode(ERRCODE_DATATYPE_MISMATCH),
-                 errmsg("%s column of \"%s\" is of type %s", tenant ? "tenant" : "amount",
-                        RelationGetRelationName(rel), format_type_be(type)),
-                 errdetail(tenant ? "A tenant column must be text, varchar, uuid, bigint or integer."
-                                  : "An amount column must be smallint, integer or bigint.")));
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_DATATYPE_MISMATCH),
+             errmsg("%s column of \"%s\" is of type %s", tenant ? "tenant" : "amount",
+                    RelationGetRelationName(rel), format_type_be(type)),
+             errdetail(tenant ? "A tenant column must be text, varchar, uuid, bigint or integer."
+                              : "An amount column must be smallint, integer or bigint.")));
     return type;
 }
 
@@ -61,17 +62,18 @@ void add_to_total(HTAB* totals, const char* tenant_id, size_t length, int64 amou
 HTAB* sum_rows_per_tenant(Relation rel, AttrNumber tenant_attnum, AttrNumber amount_attnum,
                           const char* only_tenant, Snapshot snapshot)
 {
-    HTAB* totals = create_backend_hash("zechat_billing tenant totals", 256,
-                                       sizeof(TenantTotal::tenant_id), sizeof(TenantTotal),
-                                       CurrentMemoryContext);
+    HTAB* totals =
+        create_backend_hash("zechat_billing tenant totals", 256, sizeof(TenantTotal::tenant_id),
+                            sizeof(TenantTotal), CurrentMemoryContext);
     if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
         return totals;
     Oid tenant_type = column_base_type(rel, tenant_attnum, true);
-    Oid amount_type =
-        amount_attnum == InvalidAttrNumber ? InvalidOid : column_base_type(rel, amount_attnum, false);
+    Oid amount_type = amount_attnum == InvalidAttrNumber
+                          ? InvalidOid
+                          : column_base_type(rel, amount_attnum, false);
     // What reading one row allocates (a detoasted tenant, its text form).
-    MemoryContext per_row =
-        AllocSetContextCreate(CurrentMemoryContext, "zechat_billing row read", ALLOCSET_SMALL_SIZES);
+    MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "zechat_billing row read",
+                                                  ALLOCSET_SMALL_SIZES);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
     while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {

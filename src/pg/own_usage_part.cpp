@@ -104,6 +104,19 @@ HTAB* location_cache()
     return locations;
 }
 
+// The cache's entry of the key, a new one knowing no location yet.
+PartLocation* location_of(const PartKey& key)
+{
+    bool found;
+    auto* location =
+        static_cast<PartLocation*>(hash_search(location_cache(), &key, HASH_ENTER, &found));
+    if (!found) {
+        ItemPointerSetInvalid(&location->tid);
+        location->xmin = InvalidTransactionId;
+    }
+    return location;
+}
+
 bool text_column_is(HeapTuple tuple, TupleDesc desc, int column, const char* expected)
 {
     bool isnull;
@@ -345,13 +358,7 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
             }
         }
     }
-    bool found;
-    auto* location =
-        static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_ENTER, &found));
-    if (!found) {
-        ItemPointerSetInvalid(&location->tid);
-        location->xmin = InvalidTransactionId;
-    }
+    PartLocation* location = location_of(k);
     ItemPointerData tid;
     if (update_committed_version(*location, delta, &tid)) {
         remember_write(k, tid);
@@ -388,13 +395,7 @@ void remember_part_version(const QuotaKey& key, TimestampTz period_start, int wr
                            HeapTuple written_version)
 {
     PartKey k = make_part_key(key, period_start, writer);
-    bool found;
-    auto* location =
-        static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_ENTER, &found));
-    if (!found) {
-        ItemPointerSetInvalid(&location->tid);
-        location->xmin = InvalidTransactionId;
-    }
+    (void)location_of(k); // where end_own_usage_part_writes puts it
     remember_write(k, written_version->t_self, HeapTupleHeaderGetRawXmin(written_version->t_data));
 }
 
