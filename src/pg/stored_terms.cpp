@@ -397,14 +397,19 @@ void read_with_snapshot(const QuotaKey& key, Snapshot snapshot, StoredTerms* ter
 
 } // namespace
 
+void forget_plans()
+{
+    if (plan_terms != nullptr)
+        hash_destroy(plan_terms);
+    plan_terms = nullptr;
+}
+
 void forget_plan_terms()
 {
     if (resource_kinds != nullptr)
         hash_destroy(resource_kinds);
     resource_kinds = nullptr;
-    if (plan_terms != nullptr)
-        hash_destroy(plan_terms);
-    plan_terms = nullptr;
+    forget_plans();
     if (overrides != nullptr)
         hash_destroy(overrides);
     overrides = nullptr;

@@ -43,4 +43,8 @@ void read_stored_terms(const QuotaKey& key, StoredTerms* terms);
 // load after the change combines a row read before it.
 void forget_plan_terms();
 
+// Drops the plans' intervals and limits only (a few rows, read again at
+// once): for re-reading a tenant's period from the tables.
+void forget_plans();
+
 } // namespace zechat::billing::pg

@@ -228,6 +228,13 @@ void count_periods_from_now(const QuotaKey& key)
 
 void forget_tenant_terms(const QuotaKey& key)
 {
+    // The plans' terms too: a change of a plan's interval keeps its
+    // subscribers' plan id, and the plan's cached terms would still give the
+    // old period (until 2026-12-05: a consumer found its month's row at 0
+    // after an interval edit, read the month again, and left its
+    // consumption there).  Not the overrides: a tenant's limit, not its
+    // period, and reading them all again cost a meeting of every tenant.
+    forget_plans();
     if (terms_cache == nullptr)
         return;
     TermsKey hash_key = terms_key(key);

@@ -76,8 +76,8 @@ void count_periods_from_now(const QuotaKey& key);
 // clock, not now()), for deciding whether a change carried a period.
 TenantTerms terms_at_this_moment(const QuotaKey& key);
 
-// Drops the key's cached terms: the next terms_for() reads them from the
-// tables, with the latest snapshot.  For a change that has committed but
+// Drops the key's cached terms and the plans' intervals and limits: the
+// next terms_for() reads them from the tables, with the latest snapshot.  For a change that has committed but
 // whose invalidation messages are not out yet (see admission.cpp).
 void forget_tenant_terms(const QuotaKey& key);
 

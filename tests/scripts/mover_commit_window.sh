@@ -12,7 +12,14 @@
 #  * win_t had usage: the change carried it to the year and left the month's
 #    row at 0 (lock mode) or marked its counter (shared-memory mode);
 #  * win_fresh had none: the change claimed its row (lock mode) or recorded
-#    its key (shared-memory mode).
+#    its key (shared-memory mode);
+#  * win_e_t's plan had its interval edited (a month to a year) in the same
+#    change: its plan id stays, so the consumer must read the plan's
+#    interval again too, not only the tenant's subscription (until
+#    2026-12-05 lock mode kept the month from its per-backend cache of what
+#    tenants share, left the consumption in the month, and the next change
+#    took it out as a closed period: schedule_flips.sh lost one in a few runs
+#    of a heavier variant).
 # Lock mode finds the row it created, or found at 0, and reads the terms
 # again from the tables; shared-memory mode waits on the change's lock.
 # Either way both count in the year.  Runs in both modes.
@@ -97,9 +104,12 @@ run_window() { # MODE [postgresql.conf lines...]
 CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('win_m', 'Monthly');
 INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('win_y', 'Yearly', '1 year');
-INSERT INTO billing.plan_limits VALUES ('win_m', 'messages', 1000), ('win_y', 'messages', 1000);
+INSERT INTO billing.plans (plan_id, name) VALUES ('win_e', 'Edited');
+INSERT INTO billing.plan_limits VALUES ('win_m', 'messages', 1000), ('win_y', 'messages', 1000),
+                                       ('win_e', 'messages', 1000);
 SELECT billing.subscribe('win_t', 'win_m', now() - interval '40 days'),
-       billing.subscribe('win_fresh', 'win_m', now() - interval '40 days');
+       billing.subscribe('win_fresh', 'win_m', now() - interval '40 days'),
+       billing.subscribe('win_e_t', 'win_e', now() - interval '40 days');
 SQL
     work=$CLUSTER_DIR/work
     mkdir -p "$work"
@@ -115,12 +125,14 @@ SQL
 
     echo "SELECT billing.consume_quota('win_t', 'messages', 1);" >&3
     echo "SELECT billing.check_quota('win_fresh', 'messages', 1);" >&3
+    echo "SELECT billing.consume_quota('win_e_t', 'messages', 1);" >&3
     echo "SELECT 'cached';" >&3
     wait_for "$work/consumer.out" '^cached'
 
     echo "BEGIN;" >&4
     echo "SAVEPOINT change;" >&4
     echo "UPDATE billing.subscriptions SET plan_id = 'win_y' WHERE tenant_id IN ('win_t', 'win_fresh');" >&4
+    echo "UPDATE billing.plans SET billing_interval = '1 year' WHERE plan_id = 'win_e';" >&4
     echo "RELEASE SAVEPOINT change;" >&4
     echo "SELECT 'backend ' || pg_backend_pid();" >&4
     wait_for "$work/mover.out" '^backend '
@@ -130,6 +142,7 @@ SQL
 
     echo "SELECT billing.consume_quota('win_t', 'messages', 5);" >&3
     echo "SELECT billing.consume_quota('win_fresh', 'messages', 5);" >&3
+    echo "SELECT billing.consume_quota('win_e_t', 'messages', 5);" >&3
     echo "SELECT 'consumed';" >&3
     sleep 2 # lock mode goes through meanwhile; shared-memory mode waits
     touch "$work/go"
@@ -145,11 +158,12 @@ SQL
     mover_pid=
     grep -q ERROR "$work/consumer.out" && { cat "$work/consumer.out"; fail "the consumer failed"; }
 
-    local t fresh
+    local t fresh edited
     t=$(used_now win_t)
     fresh=$(used_now win_fresh)
-    echo "in the year: win_t $t (of 6), win_fresh $fresh (of 5)"
-    [ "$t" = 6 ] && [ "$fresh" = 5 ] || fail "usage left in the month"
+    edited=$(used_now win_e_t)
+    echo "in the year: win_t $t (of 6), win_fresh $fresh (of 5), win_e_t $edited (of 6)"
+    [ "$t" = 6 ] && [ "$fresh" = 5 ] && [ "$edited" = 6 ] || fail "usage left in the month"
     stop_cluster
     echo "mover commit window ($MODE): ok"
 }
