@@ -104,6 +104,19 @@ HTAB* location_cache()
     return locations;
 }
 
+// The cache's entry of the key, a new one knowing no location yet.
+PartLocation* location_of(const PartKey& key)
+{
+    bool found;
+    auto* location =
+        static_cast<PartLocation*>(hash_search(location_cache(), &key, HASH_ENTER, &found));
+    if (!found) {
+        ItemPointerSetInvalid(&location->tid);
+        location->xmin = InvalidTransactionId;
+    }
+    return location;
+}
+
 bool text_column_is(HeapTuple tuple, TupleDesc desc, int column, const char* expected)
 {
     bool isnull;
@@ -297,16 +310,23 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
     return true;
 }
 
-// Remembers a write of this transaction, for end_own_usage_part_writes.
-void remember_write(const PartKey& key, const ItemPointerData& tid)
+// Remembers a write of this transaction, for end_own_usage_part_writes:
+// the new version at `tid`, written by `xmin` (this transaction or one of
+// its subtransactions).
+void remember_write(const PartKey& key, const ItemPointerData& tid, TransactionId xmin)
 {
     make_room_for_item(&written, written_count, &written_capacity, 8, TopMemoryContext);
     if (written_count == 0)
         written_generation = locations_generation;
     written[written_count].key = key;
     written[written_count].tid = tid;
-    written[written_count].xmin = GetTopTransactionId();
+    written[written_count].xmin = xmin;
     ++written_count;
+}
+
+void remember_write(const PartKey& key, const ItemPointerData& tid)
+{
+    remember_write(key, tid, GetTopTransactionId());
 }
 
 // This transaction's write of the key, or nullptr.
@@ -338,13 +358,7 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
             }
         }
     }
-    bool found;
-    auto* location =
-        static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_ENTER, &found));
-    if (!found) {
-        ItemPointerSetInvalid(&location->tid);
-        location->xmin = InvalidTransactionId;
-    }
+    PartLocation* location = location_of(k);
     ItemPointerData tid;
     if (update_committed_version(*location, delta, &tid)) {
         remember_write(k, tid);
@@ -361,6 +375,28 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
     ItemPointerSetInvalid(&tid);
     add_usage(key, period_start, writer, delta, &tid);
     remember_write(k, tid);
+}
+
+bool remembered_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
+                             ItemPointer tid, TransactionId* xmin)
+{
+    PartKey k = make_part_key(key, period_start, writer);
+    auto* location =
+        static_cast<PartLocation*>(hash_search(location_cache(), &k, HASH_FIND, nullptr));
+    if (location == nullptr || !ItemPointerIsValid(&location->tid) ||
+        !TransactionIdIsNormal(location->xmin))
+        return false;
+    *tid = location->tid;
+    *xmin = location->xmin;
+    return true;
+}
+
+void remember_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
+                           HeapTuple written_version)
+{
+    PartKey k = make_part_key(key, period_start, writer);
+    (void)location_of(k); // where end_own_usage_part_writes puts it
+    remember_write(k, written_version->t_self, HeapTupleHeaderGetRawXmin(written_version->t_data));
 }
 
 void end_own_usage_part_writes(bool committed)

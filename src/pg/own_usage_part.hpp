@@ -20,6 +20,10 @@
 
 #include "tenant_terms.hpp"
 
+extern "C" {
+#include "access/htup.h"
+}
+
 namespace zechat::billing::pg {
 
 // The writer's part += delta, creating the row if needed (writer > 0).
@@ -27,6 +31,22 @@ namespace zechat::billing::pg {
 // what a trigger on billing.alerts consumed after the first write).
 void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int writer, int64 delta,
                            bool again);
+
+// Lock mode's writer-0 row, which every backend writes: where the version
+// this backend last committed is, and the transaction (or subtransaction)
+// that wrote it; false when not known.  The same cache as the parts above,
+// kept the same way (committed versions only, forgotten when the catalog
+// generation moves on), but a version there is taken only when the
+// snapshot sees it (usage_part_rows.cpp): anyone may have updated the row
+// since.  Call with usage_parts opened and locked, so that a rewrite of
+// the table has moved the generation on.
+bool remembered_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
+                             ItemPointer tid, TransactionId* xmin);
+
+// This transaction wrote `written_version` of the key's row of `writer`:
+// where the next look starts once it has committed.
+void remember_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
+                           HeapTuple written_version);
 
 // The transaction ends (COMMIT: committed; ABORT, PREPARE: not): the
 // versions it wrote become where the next writes look first.  Never

@@ -586,6 +586,7 @@ void on_transaction_event(XactEvent event, void*)
         // ever be, it still must not reach the next transaction.
         if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
             event == XACT_EVENT_PREPARE) {
+            end_own_usage_part_writes(event == XACT_EVENT_COMMIT);
             forget_unconfirmed_inserts();
             forget_uncounted_rows();
             forget_held_updates();

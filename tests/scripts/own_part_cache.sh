@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Shared-memory mode remembers where its backend's own part of a key is,
-# and the transaction that last committed it, and updates that version
-# without a snapshot while its xmin is still that transaction
-# (src/pg/own_usage_part.cpp).  One session keeps consuming while a second
-# one does what could make that remembered place wrong; every write must
-# still land on the right row, exactly once:
+# Each backend remembers where the version of a key's usage row it last
+# committed is, and the transaction that wrote it (src/pg/own_usage_part.cpp):
+# shared-memory mode its own part of the key, which it updates without a
+# snapshot while that version's xmin is still that transaction; lock mode
+# the key's writer-0 row, which every backend writes, and which it takes
+# from there when the version is still that transaction's and its snapshot
+# sees it (src/pg/usage_part_rows.cpp).  One session keeps consuming while
+# a second one does what could make that remembered place wrong; every
+# write must still land on the right row, exactly once:
 #   1. an administrator changes the row by hand (the remembered version is
 #      no longer the newest);
 #   2. the row is deleted, VACUUM frees its slot and another key's row
@@ -19,11 +22,9 @@
 #      error in what runs after the write, at commit: here a trigger that
 #      refuses the usage alert), so the version written is dead and the one
 #      before it still the newest.
-# Lock mode, which finds the key's writer-0 row through the primary key
-# each time, runs the same steps and must give the same results.  The rows
-# of other keys are parts of one tenant in shared-memory mode (writers 1 to
-# n) and writer-0 rows of n tenants in lock mode, where parts of other
-# writers would turn its reads to sums.
+# Runs in both modes.  The rows of other keys are parts of one tenant in
+# shared-memory mode (writers 1 to n) and writer-0 rows of n tenants in
+# lock mode, where parts of other writers would turn its reads to sums.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
