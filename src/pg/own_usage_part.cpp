@@ -197,21 +197,10 @@ HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int
     if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID)
         return nullptr;
     LockBuffer(buffer, BUFFER_LOCK_SHARE);
-    Page page = BufferGetPage(buffer);
-    OffsetNumber offset = ItemPointerGetOffsetNumber(&location.tid);
-    HeapTuple copy = nullptr;
-    if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
-        ItemId item = PageGetItemId(page, offset);
-        if (ItemIdIsNormal(item)) {
-            HeapTupleData tuple;
-            tuple.t_data = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
-            tuple.t_len = ItemIdGetLength(item);
-            tuple.t_self = location.tid;
-            tuple.t_tableOid = RelationGetRelid(rel);
-            if (HeapTupleHeaderGetRawXmin(tuple.t_data) == location.xmin)
-                copy = heap_copytuple(&tuple);
-        }
-    }
+    HeapTupleData tuple;
+    HeapTuple copy = version_written_by(rel, buffer, location.tid, location.xmin, &tuple)
+                         ? heap_copytuple(&tuple)
+                         : nullptr;
     LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
     // `used` is the last column, a bigint that is never null: in a tuple
     // with all the columns and no nulls it is the last eight bytes (a

@@ -179,21 +179,10 @@ bool fetch_remembered_version(Relation rel, Snapshot snapshot, const QuotaKey& k
     HeapTuple tuple = &buffer_slot->base.tupdata;
     Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(&tid));
     Page page = BufferGetPage(buffer);
-    OffsetNumber offset = ItemPointerGetOffsetNumber(&tid);
     for (bool offered = false;; offered = true) {
         LockBuffer(buffer, BUFFER_LOCK_SHARE);
-        bool seen = false;
-        if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
-            ItemId item = PageGetItemId(page, offset);
-            if (ItemIdIsNormal(item)) {
-                tuple->t_data = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
-                tuple->t_len = ItemIdGetLength(item);
-                tuple->t_self = tid;
-                tuple->t_tableOid = RelationGetRelid(rel);
-                seen = HeapTupleHeaderGetRawXmin(tuple->t_data) == xmin &&
-                       HeapTupleSatisfiesVisibility(tuple, snapshot, buffer);
-            }
-        }
+        bool seen = version_written_by(rel, buffer, tid, xmin, tuple) &&
+                    HeapTupleSatisfiesVisibility(tuple, snapshot, buffer);
         bool prune = seen && !offered && PageGetHeapFreeSpace(page) < MAXALIGN(tuple->t_len);
         LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
         if (!prune) {
@@ -278,6 +267,23 @@ bool lock_newest_version(Relation rel, Snapshot snapshot, TupleTableSlot* slot)
 }
 
 } // namespace
+
+bool version_written_by(Relation rel, Buffer buffer, const ItemPointerData& tid, TransactionId xmin,
+                        HeapTuple tuple)
+{
+    Page page = BufferGetPage(buffer);
+    OffsetNumber offset = ItemPointerGetOffsetNumber(&tid);
+    if (offset < FirstOffsetNumber || offset > PageGetMaxOffsetNumber(page))
+        return false;
+    ItemId item = PageGetItemId(page, offset);
+    if (!ItemIdIsNormal(item))
+        return false;
+    tuple->t_data = reinterpret_cast<HeapTupleHeader>(PageGetItem(page, item));
+    tuple->t_len = ItemIdGetLength(item);
+    tuple->t_self = tid;
+    tuple->t_tableOid = RelationGetRelid(rel);
+    return HeapTupleHeaderGetRawXmin(tuple->t_data) == xmin;
+}
 
 bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, ItemPointer tid)
 {

@@ -17,6 +17,7 @@
 
 extern "C" {
 #include "access/htup.h"
+#include "storage/buf.h"
 #include "utils/relcache.h"
 }
 
@@ -47,6 +48,14 @@ void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 // holds the row, as UPDATE does, and returns false (nothing written) when
 // the version is no longer the newest (updated or deleted meanwhile).
 bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
+
+// The tuple at `tid` on the page of `buffer` (pinned and share-locked by the
+// caller) into *tuple, pointing into the page, when its line pointer holds a
+// tuple that `xmin` wrote: a version remembered where it was written is
+// still there (a line pointer is given to another tuple only once its tuple
+// is dead to everyone, and the new tuple carries its own xmin).
+bool version_written_by(Relation rel, Buffer buffer, const ItemPointerData& tid, TransactionId xmin,
+                        HeapTuple tuple);
 
 // Takes what reading usage_parts needs, AccessShareLock on the table and
 // each of its indexes, kept to the end of the transaction.  Shared-memory
