@@ -323,6 +323,41 @@ SELECT tenant_id, used FROM billing.usage
 SELECT billing.unenforce_quota('e_ci_users', 'users'), billing.unenforce_quota('e_posix_users', 'users');
 DROP TABLE e_ci_users, e_posix_users;
 DROP COLLATION e_case_blind;
+-- One tenant's recount reads that tenant's rows through a b-tree index on
+-- the tenant column (text's operator family, no predicate) when the table
+-- has one, and counts what reading every row would: a case-blind index
+-- leads to the other tenant's rows too, which are not counted; a partial
+-- index is not taken.
+CREATE COLLATION e_blind (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE e_indexed (tenant_id text COLLATE e_blind, bytes int);
+CREATE INDEX e_indexed_partial ON e_indexed (tenant_id) WHERE bytes > 5;
+SELECT billing.subscribe('e_ix', 'e_plan'), billing.subscribe('E_IX', 'e_plan');
+INSERT INTO e_indexed SELECT CASE WHEN g % 2 = 0 THEN 'e_ix' ELSE 'E_IX' END, g FROM generate_series(1, 10) g;
+SELECT billing.enforce_quota('e_indexed', 'storage', amount_column => 'bytes');
+SET zechat_billing.enabled = off;
+INSERT INTO e_indexed VALUES ('e_ix', 100), ('E_IX', 200), ('e_ix', NULL);
+RESET zechat_billing.enabled;
+BEGIN;
+SELECT billing.recount('e_ix');
+SELECT pg_stat_get_xact_numscans('e_indexed_partial'::regclass) AS partial_index_scans;
+COMMIT;
+SELECT tenant_id, used FROM billing.usage
+ WHERE tenant_id IN ('e_ix', 'E_IX') AND resource = 'storage' ORDER BY 1;
+CREATE INDEX e_indexed_blind ON e_indexed (tenant_id);
+SET zechat_billing.enabled = off;
+INSERT INTO e_indexed VALUES ('e_ix', 1), ('E_IX', 2);
+RESET zechat_billing.enabled;
+BEGIN;
+SELECT billing.recount('E_IX');
+SELECT pg_stat_get_xact_numscans('e_indexed_blind'::regclass) AS blind_index_scans;
+COMMIT;
+SELECT billing.recount('e_ix');
+SELECT u.tenant_id, u.used,
+       (SELECT sum(i.bytes) FROM e_indexed i WHERE i.tenant_id::bytea = u.tenant_id::bytea) AS rows_hold
+  FROM billing.usage u WHERE u.tenant_id IN ('e_ix', 'E_IX') AND u.resource = 'storage' ORDER BY 1;
+SELECT billing.unenforce_quota('e_indexed', 'storage');
+DROP TABLE e_indexed;
+DROP COLLATION e_blind;
 -- An inheritance parent's rename and drop reach an enforced child.
 CREATE TABLE e_alter_parent (tenant_id text, n int);
 CREATE TABLE e_alter_child () INHERITS (e_alter_parent);

@@ -9,14 +9,22 @@
 #include "pg_boundary.hpp"
 
 extern "C" {
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_opfamily.h"
 #include "common/int.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -57,6 +65,74 @@ void add_to_total(HTAB* totals, const char* tenant_id, size_t length, int64 amou
                         errmsg("rows of tenant %s hold more than the bigint range", tenant_id)));
 }
 
+// How a scan reads a row, and which rows it counts.
+struct RowReading {
+    AttrNumber tenant_attnum;
+    Oid tenant_type;
+    AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
+    Oid amount_type;
+    const char* only_tenant; // nullptr: every tenant
+    MemoryContext per_row;   // what reading one row allocates (a detoasted tenant, its text form)
+};
+
+// Adds the row in `slot` to its tenant's total, if it is counted.
+void count_row(const RowReading& reading, TupleTableSlot* slot, HTAB* totals)
+{
+    CHECK_FOR_INTERRUPTS();
+    bool isnull;
+    Datum tenant = slot_getattr(slot, reading.tenant_attnum, &isnull);
+    if (isnull)
+        return;
+    int64 amount = 1;
+    if (reading.amount_attnum != InvalidAttrNumber) {
+        Datum value = slot_getattr(slot, reading.amount_attnum, &isnull);
+        amount = isnull ? 0 : std::max<int64>(amount_value(value, reading.amount_type), 0);
+    }
+    MemoryContext caller = MemoryContextSwitchTo(reading.per_row);
+    const char* tenant_id = tenant_id_text(tenant, reading.tenant_type);
+    MemoryContextSwitchTo(caller);
+    size_t length = std::strlen(tenant_id);
+    if (length >= 1 && length < sizeof(TenantTotal::tenant_id) &&
+        (reading.only_tenant == nullptr || std::strcmp(tenant_id, reading.only_tenant) == 0))
+        add_to_total(totals, tenant_id, length, amount);
+    MemoryContextReset(reading.per_row);
+}
+
+// An index of rel (opened) that leads to every row of a text tenant's, or
+// nullptr: a valid b-tree index with no predicate whose first column is the
+// tenant column itself, under text's default operator family, so that only
+// built-in comparison runs (nothing of the table owner's, as above).  Its
+// collation may be non-deterministic: it then leads to more rows, which
+// count_row's byte comparison leaves out.  Applications index their tenant
+// column: one tenant's recount then reads that tenant's rows, not the whole
+// table, as the planned query this scan replaced did.
+Relation tenant_index(Relation rel, AttrNumber tenant_attnum)
+{
+    List* indexes = RelationGetIndexList(rel);
+    Relation found = nullptr;
+    ListCell* cell;
+    foreach (cell, indexes) {
+        Relation index = index_open(lfirst_oid(cell), AccessShareLock);
+        Form_pg_index form = index->rd_index;
+        // As the planner: an index built over broken HOT chains serves only
+        // snapshots newer than it.
+        bool usable_now =
+            !form->indcheckxmin ||
+            TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+                                  TransactionXmin);
+        if (index->rd_rel->relam == BTREE_AM_OID && form->indisvalid && usable_now &&
+            form->indkey.values[0] == tenant_attnum &&
+            index->rd_opfamily[0] == TEXT_BTREE_FAM_OID &&
+            heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr)) {
+            found = index;
+            break;
+        }
+        index_close(index, AccessShareLock);
+    }
+    list_free(indexes);
+    return found;
+}
+
 } // namespace
 
 HTAB* sum_rows_per_tenant(Relation rel, AttrNumber tenant_attnum, AttrNumber amount_attnum,
@@ -67,38 +143,36 @@ HTAB* sum_rows_per_tenant(Relation rel, AttrNumber tenant_attnum, AttrNumber amo
                             sizeof(TenantTotal), CurrentMemoryContext);
     if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
         return totals;
-    Oid tenant_type = column_base_type(rel, tenant_attnum, true);
-    Oid amount_type = amount_attnum == InvalidAttrNumber
-                          ? InvalidOid
-                          : column_base_type(rel, amount_attnum, false);
-    // What reading one row allocates (a detoasted tenant, its text form).
-    MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "zechat_billing row read",
-                                                  ALLOCSET_SMALL_SIZES);
+    RowReading reading;
+    reading.tenant_attnum = tenant_attnum;
+    reading.tenant_type = column_base_type(rel, tenant_attnum, true);
+    reading.amount_attnum = amount_attnum;
+    reading.amount_type = amount_attnum == InvalidAttrNumber
+                              ? InvalidOid
+                              : column_base_type(rel, amount_attnum, false);
+    reading.only_tenant = only_tenant;
+    reading.per_row = AllocSetContextCreate(CurrentMemoryContext, "zechat_billing row read",
+                                            ALLOCSET_SMALL_SIZES);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
-    TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
-    while (table_scan_getnextslot(scan, ForwardScanDirection, slot)) {
-        CHECK_FOR_INTERRUPTS();
-        bool isnull;
-        Datum tenant = slot_getattr(slot, tenant_attnum, &isnull);
-        if (isnull)
-            continue;
-        int64 amount = 1;
-        if (amount_attnum != InvalidAttrNumber) {
-            Datum value = slot_getattr(slot, amount_attnum, &isnull);
-            amount = isnull ? 0 : std::max<int64>(amount_value(value, amount_type), 0);
-        }
-        MemoryContext caller = MemoryContextSwitchTo(per_row);
-        const char* tenant_id = tenant_id_text(tenant, tenant_type);
-        MemoryContextSwitchTo(caller);
-        size_t length = std::strlen(tenant_id);
-        if (length >= 1 && length < sizeof(TenantTotal::tenant_id) &&
-            (only_tenant == nullptr || std::strcmp(tenant_id, only_tenant) == 0))
-            add_to_total(totals, tenant_id, length, amount);
-        MemoryContextReset(per_row);
+    Relation index = only_tenant == nullptr ? nullptr : tenant_index(rel, tenant_attnum);
+    if (index != nullptr) {
+        ScanKeyData key;
+        ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(only_tenant));
+        key.sk_collation = index->rd_indcollation[0];
+        IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+        index_rescan(scan, &key, 1, nullptr, 0);
+        while (index_getnext_slot(scan, ForwardScanDirection, slot))
+            count_row(reading, slot, totals);
+        index_endscan(scan);
+        index_close(index, NoLock);
+    } else {
+        TableScanDesc scan = table_beginscan(rel, snapshot, 0, nullptr);
+        while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+            count_row(reading, slot, totals);
+        table_endscan(scan);
     }
-    table_endscan(scan);
     ExecDropSingleTupleTableSlot(slot);
-    MemoryContextDelete(per_row);
+    MemoryContextDelete(reading.per_row);
     return totals;
 }
 

@@ -35,6 +35,8 @@ struct TenantTotal {
 // empty, longer than 63 bytes) are left out; tenants are told apart byte by
 // byte, whatever the column's collation.  A table of TenantTotal in the
 // current memory context.  22003 when a sum passes the bigint range.
+// One tenant's rows are found through a b-tree index on a text tenant
+// column when rel has one (tenant_index), else by reading every row.
 HTAB* sum_rows_per_tenant(Relation rel, AttrNumber tenant_attnum, AttrNumber amount_attnum,
                           const char* only_tenant, Snapshot snapshot);
 
