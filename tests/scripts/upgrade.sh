@@ -115,6 +115,17 @@ SELECT billing.enforce_quota('team', 'users');
 CREATE ROLE upgrade_monitor;
 GRANT SELECT ON billing.counters TO upgrade_monitor;
 GRANT EXECUTE ON FUNCTION billing._counters() TO upgrade_monitor;
+-- 1.0 stepped months from the anchor in the session's TimeZone.  Of two
+-- monthly tenants anchored on the 15th in January and in July, one has its
+-- anchor on the other side of a daylight saving change from its current
+-- period's start, whatever the date: 1.0 keyed that period an hour off the
+-- start 1.1 computes in UTC, and the update must carry the usage there.
+INSERT INTO billing.plans (plan_id, name) VALUES ('monthly', 'Monthly');
+INSERT INTO billing.plan_limits VALUES ('monthly', 'messages', 10);
+SELECT billing.subscribe('winter', 'monthly', '2025-01-15 00:00 America/New_York'),
+       billing.subscribe('summer', 'monthly', '2025-07-15 00:00 America/New_York');
+SET TimeZone = 'America/New_York';
+SELECT billing.consume_quota('winter', 'messages', 4), billing.consume_quota('summer', 'messages', 4);
 SQL
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the old version is not the one installed"
@@ -132,16 +143,31 @@ SQL
         fail "ON CONFLICT before the update"
     [ "$(usage_of old vip messages)" = "2/100" ] || fail "ON CONFLICT before the update: $(usage_of old vip messages)"
 
+    # The new library keys periods in UTC already: one of the two has its
+    # 1.0 usage under another key until the update (README, Upgrading).
+    q old "SELECT billing.consume_quota('winter', 'messages'), billing.consume_quota('summer', 'messages')" \
+        >/dev/null || fail "consuming with the new library before the update"
+    [ "$(q old "SELECT count(DISTINCT (tenant_id, period_start)) FROM billing.usage_parts
+                 WHERE tenant_id IN ('winter', 'summer')")" = 3 ] ||
+        fail "1.0 did not key one of the daylight saving tenants' periods off 1.1's (the test's premise)"
+
     warnings=$(q old "ALTER EXTENSION zechat_billing UPDATE" 2>&1 >/dev/null) || fail "ALTER EXTENSION ... UPDATE failed"
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update did not reach $CURRENT"
 
     # Nothing lost, nothing counted twice, enforcement goes on where it was.
-    [ "$(q old "SELECT count(*) FROM billing.plans")/$(q old "SELECT count(*) FROM billing.plan_limits")" = "1/4" ] ||
+    [ "$(q old "SELECT count(*) FROM billing.plans")/$(q old "SELECT count(*) FROM billing.plan_limits")" = "2/5" ] ||
         fail "plans or limits lost"
     [ "$(q old "SELECT string_agg(tenant_id || ':' || plan_id || ':' || status, ' ' ORDER BY tenant_id)
-                  FROM billing.subscriptions")" = "acme:starter:active vip:starter:active" ] ||
+                  FROM billing.subscriptions")" = "acme:starter:active summer:monthly:active vip:starter:active winter:monthly:active" ] ||
         fail "subscriptions changed"
+    # Each daylight saving tenant's period usage, under the one key 1.1 reads.
+    [ "$(usage_of old winter messages) $(usage_of old summer messages)" = "5/10 5/10" ] ||
+        fail "the 1.0 periods keyed off UTC: $(usage_of old winter messages) $(usage_of old summer messages)"
+    [ "$(q old "SELECT count(DISTINCT (tenant_id, period_start)) FROM billing.usage_parts
+                 WHERE tenant_id IN ('winter', 'summer')")" = 2 ] ||
+        fail "usage left under a 1.0 key: $(q old "SELECT tenant_id, period_start, used FROM billing.usage_parts
+                                                      WHERE tenant_id IN ('winter', 'summer')")"
     [ "$(q old "SELECT period_anchor = '2026-11-01 00:00+00' FROM billing.subscriptions WHERE tenant_id = 'acme'")" = t ] ||
         fail "the anchor changed"
     [ "$(usage_of old acme messages) $(usage_of old acme storage) $(usage_of old acme users)" = "4/5 600/1000 2/3" ] ||
@@ -192,6 +218,9 @@ SQL
         fail "shared-memory mode admitted past the limit after the update"
     [ "$(q old "SELECT billing.consume_quota('acme', 'storage', 800)")" = 0 ] ||
         fail "shared-memory mode lost the storage usage"
+    [ "$(q old "SELECT billing.try_consume_quota('winter', 'messages', 5), billing.try_consume_quota('summer', 'messages', 5),
+                       billing.try_consume_quota('winter', 'messages'), billing.try_consume_quota('summer', 'messages')")" = "t|t|f|f" ] ||
+        fail "the daylight saving tenants' limits in shared-memory mode"
     # What the README says to do after the update from 1.0: recount brings
     # the inheritance parent's gauge to its own rows.
     [ "$(usage_of old vip users)" = "3/3" ] || fail "1.0's count of team: $(usage_of old vip users)"

@@ -2639,3 +2639,40 @@ CREATE TRIGGER counters_truncated
     FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_truncated();
 ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
 REVOKE ALL ON FUNCTION billing._usage_parts_truncated() FROM PUBLIC;
+
+-- 1.0 stepped periods from the anchor in the consuming session's TimeZone;
+-- 1.1 steps in UTC (README, billing period).  Where a daylight saving change
+-- lies between a tenant's anchor and a period, 1.0 kept the period's usage
+-- under a key an hour (two at most) off the start 1.1 computes, where 1.1
+-- never reads it: the tenant could consume its limit again.  Each such row
+-- of a period resource moves to the start of its tenant's schedule nearest
+-- to it, when that is within three hours (a row of an earlier schedule, far
+-- from any start of this one, stays), and rows meeting there are summed.
+-- The table is emptied and filled again, so that the trigger above takes
+-- shared-memory counters loaded from the new library before the update with
+-- it (the new keys' counters would keep the old, partial usage).
+DO $$
+BEGIN
+    CREATE TEMPORARY TABLE zb_rekeyed_usage ON COMMIT DROP AS
+    SELECT p.tenant_id, p.resource, p.writer, p.used, p.period_start AS old_start,
+           coalesce(n.start, p.period_start) AS new_start
+      FROM billing.usage_parts p
+      LEFT JOIN LATERAL (
+          SELECT CASE WHEN p.period_start - b.period_start <= b.period_end - p.period_start
+                      THEN b.period_start ELSE b.period_end END AS start
+            FROM billing.subscriptions s
+            JOIN billing.plans l ON l.plan_id = s.plan_id
+            JOIN billing.resources r ON r.resource = p.resource AND r.kind = 'period'
+           CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, l.billing_interval,
+                                                    p.period_start) b
+           WHERE s.tenant_id = p.tenant_id AND isfinite(p.period_start)) n
+        ON abs(extract(epoch FROM n.start - p.period_start)) <= 3 * 3600;
+    IF EXISTS (SELECT FROM zb_rekeyed_usage WHERE new_start <> old_start) THEN
+        TRUNCATE billing.usage_parts;
+        INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used)
+        SELECT tenant_id, resource, new_start, writer, sum(used)
+          FROM zb_rekeyed_usage GROUP BY tenant_id, resource, new_start, writer;
+    END IF;
+    DROP TABLE zb_rekeyed_usage;
+END;
+$$;
