@@ -484,6 +484,9 @@ INSERT INTO e_regenerated (tenant_id, body) VALUES ('e_acme', 'xyz');
 SELECT count(*) AS regenerated_rows FROM e_regenerated;
 CREATE VIEW e_view AS SELECT * FROM e_badtypes;
 SELECT billing.enforce_quota('e_view', 'users');
+-- Nor a table of the extension's (until 2026-12-05 enforcing subscriptions
+-- made every subscribe() fail with PT402).
+SELECT billing.enforce_quota('billing.subscriptions', 'users');
 -- A partitioned table: a period resource is counted on every partition,
 -- present and future (PostgreSQL clones the row triggers), also for a table
 -- attached later.  An UPDATE that moves a row to another partition deletes

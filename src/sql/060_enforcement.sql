@@ -249,6 +249,15 @@ BEGIN
     IF v_relkind NOT IN ('r', 'p') OR v_relkind IS NULL THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
+    -- Nor one of the extension's own: until 2026-12-05 a superuser could
+    -- enforce billing.subscriptions, after which subscribe() failed with
+    -- PT402 for every tenant.
+    IF EXISTS (SELECT FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+                WHERE d.classid = 'pg_class'::regclass AND d.objid = tbl
+                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+                  AND x.extname = 'zechat_billing') THEN
+        RAISE EXCEPTION '"%" is a table of zechat_billing', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
 
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
