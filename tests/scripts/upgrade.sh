@@ -126,6 +126,22 @@ SELECT billing.subscribe('winter', 'monthly', '2025-01-15 00:00 America/New_York
        billing.subscribe('summer', 'monthly', '2025-07-15 00:00 America/New_York');
 SET TimeZone = 'America/New_York';
 SELECT billing.consume_quota('winter', 'messages', 4), billing.consume_quota('summer', 'messages', 4);
+-- And by a day where a short month clamps the anchor's day, which is not
+-- the same in the session's zone as in UTC: anchored on the 31st 00:00
+-- UTC (the 30th in Sao Paulo), 1.0 started November on December 1 00:00
+-- UTC, 1.1 on November 30 (in the current period only in some months; the
+-- checks after the update hold in all).  So that one such period always
+-- is, tokyo's April 2025, whose usage 1.0 would have kept under April 30
+-- 05:00 Tokyo (April 29 20:00 UTC), and 1.1 reads under April 30 20:00 UTC:
+-- its row is moved there, as 1.0 would have written it.
+SELECT billing.subscribe('sp31', 'monthly', '2025-01-31 00:00+00'),
+       billing.subscribe('tokyo', 'monthly', '2025-01-31 05:00 Asia/Tokyo');
+SET TimeZone = 'America/Sao_Paulo';
+SELECT billing.consume_quota('sp31', 'messages', 4);
+SET TimeZone = 'Asia/Tokyo';
+SELECT billing.consume_quota('tokyo', 'messages', 7);
+UPDATE billing.usage_parts SET period_start = '2025-01-31 05:00 Asia/Tokyo'::timestamptz + interval '3 months'
+ WHERE tenant_id = 'tokyo';
 SQL
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the old version is not the one installed"
@@ -159,7 +175,7 @@ SQL
     [ "$(q old "SELECT count(*) FROM billing.plans")/$(q old "SELECT count(*) FROM billing.plan_limits")" = "2/5" ] ||
         fail "plans or limits lost"
     [ "$(q old "SELECT string_agg(tenant_id || ':' || plan_id || ':' || status, ' ' ORDER BY tenant_id)
-                  FROM billing.subscriptions")" = "acme:starter:active summer:monthly:active vip:starter:active winter:monthly:active" ] ||
+                  FROM billing.subscriptions")" = "acme:starter:active sp31:monthly:active summer:monthly:active tokyo:monthly:active vip:starter:active winter:monthly:active" ] ||
         fail "subscriptions changed"
     # Each daylight saving tenant's period usage, under the one key 1.1 reads.
     [ "$(usage_of old winter messages) $(usage_of old summer messages)" = "5/10 5/10" ] ||
@@ -168,6 +184,10 @@ SQL
                  WHERE tenant_id IN ('winter', 'summer')")" = 2 ] ||
         fail "usage left under a 1.0 key: $(q old "SELECT tenant_id, period_start, used FROM billing.usage_parts
                                                       WHERE tenant_id IN ('winter', 'summer')")"
+    [ "$(usage_of old sp31 messages)" = "4/10" ] || fail "the clamped 1.0 period: $(usage_of old sp31 messages)"
+    [ "$(q old "SELECT period_start = '2025-04-30 20:00+00' AND used = 7 FROM billing.usage_history
+                 WHERE tenant_id = 'tokyo'")" = t ] ||
+        fail "tokyo's April 2025: $(q old "SELECT * FROM billing.usage_history WHERE tenant_id = 'tokyo'")"
     [ "$(q old "SELECT period_anchor = '2026-11-01 00:00+00' FROM billing.subscriptions WHERE tenant_id = 'acme'")" = t ] ||
         fail "the anchor changed"
     [ "$(usage_of old acme messages) $(usage_of old acme storage) $(usage_of old acme users)" = "4/5 600/1000 2/3" ] ||

@@ -2650,16 +2650,23 @@ ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
 REVOKE ALL ON FUNCTION billing._usage_parts_truncated() FROM PUBLIC;
 
 -- 1.0 stepped periods from the anchor in the consuming session's TimeZone;
--- 1.1 steps in UTC (README, billing period).  Where a daylight saving change
--- lies between a tenant's anchor and a period, 1.0 kept the period's usage
--- under a key an hour (two at most) off the start 1.1 computes, where 1.1
--- never reads it: the tenant could consume its limit again.  Each such row
--- of a period resource moves to the start of its tenant's schedule nearest
--- to it, when that is within three hours (a row of an earlier schedule, far
--- from any start of this one, stays), and rows meeting there are summed.
--- The table is emptied and filled again, so that the trigger above takes
--- shared-memory counters loaded from the new library before the update with
--- it (the new keys' counters would keep the old, partial usage).
+-- 1.1 steps in UTC (README, billing period).  The two differ by a daylight
+-- saving change between a tenant's anchor and a period (an hour, two at
+-- most), and for monthly steps also by a day where the anchor's day of the
+-- month is not the same in the session's zone as in UTC and a short month
+-- clamps it (the 31st 00:00 UTC is the 30th in Sao Paulo: 1.0 started
+-- November on December 1 00:00 UTC, 1.1 on November 30).  1.0 kept such a
+-- period's usage under a start 1.1 never reads, and the tenant could consume
+-- its limit again.  Each row of a period resource moves to the start of its
+-- tenant's schedule nearest to it when that is within what those
+-- differences can reach (27 hours with months in the interval, 3 with days,
+-- none with a time of day only, which steps alike in every zone); rows
+-- meeting there are summed.  Farther, a row is left where it is (one of an
+-- earlier schedule); a row 1.0 left behind under an anchor moved by less is
+-- counted in the period it moves to, as 1.1 carries usage when an anchor
+-- moves.  The table is emptied and filled again, so that the trigger above
+-- takes shared-memory counters loaded from the new library before the
+-- update with it (the new keys' counters would keep the old, partial usage).
 DO $$
 BEGIN
     CREATE TEMPORARY TABLE zb_rekeyed_usage ON COMMIT DROP AS
@@ -2668,14 +2675,18 @@ BEGIN
       FROM billing.usage_parts p
       LEFT JOIN LATERAL (
           SELECT CASE WHEN p.period_start - b.period_start <= b.period_end - p.period_start
-                      THEN b.period_start ELSE b.period_end END AS start
+                      THEN b.period_start ELSE b.period_end END AS start,
+                 CASE WHEN extract(year FROM l.billing_interval) <> 0
+                        OR extract(month FROM l.billing_interval) <> 0 THEN 27 * 3600
+                      WHEN extract(day FROM l.billing_interval) <> 0 THEN 3 * 3600
+                      ELSE 0 END AS reach
             FROM billing.subscriptions s
             JOIN billing.plans l ON l.plan_id = s.plan_id
             JOIN billing.resources r ON r.resource = p.resource AND r.kind = 'period'
            CROSS JOIN LATERAL billing.period_bounds(s.period_anchor, l.billing_interval,
                                                     p.period_start) b
            WHERE s.tenant_id = p.tenant_id AND isfinite(p.period_start)) n
-        ON abs(extract(epoch FROM n.start - p.period_start)) <= 3 * 3600;
+        ON abs(extract(epoch FROM n.start - p.period_start)) <= n.reach;
     IF EXISTS (SELECT FROM zb_rekeyed_usage WHERE new_start <> old_start) THEN
         TRUNCATE billing.usage_parts;
         INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used)
