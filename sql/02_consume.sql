@@ -152,3 +152,13 @@ SELECT count(*) AS counters_left FROM billing.counters WHERE tenant_id = 'c_rese
 ROLLBACK;
 SELECT billing.try_consume_quota('c_reset', 'messages', 1) AS fits_after_rollback,
        (SELECT used FROM billing.tenant_usage('c_reset') WHERE resource = 'messages') AS used;
+
+-- Whether shared-memory mode left parts of its own (which lock mode then
+-- adds) is asked of the index that holds only them, not of the whole table:
+-- until 2026-12-05 each backend's first consumption in lock mode, and the
+-- first after any change of configuration, read all of usage_parts.
+\c
+BEGIN;
+SELECT billing.try_consume_quota('c_reset', 'messages') AS fits_in_a_new_backend;
+SELECT pg_stat_get_xact_numscans('billing.usage_parts'::regclass) AS usage_parts_read_whole;
+ROLLBACK;

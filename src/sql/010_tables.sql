@@ -97,6 +97,14 @@ CREATE TABLE billing.usage_parts (
 COMMENT ON TABLE billing.usage_parts IS
     'Committed usage per tenant, resource and period, in parts summed by billing.usage. Do not edit; use recount.';
 
+-- The parts shared-memory mode writes (writer <> 0), which lock mode adds to
+-- writer 0's row when there are any (usage_store.cpp, other_parts_exist):
+-- this index answers whether there are without reading the table, which a
+-- database kept in lock mode holds none of.  Updates stay HOT: they change
+-- only `used`.
+CREATE INDEX usage_parts_other_writers ON billing.usage_parts (writer)
+    WHERE writer OPERATOR(pg_catalog.<>) 0;
+
 -- TRUNCATE of this table (a reset of all usage, though it says "do not
 -- edit") takes shared-memory mode's counters with it, which would keep the
 -- old usage (src/pg/usage_parts_truncated.cpp).  ALWAYS: also under

@@ -48,6 +48,14 @@ COMMENT ON FUNCTION billing.tenant_usage(bigint) IS
 
 ALTER TABLE billing.usage_parts SET (fillfactor = 80);
 
+-- The parts shared-memory mode writes (writer <> 0), which lock mode adds to
+-- writer 0's row when there are any (usage_store.cpp, other_parts_exist):
+-- this index answers whether there are without reading the table, which a
+-- database kept in lock mode holds none of.  Updates stay HOT: they change
+-- only `used`.
+CREATE INDEX usage_parts_other_writers ON billing.usage_parts (writer)
+    WHERE writer OPERATOR(pg_catalog.<>) 0;
+
 -- Usage alerts (070_alerts.sql).
 CREATE TABLE billing.alerts (
     tenant_id    text NOT NULL,
