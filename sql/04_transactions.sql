@@ -174,3 +174,28 @@ SELECT billing.consume_quota('t_parallel', 'storage', 1);
 SET transaction_read_only = on;
 PREPARE TRANSACTION 't_read_only';
 SELECT count(*) AS prepared FROM pg_prepared_xacts WHERE gid = 't_read_only';
+
+-- A transaction that touched many keys finds one tenant's own changes
+-- through an index by tenant (a plan's interval edit asks for each
+-- subscriber's while adding more: walking them all was quadratic); it shows
+-- the same as the walk, also after a savepoint rolled back some of them.
+SELECT count(billing.subscribe('t_wide_' || g, 't_plan')) AS subscribed FROM generate_series(1, 80) g;
+BEGIN;
+SELECT count(billing.consume_quota('t_wide_' || g, 'messages', 1 + g % 3)) AS consumed
+  FROM generate_series(1, 80) g;
+SELECT resource, used FROM billing.tenant_usage('t_wide_7') WHERE resource = 'messages';
+SAVEPOINT more;
+SELECT count(billing.consume_quota('t_wide_' || g, 'storage', 10)) AS consumed
+  FROM generate_series(1, 80) g;
+SELECT resource, used FROM billing.tenant_usage('t_wide_7') ORDER BY resource;
+ROLLBACK TO SAVEPOINT more;
+SELECT billing.consume_quota('t_wide_8', 'messages', 2) AS remaining;
+SELECT 't_wide_7' AS tenant, resource, used FROM billing.tenant_usage('t_wide_7') WHERE used <> 0
+ UNION ALL
+SELECT 't_wide_8', resource, used FROM billing.tenant_usage('t_wide_8') WHERE used <> 0
+ ORDER BY 1, 2;
+SELECT sum(used) AS all_messages FROM billing.usage_overview
+ WHERE tenant_id LIKE 't\_wide\_%' AND resource = 'messages';
+COMMIT;
+SELECT sum(used) AS all_messages_committed FROM billing.usage
+ WHERE tenant_id LIKE 't\_wide\_%' AND resource = 'messages';

@@ -11,6 +11,7 @@
 #include "counter_shmem.hpp"
 #include "growing_array.hpp"
 #include "insert_confirmation.hpp"
+#include "items_by_tenant.hpp"
 #include "late_closed_usage.hpp"
 #include "own_usage_part.hpp"
 #include "refusal.hpp"
@@ -144,6 +145,13 @@ PendingUsage** touched = nullptr;
 int touched_count = 0;
 int touched_capacity = 0;
 
+// touched[0 .. indexed_by_tenant) are in items_by_tenant, while
+// by_tenant_valid: for_each_pending_of_tenant builds the index when a
+// transaction has touched many keys, and adds what it touched since at each
+// call; removing an entry (which moves the last one) makes it build anew.
+int indexed_by_tenant = 0;
+bool by_tenant_valid = false;
+
 // Room for one more entry, made before the entry is created: once it is in
 // the table, recording it in the array must not fail.
 void make_room_to_track()
@@ -155,6 +163,7 @@ void make_room_to_track()
 // place, so a walk by index stays at i.
 void untrack(int i)
 {
+    by_tenant_valid = false;
     (void)hash_search(pending, &touched[i]->key, HASH_REMOVE, nullptr);
     touched[i] = touched[--touched_count];
 }
@@ -168,6 +177,8 @@ void forget_pending_usage()
     if (touched_count == 0)
         return;
     forget_unconfirmed_inserts();
+    by_tenant_valid = false;
+    reset_items_by_tenant();
     if (touched_count > pending_keep_limit) {
         hash_destroy(pending);
         pending = nullptr;
@@ -1004,12 +1015,32 @@ void for_each_pending_of_tenant(const char* tenant_id,
                                            int64 delta, void* arg),
                                 void* arg)
 {
-    if (touched_count == 0)
+    // Few keys: walked.  Many: through the index by tenant, which a change
+    // of a plan's interval needs, asking for each subscriber in turn while
+    // it adds the keys of each (walking them all made it quadratic).
+    constexpr int walk_below = 64;
+    if (touched_count < walk_below) {
+        for (int i = 0; i < touched_count; ++i) {
+            PendingUsage* entry = touched[i];
+            int64 delta = entry->consumed - entry->released;
+            if (delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
+                fn(entry->key.resource, entry->key.period_start, delta, arg);
+        }
         return;
-    for (int i = 0; i < touched_count; ++i) {
-        PendingUsage* entry = touched[i];
+    }
+    if (!by_tenant_valid) {
+        reset_items_by_tenant();
+        indexed_by_tenant = 0;
+        by_tenant_valid = true;
+    }
+    for (; indexed_by_tenant < touched_count; ++indexed_by_tenant)
+        add_item_of_tenant(touched[indexed_by_tenant]->key.tenant_id, touched[indexed_by_tenant]);
+    void* const* items;
+    int count = items_of_tenant(tenant_id, &items);
+    for (int i = 0; i < count; ++i) {
+        auto* entry = static_cast<PendingUsage*>(items[i]);
         int64 delta = entry->consumed - entry->released;
-        if (delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
+        if (delta != 0)
             fn(entry->key.resource, entry->key.period_start, delta, arg);
     }
 }
