@@ -47,39 +47,46 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT x.resource,
-           x.kind,
-           x.used,
-           x.hard_limit,
-           CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
-           billing.usage_percent(x.used, x.hard_limit),
-           x.period_start,
-           x.period_end,
-           billing.usage_status(x.used, x.hard_limit)
-      FROM (SELECT t.resource,
-                   t.kind,
-                   t.unlimited,
-                   CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
-                   least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
-                   b.period_start,
-                   b.period_end
-              FROM billing._tenant_terms(p_tenant_id) t
-              LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
-                     ON t.kind = 'period'
-              CROSS JOIN LATERAL (
-                     SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
-                                 ELSE b.period_start END AS usage_period) k
-              CROSS JOIN LATERAL (
-                     SELECT sum(p.used) AS used FROM billing.usage_parts p
-                      WHERE p.tenant_id = p_tenant_id
-                        AND p.resource = t.resource
-                        AND p.period_start = k.usage_period) u
-              LEFT JOIN billing._pending_usage(p_tenant_id) pu
-                     ON pu.resource = t.resource AND pu.period_start = k.usage_period) x
-     ORDER BY x.resource
+BEGIN
+    -- PL/pgSQL, whose plan is kept for the session: an SQL function with a
+    -- SET clause is planned again at every call (2026-12-05, a helper's
+    -- hunt: tenant_usage cost 2 ms, the same rows through usage_overview
+    -- 0.13 ms with a prepared statement).
+    RETURN QUERY
+        SELECT x.resource,
+               x.kind,
+               x.used,
+               x.hard_limit,
+               CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
+               billing.usage_percent(x.used, x.hard_limit),
+               x.period_start,
+               x.period_end,
+               billing.usage_status(x.used, x.hard_limit)
+          FROM (SELECT t.resource,
+                       t.kind,
+                       t.unlimited,
+                       CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
+                       least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
+                       b.period_start,
+                       b.period_end
+                  FROM billing._tenant_terms(p_tenant_id) t
+                  LEFT JOIN LATERAL billing.period_bounds(t.period_anchor, t.billing_interval, now()) b
+                         ON t.kind = 'period'
+                  CROSS JOIN LATERAL (
+                         SELECT CASE WHEN t.kind = 'gauge' THEN '-infinity'::timestamptz
+                                     ELSE b.period_start END AS usage_period) k
+                  CROSS JOIN LATERAL (
+                         SELECT sum(p.used) AS used FROM billing.usage_parts p
+                          WHERE p.tenant_id = p_tenant_id
+                            AND p.resource = t.resource
+                            AND p.period_start = k.usage_period) u
+                  LEFT JOIN billing._pending_usage(p_tenant_id) pu
+                         ON pu.resource = t.resource AND pu.period_start = k.usage_period) x
+         ORDER BY x.resource;
+END;
 $$;
 
 CREATE FUNCTION billing.tenant_usage(tenant_id text)
@@ -93,10 +100,12 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id))
+BEGIN
+    RETURN QUERY SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id));
+END;
 $$;
 -- As the extension owner, so that EXECUTE on one of these is enough, as
 -- it is for the uuid and bigint forms of consume_quota & co.
