@@ -82,6 +82,16 @@ INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 600);
 SELECT hard_limit, logged_at - now() < interval '1 minute' AS dated_now
   FROM billing.limit_log WHERE tenant_id = 'h_log' AND logged_at >= now() ORDER BY logged_at;
 ROLLBACK;
+-- An override moved to another tenant logs both: the one it leaves falls
+-- back to its plan's limit (until 2026-12-05 only the new one was logged,
+-- and usage_history kept showing the override for the old one).
+SELECT billing.subscribe('h_moved_from', 'h_month'), billing.subscribe('h_moved_to', 'h_month');
+INSERT INTO billing.limit_overrides VALUES ('h_moved_from', 'messages', 700);
+UPDATE billing.limit_overrides SET tenant_id = 'h_moved_to' WHERE tenant_id = 'h_moved_from';
+SELECT DISTINCT ON (tenant_id) tenant_id, hard_limit
+  FROM billing.limit_log WHERE tenant_id IN ('h_moved_from', 'h_moved_to') AND resource = 'messages'
+ ORDER BY tenant_id, logged_at DESC;
+DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_moved_to';
 
 -- A plan change to another billing interval moves the tenant into the new
 -- interval's current period, and its usage with it (both ways).  The

@@ -118,8 +118,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM billing._take_limit_log_turn();
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    -- An UPDATE of an override may move it to another tenant, whose limit
+    -- then falls back to its plan's: both are logged (until 2026-12-05 only
+    -- the new one, and usage_history showed the old tenant the override).
+    IF TG_OP = 'INSERT' THEN
         PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM new_rows));
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM new_rows
+                                          UNION SELECT tenant_id FROM old_rows));
     ELSE
         PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM old_rows));
     END IF;
@@ -185,13 +191,13 @@ CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.subscriptions
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
 CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.subscriptions
-    REFERENCING NEW TABLE AS new_rows
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
 CREATE TRIGGER log_limits_insert AFTER INSERT ON billing.limit_overrides
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
 CREATE TRIGGER log_limits_update AFTER UPDATE ON billing.limit_overrides
-    REFERENCING NEW TABLE AS new_rows
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION billing._log_limits_of_tenants();
 CREATE TRIGGER log_limits_delete AFTER DELETE ON billing.limit_overrides
     REFERENCING OLD TABLE AS old_rows
