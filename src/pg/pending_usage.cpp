@@ -145,12 +145,19 @@ PendingUsage** touched = nullptr;
 int touched_count = 0;
 int touched_capacity = 0;
 
-// touched[0 .. indexed_by_tenant) are in items_by_tenant, while
-// by_tenant_valid: for_each_pending_of_tenant builds the index when a
-// transaction has touched many keys, and adds what it touched since at each
-// call; removing an entry (which moves the last one) makes it build anew.
+// touched[0 .. indexed_by_tenant) are in items_by_tenant:
+// for_each_pending_of_tenant builds that index when a transaction has
+// touched many keys, and adds what it touched since at each call; removing
+// an entry (which moves the last one) drops it, to be built anew.
 int indexed_by_tenant = 0;
-bool by_tenant_valid = false;
+
+void forget_index_by_tenant()
+{
+    if (indexed_by_tenant == 0)
+        return;
+    reset_items_by_tenant();
+    indexed_by_tenant = 0;
+}
 
 // Room for one more entry, made before the entry is created: once it is in
 // the table, recording it in the array must not fail.
@@ -163,7 +170,7 @@ void make_room_to_track()
 // place, so a walk by index stays at i.
 void untrack(int i)
 {
-    by_tenant_valid = false;
+    forget_index_by_tenant();
     (void)hash_search(pending, &touched[i]->key, HASH_REMOVE, nullptr);
     touched[i] = touched[--touched_count];
 }
@@ -177,8 +184,7 @@ void forget_pending_usage()
     if (touched_count == 0)
         return;
     forget_unconfirmed_inserts();
-    by_tenant_valid = false;
-    reset_items_by_tenant();
+    forget_index_by_tenant();
     if (touched_count > pending_keep_limit) {
         hash_destroy(pending);
         pending = nullptr;
@@ -1033,30 +1039,23 @@ void for_each_pending_of_tenant(const char* tenant_id,
     // of a plan's interval needs, asking for each subscriber in turn while
     // it adds the keys of each (walking them all made it quadratic).
     constexpr int walk_below = 64;
+    auto report = [&](const PendingUsage* entry) {
+        int64 delta = entry->consumed - entry->released;
+        if (delta != 0)
+            fn(entry->key.resource, entry->key.period_start, delta, arg);
+    };
     if (touched_count < walk_below) {
-        for (int i = 0; i < touched_count; ++i) {
-            PendingUsage* entry = touched[i];
-            int64 delta = entry->consumed - entry->released;
-            if (delta != 0 && std::strcmp(entry->key.tenant_id, tenant_id) == 0)
-                fn(entry->key.resource, entry->key.period_start, delta, arg);
-        }
+        for (int i = 0; i < touched_count; ++i)
+            if (std::strcmp(touched[i]->key.tenant_id, tenant_id) == 0)
+                report(touched[i]);
         return;
-    }
-    if (!by_tenant_valid) {
-        reset_items_by_tenant();
-        indexed_by_tenant = 0;
-        by_tenant_valid = true;
     }
     for (; indexed_by_tenant < touched_count; ++indexed_by_tenant)
         add_item_of_tenant(touched[indexed_by_tenant]->key.tenant_id, touched[indexed_by_tenant]);
     void* const* items;
     int count = items_of_tenant(tenant_id, &items);
-    for (int i = 0; i < count; ++i) {
-        auto* entry = static_cast<PendingUsage*>(items[i]);
-        int64 delta = entry->consumed - entry->released;
-        if (delta != 0)
-            fn(entry->key.resource, entry->key.period_start, delta, arg);
-    }
+    for (int i = 0; i < count; ++i)
+        report(static_cast<const PendingUsage*>(items[i]));
 }
 
 void register_pending_usage_callbacks()

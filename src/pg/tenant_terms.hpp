@@ -77,8 +77,9 @@ void count_periods_from_now(const QuotaKey& key);
 TenantTerms terms_at_this_moment(const QuotaKey& key);
 
 // Drops the key's cached terms and the plans' intervals and limits: the
-// next terms_for() reads them from the tables, with the latest snapshot.  For a change that has committed but
-// whose invalidation messages are not out yet (see admission.cpp).
+// next terms_for() reads them from the tables, with the latest snapshot.
+// For a change that has committed but whose invalidation messages are not
+// out yet (see admission.cpp).
 void forget_tenant_terms(const QuotaKey& key);
 
 // Relcache invalidation callback hook: drops cached terms when relid is a

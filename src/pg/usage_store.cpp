@@ -48,16 +48,16 @@ SPIPlanPtr unclaim_plan = nullptr;
 SPIPlanPtr other_parts_plan = nullptr;
 
 // $1, $2, $3: tenant, resource, period start.
-#define ZB_KEY_IS(alias)                                                                           \
-    " " alias ".tenant_id OPERATOR(pg_catalog.=) $1 "                                              \
-    " AND " alias ".resource OPERATOR(pg_catalog.=) $2 "                                           \
+#define ZB_KEY_IS(alias)                                                                          \
+    " " alias ".tenant_id OPERATOR(pg_catalog.=) $1 "                                            \
+    " AND " alias ".resource OPERATOR(pg_catalog.=) $2 "                                         \
     " AND " alias ".period_start OPERATOR(pg_catalog.=) $3 "
 
 // The parts written in shared-memory mode (writer <> 0).  Lock mode never
 // writes them, so while it runs they are constant: left over from a run of
 // the server with the library preloaded.
-#define ZB_OTHER_PARTS                                                                             \
-    "(SELECT COALESCE(pg_catalog.sum(o.used), 0)::bigint FROM billing.usage_parts o "              \
+#define ZB_OTHER_PARTS                                                                            \
+    "(SELECT COALESCE(pg_catalog.sum(o.used), 0)::bigint FROM billing.usage_parts o "            \
     " WHERE" ZB_KEY_IS("o") " AND o.writer OPERATOR(pg_catalog.<>) 0)"
 
 constexpr const char* read_query =
@@ -118,8 +118,8 @@ constexpr LockModeQueries writer_zero_only = {
 
     "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
     " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 "
-                            "   AND u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-                            "RETURNING used",
+    "   AND u.used OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING used",
 };
 
 constexpr LockModeQueries with_other_parts = {
@@ -138,9 +138,9 @@ constexpr LockModeQueries with_other_parts = {
     "UPDATE billing.usage_parts AS u SET used = u.used OPERATOR(pg_catalog.+) $4 "
     "  FROM (SELECT " ZB_OTHER_PARTS " AS sum) others "
     " WHERE" ZB_KEY_IS("u") " AND u.writer OPERATOR(pg_catalog.=) 0 "
-                            "   AND u.used OPERATOR(pg_catalog.+) others.sum "
-                            "       OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
-                            "RETURNING u.used OPERATOR(pg_catalog.+) others.sum",
+    "   AND u.used OPERATOR(pg_catalog.+) others.sum "
+    "       OPERATOR(pg_catalog.<=) ($5 OPERATOR(pg_catalog.-) $4) "
+    "RETURNING u.used OPERATOR(pg_catalog.+) others.sum",
 };
 
 LockModePlans lock_mode_plans[2] = {};
