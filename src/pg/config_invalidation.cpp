@@ -15,8 +15,10 @@
 // between: a backend that sees the count move drops its cache at once.
 // The change becomes visible just before that callback, so it is also
 // counted as committing from its PRE_COMMIT callback until then (or its
-// ABORT), and backends read terms from the tables meanwhile.  Lock mode has
-// no shared memory of its own; the instant stays (README).
+// ABORT), and backends read terms from the tables meanwhile.  COMMIT
+// PREPARED runs no transaction callback: it is counted the same way around
+// the statement (commit_prepared_counted), whatever it commits.  Lock mode
+// has no shared memory of its own; the instant stays (README).
 #include "config_invalidation.hpp"
 
 #include "counter_shmem.hpp"
@@ -25,6 +27,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "commands/trigger.h"
+#include "tcop/utility.h"
 #include "utils/inval.h"
 }
 
@@ -48,13 +51,58 @@ void on_transaction_event(XactEvent event, void*)
     if (event == XACT_EVENT_COMMIT)
         count_config_change_committed();
     // A prepared change is made visible by COMMIT PREPARED, which runs no
-    // callback: it relies on the invalidation messages alone.
+    // callback: see commit_prepared_counted.
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE) {
         if (counted_committing)
             count_config_change_committing(false);
         counted_committing = false;
         changed_config = false;
     }
+}
+
+ProcessUtility_hook_type previous_utility_hook = nullptr;
+
+void run_utility(PlannedStmt* statement, const char* query_string, bool read_only_tree,
+                 ProcessUtilityContext context, ParamListInfo params, QueryEnvironment* environment,
+                 DestReceiver* destination, QueryCompletion* completion)
+{
+    if (previous_utility_hook != nullptr)
+        previous_utility_hook(statement, query_string, read_only_tree, context, params, environment,
+                              destination, completion);
+    else
+        standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
+                                environment, destination, completion);
+}
+
+// COMMIT PREPARED makes the prepared transaction's changes visible: counted
+// as a configuration change committing while it runs and as committed once
+// it did (a change of none only costs the backends a reload of terms).
+void commit_prepared_counted(PlannedStmt* statement, const char* query_string, bool read_only_tree,
+                             ProcessUtilityContext context, ParamListInfo params,
+                             QueryEnvironment* environment, DestReceiver* destination,
+                             QueryCompletion* completion)
+{
+    using namespace zechat::billing::pg;
+    Node* utility = statement->utilityStmt;
+    bool commits_prepared = IsA(utility, TransactionStmt) &&
+                            castNode(TransactionStmt, utility)->kind == TRANS_STMT_COMMIT_PREPARED;
+    if (!commits_prepared) {
+        run_utility(statement, query_string, read_only_tree, context, params, environment,
+                    destination, completion);
+        return;
+    }
+    count_config_change_committing(true);
+    PG_TRY();
+    {
+        run_utility(statement, query_string, read_only_tree, context, params, environment,
+                    destination, completion);
+        count_config_change_committed();
+    }
+    PG_FINALLY();
+    {
+        count_config_change_committing(false);
+    }
+    PG_END_TRY();
 }
 
 Datum config_changed_body(FunctionCallInfo fcinfo)
@@ -75,6 +123,8 @@ namespace zechat::billing::pg {
 void register_config_change_callback()
 {
     RegisterXactCallback(on_transaction_event, nullptr);
+    previous_utility_hook = ProcessUtility_hook;
+    ProcessUtility_hook = commit_prepared_counted;
 }
 
 } // namespace zechat::billing::pg

@@ -2,6 +2,7 @@
 
 #include "counter_shmem.hpp"
 #include "pg_headers.hpp"
+#include "shared_hints.hpp"
 
 extern "C" {
 #include "commands/dbcommands.h"
@@ -34,6 +35,7 @@ void forget_counters_of_dropped_database(PlannedStmt* statement, const char* que
                                 environment, destination, completion);
     if (!OidIsValid(dropped))
         return;
+    count_terms_invalidation();
     if (uint32 left = counter_forget_database(dropped); left > 0)
         elog(LOG, "zechat_billing: %u counters of dropped database %u were still in use", left,
              dropped);

@@ -9,6 +9,7 @@
 #include "enforce_trigger.hpp"
 #include "partition_moves.hpp"
 #include "pending_usage.hpp"
+#include "shared_hints.hpp"
 #include "statement_nesting.hpp"
 #include "tenant_terms.hpp"
 #include "usage_alerts.hpp"
@@ -62,6 +63,7 @@ void _PG_init(void)
                                 NULL, &zechat::billing::pg::zb_max_counters, 50000, 100, 10000000,
                                 PGC_POSTMASTER, 0, NULL, NULL, NULL);
         zechat::billing::pg::request_counter_shmem();
+        zechat::billing::pg::request_shared_hints();
         zechat::billing::pg::register_absent_move_callbacks();
         zechat::billing::pg::register_dropped_database_hook();
         zechat::billing::pg::register_config_change_callback();

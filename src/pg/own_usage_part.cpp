@@ -6,6 +6,7 @@
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
 #include "growing_array.hpp"
+#include "shared_hints.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -16,8 +17,10 @@ extern "C" {
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "common/int.h"
 #include "storage/bufmgr.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -49,10 +52,18 @@ struct PartKey {
 // table keeps xmins but moves rows; its invalidation empties the cache too,
 // see update_committed_version.)  Whether it is still the newest version,
 // heap_update says.
+//
+// In shared-memory mode a location may also come from the predecessor
+// under the same BackendId (shared_hints.hpp), which published what it
+// knew when it exited or emptied its cache: then the rewrite shows as
+// another relfilenode (the catalog generation is this backend's own), and
+// the xid's age is bounded when it is published and when it is taken
+// (location_from_hint), so that an xmin can never have come round again.
 struct PartLocation {
     PartKey key; // hash key, must be first
     ItemPointerData tid;
     TransactionId xmin;
+    Oid relfilenode; // of billing.usage_parts when it was written there
 };
 
 HTAB* locations = nullptr;
@@ -63,6 +74,7 @@ struct WrittenPart {
     PartKey key;
     ItemPointerData tid;
     TransactionId xmin;
+    Oid relfilenode;
 };
 
 WrittenPart* written = nullptr; // in TopMemoryContext
@@ -70,6 +82,7 @@ int written_count = 0;
 int written_capacity = 0;
 constexpr int max_kept_written = 1024; // beyond this, freed at the transaction's end
 uint64 written_generation = 0;         // of the location cache they belong to
+bool publishes_at_exit = false;        // publish_locations_at_exit registered
 
 PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 {
@@ -87,14 +100,84 @@ PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 // entries the cache starts over, and parts are found again by primary key.
 constexpr long max_remembered_parts = 20000;
 
+// Hints older than this many transactions are not published or taken: an
+// xmin is unambiguous within 2^31 transactions of the next one.
+constexpr uint64 max_hint_age = uint64(1) << 30;
+
+PartHintKey hint_key(const PartKey& key)
+{
+    PartHintKey hint_key;
+    std::memset(&hint_key, 0, sizeof hint_key);
+    hint_key.database = MyDatabaseId;
+    hint_key.writer = key.writer;
+    hint_key.period_start = key.period_start;
+    std::memcpy(hint_key.tenant_id, key.tenant_id, sizeof key.tenant_id);
+    std::memcpy(hint_key.resource, key.resource, sizeof key.resource);
+    return hint_key;
+}
+
+// Shared-memory mode: hands what the cache knows of this backend's parts
+// to its successor.  Only shared memory is touched (no catalog, no error):
+// also called at the backend's exit.
+void publish_locations()
+{
+    if (locations == nullptr || !shared_hints_available())
+        return;
+    FullTransactionId next = ReadNextFullTransactionId();
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, locations);
+    while (auto* location = static_cast<PartLocation*>(hash_seq_search(&scan))) {
+        if (location->key.writer <= 0 || !ItemPointerIsValid(&location->tid) ||
+            !TransactionIdIsNormal(location->xmin) || !OidIsValid(location->relfilenode) ||
+            XidFromFullTransactionId(next) - location->xmin >= max_hint_age)
+            continue;
+        PartHint hint;
+        std::memset(&hint, 0, sizeof hint);
+        hint.tid = location->tid;
+        hint.xmin = location->xmin;
+        hint.relfilenode = location->relfilenode;
+        hint.published_next_xid = U64FromFullTransactionId(next);
+        publish_part_hint(hint_key(location->key), hint);
+    }
+}
+
+// A backend that exits in the middle of a transaction (FATAL, terminated)
+// may hold LWLocks until ShutdownPostgres, which runs after this: it
+// publishes nothing.
+void publish_locations_at_exit(int, Datum)
+{
+    if (!IsTransactionOrTransactionBlock())
+        publish_locations();
+}
+
+// A location found by the predecessor under this BackendId, if it is young
+// enough to take.
+void location_from_hint(PartLocation* location)
+{
+    PartHint hint;
+    if (location->key.writer <= 0 || !find_part_hint(hint_key(location->key), &hint))
+        return;
+    uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
+    if (next - hint.published_next_xid >= max_hint_age)
+        return;
+    location->tid = hint.tid;
+    location->xmin = hint.xmin;
+    location->relfilenode = hint.relfilenode;
+}
+
 // The cache, emptied when the catalog generation moved on or it is full.
 HTAB* location_cache()
 {
     uint64 generation = billing_catalog_generation();
     if (locations != nullptr && (locations_generation != generation ||
                                  hash_get_num_entries(locations) >= max_remembered_parts)) {
+        publish_locations(); // each checked again by whoever takes it
         hash_destroy(locations);
         locations = nullptr;
+    }
+    if (!publishes_at_exit && shared_hints_available()) {
+        before_shmem_exit(publish_locations_at_exit, (Datum)0);
+        publishes_at_exit = true;
     }
     if (locations == nullptr) {
         locations = create_backend_hash("zechat_billing usage part locations", 256, sizeof(PartKey),
@@ -113,6 +196,8 @@ PartLocation* location_of(const PartKey& key)
     if (!found) {
         ItemPointerSetInvalid(&location->tid);
         location->xmin = InvalidTransactionId;
+        location->relfilenode = InvalidOid;
+        location_from_hint(location);
     }
     return location;
 }
@@ -236,7 +321,10 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
     // lock and invalidates its relcache entry; taking the lock above read
     // that invalidation, which moved the catalog generation on, so a
     // rewrite that committed since the location was looked up shows here.
-    if (billing_catalog_generation() != locations_generation) {
+    // A location from a hint was written under another backend's
+    // generation: its rewrite shows as another file.
+    if (billing_catalog_generation() != locations_generation ||
+        location.relfilenode != rel->rd_node.relNode) {
         table_close(rel, RowExclusiveLock);
         return false;
     }
@@ -260,9 +348,10 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
 // Updates the row at *tid when the latest snapshot sees the part there;
 // false (nothing done) otherwise.  For a location not (yet) known to hold a
 // committed version of this backend.
-bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
+bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta, Oid* relfilenode)
 {
     Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    *relfilenode = rel->rd_node.relNode;
     TupleDesc desc = RelationGetDescr(rel);
     Buffer pinned = desc->natts == part_columns ? pin_page_with_room(rel, tid) : InvalidBuffer;
     HeapTupleData tuple;
@@ -300,9 +389,10 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta)
 }
 
 // Remembers a write of this transaction, for end_own_usage_part_writes:
-// the new version at `tid`, written by `xmin` (this transaction or one of
-// its subtransactions).
-void remember_write(const PartKey& key, const ItemPointerData& tid, TransactionId xmin)
+// the new version at `tid` of the table's file `relfilenode`, written by
+// `xmin` (this transaction or one of its subtransactions).
+void remember_write(const PartKey& key, const ItemPointerData& tid, TransactionId xmin,
+                    Oid relfilenode)
 {
     make_room_for_item(&written, written_count, &written_capacity, 8, TopMemoryContext);
     if (written_count == 0)
@@ -310,12 +400,22 @@ void remember_write(const PartKey& key, const ItemPointerData& tid, TransactionI
     written[written_count].key = key;
     written[written_count].tid = tid;
     written[written_count].xmin = xmin;
+    written[written_count].relfilenode = relfilenode;
     ++written_count;
 }
 
-void remember_write(const PartKey& key, const ItemPointerData& tid)
+void remember_write(const PartKey& key, const ItemPointerData& tid, Oid relfilenode)
 {
-    remember_write(key, tid, GetTopTransactionId());
+    remember_write(key, tid, GetTopTransactionId(), relfilenode);
+}
+
+// The file of billing.usage_parts, which this transaction has written.
+Oid usage_parts_file()
+{
+    Relation rel = table_open(billing_usage_relation(), NoLock);
+    Oid relfilenode = rel->rd_node.relNode;
+    table_close(rel, NoLock);
+    return relfilenode;
 }
 
 // This transaction's write of the key, or nullptr.
@@ -341,8 +441,10 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
         if (earlier != nullptr) {
             CommandCounterIncrement(); // so that the latest snapshot sees it
             ItemPointerData tid = earlier->tid;
-            if (update_visible_version(k, &tid, delta)) {
+            Oid relfilenode;
+            if (update_visible_version(k, &tid, delta, &relfilenode)) {
                 earlier->tid = tid;
+                earlier->relfilenode = relfilenode;
                 return;
             }
         }
@@ -350,20 +452,21 @@ void add_to_own_usage_part(const QuotaKey& key, TimestampTz period_start, int wr
     PartLocation* location = location_of(k);
     ItemPointerData tid;
     if (update_committed_version(*location, delta, &tid)) {
-        remember_write(k, tid);
+        remember_write(k, tid, location->relfilenode);
         return;
     }
     // First write of this key by this backend, or the row changed: look it
     // up through the primary key; only a part that does not exist yet needs
     // the SQL statement, which creates it and says where it is.
+    Oid relfilenode;
     if (locate_part_row(key, period_start, writer, &tid) &&
-        update_visible_version(k, &tid, delta)) {
-        remember_write(k, tid);
+        update_visible_version(k, &tid, delta, &relfilenode)) {
+        remember_write(k, tid, relfilenode);
         return;
     }
     ItemPointerSetInvalid(&tid);
     add_usage(key, period_start, writer, delta, &tid);
-    remember_write(k, tid);
+    remember_write(k, tid, ItemPointerIsValid(&tid) ? usage_parts_file() : InvalidOid);
 }
 
 bool remembered_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
@@ -385,7 +488,10 @@ void remember_part_version(const QuotaKey& key, TimestampTz period_start, int wr
 {
     PartKey k = make_part_key(key, period_start, writer);
     (void)location_of(k); // where end_own_usage_part_writes puts it
-    remember_write(k, written_version->t_self, HeapTupleHeaderGetRawXmin(written_version->t_data));
+    // Lock mode's row: taken only through remembered_part_version, which
+    // the catalog generation guards, never published.
+    remember_write(k, written_version->t_self, HeapTupleHeaderGetRawXmin(written_version->t_data),
+                   InvalidOid);
 }
 
 void end_own_usage_part_writes(bool committed)
@@ -397,6 +503,7 @@ void end_own_usage_part_writes(bool committed)
             if (location != nullptr) {
                 location->tid = written[i].tid;
                 location->xmin = written[i].xmin;
+                location->relfilenode = written[i].relfilenode;
             }
         }
     }

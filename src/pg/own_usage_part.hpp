@@ -14,7 +14,9 @@
 // still that transaction's (no snapshot, no key check; heap_update refuses
 // it if anyone else changed the row since), and otherwise looks the row up
 // again.  A relcache invalidation of the table (VACUUM, TRUNCATE, DROP)
-// forgets every location.  Only a part that does not exist yet is written
+// forgets every location; in shared-memory mode the backend first hands
+// them to its successor under the same BackendId, as it does when it exits
+// (shared_hints.hpp), which checks each as its own.  Only a part that does not exist yet is written
 // by the SQL statement, which creates it.
 #pragma once
 

@@ -7,10 +7,12 @@
 #include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
 #include "read_snapshot.hpp"
+#include "shared_hints.hpp"
 #include "stored_terms.hpp"
 
 extern "C" {
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
 #include "utils/hsearch.h"
@@ -77,11 +79,23 @@ void notice_config_changes_committed()
     ++terms_generation;
 }
 
+// Shared-memory mode: the stamp (shared_hints.hpp) of what the backend
+// keeps, taken by ensure_fresh_cache before it checks that: terms shared
+// under it were read from the tables no earlier than it, and what this
+// backend reads combines the rows of its tenant with what it keeps of the
+// plans, which may be as old as the check (until 2026-12-06, a day's
+// first version: a stamp taken after the check shared a plan's interval
+// that an edit committed in between had replaced, under the edit's count,
+// and every backend then counted the plan's tenants in the old period).
+TermsStamp fresh_stamp;
+bool fresh_stamp_taken = false;
+
 // Invalidation callbacks may run in the middle of a load (opening a table
 // accepts invalidation messages), so they only set terms_stale; the cache is
 // rebuilt here, at the start of a lookup, where no entry pointer is held.
 void ensure_fresh_cache()
 {
+    fresh_stamp_taken = current_terms_stamp(&fresh_stamp);
     notice_config_changes_committed();
     AcceptInvalidationMessages();
     if (terms_cache != nullptr &&
@@ -129,6 +143,52 @@ TimestampTz period_clock(const TermsKey& key)
     return moment != nullptr && moment->from > start ? moment->from : start;
 }
 
+// Shared-memory mode: a transaction that re-reads a tenant's terms from
+// the tables (forget_tenant_terms: it saw a schedule change carry its
+// period) takes no shared terms for the rest of it.
+LocalTransactionId shared_terms_refused_lxid = InvalidLocalTransactionId;
+
+TermsHintKey terms_hint_key(const TermsKey& key)
+{
+    TermsHintKey hint_key;
+    std::memset(&hint_key, 0, sizeof hint_key);
+    hint_key.database = MyDatabaseId;
+    hint_key.store = billing_usage_relation();
+    std::memcpy(hint_key.tenant_id, key.tenant_id, sizeof key.tenant_id);
+    std::memcpy(hint_key.resource, key.resource, sizeof key.resource);
+    return hint_key;
+}
+
+// The key's terms, from what another backend read under the current stamp
+// (shared_hints.hpp) or else from the tables, then shared when nothing
+// says they might not be committed and current.
+//
+// Not in a transaction that has written anything: it may have changed the
+// configuration, which the latest snapshot shows it, uncommitted.  The
+// trigger that says so (config_invalidation.cpp) may not have run yet: a
+// schedule change's carry of usage, an AFTER trigger that reads every
+// subscriber's terms, runs before it (its name sorts first).  Until
+// 2026-12-06, a day's first version, an interval edit shared its
+// subscribers' new periods before it committed, and consumers counted in
+// them usage the edit's carry then missed.
+void load_stored_terms(const QuotaKey& key, const TermsKey& hash_key, StoredTerms* stored)
+{
+    bool shareable = fresh_stamp_taken && !TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+                     shared_terms_refused_lxid != MyProc->lxid && !reading_in_parallel_mode();
+    const TermsStamp& stamp = fresh_stamp;
+    TermsHintKey hint_key;
+    if (shareable) {
+        hint_key = terms_hint_key(hash_key);
+        if (find_terms_hint(hint_key, stamp, stored))
+            return;
+    }
+    read_stored_terms(key, stored);
+    // As for the backend's own cache (terms_at): not if a change arrived
+    // while reading.
+    if (shareable && !terms_stale)
+        publish_terms_hint(hint_key, stamp, *stored);
+}
+
 TermsKey terms_key(const QuotaKey& key)
 {
     TermsKey hash_key;
@@ -155,7 +215,7 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         // half-filled entry in the cache.
         TermsEntry loaded;
         std::memset(&loaded, 0, sizeof loaded);
-        read_stored_terms(key, &loaded.stored);
+        load_stored_terms(key, hash_key, &loaded.stored);
         loaded.key = hash_key;
         if (terms_stale || reading_in_parallel_mode()) {
             // A configuration change arrived while loading, or this was read
@@ -235,6 +295,7 @@ void forget_tenant_terms(const QuotaKey& key)
     // consumption there).  Not the overrides: a tenant's limit, not its
     // period, and reading them all again cost a meeting of every tenant.
     forget_plans();
+    shared_terms_refused_lxid = MyProc->lxid;
     if (terms_cache == nullptr)
         return;
     TermsKey hash_key = terms_key(key);
@@ -270,6 +331,7 @@ void invalidate_tenant_terms(Oid relid)
     if (!OidIsValid(relid) || is_billing_config_relation(relid)) {
         terms_stale = true;
         ++terms_generation;
+        count_terms_invalidation();
     }
 }
 

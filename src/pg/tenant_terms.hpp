@@ -2,8 +2,10 @@
 // the resource, the subscription state, the effective hard limit and the
 // current billing period.
 //
-// Kept in a per-backend cache; a miss reads the configuration tables by
-// primary key (stored_terms.hpp).  The cache is dropped when
+// Kept in a per-backend cache; a miss takes what another backend read
+// under the same count of configuration changes in shared-memory mode
+// (shared_hints.hpp), or reads the configuration tables by primary key
+// (stored_terms.hpp).  The cache is dropped when
 // any backend commits a change to a configuration table (see
 // 020_config_invalidation.sql), and the period is recomputed when now()
 // leaves it.
