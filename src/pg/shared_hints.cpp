@@ -165,21 +165,13 @@ void publish_part_hint(const PartHintKey& key, const PartHint& hint)
         publish_in(shared->parts, &key, &hint);
 }
 
-bool current_terms_stamp(TermsStamp* stamp)
+uint64 current_terms_invalidations()
 {
     if (shared == nullptr)
-        return false;
-    // Invalidations first: one taken by any backend after this read moves
-    // the number on; one taken before it is in the queue the caller reads
-    // next.  Then committing before the count, as tenant_terms.cpp reads
-    // them (see notice_config_changes_committed there).
-    stamp->invalidations = pg_atomic_read_u64(&shared->terms_invalidations);
-    pg_read_barrier();
-    if (config_change_committing())
-        return false;
-    pg_read_barrier();
-    stamp->changes_committed = config_changes_committed();
-    return true;
+        return 0;
+    uint64 invalidations = pg_atomic_read_u64(&shared->terms_invalidations);
+    pg_read_barrier(); // before what the caller reads next
+    return invalidations;
 }
 
 bool find_terms_hint(const TermsHintKey& key, const TermsStamp& stamp, StoredTerms* terms)

@@ -62,22 +62,22 @@ struct TermsHintKey {
     char resource[48];
 };
 
-// When terms may be read from the tables and shared: the configuration
+// When terms were read from the tables and shared: the configuration
 // changes counted committed (counter_shmem.hpp) and the invalidations of
 // configuration tables taken by any backend (which covers what commits
-// without that count: COMMIT PREPARED, DROP DATABASE) before the read.
-// Terms are taken only under the stamp they were read under.
+// without that count: DROP DATABASE, a sinval reset) when the reader
+// checked what it keeps of the tables (tenant_terms.cpp), with no change
+// committing then.  Terms are taken only under the stamp they were read
+// under.
 struct TermsStamp {
     uint64 changes_committed;
     uint64 invalidations;
 };
 
-// False while a configuration change is committing (it may be visible
-// already, its count not yet moved): then nothing is taken nor shared.
-// Read it before taking the invalidation messages and checking the count
-// that validate what the backend keeps of the tables (tenant_terms.cpp):
-// terms it reads after that are then at least as new as the stamp.
-bool current_terms_stamp(TermsStamp* stamp);
+// To be read before taking the invalidation messages and the count of
+// changes: one taken by any backend after this read moves the number on,
+// one taken before it is in the queue the caller reads next.
+uint64 current_terms_invalidations();
 
 // The key's terms, if read under `stamp`.
 bool find_terms_hint(const TermsHintKey& key, const TermsStamp& stamp, StoredTerms* terms);

@@ -62,7 +62,8 @@ void create_terms_cache()
 // every look while one is committing (config_change_committing).
 uint64 config_changes_seen = 0;
 
-void notice_config_changes_committed()
+// Returns whether a change was committing.
+bool notice_config_changes_committed()
 {
     // In the order opposite to the change's COMMIT callback, which counts
     // its commit and then stops counting as committing: no committing seen
@@ -73,10 +74,11 @@ void notice_config_changes_committed()
     pg_read_barrier();
     uint64 committed = config_changes_committed();
     if (committed == config_changes_seen && !committing)
-        return;
+        return false;
     config_changes_seen = committed;
     terms_stale = true;
     ++terms_generation;
+    return committing;
 }
 
 // Shared-memory mode: the stamp (shared_hints.hpp) of what the backend
@@ -95,8 +97,11 @@ bool fresh_stamp_taken = false;
 // rebuilt here, at the start of a lookup, where no entry pointer is held.
 void ensure_fresh_cache()
 {
-    fresh_stamp_taken = current_terms_stamp(&fresh_stamp);
-    notice_config_changes_committed();
+    // The invalidations first: see current_terms_invalidations().
+    fresh_stamp.invalidations = current_terms_invalidations();
+    bool committing = notice_config_changes_committed();
+    fresh_stamp.changes_committed = config_changes_seen;
+    fresh_stamp_taken = shared_hints_available() && !committing;
     AcceptInvalidationMessages();
     if (terms_cache != nullptr &&
         (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
