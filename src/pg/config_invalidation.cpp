@@ -23,6 +23,7 @@
 
 #include "counter_shmem.hpp"
 #include "pg_boundary.hpp"
+#include "utility_chain.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -62,18 +63,6 @@ void on_transaction_event(XactEvent event, void*)
 
 ProcessUtility_hook_type previous_utility_hook = nullptr;
 
-void run_utility(PlannedStmt* statement, const char* query_string, bool read_only_tree,
-                 ProcessUtilityContext context, ParamListInfo params, QueryEnvironment* environment,
-                 DestReceiver* destination, QueryCompletion* completion)
-{
-    if (previous_utility_hook != nullptr)
-        previous_utility_hook(statement, query_string, read_only_tree, context, params, environment,
-                              destination, completion);
-    else
-        standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
-                                environment, destination, completion);
-}
-
 // COMMIT PREPARED makes the prepared transaction's changes visible: counted
 // as a configuration change committing while it runs and as committed once
 // it did (a change of none only costs the backends a reload of terms).
@@ -87,15 +76,15 @@ void commit_prepared_counted(PlannedStmt* statement, const char* query_string, b
     bool commits_prepared = IsA(utility, TransactionStmt) &&
                             castNode(TransactionStmt, utility)->kind == TRANS_STMT_COMMIT_PREPARED;
     if (!commits_prepared) {
-        run_utility(statement, query_string, read_only_tree, context, params, environment,
-                    destination, completion);
+        run_next_utility(previous_utility_hook, statement, query_string, read_only_tree, context,
+                         params, environment, destination, completion);
         return;
     }
     count_config_change_committing(true);
     PG_TRY();
     {
-        run_utility(statement, query_string, read_only_tree, context, params, environment,
-                    destination, completion);
+        run_next_utility(previous_utility_hook, statement, query_string, read_only_tree, context,
+                         params, environment, destination, completion);
         count_config_change_committed();
     }
     PG_FINALLY();

@@ -3,6 +3,7 @@
 #include "counter_shmem.hpp"
 #include "pg_headers.hpp"
 #include "shared_hints.hpp"
+#include "utility_chain.hpp"
 
 extern "C" {
 #include "commands/dbcommands.h"
@@ -27,12 +28,8 @@ void forget_counters_of_dropped_database(PlannedStmt* statement, const char* que
     Oid dropped = InvalidOid;
     if (IsA(statement->utilityStmt, DropdbStmt))
         dropped = get_database_oid(castNode(DropdbStmt, statement->utilityStmt)->dbname, true);
-    if (previous_utility_hook != nullptr)
-        previous_utility_hook(statement, query_string, read_only_tree, context, params, environment,
-                              destination, completion);
-    else
-        standard_ProcessUtility(statement, query_string, read_only_tree, context, params,
-                                environment, destination, completion);
+    run_next_utility(previous_utility_hook, statement, query_string, read_only_tree, context,
+                     params, environment, destination, completion);
     if (!OidIsValid(dropped))
         return;
     count_terms_invalidation();
