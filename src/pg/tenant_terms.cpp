@@ -12,6 +12,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
@@ -101,7 +102,13 @@ void ensure_fresh_cache()
     fresh_stamp.invalidations = current_terms_invalidations();
     bool committing = notice_config_changes_committed();
     fresh_stamp.changes_committed = config_changes_seen;
-    fresh_stamp_taken = shared_hints_available() && !committing;
+    // Not during recovery: replay counts no commit and runs no relcache
+    // callback, and a backend that starts after it takes no message sent
+    // before, so a hot standby's stamp would not move for a replayed change
+    // (until 2026-12-06, a day's first version: a standby's new backends,
+    // then those of the promoted server, kept a limit replaced on the
+    // primary, and admitted past the new one after promotion).
+    fresh_stamp_taken = shared_hints_available() && !committing && !RecoveryInProgress();
     AcceptInvalidationMessages();
     if (terms_cache != nullptr &&
         (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
