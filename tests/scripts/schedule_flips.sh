@@ -11,7 +11,10 @@
 # start at different instants and every change moves usage.  Whatever was
 # in flight when a change committed, each tenant's usage in its current
 # period must equal the rows it has stored.  Runs in lock mode and in
-# shared-memory mode.
+# shared-memory mode, and there once more with a new connection for every
+# transaction (pgbench -C): each new backend then takes the terms and the
+# places of its parts that the backends before it shared (shared_hints.hpp),
+# which must be those of the latest committed schedule.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
@@ -21,6 +24,8 @@ SECONDS_OF_LOAD=${SECONDS_OF_LOAD:-8}
 run_flips() { # MODE [postgresql.conf lines...]
     MODE=$1
     shift
+    local connect=""
+    [ "$MODE" = "shared_memory, new connections" ] && connect=-C
     start_cluster schedule_flips 54416 "$@"
     createdb flips
     psql -X -q -v ON_ERROR_STOP=1 -d flips >/dev/null <<'SQL'
@@ -44,7 +49,7 @@ INSERT INTO flip_messages (tenant_id) VALUES ('f' || :a);
 INSERT INTO flip_messages (tenant_id) VALUES ('f' || :b);
 COMMIT;
 SQL
-    pgbench -n -d flips -c 8 -j 2 -T "$SECONDS_OF_LOAD" -f "$CLUSTER_DIR/two_rows.sql" \
+    pgbench -n $connect -d flips -c 8 -j 2 -T "$SECONDS_OF_LOAD" -f "$CLUSTER_DIR/two_rows.sql" \
         >"$CLUSTER_DIR/pgbench.log" 2>&1 &
     local load=$! moves=0 edits=0
     while kill -0 "$load" 2>/dev/null; do
@@ -80,7 +85,7 @@ SQL
             ;;
         esac
     done
-    if [ "$MODE" = shared_memory ]; then
+    if [ "$MODE" != lock ]; then
         local in_flight
         in_flight=$(counters_in_flight flips)
         [ "$in_flight" = 0 ] || fail "$in_flight counters still hold reservations or carries"
@@ -91,3 +96,4 @@ SQL
 
 run_flips lock
 run_flips shared_memory "shared_preload_libraries = 'zechat_billing'"
+run_flips "shared_memory, new connections" "shared_preload_libraries = 'zechat_billing'"
