@@ -93,6 +93,23 @@ stop_cluster() {
     stop_cluster_dir "$CLUSTER_DIR"
 }
 
+# start_standby DIR PORT: a hot standby of the current cluster (which must
+# allow replication connections) in DIR, streaming from it, listening on
+# PORT and a unix socket in DIR.  Returns non-zero if it cannot be made.
+start_standby() {
+    local dir=$1 port=$2
+    stop_cluster_dir "$dir"
+    rm -rf "$dir" && mkdir -p "$dir" && chown "$PG_OS_USER:" "$dir"
+    as_pg "$PG_BIN/pg_basebackup" -h "$CLUSTER_DIR" -p "$PGPORT" -U postgres -D "$dir/data" -R \
+        -X stream >/dev/null 2>&1 || return 1
+    {
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir'"
+        echo "hot_standby = on"
+    } >>"$dir/data/postgresql.conf"
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
 # rows_and_usage DB TABLE: "tenant stored/used, ..." for every tenant with
 # rows in TABLE (a tenant_id column): how many rows it stores there, and its
 # usage of messages in its current period.

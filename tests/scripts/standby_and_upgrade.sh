@@ -34,17 +34,7 @@ SQL
 
 # --- hot standby -----------------------------------------------------------
 STANDBY_DIR=/tmp/zb-standby
-stop_cluster_dir "$STANDBY_DIR"
-rm -rf "$STANDBY_DIR" && mkdir -p "$STANDBY_DIR" && chown "$PG_OS_USER:" "$STANDBY_DIR"
-as_pg "$PG_BIN/pg_basebackup" -h "$PRIMARY_DIR" -p 54391 -U postgres -D "$STANDBY_DIR/data" -R -X stream \
-    >/dev/null 2>&1 || fail "pg_basebackup failed"
-{
-    echo "port = 54392"
-    echo "unix_socket_directories = '$STANDBY_DIR'"
-    echo "hot_standby = on"
-} >>"$STANDBY_DIR/data/postgresql.conf"
-as_pg "$PG_BIN/pg_ctl" -D "$STANDBY_DIR/data" -l "$STANDBY_DIR/server.log" -w start >/dev/null ||
-    fail "the standby did not start"
+start_standby "$STANDBY_DIR" 54392 || fail "the standby could not be made and started"
 
 standby() { psql -X -At -h "$STANDBY_DIR" -p 54392 -d postgres "$@"; }
 [ "$(standby -c 'SELECT pg_is_in_recovery()')" = t ] || fail "the standby is not in recovery"

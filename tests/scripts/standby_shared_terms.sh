@@ -33,17 +33,7 @@ INSERT INTO billing.plan_limits VALUES ('small', 'messages', 5);
 SELECT billing.subscribe('t1', 'small');
 SQL
 
-stop_cluster_dir "$STANDBY_DIR"
-rm -rf "$STANDBY_DIR" && mkdir -p "$STANDBY_DIR" && chown "$PG_OS_USER:" "$STANDBY_DIR"
-as_pg "$PG_BIN/pg_basebackup" -h "$CLUSTER_DIR" -p 54425 -U postgres -D "$STANDBY_DIR/data" -R \
-    -X stream >/dev/null 2>&1 || fail "pg_basebackup failed"
-{
-    echo "port = 54426"
-    echo "unix_socket_directories = '$STANDBY_DIR'"
-    echo "hot_standby = on"
-} >>"$STANDBY_DIR/data/postgresql.conf"
-as_pg "$PG_BIN/pg_ctl" -D "$STANDBY_DIR/data" -l "$STANDBY_DIR/server.log" -w start >/dev/null ||
-    fail "the standby did not start"
+start_standby "$STANDBY_DIR" 54426 || fail "the standby could not be made and started"
 standby() { psql -X -At -h "$STANDBY_DIR" -p 54426 -d postgres "$@"; }
 
 [ "$(standby -c "SELECT billing.check_quota('t1', 'messages', 5)")" = t ] ||
