@@ -454,24 +454,21 @@ void pass_move_barriers()
             PendingUsage* entry = touched[i];
             if (entry->counter == nullptr || entry->passed || unwritten_change(entry) == 0)
                 continue;
-            if (counter_pass(entry->counter, entry->move_epoch_seen, &moves)) {
-                entry->passed = true;
-                continue;
-            }
+            bool passed = counter_pass(entry->counter, entry->move_epoch_seen, &moves);
             // Moved by this transaction itself: nobody to wait for, so no
             // pass to take back first; its move seen, the pass is tried
             // again (check_period_again does no more for it).  Taking back
             // every pass and walking again from the first key for each of
             // them made the commit of a plan's interval edit quadratic in
             // its subscribers (4,000: 9 s; a helper's hunt of 2026-12-05).
-            if (counter_moved_by_me(moves)) {
+            if (!passed && counter_moved_by_me(moves)) {
                 entry->move_epoch_seen = moves.epoch;
-                if (counter_pass(entry->counter, entry->move_epoch_seen, &moves)) {
-                    entry->passed = true;
-                    continue;
-                }
+                passed = counter_pass(entry->counter, entry->move_epoch_seen, &moves);
             }
-            stopped = entry;
+            if (passed)
+                entry->passed = true;
+            else
+                stopped = entry;
         }
         if (stopped == nullptr)
             return;
