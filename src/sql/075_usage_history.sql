@@ -139,7 +139,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_plans text[];
+    v_plans text[] := '{}';
 BEGIN
     PERFORM billing._take_limit_log_turn();
     -- Only rows of period resources change what is logged: a plan's gauge
@@ -148,22 +148,15 @@ BEGIN
     -- subscribers are logged once (until 2026-12-05 twice, the second time
     -- finding nothing to log: a limit edited over 32,800 subscribers took
     -- 2.5 s, half of it for that; a helper's hunt).
-    IF TG_OP = 'INSERT' THEN
-        v_plans := ARRAY(SELECT n.plan_id FROM new_rows n
-                           JOIN billing.resources r ON r.resource = n.resource
-                          WHERE r.kind = 'period');
-    ELSIF TG_OP = 'DELETE' THEN
-        v_plans := ARRAY(SELECT o.plan_id FROM old_rows o
-                           JOIN billing.resources r ON r.resource = o.resource
-                          WHERE r.kind = 'period');
-    ELSE
-        v_plans := ARRAY(SELECT n.plan_id FROM new_rows n
-                           JOIN billing.resources r ON r.resource = n.resource
-                          WHERE r.kind = 'period'
-                         UNION
-                         SELECT o.plan_id FROM old_rows o
-                           JOIN billing.resources r ON r.resource = o.resource
-                          WHERE r.kind = 'period');
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        v_plans := v_plans || ARRAY(SELECT n.plan_id FROM new_rows n
+                                      JOIN billing.resources r ON r.resource = n.resource
+                                     WHERE r.kind = 'period');
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        v_plans := v_plans || ARRAY(SELECT o.plan_id FROM old_rows o
+                                      JOIN billing.resources r ON r.resource = o.resource
+                                     WHERE r.kind = 'period');
     END IF;
     PERFORM billing._log_limits(ARRAY(
         SELECT s.tenant_id FROM billing.subscriptions s WHERE s.plan_id = ANY (v_plans)));
