@@ -143,6 +143,20 @@ bool is_billing_config_relation(Oid relid)
     return is_among_first_tables(relid, config_table_count);
 }
 
+bool names_billing_config_table(Oid relid)
+{
+    Oid schema = get_namespace_oid("billing", true);
+    if (!OidIsValid(schema) || get_rel_namespace(relid) != schema)
+        return false;
+    char* name = get_rel_name(relid);
+    bool named = false;
+    for (int i = 0; i < config_table_count && name != nullptr && !named; ++i)
+        named = strcmp(name, table_names[i]) == 0;
+    if (name != nullptr)
+        pfree(name);
+    return named;
+}
+
 void forget_billing_catalog_if(Oid relid)
 {
     if (catalog.resolved && (!OidIsValid(relid) || is_billing_relation(relid)))

@@ -48,6 +48,12 @@ bool is_billing_relation(Oid relid);
 // subscriptions, limit_overrides)?  "Maybe" (true) before resolution.
 bool is_billing_config_relation(Oid relid);
 
+// Is relid named like one of the configuration tables, in schema billing?
+// Looks the relation up by its oid, never raises and never resolves the
+// catalog (a table of the same name without the extension says yes): for
+// DDL that may rewrite one (config_invalidation.cpp).
+bool names_billing_config_table(Oid relid);
+
 // Called from the relcache invalidation callback.
 void forget_billing_catalog_if(Oid relid);
 

@@ -17,16 +17,24 @@
 // counted as committing from its PRE_COMMIT callback until then (or its
 // ABORT), and backends read terms from the tables meanwhile.  COMMIT
 // PREPARED runs no transaction callback: it is counted the same way around
-// the statement (commit_prepared_counted), whatever it commits.  Lock mode
-// has no shared memory of its own; the instant stays (README).
+// the statement (config_utility_counted), whatever it commits.  ALTER
+// TABLE of a configuration table fires no trigger but can change its rows
+// (ALTER COLUMN ... TYPE ... USING rewrites them), or bring back what the
+// trigger missed (ENABLE TRIGGER after changes made while it was
+// disabled): the hook marks its transaction as a configuration change too,
+// so that the instant is closed for it and new backends stop taking terms
+// shared before it.  Lock
+// mode has no shared memory of its own; the instant stays (README).
 #include "config_invalidation.hpp"
 
+#include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
 #include "pg_boundary.hpp"
 #include "utility_chain.hpp"
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
@@ -52,7 +60,7 @@ void on_transaction_event(XactEvent event, void*)
     if (event == XACT_EVENT_COMMIT)
         count_config_change_committed();
     // A prepared change is made visible by COMMIT PREPARED, which runs no
-    // callback: see commit_prepared_counted.
+    // callback: see config_utility_counted.
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE) {
         if (counted_committing)
             count_config_change_committing(false);
@@ -63,16 +71,35 @@ void on_transaction_event(XactEvent event, void*)
 
 ProcessUtility_hook_type previous_utility_hook = nullptr;
 
-// COMMIT PREPARED makes the prepared transaction's changes visible: counted
-// as a configuration change committing while it runs and as committed once
-// it did (a change of none only costs the backends a reload of terms).
-void commit_prepared_counted(PlannedStmt* statement, const char* query_string, bool read_only_tree,
-                             ProcessUtilityContext context, ParamListInfo params,
-                             QueryEnvironment* environment, DestReceiver* destination,
-                             QueryCompletion* completion)
+// ALTER TABLE (or ALTER of another kind of relation) naming one of the
+// configuration tables; looked up without a lock, which the statement
+// takes itself: a name that moves meanwhile only costs backends a reload.
+bool alters_config_table(Node* utility)
+{
+    if (!IsA(utility, AlterTableStmt))
+        return false;
+    RangeVar* relation = castNode(AlterTableStmt, utility)->relation;
+    if (relation == nullptr)
+        return false;
+    Oid relid = RangeVarGetRelid(relation, NoLock, true);
+    return OidIsValid(relid) && zechat::billing::pg::names_billing_config_table(relid);
+}
+
+// The statements that change configuration without the trigger.  ALTER
+// TABLE of a configuration table marks its transaction, which the
+// transaction callback then counts.  COMMIT PREPARED makes the prepared
+// transaction's changes visible: counted as a configuration change
+// committing while it runs and as committed once it did (a change of none
+// only costs the backends a reload of terms).
+void config_utility_counted(PlannedStmt* statement, const char* query_string, bool read_only_tree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment* environment, DestReceiver* destination,
+                            QueryCompletion* completion)
 {
     using namespace zechat::billing::pg;
     Node* utility = statement->utilityStmt;
+    if (alters_config_table(utility))
+        changed_config = true;
     bool commits_prepared = IsA(utility, TransactionStmt) &&
                             castNode(TransactionStmt, utility)->kind == TRANS_STMT_COMMIT_PREPARED;
     if (!commits_prepared) {
@@ -113,7 +140,7 @@ void register_config_change_callback()
 {
     RegisterXactCallback(on_transaction_event, nullptr);
     previous_utility_hook = ProcessUtility_hook;
-    ProcessUtility_hook = commit_prepared_counted;
+    ProcessUtility_hook = config_utility_counted;
 }
 
 } // namespace zechat::billing::pg

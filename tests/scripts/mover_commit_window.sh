@@ -29,8 +29,10 @@
 # the change is counted in shared memory as committing from its PRE_COMMIT
 # until its COMMIT callback (config_invalidation.cpp), and the consumer reads
 # the terms from the tables meanwhile.  Until 2026-12-05 it consumed 3 more
-# under the old limit although it could read the new one.  Lock mode has no shared memory of its own and keeps that
-# instant (README).
+# under the old limit although it could read the new one.  And the same for
+# ALTER TABLE enabling the trigger again after the limit was lowered with it
+# disabled (reenable_window).  Lock mode has no shared memory of its own
+# and keeps that instant (README).
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 install_packages gdb
@@ -95,6 +97,40 @@ limit_change_window() {
     [ "$fits" = false ] && [ "$(used_now win_t)" = 6 ] || fail "consumed under the old limit"
 }
 
+# The same instant for a change that fires no trigger: the limit was
+# lowered while the table's trigger was disabled (a known limit: no backend
+# hears of it), and ALTER TABLE enables the trigger again.  That ALTER
+# TABLE is counted as a configuration change by the utility hook
+# (config_invalidation.cpp), so the consumer, with the old limit cached,
+# must read the terms from the tables in the instant it commits.  Until
+# 2026-12-06 it consumed under the cached limit.
+reenable_window() {
+    q "UPDATE billing.plan_limits SET hard_limit = 20 WHERE plan_id = 'win_y'" >/dev/null
+    q "ALTER TABLE billing.plan_limits DISABLE TRIGGER config_updated" >/dev/null
+    echo "SELECT 'cached ' || billing.check_quota('win_t', 'messages', 1);" >&3
+    wait_for "$work/consumer.out" '^cached true'
+    q "UPDATE billing.plan_limits SET hard_limit = 6 WHERE plan_id = 'win_y'" >/dev/null
+    echo "SELECT 'unseen ' || billing.check_quota('win_t', 'messages', 1);" >&3
+    wait_for "$work/consumer.out" '^unseen true' # the known limit
+    echo "BEGIN;" >&4
+    echo "ALTER TABLE billing.plan_limits ENABLE ALWAYS TRIGGER config_updated;" >&4
+    echo "SELECT 'enabled';" >&4
+    wait_for "$work/mover.out" '^enabled'
+    commit_stopped_when_visible "enabling the trigger"
+    echo "SELECT 'room ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
+    wait_for "$work/consumer.out" '^room '
+    touch "$work/go"
+    wait "$gdb_pid" || true
+    gdb_pid=
+    echo "SELECT 'reenabled';" >&4
+    wait_for "$work/mover.out" '^reenabled'
+    local room
+    room=$(sed -n 's/^room //p' "$work/consumer.out")
+    echo "3 more under the limit of 6 restored with 6 used: admitted $room, used $(used_now win_t)"
+    [ "$room" = false ] && [ "$(used_now win_t)" = 6 ] ||
+        fail "consumed under a limit cached while the trigger was disabled"
+}
+
 run_window() { # MODE [postgresql.conf lines...]
     MODE=$1
     shift
@@ -151,7 +187,10 @@ SQL
     wait_for "$work/consumer.out" '^consumed'
     echo "SELECT 'done';" >&4
     wait_for "$work/mover.out" '^done'
-    [ "$MODE" = lock ] || limit_change_window
+    if [ "$MODE" != lock ]; then
+        limit_change_window
+        reenable_window
+    fi
     exec 3>&- 4>&-
     wait "$consumer_pid" "$mover_pid" || true
     consumer_pid=
