@@ -17,13 +17,13 @@ bench_rows() {
 out=$(WARMUP_SECONDS=1 COPY_ROWS=5000 bash "$REPO_ROOT/bench/run.sh" 1 1)
 echo "$out"
 echo "$out" | grep -q "1s x 1 rounds after a 1s warm-up, durable commits" || fail "no durable header"
-# 5 variants in each of 3 pgbench scenarios, 5 for COPY, 2 for consume_quota().
-[ "$(bench_rows "$out")" -eq 22 ] || fail "expected 22 result rows"
+# 6 variants in each of 3 pgbench scenarios, 5 for COPY, 2 for consume_quota().
+[ "$(bench_rows "$out")" -eq 25 ] || fail "expected 25 result rows"
 
 out=$(COMMITS=relaxed SCENARIOS=hot1 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/run.sh" 1 1)
 echo "$out"
 echo "$out" | grep -q "relaxed commits" || fail "no relaxed header"
-[ "$(bench_rows "$out")" -eq 5 ] || fail "expected 5 result rows"
+[ "$(bench_rows "$out")" -eq 6 ] || fail "expected 6 result rows"
 
 # The counter table's churn benchmark, on a table of 200 counters.
 out=$(MAX_COUNTERS=200 WARMUP_SECONDS=1 bash "$REPO_ROOT/bench/counter_churn.sh" 1 1)
