@@ -44,6 +44,9 @@ struct TermsEntry {
 // A backend that serves many tenants must not grow without bound: past this
 // many entries the cache starts over.
 constexpr long max_cached_terms = 20000;
+// Reads of a key's terms again when a configuration change arrived while
+// reading them (terms_at).
+constexpr int max_rereads = 3;
 
 HTAB* terms_cache = nullptr;
 bool terms_stale = false;
@@ -228,11 +231,25 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         TermsEntry loaded;
         std::memset(&loaded, 0, sizeof loaded);
         load_stored_terms(key, hash_key, &loaded.stored);
+        // A configuration change arrived while loading.  It may be an ALTER
+        // TABLE that rewrote a table (every row written again under its
+        // transaction id) and committed while this read waited for its
+        // lock: the snapshot, taken before, then found that table empty
+        // (until 2026-12-06: no subscription, no override, or a limit of
+        // 0).  Read again, with a new snapshot and the locks held now; a
+        // few times at most, for changes that keep coming.
+        for (int reread = 0; terms_stale && !reading_in_parallel_mode() && reread < max_rereads;
+             ++reread) {
+            ensure_fresh_cache();
+            generation = terms_generation;
+            std::memset(&loaded, 0, sizeof loaded);
+            load_stored_terms(key, hash_key, &loaded.stored);
+        }
         loaded.key = hash_key;
         if (terms_stale || reading_in_parallel_mode()) {
-            // A configuration change arrived while loading, or this was read
-            // with a parallel query's snapshot (read_snapshot.hpp): what was
-            // read may predate a change.  Use it for this call only, which is
+            // Changes kept arriving while loading, or this was read with a
+            // parallel query's snapshot (read_snapshot.hpp): what was read
+            // may predate a change.  Use it for this call only, which is
             // concurrent with that change anyway, and let the next call reload.
             scratch_entry = loaded;
             entry = &scratch_entry;

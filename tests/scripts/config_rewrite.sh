@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# A consumption that reads a tenant's terms while an ALTER TABLE rewrites a
+# configuration table waits for the rewrite's lock, and must then read the
+# rows as they are: a rewrite writes every row again under its own
+# transaction id, so a snapshot taken before the wait (until 2026-12-06)
+# found the table empty once the rewrite committed, and the terms had no
+# override (t_over consumed past its override of 5, under the plan's 100)
+# or no subscription (t_active refused, "no_subscription").  Each consumer
+# is a new backend, and each rewrite commits only once the consumer waits
+# for its lock.  Runs in both modes.
+source "$(dirname "$0")/../../scripts/lib.sh"
+
+alterer_pid=
+work=
+cleanup() {
+    exec 3>&- || true
+    [ -z "$alterer_pid" ] || wait "$alterer_pid" 2>/dev/null || true
+    stop_cluster
+}
+trap cleanup EXIT
+fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
+q() { psql -X -At -v ON_ERROR_STOP=1 -d rewrite -c "$1"; }
+wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
+used_now() {
+    q "SELECT used FROM billing.tenant_usage('$1') WHERE resource = 'messages'"
+}
+
+# Whether a backend waits for a lock (the consumer: the alterer waits for
+# no lock, and this query's own backend for none).
+consumer_waits() {
+    [ "$(q "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = 'rewrite' AND wait_event_type = 'Lock'")" = 1 ]
+}
+
+# while_rewriting REWRITE CALL: CALL's answer (or the SQLSTATE of its error),
+# made by a new backend that waits for the lock of REWRITE, which commits
+# once it does.
+while_rewriting() {
+    local rewrite=$1 call=$2
+    # A counted change first: a new backend in shared-memory mode then takes
+    # no terms another backend shared, and reads them from the tables.
+    q "UPDATE billing.plans SET name = name || '.' WHERE plan_id = 'p'" >/dev/null
+    rm -f "$work/alterer.out" "$work/consumer.out"
+    local fifo
+    fifo=$(mktemp -u "$work/alterer.XXXX")
+    mkfifo "$fifo"
+    psql -X -At -d rewrite <"$fifo" >"$work/alterer.out" 2>&1 &
+    alterer_pid=$!
+    exec 3>"$fifo"
+    echo "BEGIN;" >&3
+    echo "$rewrite;" >&3
+    echo "SELECT 'rewritten';" >&3
+    wait_for "$work/alterer.out" '^rewritten'
+    psql -X -At -v VERBOSITY=verbose -d rewrite -c "$call" >"$work/consumer.out" 2>&1 &
+    local consumer=$!
+    wait_until 60 consumer_waits || fail "the consumer never waited for the rewrite"
+    echo "COMMIT;" >&3
+    exec 3>&-
+    wait "$alterer_pid" || true
+    alterer_pid=
+    wait "$consumer" || true
+    grep -q ERROR "$work/alterer.out" && { cat "$work/alterer.out"; fail "the rewrite failed"; }
+    sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' "$work/consumer.out" | head -1
+}
+
+run() { # MODE [postgresql.conf lines...]
+    MODE=$1
+    shift
+    start_cluster config_rewrite 54427 "$@"
+    createdb rewrite
+    psql -X -q -v ON_ERROR_STOP=1 -d rewrite >/dev/null <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
+INSERT INTO billing.plan_limits VALUES ('p', 'messages', 100);
+SELECT billing.subscribe('t_over', 'p'), billing.subscribe('t_active', 'p');
+INSERT INTO billing.limit_overrides VALUES ('t_over', 'messages', 5);
+SELECT billing.consume_quota('t_over', 'messages', 4);
+SQL
+    work=$CLUSTER_DIR/work
+    mkdir -p "$work"
+    chmod 777 "$work"
+
+    local answer
+    answer=$(while_rewriting \
+        "ALTER TABLE billing.limit_overrides ADD COLUMN note float8 DEFAULT random()" \
+        "SELECT billing.try_consume_quota('t_over', 'messages', 3)")
+    echo "3 more over an override of 5 with 4 used, during a rewrite of limit_overrides: $answer, used $(used_now t_over)"
+    [ "$answer" = f ] && [ "$(used_now t_over)" = 4 ] || fail "the override was not seen"
+
+    answer=$(while_rewriting \
+        "ALTER TABLE billing.subscriptions ALTER COLUMN status TYPE text USING status || ''" \
+        "SELECT billing.consume_quota('t_active', 'messages', 1)")
+    echo "1 for an active tenant, during a rewrite of subscriptions: $answer"
+    [ "$answer" = 99 ] || fail "the subscription was not seen"
+
+    answer=$(while_rewriting \
+        "ALTER TABLE billing.plan_limits ADD COLUMN note float8 DEFAULT random()" \
+        "SELECT billing.consume_quota('t_active', 'messages', 1)")
+    echo "1 more, during a rewrite of plan_limits: $answer"
+    [ "$answer" = 98 ] || fail "the plan's limit was not seen"
+    stop_cluster
+    echo "config rewrite ($MODE): ok"
+}
+
+run lock
+run shared_memory "shared_preload_libraries = 'zechat_billing'"
