@@ -71,6 +71,23 @@ commit_stopped_when_visible() { # WHAT
         { cat "$work/gdb.log"; fail "$1 never left the running transactions"; }
 }
 
+# While the mover is stopped in its COMMIT, the consumer tries 3 more of
+# win_t's units, 6 of its limit of 6 used (its answer marked TAG in its
+# output); then the mover goes on.  They must have been refused.
+three_more_refused() { # TAG WHAT FAILURE
+    echo "SELECT '$1 ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
+    wait_for "$work/consumer.out" "^$1 "
+    touch "$work/go"
+    wait "$gdb_pid" || true
+    gdb_pid=
+    echo "SELECT 'went on after $1';" >&4
+    wait_for "$work/mover.out" "^went on after $1"
+    local admitted
+    admitted=$(sed -n "s/^$1 //p" "$work/consumer.out")
+    echo "3 more $2 with 6 used: admitted $admitted, used $(used_now win_t)"
+    [ "$admitted" = false ] && [ "$(used_now win_t)" = 6 ] || fail "$3"
+}
+
 # The sessions of run_window, once its schedule change is done: the mover
 # lowers the yearly plan's limit to what win_t uses, and is stopped in its
 # COMMIT as above; the consumer, with the old limit cached, tries 3 more.
@@ -84,17 +101,7 @@ limit_change_window() {
     commit_stopped_when_visible "the limit change"
     [ "$(q "SELECT hard_limit FROM billing.plan_limits WHERE plan_id = 'win_y'")" = 6 ] ||
         fail "the limit change is not committed for new snapshots"
-    echo "SELECT 'fits ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
-    wait_for "$work/consumer.out" '^fits '
-    touch "$work/go"
-    wait "$gdb_pid" || true
-    gdb_pid=
-    echo "SELECT 'changed';" >&4
-    wait_for "$work/mover.out" '^changed'
-    local fits
-    fits=$(sed -n 's/^fits //p' "$work/consumer.out")
-    echo "3 more under the new limit of 6 with 6 used: admitted $fits, used $(used_now win_t)"
-    [ "$fits" = false ] && [ "$(used_now win_t)" = 6 ] || fail "consumed under the old limit"
+    three_more_refused fits "under the new limit of 6" "consumed under the old limit"
 }
 
 # The same instant for a change that fires no trigger: the limit was
@@ -117,18 +124,8 @@ reenable_window() {
     echo "SELECT 'enabled';" >&4
     wait_for "$work/mover.out" '^enabled'
     commit_stopped_when_visible "enabling the trigger"
-    echo "SELECT 'room ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
-    wait_for "$work/consumer.out" '^room '
-    touch "$work/go"
-    wait "$gdb_pid" || true
-    gdb_pid=
-    echo "SELECT 'reenabled';" >&4
-    wait_for "$work/mover.out" '^reenabled'
-    local room
-    room=$(sed -n 's/^room //p' "$work/consumer.out")
-    echo "3 more under the limit of 6 restored with 6 used: admitted $room, used $(used_now win_t)"
-    [ "$room" = false ] && [ "$(used_now win_t)" = 6 ] ||
-        fail "consumed under a limit cached while the trigger was disabled"
+    three_more_refused room "under the limit of 6 restored" \
+        "consumed under a limit cached while the trigger was disabled"
 }
 
 run_window() { # MODE [postgresql.conf lines...]
