@@ -7,7 +7,8 @@
 # override (t_over consumed past its override of 5, under the plan's 100)
 # or no subscription (t_active refused, "no_subscription").  Each consumer
 # is a new backend, and each rewrite commits only once the consumer waits
-# for its lock.  Runs in both modes.
+# for its lock.  The same for a reload of a table (TRUNCATE, then INSERT in
+# the same transaction).  Runs in both modes.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 alterer_pid=
@@ -98,6 +99,14 @@ SQL
         "SELECT billing.consume_quota('t_active', 'messages', 1)")
     echo "1 more, during a rewrite of plan_limits: $answer"
     [ "$answer" = 98 ] || fail "the plan's limit was not seen"
+
+    # An administrator's reload of a table: TRUNCATE gives it a new file too,
+    # holding only the rows inserted after it.
+    answer=$(while_rewriting \
+        "TRUNCATE billing.limit_overrides; INSERT INTO billing.limit_overrides VALUES ('t_over', 'messages', 5)" \
+        "SELECT billing.try_consume_quota('t_over', 'messages', 3)")
+    echo "3 more over an override of 5 with 4 used, during a reload of limit_overrides: $answer, used $(used_now t_over)"
+    [ "$answer" = f ] && [ "$(used_now t_over)" = 4 ] || fail "the reloaded override was not seen"
     stop_cluster
     echo "config rewrite ($MODE): ok"
 }
