@@ -23,8 +23,8 @@
 // trigger missed (ENABLE TRIGGER after changes made while it was
 // disabled): the hook marks its transaction as a configuration change too,
 // so that the instant is closed for it and new backends stop taking terms
-// shared before it.  Lock
-// mode has no shared memory of its own; the instant stays (README).
+// shared before it.  Lock mode has no shared memory of its own; the
+// instant stays (README).
 #include "config_invalidation.hpp"
 
 #include "billing_catalog.hpp"

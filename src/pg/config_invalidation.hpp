@@ -10,8 +10,8 @@ namespace zechat::billing::pg {
 
 // Shared-memory mode: installs the transaction callback that counts a
 // committed change, and the utility hook that counts ALTER TABLE of a
-// configuration table and COMMIT PREPARED;
-// called from _PG_init while shared_preload_libraries is processed.
+// configuration table and COMMIT PREPARED; called from _PG_init while
+// shared_preload_libraries is processed.
 void register_config_change_callback();
 
 } // namespace zechat::billing::pg
