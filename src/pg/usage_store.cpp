@@ -22,6 +22,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -207,6 +208,12 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
+    // The saved plan locks usage_parts only as it runs, after the snapshot
+    // below is taken: lock first.  An ALTER TABLE that rewrites the table
+    // (every row written again under its transaction id), committed while
+    // this waited for its lock, left the older snapshot an empty table
+    // (until 2026-12-06: check_quota answered true at 4 of 5 for 2 more).
+    LockRelationOid(billing_usage_relation(), AccessShareLock);
     int rc = SPI_execute_snapshot(*plan, args, NULL, snapshot_for_reading(), InvalidSnapshot,
                                   reading_in_parallel_mode(), false, 1);
     if (rc != SPI_OK_SELECT)

@@ -14,7 +14,7 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 alterer_pid=
 work=
 cleanup() {
-    exec 3>&- || true
+    exec 3>&- 4>&- || true
     [ -z "$alterer_pid" ] || wait "$alterer_pid" 2>/dev/null || true
     stop_cluster
 }
@@ -64,6 +64,41 @@ while_rewriting() {
     sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' "$work/consumer.out" | head -1
 }
 
+# check_quota from a backend that has made the call once already (its plan
+# of the usage read saved): while an ALTER TABLE rewrites usage_parts, the
+# read waits for the rewrite's lock and must then see the rows it wrote
+# (until 2026-12-06 it saw none, and answered t at 4 of 5 for 2 more).
+check_while_usage_rewritten() {
+    rm -f "$work/checker.out" "$work/alterer.out"
+    local checker_fifo alterer_fifo checker
+    checker_fifo=$(mktemp -u "$work/checker.XXXX")
+    alterer_fifo=$(mktemp -u "$work/alterer.XXXX")
+    mkfifo "$checker_fifo" "$alterer_fifo"
+    psql -X -At -d rewrite <"$checker_fifo" >"$work/checker.out" 2>&1 &
+    checker=$!
+    exec 4>"$checker_fifo"
+    echo "SELECT 'warm ' || billing.check_quota('t_over', 'messages', 2);" >&4
+    wait_for "$work/checker.out" '^warm '
+    psql -X -At -d rewrite <"$alterer_fifo" >"$work/alterer.out" 2>&1 &
+    alterer_pid=$!
+    exec 3>"$alterer_fifo"
+    echo "BEGIN;" >&3
+    echo "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random();" >&3
+    echo "SELECT 'rewritten';" >&3
+    wait_for "$work/alterer.out" '^rewritten'
+    echo "SELECT 'during ' || billing.check_quota('t_over', 'messages', 2);" >&4
+    wait_until 60 consumer_waits || fail "the checker never waited for the rewrite"
+    echo "COMMIT;" >&3
+    exec 3>&- 4>&-
+    wait "$alterer_pid" "$checker" || true
+    alterer_pid=
+    grep -q ERROR "$work/alterer.out" "$work/checker.out" && {
+        cat "$work/alterer.out" "$work/checker.out"
+        fail "the rewrite or the check failed"
+    }
+    sed -n 's/^during //p' "$work/checker.out"
+}
+
 run() { # MODE [postgresql.conf lines...]
     MODE=$1
     shift
@@ -107,6 +142,10 @@ SQL
         "SELECT billing.try_consume_quota('t_over', 'messages', 3)")
     echo "3 more over an override of 5 with 4 used, during a reload of limit_overrides: $answer, used $(used_now t_over)"
     [ "$answer" = f ] && [ "$(used_now t_over)" = 4 ] || fail "the reloaded override was not seen"
+
+    answer=$(check_while_usage_rewritten)
+    echo "check_quota of 2 more at 4 of 5, from a warm backend, during a rewrite of usage_parts: $answer"
+    [ "$answer" = false ] || fail "the usage was not seen"
     stop_cluster
     echo "config rewrite ($MODE): ok"
 }
