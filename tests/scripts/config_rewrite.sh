@@ -33,6 +33,23 @@ consumer_waits() {
              WHERE datname = 'rewrite' AND wait_event_type = 'Lock'")" = 1 ]
 }
 
+# begin_rewrite REWRITE: a session (its input on fd 3, its pid in
+# alterer_pid) that has begun a transaction and run REWRITE in it; COMMIT
+# on fd 3 ends it.
+begin_rewrite() {
+    rm -f "$work/alterer.out"
+    local fifo
+    fifo=$(mktemp -u "$work/alterer.XXXX")
+    mkfifo "$fifo"
+    psql -X -At -d rewrite <"$fifo" >"$work/alterer.out" 2>&1 &
+    alterer_pid=$!
+    exec 3>"$fifo"
+    echo "BEGIN;" >&3
+    echo "$1;" >&3
+    echo "SELECT 'rewritten';" >&3
+    wait_for "$work/alterer.out" '^rewritten'
+}
+
 # while_rewriting REWRITE CALL: CALL's answer (or the SQLSTATE of its error),
 # made by a new backend that waits for the lock of REWRITE, which commits
 # once it does.
@@ -41,17 +58,8 @@ while_rewriting() {
     # A counted change first: a new backend in shared-memory mode then takes
     # no terms another backend shared, and reads them from the tables.
     q "UPDATE billing.plans SET name = name || '.' WHERE plan_id = 'p'" >/dev/null
-    rm -f "$work/alterer.out" "$work/consumer.out"
-    local fifo
-    fifo=$(mktemp -u "$work/alterer.XXXX")
-    mkfifo "$fifo"
-    psql -X -At -d rewrite <"$fifo" >"$work/alterer.out" 2>&1 &
-    alterer_pid=$!
-    exec 3>"$fifo"
-    echo "BEGIN;" >&3
-    echo "$rewrite;" >&3
-    echo "SELECT 'rewritten';" >&3
-    wait_for "$work/alterer.out" '^rewritten'
+    rm -f "$work/consumer.out"
+    begin_rewrite "$rewrite"
     psql -X -At -v VERBOSITY=verbose -d rewrite -c "$call" >"$work/consumer.out" 2>&1 &
     local consumer=$!
     wait_until 60 consumer_waits || fail "the consumer never waited for the rewrite"
@@ -69,23 +77,16 @@ while_rewriting() {
 # read waits for the rewrite's lock and must then see the rows it wrote
 # (until 2026-12-06 it saw none, and answered t at 4 of 5 for 2 more).
 check_while_usage_rewritten() {
-    rm -f "$work/checker.out" "$work/alterer.out"
-    local checker_fifo alterer_fifo checker
+    rm -f "$work/checker.out"
+    local checker_fifo checker
     checker_fifo=$(mktemp -u "$work/checker.XXXX")
-    alterer_fifo=$(mktemp -u "$work/alterer.XXXX")
-    mkfifo "$checker_fifo" "$alterer_fifo"
+    mkfifo "$checker_fifo"
     psql -X -At -d rewrite <"$checker_fifo" >"$work/checker.out" 2>&1 &
     checker=$!
     exec 4>"$checker_fifo"
     echo "SELECT 'warm ' || billing.check_quota('t_over', 'messages', 2);" >&4
     wait_for "$work/checker.out" '^warm '
-    psql -X -At -d rewrite <"$alterer_fifo" >"$work/alterer.out" 2>&1 &
-    alterer_pid=$!
-    exec 3>"$alterer_fifo"
-    echo "BEGIN;" >&3
-    echo "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random();" >&3
-    echo "SELECT 'rewritten';" >&3
-    wait_for "$work/alterer.out" '^rewritten'
+    begin_rewrite "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random()"
     echo "SELECT 'during ' || billing.check_quota('t_over', 'messages', 2);" >&4
     wait_until 60 consumer_waits || fail "the checker never waited for the rewrite"
     echo "COMMIT;" >&3
