@@ -229,21 +229,20 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         // Load into a local first: an error while loading must not leave a
         // half-filled entry in the cache.
         TermsEntry loaded;
-        std::memset(&loaded, 0, sizeof loaded);
-        load_stored_terms(key, hash_key, &loaded.stored);
-        // A configuration change arrived while loading.  It may be an ALTER
+        // A configuration change that arrived while loading may be an ALTER
         // TABLE that rewrote a table (every row written again under its
         // transaction id) and committed while this read waited for its
         // lock: the snapshot, taken before, then found that table empty
         // (until 2026-12-06: no subscription, no override, or a limit of
-        // 0).  Read again, with a new snapshot and the locks held now; a
-        // few times at most, for changes that keep coming.
-        for (int reread = 0; terms_stale && !reading_in_parallel_mode() && reread < max_rereads;
-             ++reread) {
-            ensure_fresh_cache();
-            generation = terms_generation;
+        // 0).  Then read again, with a new snapshot and the locks held now;
+        // a few times at most, for changes that keep coming.
+        for (int reread = 0;; ++reread) {
             std::memset(&loaded, 0, sizeof loaded);
             load_stored_terms(key, hash_key, &loaded.stored);
+            if (!terms_stale || reading_in_parallel_mode() || reread == max_rereads)
+                break;
+            ensure_fresh_cache();
+            generation = terms_generation;
         }
         loaded.key = hash_key;
         if (terms_stale || reading_in_parallel_mode()) {

@@ -50,6 +50,15 @@ begin_rewrite() {
     wait_for "$work/alterer.out" '^rewritten'
 }
 
+# Commits the rewrite begun by begin_rewrite, and waits for its session.
+end_rewrite() {
+    echo "COMMIT;" >&3
+    exec 3>&-
+    wait "$alterer_pid" || true
+    alterer_pid=
+    grep -q ERROR "$work/alterer.out" && { cat "$work/alterer.out"; fail "the rewrite failed"; }
+}
+
 # while_rewriting REWRITE CALL: CALL's answer (or the SQLSTATE of its error),
 # made by a new backend that waits for the lock of REWRITE, which commits
 # once it does.
@@ -63,12 +72,8 @@ while_rewriting() {
     psql -X -At -v VERBOSITY=verbose -d rewrite -c "$call" >"$work/consumer.out" 2>&1 &
     local consumer=$!
     wait_until 60 consumer_waits || fail "the consumer never waited for the rewrite"
-    echo "COMMIT;" >&3
-    exec 3>&-
-    wait "$alterer_pid" || true
-    alterer_pid=
+    end_rewrite
     wait "$consumer" || true
-    grep -q ERROR "$work/alterer.out" && { cat "$work/alterer.out"; fail "the rewrite failed"; }
     sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' "$work/consumer.out" | head -1
 }
 
@@ -89,14 +94,10 @@ check_while_usage_rewritten() {
     begin_rewrite "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random()"
     echo "SELECT 'during ' || billing.check_quota('t_over', 'messages', 2);" >&4
     wait_until 60 consumer_waits || fail "the checker never waited for the rewrite"
-    echo "COMMIT;" >&3
-    exec 3>&- 4>&-
-    wait "$alterer_pid" "$checker" || true
-    alterer_pid=
-    grep -q ERROR "$work/alterer.out" "$work/checker.out" && {
-        cat "$work/alterer.out" "$work/checker.out"
-        fail "the rewrite or the check failed"
-    }
+    end_rewrite
+    exec 4>&-
+    wait "$checker" || true
+    grep -q ERROR "$work/checker.out" && { cat "$work/checker.out"; fail "the check failed"; }
     sed -n 's/^during //p' "$work/checker.out"
 }
 
