@@ -3,9 +3,12 @@
 #include "billing_catalog.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -53,6 +56,13 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
                      TimestampTzGetDatum(period_start), TimestampTzGetDatum(period_end),
                      Int64GetDatum(delta)};
     bool read_only = nargs == 4;
+    // Locked before the snapshot is taken, as the saved plan would lock it
+    // only as it runs: a rewrite of the table committed while this waited
+    // for its lock would leave the snapshot older than every row
+    // (usage_store.cpp select_used; not reproduced here, the same order).
+    Oid closed_periods = get_relname_relid("closed_periods", get_namespace_oid("billing", false));
+    if (OidIsValid(closed_periods))
+        LockRelationOid(closed_periods, read_only ? AccessShareLock : RowExclusiveLock);
     int rc = SPI_execute_snapshot(*plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
                                   read_only, !read_only, 1);
     if (rc != (read_only ? SPI_OK_SELECT : SPI_OK_UPDATE))

@@ -7,6 +7,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -87,8 +88,15 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     // Between a package upgrade and ALTER EXTENSION ... UPDATE this library
     // serves the objects of 1.0, which have no alerts.  (Looked up on each
     // crossing, which is rare, so the update takes effect at once.)
-    if (!OidIsValid(get_relname_relid("alerts", get_namespace_oid("billing", false))))
+    Oid alerts = get_relname_relid("alerts", get_namespace_oid("billing", false));
+    if (!OidIsValid(alerts))
         return;
+    // Locked before the snapshot below is taken (the plan would lock it only
+    // as it runs): a rewrite of billing.alerts committed while this waited
+    // for its lock would otherwise leave the snapshot older than every row,
+    // and ON CONFLICT meeting a row it cannot see fails a REPEATABLE READ
+    // commit with 40001.
+    LockRelationOid(alerts, RowExclusiveLock);
     SavedUser saved;
     become_extension_owner(&saved);
     if (SPI_connect() != SPI_OK_CONNECT)

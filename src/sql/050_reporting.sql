@@ -89,6 +89,13 @@ BEGIN
 END;
 $$;
 
+-- The tables are locked first, and read by the next statement with a
+-- snapshot of its own, taken once they are (VOLATILE: a STABLE function
+-- reads with its caller's, and a saved plan locks them only as it runs).
+-- An ALTER TABLE rewriting one of them, committed while this waited for
+-- its lock, writes every row again under its own transaction id, and an
+-- older snapshot sees none: until 2026-12-06 every resource read as
+-- unused during a rewrite of usage_parts (tests/scripts/config_rewrite.sh).
 CREATE FUNCTION billing.tenant_usage(tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -100,25 +107,28 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    LOCK TABLE billing.usage_parts, billing.resources, billing.subscriptions, billing.plans,
+               billing.plan_limits, billing.limit_overrides IN ACCESS SHARE MODE;
     RETURN QUERY SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id));
 END;
 $$;
 -- As the extension owner, so that EXECUTE on one of these is enough, as
--- it is for the uuid and bigint forms of consume_quota & co.
+-- it is for the uuid and bigint forms of consume_quota & co.  VOLATILE as
+-- the text form they call.
 CREATE FUNCTION billing.tenant_usage(tenant_id uuid)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 CREATE FUNCTION billing.tenant_usage(tenant_id bigint)
 RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
                percent numeric, period_start timestamptz, period_end timestamptz, status text)
-LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT * FROM billing.tenant_usage(tenant_id::text) $$;
 COMMENT ON FUNCTION billing.tenant_usage(text) IS

@@ -8,7 +8,8 @@
 # or no subscription (t_active refused, "no_subscription").  Each consumer
 # is a new backend, and each rewrite commits only once the consumer waits
 # for its lock.  The same for a reload of a table (TRUNCATE, then INSERT in
-# the same transaction).  Runs in both modes.
+# the same transaction).  The same for tenant_usage() and for the record of
+# a usage alert.  Runs in both modes.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 alterer_pid=
@@ -77,28 +78,29 @@ while_rewriting() {
     sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' "$work/consumer.out" | head -1
 }
 
-# check_quota from a backend that has made the call once already (its plan
-# of the usage read saved): while an ALTER TABLE rewrites usage_parts, the
-# read waits for the rewrite's lock and must then see the rows it wrote
-# (until 2026-12-06 it saw none, and answered t at 4 of 5 for 2 more).
-check_while_usage_rewritten() {
-    rm -f "$work/checker.out"
-    local checker_fifo checker
-    checker_fifo=$(mktemp -u "$work/checker.XXXX")
-    mkfifo "$checker_fifo"
-    psql -X -At -d rewrite <"$checker_fifo" >"$work/checker.out" 2>&1 &
-    checker=$!
-    exec 4>"$checker_fifo"
-    echo "SELECT 'warm ' || billing.check_quota('t_over', 'messages', 2);" >&4
-    wait_for "$work/checker.out" '^warm '
-    begin_rewrite "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random()"
-    echo "SELECT 'during ' || billing.check_quota('t_over', 'messages', 2);" >&4
-    wait_until 60 consumer_waits || fail "the checker never waited for the rewrite"
+# while_rewriting_warm REWRITE WARM CALL: like while_rewriting, by a
+# backend that ran WARM first (its plans of the reads saved: a saved plan
+# locks its tables only as it runs, after the read's snapshot is taken).
+while_rewriting_warm() {
+    local rewrite=$1 warm=$2 call=$3
+    rm -f "$work/warm.out"
+    local warm_fifo session
+    warm_fifo=$(mktemp -u "$work/warm.XXXX")
+    mkfifo "$warm_fifo"
+    psql -X -At -v VERBOSITY=verbose -d rewrite <"$warm_fifo" >"$work/warm.out" 2>&1 &
+    session=$!
+    exec 4>"$warm_fifo"
+    printf '%s;\nSELECT %s;\n' "$warm" "'warm'" >&4
+    wait_for "$work/warm.out" '^warm$'
+    grep -q ERROR "$work/warm.out" && { cat "$work/warm.out" >&2; fail "WARM failed"; }
+    begin_rewrite "$rewrite"
+    printf 'SELECT %s;\n%s;\n' "'during'" "$call" >&4
+    wait_until 60 consumer_waits || fail "the warm backend never waited for the rewrite"
     end_rewrite
     exec 4>&-
-    wait "$checker" || true
-    grep -q ERROR "$work/checker.out" && { cat "$work/checker.out"; fail "the check failed"; }
-    sed -n 's/^during //p' "$work/checker.out"
+    wait "$session" || true
+    sed -n '/^during$/,$p' "$work/warm.out" |
+        sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' | head -1
 }
 
 run() { # MODE [postgresql.conf lines...]
@@ -113,6 +115,8 @@ INSERT INTO billing.plan_limits VALUES ('p', 'messages', 100);
 SELECT billing.subscribe('t_over', 'p'), billing.subscribe('t_active', 'p');
 INSERT INTO billing.limit_overrides VALUES ('t_over', 'messages', 5);
 SELECT billing.consume_quota('t_over', 'messages', 4);
+INSERT INTO billing.plan_limits VALUES ('p', 'users', 10);
+SELECT billing.subscribe('t_alert', 'p');
 SQL
     work=$CLUSTER_DIR/work
     mkdir -p "$work"
@@ -145,9 +149,37 @@ SQL
     echo "3 more over an override of 5 with 4 used, during a reload of limit_overrides: $answer, used $(used_now t_over)"
     [ "$answer" = f ] && [ "$(used_now t_over)" = 4 ] || fail "the reloaded override was not seen"
 
-    answer=$(check_while_usage_rewritten)
+    # check_quota until 2026-12-06: t at 4 of 5 for 2 more.
+    answer=$(while_rewriting_warm \
+        "ALTER TABLE billing.usage_parts ADD COLUMN note float8 DEFAULT random()" \
+        "SELECT billing.check_quota('t_over', 'messages', 2)" \
+        "SELECT billing.check_quota('t_over', 'messages', 2)")
     echo "check_quota of 2 more at 4 of 5, from a warm backend, during a rewrite of usage_parts: $answer"
-    [ "$answer" = false ] || fail "the usage was not seen"
+    [ "$answer" = f ] || fail "the usage was not seen"
+
+    # tenant_usage reads usage_parts in a function, which until 2026-12-06
+    # read it with the caller's snapshot, taken before the wait: 0 used.
+    answer=$(while_rewriting \
+        "ALTER TABLE billing.usage_parts ADD COLUMN other_note float8 DEFAULT random()" \
+        "SELECT used FROM billing.tenant_usage('t_over') WHERE resource = 'messages'")
+    echo "tenant_usage of 4 used, during a rewrite of usage_parts: $answer"
+    [ "$answer" = 4 ] || fail "the usage was not seen"
+
+    # A REPEATABLE READ commit that crosses 80 % of users again (8 of 10,
+    # given back to 7) records an alert already recorded: ON CONFLICT skips
+    # it, and must meet the row as the rewrite of billing.alerts wrote it
+    # (until 2026-12-06 the insert's snapshot predated the rewrite, and the
+    # commit failed with 40001).  From a backend that recorded an alert
+    # already: its statement is saved.
+    answer=$(while_rewriting_warm \
+        "ALTER TABLE billing.alerts ADD COLUMN note float8 DEFAULT random()" \
+        "SELECT billing.consume_quota('t_alert', 'users', 8); SELECT billing.release_quota('t_alert', 'users', 1)" \
+        "BEGIN ISOLATION LEVEL REPEATABLE READ;
+         SELECT FROM billing.consume_quota('t_alert', 'users', 1);
+         COMMIT;
+         SELECT count(*) FROM billing.alerts WHERE tenant_id = 't_alert'")
+    echo "a repeatable-read commit crossing an alert already recorded, during a rewrite of alerts: $answer alert(s)"
+    [ "$answer" = 1 ] || fail "the recorded alert was not seen"
     stop_cluster
     echo "config rewrite ($MODE): ok"
 }

@@ -2488,7 +2488,8 @@ BEGIN
 END;
 $$;
 
--- PL/pgSQL too, for the same reason (050_reporting.sql).
+-- PL/pgSQL too, for the same reason, and VOLATILE: it locks its tables
+-- before the snapshot it reads them with (050_reporting.sql).
 CREATE OR REPLACE FUNCTION billing.tenant_usage(tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -2500,10 +2501,12 @@ RETURNS TABLE (
     period_start timestamptz,
     period_end   timestamptz,
     status       text)
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    LOCK TABLE billing.usage_parts, billing.resources, billing.subscriptions, billing.plans,
+               billing.plan_limits, billing.limit_overrides IN ACCESS SHARE MODE;
     RETURN QUERY SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id));
 END;
 $$;
@@ -2601,6 +2604,9 @@ SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
 -- EXECUTE on the uuid or bigint form of tenant_usage is enough.
 ALTER FUNCTION billing.tenant_usage(uuid) SECURITY DEFINER;
 ALTER FUNCTION billing.tenant_usage(bigint) SECURITY DEFINER;
+-- VOLATILE as the text form they call (050_reporting.sql).
+ALTER FUNCTION billing.tenant_usage(uuid) VOLATILE;
+ALTER FUNCTION billing.tenant_usage(bigint) VOLATILE;
 
 -- uuid and bigint forms of subscribe and recount, like consume_quota's.
 CREATE FUNCTION billing.subscribe(tenant_id uuid, plan_id text, period_anchor timestamptz DEFAULT now())
