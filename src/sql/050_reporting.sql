@@ -96,6 +96,7 @@ $$;
 -- its lock, writes every row again under its own transaction id, and an
 -- older snapshot sees none: until 2026-12-06 every resource read as
 -- unused during a rewrite of usage_parts (tests/scripts/config_rewrite.sh).
+-- Locked in the order the query below names them, as before.
 CREATE FUNCTION billing.tenant_usage(tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -111,8 +112,8 @@ LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE billing.usage_parts, billing.resources, billing.subscriptions, billing.plans,
-               billing.plan_limits, billing.limit_overrides IN ACCESS SHARE MODE;
+    LOCK TABLE billing.resources, billing.subscriptions, billing.plans, billing.plan_limits,
+               billing.limit_overrides, billing.usage_parts IN ACCESS SHARE MODE;
     RETURN QUERY SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id));
 END;
 $$;

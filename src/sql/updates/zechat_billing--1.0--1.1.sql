@@ -2505,8 +2505,8 @@ LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE billing.usage_parts, billing.resources, billing.subscriptions, billing.plans,
-               billing.plan_limits, billing.limit_overrides IN ACCESS SHARE MODE;
+    LOCK TABLE billing.resources, billing.subscriptions, billing.plans, billing.plan_limits,
+               billing.limit_overrides, billing.usage_parts IN ACCESS SHARE MODE;
     RETURN QUERY SELECT * FROM billing._usage_rows(billing._valid_tenant_id(tenant_id));
 END;
 $$;
