@@ -151,8 +151,9 @@ wait_for_line() {
     return 1
 }
 
-# stop_backend_at PID FUNCTION DIR [THEN]: from now on backend PID stops when
-# it calls FUNCTION (or, with THEN "finish", when that call returns; gdb
+# stop_backend_at PID FUNCTION DIR [THEN...]: from now on backend PID stops
+# when it calls FUNCTION (or, with THEN "finish", when that call returns;
+# THEN may be several gdb commands, run in turn; gdb
 # attached in the background, its pid in GDB_PID, its
 # output in DIR/gdb.log, which says "armed" once the breakpoint is set);
 # DIR/stopped appears then, and once DIR/go exists gdb lets the backend go
@@ -162,14 +163,16 @@ wait_for_line() {
 # ends the sessions reading them.  For tests that must catch a backend at
 # one point of its work; they install gdb.
 stop_backend_at() {
-    local pid=$1 function=$2 dir=$3 then=${4:-}
+    local pid=$1 function=$2 dir=$3 then=() command
+    shift 3
+    for command in "$@"; do then+=(-ex "$command"); done
     # The shell truncates the log only once the background job starts: an
     # "armed" left by an earlier gdb would be read as this one's, and the
     # caller go on before the breakpoint is set (mover_commit_window.sh, in
     # CI on 2026-12-05: its second stop never came).
     rm -f "$dir/gdb.log"
     gdb -p "$pid" -batch -nx -ex 'set debuginfod enabled off' -ex 'set pagination off' \
-        -ex "break $function" -ex 'echo armed\n' -ex 'continue' ${then:+-ex "$then"} \
+        -ex "break $function" -ex 'echo armed\n' -ex 'continue' "${then[@]}" \
         -ex "shell touch $dir/stopped; for i in \$(seq 3000); do [ -e $dir/go ] && break; sleep 0.1; done" \
         -ex 'delete' -ex 'detach' >"$dir/gdb.log" 2>&1 3>&- 4>&- &
     GDB_PID=$!

@@ -17,13 +17,14 @@
 // counted as committing from its PRE_COMMIT callback until then (or its
 // ABORT), and backends read terms from the tables meanwhile.  COMMIT
 // PREPARED runs no transaction callback: it is counted the same way around
-// the statement (config_utility_counted), whatever it commits.  ALTER
-// TABLE of a configuration table fires no trigger but can change its rows
-// (ALTER COLUMN ... TYPE ... USING rewrites them), or bring back what the
-// trigger missed (ENABLE TRIGGER after changes made while it was
-// disabled): the hook marks its transaction as a configuration change too,
-// so that the instant is closed for it and new backends stop taking terms
-// shared before it.  Lock mode has no shared memory of its own; the
+// the statement (config_utility_counted), whatever it commits, and when a
+// logical replication worker does its work, as that worker's commit
+// (applies_commit_prepared).  ALTER TABLE of a configuration table fires
+// no trigger but can change its rows (ALTER COLUMN ... TYPE ... USING
+// rewrites them), or bring back what the trigger missed (ENABLE TRIGGER
+// after changes made while it was disabled): the hook marks its
+// transaction as a configuration change too, so that the instant is
+// closed for it and new backends stop taking terms shared before it.  Lock mode has no shared memory of its own; the
 // instant stays (README).
 #include "config_invalidation.hpp"
 
@@ -34,8 +35,10 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
+#include "replication/logicalworker.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
 }
@@ -48,9 +51,28 @@ bool changed_config = false;
 // ... and is counted as committing (count_config_change_committing).
 bool counted_committing = false;
 
+// A logical replication apply worker finishing a transaction it applied as
+// prepared (a subscription with two_phase) does COMMIT PREPARED's work
+// directly, without the statement the utility hook counts, in a
+// transaction of its own that has no transaction id.  Its commit record
+// makes it one that wrote WAL without an id; any other of the worker's
+// that did (a page pruned while reading) only costs the backends a reload.
+bool applies_commit_prepared()
+{
+    return IsLogicalWorker() && !TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
+           XactLastRecEnd != InvalidXLogRecPtr;
+}
+
 void on_transaction_event(XactEvent event, void*)
 {
     using namespace zechat::billing::pg;
+    // Counted as committed when it ends: its changes are visible already,
+    // and its messages sent, but the worker takes them (and so makes
+    // shared terms out of date, shared_hints.hpp) only when it next looks,
+    // up to a second later when idle; backends started meanwhile took the
+    // terms it replaced (until 2026-12-06).
+    if (event == XACT_EVENT_PRE_COMMIT && !changed_config && applies_commit_prepared())
+        changed_config = true;
     if (!changed_config)
         return;
     if (event == XACT_EVENT_PRE_COMMIT && !counted_committing) {
