@@ -1,5 +1,26 @@
 -- Installation: schema, tables, seeded resources, privileges, settings.
 -- The other suites run in the same database, after this one.
+-- A schema billing that exists already must be safe to install into: owned
+-- by a superuser, no one else allowed to create objects in it, no functions
+-- or operators in it (until 2026-12-06 its owner could become superuser).
+CREATE ROLE regress_schema_owner;
+CREATE SCHEMA billing AUTHORIZATION regress_schema_owner;
+CREATE EXTENSION zechat_billing;
+ALTER SCHEMA billing OWNER TO CURRENT_USER;
+GRANT CREATE ON SCHEMA billing TO regress_schema_owner;
+GRANT CREATE ON SCHEMA billing TO PUBLIC;
+CREATE EXTENSION zechat_billing;
+REVOKE CREATE ON SCHEMA billing FROM regress_schema_owner, PUBLIC;
+CREATE FUNCTION billing._execute_after_locks(text, text, text) RETURNS void
+    LANGUAGE sql AS 'SELECT';
+CREATE EXTENSION zechat_billing;
+DROP FUNCTION billing._execute_after_locks(text, text, text);
+SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'zechat_billing';
+-- An empty one a superuser owns is used.
+CREATE EXTENSION zechat_billing;
+DROP EXTENSION zechat_billing;
+DROP SCHEMA billing;
+DROP ROLE regress_schema_owner;
 CREATE EXTENSION zechat_billing;
 -- Not relocatable: everything lives in schema billing.
 CREATE SCHEMA regress_elsewhere;

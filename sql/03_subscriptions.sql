@@ -195,6 +195,10 @@ SELECT billing.consume_quota('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid, 'mess
        billing.consume_quota(4242, 'messages');
 SELECT billing.recount('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid), billing.recount(4242::bigint),
        billing.recount(), billing.recount(NULL);
+-- A NULL uuid or bigint key is no tenant, not every tenant: refused, not
+-- silently nothing (until 2026-12-06).
+SELECT billing.recount(NULL::uuid);
+SELECT billing.recount(NULL::bigint);
 
 -- A change of schedule that stands, then moved back and forth in a savepoint
 -- rolled back: the usage is in the year (until 2026-12-05 shared-memory mode

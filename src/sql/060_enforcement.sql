@@ -998,18 +998,20 @@ END;
 $$;
 COMMENT ON FUNCTION billing.recount(text) IS
     'Recompute gauge usage from the enforced tables (all tenants when NULL), e.g. after loading with triggers disabled.';
--- For uuid and bigint tenant keys (no default: recount() is the text form's;
--- STRICT: a NULL key of these types is no tenant, not "every tenant").
+-- For uuid and bigint tenant keys (no default: recount() is the text form's).
+-- A NULL key of these types is no tenant, not "every tenant": refused
+-- (22004) as by consume_quota; until 2026-12-06 they were STRICT, and such a
+-- call recounted nothing and said nothing.
 CREATE FUNCTION billing.recount(tenant_id uuid)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.recount($1::text) $$;
+AS $$ SELECT billing.recount(billing._valid_tenant_id($1::text)) $$;
 CREATE FUNCTION billing.recount(tenant_id bigint)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.recount($1::text) $$;
+AS $$ SELECT billing.recount(billing._valid_tenant_id($1::text)) $$;
 COMMENT ON FUNCTION billing.recount(uuid) IS
     'Like billing.recount(text), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.recount(bigint) IS

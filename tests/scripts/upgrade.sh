@@ -145,6 +145,15 @@ UPDATE billing.usage_parts SET period_start = '2025-01-31 05:00 Asia/Tokyo'::tim
 SQL
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the old version is not the one installed"
+    # 1.0 installed into a schema billing that a role other than a superuser
+    # owned already (its owner could run code as the extension's functions):
+    # the update refuses it until a superuser owns it.
+    createdb unsafe
+    psql -X -q -v ON_ERROR_STOP=1 -d unsafe >/dev/null <<'SQL' || fail "installing the old version into a schema of another role"
+CREATE ROLE upgrade_schema_owner;
+CREATE SCHEMA billing AUTHORIZATION upgrade_schema_owner;
+CREATE EXTENSION zechat_billing;
+SQL
 
     # The package upgrade: new library and scripts; the server restarts.
     build_and_install_extension
@@ -166,6 +175,14 @@ SQL
     [ "$(q old "SELECT count(DISTINCT (tenant_id, period_start)) FROM billing.usage_parts
                  WHERE tenant_id IN ('winter', 'summer')")" = 3 ] ||
         fail "1.0 did not key one of the daylight saving tenants' periods off 1.1's (the test's premise)"
+
+    state=$(psql -X -At -v VERBOSITY=sqlstate -d unsafe -c "ALTER EXTENSION zechat_billing UPDATE" 2>&1 || true)
+    [ "$state" = "ERROR:  42501" ] && [ "$(q unsafe "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
+        fail "the update of an installation in a schema of another role: $state"
+    q unsafe "ALTER SCHEMA billing OWNER TO postgres; ALTER EXTENSION zechat_billing UPDATE" >/dev/null ||
+        fail "the update once a superuser owns the schema"
+    [ "$(q unsafe "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
+        fail "the update once a superuser owns the schema did not reach $CURRENT"
 
     warnings=$(q old "ALTER EXTENSION zechat_billing UPDATE" 2>&1 >/dev/null) || fail "ALTER EXTENSION ... UPDATE failed"
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||

@@ -25,6 +25,29 @@
 -- billing.counters shows what is carried into a counter from a moved period.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
+-- Schema billing as the fresh install requires it (005_schema_guard.sql):
+-- owned by a superuser, and no one else allowed to create objects in it.
+-- 1.0 took any schema of the name; one that fails here is not safe to keep
+-- the extension in until fixed (ALTER SCHEMA ... OWNER TO, REVOKE CREATE).
+DO $guard$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n
+                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+                WHERE n.nspname OPERATOR(pg_catalog.=) 'billing' AND NOT r.rolsuper)
+       OR EXISTS (SELECT FROM pg_catalog.pg_namespace n,
+                              LATERAL pg_catalog.aclexplode(n.nspacl) a
+                    LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+                   WHERE n.nspname OPERATOR(pg_catalog.=) 'billing'
+                     AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                     AND NOT coalesce(r.rolsuper, false)) THEN
+        RAISE EXCEPTION 'schema "billing" is owned by a role that is not a superuser, or such roles may create objects in it'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'They could run code with the rights of the extension''s functions.',
+                  HINT = 'Make a superuser its owner (ALTER SCHEMA billing OWNER TO ...) and REVOKE CREATE ON SCHEMA billing from other roles, then update.';
+    END IF;
+END
+$guard$;
+
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
     'Like billing.consume_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.consume_quota(bigint, text, bigint) IS
@@ -2625,14 +2648,14 @@ COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS
     'Like billing.subscribe(text, text, timestamptz), for a bigint tenant key (its text form is the tenant id).';
 CREATE FUNCTION billing.recount(tenant_id uuid)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.recount($1::text) $$;
+AS $$ SELECT billing.recount(billing._valid_tenant_id($1::text)) $$;
 CREATE FUNCTION billing.recount(tenant_id bigint)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.recount($1::text) $$;
+AS $$ SELECT billing.recount(billing._valid_tenant_id($1::text)) $$;
 COMMENT ON FUNCTION billing.recount(uuid) IS
     'Like billing.recount(text), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.recount(bigint) IS
