@@ -20,8 +20,20 @@ SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'zechat_billing'
 CREATE EXTENSION zechat_billing;
 DROP EXTENSION zechat_billing;
 DROP SCHEMA billing;
-DROP ROLE regress_schema_owner;
 CREATE EXTENSION zechat_billing;
+-- And it stays so: GRANT and ALTER SCHEMA that would undo it are refused,
+-- by a superuser too; USAGE may be granted, and other GRANTs are untouched.
+GRANT CREATE ON SCHEMA billing TO regress_schema_owner;
+GRANT ALL ON SCHEMA billing TO PUBLIC;
+ALTER SCHEMA billing OWNER TO regress_schema_owner;
+GRANT USAGE ON SCHEMA billing TO regress_schema_owner;
+REVOKE USAGE ON SCHEMA billing FROM regress_schema_owner;
+CREATE TABLE regress_granted (x int);
+GRANT SELECT ON regress_granted TO regress_schema_owner;
+DROP TABLE regress_granted;
+SELECT pg_get_userbyid(nspowner) = current_user AS owned_by_installer, nspacl
+  FROM pg_namespace WHERE nspname = 'billing';
+DROP ROLE regress_schema_owner;
 -- Not relocatable: everything lives in schema billing.
 CREATE SCHEMA regress_elsewhere;
 ALTER EXTENSION zechat_billing SET SCHEMA regress_elsewhere;

@@ -6,44 +6,17 @@
 -- pick), or owns it (and can drop it with everything in it), could run code
 -- as superuser: until 2026-12-06 a database owner who created the schema
 -- first (or was left with it by a restore it could not finish) became
--- superuser at the next recount().  Such a schema is refused, as one that
--- holds functions or operators made before the extension.
+-- superuser at the next recount().  Such a schema is refused, and so is one
+-- that holds functions or operators made before the extension; afterwards
+-- the commands that could make it so (GRANT, ALTER SCHEMA) are refused too.
 DO $guard$
-DECLARE
-    v_schema oid := (SELECT n.oid FROM pg_catalog.pg_namespace n
-                      WHERE n.nspname OPERATOR(pg_catalog.=) 'billing');
-    v_owner  name;
-    v_writer text;
 BEGIN
-    IF v_schema IS NULL THEN
-        RETURN;
-    END IF;
-    SELECT r.rolname INTO v_owner
-      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
-     WHERE n.oid OPERATOR(pg_catalog.=) v_schema AND NOT r.rolsuper;
-    IF v_owner IS NOT NULL THEN
-        RAISE EXCEPTION 'schema "billing" is owned by role "%", which is not a superuser', v_owner
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'Its owner could run code with the rights of the extension''s functions.',
-                  HINT = 'Drop the schema, or make a superuser its owner (ALTER SCHEMA billing OWNER TO ...), before CREATE EXTENSION.';
-    END IF;
-    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                                      ELSE pg_catalog.quote_ident(r.rolname) END, ', ')
-      INTO v_writer
-      FROM pg_catalog.pg_namespace n,
-           LATERAL pg_catalog.aclexplode(n.nspacl) a
-      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
-     WHERE n.oid OPERATOR(pg_catalog.=) v_schema
-       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
-       AND NOT coalesce(r.rolsuper, false);
-    IF v_writer IS NOT NULL THEN
-        RAISE EXCEPTION 'roles that are not superusers may create objects in schema "billing": %', v_writer
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'An object they create there could run with the rights of the extension''s functions.',
-                  HINT = 'REVOKE CREATE ON SCHEMA billing FROM them before CREATE EXTENSION.';
-    END IF;
-    IF EXISTS (SELECT FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) v_schema)
-       OR EXISTS (SELECT FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) v_schema) THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_proc p
+                 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                WHERE n.nspname OPERATOR(pg_catalog.=) 'billing')
+       OR EXISTS (SELECT FROM pg_catalog.pg_operator o
+                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.oprnamespace
+                   WHERE n.nspname OPERATOR(pg_catalog.=) 'billing') THEN
         RAISE EXCEPTION 'schema "billing" already holds functions or operators'
             USING ERRCODE = 'object_in_use',
                   DETAIL = 'The extension''s functions call each other by name in that schema.',
@@ -51,3 +24,54 @@ BEGIN
     END IF;
 END
 $guard$;
+
+-- Raises 42501 if a role that is not a superuser owns schema billing or may
+-- create objects in it.
+CREATE FUNCTION billing._refuse_unsafe_schema()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_problem text;
+BEGIN
+    SELECT format('schema "billing" is owned by role %I, which is not a superuser', r.rolname)
+      INTO v_problem
+      FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname = 'billing' AND NOT r.rolsuper;
+    IF v_problem IS NULL THEN
+        SELECT 'roles that are not superusers may create objects in schema "billing": '
+               || string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                             ', ' ORDER BY a.grantee)
+          INTO v_problem
+          FROM pg_namespace n, LATERAL aclexplode(n.nspacl) a
+          LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE n.nspname = 'billing' AND a.privilege_type = 'CREATE'
+           AND NOT coalesce(r.rolsuper, false);
+    END IF;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Such a role could run code with the rights of the extension''s functions.',
+                  HINT = 'A superuser must own schema billing, and other roles may have USAGE on it only.';
+    END IF;
+END;
+$$;
+
+SELECT billing._refuse_unsafe_schema();
+
+-- Run after every GRANT and ALTER SCHEMA, by whoever runs it:
+-- SECURITY DEFINER, as the check is not executable by PUBLIC.
+CREATE FUNCTION billing._schema_kept_safe()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._refuse_unsafe_schema();
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_schema_kept_safe ON ddl_command_end
+    WHEN TAG IN ('GRANT', 'ALTER SCHEMA')
+    EXECUTE FUNCTION billing._schema_kept_safe();

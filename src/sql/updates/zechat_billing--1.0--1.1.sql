@@ -26,27 +26,61 @@
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 -- Schema billing as the fresh install requires it (005_schema_guard.sql):
--- owned by a superuser, and no one else allowed to create objects in it.
--- 1.0 took any schema of the name; one that fails here is not safe to keep
--- the extension in until fixed (ALTER SCHEMA ... OWNER TO, REVOKE CREATE).
-DO $guard$
+-- a superuser owns it, no other role may create objects in it, and the
+-- commands that could change that are refused from now on.  1.0 took any
+-- schema of the name; one that fails here is not safe to keep the
+-- extension in until fixed (ALTER SCHEMA ... OWNER TO, REVOKE CREATE).
+-- Raises 42501 if a role that is not a superuser owns schema billing or may
+-- create objects in it.
+CREATE FUNCTION billing._refuse_unsafe_schema()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_problem text;
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_namespace n
-                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
-                WHERE n.nspname OPERATOR(pg_catalog.=) 'billing' AND NOT r.rolsuper)
-       OR EXISTS (SELECT FROM pg_catalog.pg_namespace n,
-                              LATERAL pg_catalog.aclexplode(n.nspacl) a
-                    LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
-                   WHERE n.nspname OPERATOR(pg_catalog.=) 'billing'
-                     AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
-                     AND NOT coalesce(r.rolsuper, false)) THEN
-        RAISE EXCEPTION 'schema "billing" is owned by a role that is not a superuser, or such roles may create objects in it'
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'They could run code with the rights of the extension''s functions.',
-                  HINT = 'Make a superuser its owner (ALTER SCHEMA billing OWNER TO ...) and REVOKE CREATE ON SCHEMA billing from other roles, then update.';
+    SELECT format('schema "billing" is owned by role %I, which is not a superuser', r.rolname)
+      INTO v_problem
+      FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname = 'billing' AND NOT r.rolsuper;
+    IF v_problem IS NULL THEN
+        SELECT 'roles that are not superusers may create objects in schema "billing": '
+               || string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END,
+                             ', ' ORDER BY a.grantee)
+          INTO v_problem
+          FROM pg_namespace n, LATERAL aclexplode(n.nspacl) a
+          LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE n.nspname = 'billing' AND a.privilege_type = 'CREATE'
+           AND NOT coalesce(r.rolsuper, false);
     END IF;
-END
-$guard$;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Such a role could run code with the rights of the extension''s functions.',
+                  HINT = 'A superuser must own schema billing, and other roles may have USAGE on it only.';
+    END IF;
+END;
+$$;
+
+SELECT billing._refuse_unsafe_schema();
+
+-- Run after every GRANT and ALTER SCHEMA, by whoever runs it:
+-- SECURITY DEFINER, as the check is not executable by PUBLIC.
+CREATE FUNCTION billing._schema_kept_safe()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._refuse_unsafe_schema();
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_schema_kept_safe ON ddl_command_end
+    WHEN TAG IN ('GRANT', 'ALTER SCHEMA')
+    EXECUTE FUNCTION billing._schema_kept_safe();
+REVOKE ALL ON FUNCTION billing._refuse_unsafe_schema(), billing._schema_kept_safe() FROM PUBLIC;
 
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
     'Like billing.consume_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
