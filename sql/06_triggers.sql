@@ -233,6 +233,11 @@ INSERT INTO e_alter_msgs (account_id) VALUES ('e_alter');
 ALTER TABLE e_alter_files DISABLE TRIGGER zzz_billing_storage_trunc;
 ALTER TABLE e_alter_files RENAME bytes TO size_bytes;
 ALTER TABLE e_alter_files RENAME tenant_id TO owner;
+-- The other commands PostgreSQL takes for a table's RENAME COLUMN are
+-- followed too (until 2026-12-06 they were not, and every write failed).
+ALTER VIEW e_alter_files RENAME COLUMN owner TO tenant;
+ALTER MATERIALIZED VIEW e_alter_files RENAME COLUMN tenant TO holder;
+ALTER FOREIGN TABLE e_alter_files RENAME COLUMN holder TO owner;
 INSERT INTO e_alter_files VALUES ('e_alter', 200);
 UPDATE e_alter_files SET size_bytes = 250 WHERE size_bytes = 200;
 DELETE FROM e_alter_files WHERE size_bytes = 100;
@@ -783,6 +788,17 @@ SELECT * FROM e_pg_storage;
 CREATE UNLOGGED TABLE e_pfiles_apr (LIKE e_pfiles);
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_apr FOR VALUES FROM ('2026-04-01') TO ('2026-05-01')$$);
 SELECT regress_util.sqlstate_of($$CREATE UNLOGGED TABLE e_pfiles_may PARTITION OF e_pfiles FOR VALUES FROM ('2026-05-01') TO ('2026-06-01')$$);
+-- Nor inside CREATE SCHEMA, whose partitions get the TRUNCATE trigger and
+-- are counted by recount as any (until 2026-12-06 they were not).
+SELECT regress_util.sqlstate_of($$CREATE SCHEMA e_pschema CREATE UNLOGGED TABLE e_pfiles_may PARTITION OF e_pfiles FOR VALUES FROM ('2026-05-01') TO ('2026-06-01')$$);
+CREATE SCHEMA e_pschema CREATE TABLE e_pfiles_aug PARTITION OF e_pfiles FOR VALUES FROM ('2026-08-01') TO ('2026-09-01');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'e_pschema.e_pfiles_aug'::regclass ORDER BY tgname;
+INSERT INTO e_pfiles VALUES ('e_pg', '2026-08-02', 5);
+SELECT billing.recount('e_pg');
+SELECT * FROM e_pg_storage;
+TRUNCATE e_pschema.e_pfiles_aug;
+SELECT * FROM e_pg_storage;
+DROP SCHEMA e_pschema CASCADE;
 -- Nor one whose amount column is generated, which ATTACH takes and
 -- CREATE TABLE ... PARTITION OF refuses (2026-12-05: every write of the tree
 -- failed afterwards).

@@ -1511,7 +1511,8 @@ CREATE FUNCTION billing._enforced_columns_ddl()
 RETURNS event_trigger AS 'MODULE_PATHNAME', 'zb_enforced_columns_ddl' LANGUAGE C;
 
 CREATE EVENT TRIGGER zechat_billing_enforced_columns ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE')
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TYPE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER FOREIGN TABLE')
     EXECUTE FUNCTION billing._enforced_columns_ddl();
 
 REVOKE ALL ON FUNCTION billing._altered_as_in_snapshot(regclass),
@@ -2378,7 +2379,7 @@ END;
 $$;
 
 CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA')
     EXECUTE FUNCTION billing._partitions_created();
 REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._gauge_row_totals(regclass, name, name, text),
