@@ -465,6 +465,19 @@ void require_gauge(const QuotaKey& key, const TenantTerms& terms)
                  errdetail("Usage of a period resource only restarts with a new billing period.")));
 }
 
+// Shared-memory mode: a key this transaction has not touched, with no
+// counter (so no transaction holds anything on it) and no usage stored,
+// has nothing to give back, and a release takes no counter for it, as lock
+// mode locks no row.  Until 2026-12-06 it did, and one transaction
+// releasing made-up tenants held every counter of the server until it
+// ended: consumption in every database failed with 53400 (a helper's
+// audit).  A counter placed meanwhile changes nothing: its usage was 0.
+bool nothing_to_give_back(const QuotaKey& key, TimestampTz period_start)
+{
+    return find_pending_usage(key, period_start) == nullptr &&
+           !counter_present(key, period_start) && read_usage(key, period_start) == 0;
+}
+
 } // namespace
 
 QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
@@ -474,6 +487,8 @@ QuotaRemaining release_quota(const QuotaKey& key, int64 amount, ReleaseOf of)
     require_gauge(key, terms);
 
     if (counter_shmem_available()) {
+        if (nothing_to_give_back(key, terms.usage_period_start))
+            return remaining_after(0, terms.limit);
         PendingUsage* usage = track_counter_usage(key, terms.usage_period_start);
         prepare_pending_change(usage);
         give_back_on_counter(usage, amount, of == ReleaseOf::stored_rows);

@@ -402,6 +402,15 @@ uint32 counter_forget_database(Oid database)
     return left;
 }
 
+bool counter_present(const QuotaKey& key, TimestampTz period_start)
+{
+    CounterKey counter_key = counter_key_of(key, period_start);
+    LWLockAcquire(shared->lock, LW_SHARED);
+    bool present = table()->find(counter_key) != nullptr;
+    LWLockRelease(shared->lock);
+    return present;
+}
+
 bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_start)
 {
     CounterKey counter_key = counter_key_of(key, period_start);

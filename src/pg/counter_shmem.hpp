@@ -72,6 +72,10 @@ void count_config_change_committing(bool begins);
 // entry is in use.
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 
+// Whether the key has a counter now (a moment later it may have one, or
+// not): for a caller that need not place one when it has none.
+bool counter_present(const QuotaKey& key, TimestampTz period_start);
+
 // A schedule change about to move the key's usage: true if the key has a
 // counter (the move goes through it: counter_move_out).  Otherwise, in the
 // same step under the table's lock, records that this (sub)transaction

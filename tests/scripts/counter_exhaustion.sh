@@ -5,7 +5,8 @@
 # find every counter in use fail with 53400 and the clear message, and change
 # nothing; the server does not crash; and no tenant (limit 10, about 48
 # attempts each) ever gets past its limit or has usage that differs from its
-# stored rows.
+# stored rows.  Nor do a schedule change and releases for keys without
+# usage.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 STRESS=$(dirname "$0")/stress
@@ -80,6 +81,13 @@ q "UPDATE billing.plans SET billing_interval = '1 year' WHERE plan_id = 'wide'" 
     fail "a schedule change of 300 subscribers without usage failed"
 [ "$(q "SELECT count(*) FROM billing.counters WHERE tenant_id LIKE 'w%'")" = 0 ] ||
     fail "the schedule change placed counters for keys without usage"
+# Nor does a release for keys without a counter or usage: 300 made-up
+# tenants in one transaction, through 100 counters (until 2026-12-06 each
+# took a counter until the transaction ended, and the 101st failed with 53400).
+q "SELECT count(billing.release_quota('nobody' || g, 'users')) FROM generate_series(1, 300) g" >/dev/null ||
+    fail "releases for 300 keys without usage ran out of counters"
+[ "$(q "SELECT count(*) FROM billing.counters WHERE tenant_id LIKE 'nobody%'")" = 0 ] ||
+    fail "releases placed counters for keys without usage"
 if grep -E "PANIC|terminated by signal|server process .* was terminated" "$CLUSTER_DIR/server.log"; then
     fail "the server crashed"
 fi
