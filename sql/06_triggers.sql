@@ -815,6 +815,17 @@ SELECT * FROM e_pg_storage;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'zzz_billing%' AND tgrelid::regclass::text LIKE 'e_pfiles%';
 DROP VIEW e_pg_storage;
 DROP TABLE e_pfiles, e_pfiles_mar, e_pfiles_apr;
+-- A partition detached from a gauge whose column is named with the text
+-- \000 (until 2026-12-06 the detach failed on the trigger's arguments).
+CREATE TABLE e_pmedia ("size\000" bigint, tenant_id text) PARTITION BY LIST (tenant_id);
+CREATE TABLE e_pmedia_pg PARTITION OF e_pmedia FOR VALUES IN ('e_pg');
+SELECT billing.enforce_quota('e_pmedia', 'storage', 'tenant_id', 'size\000');
+INSERT INTO e_pmedia VALUES (7, 'e_pg');
+SELECT used FROM billing.tenant_usage('e_pg') WHERE resource = 'storage';
+ALTER TABLE e_pmedia DETACH PARTITION e_pmedia_pg;
+SELECT used FROM billing.tenant_usage('e_pg') WHERE resource = 'storage';
+SELECT billing.unenforce_quota('e_pmedia', 'storage');
+DROP TABLE e_pmedia, e_pmedia_pg;
 
 -- Partitions can also be enforced one by one; then, known limit, a row
 -- moved from one to the other counts again (only an enforced partitioned

@@ -67,6 +67,8 @@ AS $$
 DECLARE
     e      record;
     v_args text[];
+    v_rest bytea;
+    v_end  integer;
 BEGIN
     FOR e IN SELECT t.tgrelid::regclass AS leaf, t.tgname, t.tgargs, r.resource
                FROM (SELECT tbl UNION SELECT l FROM billing._partition_leaves(tbl) l) AS s(leaf)
@@ -79,10 +81,18 @@ BEGIN
                                                  SELECT a.relid FROM pg_partition_ancestors(t.tgrelid) a))
               ORDER BY 1, 4
     LOOP
-        v_args := ARRAY(SELECT convert_from(decode(a, 'escape'), 'UTF8')
-                          FROM unnest(string_to_array(encode(e.tgargs, 'escape'), '\000'))
-                               WITH ORDINALITY AS s(a, n)
-                         ORDER BY n);
+        -- Each argument ends with a zero byte, split on as a byte: a
+        -- column named with the text \000 split its escaped form wrongly
+        -- (until 2026-12-06 DETACH failed, and CONCURRENTLY stayed pending).
+        v_args := '{}';
+        v_rest := e.tgargs;
+        LOOP
+            v_end := position('\x00'::bytea IN v_rest);
+            EXIT WHEN v_end = 0;
+            v_args := v_args || convert_from(substring(v_rest FROM 1 FOR v_end - 1),
+                                             getdatabaseencoding());
+            v_rest := substring(v_rest FROM v_end + 1);
+        END LOOP;
         PERFORM billing._count_gauge_rows(
             billing._gauge_rows_query(e.leaf, e.resource, v_args[2], nullif(v_args[3], '')), -1);
         EXECUTE format('DROP TRIGGER %I ON %s', e.tgname, e.leaf);
