@@ -9,6 +9,9 @@
 -- superuser at the next recount().  Such a schema is refused, and so is one
 -- that holds functions or operators made before the extension; afterwards
 -- the commands that could make it so (GRANT, ALTER SCHEMA) are refused too.
+-- And the internal calls an audit found passing NULL, a literal or an oid
+-- where the parameter is text[], timestamptz or regclass cast them, so that
+-- no overload could match them better should a role come to create one.
 DO $guard$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_proc p

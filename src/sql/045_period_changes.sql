@@ -218,7 +218,7 @@ BEGIN
             'SELECT billing._schedule_changed_meanwhile(p.plan_id)
                FROM billing.plans p
               WHERE p.plan_id = $1 AND p.billing_interval::text IS DISTINCT FROM %L',
-            p_interval::text), p_plan_id, NULL);
+            p_interval::text), p_plan_id, NULL::text[]);
     END IF;
     INSERT INTO billing.ended_subscriptions
     VALUES (p_tenant_id, p_plan_id, p_anchor, p_interval, now())
@@ -253,7 +253,7 @@ BEGIN
         -- EXCLUSIVE lock, so it sees every subscription it empties), not a
         -- REPEATABLE READ transaction's, which misses those committed since.
         PERFORM billing._execute_after_locks(
-            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL, NULL);
+            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL::text, NULL::text[]);
     ELSE
         EXECUTE billing._keep_ended_schedules_sql('old_rows');
     END IF;
@@ -300,7 +300,7 @@ BEGIN
             PERFORM billing._execute_after_locks(
                 'SELECT billing._schedule_changed_meanwhile(e.tenant_id)
                    FROM billing.ended_subscriptions e WHERE e.tenant_id = $1',
-                NEW.tenant_id, NULL);
+                NEW.tenant_id, NULL::text[]);
         END IF;
         RETURN NULL;
     END IF;

@@ -894,10 +894,10 @@ BEGIN
         RETURN;
     END IF;
     PERFORM billing._execute_after_locks(format(
-        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
+        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity''::pg_catalog.timestamptz, %s * t.total)
            FROM (%s) t
           WHERE t.total > 0',
-        p_sign, p_query), NULL, NULL);
+        p_sign, p_query), NULL::text, NULL::text[]);
 END;
 $$;
 
@@ -960,7 +960,7 @@ BEGIN
         -- transaction's would fail (40001) on rows another recount deleted.
         PERFORM billing._execute_after_locks(
             'DELETE FROM billing.enforced_tables e
-              WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL, NULL);
+              WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL::text, NULL::text[]);
     END IF;
     v_amounts := billing._latest_text(
         'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)
@@ -985,7 +985,7 @@ BEGIN
               SELECT u.tenant_id, u.resource, u.used FROM billing.usage u
                WHERE u.period_start = ''-infinity'' AND u.resource = ANY ($2)
                  AND ($1::text IS NULL OR u.tenant_id = $1))
-         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity'', k.total)
+         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity''::pg_catalog.timestamptz, k.total)
            FROM (SELECT coalesce(c.tenant_id, u.tenant_id) AS tenant_id,
                         coalesce(c.resource, u.resource) AS resource,
                         coalesce(c.total, 0) AS total

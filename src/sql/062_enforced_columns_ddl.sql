@@ -213,7 +213,7 @@ DECLARE
     e record;
 BEGIN
     -- Each table that lost a column, locked by the drop, as for ALTER TABLE.
-    PERFORM billing._enforcement_as_in_snapshot(d.objid, p_only_if_enforced => true)
+    PERFORM billing._enforcement_as_in_snapshot(d.objid::pg_catalog.regclass, p_only_if_enforced => true)
        FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_dropped_objects() d
               WHERE d.object_type = 'table column'
                 AND d.objid NOT IN (SELECT x.objid FROM pg_event_trigger_dropped_objects() x

@@ -915,10 +915,10 @@ BEGIN
         RETURN;
     END IF;
     PERFORM billing._execute_after_locks(format(
-        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity'', %s * t.total)
+        'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity''::pg_catalog.timestamptz, %s * t.total)
            FROM (%s) t
           WHERE t.total > 0',
-        p_sign, p_query), NULL, NULL);
+        p_sign, p_query), NULL::text, NULL::text[]);
 END;
 $$;
 
@@ -983,7 +983,7 @@ BEGIN
         -- transaction's would fail (40001) on rows another recount deleted.
         PERFORM billing._execute_after_locks(
             'DELETE FROM billing.enforced_tables e
-              WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL, NULL);
+              WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL::text, NULL::text[]);
     END IF;
     v_amounts := billing._latest_text(
         'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)
@@ -1008,7 +1008,7 @@ BEGIN
               SELECT u.tenant_id, u.resource, u.used FROM billing.usage u
                WHERE u.period_start = ''-infinity'' AND u.resource = ANY ($2)
                  AND ($1::text IS NULL OR u.tenant_id = $1))
-         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity'', k.total)
+         SELECT billing._set_usage(k.tenant_id, k.resource, ''-infinity''::pg_catalog.timestamptz, k.total)
            FROM (SELECT coalesce(c.tenant_id, u.tenant_id) AS tenant_id,
                         coalesce(c.resource, u.resource) AS resource,
                         coalesce(c.total, 0) AS total
@@ -1579,7 +1579,7 @@ DECLARE
     e record;
 BEGIN
     -- Each table that lost a column, locked by the drop, as for ALTER TABLE.
-    PERFORM billing._enforcement_as_in_snapshot(d.objid, p_only_if_enforced => true)
+    PERFORM billing._enforcement_as_in_snapshot(d.objid::pg_catalog.regclass, p_only_if_enforced => true)
        FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_dropped_objects() d
               WHERE d.object_type = 'table column'
                 AND d.objid NOT IN (SELECT x.objid FROM pg_event_trigger_dropped_objects() x
@@ -1933,7 +1933,7 @@ BEGIN
             'SELECT billing._schedule_changed_meanwhile(p.plan_id)
                FROM billing.plans p
               WHERE p.plan_id = $1 AND p.billing_interval::text IS DISTINCT FROM %L',
-            p_interval::text), p_plan_id, NULL);
+            p_interval::text), p_plan_id, NULL::text[]);
     END IF;
     INSERT INTO billing.ended_subscriptions
     VALUES (p_tenant_id, p_plan_id, p_anchor, p_interval, now())
@@ -1968,7 +1968,7 @@ BEGIN
         -- EXCLUSIVE lock, so it sees every subscription it empties), not a
         -- REPEATABLE READ transaction's, which misses those committed since.
         PERFORM billing._execute_after_locks(
-            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL, NULL);
+            billing._keep_ended_schedules_sql('billing.subscriptions'), NULL::text, NULL::text[]);
     ELSE
         EXECUTE billing._keep_ended_schedules_sql('old_rows');
     END IF;
@@ -2015,7 +2015,7 @@ BEGIN
             PERFORM billing._execute_after_locks(
                 'SELECT billing._schedule_changed_meanwhile(e.tenant_id)
                    FROM billing.ended_subscriptions e WHERE e.tenant_id = $1',
-                NEW.tenant_id, NULL);
+                NEW.tenant_id, NULL::text[]);
         END IF;
         RETURN NULL;
     END IF;
