@@ -1031,3 +1031,28 @@ SELECT used, (SELECT sum(bytes) FROM e_late_parts WHERE tenant_id = 'e_late') AS
   FROM billing.tenant_usage('e_late') WHERE resource = 'storage';
 DROP TABLE e_late_parts;
 DROP FUNCTION e_late_archive(), e_late_pin();
+
+-- Overloads of internal functions that a call would pick if its arguments
+-- were not of the parameters' exact types (a role that may create objects
+-- in schema billing could make them: 005_schema_guard.sql keeps such roles
+-- out; until 2026-12-06 recount, unenforce_quota and the sql_drop trigger
+-- called them).  Made here by a superuser: none of them may run.
+CREATE FUNCTION billing._execute_after_locks(q text, t text, r text) RETURNS void
+    LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'overload called'; END $$;
+CREATE FUNCTION billing._enforcement_as_in_snapshot(tbl oid, p_only_if_enforced boolean DEFAULT false)
+    RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'overload called'; END $$;
+CREATE FUNCTION billing._set_usage(tenant_id text, resource text, period_start text, used bigint)
+    RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'overload called'; END $$;
+CREATE FUNCTION billing._adjust_usage(tenant_id text, resource text, period_start text, delta bigint)
+    RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'overload called'; END $$;
+CREATE TABLE e_overloads (tenant_id text, bytes bigint, extra int);
+SELECT billing.enforce_quota('e_overloads', 'storage', amount_column => 'bytes');
+INSERT INTO e_overloads VALUES ('e_alter', 5, 0);
+SELECT billing.recount('e_alter');
+ALTER TABLE e_overloads DROP COLUMN extra;
+SELECT billing.unenforce_quota('e_overloads', 'storage');
+DROP TABLE e_overloads;
+DROP FUNCTION billing._execute_after_locks(text, text, text),
+              billing._enforcement_as_in_snapshot(oid, boolean),
+              billing._set_usage(text, text, text, bigint),
+              billing._adjust_usage(text, text, text, bigint);
