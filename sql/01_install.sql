@@ -26,6 +26,7 @@ CREATE EXTENSION zechat_billing;
 GRANT CREATE ON SCHEMA billing TO regress_schema_owner;
 GRANT ALL ON SCHEMA billing TO PUBLIC;
 ALTER SCHEMA billing OWNER TO regress_schema_owner;
+ALTER SCHEMA billing RENAME TO regress_billing;
 GRANT USAGE ON SCHEMA billing TO regress_schema_owner;
 REVOKE USAGE ON SCHEMA billing FROM regress_schema_owner;
 CREATE TABLE regress_granted (x int);

@@ -58,7 +58,7 @@ BEGIN
         RAISE EXCEPTION '%', v_problem
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'Such a role could run code with the rights of the extension''s functions.',
-                  HINT = 'A superuser must own schema billing, and other roles may have USAGE on it only.';
+                  HINT = 'A superuser must own schema billing, and other roles may have USAGE on it only (default privileges ON SCHEMAS count for a new one).';
     END IF;
 END;
 $$;
@@ -66,13 +66,20 @@ $$;
 SELECT billing._refuse_unsafe_schema();
 
 -- Run after every GRANT and ALTER SCHEMA, by whoever runs it:
--- SECURITY DEFINER, as the check is not executable by PUBLIC.
+-- SECURITY DEFINER, as the check is not executable by PUBLIC.  The
+-- extension's functions name their schema, so it cannot be renamed either
+-- (refused clearly, rather than by the call below finding no schema).
 CREATE FUNCTION billing._schema_kept_safe()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'zechat_billing' AND n.nspname = 'billing') THEN
+        RAISE EXCEPTION 'schema "billing" cannot be renamed while zechat_billing is installed'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
     PERFORM billing._refuse_unsafe_schema();
 END;
 $$;
