@@ -122,6 +122,13 @@ rows_and_usage() {
                   FROM $2 m GROUP BY m.tenant_id) s"
 }
 
+# consumption_outcome DB TENANT RESOURCE AMOUNT: "ok" if consume_quota,
+# called in a new session, admits AMOUNT, else the SQLSTATE of its error.
+consumption_outcome() {
+    psql -X -At -v VERBOSITY=verbose -d "$1" -c "SELECT billing.consume_quota('$2', '$3', $4)" 2>&1 |
+        sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e 's/^[0-9][0-9]*$/ok/p' | head -1
+}
+
 # counters_in_flight DB: how many of DB's shared-memory counters still hold
 # something of a transaction (reserved, being released, or carried in from
 # a moved period): 0 once every transaction ended.

@@ -143,6 +143,11 @@ bool is_billing_config_relation(Oid relid)
     return is_among_first_tables(relid, config_table_count);
 }
 
+Oid billing_table_if_present(const char* name)
+{
+    return get_relname_relid(name, get_namespace_oid("billing", false));
+}
+
 bool names_billing_config_table(Oid relid)
 {
     Oid schema = get_namespace_oid("billing", true);

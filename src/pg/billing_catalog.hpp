@@ -48,6 +48,12 @@ bool is_billing_relation(Oid relid);
 // subscriptions, limit_overrides)?  "Maybe" (true) before resolution.
 bool is_billing_config_relation(Oid relid);
 
+// billing.<name>, for a table that not every version of the extension has
+// (1.0 has no alerts, no closed_periods; the library serves 1.0's objects
+// until ALTER EXTENSION ... UPDATE): InvalidOid when there is none.  Looked
+// up on each call, so the update takes effect at once; for rare paths.
+Oid billing_table_if_present(const char* name);
+
 // Is relid named like one of the configuration tables, in schema billing?
 // Looks the relation up by its oid, never raises and never resolves the
 // catalog (a table of the same name without the extension says yes): for

@@ -24,8 +24,8 @@
 // rewrites them), or bring back what the trigger missed (ENABLE TRIGGER
 // after changes made while it was disabled): the hook marks its
 // transaction as a configuration change too, so that the instant is
-// closed for it and new backends stop taking terms shared before it.  Lock mode has no shared memory of its own; the
-// instant stays (README).
+// closed for it and new backends stop taking terms shared before it.  Lock
+// mode has no shared memory of its own; the instant stays (README).
 #include "config_invalidation.hpp"
 
 #include "billing_catalog.hpp"

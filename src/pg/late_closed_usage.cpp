@@ -3,12 +3,10 @@
 #include "billing_catalog.hpp"
 
 extern "C" {
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -60,7 +58,7 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
     // only as it runs: a rewrite of the table committed while this waited
     // for its lock would leave the snapshot older than every row
     // (usage_store.cpp select_used; not reproduced here, the same order).
-    Oid closed_periods = get_relname_relid("closed_periods", get_namespace_oid("billing", false));
+    Oid closed_periods = billing_table_if_present("closed_periods");
     if (OidIsValid(closed_periods))
         LockRelationOid(closed_periods, read_only ? AccessShareLock : RowExclusiveLock);
     int rc = SPI_execute_snapshot(*plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,

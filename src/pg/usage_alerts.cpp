@@ -3,14 +3,12 @@
 #include "billing_catalog.hpp"
 
 extern "C" {
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -85,10 +83,8 @@ const AlertThresholds& alert_thresholds()
 void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_start, int64 used,
                         int64 limit, bool notify)
 {
-    // Between a package upgrade and ALTER EXTENSION ... UPDATE this library
-    // serves the objects of 1.0, which have no alerts.  (Looked up on each
-    // crossing, which is rare, so the update takes effect at once.)
-    Oid alerts = get_relname_relid("alerts", get_namespace_oid("billing", false));
+    // None in 1.0 (billing_table_if_present).
+    Oid alerts = billing_table_if_present("alerts");
     if (!OidIsValid(alerts))
         return;
     // Locked before the snapshot below is taken (the plan would lock it only

@@ -34,6 +34,12 @@ consumer_waits() {
              WHERE datname = 'rewrite' AND wait_event_type = 'Lock'")" = 1 ]
 }
 
+# The first answer in psql's output on stdin (a line starting t, f or a
+# digit), or the SQLSTATE of an error before it.
+first_answer() {
+    sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' | head -1
+}
+
 # begin_rewrite REWRITE: a session (its input on fd 3, its pid in
 # alterer_pid) that has begun a transaction and run REWRITE in it; COMMIT
 # on fd 3 ends it.
@@ -75,7 +81,7 @@ while_rewriting() {
     wait_until 60 consumer_waits || fail "the consumer never waited for the rewrite"
     end_rewrite
     wait "$consumer" || true
-    sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' "$work/consumer.out" | head -1
+    first_answer <"$work/consumer.out"
 }
 
 # while_rewriting_warm REWRITE WARM CALL: like while_rewriting, by a
@@ -99,8 +105,7 @@ while_rewriting_warm() {
     end_rewrite
     exec 4>&-
     wait "$session" || true
-    sed -n '/^during$/,$p' "$work/warm.out" |
-        sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e '/^[tf0-9]/p' | head -1
+    sed -n '/^during$/,$p' "$work/warm.out" | first_answer
 }
 
 run() { # MODE [postgresql.conf lines...]

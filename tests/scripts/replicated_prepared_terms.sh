@@ -35,10 +35,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 pub() { psql -X -At -v ON_ERROR_STOP=1 -h "$PUBLISHER" -p 54428 -d terms -c "$1"; }
 sub() { psql -X -At -v ON_ERROR_STOP=1 -d terms -c "$1"; }
 # consume N on the subscriber, in a new backend: ok, or the SQLSTATE of the refusal
-consume() {
-    psql -X -At -v VERBOSITY=verbose -d terms -c "SELECT billing.consume_quota('t1', 'messages', $1)" 2>&1 |
-        sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e 's/^[0-9][0-9]*$/ok/p' | head -1
-}
+consume() { consumption_outcome terms t1 messages "$1"; }
 # The same plan and tenant on both sides; only plan_limits is replicated.
 SETUP="CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('small', 'Small');

@@ -19,10 +19,7 @@ trap stop_cluster EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d terms -c "$1"; }
 # consume N: ok, or the SQLSTATE of the refusal
-consume() {
-    psql -X -At -v VERBOSITY=verbose -d terms -c "SELECT billing.consume_quota('t1', 'messages', $1)" 2>&1 |
-        sed -n -e 's/^ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p' -e 's/^[0-9][0-9]*$/ok/p' | head -1
-}
+consume() { consumption_outcome terms t1 messages "$1"; }
 
 start_cluster shared_terms 54423 "shared_preload_libraries = 'zechat_billing'" "autovacuum = off"
 createdb terms
