@@ -318,6 +318,13 @@ bool other_parts_exist()
     uint64 generation = billing_catalog_generation();
     if (checked_generation == generation)
         return exist;
+    // Every caller writes usage_parts next: its writer's lock is taken
+    // before the reads below lock the table and the index weakly.  Taken
+    // after them, it waited for a REINDEX TABLE that held the table's SHARE
+    // lock and waited for the index lock this held: 40P01 for the first
+    // consumption of every backend after each REINDEX (a helper's run of
+    // 2026-12-06: 303 deadlocks in 20 s; isolation reindex_usage_parts).
+    LockRelationOid(billing_usage_relation(), RowExclusiveLock);
     if (!other_parts_in_index(&exist)) {
         SavedUser saved;
         connect_as_owner(&saved);
