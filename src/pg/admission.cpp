@@ -474,8 +474,10 @@ void require_gauge(const QuotaKey& key, const TenantTerms& terms)
 // audit).  A counter placed meanwhile changes nothing: its usage was 0.
 bool nothing_to_give_back(const QuotaKey& key, TimestampTz period_start)
 {
-    return find_pending_usage(key, period_start) == nullptr &&
-           !counter_present(key, period_start) && read_usage(key, period_start) == 0;
+    if (find_pending_usage(key, period_start) != nullptr)
+        return false;
+    lock_usage_parts_for_writing(); // before the read: usage_part_rows.hpp
+    return !counter_present(key, period_start) && read_usage(key, period_start) == 0;
 }
 
 } // namespace
@@ -569,6 +571,7 @@ bool nothing_to_move(const QuotaKey& key, TimestampTz from)
 {
     if (find_pending_usage(key, from) != nullptr)
         return false;
+    lock_usage_parts_for_writing(); // before the read: usage_part_rows.hpp
     return !counter_present_else_note_move(key, from) && read_usage(key, from) == 0;
 }
 
@@ -582,6 +585,7 @@ bool nothing_to_move(const QuotaKey& key, TimestampTz from)
 // it in the old period after the move without waiting.
 PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
 {
+    lock_usage_parts_for_writing(); // before the read: usage_part_rows.hpp
     for (;;) {
         TransactionId writing = writer_zero_row_in_flight(key, from);
         if (!TransactionIdIsValid(writing))

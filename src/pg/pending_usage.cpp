@@ -18,6 +18,7 @@
 #include "skippable_updates.hpp"
 #include "uncounted_rows.hpp"
 #include "usage_alerts.hpp"
+#include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -758,27 +759,6 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
     }
 }
 
-// Held to the end of the transaction, as the commit's write of the part
-// takes it: an ALTER, a rewrite or a DROP EXTENSION of the table waits for
-// this transaction, as for lock mode's, instead of taking the table away from
-// under its commit.  Taken for the top-level transaction: the entry (and its
-// pinned counter) outlives the rollback of the savepoint it was first
-// tracked in, and so must the lock, which that rollback would release.
-void lock_usage_parts_for_transaction()
-{
-    ResourceOwner current = CurrentResourceOwner;
-    PG_TRY();
-    {
-        CurrentResourceOwner = TopTransactionResourceOwner;
-        LockRelationOid(billing_usage_relation(), RowExclusiveLock);
-    }
-    PG_FINALLY();
-    {
-        CurrentResourceOwner = current;
-    }
-    PG_END_TRY();
-}
-
 PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start, bool* found)
 {
     if (pending == nullptr) {
@@ -879,7 +859,11 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
     // to give it back; if pinning fails the entry stays without a counter
     // and the next call tries again.
     if (entry->counter == nullptr) {
-        lock_usage_parts_for_transaction();
+        // Held to the end of the transaction, as the commit's write of the
+        // part takes it: an ALTER, a rewrite or a DROP EXTENSION of the
+        // table waits for this transaction, as for lock mode's, instead of
+        // taking the table away from under its commit.
+        lock_usage_parts_for_writing();
         entry->counter = pin_counter(key, period_start);
     }
     return entry;

@@ -312,6 +312,21 @@ void lock_usage_parts_for_reading()
     table_close(rel, NoLock);
 }
 
+void lock_usage_parts_for_writing()
+{
+    ResourceOwner current = CurrentResourceOwner;
+    PG_TRY();
+    {
+        CurrentResourceOwner = TopTransactionResourceOwner;
+        LockRelationOid(billing_usage_relation(), RowExclusiveLock);
+    }
+    PG_FINALLY();
+    {
+        CurrentResourceOwner = current;
+    }
+    PG_END_TRY();
+}
+
 TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_start)
 {
     return part_row_writer_in_flight(key, period_start, lock_mode_writer);

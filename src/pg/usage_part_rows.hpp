@@ -65,6 +65,17 @@ bool version_written_by(Relation rel, Buffer buffer, const ItemPointerData& tid,
 // (VACUUM FULL, REINDEX, DROP EXTENSION) that itself waits for the waiter.
 void lock_usage_parts_for_reading();
 
+// Takes what writing usage_parts needs, RowExclusiveLock on the table, kept
+// to the end of the top-level transaction: shared-memory mode's entry (and
+// its pinned counter) outlives the rollback of the savepoint it was first
+// tracked in, and so must the lock, which that rollback would release.
+// Whatever reads usage_parts and then writes it in the same transaction
+// takes it before the read: a REINDEX TABLE of usage_parts holds the
+// table's SHARE lock while it waits for the index locks the read took, and
+// a transaction asking for the writer's lock after them deadlocked with it
+// (40P01; until 2026-12-06, isolation reindex_usage_parts).
+void lock_usage_parts_for_writing();
+
 // The transaction, other than this one, still writing the key's writer-0
 // row (lock mode's), or InvalidTransactionId.  On a server running with the
 // library preloaded nothing writes that row but a transaction prepared in

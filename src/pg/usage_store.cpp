@@ -318,13 +318,10 @@ bool other_parts_exist()
     uint64 generation = billing_catalog_generation();
     if (checked_generation == generation)
         return exist;
-    // Every caller writes usage_parts next: its writer's lock is taken
-    // before the reads below lock the table and the index weakly.  Taken
-    // after them, it waited for a REINDEX TABLE that held the table's SHARE
-    // lock and waited for the index lock this held: 40P01 for the first
-    // consumption of every backend after each REINDEX (a helper's run of
-    // 2026-12-06: 303 deadlocks in 20 s; isolation reindex_usage_parts).
-    LockRelationOid(billing_usage_relation(), RowExclusiveLock);
+    // Every caller writes usage_parts next.  Until 2026-12-06 the first
+    // consumption of every backend after each REINDEX TABLE of it deadlocked
+    // with the next one (a helper's run: 303 in 20 s).
+    lock_usage_parts_for_writing();
     if (!other_parts_in_index(&exist)) {
         SavedUser saved;
         connect_as_owner(&saved);
@@ -381,6 +378,10 @@ bool insert_zero_row(const QuotaKey& key, TimestampTz period_start, Datum* ctid)
 
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
+    // The row is written at commit, but locked FOR UPDATE below (the
+    // table's RowShareLock) until then: until 2026-12-06 the COMMIT of a
+    // release deadlocked with a REINDEX TABLE begun in between.
+    lock_usage_parts_for_writing();
     const LockModeQueries* queries;
     LockModePlans& plans = lock_mode_plans_now(&queries);
     // The usual case, as in add_usage_within: without the executor.
