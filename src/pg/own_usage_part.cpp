@@ -75,6 +75,7 @@ struct WrittenPart {
     ItemPointerData tid;
     TransactionId xmin;
     Oid relfilenode;
+    SubTransactionId subxact; // that wrote it
 };
 
 WrittenPart* written = nullptr; // in TopMemoryContext
@@ -401,6 +402,7 @@ void remember_write(const PartKey& key, const ItemPointerData& tid, TransactionI
     written[written_count].tid = tid;
     written[written_count].xmin = xmin;
     written[written_count].relfilenode = relfilenode;
+    written[written_count].subxact = GetCurrentSubTransactionId();
     ++written_count;
 }
 
@@ -492,6 +494,14 @@ void remember_part_version(const QuotaKey& key, TimestampTz period_start, int wr
     // the catalog generation guards, never published.
     remember_write(k, written_version->t_self, HeapTupleHeaderGetRawXmin(written_version->t_data),
                    InvalidOid);
+}
+
+void forget_own_usage_part_writes_of(SubTransactionId subxact)
+{
+    // Subtransactions are numbered as they start, and one writes nothing
+    // while a child runs: what it and its children wrote is at the end.
+    while (written_count > 0 && written[written_count - 1].subxact >= subxact)
+        --written_count;
 }
 
 void end_own_usage_part_writes(bool committed)

@@ -50,6 +50,14 @@ bool remembered_part_version(const QuotaKey& key, TimestampTz period_start, int 
 void remember_part_version(const QuotaKey& key, TimestampTz period_start, int writer,
                            HeapTuple written_version);
 
+// A subtransaction aborts: its writes (and its children's) are forgotten.
+// Lock mode writes the usage row again after each rollback to a savepoint;
+// until 2026-12-06 every such write was kept to the end of the transaction
+// (144 bytes each: a loop of 200k PL/pgSQL exception blocks held 38 MB),
+// and at commit the last one, rolled back, became where the next write
+// looked first.  Never raises.
+void forget_own_usage_part_writes_of(SubTransactionId subxact);
+
 // The transaction ends (COMMIT: committed; ABORT, PREPARE: not): the
 // versions it wrote become where the next writes look first.  Never
 // raises.

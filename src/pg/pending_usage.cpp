@@ -734,6 +734,8 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
                              void*)
 {
+    if (event == SUBXACT_EVENT_ABORT_SUB)
+        forget_own_usage_part_writes_of(subxact);
     if (touched_count == 0)
         return;
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)

@@ -12,6 +12,8 @@
 # a procedure that consumes and commits in a loop keeps nothing of each
 # commit (until 2026-12-05 writing the usage part at COMMIT allocated in the
 # procedure's memory, about 60 bytes for each key it looked up again).
+# And, in lock mode, a transaction's rollbacks to savepoints leave nothing
+# of each behind.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -88,4 +90,44 @@ per_commit=$(sed -n 's/.*NOTICE:  per commit //p' <<<"$out")
 # 6000 triggers fired, each kept, would hold about 500 kB.
 layouts=$(sed -n 's/^layouts //p' <<<"$out")
 [ -n "$layouts" ] && [ "$layouts" -lt 100000 ] || fail "the trigger layouts cache kept $layouts bytes"
+
+# Lock mode, in a database shared-memory mode never wrote (an existing usage
+# row is then written without SQL, and each write remembered): a transaction
+# rolling back to a savepoint again and again keeps nothing of each
+# rollback (until 2026-12-06, 144 bytes in TopMemoryContext per rolled-back
+# write, to the end of the transaction), and counts exactly what stayed.
+restart_cluster "shared_preload_libraries = ''"
+createdb savepoints
+out=$(psql -X -At -v ON_ERROR_STOP=1 -d savepoints 2>&1 <<'SQL'
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
+INSERT INTO billing.plan_limits VALUES ('p', 'messages', 1000000);
+SELECT billing.subscribe('t1', 'p');
+CREATE TABLE msgs (tenant_id text NOT NULL, n int NOT NULL);
+SELECT billing.enforce_quota('msgs', 'messages');
+INSERT INTO msgs VALUES ('t1', 0); -- the usage row exists: written in place
+BEGIN;
+DO $$
+BEGIN
+    FOR i IN 1..20000 LOOP
+        BEGIN
+            INSERT INTO msgs VALUES ('t1', i);
+            IF i <= 19990 THEN -- the last 10 stay
+                RAISE EXCEPTION 'undone';
+            END IF;
+        EXCEPTION WHEN raise_exception THEN NULL;
+        END;
+    END LOOP;
+END $$;
+SELECT 'in transaction ' || total_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext';
+COMMIT;
+INSERT INTO msgs VALUES ('t1', 0);
+SELECT 'rows ' || count(*) || ' used ' || (SELECT used FROM billing.tenant_usage('t1') WHERE resource = 'messages')
+  FROM msgs;
+SQL
+) || { echo "$out"; fail "the lock-mode session failed"; }
+echo "$out"
+grep -qxF "rows 12 used 12" <<<"$out" || fail "savepoints lost or counted twice: $(grep '^rows' <<<"$out")"
+top=$(sed -n 's/^in transaction //p' <<<"$out")
+[ -n "$top" ] && [ "$top" -lt 600000 ] || fail "TopMemoryContext held $top bytes after 19990 rolled-back writes"
 echo "backend_memory_bounded: ok"
