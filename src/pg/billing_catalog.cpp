@@ -43,6 +43,14 @@ struct BillingCatalog {
 // re-resolved after the extension is dropped and created again.
 BillingCatalog catalog;
 
+// A role changed since the owner was read.  REASSIGN OWNED changes the
+// extension's owner without an invalidation (pg_extension has no cache),
+// but what makes the old owner unfit to run the internal SQL (DROP ROLE,
+// ALTER ROLE) invalidates roles: until 2026-12-06 sessions that ran as the
+// old owner before kept it, and check_quota failed in them with 42501 until
+// a billing table's definition changed (a helper's review).
+bool owner_stale = false;
+
 Oid extension_owner_of(Oid extension_oid)
 {
     Relation rel = table_open(ExtensionRelationId, AccessShareLock);
@@ -86,9 +94,22 @@ void resolve_catalog()
 
 Oid billing_extension_owner()
 {
+    if (catalog.resolved && owner_stale) {
+        Oid extension_oid = get_extension_oid(extension_name, true);
+        if (OidIsValid(extension_oid))
+            catalog.owner = extension_owner_of(extension_oid);
+        else
+            catalog.resolved = false; // dropped: resolve_catalog says so
+    }
+    owner_stale = false;
     if (!catalog.resolved)
         resolve_catalog();
     return catalog.owner;
+}
+
+void forget_billing_extension_owner()
+{
+    owner_stale = true;
 }
 
 uint64 billing_catalog_generation()

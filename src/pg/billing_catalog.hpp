@@ -63,6 +63,10 @@ bool names_billing_config_table(Oid relid);
 // Called from the relcache invalidation callback.
 void forget_billing_catalog_if(Oid relid);
 
+// Called from the roles' syscache invalidation callback: the owner is read
+// again at its next use.  Never raises.
+void forget_billing_extension_owner();
+
 // Internal SPI work runs as the extension owner, so that application roles
 // need no privilege on billing tables.  Plain data, safe across longjmp; an
 // error between the two calls is fine because transaction and subtransaction

@@ -1,4 +1,4 @@
-// Library entry: module magic, settings and the invalidation callback.
+// Library entry: module magic, settings and the invalidation callbacks.
 #include "module_settings.hpp"
 
 #include "absent_moves.hpp"
@@ -18,6 +18,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -38,6 +39,11 @@ void on_relcache_invalidation(Datum, Oid relid)
     invalidate_trigger_layouts(relid);
     forget_partition_roots(relid);
     forget_billing_catalog_if(relid);
+}
+
+void on_role_invalidation(Datum, int, uint32)
+{
+    forget_billing_extension_owner();
 }
 
 } // namespace
@@ -71,6 +77,7 @@ void _PG_init(void)
     MarkGUCPrefixReserved("zechat_billing");
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
+    CacheRegisterSyscacheCallback(AUTHOID, zechat::billing::pg::on_role_invalidation, (Datum)0);
     zechat::billing::pg::register_pending_usage_callbacks();
     zechat::billing::pg::register_statement_nesting_hook();
 }
