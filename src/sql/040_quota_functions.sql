@@ -139,6 +139,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- Locked for the write below before the read: a REINDEX of the table
+    -- begun in between deadlocked with it (until 2026-12-06).
+    LOCK TABLE billing.subscriptions IN ROW EXCLUSIVE MODE;
     -- A plan that is no longer sold keeps its subscribers but takes no new ones.
     IF NOT v_active AND NOT EXISTS (
         SELECT FROM billing.subscriptions s

@@ -52,6 +52,11 @@ BEGIN
     -- edited while it moves to another plan) would both move the same
     -- periods: the second waits here, and then reads what the first left.
     PERFORM FROM billing.subscriptions s WHERE s.tenant_id = p_tenant_id FOR UPDATE;
+    -- Locked for the writes below (here and in _carry_period_usage) before
+    -- the read: the read's locks first, and a REINDEX of the table begun in
+    -- between deadlocked with the write (40P01; until 2026-12-06, isolation
+    -- reindex_usage_parts).
+    LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
     -- until 2026-12-05 a change and its reverse in one transaction closed

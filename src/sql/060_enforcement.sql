@@ -261,6 +261,10 @@ BEGIN
 
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    -- Then, as recount() takes them, enforced_tables, for the write below
+    -- before the reads: a REINDEX of it begun in between deadlocked with the
+    -- write (until 2026-12-06).
+    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     PERFORM billing._enforcement_as_in_snapshot(tbl);
 
     -- Checked once the table is locked, from then on as it stands: until
@@ -329,6 +333,13 @@ BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
+    -- the triggers counted is committed and no change of one is in flight.
+    -- Then enforced_tables, for the DELETE below before the read (a REINDEX
+    -- of it begun in between deadlocked with the DELETE until 2026-12-06),
+    -- in the order recount() and enforce_quota take them.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
       FROM billing.enforced_tables e
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
@@ -345,9 +356,6 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
 
-    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
-    -- the triggers counted is committed and no change of one is in flight.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     PERFORM billing._enforcement_as_in_snapshot(tbl);
     PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
 

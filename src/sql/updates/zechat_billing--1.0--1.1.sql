@@ -493,6 +493,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- Locked for the write below before the read: a REINDEX of the table
+    -- begun in between deadlocked with it (until 2026-12-06).
+    LOCK TABLE billing.subscriptions IN ROW EXCLUSIVE MODE;
     -- A plan that is no longer sold keeps its subscribers but takes no new ones.
     IF NOT v_active AND NOT EXISTS (
         SELECT FROM billing.subscriptions s
@@ -1246,6 +1249,10 @@ BEGIN
 
     -- Keep concurrent writers out until the triggers and the backfill agree.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    -- Then, as recount() takes them, enforced_tables, for the write below
+    -- before the reads: a REINDEX of it begun in between deadlocked with the
+    -- write (until 2026-12-06).
+    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     PERFORM billing._enforcement_as_in_snapshot(tbl);
 
     -- Checked once the table is locked, from then on as it stands: until
@@ -1314,6 +1321,13 @@ BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
+    -- the triggers counted is committed and no change of one is in flight.
+    -- Then enforced_tables, for the DELETE below before the read (a REINDEX
+    -- of it begun in between deadlocked with the DELETE until 2026-12-06),
+    -- in the order recount() and enforce_quota take them.
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
       FROM billing.enforced_tables e
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
@@ -1330,9 +1344,6 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
 
-    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
-    -- the triggers counted is committed and no change of one is in flight.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
     PERFORM billing._enforcement_as_in_snapshot(tbl);
     PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
 
@@ -1791,6 +1802,11 @@ BEGIN
     -- edited while it moves to another plan) would both move the same
     -- periods: the second waits here, and then reads what the first left.
     PERFORM FROM billing.subscriptions s WHERE s.tenant_id = p_tenant_id FOR UPDATE;
+    -- Locked for the writes below (here and in _carry_period_usage) before
+    -- the read: the read's locks first, and a REINDEX of the table begun in
+    -- between deadlocked with the write (40P01; until 2026-12-06, isolation
+    -- reindex_usage_parts).
+    LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
     -- until 2026-12-05 a change and its reverse in one transaction closed
