@@ -86,6 +86,12 @@ DECLARE
     v_trigger record;
 BEGIN
     PERFORM billing._altered_as_in_snapshot(tbl);
+    -- A rename may update what is read below: locked for the write first
+    -- (a REINDEX of the table begun in between deadlocked with the UPDATE
+    -- until 2026-12-06).  After the altered table, as recount() takes them.
+    IF p_old_name <> '' THEN
+        LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
+    END IF;
     FOR e IN
         SELECT x.tbl, x.resource, x.tenant_column, x.amount_column
           FROM billing.enforced_tables x
