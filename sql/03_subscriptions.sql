@@ -156,7 +156,12 @@ ROLLBACK;
 DELETE FROM billing.plans WHERE plan_id = 's_forever';
 
 -- tenant_usage shows the period of period resources and none for gauges.
+-- In UTC: periods step from the anchor as instants, and in pg_regress's
+-- PST8PDT "+ 1 year" from a day before the end of daylight saving time to
+-- the day it ends is an hour off them (the test failed in the hours after
+-- 09:00 UTC of 2026-12-06).
 BEGIN;
+SET LOCAL TimeZone = 'UTC';
 SELECT billing.subscribe('s_periodic', 's_yearly', now() - interval '400 days');
 SELECT resource, kind, period_start = now() - interval '400 days' + interval '1 year' AS starts_at_anniversary,
        period_end = now() - interval '400 days' + interval '2 years' AS ends_next_year
