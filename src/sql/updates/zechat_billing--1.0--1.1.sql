@@ -980,8 +980,10 @@ BEGIN
     -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
     -- once these locks are held, every row is committed and no change of
     -- them is in flight.  The usage of each key is then set through its own
-    -- lock or counter (_set_usage), in the writers' order (table, then
-    -- usage), so waiting here cannot deadlock with them.
+    -- lock or counter (_set_usage), in the order of writers of one table
+    -- (table, then usage).  In lock mode a writer that took a tenant's usage
+    -- row before this table (it wrote another table of the gauge, or
+    -- consumed it by hand, first) can still deadlock with this (README).
     -- Each enforced table, a partitioned one with the partitioned tables
     -- below it and its leaves (those of a partition being detached included,
     -- which locking the partitioned table does not reach), taken in turn
