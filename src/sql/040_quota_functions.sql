@@ -133,14 +133,7 @@ BEGIN
         RAISE EXCEPTION 'period_anchor must be a finite timestamp'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The plan's row is locked before the tenant's subscription row, in the
-    -- order an edit of the plan's interval takes them (the plan, then its
-    -- subscribers; 045_period_changes.sql): locked after it, by the
-    -- subscription's trigger, a tenant moving onto a plan while its
-    -- interval was edited could deadlock with the edit (until 2026-12-06,
-    -- a helper's hunt).  FOR SHARE needs UPDATE on plans, which the
-    -- delegated administrator of README's Privileges has.
-    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id FOR SHARE;
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
             USING ERRCODE = 'invalid_parameter_value';

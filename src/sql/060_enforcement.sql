@@ -333,6 +333,18 @@ BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- As every other function says it (CONTRACT.md: 22023); 42704 is for a
+    -- known resource that this table does not enforce, such as any relation
+    -- that is not a table.  Both checked before the lock below.
+    IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = unenforce_quota.resource) THEN
+        RAISE EXCEPTION 'unknown resource "%"', unenforce_quota.resource
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Known resources are listed in billing.resources.';
+    END IF;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+            USING ERRCODE = 'undefined_object';
+    END IF;
     -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
     -- the triggers counted is committed and no change of one is in flight.
     -- Then enforced_tables, for the DELETE below before the read (a REINDEX
@@ -345,13 +357,6 @@ BEGIN
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
        FOR UPDATE;
     IF NOT FOUND THEN
-        -- As every other function says it (CONTRACT.md: 22023); 42704 is
-        -- for a known resource that this table does not enforce.
-        IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = unenforce_quota.resource) THEN
-            RAISE EXCEPTION 'unknown resource "%"', unenforce_quota.resource
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Known resources are listed in billing.resources.';
-        END IF;
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
     END IF;

@@ -86,10 +86,15 @@ DECLARE
     v_trigger record;
 BEGIN
     PERFORM billing._altered_as_in_snapshot(tbl);
-    -- A rename may update what is read below: locked for the write first
-    -- (a REINDEX of the table begun in between deadlocked with the UPDATE
-    -- until 2026-12-06).  After the altered table, as recount() takes them.
-    IF p_old_name <> '' THEN
+    -- A rename of an enforced table's column may update what is read below:
+    -- locked for the write first (a REINDEX of the table begun in between
+    -- deadlocked with the UPDATE until 2026-12-06).  After the altered
+    -- table, as recount() takes them.  Not for a table nothing enforces,
+    -- which would wait for a recount() in progress for nothing.
+    IF p_old_name <> '' AND EXISTS (
+        SELECT FROM pg_trigger g
+         WHERE g.tgrelid IN (SELECT billing._table_and_inheritors(_enforced_columns_altered.tbl))
+           AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure) THEN
         LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     END IF;
     FOR e IN

@@ -509,14 +509,7 @@ BEGIN
         RAISE EXCEPTION 'period_anchor must be a finite timestamp'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The plan's row is locked before the tenant's subscription row, in the
-    -- order an edit of the plan's interval takes them (the plan, then its
-    -- subscribers; 045_period_changes.sql): locked after it, by the
-    -- subscription's trigger, a tenant moving onto a plan while its
-    -- interval was edited could deadlock with the edit (until 2026-12-06,
-    -- a helper's hunt).  FOR SHARE needs UPDATE on plans, which the
-    -- delegated administrator of README's Privileges has.
-    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id FOR SHARE;
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
             USING ERRCODE = 'invalid_parameter_value';
@@ -1352,6 +1345,18 @@ BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- As every other function says it (CONTRACT.md: 22023); 42704 is for a
+    -- known resource that this table does not enforce, such as any relation
+    -- that is not a table.  Both checked before the lock below.
+    IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = unenforce_quota.resource) THEN
+        RAISE EXCEPTION 'unknown resource "%"', unenforce_quota.resource
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Known resources are listed in billing.resources.';
+    END IF;
+    IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+            USING ERRCODE = 'undefined_object';
+    END IF;
     -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
     -- the triggers counted is committed and no change of one is in flight.
     -- Then enforced_tables, for the DELETE below before the read (a REINDEX
@@ -1364,13 +1369,6 @@ BEGIN
      WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
        FOR UPDATE;
     IF NOT FOUND THEN
-        -- As every other function says it (CONTRACT.md: 22023); 42704 is
-        -- for a known resource that this table does not enforce.
-        IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = unenforce_quota.resource) THEN
-            RAISE EXCEPTION 'unknown resource "%"', unenforce_quota.resource
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Known resources are listed in billing.resources.';
-        END IF;
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
     END IF;
@@ -1496,10 +1494,15 @@ DECLARE
     v_trigger record;
 BEGIN
     PERFORM billing._altered_as_in_snapshot(tbl);
-    -- A rename may update what is read below: locked for the write first
-    -- (a REINDEX of the table begun in between deadlocked with the UPDATE
-    -- until 2026-12-06).  After the altered table, as recount() takes them.
-    IF p_old_name <> '' THEN
+    -- A rename of an enforced table's column may update what is read below:
+    -- locked for the write first (a REINDEX of the table begun in between
+    -- deadlocked with the UPDATE until 2026-12-06).  After the altered
+    -- table, as recount() takes them.  Not for a table nothing enforces,
+    -- which would wait for a recount() in progress for nothing.
+    IF p_old_name <> '' AND EXISTS (
+        SELECT FROM pg_trigger g
+         WHERE g.tgrelid IN (SELECT billing._table_and_inheritors(_enforced_columns_altered.tbl))
+           AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure) THEN
         LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
     END IF;
     FOR e IN
