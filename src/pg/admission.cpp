@@ -10,6 +10,7 @@
 #include "pending_usage.hpp"
 #include "refusal.hpp"
 #include "usage_part_rows.hpp"
+#include "usage_row_waits.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -539,6 +540,10 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         force_on_counter(key, usage, delta);
         return;
     }
+    // recount() and the enforcement changes hold tables a writer of the key
+    // may wait for (usage_row_waits.hpp).
+    if (usage_row_waits_refused() && find_pending_usage(key, period_start) == nullptr)
+        lock_usage_row_without_waiting(key, period_start);
     PendingUsage* usage = locked_usage(key, period_start);
     int64 current =
         usage != nullptr ? pending_current_usage(usage) - left_out(usage, counting_unconfirmed) : 0;

@@ -1,6 +1,7 @@
-// billing._execute_after_locks(query, tenant_id, resources): runs a
-// statement of the extension's own SQL (the gauge backfill, its take-back,
-// recount) with the latest snapshot instead of the transaction's.
+// billing._execute_after_locks(query, tenant_id, resources,
+// refuse_usage_row_waits): runs a statement of the extension's own SQL (the
+// gauge backfill, its take-back, recount) with the latest snapshot instead
+// of the transaction's.
 // billing._latest_text(query) reads one value so: recount's list of the
 // tables it counts, which must be the list that holds once its locks are.
 //
@@ -13,6 +14,7 @@
 // usage would be set too low or taken back too little.  The latest snapshot
 // sees this transaction's own changes too (SPI advances the command counter).
 #include "pg_boundary.hpp"
+#include "usage_row_waits.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -20,6 +22,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 }
+
+using zechat::billing::pg::set_usage_row_waits_refused;
 
 namespace {
 
@@ -51,14 +55,26 @@ int run_with_latest_snapshot(const char* query, int nargs, Oid* types, Datum* va
 }
 
 // $1 text (a tenant, or NULL for all), $2 text[] (resources, or NULL).
+// The fourth argument, refuse_usage_row_waits: the usage rows the query
+// sets are not waited for (usage_row_waits.hpp).
 Datum execute_after_locks_body(FunctionCallInfo fcinfo)
 {
     char* query = query_argument(fcinfo);
     Oid types[2] = {TEXTOID, TEXTARRAYOID};
     Datum values[2] = {PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)};
     char nulls[2] = {PG_ARGISNULL(1) ? 'n' : ' ', PG_ARGISNULL(2) ? 'n' : ' '};
-    (void)run_with_latest_snapshot(query, 2, types, values, nulls, false, 0);
-    SPI_finish();
+    bool refuse_waits = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+    set_usage_row_waits_refused(refuse_waits);
+    PG_TRY();
+    {
+        (void)run_with_latest_snapshot(query, 2, types, values, nulls, false, 0);
+        SPI_finish();
+    }
+    PG_FINALLY();
+    {
+        set_usage_row_waits_refused(false);
+    }
+    PG_END_TRY();
     PG_RETURN_VOID();
 }
 

@@ -252,14 +252,16 @@ TransactionId part_row_writer_in_flight(const QuotaKey& key, TimestampTz period_
 // it writes: READ COMMITTED waits for a transaction in flight holding it and
 // follows its update to the newest version; REPEATABLE READ and SERIALIZABLE
 // fail with a serialization error when it changed.  True with that version
-// in `slot`; false when it is gone (deleted meanwhile).
-bool lock_newest_version(Relation rel, Snapshot snapshot, TupleTableSlot* slot)
+// in `slot`; false when it is gone (deleted meanwhile).  Or as `wait` says
+// otherwise (RowLockWait).
+bool lock_newest_version(Relation rel, Snapshot snapshot, TupleTableSlot* slot, RowLockWait wait)
 {
-    bool follow_updates = !IsolationUsesXactSnapshot();
+    bool follow_updates = !IsolationUsesXactSnapshot() || wait == RowLockWait::then_newest;
     TM_FailureData failure;
     TM_Result result = table_tuple_lock(
         rel, &slot->tts_tid, snapshot, slot, GetCurrentCommandId(true), LockTupleNoKeyExclusive,
-        LockWaitBlock, follow_updates ? TUPLE_LOCK_FLAG_FIND_LAST_VERSION : 0, &failure);
+        wait == RowLockWait::refuse ? LockWaitError : LockWaitBlock,
+        follow_updates ? TUPLE_LOCK_FLAG_FIND_LAST_VERSION : 0, &failure);
     if (result == TM_Updated && !follow_updates)
         ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                         errmsg("could not serialize access due to concurrent update")));
@@ -390,7 +392,8 @@ HeapTuple raised_version(Relation rel, TupleTableSlot* slot, int64 amount, int64
 // newest version; with `write`, writes used + amount there if that is at
 // most ceiling.  *used: the usage there after (admitted) or before.
 LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period_start,
-                                         int64 amount, int64 ceiling, bool write, int64* used)
+                                         int64 amount, int64 ceiling, bool write, int64* used,
+                                         RowLockWait wait)
 {
     // As SPI does for a statement that writes: this transaction's earlier
     // changes (of the same statement, too) are seen.
@@ -417,7 +420,7 @@ LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period
             heap_freetuple(updated);
         if (written) {
             outcome = LockedAdmission::admitted;
-        } else if (lock_newest_version(rel, snapshot, slot)) {
+        } else if (lock_newest_version(rel, snapshot, slot, wait)) {
             outcome = LockedAdmission::admitted;
             if (!write) {
                 *used = used_in(slot);
@@ -444,12 +447,14 @@ LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period
 LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
                                          int64 amount, int64 ceiling, int64* new_used)
 {
-    return lock_writer_zero_version(key, period_start, amount, ceiling, true, new_used);
+    return lock_writer_zero_version(key, period_start, amount, ceiling, true, new_used,
+                                    RowLockWait::as_update);
 }
 
-bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used)
+bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used,
+                          RowLockWait wait)
 {
-    return lock_writer_zero_version(key, period_start, 0, PG_INT64_MAX, false, used) ==
+    return lock_writer_zero_version(key, period_start, 0, PG_INT64_MAX, false, used, wait) ==
            LockedAdmission::admitted;
 }
 

@@ -104,9 +104,18 @@ enum class LockedAdmission {
 LockedAdmission admit_on_writer_zero_row(const QuotaKey& key, TimestampTz period_start,
                                          int64 amount, int64 ceiling, int64* new_used);
 
+// How a row lock treats a transaction in flight that holds the row.
+enum class RowLockWait {
+    as_update,   // as above: waits; 40001 in REPEATABLE READ if it changed
+    refuse,      // 55P03 instead of waiting (usage_row_waits.hpp)
+    then_newest, // waits, then locks the newest version whatever the
+                 // isolation: for a caller that only waits for the holder
+};
+
 // Lock mode's lock of a key for a release or a refusal: its writer-0 row
 // found and its newest version locked as above, nothing written, its usage
 // into *used.  False, nothing locked, when the key has no such row.
-bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used);
+bool lock_writer_zero_row(const QuotaKey& key, TimestampTz period_start, int64* used,
+                          RowLockWait wait = RowLockWait::as_update);
 
 } // namespace zechat::billing::pg

@@ -7,6 +7,7 @@
 #include "read_snapshot.hpp"
 #include "refusal.hpp"
 #include "usage_part_rows.hpp"
+#include "usage_row_waits.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -174,18 +175,29 @@ void disconnect(const SavedUser* saved)
 
 } // namespace
 
-void lock_usage_key(const QuotaKey& key)
+namespace {
+
+// The key lock's acquisition; false when `wait` is false and another
+// transaction holds it.
+bool acquire_usage_key_lock(const QuotaKey& key, bool wait)
 {
     // Only transactions that see one snapshot need it: see usage_store.hpp.
     if (!IsolationUsesXactSnapshot())
-        return;
+        return true;
     uint32 tenant_hash =
         hash_bytes(reinterpret_cast<const unsigned char*>(key.tenant_id), key.tenant_id_length);
     uint32 resource_hash =
         hash_bytes(reinterpret_cast<const unsigned char*>(key.resource), key.resource_length);
     LOCKTAG tag;
     SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, tenant_hash, resource_hash, usage_lock_class);
-    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+} // namespace
+
+void lock_usage_key(const QuotaKey& key)
+{
+    (void)acquire_usage_key_lock(key, true);
 }
 
 namespace {
@@ -398,6 +410,23 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
     (void)insert_zero_row(key, period_start, &ignored);
     disconnect(&saved);
     return select_used(&plans.lock, queries->lock, key, period_start, used);
+}
+
+void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_start)
+{
+    note_usage_row_tried(key, period_start);
+    lock_usage_parts_for_writing();
+    if (!acquire_usage_key_lock(key, false))
+        refuse_usage_row_wait(key, InvalidTransactionId);
+    // A first admission in flight has inserted or updated the row: the lock
+    // below would not see an inserted one, and the write after it would
+    // wait for it.
+    TransactionId writing = writer_zero_row_in_flight(key, period_start);
+    if (TransactionIdIsValid(writing))
+        refuse_usage_row_wait(key, writing);
+    int64 used;
+    (void)lock_writer_zero_row(key, period_start, &used, RowLockWait::refuse);
+    forget_usage_row_tried();
 }
 
 bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)

@@ -41,6 +41,11 @@ void lock_usage_key(const QuotaKey& key);
 // reads the key's usage; false (used = 0) if the key has no usage at all.
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used);
 
+// The same locks (key and writer-0 row), taken only if no other
+// transaction holds them or writes the row; 55P03 otherwise, the key noted
+// (usage_row_waits.hpp).  A key without a row: nothing locked.
+void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_start);
+
 // Committed usage (plus what this transaction wrote) of the key in the
 // period; false (used = 0) when it has none.
 bool read_usage_parts(const QuotaKey& key, TimestampTz period_start, int64* used);

@@ -921,11 +921,42 @@ $$;
 -- Runs one of the statements below that count an enforced table's rows
 -- after locking it, with the latest snapshot rather than the transaction's,
 -- which in REPEATABLE READ and SERIALIZABLE predates the lock and misses the
--- rows of the writers it waited for.  $1 is tenant_id, $2 resources.
-CREATE FUNCTION billing._execute_after_locks(p_query text, tenant_id text, resources text[])
+-- rows of the writers it waited for.  $1 is tenant_id, $2 resources.  With
+-- refuse_usage_row_waits, a usage row another transaction holds is not
+-- waited for (55P03): see _wait_for_refused_usage_row.
+CREATE FUNCTION billing._execute_after_locks(p_query text, tenant_id text, resources text[],
+                                             refuse_usage_row_waits boolean DEFAULT false)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_execute_after_locks'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
+
+-- After a statement run with refuse_usage_row_waits failed on a usage row
+-- (55P03), and its caller's block gave back every lock it took: waits until
+-- that row is free, locking it, and gives it back too (this block's
+-- subtransaction); the caller then starts again.  Held before the tables,
+-- that row made the caller and a writer wait for each other: a writer that
+-- consumed the gauge by hand, or wrote another table enforcing it, before it
+-- wrote a table the caller locked (40P01 in lock mode until 2026-12-06;
+-- isolation usage_held_before_table).  False when no row was refused: the
+-- 55P03 came from elsewhere (a lock_timeout), which the caller raises again.
+CREATE FUNCTION billing._lock_refused_usage_row()
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_lock_refused_usage_row'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION billing._wait_for_refused_usage_row()
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT billing._lock_refused_usage_row() THEN
+        RETURN false;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'ZB002';
+EXCEPTION WHEN SQLSTATE 'ZB002' THEN
+    RETURN true;
+END;
+$$;
 
 -- The one value (as text) of a query of the extension's own SQL, read with
 -- the latest snapshot, as _execute_after_locks runs one; NULL for no row.
@@ -935,8 +966,10 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 
 -- Adds (p_sign 1) or takes back (-1) the amounts a _gauge_rows_query
--- finds, for every tenant, to or from gauge usage, never below 0.
-CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer)
+-- finds, for every tenant, to or from gauge usage, never below 0; with
+-- p_refuse_usage_row_waits, as _execute_after_locks says.
+CREATE FUNCTION billing._count_gauge_rows(p_query text, p_sign integer,
+                                          p_refuse_usage_row_waits boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -950,57 +983,25 @@ BEGIN
         'SELECT billing._adjust_usage(t.tenant_id, t.resource, ''-infinity''::pg_catalog.timestamptz, %s * t.total)
            FROM (%s) t
           WHERE t.total > 0',
-        p_sign, p_query), NULL::text, NULL::text[]);
+        p_sign, p_query), NULL::text, NULL::text[], p_refuse_usage_row_waits);
 END;
 $$;
 
 -- recount also recomputes gauges enforced on tables dropped since, and
 -- forgets those enforcements only in a full recount (060_enforcement.sql).
-CREATE OR REPLACE FUNCTION billing.recount(tenant_id text DEFAULT NULL)
+-- recount() once it holds its locks: the usage of each key is set through
+-- its own lock or counter (_set_usage), in the order of writers of one table
+-- (table, then usage), not waiting for a usage row another transaction
+-- holds (_wait_for_refused_usage_row).
+CREATE FUNCTION billing._recount_locked(p_tenant_id text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_locks     record;
     v_amounts   text[];
     v_resources text[];
 BEGIN
-    IF recount.tenant_id IS NOT NULL THEN
-        PERFORM billing._valid_tenant_id(recount.tenant_id);
-    END IF;
-
-    -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
-    -- once these locks are held, every row is committed and no change of
-    -- them is in flight.  The usage of each key is then set through its own
-    -- lock or counter (_set_usage), in the order of writers of one table
-    -- (table, then usage).  In lock mode a writer that took a tenant's usage
-    -- row before this table (it wrote another table of the gauge, or
-    -- consumed it by hand, first) can still deadlock with this (README).
-    -- Each enforced table, a partitioned one with the partitioned tables
-    -- below it and its leaves (those of a partition being detached included,
-    -- which locking the partitioned table does not reach), taken in turn
-    -- (_lock_tables_in_turn), with billing.enforced_tables (_recount_locks).
-    -- A partition created or attached while this waited is locked too, in
-    -- the next round: once every partitioned table of the tree is locked
-    -- (creating, attaching or detaching a partition locks its direct parent
-    -- only), the list stands.
-    LOOP
-        v_locks := billing._recount_locks();
-        BEGIN
-            PERFORM billing._lock_tables_in_turn(v_locks.tables, v_locks.modes);
-            -- Changed: its locks go with the block, and the next round takes
-            -- them all in turn again (waiting for more while holding these
-            -- could deadlock).
-            IF v_locks IS DISTINCT FROM billing._recount_locks() THEN
-                RAISE EXCEPTION USING ERRCODE = 'ZB001';
-            END IF;
-        EXCEPTION WHEN SQLSTATE 'ZB001' THEN
-            CONTINUE;
-        END;
-        EXIT;
-    END LOOP;
-
     -- What is enforced is read as it stands now, as the locks hold it, not
     -- from a REPEATABLE READ transaction's snapshot (_recount_locks).
     -- Gauges enforced on tables that were dropped since are recomputed too:
@@ -1012,7 +1013,7 @@ BEGIN
                         JOIN billing.resources r USING (resource)
                        WHERE r.kind = ''gauge''
                          AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl))::text')::text[];
-    IF recount.tenant_id IS NULL THEN
+    IF p_tenant_id IS NULL THEN
         -- Also with the latest snapshot: in REPEATABLE READ the
         -- transaction's would fail (40001) on rows another recount deleted.
         PERFORM billing._execute_after_locks(
@@ -1050,7 +1051,57 @@ BEGIN
                    FULL JOIN current u ON u.tenant_id = c.tenant_id AND u.resource = c.resource
                   WHERE coalesce(c.total, 0) <> coalesce(u.used, 0)
                   ORDER BY 1, 2) k',
-        array_to_string(v_amounts, ' UNION ALL ')), recount.tenant_id, v_resources);
+        array_to_string(v_amounts, ' UNION ALL ')), p_tenant_id, v_resources, true);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION billing.recount(tenant_id text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_locks     record;
+BEGIN
+    IF recount.tenant_id IS NOT NULL THEN
+        PERFORM billing._valid_tenant_id(recount.tenant_id);
+    END IF;
+
+    -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
+    -- once these locks are held, every row is committed and no change of
+    -- them is in flight.  The usage of each key is then set (_recount_locked).
+    -- Each enforced table, a partitioned one with the partitioned tables
+    -- below it and its leaves (those of a partition being detached included,
+    -- which locking the partitioned table does not reach), taken in turn
+    -- (_lock_tables_in_turn), with billing.enforced_tables (_recount_locks).
+    -- A partition created or attached while this waited is locked too, in
+    -- the next round: once every partitioned table of the tree is locked
+    -- (creating, attaching or detaching a partition locks its direct parent
+    -- only), the list stands.
+    LOOP
+        v_locks := billing._recount_locks();
+        BEGIN
+            PERFORM billing._lock_tables_in_turn(v_locks.tables, v_locks.modes);
+            -- Changed: its locks go with the block, and the next round takes
+            -- them all in turn again (waiting for more while holding these
+            -- could deadlock).
+            IF v_locks IS DISTINCT FROM billing._recount_locks() THEN
+                RAISE EXCEPTION USING ERRCODE = 'ZB001';
+            END IF;
+            PERFORM billing._recount_locked(recount.tenant_id);
+        EXCEPTION
+        WHEN SQLSTATE 'ZB001' THEN
+            CONTINUE;
+        WHEN lock_not_available THEN
+            -- A tenant's usage row that a writer holds: waited for with
+            -- nothing held, then everything again.
+            IF billing._wait_for_refused_usage_row() THEN
+                CONTINUE;
+            END IF;
+            RAISE;
+        END;
+        EXIT;
+    END LOOP;
 END;
 $$;
 
@@ -1271,60 +1322,74 @@ BEGIN
         RAISE EXCEPTION '"%" is a table of zechat_billing', tbl USING ERRCODE = 'wrong_object_type';
     END IF;
 
-    -- Keep concurrent writers out until the triggers and the backfill agree.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    -- Then, as recount() takes them, enforced_tables, for the write below
-    -- before the reads: a REINDEX of it begun in between deadlocked with the
-    -- write (until 2026-12-06).
-    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
-    PERFORM billing._enforcement_as_in_snapshot(tbl);
+    -- The backfill sets usage once the table is locked, but does not wait
+    -- for a tenant's usage row a writer holds: that writer may be about to
+    -- write this table (_wait_for_refused_usage_row).  Everything is then
+    -- given back (the block's subtransaction) and done again.
+    LOOP
+        BEGIN
+            -- Keep concurrent writers out until the triggers and the backfill agree.
+            EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+            -- Then, as recount() takes them, enforced_tables, for the write below
+            -- before the reads: a REINDEX of it begun in between deadlocked with the
+            -- write (until 2026-12-06).
+            LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
+            PERFORM billing._enforcement_as_in_snapshot(tbl);
 
-    -- Checked once the table is locked, from then on as it stands: until
-    -- 2026-12-05 a column renamed, dropped or retyped, or the table made
-    -- unlogged (or an unlogged one attached to it), by a transaction that
-    -- committed while this waited for the lock was enforced all the same.
-    PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
-    PERFORM billing._check_gauge_persistence(tbl, enforce_quota.resource);
+            -- Checked once the table is locked, from then on as it stands: until
+            -- 2026-12-05 a column renamed, dropped or retyped, or the table made
+            -- unlogged (or an unlogged one attached to it), by a transaction that
+            -- committed while this waited for the lock was enforced all the same.
+            PERFORM billing._check_enforced_columns(tbl, tenant_column, amount_column);
+            PERFORM billing._check_gauge_persistence(tbl, enforce_quota.resource);
 
-    IF EXISTS (SELECT FROM billing.enforced_tables e
-                WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
-        RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource, tbl
-            USING ERRCODE = 'duplicate_object',
-                  HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
-    END IF;
+            IF EXISTS (SELECT FROM billing.enforced_tables e
+                        WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
+                RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource, tbl
+                    USING ERRCODE = 'duplicate_object',
+                          HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
+            END IF;
 
-    -- A table whose inserts are enforced per statement (enforce_per_statement;
-    -- never a partitioned one) stays so.
-    v_insert := CASE WHEN billing._enforced_per_statement(tbl) THEN 'stmt' ELSE 'ins' END;
-    PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
-                                                tenant_column, amount_column)
-       FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
-                        WHEN v_kind = 'gauge' THEN ARRAY[v_insert, 'upd', 'del', 'trunc']
-                        WHEN v_relkind = 'p' THEN ARRAY['ins', 'moved']
-                        ELSE ARRAY[v_insert] END) AS e(event);
-    IF v_kind = 'gauge' AND v_relkind = 'p' THEN
-        PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',
-                                                    tenant_column, amount_column)
-           FROM billing._partition_leaves(tbl) l;
-    END IF;
-    -- A table made exact for ON CONFLICT (exact_on_conflict) stays so.
-    IF EXISTS (SELECT FROM billing.enforced_tables e
-                WHERE e.tbl = enforce_quota.tbl
-                  AND EXISTS (SELECT FROM billing._enforcement_triggers(e.tbl, e.resource) t
-                               WHERE t.event = 'inserted')) THEN
-        PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, 'inserted',
-                                                    tenant_column, amount_column);
-    END IF;
+            -- A table whose inserts are enforced per statement (enforce_per_statement;
+            -- never a partitioned one) stays so.
+            v_insert := CASE WHEN billing._enforced_per_statement(tbl) THEN 'stmt' ELSE 'ins' END;
+            PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, e.event,
+                                                        tenant_column, amount_column)
+               FROM unnest(CASE WHEN v_kind = 'gauge' AND v_relkind = 'p' THEN ARRAY['ins', 'upd', 'del']
+                                WHEN v_kind = 'gauge' THEN ARRAY[v_insert, 'upd', 'del', 'trunc']
+                                WHEN v_relkind = 'p' THEN ARRAY['ins', 'moved']
+                                ELSE ARRAY[v_insert] END) AS e(event);
+            IF v_kind = 'gauge' AND v_relkind = 'p' THEN
+                PERFORM billing._create_enforcement_trigger(l, enforce_quota.resource, 'trunc',
+                                                            tenant_column, amount_column)
+                   FROM billing._partition_leaves(tbl) l;
+            END IF;
+            -- A table made exact for ON CONFLICT (exact_on_conflict) stays so.
+            IF EXISTS (SELECT FROM billing.enforced_tables e
+                        WHERE e.tbl = enforce_quota.tbl
+                          AND EXISTS (SELECT FROM billing._enforcement_triggers(e.tbl, e.resource) t
+                                       WHERE t.event = 'inserted')) THEN
+                PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, 'inserted',
+                                                            tenant_column, amount_column);
+            END IF;
 
-    INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
-    VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
+            INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
+            VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
 
-    -- A gauge is a level: rows already in the table are part of it.  Period
-    -- resources are not backfilled: existing rows cannot be placed in a
-    -- billing period.
-    IF backfill AND v_kind = 'gauge' THEN
-        PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource), 1);
-    END IF;
+            -- A gauge is a level: rows already in the table are part of it.  Period
+            -- resources are not backfilled: existing rows cannot be placed in a
+            -- billing period.
+            IF backfill AND v_kind = 'gauge' THEN
+                PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource),
+                                                  1, p_refuse_usage_row_waits => true);
+            END IF;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            IF NOT billing._wait_for_refused_usage_row() THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION billing.enforce_quota(regclass, text, name, name, boolean) IS
@@ -1357,59 +1422,71 @@ BEGIN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
     END IF;
-    -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
-    -- the triggers counted is committed and no change of one is in flight.
-    -- Then enforced_tables, for the DELETE below before the read (a REINDEX
-    -- of it begun in between deadlocked with the DELETE until 2026-12-06),
-    -- in the order recount() and enforce_quota take them.
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
-    LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
-    SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
-      FROM billing.enforced_tables e
-     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
-       FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
-            USING ERRCODE = 'undefined_object';
-    END IF;
-
-    PERFORM billing._enforcement_as_in_snapshot(tbl);
-    PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
-
-    -- A gauge is what the enforced tables hold: the rows of a table that
-    -- is no longer enforced leave it, as the backfill brought them in (so
-    -- unenforcing and enforcing again, to change a column, counts them
-    -- once).  Period resources keep what was consumed.
-    IF EXISTS (SELECT FROM billing.resources r
-                WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
-        -- A column gone (renamed or dropped unseen: 1.0, single-user mode)
-        -- leaves nothing to count the rows by: usage stays, for recount()
-        -- or release_quota() to correct.
-        v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
-        IF v_missing IS NULL THEN
-            PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
-                                              -1);
-        ELSE
-            RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
-                          unenforce_quota.resource, v_missing, tbl
-                USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
-        END IF;
-    END IF;
-
-    -- A partitioned table's gauge has a TRUNCATE trigger on each counted
-    -- leaf, a partition being detached included (its detach would give its
-    -- rows back again).
-    FOR v_trigger, v_table IN
-        SELECT t.tgname, l FROM billing._counted_leaves(tbl, unenforce_quota.resource) l,
-                                billing._enforcement_triggers(l, unenforce_quota.resource) t
-         WHERE t.event = 'trunc'
-        UNION ALL
-        SELECT t.tgname, tbl FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
+    -- The take-back, like enforce_quota's backfill, does not wait for a
+    -- usage row a writer holds with everything below held: all is given back
+    -- and done again once that row is free.
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_table);
+        BEGIN
+            -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
+            -- the triggers counted is committed and no change of one is in flight.
+            -- Then enforced_tables, for the DELETE below before the read (a REINDEX
+            -- of it begun in between deadlocked with the DELETE until 2026-12-06),
+            -- in the order recount() and enforce_quota take them.
+            EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
+            LOCK TABLE billing.enforced_tables IN ROW EXCLUSIVE MODE;
+            SELECT e.tenant_column, e.amount_column INTO v_tenant_column, v_amount_column
+              FROM billing.enforced_tables e
+             WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
+               FOR UPDATE;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+                    USING ERRCODE = 'undefined_object';
+            END IF;
+
+            PERFORM billing._enforcement_as_in_snapshot(tbl);
+            PERFORM billing._lock_counted_leaves(tbl, unenforce_quota.resource, 'SHARE ROW EXCLUSIVE');
+
+            -- A gauge is what the enforced tables hold: the rows of a table that
+            -- is no longer enforced leave it, as the backfill brought them in (so
+            -- unenforcing and enforcing again, to change a column, counts them
+            -- once).  Period resources keep what was consumed.
+            IF EXISTS (SELECT FROM billing.resources r
+                        WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
+                -- A column gone (renamed or dropped unseen: 1.0, single-user mode)
+                -- leaves nothing to count the rows by: usage stays, for recount()
+                -- or release_quota() to correct.
+                v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
+                IF v_missing IS NULL THEN
+                    PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
+                                                      -1, p_refuse_usage_row_waits => true);
+                ELSE
+                    RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
+                                  unenforce_quota.resource, v_missing, tbl
+                        USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
+                END IF;
+            END IF;
+
+            -- A partitioned table's gauge has a TRUNCATE trigger on each counted
+            -- leaf, a partition being detached included (its detach would give its
+            -- rows back again).
+            FOR v_trigger, v_table IN
+                SELECT t.tgname, l FROM billing._counted_leaves(tbl, unenforce_quota.resource) l,
+                                        billing._enforcement_triggers(l, unenforce_quota.resource) t
+                 WHERE t.event = 'trunc'
+                UNION ALL
+                SELECT t.tgname, tbl FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
+            LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', v_trigger, v_table);
+            END LOOP;
+            DELETE FROM billing.enforced_tables e
+             WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            IF NOT billing._wait_for_refused_usage_row() THEN
+                RAISE;
+            END IF;
+        END;
     END LOOP;
-    DELETE FROM billing.enforced_tables e
-     WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource;
 END;
 $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
@@ -2464,9 +2541,12 @@ REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._gauge_enforcements(),
     billing._enforced_gauge_tables(),
     billing._recount_locks(),
-    billing._execute_after_locks(text, text, text[]),
+    billing._execute_after_locks(text, text, text[], boolean),
+    billing._lock_refused_usage_row(),
+    billing._wait_for_refused_usage_row(),
     billing._latest_text(text),
-    billing._count_gauge_rows(text, integer),
+    billing._count_gauge_rows(text, integer, boolean),
+    billing._recount_locked(text),
     billing._partition_leaves(regclass),
     billing._partitions_joined(regclass, boolean),
     billing._partitions_left(regclass),

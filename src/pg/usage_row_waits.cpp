@@ -1,0 +1,112 @@
+#include <algorithm>
+#include <cstring>
+
+#include "usage_row_waits.hpp"
+
+#include "../core/tenant_key.hpp"
+#include "pg_boundary.hpp"
+#include "usage_part_rows.hpp"
+#include "usage_store.hpp"
+
+extern "C" {
+#include "access/transam.h"
+#include "storage/lmgr.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// This backend's counting statement, and the key it could not have.  Fixed
+// buffers: a key is at most 63 + 40 bytes, and nothing is allocated for a
+// state that must survive the error it explains.
+struct RefusedUsageRow {
+    bool refusing;
+    bool noted;
+    char tenant_id[max_tenant_id_bytes + 1];
+    char resource[max_resource_name_bytes + 1];
+    TimestampTz period_start;
+    TransactionId holder;
+};
+
+RefusedUsageRow refused_row;
+
+void copy_name(char* to, std::size_t room, const char* from, int length)
+{
+    std::size_t n = std::min(static_cast<std::size_t>(length), room - 1);
+    std::memcpy(to, from, n);
+    to[n] = '\0';
+}
+
+} // namespace
+
+void set_usage_row_waits_refused(bool refused)
+{
+    refused_row.refusing = refused;
+    if (refused)
+        refused_row.noted = false;
+}
+
+bool usage_row_waits_refused()
+{
+    return refused_row.refusing;
+}
+
+void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start)
+{
+    copy_name(refused_row.tenant_id, sizeof refused_row.tenant_id, key.tenant_id,
+              key.tenant_id_length);
+    copy_name(refused_row.resource, sizeof refused_row.resource, key.resource,
+              key.resource_length);
+    refused_row.period_start = period_start;
+    refused_row.holder = InvalidTransactionId;
+    refused_row.noted = true;
+}
+
+void forget_usage_row_tried()
+{
+    refused_row.noted = false;
+}
+
+void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder)
+{
+    refused_row.holder = holder;
+    ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                    errmsg("usage of tenant \"%s\", resource \"%s\" is held by another transaction",
+                           key.tenant_id, key.resource)));
+}
+
+namespace {
+
+// billing._lock_refused_usage_row(): after a refusal, waits for the key
+// noted to be free and locks it, for the caller's block to give back
+// (_wait_for_refused_usage_row); false when no key is noted (the 55P03 came
+// from elsewhere: a lock_timeout).
+Datum lock_refused_usage_row_body(FunctionCallInfo)
+{
+    if (!refused_row.noted)
+        PG_RETURN_BOOL(false);
+    refused_row.noted = false;
+    RefusedUsageRow row = refused_row;
+    // A transaction inserting the row: nothing to lock until it ends.
+    if (TransactionIdIsValid(row.holder))
+        XactLockTableWait(row.holder, nullptr, nullptr, XLTW_None);
+    QuotaKey key = {row.tenant_id, static_cast<int>(std::strlen(row.tenant_id)), row.resource,
+                    static_cast<int>(std::strlen(row.resource))};
+    lock_usage_parts_for_writing();
+    lock_usage_key(key);
+    // Its newest version even in REPEATABLE READ: nothing is read or
+    // written under this lock, and the caller starts again with the latest
+    // snapshot (a serialization failure here was for nothing).
+    int64 used;
+    (void)lock_writer_zero_row(key, row.period_start, &used, RowLockWait::then_newest);
+    PG_RETURN_BOOL(true);
+}
+
+} // namespace
+
+} // namespace zechat::billing::pg
+
+extern "C" {
+ZB_GUARDED_ENTRY(zb_lock_refused_usage_row, zechat::billing::pg::lock_refused_usage_row_body)
+}

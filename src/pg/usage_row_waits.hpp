@@ -1,0 +1,33 @@
+// Administrative corrections of usage -- recount(), the backfill of
+// enforce_quota and the take-back of unenforce_quota -- lock their enforced
+// tables first, then set usage.  In lock mode setting a key's usage locks
+// its usage row, which a writer may hold before it writes one of those
+// tables (it called consume_quota first, or wrote another table enforcing
+// the gauge): each waited for the other, and one was rolled back (40P01;
+// until 2026-12-06).  So while their counting statement runs (called with
+// refuse_usage_row_waits), a usage row another transaction holds is not
+// waited for: 55P03 at once, the key noted.  Their SQL then gives back all
+// it took (the block's subtransaction ends), waits for that row with
+// nothing held (billing._wait_for_refused_usage_row), and starts again.
+#pragma once
+
+#include "tenant_terms.hpp"
+
+namespace zechat::billing::pg {
+
+// On from the start of a counting statement that refuses to wait (any key
+// noted before is forgotten) to its end, error or not.
+void set_usage_row_waits_refused(bool refused);
+bool usage_row_waits_refused();
+
+// Around a lock taken without waiting: the key is noted first, and
+// forgotten once it is held, so a 55P03 raised in between (by the row
+// lock itself, NOWAIT) leaves it noted.
+void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start);
+void forget_usage_row_tried();
+
+// 55P03 for the key noted last; `holder`, when valid, is the transaction
+// holding it (one that inserts the row: nothing to lock until it ends).
+[[noreturn]] void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder);
+
+} // namespace zechat::billing::pg
