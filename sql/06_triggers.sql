@@ -157,6 +157,20 @@ SELECT billing.recount();
 RESET lock_timeout;
 SELECT tenant_id, resource, used FROM billing.usage
  WHERE tenant_id IN ('e_acme', 'e_globex', '7', '12345678901') AND resource <> 'messages' ORDER BY 1, 2;
+-- recount() after a release or a consumption of its own transaction: the
+-- rows are what counts, whatever the transaction changed before (until
+-- 2026-12-06 a key whose committed usage matched the rows was skipped, and
+-- the change committed on top of it: a tenant at its limit could add a row).
+BEGIN;
+SELECT billing.release_quota('e_acme', 'storage', 7) IS NOT NULL AS released;
+SELECT billing.recount('e_acme');
+SELECT used AS recounted_after_release FROM billing.tenant_usage('e_acme') WHERE resource = 'storage';
+COMMIT;
+BEGIN;
+SELECT billing.consume_quota('e_acme', 'storage', 3) IS NOT NULL AS consumed;
+SELECT billing.recount();
+COMMIT;
+SELECT used AS recounted_after_consumption FROM billing.tenant_usage('e_acme') WHERE resource = 'storage';
 -- recount leaves gauges no table enforces (kept with consume/release) alone.
 SELECT billing.subscribe('e_api', 'e_plan');
 SELECT billing.consume_quota('e_api', 'whatsapp_sessions', 2);

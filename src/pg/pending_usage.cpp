@@ -1041,6 +1041,18 @@ void for_each_pending_of_tenant(const char* tenant_id,
         report(static_cast<const PendingUsage*>(items[i]));
 }
 
+void for_each_pending(void (*fn)(const char* tenant_id, const char* resource,
+                                 TimestampTz period_start, int64 delta, void* arg),
+                      void* arg)
+{
+    for (int i = 0; i < touched_count; ++i) {
+        const PendingUsage* entry = touched[i];
+        int64 delta = entry->consumed - entry->released;
+        if (delta != 0)
+            fn(entry->key.tenant_id, entry->key.resource, entry->key.period_start, delta, arg);
+    }
+}
+
 void register_pending_usage_callbacks()
 {
     RegisterXactCallback(on_transaction_event, nullptr);

@@ -147,6 +147,11 @@ void for_each_pending_of_tenant(const char* tenant_id,
                                            int64 delta, void* arg),
                                 void* arg);
 
+// The same for every key this transaction changed, with its tenant.
+void for_each_pending(void (*fn)(const char* tenant_id, const char* resource,
+                                 TimestampTz period_start, int64 delta, void* arg),
+                      void* arg);
+
 // Registers the transaction callbacks; called from _PG_init.
 void register_pending_usage_callbacks();
 

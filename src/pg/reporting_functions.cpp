@@ -86,6 +86,26 @@ Datum pending_usage_body(FunctionCallInfo fcinfo)
     return (Datum)0;
 }
 
+void emit_own_pending_row(const char* tenant_id, const char* resource, TimestampTz period_start,
+                          int64 delta, void* arg)
+{
+    auto* rows = static_cast<PendingRows*>(arg);
+    Datum values[4] = {CStringGetTextDatum(tenant_id), CStringGetTextDatum(resource),
+                       TimestampTzGetDatum(period_start), Int64GetDatum(delta)};
+    bool nulls[4] = {false, false, false, false};
+    tuplestore_putvalues(rows->rsinfo->setResult, rows->rsinfo->setDesc, values, nulls);
+}
+
+// billing._own_pending_usage(): the same for every tenant, with its id:
+// what recount() compares with the rows includes it.
+Datum own_pending_usage_body(FunctionCallInfo fcinfo)
+{
+    InitMaterializedSRF(fcinfo, 0);
+    PendingRows rows{reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo)};
+    for_each_pending(emit_own_pending_row, &rows);
+    return (Datum)0;
+}
+
 } // namespace
 
 extern "C" {
@@ -93,4 +113,5 @@ ZB_GUARDED_ENTRY(zb_usage_percent, usage_percent_body)
 ZB_GUARDED_ENTRY(zb_usage_status, usage_status_body)
 ZB_GUARDED_ENTRY(zb_valid_tenant_id, valid_tenant_id_body)
 ZB_GUARDED_ENTRY(zb_pending_usage, pending_usage_body)
+ZB_GUARDED_ENTRY(zb_own_pending_usage, own_pending_usage_body)
 }

@@ -27,6 +27,16 @@ RETURNS TABLE (resource text, period_start timestamptz, delta bigint)
 AS 'MODULE_PATHNAME', 'zb_pending_usage'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
 
+-- The same for every tenant this transaction changed, with its id, for
+-- recount(): until 2026-12-06 it compared the rows with the committed usage
+-- alone, skipped a key whose committed usage matched them, and the caller's
+-- own release or consumption before it then committed on top (a helper's
+-- model-based hunt: a tenant at its limit got one more row).
+CREATE FUNCTION billing._own_pending_usage()
+RETURNS TABLE (tenant_id text, resource text, period_start timestamptz, delta bigint)
+AS 'MODULE_PATHNAME', 'zb_own_pending_usage'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
+
 -- PARALLEL RESTRICTED, like _pending_usage it calls, and so the
 -- tenant_usage functions over it.  `used` is what is committed, as the
 -- query's snapshot shows it, plus this transaction's own changes; never
