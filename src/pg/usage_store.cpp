@@ -418,14 +418,16 @@ void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_star
     lock_usage_parts_for_writing();
     if (!acquire_usage_key_lock(key, false))
         refuse_usage_row_wait(key, InvalidTransactionId);
-    // A first admission in flight has inserted or updated the row: the lock
-    // below would not see an inserted one, and the write after it would
-    // wait for it.
-    TransactionId writing = writer_zero_row_in_flight(key, period_start);
-    if (TransactionIdIsValid(writing))
-        refuse_usage_row_wait(key, writing);
+    // 55P03 from the row lock itself when another transaction holds the row
+    // or writes it.  No row to lock: a first admission in flight may be
+    // inserting it, which the latest snapshot does not show and the insert
+    // after this would wait for.
     int64 used;
-    (void)lock_writer_zero_row(key, period_start, &used, RowLockWait::refuse);
+    if (!lock_writer_zero_row(key, period_start, &used, RowLockWait::refuse)) {
+        TransactionId inserting = writer_zero_row_in_flight(key, period_start);
+        if (TransactionIdIsValid(inserting))
+            refuse_usage_row_wait(key, inserting);
+    }
     forget_usage_row_tried();
 }
 
