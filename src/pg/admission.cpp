@@ -186,6 +186,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
             (void)period_differs_now(key, terms.usage_period_start, terms.period_end, &now);
             return Consumed::retry;
         }
+        out->refused_at = admission.new_used;
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
     }
@@ -420,6 +421,7 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
     if (admission.result != AdmissionResult::admitted) {
         if (may_retry && terms_changed_since(key, terms))
             return Consumed::retry; // nothing was consumed
+        out->refused_at = used;
         (void)refuse(key, terms, admission.result, used, amount, on_refusal);
         return Consumed::refused;
     }
@@ -439,14 +441,17 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
 void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
                                    DeferredRefusal* deferred)
 {
-    QuotaRemaining ignored;
+    QuotaRemaining outcome;
     deferred->deferred = false;
-    if (consume_quota(key, amount, OnRefusal::return_false, &ignored, tracked))
+    if (consume_quota(key, amount, OnRefusal::return_false, &outcome, tracked))
         return;
     TenantTerms terms = terms_for(key);
     (void)subscription_allows(key, terms, amount, OnRefusal::raise_pt402); // raises if not
-    *deferred =
-        DeferredRefusal{true, terms.limit, usage_without_lock(key, terms), terms.subscription};
+    // What the refusal compared with: until 2026-12-06 the usage read again
+    // here, which in shared-memory mode left out what other transactions
+    // held reserved (a helper's hunt: "used": 4 of a limit of 100, with 96
+    // reserved elsewhere, in the PT402 of an exact_on_conflict table).
+    *deferred = DeferredRefusal{true, terms.limit, outcome.refused_at, terms.subscription};
     // Consumed without the limit, as a correction is (the key is locked, or
     // its counter pinned, by the refused attempt).
     correct_usage(key, terms.usage_period_start, amount, false, true);

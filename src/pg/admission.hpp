@@ -14,6 +14,10 @@ namespace zechat::billing::pg {
 struct QuotaRemaining {
     bool unlimited;
     int64 remaining;
+    // Refused with OnRefusal::return_false: the usage the amount was
+    // compared with (in shared-memory mode with what other transactions
+    // hold reserved).
+    int64 refused_at = 0;
 };
 
 enum class OnRefusal { raise_pt402, return_false };
