@@ -23,6 +23,7 @@ namespace {
 struct RefusedUsageRow {
     bool refusing;
     bool noted;
+    bool refused;
     char tenant_id[max_tenant_id_bytes + 1];
     char resource[max_resource_name_bytes + 1];
     TimestampTz period_start;
@@ -60,6 +61,7 @@ void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start)
               key.resource_length);
     refused_row.period_start = period_start;
     refused_row.holder = InvalidTransactionId;
+    refused_row.refused = false;
     refused_row.noted = true;
 }
 
@@ -68,9 +70,15 @@ void forget_usage_row_tried()
     refused_row.noted = false;
 }
 
+void note_usage_row_refused()
+{
+    refused_row.refused = true;
+}
+
 void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder)
 {
     refused_row.holder = holder;
+    refused_row.refused = true;
     ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
                     errmsg("usage of tenant \"%s\", resource \"%s\" is held by another transaction",
                            key.tenant_id, key.resource)));
@@ -79,14 +87,16 @@ void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder)
 namespace {
 
 // billing._lock_refused_usage_row(): after a refusal, waits for the key
-// noted to be free and locks it, for the caller's block to give back
-// (_wait_for_refused_usage_row); false when no key is noted (the 55P03 came
-// from elsewhere: a lock_timeout).
+// refused to be free and locks it, for the caller's block to give back
+// (_wait_for_refused_usage_row); false when none was refused (the 55P03
+// came from elsewhere: a lock_timeout).
 Datum lock_refused_usage_row_body(FunctionCallInfo)
 {
-    if (!refused_row.noted)
-        PG_RETURN_BOOL(false);
+    bool refused = refused_row.noted && refused_row.refused;
     refused_row.noted = false;
+    refused_row.refused = false;
+    if (!refused)
+        PG_RETURN_BOOL(false);
     RefusedUsageRow row = refused_row;
     // A transaction inserting the row: nothing to lock until it ends.
     if (TransactionIdIsValid(row.holder))

@@ -21,13 +21,20 @@ void set_usage_row_waits_refused(bool refused);
 bool usage_row_waits_refused();
 
 // Around a lock taken without waiting: the key is noted first, and
-// forgotten once it is held, so a 55P03 raised in between (by the row
-// lock itself, NOWAIT) leaves it noted.
+// forgotten once it is held.
 void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start);
 void forget_usage_row_tried();
 
-// 55P03 for the key noted last; `holder`, when valid, is the transaction
-// holding it (one that inserts the row: nothing to lock until it ends).
+// 55P03 for the key noted last, marked refused; `holder`, when valid, is
+// the transaction holding it (one that inserts the row: nothing to lock
+// until it ends).
 [[noreturn]] void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder);
+
+// Marks the key noted last refused, for a 55P03 the row lock raised
+// itself.  Only a refused key is waited for: one left noted by another
+// error (a cancel while the lock was tried) made a later lock_timeout of
+// the same caller look like a refusal, waited for once more and reported
+// on the wrong row (a helper's review of 2026-12-06).
+void note_usage_row_refused();
 
 } // namespace zechat::billing::pg

@@ -422,8 +422,24 @@ void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_star
     // or writes it.  No row to lock: a first admission in flight may be
     // inserting it, which the latest snapshot does not show and the insert
     // after this would wait for.
-    int64 used;
-    if (!lock_writer_zero_row(key, period_start, &used, RowLockWait::refuse)) {
+    volatile bool locked = false;
+    MemoryContext context = CurrentMemoryContext;
+    PG_TRY();
+    {
+        int64 used;
+        locked = lock_writer_zero_row(key, period_start, &used, RowLockWait::refuse);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(context);
+        ErrorData* error = CopyErrorData();
+        if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+            note_usage_row_refused();
+        FreeErrorData(error);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    if (!locked) {
         TransactionId inserting = writer_zero_row_in_flight(key, period_start);
         if (TransactionIdIsValid(inserting))
             refuse_usage_row_wait(key, inserting);

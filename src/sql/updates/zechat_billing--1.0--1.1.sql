@@ -939,6 +939,12 @@ SET search_path = pg_catalog, pg_temp;
 -- wrote a table the caller locked (40P01 in lock mode until 2026-12-06;
 -- isolation usage_held_before_table).  False when no row was refused: the
 -- 55P03 came from elsewhere (a lock_timeout), which the caller raises again.
+-- The callers start again for the time five deadlock checks take
+-- (deadlock_timeout), then count waiting for the rows with their tables
+-- held, as before: writers that take a usage row before the table without
+-- pause, a few tenants between them, left a tenant's row held at every
+-- round (a helper's review: hundreds of rounds, the call never ending while
+-- they wrote), where a deadlock with one of them (40P01) ends it.
 CREATE FUNCTION billing._lock_refused_usage_row()
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_lock_refused_usage_row'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
@@ -1002,8 +1008,9 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
 -- recount() once it holds its locks: the usage of each key is set through
 -- its own lock or counter (_set_usage), in the order of writers of one table
 -- (table, then usage), not waiting for a usage row another transaction
--- holds (_wait_for_refused_usage_row).
-CREATE FUNCTION billing._recount_locked(p_tenant_id text)
+-- holds unless p_refuse_usage_row_waits is false
+-- (_wait_for_refused_usage_row).
+CREATE FUNCTION billing._recount_locked(p_tenant_id text, p_refuse_usage_row_waits boolean)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -1069,7 +1076,7 @@ BEGIN
                    FULL JOIN current u ON u.tenant_id = c.tenant_id AND u.resource = c.resource
                   WHERE coalesce(c.total, 0) <> coalesce(u.used, 0)
                   ORDER BY 1, 2) k',
-        array_to_string(v_amounts, ' UNION ALL ')), p_tenant_id, v_resources, true);
+        array_to_string(v_amounts, ' UNION ALL ')), p_tenant_id, v_resources, p_refuse_usage_row_waits);
 END;
 $$;
 
@@ -1080,6 +1087,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_locks     record;
+    -- Restarts after a refused usage row (_wait_for_refused_usage_row), for
+    -- the time five deadlock checks take.
+    v_restart_until timestamptz :=
+        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
@@ -1106,13 +1117,13 @@ BEGIN
             IF v_locks IS DISTINCT FROM billing._recount_locks() THEN
                 RAISE EXCEPTION USING ERRCODE = 'ZB001';
             END IF;
-            PERFORM billing._recount_locked(recount.tenant_id);
+            PERFORM billing._recount_locked(recount.tenant_id, clock_timestamp() < v_restart_until);
         EXCEPTION
         WHEN SQLSTATE 'ZB001' THEN
             CONTINUE;
         WHEN lock_not_available THEN
             -- A tenant's usage row that a writer holds: waited for with
-            -- nothing held, then everything again.
+            -- none of the tables held, then everything again.
             IF billing._wait_for_refused_usage_row() THEN
                 CONTINUE;
             END IF;
@@ -1312,6 +1323,8 @@ DECLARE
     v_kind      text;
     v_relkind   "char";
     v_insert    text;
+    v_restart_until timestamptz :=
+        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
 BEGIN
     IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
@@ -1343,7 +1356,8 @@ BEGIN
     -- The backfill sets usage once the table is locked, but does not wait
     -- for a tenant's usage row a writer holds: that writer may be about to
     -- write this table (_wait_for_refused_usage_row).  Everything is then
-    -- given back (the block's subtransaction) and done again.
+    -- given back (the block's subtransaction) and done again, for a while
+    -- (v_restart_until).
     LOOP
         BEGIN
             -- Keep concurrent writers out until the triggers and the backfill agree.
@@ -1399,7 +1413,7 @@ BEGIN
             -- billing period.
             IF backfill AND v_kind = 'gauge' THEN
                 PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource),
-                                                  1, p_refuse_usage_row_waits => true);
+                                                  1, p_refuse_usage_row_waits => clock_timestamp() < v_restart_until);
             END IF;
             EXIT;
         EXCEPTION WHEN lock_not_available THEN
@@ -1425,6 +1439,8 @@ DECLARE
     v_amount_column name;
     v_missing       name;
     v_ended         text[];
+    v_restart_until timestamptz :=
+        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
 BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -1443,7 +1459,7 @@ BEGIN
     END IF;
     -- The take-back, like enforce_quota's backfill, does not wait for a
     -- usage row a writer holds with everything below held: all is given back
-    -- and done again once that row is free.
+    -- and done again once that row is free, for a while (v_restart_until).
     LOOP
         BEGIN
             -- Writers hold ROW EXCLUSIVE until they commit: from here on, every row
@@ -1477,7 +1493,7 @@ BEGIN
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
                 IF v_missing IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
-                                                      -1, p_refuse_usage_row_waits => true);
+                                                      -1, p_refuse_usage_row_waits => clock_timestamp() < v_restart_until);
                 ELSE
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                                   unenforce_quota.resource, v_missing, tbl
@@ -2585,7 +2601,7 @@ REVOKE ALL ON FUNCTION billing._gauge_rows_query(regclass, text, name, name),
     billing._wait_for_refused_usage_row(),
     billing._latest_text(text),
     billing._count_gauge_rows(text, integer, boolean),
-    billing._recount_locked(text),
+    billing._recount_locked(text, boolean),
     billing._own_pending_usage(),
     billing._partition_leaves(regclass),
     billing._partitions_joined(regclass, boolean),
