@@ -22,7 +22,6 @@ namespace {
 // state that must survive the error it explains.
 struct RefusedUsageRow {
     bool refusing;
-    bool noted;
     bool refused;
     char tenant_id[max_tenant_id_bytes + 1];
     char resource[max_resource_name_bytes + 1];
@@ -45,7 +44,7 @@ void set_usage_row_waits_refused(bool refused)
 {
     refused_row.refusing = refused;
     if (refused)
-        refused_row.noted = false;
+        refused_row.refused = false;
 }
 
 bool usage_row_waits_refused()
@@ -53,7 +52,7 @@ bool usage_row_waits_refused()
     return refused_row.refusing;
 }
 
-void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start)
+void note_refused_usage_row(const QuotaKey& key, TimestampTz period_start)
 {
     copy_name(refused_row.tenant_id, sizeof refused_row.tenant_id, key.tenant_id,
               key.tenant_id_length);
@@ -61,24 +60,13 @@ void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start)
               key.resource_length);
     refused_row.period_start = period_start;
     refused_row.holder = InvalidTransactionId;
-    refused_row.refused = false;
-    refused_row.noted = true;
-}
-
-void forget_usage_row_tried()
-{
-    refused_row.noted = false;
-}
-
-void note_usage_row_refused()
-{
     refused_row.refused = true;
 }
 
-void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder)
+void refuse_usage_row_wait(const QuotaKey& key, TimestampTz period_start, TransactionId holder)
 {
+    note_refused_usage_row(key, period_start);
     refused_row.holder = holder;
-    refused_row.refused = true;
     ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
                     errmsg("usage of tenant \"%s\", resource \"%s\" is held by another transaction",
                            key.tenant_id, key.resource)));
@@ -92,11 +80,9 @@ namespace {
 // came from elsewhere: a lock_timeout).
 Datum lock_refused_usage_row_body(FunctionCallInfo)
 {
-    bool refused = refused_row.noted && refused_row.refused;
-    refused_row.noted = false;
-    refused_row.refused = false;
-    if (!refused)
+    if (!refused_row.refused)
         PG_RETURN_BOOL(false);
+    refused_row.refused = false;
     RefusedUsageRow row = refused_row;
     // A transaction inserting the row: nothing to lock until it ends.
     if (TransactionIdIsValid(row.holder))

@@ -7,8 +7,9 @@
 // until 2026-12-06).  So while their counting statement runs (called with
 // refuse_usage_row_waits), a usage row another transaction holds is not
 // waited for: 55P03 at once, the key noted.  Their SQL then gives back all
-// it took (the block's subtransaction ends), waits for that row with
-// nothing held (billing._wait_for_refused_usage_row), and starts again.
+// it took (the block's subtransaction ends), waits for that row with none of
+// their tables held (billing._wait_for_refused_usage_row), and starts
+// again.
 #pragma once
 
 #include "tenant_terms.hpp"
@@ -16,25 +17,21 @@
 namespace zechat::billing::pg {
 
 // On from the start of a counting statement that refuses to wait (any key
-// noted before is forgotten) to its end, error or not.
+// refused before is forgotten) to its end, error or not.
 void set_usage_row_waits_refused(bool refused);
 bool usage_row_waits_refused();
 
-// Around a lock taken without waiting: the key is noted first, and
-// forgotten once it is held.
-void note_usage_row_tried(const QuotaKey& key, TimestampTz period_start);
-void forget_usage_row_tried();
+// 55P03 for the key, which is noted refused; `holder`, when valid, is the
+// transaction holding it (one that inserts the row: nothing to lock until
+// it ends).
+[[noreturn]] void refuse_usage_row_wait(const QuotaKey& key, TimestampTz period_start,
+                                        TransactionId holder);
 
-// 55P03 for the key noted last, marked refused; `holder`, when valid, is
-// the transaction holding it (one that inserts the row: nothing to lock
-// until it ends).
-[[noreturn]] void refuse_usage_row_wait(const QuotaKey& key, TransactionId holder);
-
-// Marks the key noted last refused, for a 55P03 the row lock raised
-// itself.  Only a refused key is waited for: one left noted by another
-// error (a cancel while the lock was tried) made a later lock_timeout of
-// the same caller look like a refusal, waited for once more and reported
-// on the wrong row (a helper's review of 2026-12-06).
-void note_usage_row_refused();
+// Notes the key refused, for a 55P03 its row lock raised itself.  Only a
+// key so refused is waited for: one noted before its lock was tried, and
+// left so by another error (a cancel meanwhile), made a later lock_timeout
+// of the same caller look like a refusal, waited for once more and
+// reported on the wrong row (a helper's review of 2026-12-06).
+void note_refused_usage_row(const QuotaKey& key, TimestampTz period_start);
 
 } // namespace zechat::billing::pg

@@ -414,10 +414,9 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 
 void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_start)
 {
-    note_usage_row_tried(key, period_start);
     lock_usage_parts_for_writing();
     if (!acquire_usage_key_lock(key, false))
-        refuse_usage_row_wait(key, InvalidTransactionId);
+        refuse_usage_row_wait(key, period_start, InvalidTransactionId);
     // 55P03 from the row lock itself when another transaction holds the row
     // or writes it.  No row to lock: a first admission in flight may be
     // inserting it, which the latest snapshot does not show and the insert
@@ -434,7 +433,7 @@ void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_star
         MemoryContextSwitchTo(context);
         ErrorData* error = CopyErrorData();
         if (error->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
-            note_usage_row_refused();
+            note_refused_usage_row(key, period_start);
         FreeErrorData(error);
         PG_RE_THROW();
     }
@@ -442,9 +441,8 @@ void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_star
     if (!locked) {
         TransactionId inserting = writer_zero_row_in_flight(key, period_start);
         if (TransactionIdIsValid(inserting))
-            refuse_usage_row_wait(key, inserting);
+            refuse_usage_row_wait(key, period_start, inserting);
     }
-    forget_usage_row_tried();
 }
 
 bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)

@@ -1505,15 +1505,16 @@ BEGIN
             -- enforcement triggers: its last enforcement takes them with it,
             -- which a NOTICE says (until 2026-12-06 nothing did, and an
             -- unenforce and enforce to change a column left ON CONFLICT
-            -- counting skipped rows again; a helper's model-based hunt).
-            IF NOT EXISTS (SELECT FROM billing.enforced_tables e
-                            WHERE e.tbl = unenforce_quota.tbl AND e.resource <> unenforce_quota.resource) THEN
-                v_ended := ARRAY(SELECT CASE t.event WHEN 'inserted' THEN 'exact_on_conflict'
-                                                     ELSE 'enforce_per_statement' END
-                                   FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
-                                  WHERE t.event IN ('inserted', 'stmt')
-                                  ORDER BY t.event);
-            END IF;
+            -- counting skipped rows again; a helper's model-based hunt).  Set
+            -- in every round: a variable keeps what a round given back set.
+            v_ended := ARRAY(SELECT CASE t.event WHEN 'inserted' THEN 'exact_on_conflict'
+                                                 ELSE 'enforce_per_statement' END
+                               FROM billing._enforcement_triggers(tbl, unenforce_quota.resource) t
+                              WHERE t.event IN ('inserted', 'stmt')
+                                AND NOT EXISTS (SELECT FROM billing.enforced_tables e
+                                                 WHERE e.tbl = unenforce_quota.tbl
+                                                   AND e.resource <> unenforce_quota.resource)
+                              ORDER BY t.event);
 
             -- A partitioned table's gauge has a TRUNCATE trigger on each counted
             -- leaf, a partition being detached included (its detach would give its
