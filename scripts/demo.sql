@@ -31,8 +31,9 @@ CREATE TABLE messages (
 SELECT billing.enforce_quota('messages', 'messages');
 
 -- 4. Insert until the plan says no: the 6th message is refused with SQLSTATE PT402.
---    This session listens for usage alerts: at 80 % (the 4th message) and at
---    100 % of the plan, a JSON payload arrives when the insert commits.
+--    This session listens for usage alerts: at 80 % of the plan (the 4th
+--    message), and at 90 and 100 % (the 5th crosses both), a JSON payload
+--    arrives when the insert commits.
 LISTEN billing_alerts;
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 1');
 INSERT INTO messages (tenant_id, body) VALUES ('acme', 'Olá! 2'), ('acme', 'Olá! 3');
@@ -61,7 +62,7 @@ SELECT tenant_id, plan_id, resource, used, hard_limit, percent, status
 -- 8. Storage is a gauge: deletes, updates and TRUNCATE give bytes back.
 CREATE TABLE files (id bigserial, tenant_id uuid NOT NULL, size_bytes bigint NOT NULL);
 SELECT billing.enforce_quota('files', 'storage', 'tenant_id', 'size_bytes');
-SELECT billing.subscribe('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 'starter');
+SELECT billing.subscribe('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99'::uuid, 'starter');
 INSERT INTO files (tenant_id, size_bytes) VALUES ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 8000000);
 INSERT INTO files (tenant_id, size_bytes) VALUES ('7d0c8a52-3f5e-4a8e-9b41-2f6d5c1e0a99', 4000000);
 DELETE FROM files WHERE size_bytes = 8000000;

@@ -45,7 +45,10 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
 -- held (consumption by transactions it cannot see); nor, for the same
 -- reason, above the bigint maximum (an unlimited gauge near it, given back
 -- by another transaction and consumed again by this one: until 2026-12-05
--- the report failed with 22003).
+-- the report failed with 22003).  A subscription that is not active admits
+-- nothing: remaining 0 and status blocked, while the limit and percent stay
+-- the plan's, as a refusal's DETAIL gives them (until 2026-12-06 a canceled
+-- tenant was shown ok, with room left, that every consumption refused).
 CREATE FUNCTION billing._usage_rows(p_tenant_id text)
 RETURNS TABLE (
     resource     text,
@@ -70,14 +73,16 @@ BEGIN
                x.kind,
                x.used,
                x.hard_limit,
-               CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
+               CASE WHEN x.inactive THEN 0
+                    WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END,
                billing.usage_percent(x.used, x.hard_limit),
                x.period_start,
                x.period_end,
-               billing.usage_status(x.used, x.hard_limit)
+               CASE WHEN x.inactive THEN 'blocked' ELSE billing.usage_status(x.used, x.hard_limit) END
           FROM (SELECT t.resource,
                        t.kind,
                        t.unlimited,
+                       t.subscribed AND t.subscription_status <> 'active' AS inactive,
                        CASE WHEN t.unlimited THEN NULL ELSE t.hard_limit END AS hard_limit,
                        least(greatest(coalesce(u.used, 0)::numeric + coalesce(pu.delta, 0), 0), 9223372036854775807)::bigint AS used,
                        b.period_start,
@@ -149,9 +154,10 @@ COMMENT ON FUNCTION billing.tenant_usage(uuid) IS
 COMMENT ON FUNCTION billing.tenant_usage(bigint) IS
     'Like billing.tenant_usage(text), for a bigint tenant key (its text form is the tenant id).';
 
--- The same rows as tenant_usage, for every subscribed tenant.  Written with
--- plain joins (no internal function) because functions in a view run with
--- the privileges of whoever reads it: an admin role needs only SELECT here.
+-- The same rows as tenant_usage (an inactive subscription blocked), for
+-- every subscribed tenant.  Written with plain joins (no internal function)
+-- because functions in a view run with the privileges of whoever reads it:
+-- an admin role needs only SELECT here.
 CREATE VIEW billing.usage_overview AS
 SELECT s.tenant_id,
        s.plan_id,
@@ -159,11 +165,13 @@ SELECT s.tenant_id,
        x.kind,
        x.used,
        x.hard_limit,
-       CASE WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END AS remaining,
+       CASE WHEN s.status <> 'active' THEN 0
+            WHEN x.unlimited THEN NULL ELSE greatest(x.hard_limit - x.used, 0) END AS remaining,
        billing.usage_percent(x.used, x.hard_limit) AS percent,
        x.period_start,
        x.period_end,
-       billing.usage_status(x.used, x.hard_limit) AS status
+       CASE WHEN s.status <> 'active' THEN 'blocked'
+            ELSE billing.usage_status(x.used, x.hard_limit) END AS status
   FROM billing.subscriptions s
   JOIN billing.plans p ON p.plan_id = s.plan_id
  CROSS JOIN LATERAL (

@@ -80,24 +80,31 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table regclass;
+    v_table       regclass;
+    v_persistence "char";
 BEGIN
     IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge') THEN
         RETURN;
     END IF;
     -- Named as it is: the table itself, or the partition of it that is
     -- (until 2026-12-05 the partitioned table was named for its partition).
-    SELECT c.oid::regclass INTO v_table
+    SELECT c.oid::regclass, c.relpersistence INTO v_table, v_persistence
       FROM pg_class c
      WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
        AND c.relpersistence <> 'p'
      ORDER BY c.oid <> tbl, c.oid
      LIMIT 1;
-    IF v_table IS NOT NULL THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged or temporary table "%"', p_resource, v_table
+    -- A temporary table cannot be made logged: its hint says what to do.
+    IF v_persistence = 'u' THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged table "%"', p_resource, v_table
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A crash empties an unlogged table, and a temporary table goes with its session, without giving back the usage its rows hold.',
-                  HINT = 'Use a logged table (ALTER TABLE ... SET LOGGED).';
+                  DETAIL = 'A crash empties an unlogged table without giving back the usage its rows hold.',
+                  HINT = 'Make it logged (ALTER TABLE ... SET LOGGED).';
+    ELSIF v_persistence = 't' THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on temporary table "%"', p_resource, v_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A temporary table goes with its session without giving back the usage its rows hold.',
+                  HINT = 'Use a permanent table.';
     END IF;
 END;
 $$;
