@@ -12,7 +12,7 @@ MODULE_big  = zechat_billing
 OBJS        = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp)))
 DATA_built  = zechat_billing--$(EXTVERSION).sql
 # One script per step from each earlier version (ALTER EXTENSION ... UPDATE);
-# see "Versions and upgrades" in README.md.
+# see "Making a new version" in README.md.
 DATA        = $(sort $(wildcard src/sql/updates/zechat_billing--*--*.sql))
 PGFILEDESC  = "zechat_billing - plans, quotas and atomic usage enforcement"
 

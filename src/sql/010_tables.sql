@@ -72,7 +72,7 @@ COMMENT ON TABLE billing.limit_overrides IS
 -- the sum of its rows here.  Period resources have rows per billing period
 -- (period_start); gauges use period_start = -infinity.
 --   writer 0   is written by lock mode, under that row's lock, which is what
---              serialises the consumers of a key (see README, "How it works");
+--              serialises the consumers of a key (see docs/how-it-works.md);
 --   writer n   is written only by the backend with BackendId n in
 --              shared-memory mode, once per committing transaction, so no two
 --              transactions in flight ever write the same row and nothing
