@@ -135,7 +135,7 @@ SQL
     [ "$answer" = f ] && [ "$(used_now t_over)" = 4 ] || fail "the override was not seen"
 
     answer=$(while_rewriting \
-        "ALTER TABLE billing.subscriptions ALTER COLUMN status TYPE text USING status || ''" \
+        "ALTER TABLE billing.subscriptions ADD COLUMN note float8 DEFAULT random()" \
         "SELECT billing.consume_quota('t_active', 'messages', 1)")
     echo "1 for an active tenant, during a rewrite of subscriptions: $answer"
     [ "$answer" = 99 ] || fail "the subscription was not seen"
