@@ -10,7 +10,9 @@
 
 extern "C" {
 #include "access/transam.h"
+#include "access/xact.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 }
 
 namespace zechat::billing::pg {
@@ -19,7 +21,11 @@ namespace {
 
 // This backend's counting statement, and the key it could not have.  Fixed
 // buffers: a key is at most 63 + 40 bytes, and nothing is allocated for a
-// state that must survive the error it explains.
+// state that must survive the error it explains.  A refusal is answered in
+// the client statement that made it (by the handler of the caller's block):
+// one left by a cancel in between must not turn a later lock_timeout into a
+// wait for its row, so it is kept with that statement's transaction and
+// start.
 struct RefusedUsageRow {
     bool refusing;
     bool refused;
@@ -27,6 +33,8 @@ struct RefusedUsageRow {
     char resource[max_resource_name_bytes + 1];
     TimestampTz period_start;
     TransactionId holder;
+    LocalTransactionId refused_in;
+    TimestampTz refused_statement;
 };
 
 RefusedUsageRow refused_row;
@@ -60,6 +68,8 @@ void note_refused_usage_row(const QuotaKey& key, TimestampTz period_start)
               key.resource_length);
     refused_row.period_start = period_start;
     refused_row.holder = InvalidTransactionId;
+    refused_row.refused_in = MyProc->lxid;
+    refused_row.refused_statement = GetCurrentStatementStartTimestamp();
     refused_row.refused = true;
 }
 
@@ -77,12 +87,15 @@ namespace {
 // billing._lock_refused_usage_row(): after a refusal, waits for the key
 // refused to be free and locks it, for the caller's block to give back
 // (_wait_for_refused_usage_row); false when none was refused (the 55P03
-// came from elsewhere: a lock_timeout).
+// came from elsewhere: a lock_timeout, or the refusal was made by another
+// statement).
 Datum lock_refused_usage_row_body(FunctionCallInfo)
 {
-    if (!refused_row.refused)
-        PG_RETURN_BOOL(false);
+    bool refused_here = refused_row.refused && refused_row.refused_in == MyProc->lxid &&
+                        refused_row.refused_statement == GetCurrentStatementStartTimestamp();
     refused_row.refused = false;
+    if (!refused_here)
+        PG_RETURN_BOOL(false);
     RefusedUsageRow row = refused_row;
     // A transaction inserting the row: nothing to lock until it ends.
     if (TransactionIdIsValid(row.holder))

@@ -238,8 +238,7 @@ DECLARE
     v_kind      text;
     v_relkind   "char";
     v_insert    text;
-    v_restart_until timestamptz :=
-        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
+    v_restart_until timestamptz;
 BEGIN
     IF tbl IS NULL OR enforce_quota.resource IS NULL OR tenant_column IS NULL OR backfill IS NULL THEN
         RAISE EXCEPTION 'tbl, resource, tenant_column and backfill must not be null'
@@ -328,13 +327,14 @@ BEGIN
             -- billing period.
             IF backfill AND v_kind = 'gauge' THEN
                 PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, enforce_quota.resource),
-                                                  1, p_refuse_usage_row_waits => clock_timestamp() < v_restart_until);
+                                                  1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
             END IF;
             EXIT;
         EXCEPTION WHEN lock_not_available THEN
             IF NOT billing._wait_for_refused_usage_row() THEN
                 RAISE;
             END IF;
+            v_restart_until := billing._restart_until(v_restart_until);
         END;
     END LOOP;
 END;
@@ -354,8 +354,7 @@ DECLARE
     v_amount_column name;
     v_missing       name;
     v_ended         text[];
-    v_restart_until timestamptz :=
-        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
+    v_restart_until timestamptz;
 BEGIN
     IF tbl IS NULL OR unenforce_quota.resource IS NULL THEN
         RAISE EXCEPTION 'tbl and resource must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -408,7 +407,7 @@ BEGIN
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
                 IF v_missing IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
-                                                      -1, p_refuse_usage_row_waits => clock_timestamp() < v_restart_until);
+                                                      -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
                 ELSE
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                                   unenforce_quota.resource, v_missing, tbl
@@ -450,6 +449,7 @@ BEGIN
             IF NOT billing._wait_for_refused_usage_row() THEN
                 RAISE;
             END IF;
+            v_restart_until := billing._restart_until(v_restart_until);
         END;
     END LOOP;
     IF cardinality(v_ended) > 0 THEN
@@ -959,9 +959,9 @@ SET search_path = pg_catalog, pg_temp;
 -- wrote a table the caller locked (40P01 in lock mode until 2026-12-06;
 -- isolation usage_held_before_table).  False when no row was refused: the
 -- 55P03 came from elsewhere (a lock_timeout), which the caller raises again.
--- The callers start again for the time five deadlock checks take
--- (deadlock_timeout), then count waiting for the rows with their tables
--- held, as before: writers that take a usage row before the table without
+-- The callers start again for the time five deadlock checks take from the
+-- first refusal (_restart_until), then count waiting for the rows with
+-- their tables held, as before: writers that take a usage row before the table without
 -- pause, a few tenants between them, left a tenant's row held at every
 -- round (a helper's review: hundreds of rounds, the call never ending while
 -- they wrote), where a deadlock with one of them (40P01) ends it.
@@ -982,6 +982,27 @@ BEGIN
 EXCEPTION WHEN SQLSTATE 'ZB002' THEN
     RETURN true;
 END;
+$$;
+
+-- The callers' bound on starting again: none until a usage row is first
+-- refused, then the time five deadlock checks take.  Counted from the
+-- first refusal, not from the call: one that waited longer than that for
+-- its tables (behind a writer's long transaction) otherwise counted waiting
+-- for the rows with its tables held from the start, and deadlocked as before
+-- with a writer holding a row (a helper's review of 2026-12-06).
+CREATE FUNCTION billing._restart_until(p_until timestamptz)
+RETURNS timestamptz
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(p_until, clock_timestamp() + 5 * current_setting('deadlock_timeout')::interval)
+$$;
+CREATE FUNCTION billing._still_restarting(p_until timestamptz)
+RETURNS boolean
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_until IS NULL OR clock_timestamp() < p_until
 $$;
 
 -- The one value (as text) of a query of the extension's own SQL, read with
@@ -1096,9 +1117,8 @@ AS $$
 DECLARE
     v_locks     record;
     -- Restarts after a refused usage row (_wait_for_refused_usage_row), for
-    -- the time five deadlock checks take.
-    v_restart_until timestamptz :=
-        clock_timestamp() + 5 * pg_catalog.current_setting('deadlock_timeout')::interval;
+    -- the time five deadlock checks take from the first.
+    v_restart_until timestamptz;
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
@@ -1125,7 +1145,7 @@ BEGIN
             IF v_locks IS DISTINCT FROM billing._recount_locks() THEN
                 RAISE EXCEPTION USING ERRCODE = 'ZB001';
             END IF;
-            PERFORM billing._recount_locked(recount.tenant_id, clock_timestamp() < v_restart_until);
+            PERFORM billing._recount_locked(recount.tenant_id, billing._still_restarting(v_restart_until));
         EXCEPTION
         WHEN SQLSTATE 'ZB001' THEN
             CONTINUE;
@@ -1133,6 +1153,7 @@ BEGIN
             -- A tenant's usage row that a writer holds: waited for with
             -- none of the tables held, then everything again.
             IF billing._wait_for_refused_usage_row() THEN
+                v_restart_until := billing._restart_until(v_restart_until);
                 CONTINUE;
             END IF;
             RAISE;
