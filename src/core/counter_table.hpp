@@ -194,11 +194,10 @@ public:
     // released and drawn on the entry; its `drawn` is kept here, and goes
     // back with settle() (a savepoint rolled back gives back what it drew
     // with what it reserved and released: what is left was covered when
-    // the savepoint began).  Until
-    // 2026-12-05 every release in flight counted as drawn, even one its own
-    // reservation covered: two transactions that each consumed and gave back
-    // on a key with little committed usage gave back nothing for the second,
-    // whose consumption then stayed counted for good.
+    // the savepoint began).  A release its own reservation covers is not
+    // drawn: otherwise two transactions that each consume and give back on a
+    // key with little committed usage would give back nothing for the
+    // second, whose consumption would then stay counted for good.
     //
     // With `of_stored_rows` the usage given back is that of rows the caller
     // has just deleted or shrunk: rows that exist were paid for by
@@ -211,8 +210,7 @@ public:
     // Of what the caller reserved, `unconfirmed` may still be taken back
     // (rows its INSERT counted that ON CONFLICT may skip; the take-back
     // settles it as aborted): nothing given back counts on it, in either
-    // case.  Until 2026-12-05 a release counted on it, and once it was taken
-    // back committed usage went below 0.
+    // case, or else committed usage would go below 0 once it was taken back.
     struct OwnChanges {
         int64_t reserved;
         int64_t released;

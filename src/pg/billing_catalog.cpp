@@ -46,9 +46,9 @@ BillingCatalog catalog;
 // A role changed since the owner was read.  REASSIGN OWNED changes the
 // extension's owner without an invalidation (pg_extension has no cache),
 // but what makes the old owner unfit to run the internal SQL (DROP ROLE,
-// ALTER ROLE) invalidates roles: until 2026-12-06 sessions that ran as the
-// old owner before kept it, and check_quota failed in them with 42501 until
-// a billing table's definition changed (a helper's review).
+// ALTER ROLE) invalidates roles, which sets this: otherwise sessions that
+// ran as the old owner before would keep it, and check_quota would fail in
+// them with 42501 until a billing table's definition changed.
 bool owner_stale = false;
 
 Oid extension_owner_of(Oid extension_oid)

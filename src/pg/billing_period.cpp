@@ -58,8 +58,8 @@ TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
 
 // The longest billing interval: a period's end is at most one interval
 // after now, and must stay a timestamp (PostgreSQL's end at 294276 AD).
-// Longer ones were accepted until 2026-12-04, and then every consumption of
-// their subscribers, and every reader of usage_overview, failed with 22008.
+// Longer ones are refused: otherwise every consumption of their
+// subscribers, and every reader of usage_overview, would fail with 22008.
 constexpr double max_billing_interval_usecs = 10000 * 12 * usecs_per_month;
 
 bool valid_billing_interval(const Interval* step)
@@ -124,13 +124,13 @@ bool steps_back_checked(Timestamp ts, const Interval& span, Timestamp* result)
 // anchor later than the time looked for gets there: a period that contains a
 // timestamp ends at most one step after it, well before the last one
 // (294276 AD), but with a step of more than about 6700 years the period
-// before a future anchor starts earlier than the first (until 2026-12-05
-// such a subscriber's every consumption, and every reader of usage_overview,
-// failed with 22008).  Steps back are done by steps_back_checked, which
-// computes what PostgreSQL's operator does without raising (a first version
-// guessed the side from average lengths and a step forward from that
-// timestamp, which is not the inverse of a step back: a helper's random
-// search still found intervals raising 22008 near it).
+// before a future anchor starts earlier than the first (raised there, such a
+// subscriber's every consumption, and every reader of usage_overview, would
+// fail with 22008).  Steps back are done by steps_back_checked, which
+// computes what PostgreSQL's operator does without raising (guessing the
+// side from average lengths and a step forward from that timestamp would
+// not do: that is not the inverse of a step back, and some intervals near
+// the bound would still raise 22008).
 bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 k,
                                 TimestampTz* result)
 {
@@ -183,8 +183,8 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
     // (months of 28..31 days); walk to the exact k.  Each step is a real
     // interval addition.  A bound before the earliest timestamp is before
     // `at` too.  The difference is taken in double: anchor and `at` may be
-    // further apart than an int64 holds (until 2026-12-05 it wrapped, and
-    // the walk went on one step at a time for minutes, or raised 22008).
+    // further apart than an int64 holds (in an int64 it would wrap, and the
+    // walk would go on one step at a time for minutes, or raise 22008).
     double guess = std::floor((static_cast<double>(at) - static_cast<double>(anchor)) / length);
     int64 k = static_cast<int64>(guess);
     TimestampTz start = 0;

@@ -8,9 +8,9 @@
 //
 // PostgreSQL makes a committed change visible (it leaves the list of
 // running transactions) a moment before it sends those messages, and a
-// backend consuming in that instant still used the terms it cached: one
-// that read the changed row itself then consumed under the old limit
-// (until 2026-12-05).  In shared-memory mode the commit is also counted in
+// backend consuming in that instant would still use the terms it cached:
+// one that read the changed row itself would then consume under the old
+// limit.  In shared-memory mode the commit is also counted in
 // shared memory from the transaction's COMMIT callback, which runs in
 // between: a backend that sees the count move drops its cache at once.
 // The change becomes visible just before that callback, so it is also
@@ -69,8 +69,8 @@ void on_transaction_event(XactEvent event, void*)
     // Counted as committed when it ends: its changes are visible already,
     // and its messages sent, but the worker takes them (and so makes
     // shared terms out of date, shared_hints.hpp) only when it next looks,
-    // up to a second later when idle; backends started meanwhile took the
-    // terms it replaced (until 2026-12-06).
+    // up to a second later when idle; otherwise backends started meanwhile
+    // would take the terms it replaced.
     if (event == XACT_EVENT_PRE_COMMIT && !changed_config && applies_commit_prepared())
         changed_config = true;
     if (!changed_config)

@@ -574,9 +574,9 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
     // A counter this transaction moved already, in a subtransaction still
     // standing, stays marked by that one: moved again in a savepoint
     // rolled back, the first move still stands, and consumers must still
-    // wait for it (until 2026-12-05 they waited for the aborted savepoint,
-    // that is for nothing, and this transaction took its own move for
-    // another's at commit: the tenant's usage stayed in the old period).
+    // wait for it (marked by the aborted savepoint, they would wait for
+    // nothing, and this transaction would take its own move for another's
+    // at commit: the tenant's usage would stay in the old period).
     FullTransactionId mover = GetCurrentFullTransactionId();
     LWLockAcquire(shared->lock, LW_SHARED);
     CounterMoves earlier = moves_of(entry);

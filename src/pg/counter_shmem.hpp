@@ -62,7 +62,7 @@ void count_config_change_committed();
 // terms from the tables, not its cache, while any is.  So does one that
 // waited for a schedule change made in a released savepoint: the wait ends
 // once the transaction leaves the list of running ones, before its COMMIT
-// callback (until 2026-12-05 such a consumer kept the old period, and the
+// callback (otherwise such a consumer would keep the old period, and the
 // tenant could pass its limit).  Always false without shared memory.
 bool config_change_committing();
 void count_config_change_committing(bool begins);

@@ -1,9 +1,8 @@
 // Shared-memory mode: DROP DATABASE takes the database's counters out of the
 // shared counter table (counter_forget_database), where, keyed by the
 // database's OID, they would otherwise wait to be evicted, and a database
-// created again under that OID from the same template would find them
-// (found on 2026-12-05: the old database's usage admitted 8 rows over a
-// full limit of 10 in the new one).
+// created again under that OID from the same template would find them, and
+// admit by the old database's usage, past the new one's limit.
 #pragma once
 
 namespace zechat::billing::pg {

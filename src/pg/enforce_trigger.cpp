@@ -281,8 +281,7 @@ void on_inserted_rows(TriggerData* data, const TriggerLayout& layout)
     // AFTER STATEMENT triggers fire once every row of the statement, at
     // this level, was written or skipped: a row of another table that it
     // counted and did not write (a data-modifying WITH's, skipped by its ON
-    // CONFLICT) no longer counts (until 2026-12-05 it did, and these rows
-    // were refused for it).
+    // CONFLICT) no longer counts, or these rows would be refused for it.
     take_back_unconfirmed_deeper_than(statement_nesting_level() - 1);
     InsertedRowColumns columns{layout.resource, layout.tenant_attnum, layout.tenant_type,
                                layout.amount_attnum, layout.amount_type};
@@ -314,7 +313,7 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // Nothing changes for the usage, but for a row its statement has not
     // counted yet (uncounted_rows.hpp): the new version can no longer be
     // traced to the statement, so it goes on to be counted now, below
-    // (until 2026-12-05 a later delete of it gave back what was never
+    // (otherwise a later delete of it would give back what was never
     // counted).  The test is cheap, and false for almost every row.
     if (tenant_kept && amount_kept && !stays_uncounted && !written_by_running_statement(old_row))
         return;
@@ -505,9 +504,9 @@ void invalidate_trigger_layouts(Oid relid)
         return;
     // Removed, not marked stale: the triggers of dropped tables and
     // partitions, and of enforcements undone, would otherwise stay for the
-    // backend's life (found on 2026-12-05: growth without bound over
-    // partitions created and dropped).  Dynahash allows removing the entry
-    // a scan has just returned.
+    // backend's life (growth without bound over partitions created and
+    // dropped).  Dynahash allows removing the entry a scan has just
+    // returned.
     HASH_SEQ_STATUS status;
     hash_seq_init(&status, layouts);
     while (auto* entry = static_cast<TriggerLayout*>(hash_seq_search(&status)))

@@ -107,8 +107,8 @@ bool may_affect_enforcements(const AlterTableStmt* statement)
 }
 
 // The extension's own tables stay logged: a crash empties an unlogged table,
-// and billing.usage_parts holds all usage (a hunt of 2026-12-05: SET
-// UNLOGGED went through, and after a crash every tenant's usage was gone).
+// and billing.usage_parts holds all usage (were SET UNLOGGED let through,
+// every tenant's usage would be gone after a crash).
 void refuse_unlogged_billing_table(Oid own_function, const AlterTableStmt* statement)
 {
     ListCell* cell;
@@ -217,9 +217,9 @@ List* typed_tables_of(Oid composite_relid)
 // Retypes whose gauges gave back what the rows hold at ddl_command_start,
 // and which the end of the same statement counts again: the end counts the
 // table the start gave back for, not one found again by name (a function
-// of the statement, in USING, can change search_path meanwhile, and until
-// 2026-12-05 the end counted again whatever table the name then found, any
-// role's, as the extension owner: each ALTER added a table's rows again).
+// of the statement, in USING, can change search_path meanwhile, and by name
+// the end would count again whatever table the name then found, any role's,
+// as the extension owner: each ALTER would add a table's rows again).
 // Statements nest (a USING function may alter a table), hence a stack; an
 // entry whose statement failed is dropped once its (sub)transaction is
 // gone.  Plain data in static storage, untouched by errors.
