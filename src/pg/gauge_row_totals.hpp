@@ -6,8 +6,8 @@
 // as the extension owner, and planning a query on an application table
 // evaluates what that table's owner put there: an index expression calling
 // an IMMUTABLE function of the owner's is folded by the planner, as the
-// extension owner, and made the owner of an enforced table a superuser
-// (a hunt of 2026-12-05: TRUNCATE, ALTER COLUMN ... TYPE).  A scan runs
+// extension owner, and could make the owner of an enforced table a
+// superuser (through TRUNCATE, ALTER COLUMN ... TYPE).  A scan runs
 // nothing of the table's.  Nor does row-level security hide rows from it:
 // usage counts every row.
 #pragma once

@@ -168,9 +168,9 @@ void take_back_unwritten_insert(Relation rel, const char* resource)
     // confirmation before another row starts: a row of another table (a
     // data-modifying WITH feeding this statement) is decided, and so is the
     // previous row of this table for this resource; the entries of this
-    // table for other resources are the current row's.  (Until 2026-12-05 a
-    // row that WITH skipped stayed counted while this one was checked: 990
-    // stored, 50 skipped, 10 refused at a limit of 1000.)
+    // table for other resources are the current row's.  (Otherwise a row
+    // that WITH skipped would stay counted while this one is checked, and
+    // this one could be refused for it.)
     int level = statement_nesting_level();
     take_back_unconfirmed_deeper_than(level);
     Oid table = confirmation_table_of(rel);

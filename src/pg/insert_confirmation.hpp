@@ -27,21 +27,21 @@
 // CHECK constraint's function) are nested a level deeper: the rows they
 // write are confirmed before the outer one, and those they count but do not
 // write (skipped by their own ON CONFLICT, or by a BEFORE trigger) are taken
-// back when they end.  (Until 2026-12-05 nothing told the levels apart: a
-// thumbnail inserted into the same table by such a trigger took the outer
-// row back, written uncounted; a blob skipped by another exact table's ON
-// CONFLICT was confirmed in the outer row's place; and a skipped row stayed
-// counted until its table's next row or commit, so that a later insert of
-// the transaction could be refused for it.)  Mispairing within a statement
+// back when they end.  (Without levels, a thumbnail inserted into the same
+// table by such a trigger would take the outer row back, written uncounted;
+// a blob skipped by another exact table's ON CONFLICT would be confirmed in
+// the outer row's place; and a skipped row would stay counted until its
+// table's next row or commit, so that a later insert of the transaction
+// could be refused for it.)  Mispairing within a statement
 // only keeps a count.  A row's fate is known once PostgreSQL has moved on to
 // the next row, so an unconfirmed entry is also taken back when the same
 // trigger (table and resource) counts its next row in the same statement,
 // and at the latest just before commit (COPY, which runs no executor run of
 // its own, relies on those two).  The partitions of a partitioned table
 // count as one table here: each has its own clone of the trigger, and the
-// statement's next row may go to another partition (until 2026-12-04 a row
-// skipped in one stayed counted while the next row, in another, was checked
-// against the limit).  Not sooner: code that runs while a row is being
+// statement's next row may go to another partition (otherwise a row
+// skipped in one would stay counted while the next row, in another, is
+// checked against the limit).  Not sooner: code that runs while a row is being
 // written may consume too, and must not take back a row still on its way.
 // Until then the count is held, as if the row were written: conservative,
 // never free.  An UPDATE trigger of the same table and resource takes it
@@ -117,9 +117,9 @@ void take_back_unwritten_inserts();
 // What the entry's unconfirmed rows consumed: consumption that may still be
 // taken back, which nothing that lowers usage may count on (a release, a
 // correction): it gives back, or corrects, as if those rows were not there,
-// and the take-back is then exact whatever happened in between.  (Until
-// 2026-12-05 both counted on it: usage went below 0 once the row was
-// skipped, and a tenant stored past its limit.)  Cheap when nothing waits
+// and the take-back is then exact whatever happened in between.  (Were
+// they to count on it, usage would go below 0 once the row was skipped,
+// and a tenant could store past its limit.)  Cheap when nothing waits
 // for confirmation.
 int64 unconfirmed_amount(const PendingUsage* entry);
 

@@ -2,8 +2,7 @@
 // and keeps valid), for walks that want one tenant's items out of many: a
 // change of a plan's billing interval asks for each subscriber's pending
 // changes while its own transaction keeps adding more, and a walk of all of
-// them per subscriber made the change quadratic (14,400 subscribers: 17 of
-// its 26 seconds, a helper's hunt of 2026-12-05).
+// them per subscriber would make the change quadratic.
 //
 // Items are added in the caller's order and found in it.  The memory lives
 // in a context of its own under TopMemoryContext until the next reset.

@@ -7,8 +7,8 @@
 // mode's change waits for it instead, on the period's row, and closes the
 // period with its consumption).  Its consumption belongs to that period,
 // not to the one the new schedule counts now: added there, it would count
-// against a limit it was never admitted under (until 2026-12-05 the tenant
-// could end over its limit by what was in flight: 11 of 10, isolation
+// against a limit it was never admitted under, and the tenant could end
+// over its limit by what was in flight (isolation
 // closing_in_flight_at_limit).  A first consumption of a transaction begun
 // in a period closed since (a change and its reverse leave that period one
 // of the tenant's schedule again) counts in the tenant's period at that

@@ -52,10 +52,10 @@ void remember_part_version(const QuotaKey& key, TimestampTz period_start, int wr
 
 // A subtransaction aborts: its writes (and its children's) are forgotten.
 // Lock mode writes the usage row again after each rollback to a savepoint;
-// until 2026-12-06 every such write was kept to the end of the transaction
-// (144 bytes each: a loop of 200k PL/pgSQL exception blocks held 38 MB),
-// and at commit the last one, rolled back, became where the next write
-// looked first.  Never raises.
+// kept to the end of the transaction, such writes would grow without bound
+// (a loop of PL/pgSQL exception blocks), and at commit the last one,
+// rolled back, would become where the next write looks first.  Never
+// raises.
 void forget_own_usage_part_writes_of(SubTransactionId subxact);
 
 // The transaction ends (COMMIT: committed; ABORT, PREPARE: not): the

@@ -133,8 +133,8 @@ bool row_fits_partition(Relation rel, Oid constrained, HeapTuple row)
     if (checks_under_way > 0) {
         // Asked from within a check: the prepared checks, their memory
         // and their expression context are the outer check's, in use
-        // (freed under it, the server crashed: a helper's finding of
-        // 2026-12-05).  This one is prepared for its row alone.
+        // (freed under it, the server would crash).  This one is prepared
+        // for its row alone.
         EState* estate = CreateExecutorState();
         bool fits = passes(prepare_check(estate, rel, constrained), estate, rel, row);
         FreeExecutorState(estate);

@@ -2,8 +2,8 @@
 // it to another partition must ask for each row whose key columns change
 // (partition_moves.hpp).  The constraint is prepared as an expression once
 // per command and pair of relations, not for every row: built per row it
-// was a third of what a moving row cost the billing triggers (until
-// 2026-12-05).  A check asked for while another is evaluated (its
+// would be a large part of what a moving row costs the billing triggers.
+// A check asked for while another is evaluated (its
 // constraint calls a function that moves rows of another enforced tree) is
 // prepared for its row alone.
 #pragma once

@@ -154,7 +154,7 @@ bool constrained_columns_differ(Relation rel, HeapTuple old_row, HeapTuple new_r
 // the deleted version when it deletes the first half of a move.  An UPDATE
 // that a later BEFORE UPDATE trigger skipped (or whose delete a BEFORE
 // DELETE trigger skipped) leaves the row in place, and its mark stands for
-// no move (until 2026-12-05 such a mark let the next insert of the tenant
+// no move (taken, such a mark would let the next insert of the tenant
 // into the tree go uncounted, past the limit).  Tables of another access
 // method than heap are taken at their marks' word.
 bool moved_away(const MoveMark& mark)
@@ -194,8 +194,8 @@ void forget_marks_of_rows_kept()
 
 // The root of each partition asked about, looked up in pg_inherits once:
 // an UPDATE asks for every row it moves, and an insert for every row while
-// a mark is pending (until 2026-12-05 each asked pg_inherits, more than half
-// of what a moving row cost).  A partition's root changes only when it, or
+// a mark is pending (asking pg_inherits each time would be more than half
+// of what a moving row costs).  A partition's root changes only when it, or
 // a partitioned ancestor, is attached or detached, and PostgreSQL then
 // invalidates the relation cache entry of the partition and of every
 // partition under it, which forgets its root here (module.cpp).
@@ -287,7 +287,7 @@ bool moved_row_stays_in(Relation rel, HeapTuple new_row, Oid enforced_table)
     // A partition enforced on its own: the row's new partition may be too,
     // and its trigger take the mark (a row never counted then moves as it
     // is; one the trigger sent out of the tree's enforcements leaves its
-    // mark to the statement, as before 2026-12-05).
+    // mark to the statement).
     if (enforced_table == RelationGetRelid(rel))
         return true;
     return row_fits_partition(rel, enforced_table, new_row);

@@ -23,9 +23,9 @@
 // the row's version in its partition is deleted as a moving row: an update
 // skipped by a later BEFORE UPDATE trigger, or a delete skipped by a BEFORE
 // DELETE trigger, cancels the move, and its mark is taken by no insert
-// (until 2026-12-05 the next insert of the same tenant into the tree took
+// (otherwise the next insert of the same tenant into the tree would take
 // it, in the same statement, or in the next of the same query string, and
-// went uncounted past the limit).  Nor is a mark left for a row moving out
+// go uncounted past the limit).  Nor is a mark left for a row moving out
 // of the table the resource is enforced on (a partition of a larger tree):
 // its insert fires no billing trigger, and the mark would wait for another
 // (a partition enforced on its own still leaves it, for another one

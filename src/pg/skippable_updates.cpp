@@ -216,8 +216,8 @@ void settle_updates_deeper_than(int level)
         return;
     // A change rolled back to a savepoint (an EXCEPTION block caught the
     // update's error) took its consumption along and gave nothing back: it
-    // goes unread, as its table may be truncated or dropped since (until
-    // 2026-12-05 settling it read the table, and failed).
+    // goes unread, as its table may be truncated or dropped since (settling
+    // it would read the table, and fail).
     int kept = 0;
     int settling = 0;
     for (int i = 0; i < held_count; ++i) {

@@ -57,7 +57,7 @@ bool update_can_be_held();
 // `counts_if_done`, an update the billing trigger saw move the row to
 // another partition, whose delete and insert count it: nothing was
 // consumed, and both are counted only if a later trigger kept the row in
-// its partition (until 2026-12-05 such growth went uncounted).
+// its partition (otherwise such growth would go uncounted).
 void hold_update(Relation rel, HeapTuple old_row, const char* resource, const char* consumed_for,
                  int64 consumed, const char* held_for, int64 held, bool counts_if_done = false);
 

@@ -70,8 +70,8 @@ CommandId writing_cid_of(const QueryDesc* query)
 // remains of data-modifying WITH queries its result did not need (a
 // PL/pgSQL `WITH t AS (INSERT ...) SELECT 1 INTO v` inserts there) and its
 // AFTER triggers: both are one level deeper than the caller.  (Counting only
-// ExecutorRun, rows such a WITH inserted were taken for the outer row's, and
-// the outer row was taken back: found by a review on 2026-12-05.)
+// ExecutorRun, rows such a WITH inserted would be taken for the outer row's,
+// and the outer row taken back.)
 void run_one_level_deeper(QueryDesc* query, ScanDirection direction, uint64 count,
                           bool execute_once)
 {
