@@ -72,8 +72,8 @@ bool notice_config_changes_committed()
     // In the order opposite to the change's COMMIT callback, which counts
     // its commit and then stops counting as committing: no committing seen
     // means the commit is counted already, or the change not visible yet
-    // (read the other way round, a backend paused in between missed both:
-    // until 2026-12-05).
+    // (read the other way round, a backend paused in between would miss
+    // both).
     bool committing = config_change_committing();
     pg_read_barrier();
     uint64 committed = config_changes_committed();
@@ -89,10 +89,10 @@ bool notice_config_changes_committed()
 // keeps, taken by ensure_fresh_cache before it checks that: terms shared
 // under it were read from the tables no earlier than it, and what this
 // backend reads combines the rows of its tenant with what it keeps of the
-// plans, which may be as old as the check (until 2026-12-06, a day's
-// first version: a stamp taken after the check shared a plan's interval
-// that an edit committed in between had replaced, under the edit's count,
-// and every backend then counted the plan's tenants in the old period).
+// plans, which may be as old as the check (a stamp taken after the check
+// would share a plan's interval that an edit committed in between had
+// replaced, under the edit's count, and every backend would then count the
+// plan's tenants in the old period).
 TermsStamp fresh_stamp;
 bool fresh_stamp_taken = false;
 
@@ -108,9 +108,9 @@ void ensure_fresh_cache()
     // Not during recovery: replay counts no commit and runs no relcache
     // callback, and a backend that starts after it takes no message sent
     // before, so a hot standby's stamp would not move for a replayed change
-    // (until 2026-12-06, a day's first version: a standby's new backends,
-    // then those of the promoted server, kept a limit replaced on the
-    // primary, and admitted past the new one after promotion).
+    // (taken there, it would let a standby's new backends, then those of
+    // the promoted server, keep a limit replaced on the primary, and admit
+    // past the new one after promotion).
     fresh_stamp_taken = shared_hints_available() && !committing && !RecoveryInProgress();
     AcceptInvalidationMessages();
     if (terms_cache != nullptr &&
@@ -182,10 +182,10 @@ TermsHintKey terms_hint_key(const TermsKey& key)
 // configuration, which the latest snapshot shows it, uncommitted.  The
 // trigger that says so (config_invalidation.cpp) may not have run yet: a
 // schedule change's carry of usage, an AFTER trigger that reads every
-// subscriber's terms, runs before it (its name sorts first).  Until
-// 2026-12-06, a day's first version, an interval edit shared its
-// subscribers' new periods before it committed, and consumers counted in
-// them usage the edit's carry then missed.
+// subscriber's terms, runs before it (its name sorts first).  Otherwise an
+// interval edit would share its subscribers' new periods before it
+// committed, and consumers would count in them usage the edit's carry then
+// misses.
 void load_stored_terms(const QuotaKey& key, const TermsKey& hash_key, StoredTerms* stored)
 {
     bool shareable = fresh_stamp_taken && !TransactionIdIsValid(GetTopTransactionIdIfAny()) &&
@@ -232,9 +232,9 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         // A configuration change that arrived while loading may be an ALTER
         // TABLE that rewrote a table (every row written again under its
         // transaction id) and committed while this read waited for its
-        // lock: the snapshot, taken before, then found that table empty
-        // (until 2026-12-06: no subscription, no override, or a limit of
-        // 0).  Then read again, with a new snapshot and the locks held now;
+        // lock: the snapshot, taken before, then finds that table empty
+        // (no subscription, no override, or a limit of 0).  Then read
+        // again, with a new snapshot and the locks held now;
         // a few times at most, for changes that keep coming.
         for (int reread = 0;; ++reread) {
             std::memset(&loaded, 0, sizeof loaded);
@@ -318,9 +318,9 @@ void forget_tenant_terms(const QuotaKey& key)
 {
     // The plans' terms too: a change of a plan's interval keeps its
     // subscribers' plan id, and the plan's cached terms would still give the
-    // old period (until 2026-12-05: a consumer found its month's row at 0
-    // after an interval edit, read the month again, and left its
-    // consumption there).  Not the overrides: a tenant's limit, not its
+    // old period (a consumer would find its month's row at 0 after an
+    // interval edit, read the month again, and leave its consumption
+    // there).  Not the overrides: a tenant's limit, not its
     // period, and reading them all again cost a meeting of every tenant.
     forget_plans();
     shared_terms_refused_lxid = MyProc->lxid;

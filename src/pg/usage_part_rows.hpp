@@ -72,8 +72,8 @@ void lock_usage_parts_for_reading();
 // Whatever reads usage_parts and then writes it in the same transaction
 // takes it before the read: a REINDEX TABLE of usage_parts holds the
 // table's SHARE lock while it waits for the index locks the read took, and
-// a transaction asking for the writer's lock after them deadlocked with it
-// (40P01; until 2026-12-06, isolation reindex_usage_parts).
+// a transaction asking for the writer's lock after them would deadlock
+// with it (40P01; isolation reindex_usage_parts).
 void lock_usage_parts_for_writing();
 
 // The transaction, other than this one, still writing the key's writer-0

@@ -1,7 +1,7 @@
 // TRUNCATE of billing.usage_parts (an administrator's reset of all usage,
 // though the table says "do not edit"): in shared-memory mode the counters
-// hold the committed usage as loaded from that table, and kept it after the
-// TRUNCATE (until 2026-12-05 tenant_usage showed 0 while consumption was
+// hold the committed usage as loaded from that table, and would keep it
+// after the TRUNCATE (tenant_usage would show 0 while consumption was
 // still refused at the old usage).  The AFTER TRUNCATE trigger takes the
 // database's counters out of shared memory; they load again from the table
 // as it is then (empty, or as before if the TRUNCATE rolls back).  Nobody

@@ -3,8 +3,8 @@
 // tables first, then set usage.  In lock mode setting a key's usage locks
 // its usage row, which a writer may hold before it writes one of those
 // tables (it called consume_quota first, or wrote another table enforcing
-// the gauge): each waited for the other, and one was rolled back (40P01;
-// until 2026-12-06).  So while their counting statement runs (called with
+// the gauge): each would wait for the other, and one be rolled back
+// (40P01).  So while their counting statement runs (called with
 // refuse_usage_row_waits), a usage row another transaction holds is not
 // waited for: 55P03 at once, the key noted.  Their SQL then gives back all
 // it took (the block's subtransaction ends), waits for that row with none of
@@ -29,9 +29,9 @@ bool usage_row_waits_refused();
 
 // Notes the key refused, for a 55P03 its row lock raised itself.  Only a
 // key so refused is waited for: one noted before its lock was tried, and
-// left so by another error (a cancel meanwhile), made a later lock_timeout
-// of the same caller look like a refusal, waited for once more and
-// reported on the wrong row (a helper's review of 2026-12-06).
+// left so by another error (a cancel meanwhile), would make a later
+// lock_timeout of the same caller look like a refusal, be waited for once
+// more and be reported on the wrong row.
 void note_refused_usage_row(const QuotaKey& key, TimestampTz period_start);
 
 } // namespace zechat::billing::pg

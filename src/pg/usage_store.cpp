@@ -223,8 +223,8 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
     // The saved plan locks usage_parts only as it runs, after the snapshot
     // below is taken: lock first.  An ALTER TABLE that rewrites the table
     // (every row written again under its transaction id), committed while
-    // this waited for its lock, left the older snapshot an empty table
-    // (until 2026-12-06: check_quota answered true at 4 of 5 for 2 more).
+    // this waited for its lock, would leave the older snapshot an empty
+    // table (check_quota would then admit past the limit).
     LockRelationOid(billing_usage_relation(), AccessShareLock);
     int rc = SPI_execute_snapshot(*plan, args, NULL, snapshot_for_reading(), InvalidSnapshot,
                                   reading_in_parallel_mode(), false, 1);
@@ -262,7 +262,7 @@ namespace {
 // Is `index` the one 010_tables.sql makes, a valid b-tree of usage_parts
 // on writer WHERE writer <> 0, whatever its name says?  One made again by
 // hand under that name with another predicate would hide parts, and lock
-// mode would admit past the limit (a helper's review of 2026-12-05).
+// mode would admit past the limit.
 bool holds_exactly_other_writers(Relation rel, Relation index)
 {
     AttrNumber writer = column_by_name(rel, "writer");
@@ -320,9 +320,9 @@ bool other_parts_in_index(bool* exist)
 // new ones, so the answer can only change with the catalog (a dump restored
 // into the database is followed by ANALYZE, which invalidates it).  Asked
 // of the partial index that holds only them: a database kept in lock mode
-// has none, and until 2026-12-05 the question read the whole table, on each
-// backend's first consumption and again after every change of configuration
-// (1.35 million rows: 110 ms; a helper's hunt).
+// has none, whereas the question put to the whole table would read all of
+// it, on each backend's first consumption and again after every change of
+// configuration.
 bool other_parts_exist()
 {
     static uint64 checked_generation = 0;
@@ -330,9 +330,9 @@ bool other_parts_exist()
     uint64 generation = billing_catalog_generation();
     if (checked_generation == generation)
         return exist;
-    // Every caller writes usage_parts next.  Until 2026-12-06 the first
-    // consumption of every backend after each REINDEX TABLE of it deadlocked
-    // with the next one (a helper's run: 303 in 20 s).
+    // Every caller writes usage_parts next: its lock is taken before the
+    // read, or the first consumption of every backend after each REINDEX
+    // TABLE of it could deadlock with the next one.
     lock_usage_parts_for_writing();
     if (!other_parts_in_index(&exist)) {
         SavedUser saved;
@@ -391,8 +391,9 @@ bool insert_zero_row(const QuotaKey& key, TimestampTz period_start, Datum* ctid)
 bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
 {
     // The row is written at commit, but locked FOR UPDATE below (the
-    // table's RowShareLock) until then: until 2026-12-06 the COMMIT of a
-    // release deadlocked with a REINDEX TABLE begun in between.
+    // table's RowShareLock) until then: the writer's lock is taken first,
+    // or the COMMIT of a release could deadlock with a REINDEX TABLE begun
+    // in between.
     lock_usage_parts_for_writing();
     const LockModeQueries* queries;
     LockModePlans& plans = lock_mode_plans_now(&queries);
@@ -525,10 +526,9 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
 {
     // Lock mode at commit, a key this transaction changed more than once:
     // its row is locked already, and is written in place, as the first
-    // admission wrote it (until 2026-12-05 through SQL: about 70k
-    // instructions per key, a single-row DELETE of a gauge 129k).  Only a
-    // row that does not exist yet (a release of a key with no usage) takes
-    // the statement below.
+    // admission wrote it (through SQL it would cost many times more per
+    // key).  Only a row that does not exist yet (a release of a key with no
+    // usage) takes the statement below.
     if (writer == lock_mode_writer && location == nullptr) {
         int64 new_used;
         switch (admit_on_writer_zero_row(key, period_start, delta, PG_INT64_MAX, &new_used)) {
