@@ -31,9 +31,20 @@
 // Savepoints: each entry keeps, per subtransaction, what it consumed and
 // released there.  Aborting a subtransaction takes its part back (and off
 // the counter); committing one hands its part to the parent.
+//
+// This header: the table of entries and what a caller reads of one.  The
+// changes: pending_changes.hpp; alerts: pending_alerts.hpp; moves of a
+// counter's usage: pending_counter_moves.hpp; the commit
+// (pending_commit.cpp) and the callbacks: pending_usage_callbacks.hpp.
 #pragma once
 
 #include "tenant_terms.hpp"
+
+// The rest of the interface, for callers that include this header only.
+#include "pending_alerts.hpp"
+#include "pending_changes.hpp"
+#include "pending_counter_moves.hpp"
+#include "pending_usage_callbacks.hpp"
 
 namespace zechat::billing {
 struct CounterEntry;
@@ -52,11 +63,6 @@ PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start);
 PendingUsage* track_pending_usage(const QuotaKey& key, TimestampTz period_start, int64 base_used,
                                   int64 already_added = 0);
 
-// A consumption was admitted under these terms: at commit, the usage alert
-// thresholds it crosses are recorded (usage_alerts.hpp).  Corrections
-// (recount) never call it, so they never alert.
-void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
-
 // Shared-memory mode: the key's entry with its counter pinned (pinning it,
 // and loading the counter, the first time in the transaction).
 PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start);
@@ -67,26 +73,6 @@ CounterEntry* pending_counter(const PendingUsage* entry);
 // Shared-memory mode: has this commit passed the key's move barrier (see
 // counter_shmem.hpp)?  A mover then waits for it.
 bool pending_passed(const PendingUsage* entry);
-
-// Shared-memory mode: the counter's move epoch at an admission after which
-// no mover of it still runs (it was waited for, or is this transaction)...
-void note_admission_epoch(PendingUsage* entry, uint32 epoch);
-
-// ...and the tenant's terms, read after that, still count the key in this
-// period: no move begun up to that epoch concerns this transaction's change,
-// so its commit passes the barrier without checking again (a counter marked
-// long ago, which keeps its mark, costs nothing more per transaction).
-void confirm_admission_period(PendingUsage* entry);
-
-// Shared-memory mode: this transaction is about to move the key's usage to
-// another billing period (a schedule change): see counter_move_out.
-void move_counter_usage_out(PendingUsage* entry);
-
-// Shared-memory mode: ...and has moved it to the period starting at `to`:
-// what other transactions have reserved on `from` counts in the tenant's
-// other periods until they end (counter_carry_in_flight); undone if the
-// move rolls back.
-void carry_counter_in_flight(PendingUsage* from, TimestampTz to);
 
 // The key the entry tracks (its strings live as long as the entry).
 QuotaKey pending_quota_key(const PendingUsage* entry);
@@ -104,42 +90,6 @@ int64 pending_released(const PendingUsage* entry);
 // with the part of a subtransaction rolled back.
 int64 pending_drawn(const PendingUsage* entry);
 
-// Makes room to record a change in the current subtransaction.  It may
-// allocate (and so raise), which record_pending_change() never does: call it
-// before changing a counter, so that nothing done there goes unrecorded.
-void prepare_pending_change(PendingUsage* entry);
-
-// Records a change in the current subtransaction (after
-// prepare_pending_change): consumed and released are both >= 0;
-// drawn_more, what the counter's draw of this transaction grew by.
-void record_pending_change(PendingUsage* entry, int64 consumed, int64 released,
-                           int64 drawn_more = 0);
-
-// Lock mode: prepare + record of a signed change (> 0 consumed).  Lock mode
-// keeps only the net of consumed and released, which fits wherever usage
-// does (opposite changes cancel instead of adding up past the bigint range).
-void add_pending_usage(PendingUsage* entry, int64 delta);
-
-// Takes back `amount` consumed in `subxact` (still open, or the open one it
-// was handed to) as if that consumption had never happened: recorded in
-// that subtransaction's part, so that rolling back a later one does not
-// bring it back.  Shared-memory mode also frees the reservation at once.
-void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
-
-// Usage alerts across a move of a key's usage by this transaction (a
-// schedule change): what this transaction itself consumed in the period
-// moved away from alerts in the new one, counted on top of the usage
-// carried along, which is no consumption (until 2026-12-05 it alerted
-// nowhere, and the next consumption found the thresholds it passed behind
-// it).  Read before the move (`moved` is what it takes, `from` may be
-// nullptr), applied after it to the new period's entry.
-struct AlertCarry {
-    bool consumed_here; // the transaction consumed in the old period
-    int64 carried;      // of `moved`, what it did not consume
-};
-AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
-void carry_alerts_to(PendingUsage* to, const AlertCarry& carry);
-
 // Calls fn(resource, period_start, delta, arg) for every key of tenant_id
 // with a non-zero unwritten change (consumed - released).
 void for_each_pending_of_tenant(const char* tenant_id,
@@ -151,8 +101,5 @@ void for_each_pending_of_tenant(const char* tenant_id,
 void for_each_pending(void (*fn)(const char* tenant_id, const char* resource,
                                  TimestampTz period_start, int64 delta, void* arg),
                       void* arg);
-
-// Registers the transaction callbacks; called from _PG_init.
-void register_pending_usage_callbacks();
 
 } // namespace zechat::billing::pg

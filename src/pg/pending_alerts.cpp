@@ -1,0 +1,120 @@
+#include <algorithm>
+
+#include "pending_alerts.hpp"
+#include "pending_usage_entry.hpp"
+
+#include "counter_shmem.hpp"
+#include "usage_alerts.hpp"
+
+namespace zechat::billing::pg {
+
+void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
+{
+    entry->alert_terms_known = true;
+    entry->alert_limit = terms.limit;
+    entry->usage_period_end = terms.period_end;
+    entry->alert_period_start = terms.billing_period_start;
+    entry->alert_terms_generation = terms.generation;
+}
+
+AlertCarry alert_carry_of(const PendingUsage* from, int64 moved)
+{
+    if (from == nullptr || !from->alert_terms_known || moved <= 0)
+        return AlertCarry{false, 0};
+    int64 own = from->counter != nullptr ? from->consumed - from->released
+                                         : pending_current_usage(from) - from->usage_before;
+    own = std::clamp<int64>(own, 0, moved);
+    return AlertCarry{own > 0, moved - own};
+}
+
+void carry_alerts_to(PendingUsage* to, const AlertCarry& carry)
+{
+    if (to == nullptr || !carry.consumed_here)
+        return;
+    // The terms are read again at commit (refresh_alert_terms), under which
+    // the new period must be the one that counts.
+    to->alert_terms_known = true;
+    to->alert_terms_generation = PG_UINT64_MAX;
+    to->alert_carried += carry.carried;
+}
+
+namespace {
+
+// The usage the change not written yet takes the key from and to, for
+// alerts; false when it consumes nothing on balance.  In shared-memory mode
+// this places the transaction in the counter's commit order (see
+// counter_begin_commit), which settle_counters() ends.  The next round of
+// write_pending_usage starts where this one ends.
+bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
+{
+    // Usage carried here by a move is no consumption: the crossing starts
+    // above it (the first round only).
+    int64 carried = entry->alert_carried;
+    entry->alert_carried = 0;
+    if (entry->counter != nullptr) {
+        int64 net = unwritten_change(entry);
+        if (net <= 0)
+            return false;
+        *before = counter_begin_commit(entry->counter, net);
+        entry->committing += net;
+        *after = *before + net;
+        *before += std::min(carried, net);
+        return *after > *before;
+    }
+    *before = entry->usage_before + carried;
+    *after = pending_current_usage(entry);
+    entry->usage_before = *after;
+    return *after > *before;
+}
+
+} // namespace
+
+// A configuration change since the terms of the key's last consumption were
+// read (made later in this transaction, a plan change or an override, or
+// committed by another) may have changed its limit: the usage that commits
+// is measured against the terms it commits under (until 2026-12-04 an
+// upgrade in the same transaction still alerted at 80 % of the old limit).
+// A tenant no longer active, or a period resource whose period moved (the
+// change carried the usage to the new one), alerts on nothing.  A resource
+// deleted meanwhile fails the commit (22023, unknown resource), which keeps
+// its usage from staying behind under the name.  Before the move barriers
+// are passed: reading terms may wait for a lock, and a transaction that
+// passed must wait for nothing (counter_shmem.hpp).
+void refresh_alert_terms(PendingUsage* entry)
+{
+    if (!entry->alert_terms_known || entry->alert_terms_generation == tenant_terms_generation())
+        return;
+    TenantTerms terms = terms_for(quota_key_of(entry));
+    bool same_period =
+        terms.kind == ResourceKind::gauge || terms.usage_period_start == entry->key.period_start;
+    if (terms.subscription != SubscriptionState::active || !same_period) {
+        entry->alert_terms_known = false;
+        return;
+    }
+    note_consumption_terms(entry, terms);
+}
+
+// The thresholds this transaction crosses on the key (bit i for
+// alert_thresholds().percent[i]), and the usage it ends at.
+uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
+{
+    const AlertThresholds& thresholds = alert_thresholds();
+    if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
+        return 0;
+    int64 before;
+    if (!usage_range_of_commit(entry, &before, after))
+        return 0;
+    return crossed_thresholds(before, *after, entry->alert_limit, thresholds);
+}
+
+void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify)
+{
+    const AlertThresholds& thresholds = alert_thresholds();
+    for (int i = 0; crossed != 0 && i < thresholds.count; ++i) {
+        if ((crossed & (1u << i)) != 0)
+            record_usage_alert(quota_key_of(entry), thresholds.percent[i],
+                               entry->alert_period_start, used, entry->alert_limit.value, notify);
+    }
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,31 @@
+// Usage alerts of the changes a transaction tracks (pending_usage.hpp): the
+// terms a consumption was admitted under, and what a move of a key's usage
+// carries along; the alerts are recorded at commit (pending_commit.cpp).
+#pragma once
+
+#include "tenant_terms.hpp"
+
+namespace zechat::billing::pg {
+
+struct PendingUsage; // pending_usage.hpp
+
+// A consumption was admitted under these terms: at commit, the usage alert
+// thresholds it crosses are recorded (usage_alerts.hpp).  Corrections
+// (recount) never call it, so they never alert.
+void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
+
+// Usage alerts across a move of a key's usage by this transaction (a
+// schedule change): what this transaction itself consumed in the period
+// moved away from alerts in the new one, counted on top of the usage
+// carried along, which is no consumption (until 2026-12-05 it alerted
+// nowhere, and the next consumption found the thresholds it passed behind
+// it).  Read before the move (`moved` is what it takes, `from` may be
+// nullptr), applied after it to the new period's entry.
+struct AlertCarry {
+    bool consumed_here; // the transaction consumed in the old period
+    int64 carried;      // of `moved`, what it did not consume
+};
+AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
+void carry_alerts_to(PendingUsage* to, const AlertCarry& carry);
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,186 @@
+#include "pending_changes.hpp"
+#include "pending_usage_entry.hpp"
+
+#include "counter_shmem.hpp"
+#include "refusal.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "common/int.h"
+#include "utils/memutils.h"
+}
+
+namespace zechat::billing::pg {
+
+namespace {
+
+// An empty part of `subxact`, above `outer`, for the transaction's life.
+SubxactPart* new_part(SubTransactionId subxact, SubxactPart* outer)
+{
+    auto* part =
+        static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
+    part->subxact = subxact;
+    part->consumed = 0;
+    part->released = 0;
+    part->drawn = 0;
+    part->outer = outer;
+    return part;
+}
+
+// The part of `subxact` in the entry's stack (innermost on top, ids
+// decreasing downwards), made in its place if the subtransaction has none.
+SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
+{
+    SubxactPart** link = &entry->parts;
+    while (*link != nullptr && (*link)->subxact > subxact)
+        link = &(*link)->outer;
+    if (*link != nullptr && (*link)->subxact == subxact)
+        return *link;
+    *link = new_part(subxact, *link);
+    return *link;
+}
+
+// Lock mode keeps only the net of what was consumed and released (on the
+// entry, and on each subtransaction's part): the key's usage is base_used
+// plus the net, within [0, bigint max] after every change, so the net fits,
+// while the two sums apart may not (a transaction giving back the maximum,
+// then consuming 1 and giving it back: until 2026-12-04 that failed with
+// 22003, though a release never raises usage).  The net is kept as
+// consumed or as released, the other 0.
+int64 net_change(int64 consumed, int64 released)
+{
+    return consumed - released;
+}
+
+void set_net_change(int64* consumed, int64* released, int64 net)
+{
+    *consumed = net > 0 ? net : 0;
+    *released = net < 0 ? -net : 0;
+}
+
+} // namespace
+
+void prepare_pending_change(PendingUsage* entry)
+{
+    SubTransactionId current = GetCurrentSubTransactionId();
+    if (entry->parts != nullptr && entry->parts->subxact == current)
+        return;
+    entry->parts = new_part(current, entry->parts);
+}
+
+void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, int64 drawn_more)
+{
+    // prepare_pending_change() put the current subtransaction's part on top.
+    // The draw first: the counter holds it already, and it must go back.
+    entry->parts->drawn += drawn_more;
+    entry->drawn += drawn_more;
+    // A part's sums are at most the entry's, which shared-memory mode keeps
+    // at most what the counter holds in flight (reserve() and force() keep
+    // it within the bigint range); checked all the same, and nothing is
+    // recorded when they do not fit.
+    int64 consumed_sum, released_sum;
+    if (pg_add_s64_overflow(entry->consumed, consumed, &consumed_sum) ||
+        pg_add_s64_overflow(entry->released, released, &released_sum))
+        report_past_bigint(entry->key.resource, entry->key.tenant_id);
+    entry->parts->consumed += consumed;
+    entry->parts->released += released;
+    entry->consumed = consumed_sum;
+    entry->released = released_sum;
+}
+
+void add_pending_usage(PendingUsage* entry, int64 delta)
+{
+    prepare_pending_change(entry);
+    // Lock mode: nets (see net_change), which fit while usage does.
+    int64 net, part_net;
+    if (pg_add_s64_overflow(net_change(entry->consumed, entry->released), delta, &net) ||
+        pg_add_s64_overflow(net_change(entry->parts->consumed, entry->parts->released), delta,
+                            &part_net))
+        report_past_bigint(entry->key.resource, entry->key.tenant_id);
+    set_net_change(&entry->consumed, &entry->released, net);
+    set_net_change(&entry->parts->consumed, &entry->parts->released, part_net);
+}
+
+void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount)
+{
+    SubxactPart* part = part_of_subxact(entry, subxact);
+    if (entry->counter != nullptr) {
+        // The reservation goes as an aborted subtransaction's would.
+        part->consumed -= amount;
+        entry->consumed -= amount;
+        counter_settle(entry->counter, amount, 0, false, false);
+        return;
+    }
+    // Lock mode: the key's first admission is in base_used, already written
+    // to its row; a release in the part takes any amount back at commit.
+    set_net_change(&part->consumed, &part->released,
+                   net_change(part->consumed, part->released) - amount);
+    set_net_change(&entry->consumed, &entry->released,
+                   net_change(entry->consumed, entry->released) - amount);
+}
+
+void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
+{
+    if (entry->moved_out_subxact == subxact)
+        entry->moved_out_subxact = InvalidSubTransactionId;
+    if (entry->carry_subxact == subxact)
+        undo_carry(entry);
+    while (entry->parts != nullptr && entry->parts->subxact == subxact) {
+        SubxactPart* part = entry->parts;
+        if (entry->counter != nullptr) {
+            // What this transaction's carry left out as its own can be no
+            // more than what it still holds reserved (until 2026-12-05 a
+            // move rolled back to a savepoint left it larger, and others'
+            // reservations on the counter stopped counting).
+            int64 still_consumed = entry->consumed - part->consumed;
+            int64 excluded_less =
+                entry->carry_excluded > still_consumed ? entry->carry_excluded - still_consumed : 0;
+            counter_settle(entry->counter, part->consumed, part->released, false, false, 0, false,
+                           excluded_less, part->drawn);
+            entry->carry_excluded -= excluded_less;
+            entry->consumed -= part->consumed;
+            entry->released -= part->released;
+            entry->drawn -= part->drawn;
+        } else {
+            // Lock mode: the net left is that of the changes before this
+            // part, within the bigint range.
+            set_net_change(&entry->consumed, &entry->released,
+                           net_change(entry->consumed, entry->released) -
+                               net_change(part->consumed, part->released));
+        }
+        entry->parts = part->outer;
+        pfree(part);
+    }
+}
+
+void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactionId parent)
+{
+    SubxactPart* top = entry->parts;
+    if (top != nullptr && top->subxact == subxact) {
+        if (top->outer != nullptr && top->outer->subxact == parent) {
+            SubxactPart* outer = top->outer;
+            if (entry->counter != nullptr) {
+                outer->consumed += top->consumed;
+                outer->released += top->released;
+                outer->drawn += top->drawn;
+            } else {
+                // Lock mode: the nets of two parts one after the other.
+                set_net_change(&outer->consumed, &outer->released,
+                               net_change(outer->consumed, outer->released) +
+                                   net_change(top->consumed, top->released));
+            }
+            entry->parts = outer;
+            pfree(top);
+        } else {
+            top->subxact = parent;
+        }
+    }
+    if (entry->lock_subxact == subxact)
+        entry->lock_subxact = parent;
+    if (entry->moved_out_subxact == subxact)
+        entry->moved_out_subxact = parent;
+    if (entry->carry_subxact == subxact)
+        entry->carry_subxact = parent;
+}
+
+} // namespace zechat::billing::pg

@@ -1,0 +1,135 @@
+// Internal to the pending usage files (src/pg/pending_*.cpp), included by
+// them only: the entry of a key this transaction changed, the walkable array
+// of entries, and what the files share.  Other callers see PendingUsage as
+// opaque (pending_usage.hpp).
+#pragma once
+
+#include "../core/counter_table.hpp"
+#include "counter_shmem.hpp"
+#include "pending_usage.hpp"
+
+namespace zechat::billing::pg {
+
+struct PendingKey {
+    char tenant_id[64];
+    char resource[48];
+    TimestampTz period_start;
+    // The installation of the extension the key's changes were admitted
+    // under (its usage table): one dropped, and perhaps created again, in the
+    // same transaction is another key, whose changes are not written.
+    Oid store;
+};
+
+// What one subtransaction did on one key.  A stack per entry, innermost
+// subtransaction on top; subtransaction ids only grow, so the top is always
+// the most recent.
+struct SubxactPart {
+    SubTransactionId subxact;
+    int64 consumed;
+    int64 released;
+    int64 drawn; // shared-memory mode: what its releases drew (PendingUsage.drawn)
+    SubxactPart* outer;
+};
+
+struct PendingUsage {
+    PendingKey key;                // hash key, must be first
+    CounterEntry* counter;         // shared-memory mode, once pinned
+    int64 base_used;               // lock mode
+    SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
+    int64 consumed;                // sums of all parts
+    int64 released;
+    // Shared-memory mode: what its releases drew on committed usage
+    // (CounterTable::release), given back to the counter when it ends, or
+    // with the part of a subtransaction rolled back: what that part
+    // reserved and released goes with it, and what it holds after is what
+    // it held when the subtransaction began, which the draw then covered.
+    int64 drawn;
+    SubxactPart* parts;
+    // Usage alerts: the terms of the last consumption (alert_terms_known
+    // once there was one), lock mode's usage before this transaction, and
+    // what shared-memory mode registered with counter_begin_commit.
+    bool alert_terms_known;
+    Limit alert_limit;
+    // The end of the period consumed in, from the terms of the last
+    // consumption (0 without one): whether a schedule change carried that
+    // period or closed it (period_differs_now).
+    TimestampTz usage_period_end;
+    TimestampTz alert_period_start;
+    uint64 alert_terms_generation; // tenant_terms_generation() when noted
+    // Shared-memory mode: the (sub)transaction that moved the key's usage
+    // to another period, marking its counter (counter_move_out), or
+    // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
+    SubTransactionId moved_out_subxact;
+    // Shared-memory mode: the subtransaction of this transaction's first
+    // move of the counter's usage, which marked it moved out so that what
+    // others have in flight on it counts in the tenant's other periods
+    // (undone, as it was before, if that subtransaction rolls back), and
+    // this transaction's reservation it left out.
+    SubTransactionId carry_subxact;
+    CarryUndo carry_undo;
+    int64 carry_excluded;
+    int64 usage_before;
+    // Usage a move by this transaction carried here, which the next
+    // crossing leaves out (carry_alerts_to).
+    int64 alert_carried;
+    int64 committing;
+    // Shared-memory mode: what of consumed - released this commit has
+    // written to the backend's part already (lock mode folds what it writes
+    // into base_used instead), and whether it wrote the part at all.
+    int64 written;
+    bool part_written;
+    // Shared-memory mode: whether this commit passed the counter's move
+    // barrier (counter_pass), and the counter's move epoch when this
+    // transaction last found its period still the one that counts.
+    bool passed;
+    uint32 move_epoch_seen;
+    uint32 move_epoch_admitted; // see note_admission_epoch
+    uint32 crossed;             // at commit: the thresholds crossed, and the usage reached
+    int64 used_at_commit;
+};
+
+// pending_usage.cpp: the entries this transaction touched, in the order it
+// touched them (see there).  Only that file adds and removes entries; the
+// others walk them by index, touched[0 .. touched_count).
+extern PendingUsage** touched;
+extern int touched_count;
+
+// Removes touched[i]; the last one takes its place (see pending_usage.cpp).
+void untrack(int i);
+
+// Forgets every entry: the transaction ended.
+void forget_pending_usage();
+
+QuotaKey quota_key_of(const PendingUsage* entry);
+
+// Whether anything is consumed or released on the entry (lock mode: since
+// its last write).
+bool has_change(const PendingUsage* entry);
+
+// What of the entry's change this commit has not written yet.
+int64 unwritten_change(const PendingUsage* entry);
+
+// pending_subxact_parts.cpp: the subtransaction `subxact` rolled back (its
+// part is taken back, and off the counter), or committed into `parent`
+// (its part is handed to the parent's).
+void take_back_subxact(PendingUsage* entry, SubTransactionId subxact);
+void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactionId parent);
+
+// pending_alerts.cpp, at commit: the terms read again, the thresholds
+// crossed, and their alerts recorded.
+void refresh_alert_terms(PendingUsage* entry);
+uint32 crossed_thresholds_of(PendingUsage* entry, int64* after);
+void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify);
+
+// pending_counter_moves.cpp: shared-memory mode's counters at commit and
+// abort.
+void undo_carry(PendingUsage* entry);
+void pass_move_barriers();
+void settle_counters(bool commit);
+
+// pending_commit.cpp: what PRE_COMMIT and PRE_PREPARE do.
+void refuse_read_only_commit();
+void refuse_prepare_with_counters();
+void write_pending_usage(bool notify);
+
+} // namespace zechat::billing::pg
