@@ -1,6 +1,7 @@
 #include "pending_changes.hpp"
 #include "pending_usage_entry.hpp"
 
+#include "../core/net_change.hpp"
 #include "counter_shmem.hpp"
 #include "refusal.hpp"
 
@@ -40,24 +41,6 @@ SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
     return *link;
 }
 
-// Lock mode keeps only the net of what was consumed and released (on the
-// entry, and on each subtransaction's part): the key's usage is base_used
-// plus the net, within [0, bigint max] after every change, so the net fits,
-// while the two sums apart may not (a transaction giving back the maximum,
-// then consuming 1 and giving it back: until 2026-12-04 that failed with
-// 22003, though a release never raises usage).  The net is kept as
-// consumed or as released, the other 0.
-int64 net_change(int64 consumed, int64 released)
-{
-    return consumed - released;
-}
-
-void set_net_change(int64* consumed, int64* released, int64 net)
-{
-    *consumed = net > 0 ? net : 0;
-    *released = net < 0 ? -net : 0;
-}
-
 } // namespace
 
 void prepare_pending_change(PendingUsage* entry)
@@ -91,11 +74,10 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, 
 void add_pending_usage(PendingUsage* entry, int64 delta)
 {
     prepare_pending_change(entry);
-    // Lock mode: nets (see net_change), which fit while usage does.
+    // Lock mode: nets (core/net_change.hpp), which fit while usage does.
     int64 net, part_net;
-    if (pg_add_s64_overflow(net_change(entry->consumed, entry->released), delta, &net) ||
-        pg_add_s64_overflow(net_change(entry->parts->consumed, entry->parts->released), delta,
-                            &part_net))
+    if (!add_to_net_change(entry->consumed, entry->released, delta, &net) ||
+        !add_to_net_change(entry->parts->consumed, entry->parts->released, delta, &part_net))
         report_past_bigint(entry->key.resource, entry->key.tenant_id);
     set_net_change(&entry->consumed, &entry->released, net);
     set_net_change(&entry->parts->consumed, &entry->parts->released, part_net);
