@@ -72,8 +72,8 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
 // A configuration change since the terms of the key's last consumption were
 // read (made later in this transaction, a plan change or an override, or
 // committed by another) may have changed its limit: the usage that commits
-// is measured against the terms it commits under (until 2026-12-04 an
-// upgrade in the same transaction still alerted at 80 % of the old limit).
+// is measured against the terms it commits under (an upgrade in the same
+// transaction alerts at 80 % of the new limit; regress `10_alerts`).
 // A tenant no longer active, or a period resource whose period moved (the
 // change carried the usage to the new one), alerts on nothing.  A resource
 // deleted meanwhile fails the commit (22023, unknown resource), which keeps

@@ -17,10 +17,9 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
 // Usage alerts across a move of a key's usage by this transaction (a
 // schedule change): what this transaction itself consumed in the period
 // moved away from alerts in the new one, counted on top of the usage
-// carried along, which is no consumption (until 2026-12-05 it alerted
-// nowhere, and the next consumption found the thresholds it passed behind
-// it).  Read before the move (`moved` is what it takes, `from` may be
-// nullptr), applied after it to the new period's entry.
+// carried along, which is no consumption (regress `10_alerts`).  Read
+// before the move (`moved` is what it takes, `from` may be nullptr),
+// applied after it to the new period's entry.
 struct AlertCarry {
     bool consumed_here; // the transaction consumed in the old period
     int64 carried;      // of `moved`, what it did not consume

@@ -53,8 +53,8 @@ void refuse_prepare_with_counters()
         // The mark of a move lives in shared memory: a restart or a crash
         // while the transaction is prepared would drop it, and a consumer
         // would then count in the old period what the move, committed
-        // later, leaves behind (until 2026-12-04 a move of no usage was
-        // prepared).  Refused as a move of a key without a counter is
+        // later, leaves behind: even a move of no usage is refused (regress
+        // `09_two_phase`), as a move of a key without a counter is
         // (absent_moves.cpp).
         if (entry->counter != nullptr && entry->moved_out_subxact != InvalidSubTransactionId)
             refuse_to_prepare_move(psprintf("Tenant %s, resource %s: the move is marked in "
@@ -129,9 +129,9 @@ constexpr int max_commit_rounds = 1000;
 // notifies them.  At PREPARE (lock mode: shared-memory mode refuses to
 // prepare a change) the alerts are recorded without NOTIFY, which a
 // prepared transaction cannot send, and commit with COMMIT PREPARED; the
-// key's row stays locked until then, so the crossing stands (until
-// 2026-12-05 none was recorded, and the thresholds it passed were never
-// alerted in that period).  Crossings are worked out first (lock mode's
+// key's row stays locked until then, so the crossing stands, and the
+// thresholds it passes are alerted in that period (regress
+// `09_two_phase`).  Crossings are worked out first (lock mode's
 // write below folds the counts they are computed from), and recorded last,
 // once every key's usage is written, so that no SQL runs while the keys are
 // walked.

@@ -126,8 +126,8 @@ void pass_move_barriers()
             // pass to take back first; its move seen, the pass is tried
             // again (check_period_again does no more for it).  Taking back
             // every pass and walking again from the first key for each of
-            // them made the commit of a plan's interval edit quadratic in
-            // its subscribers (4,000: 9 s; a helper's hunt of 2026-12-05).
+            // them would make the commit of a plan's interval edit
+            // quadratic in its subscribers (`bench/interval_edit.sh`).
             if (!passed && counter_moved_by_me(moves)) {
                 entry->move_epoch_seen = moves.epoch;
                 passed = counter_pass(entry->counter, entry->move_epoch_seen, &moves);

@@ -111,9 +111,10 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
         SubxactPart* part = entry->parts;
         if (entry->counter != nullptr) {
             // What this transaction's carry left out as its own can be no
-            // more than what it still holds reserved (until 2026-12-05 a
-            // move rolled back to a savepoint left it larger, and others'
-            // reservations on the counter stopped counting).
+            // more than what it still holds reserved: left larger by a move
+            // rolled back to a savepoint, others' reservations on the
+            // counter would stop counting (regress `03_subscriptions`,
+            // isolation `schedule_change_in_flight`).
             int64 still_consumed = entry->consumed - part->consumed;
             int64 excluded_less =
                 entry->carry_excluded > still_consumed ? entry->carry_excluded - still_consumed : 0;

@@ -35,9 +35,8 @@ void on_transaction_event(XactEvent event, void*)
         // Still inside the transaction: an error here aborts it, as it must.
         // What the writes allocate goes with the transaction: the caller's
         // memory is a procedure's own when it COMMITs, which lives until its
-        // CALL ends (until 2026-12-05 a procedure committing in a loop grew
-        // by about 100 bytes, and up to 1.6 kB, per commit in shared-memory
-        // mode).
+        // CALL ends, and a procedure committing in a loop would grow with
+        // every commit (tests/scripts/backend_memory_bounded.sh).
         MemoryContext caller = MemoryContextSwitchTo(TopTransactionContext);
         refuse_read_only_commit();
         write_pending_usage(true);
