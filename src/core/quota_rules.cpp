@@ -48,6 +48,23 @@ int64_t remaining_under(int64_t used, Limit limit) noexcept
     return used >= limit.value ? 0 : limit.value - used;
 }
 
+int64_t admission_ceiling(Limit limit) noexcept
+{
+    return limit.unlimited ? INT64_MAX : limit.value;
+}
+
+bool limits_equal(Limit a, Limit b) noexcept
+{
+    return a.unlimited == b.unlimited && (a.unlimited || a.value == b.value);
+}
+
+int64_t correction_delta(int64_t current, int64_t value, bool set) noexcept
+{
+    if (set)
+        return value - current;
+    return value < -current ? -current : value;
+}
+
 void format_percent(int64_t used, Limit limit, char (&text)[percent_text_size]) noexcept
 {
     // used * 10000 / limit hundredths, rounded half up; at most about

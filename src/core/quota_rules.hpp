@@ -52,6 +52,20 @@ int64_t usage_after_release(int64_t used, int64_t amount) noexcept;
 // What is left under the limit, never negative.  Only for a limited resource.
 int64_t remaining_under(int64_t used, Limit limit) noexcept;
 
+// The most usage `limit` admits: its value, or the bigint maximum when
+// unlimited.
+int64_t admission_ceiling(Limit limit) noexcept;
+
+// Do the two limits admit the same usage?  Two unlimited limits are equal
+// whatever their (meaningless) values.
+bool limits_equal(Limit a, Limit b) noexcept;
+
+// What a correction of usage `current` changes: to `value` when `set`, else
+// by `value`, but never below 0.  `current` may be below 0 (a counter as
+// stored), which a correction brings back to 0.  Requires that `value -
+// current` (set) and `-current` fit in an int64.
+int64_t correction_delta(int64_t current, int64_t value, bool set) noexcept;
+
 // used * 100 / limit as decimal text with 2 decimals ("33.33"), rounded half
 // away from zero (the way numeric round(x, 2) rounds a non-negative value).
 // A limit of 0 is 100 %.  Only for a limited resource, used >= 0.  Text, as

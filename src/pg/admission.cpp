@@ -61,15 +61,6 @@ bool refuse(const QuotaKey& key, const TenantTerms& terms, AdmissionResult resul
     report_past_bigint(key.resource, key.tenant_id);
 }
 
-// What a correction changes: to `value` when setting, else by `value`, but
-// never below 0.
-int64 correction_delta(int64 current, int64 value, bool set)
-{
-    if (set)
-        return value - current;
-    return value < -current ? -current : value;
-}
-
 // Lock mode: the key's usage entry for this transaction, locking its usage
 // row and reading the committed usage the first time (see usage_store.hpp).
 // nullptr when there is no usage yet: nothing to lock, usage 0.
@@ -100,8 +91,7 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms)
 // the subscription, the period that counts?
 bool terms_differ(const TenantTerms& a, const TenantTerms& b)
 {
-    bool same_limit = a.limit.unlimited == b.limit.unlimited &&
-                      (a.limit.unlimited || a.limit.value == b.limit.value);
+    bool same_limit = limits_equal(a.limit, b.limit);
     bool same_period = a.has_usage_period == b.has_usage_period &&
                        (!a.has_usage_period || a.usage_period_start == b.usage_period_start);
     return !same_limit || !same_period || a.subscription != b.subscription || a.kind != b.kind;
@@ -253,7 +243,7 @@ void force_on_counter(const QuotaKey& key, PendingUsage* usage, int64 delta)
 bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount,
                      QuotaRemaining* out, PendingUsage** tracked, bool* from_nothing)
 {
-    int64 ceiling = terms.limit.unlimited ? PG_INT64_MAX : terms.limit.value;
+    int64 ceiling = admission_ceiling(terms.limit);
     if (amount > ceiling)
         return false;
     lock_usage_key(key);

@@ -120,6 +120,44 @@ TEST(Remaining, IsNeverNegative)
     EXPECT_EQ(remaining_under(0, Limit::of(max64)), max64);
 }
 
+TEST(AdmissionCeiling, IsTheLimitOrTheBigintMaximum)
+{
+    EXPECT_EQ(admission_ceiling(Limit::of(10)), 10);
+    EXPECT_EQ(admission_ceiling(Limit::of(0)), 0);
+    EXPECT_EQ(admission_ceiling(Limit::of(max64)), max64);
+    EXPECT_EQ(admission_ceiling(Limit::none()), max64);
+    EXPECT_EQ(admission_ceiling(Limit{true, 5}), max64);
+}
+
+TEST(LimitsEqual, ComparesValuesOfLimitedLimitsOnly)
+{
+    EXPECT_TRUE(limits_equal(Limit::of(10), Limit::of(10)));
+    EXPECT_FALSE(limits_equal(Limit::of(10), Limit::of(11)));
+    EXPECT_TRUE(limits_equal(Limit::none(), Limit{true, 5})); // value meaningless
+    EXPECT_FALSE(limits_equal(Limit::none(), Limit::of(0)));
+    EXPECT_FALSE(limits_equal(Limit::of(max64), Limit::none()));
+}
+
+TEST(CorrectionDelta, SettingGoesToTheValue)
+{
+    EXPECT_EQ(correction_delta(10, 4, true), -6);
+    EXPECT_EQ(correction_delta(4, 10, true), 6);
+    EXPECT_EQ(correction_delta(7, 7, true), 0);
+    EXPECT_EQ(correction_delta(-3, 0, true), 3); // a counter below 0 back to 0
+    EXPECT_EQ(correction_delta(0, max64, true), max64);
+}
+
+TEST(CorrectionDelta, AddingNeverGoesBelowZero)
+{
+    EXPECT_EQ(correction_delta(10, 5, false), 5);
+    EXPECT_EQ(correction_delta(10, -4, false), -4);
+    EXPECT_EQ(correction_delta(10, -10, false), -10);
+    EXPECT_EQ(correction_delta(10, -11, false), -10);
+    EXPECT_EQ(correction_delta(0, -1, false), 0);
+    EXPECT_EQ(correction_delta(-3, -1, false), 3); // below 0: back to 0
+    EXPECT_EQ(correction_delta(max64, -max64, false), -max64);
+}
+
 namespace {
 // format_percent's text, for comparing.
 std::string percent(int64_t used, Limit limit)
