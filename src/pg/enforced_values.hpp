@@ -19,7 +19,8 @@ bool amount_type_accepted(Oid base_type);
 
 // The tenant id of a tenant column's (non-NULL) value of `type`, one of the
 // types enforce_quota accepts (text, varchar, uuid, bigint, integer, or a
-// domain over one, given as its base type).  Palloc'd.
+// domain over one, given as its base type); also of the tenant argument of
+// the quota functions (quota_functions.cpp).  Palloc'd.
 const char* tenant_id_text(Datum value, Oid type);
 
 // An amount column's (non-NULL) value of `type` (smallint, integer, bigint).

@@ -2,12 +2,12 @@
 // check_quota, each for text, uuid and bigint tenant keys; and the internal
 // usage corrections of recount and enforce_quota.
 #include "admission.hpp"
+#include "enforced_values.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_proc.h"
-#include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -51,21 +51,7 @@ QuotaCall read_quota_call(FunctionCallInfo fcinfo)
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("tenant_id, resource and amount must not be null")));
-    const char* tenant_id;
-    switch (tenant_argument_type(fcinfo)) {
-    case UUIDOID:
-        tenant_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
-        break;
-    case INT8OID:
-        tenant_id = DatumGetCString(DirectFunctionCall1(int8out, PG_GETARG_DATUM(0)));
-        break;
-    case INT4OID:
-        tenant_id = DatumGetCString(DirectFunctionCall1(int4out, PG_GETARG_DATUM(0)));
-        break;
-    default:
-        tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-        break;
-    }
+    const char* tenant_id = tenant_id_text(PG_GETARG_DATUM(0), tenant_argument_type(fcinfo));
     const char* resource = text_to_cstring(PG_GETARG_TEXT_PP(1));
     QuotaCall call{make_quota_key(tenant_id, resource), PG_GETARG_INT64(2)};
     require_positive_amount(call.amount);
