@@ -6,7 +6,6 @@
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
 #include "late_closed_usage.hpp"
-#include "module_settings.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
 #include "usage_part_rows.hpp"
@@ -728,11 +727,6 @@ bool check_quota(const QuotaKey& key, int64 amount)
         return false;
     int64 used = usage_without_lock(key, terms);
     return admit(used, terms.limit, amount).result == AdmissionResult::admitted;
-}
-
-bool enforcement_enabled()
-{
-    return zb_enabled;
 }
 
 QuotaRemaining current_remaining(const QuotaKey& key)

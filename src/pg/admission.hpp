@@ -6,6 +6,7 @@
 // triggers, so both refuse with the same PT402 for the same reasons.
 #pragma once
 
+#include "module_settings.hpp" // enforcement_enabled(), for the callers
 #include "tenant_terms.hpp"
 
 namespace zechat::billing::pg {
@@ -109,9 +110,6 @@ void lock_gauge_key_before(const QuotaKey& key);
 
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);
-
-// zechat_billing.enabled: off bypasses enforcement (maintenance).
-bool enforcement_enabled();
 
 // The remaining quota of the key without changing anything (used when
 // enforcement is off).

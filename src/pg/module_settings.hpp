@@ -9,4 +9,10 @@ namespace zechat::billing::pg {
 // maintenance; run billing.recount() afterwards.
 extern bool zb_enabled;
 
+// zechat_billing.enabled: off bypasses enforcement (maintenance).
+inline bool enforcement_enabled()
+{
+    return zb_enabled;
+}
+
 } // namespace zechat::billing::pg
