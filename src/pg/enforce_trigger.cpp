@@ -17,6 +17,7 @@
 #include "statement_inserts.hpp"
 #include "statement_nesting.hpp"
 #include "uncounted_rows.hpp"
+#include "usage_release.hpp"
 
 extern "C" {
 #include "access/htup_details.h"

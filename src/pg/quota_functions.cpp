@@ -4,6 +4,7 @@
 #include "admission.hpp"
 #include "enforced_values.hpp"
 #include "pg_boundary.hpp"
+#include "usage_release.hpp"
 
 extern "C" {
 #include "access/htup_details.h"

@@ -9,6 +9,7 @@
 #include "growing_array.hpp"
 #include "row_replacement.hpp"
 #include "statement_nesting.hpp"
+#include "usage_release.hpp"
 
 extern "C" {
 #include "access/relation.h"

@@ -9,6 +9,7 @@
 #include "backend_hash.hpp"
 #include "enforced_values.hpp"
 #include "uncounted_rows.hpp"
+#include "usage_release.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
