@@ -63,8 +63,8 @@ enum class Consumed {
 // may have room, and so may this one, where the mover's own changes in
 // flight were counted against the refused consumption (its reservation, not
 // what it gave back: a move and its reverse, or a rollback, leave less
-// than the refusal saw; until 2026-12-05 such a consumption was refused
-// although it fitted, where lock mode waits for the mover, then admits).
+// than the refusal saw, and lock mode waits for the mover, then admits;
+// isolation schedule_change_in_flight).
 Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int64 amount,
                               OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
                               PendingUsage** tracked)
@@ -144,9 +144,9 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 // usage went to billing.closed_periods, its row or counter holds nothing,
 // and a change back made it a period of the tenant's schedule again.  A
 // consumption counted there would sell its limit a second time, and
-// usage_history would show it twice (until 2026-12-05, in both modes).
-// Looked up only once the period has ended, which only a transaction
-// spanning its end sees.
+// usage_history would show it twice, in both modes (isolation
+// closed_period_reopened).  Looked up only once the period has ended, which
+// only a transaction spanning its end sees.
 bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
 {
     return terms.kind == ResourceKind::period && terms.has_usage_period &&
@@ -246,10 +246,9 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
         return;
     TenantTerms terms = terms_for(key);
     (void)subscription_allows(key, terms, amount, OnRefusal::raise_pt402); // raises if not
-    // What the refusal compared with: until 2026-12-06 the usage read again
-    // here, which in shared-memory mode left out what other transactions
-    // held reserved (a helper's hunt: "used": 4 of a limit of 100, with 96
-    // reserved elsewhere, in the PT402 of an exact_on_conflict table).
+    // What the refusal compared with, not the usage read again here, which
+    // in shared-memory mode leaves out what other transactions hold
+    // reserved (isolation exact_refusal_detail).
     *deferred = DeferredRefusal{true, terms.limit, outcome.refused_at, terms.subscription};
     // Consumed without the limit, as a correction is (the key is locked, or
     // its counter pinned, by the refused attempt).

@@ -21,9 +21,9 @@ PendingUsage* locked_usage(const QuotaKey& key, TimestampTz period_start);
 // (also on a hot standby, where every transaction is), and not a parallel
 // operation, which PostgreSQL runs without the transaction callbacks that
 // settle and write what was admitted (consume_quota is PARALLEL UNSAFE; a
-// function calling it marked safe or restricted got its reservation kept
-// in shared memory for good, its usage never written, and a counter loaded
-// with the query's old snapshot, until 2026-12-04).
+// function calling it marked safe or restricted would have its reservation
+// kept in shared memory for good, its usage never written, and a counter
+// loaded with the query's old snapshot; sql/04_transactions.sql).
 void prevent_change_unless_writable(const char* name);
 
 // usage_corrections.cpp:

@@ -28,11 +28,10 @@ bool period_moved_since(const QuotaKey& key, const TenantTerms& terms);
 // the tenant's terms commit meanwhile -- its limit, its subscription, the
 // period that counts (a schedule change moved it: see period_moved_since)?
 // The consumption is then decided again under the new terms, as one that
-// came after the change (until 2026-12-05 a consumption queued behind a
-// long transaction of the tenant was decided on the terms it read before
-// waiting: refused under a limit raised meanwhile, admitted past one
-// lowered, or after the subscription was suspended; isolation
-// terms_change_while_waiting).  Cheap when no invalidation arrived.
+// came after the change, not on the terms it read before waiting: refused
+// under a limit raised meanwhile, admitted past one lowered, or after the
+// subscription was suspended (isolation terms_change_while_waiting).  Cheap
+// when no invalidation arrived.
 bool terms_changed_since(const QuotaKey& key, const TenantTerms& terms);
 
 // Lock mode, after an admission that created the key's row or found it at

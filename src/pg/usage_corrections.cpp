@@ -65,8 +65,8 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
-        // Until 2026-12-05 the usage as reported: recount() left a counter
-        // below 0 there (a helper's finding).
+        // The usage as stored, not as reported (counter_usage): a counter
+        // below 0 is corrected to the value too.
         int64 current = counter_usage_as_stored(usage) - left_out(usage, counting_unconfirmed);
         int64 delta = correction_delta(current, value, set);
         if (delta == 0)

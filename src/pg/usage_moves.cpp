@@ -88,8 +88,8 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     }
     // Rows this transaction counted and has not confirmed yet: a move takes
     // them along, and they are taken back, if not written, where they went;
-    // a close leaves them in their period, as if counted after it (until
-    // 2026-12-05 both counted them in both periods).
+    // a close leaves them in their period, as if counted after it (each
+    // counts them in one period only).
     if (!deliver && moved_entry != nullptr)
         moved -= unconfirmed_amount(moved_entry);
     if (moved > 0) {
@@ -107,9 +107,9 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     // and still in flight commit their consumption into the period that
     // counts then (they wait for this one and take it there), so it counts
     // in the tenant's other periods from now on, as lock mode's consumers
-    // in the new period wait for the move, which waits for them (until
-    // 2026-12-04 the tenant could end over its limit by what was in flight:
-    // 206-208 of 200 in a stress run; tests/scripts/limit_across_moves.sh).
+    // in the new period wait for the move, which waits for them (else the
+    // tenant could end over its limit by what was in flight;
+    // tests/scripts/limit_across_moves.sh).
     // Also when nothing is in flight yet: a consumer taking its change there
     // from a period another move left meanwhile reserves on it later.  The
     // new period's counter is not placed for it (it joins when placed).

@@ -17,9 +17,9 @@ int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 // it (in billing.closed_periods, a past period of the schedule being left).
 // Transactions in flight on `from` are treated as by a move to `to`, the
 // period the tenant is in under its new schedule: lock mode waits for them,
-// shared-memory mode has them commit into the period that counts then
-// (until 2026-12-05 such a late commit landed in the closed period's usage,
-// which usage_history then showed twice).
+// shared-memory mode has them commit into the period that counts then, not
+// into the closed period's usage, which usage_history would show twice
+// (isolation closing_in_flight).
 int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
 
 } // namespace zechat::billing::pg

@@ -26,10 +26,10 @@ void require_gauge(const QuotaKey& key, const TenantTerms& terms)
 // Shared-memory mode: a key this transaction has not touched, with no
 // counter (so no transaction holds anything on it) and no usage stored,
 // has nothing to give back, and a release takes no counter for it, as lock
-// mode locks no row.  Until 2026-12-06 it did, and one transaction
-// releasing made-up tenants held every counter of the server until it
-// ended: consumption in every database failed with 53400 (a helper's
-// audit).  A counter placed meanwhile changes nothing: its usage was 0.
+// mode locks no row: else one transaction releasing made-up tenants would
+// hold every counter of the server until it ended, and consumption in every
+// database would fail with 53400 (tests/scripts/counter_exhaustion.sh).  A
+// counter placed meanwhile changes nothing: its usage was 0.
 bool nothing_to_give_back(const QuotaKey& key, TimestampTz period_start)
 {
     if (find_pending_usage(key, period_start) != nullptr)
