@@ -71,7 +71,8 @@ bool tenant_terms_may_have_changed();
 // period that ended as it began; the change carried the tenant's usage to
 // the period that counts at its own now().  Counted at the transaction's
 // start, such a consumption would land in that ended period instead, beside
-// the usage it should join, and the tenant could pass its limit by it.
+// the usage it should join, and the tenant could pass its limit by it (isolation
+// anchor_move_in_flight, anchor_move_period_end).
 void count_periods_from_now(const QuotaKey& key);
 
 // The key's terms with its period the one that counts at this moment (the
@@ -81,7 +82,7 @@ TenantTerms terms_at_this_moment(const QuotaKey& key);
 // Drops the key's cached terms and the plans' intervals and limits: the
 // next terms_for() reads them from the tables, with the latest snapshot.
 // For a change that has committed but whose invalidation messages are not
-// out yet (see admission.cpp).
+// out yet (terms_recheck.hpp, terms_changed_in_storage).
 void forget_tenant_terms(const QuotaKey& key);
 
 // Relcache invalidation callback hook: drops cached terms when relid is a
