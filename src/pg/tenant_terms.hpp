@@ -70,9 +70,9 @@ bool tenant_terms_may_have_changed();
 // later than this one's start, which under the new schedule lies in a
 // period that ended as it began; the change carried the tenant's usage to
 // the period that counts at its own now().  Counted at the transaction's
-// start, such a consumption would land in that ended period instead, beside
-// the usage it should join, and the tenant could pass its limit by it (isolation
-// anchor_move_in_flight, anchor_move_period_end).
+// start, such a consumption would land in that ended period instead,
+// beside the usage it should join, and the tenant could pass its limit by
+// it (isolation anchor_move_in_flight, anchor_move_period_end).
 void count_periods_from_now(const QuotaKey& key);
 
 // The key's terms with its period the one that counts at this moment (the
