@@ -13,6 +13,7 @@
 // or earlier), which misses the rows of the writers the lock waited for:
 // usage would be set too low or taken back too little.  The latest snapshot
 // sees this transaction's own changes too (SPI advances the command counter).
+#include "owner_spi.hpp"
 #include "pg_boundary.hpp"
 #include "usage_row_waits.hpp"
 
@@ -23,6 +24,8 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+using zechat::billing::pg::connect_spi;
+using zechat::billing::pg::prepare_plan;
 using zechat::billing::pg::set_usage_row_waits_refused;
 
 namespace {
@@ -41,12 +44,8 @@ char* query_argument(FunctionCallInfo fcinfo)
 int run_with_latest_snapshot(const char* query, int nargs, Oid* types, Datum* values,
                              const char* nulls, bool read_only, long count)
 {
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-    SPIPlanPtr plan = SPI_prepare(query, nargs, types);
-    if (plan == nullptr)
-        elog(ERROR, "zechat_billing: could not prepare a query of its own: %s",
-             SPI_result_code_string(SPI_result));
+    connect_spi();
+    SPIPlanPtr plan = prepare_plan(query, nargs, types, "a query of its own");
     int rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(), InvalidSnapshot,
                                   read_only, false, count);
     if (rc < 0)

@@ -1,6 +1,7 @@
 #include "late_closed_usage.hpp"
 
 #include "billing_catalog.hpp"
+#include "owner_spi.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -38,17 +39,10 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
                             TimestampTz period_start, TimestampTz period_end, int64 delta)
 {
     SavedUser saved;
-    become_extension_owner(&saved);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
+    connect_spi_as_owner(&saved);
     if (*plan == nullptr) {
         Oid types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
-        SPIPlanPtr prepared = SPI_prepare(query, nargs, types);
-        if (prepared == nullptr)
-            elog(ERROR, "zechat_billing: could not prepare \"%s\": %s", query,
-                 SPI_result_code_string(SPI_result));
-        SPI_keepplan(prepared);
-        *plan = prepared;
+        *plan = prepare_kept_plan(query, nargs, types);
     }
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), TimestampTzGetDatum(period_end),
@@ -67,8 +61,7 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
         elog(ERROR, "zechat_billing: reading or adding to a closed period failed: %s",
              SPI_result_code_string(rc));
     uint64 found = SPI_processed;
-    SPI_finish();
-    restore_user(&saved);
+    disconnect_spi(&saved);
     return found;
 }
 

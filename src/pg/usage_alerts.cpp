@@ -1,6 +1,7 @@
 #include "usage_alerts.hpp"
 
 #include "billing_catalog.hpp"
+#include "owner_spi.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -94,9 +95,7 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     // commit with 40001.
     LockRelationOid(alerts, RowExclusiveLock);
     SavedUser saved;
-    become_extension_owner(&saved);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
+    connect_spi_as_owner(&saved);
     // Written here with the latest snapshot, not by a PL/pgSQL statement,
     // which would take the transaction's in REPEATABLE READ and
     // SERIALIZABLE: there ON CONFLICT meeting a row committed after that
@@ -107,7 +106,7 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     // (shared-memory mode lets two commit at once) waits for the first.
     if (record_plan == nullptr) {
         Oid types[6] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID};
-        SPIPlanPtr plan = SPI_prepare(
+        record_plan = prepare_kept_plan(
             "INSERT INTO billing.alerts AS a"
             "       (tenant_id, resource, threshold, period_start, used, hard_limit)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
@@ -115,12 +114,7 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
             "   'tenant_id', a.tenant_id, 'resource', a.resource, 'threshold', a.threshold,"
             "   'used', a.used, 'limit', a.hard_limit, 'period_start', a.period_start)"
             "   ::pg_catalog.text",
-            6, types);
-        if (plan == nullptr)
-            elog(ERROR, "zechat_billing: could not prepare the alert statement: %s",
-                 SPI_result_code_string(SPI_result));
-        SPI_keepplan(plan);
-        record_plan = plan;
+            6, types, "the alert statement");
     }
     Datum args[6] = {CStringGetTextDatum(key.tenant_id),
                      CStringGetTextDatum(key.resource),
@@ -139,8 +133,7 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     if (SPI_processed == 1 && notify)
         Async_Notify("billing_alerts",
                      SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-    SPI_finish();
-    restore_user(&saved);
+    disconnect_spi(&saved);
 }
 
 } // namespace zechat::billing::pg

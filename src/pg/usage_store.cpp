@@ -4,6 +4,7 @@
 
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "owner_spi.hpp"
 #include "read_snapshot.hpp"
 #include "refusal.hpp"
 #include "usage_part_rows.hpp"
@@ -150,33 +151,6 @@ LockModePlans lock_mode_plans[2] = {};
 #undef ZB_OTHER_PARTS
 #undef ZB_KEY_IS
 
-SPIPlanPtr prepare_saved(const char* query, int nargs, Oid* types)
-{
-    SPIPlanPtr plan = SPI_prepare(query, nargs, types);
-    if (plan == nullptr)
-        elog(ERROR, "zechat_billing: could not prepare \"%s\": %s", query,
-             SPI_result_code_string(SPI_result));
-    SPI_keepplan(plan);
-    return plan;
-}
-
-void connect_as_owner(SavedUser* saved)
-{
-    become_extension_owner(saved);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "zechat_billing: SPI_connect failed");
-}
-
-void disconnect(const SavedUser* saved)
-{
-    SPI_finish();
-    restore_user(saved);
-}
-
-} // namespace
-
-namespace {
-
 // The key lock's acquisition; false when `wait` is false and another
 // transaction holds it.
 bool acquire_usage_key_lock(const QuotaKey& key, bool wait)
@@ -213,10 +187,10 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
                  int64* used)
 {
     SavedUser saved;
-    connect_as_owner(&saved);
+    connect_spi_as_owner(&saved);
     if (*plan == nullptr) {
         Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        *plan = prepare_saved(query, 3, types);
+        *plan = prepare_kept_plan(query, 3, types);
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
@@ -239,7 +213,7 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
         if (found)
             *used = DatumGetInt64(value);
     }
-    disconnect(&saved);
+    disconnect_spi(&saved);
     return found;
 }
 
@@ -336,9 +310,9 @@ bool other_parts_exist()
     lock_usage_parts_for_writing();
     if (!other_parts_in_index(&exist)) {
         SavedUser saved;
-        connect_as_owner(&saved);
+        connect_spi_as_owner(&saved);
         if (other_parts_plan == nullptr)
-            other_parts_plan = prepare_saved(other_parts_query, 0, nullptr);
+            other_parts_plan = prepare_kept_plan(other_parts_query, 0, nullptr);
         int rc = SPI_execute_snapshot(other_parts_plan, nullptr, nullptr, GetLatestSnapshot(),
                                       InvalidSnapshot, true, false, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
@@ -346,7 +320,7 @@ bool other_parts_exist()
         bool isnull;
         exist =
             DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        disconnect(&saved);
+        disconnect_spi(&saved);
     }
     checked_generation = generation;
     return exist;
@@ -371,7 +345,7 @@ bool insert_zero_row(const QuotaKey& key, TimestampTz period_start, Datum* ctid)
 {
     if (zero_row_plan == nullptr) {
         Oid types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-        zero_row_plan = prepare_saved(zero_row_query, 3, types);
+        zero_row_plan = prepare_kept_plan(zero_row_query, 3, types);
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
@@ -406,10 +380,10 @@ bool lock_usage_row(const QuotaKey& key, TimestampTz period_start, int64* used)
         return false; // no usage at all
     // Only parts written in shared-memory mode: add a row to lock.
     SavedUser saved;
-    connect_as_owner(&saved);
+    connect_spi_as_owner(&saved);
     Datum ignored;
     (void)insert_zero_row(key, period_start, &ignored);
-    disconnect(&saved);
+    disconnect_spi(&saved);
     return select_used(&plans.lock, queries->lock, key, period_start, used);
 }
 
@@ -449,13 +423,13 @@ void lock_usage_row_without_waiting(const QuotaKey& key, TimestampTz period_star
 bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)
 {
     SavedUser saved;
-    connect_as_owner(&saved);
+    connect_spi_as_owner(&saved);
     Datum ctid;
     bool claimed = insert_zero_row(key, period_start, &ctid);
     if (claimed) {
         if (unclaim_plan == nullptr) {
             Oid types[1] = {TIDOID};
-            unclaim_plan = prepare_saved(unclaim_query, 1, types);
+            unclaim_plan = prepare_kept_plan(unclaim_query, 1, types);
         }
         Datum unclaim_args[1] = {ctid};
         int rc = SPI_execute_snapshot(unclaim_plan, unclaim_args, NULL, GetLatestSnapshot(),
@@ -464,7 +438,7 @@ bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)
             elog(ERROR, "zechat_billing: releasing a claimed usage row failed: %s",
                  SPI_result_code_string(rc));
     }
-    disconnect(&saved);
+    disconnect_spi(&saved);
     return claimed;
 }
 
@@ -487,14 +461,14 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
         }
     }
     SavedUser saved;
-    connect_as_owner(&saved);
+    connect_spi_as_owner(&saved);
     // Each kept as soon as it is prepared: if the second fails, the first is
     // not prepared (and saved) again by the next call.
     Oid admit_types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT8OID};
     if (plans.admit_existing == nullptr)
-        plans.admit_existing = prepare_saved(queries->admit_existing, 5, admit_types);
+        plans.admit_existing = prepare_kept_plan(queries->admit_existing, 5, admit_types);
     if (plans.admit == nullptr)
-        plans.admit = prepare_saved(queries->admit, 5, admit_types);
+        plans.admit = prepare_kept_plan(queries->admit, 5, admit_types);
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(amount),
                      Int64GetDatum(ceiling)};
@@ -517,7 +491,7 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
         *new_used =
             DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     }
-    disconnect(&saved);
+    disconnect_spi(&saved);
     return written;
 }
 
@@ -541,12 +515,12 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
         }
     }
     SavedUser saved;
-    connect_as_owner(&saved);
+    connect_spi_as_owner(&saved);
     Oid write_types[5] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID, INT4OID};
     if (write_existing_plan == nullptr) // each kept at once, as in add_usage_within
-        write_existing_plan = prepare_saved(write_existing_query, 5, write_types);
+        write_existing_plan = prepare_kept_plan(write_existing_query, 5, write_types);
     if (write_plan == nullptr)
-        write_plan = prepare_saved(write_query, 5, write_types);
+        write_plan = prepare_kept_plan(write_query, 5, write_types);
     Datum args[5] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start), Int64GetDatum(delta),
                      Int32GetDatum(writer)};
@@ -566,7 +540,7 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
         if (!isnull)
             *location = *reinterpret_cast<ItemPointer>(DatumGetPointer(ctid));
     }
-    disconnect(&saved);
+    disconnect_spi(&saved);
 }
 
 } // namespace zechat::billing::pg
