@@ -225,86 +225,13 @@ bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)
 
 [[noreturn]] void raise_out_of_range(const PartKey& key)
 {
-    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                    errmsg("usage of %s by tenant %s is out of the bigint range", key.resource,
-                           key.tenant_id)));
-    pg_unreachable();
+    raise_part_out_of_range(key.resource, key.tenant_id);
 }
 
 void raise_used(int64* used, int64 delta, const PartKey& key)
 {
     if (pg_add_s64_overflow(*used, delta, used))
         raise_out_of_range(key);
-}
-
-// Pins the page of the tuple at *tid for the write that follows, and prunes
-// it of dead versions first when the new version, about as long as the
-// tuple there, would not fit.  InvalidBuffer when there is no such page.
-//
-// The pin is kept until heap_update is done with the tuple: line pointers
-// change only when a page is pruned, and pruning needs the page with no
-// other pin.  Released between the check of the version and heap_update, a
-// version that someone else made dead meanwhile (an administrator's edit)
-// could be pruned and its slot given to another row, which heap_update
-// would then replace (tests/scripts/own_part_pinned.sh).  Pruning comes
-// first for the same reason: it may remove the very version checked.
-//
-// Index scans prune the pages they visit, a fetch by TID does not: without
-// this the page would fill with this backend's dead versions and the row
-// would move to another page, with new index entries, while the table grows
-// until autovacuum comes.  Only when needed, though: pruning walks every
-// line pointer of the page, and a page of usage_parts holds about a hundred
-// rows (most of them other keys' and other backends' parts), so pruning on
-// every commit cost about as much as the rest of the write (see the
-// fillfactor in 010_tables.sql).
-Buffer pin_page_with_room(Relation rel, ItemPointer tid)
-{
-    if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
-        return InvalidBuffer;
-    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
-    // Read without the content lock, like heap_page_prune_opt itself: a hint.
-    Page page = BufferGetPage(buffer);
-    OffsetNumber offset = ItemPointerGetOffsetNumber(tid);
-    if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
-        ItemId item = PageGetItemId(page, offset);
-        if (ItemIdIsNormal(item) && PageGetHeapFreeSpace(page) < MAXALIGN(ItemIdGetLength(item)))
-            heap_page_prune_opt(rel, buffer);
-    }
-    return buffer;
-}
-
-// The committed version at location.tid, on the page pinned in `buffer`,
-// copied with `used` raised by delta; nullptr when the tuple there is not
-// that version (any more) or not in the shape written here.
-HeapTuple copy_committed_version(Relation rel, const PartLocation& location, int64 delta,
-                                 Buffer buffer)
-{
-    TupleDesc desc = RelationGetDescr(rel);
-    if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID)
-        return nullptr;
-    LockBuffer(buffer, BUFFER_LOCK_SHARE);
-    HeapTupleData tuple;
-    HeapTuple copy = version_written_by(rel, buffer, location.tid, location.xmin, &tuple)
-                         ? heap_copytuple(&tuple)
-                         : nullptr;
-    LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
-    // `used` is the last column, a bigint that is never null: in a tuple
-    // with all the columns and no nulls it is the last eight bytes (a
-    // tuple's data ends with its last column).  Changing it there spares
-    // taking the tuple apart and forming it again.
-    bool usable = copy != nullptr && HeapTupleHeaderGetNatts(copy->t_data) == part_columns &&
-                  !HeapTupleHasNulls(copy) && copy->t_len >= copy->t_data->t_hoff + sizeof(int64);
-    if (!usable) {
-        if (copy != nullptr)
-            heap_freetuple(copy);
-        return nullptr;
-    }
-    char* used_bytes = reinterpret_cast<char*>(copy->t_data) + copy->t_len - sizeof(int64);
-    int64 used;
-    std::memcpy(&used, used_bytes, sizeof used);
-    raise_used(&used, delta, location.key);
-    std::memcpy(used_bytes, &used, sizeof used);
-    return copy;
 }
 
 // Updates the version this backend last committed, found without a
@@ -333,7 +260,8 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
     Buffer buffer = pin_page_with_room(rel, &old_tid);
     bool done = false;
     if (BufferIsValid(buffer)) {
-        HeapTuple updated = copy_committed_version(rel, location, delta, buffer);
+        HeapTuple updated = copy_committed_version(rel, location.tid, location.xmin, delta, buffer,
+                                                   location.key.resource, location.key.tenant_id);
         if (updated != nullptr) {
             done = try_replace_part_row(rel, &old_tid, updated);
             if (done)

@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "usage_part_rows.hpp"
 
 #include "billing_catalog.hpp"
@@ -14,6 +16,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -357,6 +360,62 @@ bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
     if (!HeapTupleIsHeapOnly(updated))
         insert_index_entries(rel, updated);
     return true;
+}
+
+Buffer pin_page_with_room(Relation rel, ItemPointer tid)
+{
+    if (ItemPointerGetBlockNumber(tid) >= RelationGetNumberOfBlocks(rel))
+        return InvalidBuffer;
+    Buffer buffer = ReadBuffer(rel, ItemPointerGetBlockNumber(tid));
+    // Read without the content lock, like heap_page_prune_opt itself: a hint.
+    Page page = BufferGetPage(buffer);
+    OffsetNumber offset = ItemPointerGetOffsetNumber(tid);
+    if (offset >= FirstOffsetNumber && offset <= PageGetMaxOffsetNumber(page)) {
+        ItemId item = PageGetItemId(page, offset);
+        if (ItemIdIsNormal(item) && PageGetHeapFreeSpace(page) < MAXALIGN(ItemIdGetLength(item)))
+            heap_page_prune_opt(rel, buffer);
+    }
+    return buffer;
+}
+
+HeapTuple copy_committed_version(Relation rel, const ItemPointerData& tid, TransactionId xmin,
+                                 int64 delta, Buffer buffer, const char* resource,
+                                 const char* tenant_id)
+{
+    TupleDesc desc = RelationGetDescr(rel);
+    if (desc->natts != part_columns || TupleDescAttr(desc, col_used - 1)->atttypid != INT8OID)
+        return nullptr;
+    LockBuffer(buffer, BUFFER_LOCK_SHARE);
+    HeapTupleData tuple;
+    HeapTuple copy =
+        version_written_by(rel, buffer, tid, xmin, &tuple) ? heap_copytuple(&tuple) : nullptr;
+    LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+    // `used` is the last column, a bigint that is never null: in a tuple
+    // with all the columns and no nulls it is the last eight bytes (a
+    // tuple's data ends with its last column).  Changing it there spares
+    // taking the tuple apart and forming it again.
+    bool usable = copy != nullptr && HeapTupleHeaderGetNatts(copy->t_data) == part_columns &&
+                  !HeapTupleHasNulls(copy) && copy->t_len >= copy->t_data->t_hoff + sizeof(int64);
+    if (!usable) {
+        if (copy != nullptr)
+            heap_freetuple(copy);
+        return nullptr;
+    }
+    char* used_bytes = reinterpret_cast<char*>(copy->t_data) + copy->t_len - sizeof(int64);
+    int64 used;
+    std::memcpy(&used, used_bytes, sizeof used);
+    if (pg_add_s64_overflow(used, delta, &used))
+        raise_part_out_of_range(resource, tenant_id);
+    std::memcpy(used_bytes, &used, sizeof used);
+    return copy;
+}
+
+void raise_part_out_of_range(const char* resource, const char* tenant_id)
+{
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("usage of %s by tenant %s is out of the bigint range", resource,
+                           tenant_id)));
+    pg_unreachable();
 }
 
 namespace {

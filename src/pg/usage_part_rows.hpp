@@ -3,8 +3,10 @@
 // writes only: lock mode's writer-0 row of a key (its first admission in a
 // transaction, the lock a release takes, the write at commit of what
 // followed) and shared-memory mode's commit-time write of its backend's
-// own part, and finding where that part is.  Everything rarer (creating a
-// row, reading sums) stays in SQL, in usage_store.cpp.
+// own part (the pruning of its page, the copy of its version with `used`
+// changed in place), and finding where that part is; own_usage_part.cpp
+// keeps where the parts are.  Everything rarer (creating a row, reading
+// sums) stays in SQL, in usage_store.cpp.
 //
 // These bypass what the executor would add: permission checks (the table
 // belongs to the extension and is written on its behalf), triggers and
@@ -56,6 +58,42 @@ bool try_replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated);
 // is dead to everyone, and the new tuple carries its own xmin).
 bool version_written_by(Relation rel, Buffer buffer, const ItemPointerData& tid, TransactionId xmin,
                         HeapTuple tuple);
+
+// Pins the page of the tuple at *tid for the write that follows, and prunes
+// it of dead versions first when the new version, about as long as the
+// tuple there, would not fit.  InvalidBuffer when there is no such page.
+//
+// The pin is kept until heap_update is done with the tuple: line pointers
+// change only when a page is pruned, and pruning needs the page with no
+// other pin.  Released between the check of the version and heap_update, a
+// version that someone else made dead meanwhile (an administrator's edit)
+// could be pruned and its slot given to another row, which heap_update
+// would then replace (tests/scripts/own_part_pinned.sh).  Pruning comes
+// first for the same reason: it may remove the very version checked.
+//
+// Index scans prune the pages they visit, a fetch by TID does not: without
+// this the page would fill with this backend's dead versions and the row
+// would move to another page, with new index entries, while the table grows
+// until autovacuum comes.  Only when needed, though: pruning walks every
+// line pointer of the page, and a page of usage_parts holds about a hundred
+// rows (most of them other keys' and other backends' parts), so pruning on
+// every commit cost about as much as the rest of the write (see the
+// fillfactor in 010_tables.sql).
+Buffer pin_page_with_room(Relation rel, ItemPointer tid);
+
+// The committed version at `tid` that `xmin` wrote, on the page pinned in
+// `buffer` (pin_page_with_room), copied with `used` raised by delta;
+// nullptr when the tuple there is not that version (any more) or not in the
+// shape written here.  Shared-memory mode's write of its backend's own part
+// (own_usage_part.cpp); raise_part_out_of_range, naming `resource` and
+// `tenant_id`, when the sum leaves the bigint range.
+HeapTuple copy_committed_version(Relation rel, const ItemPointerData& tid, TransactionId xmin,
+                                 int64 delta, Buffer buffer, const char* resource,
+                                 const char* tenant_id);
+
+// SQLSTATE 22003: the usage of `resource` by `tenant_id` in a part is out
+// of the bigint range.
+[[noreturn]] void raise_part_out_of_range(const char* resource, const char* tenant_id);
 
 // Takes what reading usage_parts needs, AccessShareLock on the table and
 // each of its indexes, kept to the end of the transaction.  Shared-memory

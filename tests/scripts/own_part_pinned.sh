@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Shared-memory mode updates its backend's part at a remembered place, with
 # heap_update, which trusts that the line pointer there still holds a tuple
-# (src/pg/own_usage_part.cpp).  Line pointers change only when a page is
-# pruned, and pruning needs the page with no other pin: so the backend must
+# (src/pg/own_usage_part.cpp; the pin: usage_part_rows.cpp,
+# pin_page_with_room).  Line pointers change only when a page is pruned,
+# and pruning needs the page with no other pin: so the backend must
 # keep its pin from the moment it checks the version until heap_update has
 # taken over.  Here an administrator changes the part by hand, so that the
 # version the backend remembers is dead to everyone; then the backend is
