@@ -1,13 +1,25 @@
+// The trigger installed by billing.enforce_quota on application tables.
+//
+// Arguments: resource, tenant column, amount column ('' = each row is 1).
+//   BEFORE INSERT (row)     consume the row's amount for its tenant
+//   BEFORE UPDATE (row)     gauges: move or adjust usage; growth is checked
+//                           (settled at statement end when a later trigger
+//                           may skip the update: skippable_updates.hpp)
+//   AFTER DELETE (row)      gauges: release the row's amount
+//   BEFORE TRUNCATE (stmt)  gauges: release everything the table holds
+//   AFTER INSERT (stmt)     instead of BEFORE INSERT on a table enforced per
+//                           statement: consume the inserted rows' amounts
+//                           per tenant (statement_inserts.hpp)
+// What the arguments name is resolved once per trigger and cached
+// (trigger_layout.hpp).
 #include <algorithm>
 #include <cstring>
 
-#include "enforce_trigger.hpp"
+#include "trigger_layout.hpp"
 
 #include "../core/tenant_key.hpp"
 
-#include "backend_hash.hpp"
 #include "admission.hpp"
-#include "column_access.hpp"
 #include "enforced_values.hpp"
 #include "gauge_row_totals.hpp"
 #include "insert_confirmation.hpp"
@@ -21,12 +33,9 @@
 
 extern "C" {
 #include "access/htup_details.h"
-#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
-#include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 }
@@ -35,123 +44,6 @@ using namespace zechat::billing;
 using namespace zechat::billing::pg;
 
 namespace {
-
-struct TriggerLayout {
-    Oid trigger_oid; // hash key
-    Oid relid;
-    AttrNumber tenant_attnum;
-    Oid tenant_type;          // the column's type, or a domain's base type
-    AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
-    Oid amount_type;
-    char resource[48];
-    // The tgenabled of the AFTER INSERT trigger that confirms the rows this
-    // one counts (insert_confirmation.hpp), '\0' when the table has none;
-    // when it has one, the table its rows are paired by
-    // (confirmation_table_of), looked up once.
-    char confirmation_enabled;
-    Oid confirmation_table;
-    // zzz_billing_<resource>_moved: marks rows an UPDATE moves to another
-    // partition (partition_moves.hpp).
-    bool marks_moves;
-    // The UPDATE trigger: another BEFORE UPDATE trigger fires after it, and
-    // may skip the update (skippable_updates.hpp).
-    bool update_skippable;
-    // BEFORE UPDATE triggers on a partition: the table enforce_quota put the
-    // trigger on (trigger_origin_table), which a moving row may leave.
-    Oid enforced_table;
-};
-
-HTAB* layouts = nullptr;
-
-[[noreturn]] void bad_trigger_setup(Relation rel, const char* message)
-{
-    ereport(ERROR, (errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-                    errmsg("billing trigger on \"%s\": %s", RelationGetRelationName(rel), message),
-                    errhint("Install it with billing.enforce_quota().")));
-    pg_unreachable();
-}
-
-AttrNumber column_number(Relation rel, const char* column)
-{
-    AttrNumber number = column_by_name(rel, column);
-    if (number == InvalidAttrNumber)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-                        errmsg("column \"%s\" of \"%s\" used by a billing trigger does not exist",
-                               column, RelationGetRelationName(rel))));
-    // enforce_quota refuses these too; this catches a column dropped and
-    // added again as generated.  A BEFORE trigger sees it as NULL.
-    if (TupleDescAttr(RelationGetDescr(rel), number - 1)->attgenerated != '\0')
-        ereport(ERROR,
-                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                 errmsg("column \"%s\" of \"%s\" used by a billing trigger is a generated column",
-                        column, RelationGetRelationName(rel)),
-                 errdetail("Enforcement triggers run before generated columns are computed."),
-                 errhint("Unenforce the resource and enforce it on a plain column.")));
-    return number;
-}
-
-void resolve_layout(TriggerData* data, TriggerLayout* layout)
-{
-    Relation rel = data->tg_relation;
-    Trigger* trigger = data->tg_trigger;
-    if (trigger->tgnargs != 3)
-        bad_trigger_setup(rel, "expected 3 arguments (resource, tenant column, amount column)");
-    if (std::strlen(trigger->tgargs[0]) >= sizeof layout->resource)
-        bad_trigger_setup(rel, "resource name too long");
-
-    TupleDesc desc = RelationGetDescr(rel);
-    layout->relid = RelationGetRelid(rel);
-    std::strcpy(layout->resource, trigger->tgargs[0]);
-    layout->tenant_attnum = column_number(rel, trigger->tgargs[1]);
-    // A domain's values are its base type's: read as that.
-    layout->tenant_type = getBaseType(TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid);
-    if (!tenant_type_accepted(layout->tenant_type))
-        bad_trigger_setup(rel, "tenant column must be text, varchar, uuid, bigint or integer");
-    layout->amount_attnum = InvalidAttrNumber;
-    layout->amount_type = InvalidOid;
-    if (trigger->tgargs[2][0] != '\0') {
-        layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
-        layout->amount_type = getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
-        if (!amount_type_accepted(layout->amount_type))
-            bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
-    }
-}
-
-TriggerLayout layout_for(TriggerData* data)
-{
-    if (layouts == nullptr) {
-        layouts = create_backend_hash("zechat_billing trigger layouts", 32, sizeof(Oid),
-                                      sizeof(TriggerLayout), CacheMemoryContext);
-    }
-    Oid trigger_oid = data->tg_trigger->tgoid;
-    bool found;
-    auto* entry =
-        static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_FIND, &found));
-    if (entry != nullptr)
-        return *entry;
-
-    // Resolve into a local first so an error leaves no half-filled entry.
-    TriggerLayout resolved;
-    std::memset(&resolved, 0, sizeof resolved);
-    resolved.trigger_oid = trigger_oid;
-    resolve_layout(data, &resolved);
-    if (TRIGGER_FIRED_BY_INSERT(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event))
-        resolved.confirmation_enabled =
-            confirmation_trigger_enabled(data->tg_relation, data->tg_trigger);
-    if (resolved.confirmation_enabled != '\0')
-        resolved.confirmation_table = confirmation_table_of(data->tg_relation);
-    const char* name = data->tg_trigger->tgname;
-    size_t length = std::strlen(name);
-    resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
-    if (TRIGGER_FIRED_BY_UPDATE(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event)) {
-        resolved.update_skippable = update_skippable_after(data->tg_relation, data->tg_trigger);
-        if (data->tg_relation->rd_rel->relispartition)
-            resolved.enforced_table = trigger_origin_table(trigger_oid);
-    }
-    entry = static_cast<TriggerLayout*>(hash_search(layouts, &trigger_oid, HASH_ENTER, &found));
-    *entry = resolved;
-    return resolved;
-}
 
 // The row's tenant as text, nullptr when it is NULL.
 const char* tenant_text(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
@@ -496,26 +388,6 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
 }
 
 } // namespace
-
-namespace zechat::billing::pg {
-
-void invalidate_trigger_layouts(Oid relid)
-{
-    if (layouts == nullptr)
-        return;
-    // Removed, not marked stale: the triggers of dropped tables and
-    // partitions, and of enforcements undone, would otherwise stay for the
-    // backend's life (growth without bound over partitions created and
-    // dropped).  Dynahash allows removing the entry a scan has just
-    // returned.
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, layouts);
-    while (auto* entry = static_cast<TriggerLayout*>(hash_seq_search(&status)))
-        if (!OidIsValid(relid) || entry->relid == relid)
-            (void)hash_search(layouts, &entry->trigger_oid, HASH_REMOVE, nullptr);
-}
-
-} // namespace zechat::billing::pg
 
 extern "C" {
 ZB_GUARDED_ENTRY(zb_enforce_quota_trigger, enforce_quota_trigger_body)

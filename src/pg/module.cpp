@@ -6,7 +6,7 @@
 #include "config_invalidation.hpp"
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
-#include "enforce_trigger.hpp"
+#include "trigger_layout.hpp"
 #include "partition_moves.hpp"
 #include "pending_usage.hpp"
 #include "shared_hints.hpp"
