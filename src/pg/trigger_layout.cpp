@@ -19,7 +19,15 @@ using namespace zechat::billing::pg;
 
 namespace {
 
-AttrNumber column_number(Relation rel, const char* column)
+// How the name of the trigger that marks rows an UPDATE moves to another
+// partition ends: billing.enforce_quota names it 'zzz_billing_' ||
+// p_resource || '_moved' (src/sql/060_enforcement.sql).
+constexpr char moved_trigger_suffix[] = "_moved";
+constexpr size_t moved_trigger_suffix_length = sizeof moved_trigger_suffix - 1;
+
+// The attribute number of the column a trigger argument names, refused
+// when the column cannot be enforced.
+AttrNumber trigger_column_attnum(Relation rel, const char* column)
 {
     AttrNumber number = column_by_name(rel, column);
     if (number == InvalidAttrNumber)
@@ -50,7 +58,7 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     TupleDesc desc = RelationGetDescr(rel);
     layout->relid = RelationGetRelid(rel);
     std::strcpy(layout->resource, trigger->tgargs[0]);
-    layout->tenant_attnum = column_number(rel, trigger->tgargs[1]);
+    layout->tenant_attnum = trigger_column_attnum(rel, trigger->tgargs[1]);
     // A domain's values are its base type's: read as that.
     layout->tenant_type = getBaseType(TupleDescAttr(desc, layout->tenant_attnum - 1)->atttypid);
     if (!tenant_type_accepted(layout->tenant_type))
@@ -58,7 +66,7 @@ void resolve_layout(TriggerData* data, TriggerLayout* layout)
     layout->amount_attnum = InvalidAttrNumber;
     layout->amount_type = InvalidOid;
     if (trigger->tgargs[2][0] != '\0') {
-        layout->amount_attnum = column_number(rel, trigger->tgargs[2]);
+        layout->amount_attnum = trigger_column_attnum(rel, trigger->tgargs[2]);
         layout->amount_type = getBaseType(TupleDescAttr(desc, layout->amount_attnum - 1)->atttypid);
         if (!amount_type_accepted(layout->amount_type))
             bad_trigger_setup(rel, "amount column must be smallint, integer or bigint");
@@ -99,7 +107,9 @@ TriggerLayout cache_trigger_layout(TriggerData* data)
         resolved.confirmation_table = confirmation_table_of(data->tg_relation);
     const char* name = data->tg_trigger->tgname;
     size_t length = std::strlen(name);
-    resolved.marks_moves = length > 6 && std::strcmp(name + length - 6, "_moved") == 0;
+    resolved.marks_moves =
+        length > moved_trigger_suffix_length &&
+        std::strcmp(name + length - moved_trigger_suffix_length, moved_trigger_suffix) == 0;
     if (TRIGGER_FIRED_BY_UPDATE(data->tg_event) && TRIGGER_FIRED_BEFORE(data->tg_event)) {
         resolved.update_skippable = update_skippable_after(data->tg_relation, data->tg_trigger);
         if (data->tg_relation->rd_rel->relispartition)
