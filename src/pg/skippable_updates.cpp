@@ -8,6 +8,7 @@
 #include "backend_hash.hpp"
 #include "growing_array.hpp"
 #include "row_replacement.hpp"
+#include "sort_orders.hpp"
 #include "statement_nesting.hpp"
 #include "usage_release.hpp"
 
@@ -69,22 +70,6 @@ const HeldKey* held_key(const char* tenant_id, const char* resource)
     return static_cast<const HeldKey*>(hash_search(keys, &key, HASH_ENTER, &found));
 }
 
-// qsort takes no argument for its comparison: the changes it orders.
-const HeldUpdate* being_sorted = nullptr;
-
-int by_row_then_order(const void* a, const void* b)
-{
-    int i = *static_cast<const int*>(a);
-    int j = *static_cast<const int*>(b);
-    const HeldUpdate& x = being_sorted[i];
-    const HeldUpdate& y = being_sorted[j];
-    if (x.relid != y.relid)
-        return x.relid < y.relid ? -1 : 1;
-    int by_row =
-        ItemPointerCompare(const_cast<ItemPointer>(&x.row), const_cast<ItemPointer>(&y.row));
-    return by_row != 0 ? by_row : (i > j) - (i < j);
-}
-
 bool same_version(const HeldUpdate& x, const HeldUpdate& y)
 {
     return x.relid == y.relid &&
@@ -125,8 +110,7 @@ void settle_all(const HeldUpdate* changes, int count)
         static_cast<int*>(palloc_extended(sizeof(int) * static_cast<Size>(count), MCXT_ALLOC_HUGE));
     for (int i = 0; i < count; ++i)
         order[i] = i;
-    being_sorted = changes;
-    qsort(order, count, sizeof *order, by_row_then_order);
+    sort_by_row_then_order<HeldUpdate, &HeldUpdate::row, &HeldUpdate::relid>(order, count, changes);
     Relation rel = nullptr;
     BlockNumber blocks = 0;
     for (int first = 0; first < count;) {

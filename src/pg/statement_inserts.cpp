@@ -8,6 +8,7 @@
 #include "admission.hpp"
 #include "backend_hash.hpp"
 #include "enforced_values.hpp"
+#include "sort_orders.hpp"
 #include "uncounted_rows.hpp"
 #include "usage_release.hpp"
 
@@ -177,12 +178,6 @@ void consume_sum(const TenantSum& sum, const InsertedRowColumns& columns,
     consume_quota(key, total, OnRefusal::raise_pt402, &ignored);
 }
 
-int by_tenant_id(const void* a, const void* b)
-{
-    return std::strcmp(static_cast<const TenantSum*>(a)->tenant_id,
-                       static_cast<const TenantSum*>(b)->tenant_id);
-}
-
 // Tenant by tenant, in the order of their ids as text (statement_inserts.hpp):
 // the same order for every table, whatever the type of its tenant column.
 void consume_totals(const StatementTotals& totals, const InsertedRowColumns& columns,
@@ -202,7 +197,7 @@ void consume_totals(const StatementTotals& totals, const InsertedRowColumns& col
     long n = 0;
     while (auto* entry = static_cast<TenantTotal*>(hash_seq_search(&status)))
         sums[n++] = TenantSum{tenant_id_of(entry->tenant, columns.tenant_type), entry->total};
-    qsort(sums, count, sizeof *sums, by_tenant_id);
+    qsort(sums, count, sizeof *sums, by_tenant_id<TenantSum>);
     for (long i = 0; i < count; ++i)
         consume_sum(sums[i], columns, credits);
 }

@@ -8,6 +8,7 @@
 #include "backend_hash.hpp"
 #include "growing_array.hpp"
 #include "row_replacement.hpp"
+#include "sort_orders.hpp"
 #include "statement_nesting.hpp"
 
 extern "C" {
@@ -205,24 +206,6 @@ CreditedTenant* summed_tenant(CreditedTenant* tenant, uint64 summing)
     return tenant;
 }
 
-int by_tenant_id(const void* a, const void* b)
-{
-    return std::strcmp((*static_cast<CreditedTenant* const*>(a))->tenant_id,
-                       (*static_cast<CreditedTenant* const*>(b))->tenant_id);
-}
-
-// qsort takes no argument for its comparison: the credits it orders.
-const Credit* credits_being_sorted = nullptr;
-
-int by_row_then_order(const void* a, const void* b)
-{
-    int i = *static_cast<const int*>(a);
-    int j = *static_cast<const int*>(b);
-    int by_row = ItemPointerCompare(const_cast<ItemPointer>(&credits_being_sorted[i].row),
-                                    const_cast<ItemPointer>(&credits_being_sorted[j].row));
-    return by_row != 0 ? by_row : (i > j) - (i < j);
-}
-
 // Sums the credits of `entry` per tenant: those whose change was done, and
 // what skipped updates consumed.
 void sum_credits(Relation rel, StatementCredits* entry)
@@ -236,8 +219,7 @@ void sum_credits(Relation rel, StatementCredits* entry)
     int* order = static_cast<int*>(palloc(sizeof(int) * entry->count));
     for (int i = 0; i < entry->count; ++i)
         order[i] = i;
-    credits_being_sorted = entry->credits;
-    qsort(order, entry->count, sizeof *order, by_row_then_order);
+    sort_by_row_then_order<Credit, &Credit::row>(order, entry->count, entry->credits);
     bool* done = static_cast<bool*>(palloc(sizeof(bool) * entry->count));
     for (int first = 0; first < entry->count;) {
         const ItemPointerData& row = entry->credits[order[first]].row;
@@ -278,7 +260,8 @@ void sum_credits(Relation rel, StatementCredits* entry)
     pfree(order);
     pfree(done);
     // Given back in the order of the tenants' ids, as the sums are admitted.
-    qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*), by_tenant_id);
+    qsort(entry->skipped, entry->skipped_count, sizeof(CreditedTenant*),
+          by_tenant_id<CreditedTenant*>);
 }
 
 } // namespace
