@@ -29,7 +29,7 @@
 #include "config_invalidation.hpp"
 
 #include "billing_catalog.hpp"
-#include "counter_shmem.hpp"
+#include "config_change_counts.hpp"
 #include "pg_boundary.hpp"
 #include "utility_chain.hpp"
 

@@ -1,7 +1,7 @@
 // Changes of the configuration tables reaching every backend's cached terms:
 // the trigger billing._config_changed (020_config_invalidation.sql) queues
 // PostgreSQL's invalidation messages and, in shared-memory mode, has the
-// commit counted in shared memory too (counter_shmem.hpp).
+// commit counted in shared memory too (config_change_counts.hpp).
 #pragma once
 
 #include "pg_headers.hpp"

@@ -48,25 +48,6 @@ void request_counter_shmem();
 // runs in shared-memory mode.
 bool counter_shmem_available();
 
-// Configuration changes committed in the cluster, counted by each
-// transaction that changed a configuration table right after its change
-// became visible, before its invalidation messages go out (PostgreSQL sends
-// them a moment later): a backend that sees the count move drops the terms
-// it cached at once (tenant_terms.hpp).  Always 0 without shared memory.
-uint64 config_changes_committed();
-void count_config_change_committed();
-
-// Configuration changes between their PRE_COMMIT and their COMMIT (or
-// ABORT) callback: such a change may already be visible (PostgreSQL makes
-// it so in between) with its commit not counted yet, and a backend reads
-// terms from the tables, not its cache, while any is.  So does one that
-// waited for a schedule change made in a released savepoint: the wait ends
-// once the transaction leaves the list of running ones, before its COMMIT
-// callback (otherwise such a consumer would keep the old period, and the
-// tenant could pass its limit).  Always false without shared memory.
-bool config_change_committing();
-void count_config_change_committing(bool begins);
-
 // The key's counter, loaded if needed, pinned for the calling transaction
 // (unpinned by counter_settle(..., unpin = true)).  Raises 53400 when every
 // entry is in use.

@@ -1,5 +1,6 @@
-// The shared-memory region of counter_shmem.cpp, for the files that read it
-// besides the counter operations (counters_view.cpp: billing.counters).
+// The shared-memory region of counter_shmem.cpp, for the files that use it
+// besides the counter operations: counters_view.cpp (billing.counters) and
+// config_change_counts.cpp.
 // Not for other callers: they go through counter_shmem.hpp.
 #pragma once
 
@@ -23,7 +24,7 @@ struct SharedCounters {
     LWLock* lock;
     ConditionVariable loaded;        // broadcast when a load finishes or fails
     ConditionVariable settled;       // broadcast when a moved counter's last pass settles
-    pg_atomic_uint64 config_changes; // config_changes_committed()
+    pg_atomic_uint64 config_changes; // config_changes_committed() (config_change_counts.hpp)
     pg_atomic_uint32 config_changes_committing; // config_change_committing()
     // The counter table follows, aligned, then the moves of absent keys.
 };

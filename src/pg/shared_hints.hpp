@@ -63,7 +63,7 @@ struct TermsHintKey {
 };
 
 // When terms were read from the tables and shared: the configuration
-// changes counted committed (counter_shmem.hpp) and the invalidations of
+// changes counted committed (config_change_counts.hpp) and the invalidations of
 // configuration tables taken by any backend (which covers what commits
 // without that count: DROP DATABASE, a sinval reset) when the reader
 // checked what it keeps of the tables (tenant_terms.cpp), with no change

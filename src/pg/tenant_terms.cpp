@@ -5,7 +5,7 @@
 
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
-#include "counter_shmem.hpp"
+#include "config_change_counts.hpp"
 #include "read_snapshot.hpp"
 #include "shared_hints.hpp"
 #include "stored_terms.hpp"
