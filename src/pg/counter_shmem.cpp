@@ -31,11 +31,31 @@ namespace {
 constexpr const char* tranche_name = "zechat_billing";
 constexpr const char* shmem_name = "zechat_billing counters";
 
-constexpr Size table_offset = MAXALIGN(sizeof(SharedCounters)) + 64;
+// A cache line's worth of bytes (64, as on x86-64) left empty between the
+// region's fields and the table: the table's first bytes never share a line
+// with fields that backends write without the table's lock (the condition
+// variables, the configuration-change counts), so writes to one do not keep
+// taking the line away from users of the other.
+constexpr Size gap_before_table = 64;
+
+constexpr Size table_offset = MAXALIGN(sizeof(SharedCounters)) + gap_before_table;
 
 // Moves of keys without a counter that can be in flight at once (160 bytes
 // each); past that, a moving transaction stands for its whole database.
 constexpr uint32_t absent_move_slots = 1024;
+
+// Before looking again for the records of absent keys' moves of a
+// transaction already waited for to its end: they go a moment after its
+// locks (absent_moves.hpp), with nothing to wait on meanwhile, so a short
+// sleep, long enough not to spin on the table's lock (microseconds).
+constexpr long ended_mover_recheck_us = 1000L;
+
+// How long a mover sleeps on `settled` before it looks again at those that
+// passed (milliseconds): one that has written its part by then is waited
+// for through its transaction, which the deadlock detector sees (the
+// broadcast comes only when the last pass settles, not when a part is
+// written); passed but not written is a matter of microseconds.
+constexpr long passed_recheck_ms = 10;
 
 shmem_request_hook_type previous_request_hook = nullptr;
 shmem_startup_hook_type previous_startup_hook = nullptr;
@@ -296,7 +316,7 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
                  key.tenant_id, key.resource);
         if (other == waited_for) {
             // Ended already: its entries go a moment after its locks.
-            pg_usleep(1000L);
+            pg_usleep(ended_mover_recheck_us);
             CHECK_FOR_INTERRUPTS();
             continue;
         }
@@ -451,7 +471,8 @@ void counter_move_out(CounterEntry* entry, const QuotaKey& key, TimestampTz peri
             continue;
         }
         // Passed but not yet written: a matter of microseconds.
-        (void)ConditionVariableTimedSleep(&shared_counters->settled, 10, PG_WAIT_EXTENSION);
+        (void)ConditionVariableTimedSleep(&shared_counters->settled, passed_recheck_ms,
+                                          PG_WAIT_EXTENSION);
     }
     ConditionVariableCancelSleep();
 }
