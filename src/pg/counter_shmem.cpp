@@ -407,6 +407,29 @@ bool counter_pass(CounterEntry* entry, uint32 seen_epoch, CounterMoves* moves)
     return passed;
 }
 
+namespace {
+
+// A (sub)transaction's part ends, the general form of the functions that
+// counter_shmem.hpp declares (counter_settle_transaction and the others):
+// with unpin, the transaction is done with the entry; the rest as there.
+// Never raises: called from commit and abort callbacks.
+void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
+                    int64 committing = 0, bool passed = false, int64 carry_excluded = 0,
+                    int64 drawn = 0)
+{
+    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    counter_table()->settle(entry, reserved, released, commit, committing, passed, carry_excluded,
+                            drawn);
+    bool mover_may_wait = passed && entry->passing == 0 && entry->move_epoch != 0;
+    if (unpin)
+        counter_table()->unpin(entry);
+    LWLockRelease(shared_counters->lock);
+    if (mover_may_wait)
+        ConditionVariableBroadcast(&shared_counters->settled);
+}
+
+} // namespace
+
 void counter_unpass(CounterEntry* entry)
 {
     counter_settle(entry, 0, 0, false, false, 0, true);
@@ -512,18 +535,22 @@ int64 counter_begin_commit(CounterEntry* entry, int64 net)
     return before;
 }
 
-void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing, bool passed, int64 carry_excluded, int64 drawn)
+void counter_settle_transaction(CounterEntry* entry, int64 reserved, int64 released, bool commit,
+                                int64 committing, bool passed, int64 carry_excluded, int64 drawn)
 {
-    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
-    counter_table()->settle(entry, reserved, released, commit, committing, passed, carry_excluded,
-                            drawn);
-    bool mover_may_wait = passed && entry->passing == 0 && entry->move_epoch != 0;
-    if (unpin)
-        counter_table()->unpin(entry);
-    LWLockRelease(shared_counters->lock);
-    if (mover_may_wait)
-        ConditionVariableBroadcast(&shared_counters->settled);
+    counter_settle(entry, reserved, released, commit, true, committing, passed, carry_excluded,
+                   drawn);
+}
+
+void counter_drop_part(CounterEntry* entry, int64 reserved, int64 released, int64 carry_excluded,
+                       int64 drawn)
+{
+    counter_settle(entry, reserved, released, false, false, 0, false, carry_excluded, drawn);
+}
+
+void counter_take_back_reservation(CounterEntry* entry, int64 amount)
+{
+    counter_settle(entry, amount, 0, false, false);
 }
 
 void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampTz to,

@@ -49,7 +49,7 @@ void request_counter_shmem();
 bool counter_shmem_available();
 
 // The key's counter, loaded if needed, pinned for the calling transaction
-// (unpinned by counter_settle(..., unpin = true)).  Raises 53400 when every
+// (unpinned by counter_settle_transaction).  Raises 53400 when every
 // entry is in use.
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 
@@ -139,15 +139,28 @@ int64 counter_committed(CounterEntry* entry);
 // and returns the usage it starts from (see CounterTable::begin_commit).
 int64 counter_begin_commit(CounterEntry* entry, int64 net);
 
-// A (sub)transaction's part ends; with unpin, the transaction is done with
-// the entry; `committing` is what it registered with counter_begin_commit,
+// The ends of a transaction's part on a counter, which give back what it
+// reserved and released there (`reserved`, `released`), or count it
+// committed.  `committing` is what it registered with counter_begin_commit,
 // `passed` whether it passed, `carry_excluded` what it excluded from its
 // carry (counter_carry_in_flight), `drawn` what its releases drew on
-// committed usage (counter_release).  Never raises: called from commit and
-// abort callbacks.
-void counter_settle(CounterEntry* entry, int64 reserved, int64 released, bool commit, bool unpin,
-                    int64 committing = 0, bool passed = false, int64 carry_excluded = 0,
-                    int64 drawn = 0);
+// committed usage (counter_release).  None raises: they are called from
+// commit and abort callbacks.
+
+// COMMIT, ABORT or PREPARE: the transaction's part is committed (`commit`)
+// or given back, and the transaction is done with the entry (its pin goes).
+void counter_settle_transaction(CounterEntry* entry, int64 reserved, int64 released, bool commit,
+                                int64 committing, bool passed, int64 carry_excluded, int64 drawn);
+
+// Before the transaction ends, a part of its change that will not commit on
+// this counter (a subtransaction rolled back, a change moved to another
+// counter) is given back, as not passed; the pin stays.
+void counter_drop_part(CounterEntry* entry, int64 reserved, int64 released, int64 carry_excluded,
+                       int64 drawn);
+
+// A consumption taken back before the transaction ends: its reservation is
+// given back; the pin stays.
+void counter_take_back_reservation(CounterEntry* entry, int64 amount);
 
 // This transaction moved the usage of `from` (pinned by it) to the period
 // starting at `to`: what others have reserved on `from`, now or later,

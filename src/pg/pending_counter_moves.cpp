@@ -60,8 +60,7 @@ namespace {
 // Not passed, so nothing was written yet.
 void drop_moved_change(PendingUsage* entry)
 {
-    counter_settle(entry->counter, entry->consumed, entry->released, false, false, 0, false, 0,
-                   entry->drawn);
+    counter_drop_part(entry->counter, entry->consumed, entry->released, 0, entry->drawn);
     entry->consumed = 0;
     entry->released = 0;
     entry->drawn = 0;
@@ -161,8 +160,9 @@ void settle_counters(bool commit)
         if (PendingUsage* entry = touched[i]; entry->counter != nullptr) {
             if (!commit)
                 undo_carry(entry);
-            counter_settle(entry->counter, entry->consumed, entry->released, commit, true,
-                           entry->committing, entry->passed, entry->carry_excluded, entry->drawn);
+            counter_settle_transaction(entry->counter, entry->consumed, entry->released, commit,
+                                       entry->committing, entry->passed, entry->carry_excluded,
+                                       entry->drawn);
         }
 }
 

@@ -90,7 +90,7 @@ void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 
         // The reservation goes as an aborted subtransaction's would.
         part->consumed -= amount;
         entry->consumed -= amount;
-        counter_settle(entry->counter, amount, 0, false, false);
+        counter_take_back_reservation(entry->counter, amount);
         return;
     }
     // Lock mode: the key's first admission is in base_used, already written
@@ -118,8 +118,8 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
             int64 still_consumed = entry->consumed - part->consumed;
             int64 excluded_less =
                 entry->carry_excluded > still_consumed ? entry->carry_excluded - still_consumed : 0;
-            counter_settle(entry->counter, part->consumed, part->released, false, false, 0, false,
-                           excluded_less, part->drawn);
+            counter_drop_part(entry->counter, part->consumed, part->released, excluded_less,
+                              part->drawn);
             entry->carry_excluded -= excluded_less;
             entry->consumed -= part->consumed;
             entry->released -= part->released;
