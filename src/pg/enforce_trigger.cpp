@@ -17,6 +17,7 @@
 
 #include "trigger_layout.hpp"
 
+#include "../core/gauge_row_change.hpp"
 #include "../core/tenant_key.hpp"
 
 #include "admission.hpp"
@@ -99,7 +100,7 @@ int64 amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 // enforce_quota) counted 0, as the backfill and recount count it.
 int64 counted_amount_of(TriggerData* data, const TriggerLayout& layout, HeapTuple row)
 {
-    return std::max<int64>(stored_amount_of(data, layout, row), 0);
+    return gauge_row_counted_amount(true, stored_amount_of(data, layout, row));
 }
 
 void consume_for_row(const QuotaKey& key, int64 amount)
@@ -199,10 +200,8 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     int64 old_stored = stored_amount_of(data, layout, old_row);
     bool tenant_kept = same_tenant(old_text, new_text);
     bool amount_kept = old_stored == stored_amount_of(data, layout, new_row);
-    // A row that was never counted stays so: with no tenant to bill, or
-    // with its tenant and its (negative) amount as they were.
     bool stays_uncounted =
-        tenant_kept && (old_tenant == nullptr || (amount_kept && old_stored < 0));
+        gauge_update_stays_uncounted(tenant_kept, old_tenant != nullptr, amount_kept, old_stored);
     // Nothing changes for the usage, but for a row its statement has not
     // counted yet (uncounted_rows.hpp): the new version can no longer be
     // traced to the statement, so it goes on to be counted now, below
@@ -227,7 +226,7 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     if ((moves && !held) || stays_uncounted)
         return;
 
-    int64 old_amount = old_tenant == nullptr ? 0 : counted_amount_of(data, layout, old_row);
+    int64 old_amount = gauge_row_counted_amount(old_tenant != nullptr, old_stored);
     int64 new_amount = amount_of(data, layout, new_row);
     QuotaKey new_key = make_quota_key(tenant_of(data, layout, new_row), layout.resource);
     if (!is_gauge(new_key))
@@ -243,14 +242,10 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
         return;
     }
     // Consumed for the new version; given back for the old one.
-    int64 consumed = new_amount;
-    int64 given_back = old_amount;
-    const char* given_back_by = old_tenant;
-    if (tenant_kept) {
-        consumed = std::max<int64>(new_amount - old_amount, 0);
-        given_back = std::max<int64>(old_amount - new_amount, 0);
-        given_back_by = new_key.tenant_id;
-    }
+    GaugeUpdate change = gauge_update_change(old_amount, new_amount, tenant_kept);
+    int64 consumed = change.consumed;
+    int64 given_back = change.given_back;
+    const char* given_back_by = tenant_kept ? new_key.tenant_id : old_tenant;
     if (moves) {
         hold_update(data->tg_relation, old_row, layout.resource, new_key.tenant_id, consumed,
                     given_back_by, given_back, true);
