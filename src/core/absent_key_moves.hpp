@@ -45,6 +45,18 @@ struct AbsentKeyMovesHeader {
     uint64_t last_sequence;
 };
 
+// Whether a mover (a full transaction id, 64 bits with the epoch) may
+// still run, or its end may not be seen yet, when `next` is the next full
+// id to be assigned: within 2^31 ids of it.  No transaction runs across
+// 2^31 transaction ids (wraparound protection stops assigning them first):
+// an older mover has ended long ago, and its 32-bit id may now name another
+// transaction.  A mover above `next` (not assigned yet) is outside.  Inline:
+// admission asks it of a marked counter.
+inline bool within_xid_horizon(uint64_t next, uint64_t mover) noexcept
+{
+    return next - mover < (uint64_t(1) << 31);
+}
+
 enum class AbsentMoveRecorded {
     recorded,      // or already covered by an entry of the same backend
     need_database, // the key slots are full: record the whole database

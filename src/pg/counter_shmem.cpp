@@ -217,16 +217,14 @@ CounterKey counter_key_of(const QuotaKey& key, TimestampTz period_start)
                             static_cast<size_t>(key.resource_length), period_start);
 }
 
-// A mover that may still run, or whose end may not be seen yet.  No
-// transaction runs across 2^31 transaction ids (wraparound protection stops
-// assigning them first): an older mover has ended long ago, and its 32-bit
-// id may now name another transaction.
+// A mover that may still run, or whose end may not be seen yet
+// (within_xid_horizon: an older one has ended long ago).
 bool mover_is_recent(const CounterMoves& moves)
 {
     if (moves.epoch == 0 || !FullTransactionIdIsValid(moves.mover))
         return false;
-    uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
-    return next - U64FromFullTransactionId(moves.mover) < (uint64(1) << 31);
+    return within_xid_horizon(U64FromFullTransactionId(ReadNextFullTransactionId()),
+                              U64FromFullTransactionId(moves.mover));
 }
 
 // The last mover this backend waited for to its end.  Ended for good, its

@@ -1,7 +1,8 @@
 // Moves of keys without a counter (src/core/absent_key_moves): a counter
 // placed while one is recorded starts marked by its mover; entries of a
 // backend go with its transaction or the subtransaction that recorded them;
-// past the key slots a mover stands for its whole database, one at a time.
+// past the key slots a mover stands for its whole database, one at a time;
+// a mover counts within 2^31 transaction ids of the next (within_xid_horizon).
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -180,4 +181,42 @@ TEST(AbsentKeyMoves, NoSlotForADatabaseWaitsForAnother)
     EXPECT_EQ(moves->record_database(99, 900, 99, &other), AbsentMoveRecorded::wait_for_other);
     EXPECT_GT(other, 100u);
     EXPECT_LE(other, 100u + capacity);
+}
+
+// A mover within 2^31 transaction ids of the next one may still run, or its
+// end may not be seen yet; an older one ended long ago.
+TEST(XidHorizon, CoversTheLast2To31Ids)
+{
+    constexpr uint64_t window = uint64_t(1) << 31;
+    const uint64_t next = (uint64_t(7) << 32) + 1000; // an epoch past 0
+    EXPECT_TRUE(within_xid_horizon(next, next - 1));
+    EXPECT_TRUE(within_xid_horizon(next, next));
+    EXPECT_TRUE(within_xid_horizon(next, next - (window - 1)));
+    EXPECT_FALSE(within_xid_horizon(next, next - window));
+    EXPECT_FALSE(within_xid_horizon(next, next - window - 1));
+    EXPECT_FALSE(within_xid_horizon(next, 3));
+}
+
+TEST(XidHorizon, CountsAcrossEpochs)
+{
+    constexpr uint64_t window = uint64_t(1) << 31;
+    // The 32-bit id wrapped between the mover and the next id.
+    const uint64_t next = (uint64_t(5) << 32) + 10;
+    EXPECT_TRUE(within_xid_horizon(next, (uint64_t(4) << 32) + 0xFFFFFFF0u));
+    EXPECT_TRUE(within_xid_horizon(next, next - (window - 1)));
+    EXPECT_FALSE(within_xid_horizon(next, next - window));
+    // The same 32-bit id an epoch earlier is another transaction.
+    EXPECT_FALSE(within_xid_horizon(next, next - (uint64_t(1) << 32)));
+}
+
+TEST(XidHorizon, AMoverNotAssignedYetIsOutside)
+{
+    const uint64_t next = uint64_t(1) << 40;
+    EXPECT_FALSE(within_xid_horizon(next, next + 1));
+    EXPECT_FALSE(within_xid_horizon(next, UINT64_MAX));
+    // From the first ids on.
+    EXPECT_TRUE(within_xid_horizon(3, 3));
+    EXPECT_FALSE(within_xid_horizon(3, 4));
+    EXPECT_TRUE(within_xid_horizon(uint64_t(1) << 31, 1));
+    EXPECT_FALSE(within_xid_horizon(uint64_t(1) << 31, 0));
 }
