@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "no_postgres.hpp"
+
 namespace zechat::billing {
 
 namespace {
@@ -78,6 +80,14 @@ uint32_t crossed_thresholds(int64_t before, int64_t after, Limit limit,
             crossed |= 1u << i;
     }
     return crossed;
+}
+
+AlertCarry alert_carry_across_move(int64_t own, int64_t moved) noexcept
+{
+    if (moved <= 0)
+        return AlertCarry{false, 0};
+    own = std::clamp<int64_t>(own, 0, moved);
+    return AlertCarry{own > 0, moved - own};
 }
 
 } // namespace zechat::billing

@@ -46,4 +46,14 @@ ThresholdsParse parse_alert_thresholds(const char* text) noexcept;
 uint32_t crossed_thresholds(int64_t before, int64_t after, Limit limit,
                             const AlertThresholds& thresholds) noexcept;
 
+// A move of a key's usage to another period (a schedule change) takes
+// `moved`: of it, what the moving transaction itself consumed in the old
+// period (`own`, its net change there, any int64) alerts in the new one,
+// and the rest is carried along, which is no consumption.
+struct AlertCarry {
+    bool consumed_here; // the transaction consumed in the old period
+    int64_t carried;    // of `moved`, what it did not consume
+};
+AlertCarry alert_carry_across_move(int64_t own, int64_t moved) noexcept;
+
 } // namespace zechat::billing

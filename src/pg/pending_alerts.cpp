@@ -23,8 +23,7 @@ AlertCarry alert_carry_of(const PendingUsage* from, int64 moved)
         return AlertCarry{false, 0};
     int64 own = from->counter != nullptr ? from->consumed - from->released
                                          : pending_current_usage(from) - from->usage_before;
-    own = std::clamp<int64>(own, 0, moved);
-    return AlertCarry{own > 0, moved - own};
+    return alert_carry_across_move(own, moved);
 }
 
 void carry_alerts_to(PendingUsage* to, const AlertCarry& carry)

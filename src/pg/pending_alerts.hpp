@@ -3,6 +3,7 @@
 // carries along; the alerts are recorded at commit (pending_commit.cpp).
 #pragma once
 
+#include "../core/usage_alerts.hpp"
 #include "tenant_terms.hpp"
 
 namespace zechat::billing::pg {
@@ -19,11 +20,7 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
 // moved away from alerts in the new one, counted on top of the usage
 // carried along, which is no consumption (regress `10_alerts`).  Read
 // before the move (`moved` is what it takes, `from` may be nullptr),
-// applied after it to the new period's entry.
-struct AlertCarry {
-    bool consumed_here; // the transaction consumed in the old period
-    int64 carried;      // of `moved`, what it did not consume
-};
+// applied after it to the new period's entry (alert_carry_across_move).
 AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
 void carry_alerts_to(PendingUsage* to, const AlertCarry& carry);
 

@@ -1,6 +1,7 @@
 // Usage alerts (src/core/usage_alerts): the thresholds setting is parsed or
 // rejected clearly, and a consumption crosses exactly the thresholds it
-// takes usage over.
+// takes usage over; a move of usage to another period alerts for what the
+// moving transaction consumed, and carries the rest along.
 #include <cstdint>
 #include <limits>
 
@@ -97,4 +98,63 @@ TEST(CrossedThresholds, HugeValuesDoNotOverflow)
     Limit limit = Limit::of(max);
     EXPECT_EQ(crossed_thresholds(0, max, limit, t), 0b11u);
     EXPECT_EQ(crossed_thresholds(max / 10 * 8 + max % 10, max - 1, limit, t), 0u);
+}
+
+// A move of a key's usage to another period: what the moving transaction
+// consumed in the old period (up to what moves) alerts in the new one, the
+// rest is carried along.
+TEST(AlertCarry, WhatTheTransactionConsumedIsNotCarried)
+{
+    AlertCarry carry = alert_carry_across_move(30, 100);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 70);
+    carry = alert_carry_across_move(100, 100);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 0);
+}
+
+TEST(AlertCarry, NothingConsumedOrGivenBackCarriesEverything)
+{
+    AlertCarry carry = alert_carry_across_move(0, 100);
+    EXPECT_FALSE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 100);
+    // A transaction that gave back more than it consumed.
+    carry = alert_carry_across_move(-40, 100);
+    EXPECT_FALSE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 100);
+}
+
+TEST(AlertCarry, AtMostWhatMovesIsConsumedHere)
+{
+    // Consumed more than moves (rows not confirmed yet stay behind).
+    AlertCarry carry = alert_carry_across_move(150, 100);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 0);
+}
+
+TEST(AlertCarry, HoldsTheBigintEdges)
+{
+    constexpr int64_t max = std::numeric_limits<int64_t>::max();
+    constexpr int64_t min = std::numeric_limits<int64_t>::min();
+    AlertCarry carry = alert_carry_across_move(max, max);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 0);
+    carry = alert_carry_across_move(min, max);
+    EXPECT_FALSE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, max);
+    carry = alert_carry_across_move(1, max);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, max - 1);
+    carry = alert_carry_across_move(max, 1);
+    EXPECT_TRUE(carry.consumed_here);
+    EXPECT_EQ(carry.carried, 0);
+}
+
+TEST(AlertCarry, NothingMovedCarriesNothing)
+{
+    for (int64_t moved : {int64_t(0), int64_t(-5)}) {
+        AlertCarry carry = alert_carry_across_move(30, moved);
+        EXPECT_FALSE(carry.consumed_here);
+        EXPECT_EQ(carry.carried, 0);
+    }
 }
