@@ -50,15 +50,16 @@
 #include <cstdint>
 
 #include "quota_rules.hpp"
+#include "tenant_key.hpp"
 
 namespace zechat::billing {
 
 struct CounterKey {
     uint32_t database;
-    uint32_t store;       // the usage table's oid: a reinstalled extension starts afresh
-    char tenant_id[64];   // NUL-padded
-    char resource[48];    // NUL-padded
-    int64_t period_start; // microseconds, as PostgreSQL's timestamptz
+    uint32_t store; // the usage table's oid: a reinstalled extension starts afresh
+    char tenant_id[tenant_id_field_bytes]; // NUL-padded
+    char resource[resource_field_bytes];   // NUL-padded
+    int64_t period_start;                  // microseconds, as PostgreSQL's timestamptz
 };
 
 // Builds a key; tenant and resource are copied and NUL-padded (they must be

@@ -33,6 +33,12 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
+// count_row leaves out the tenants too long for the key field; those are
+// the tenants that cannot be billed only while the field is exactly one
+// byte wider than the longest tenant id.
+static_assert(sizeof(TenantTotal::tenant_id) == max_tenant_id_bytes + 1,
+              "count_row's length check is the tenant id check");
+
 namespace {
 
 // The base type of rel's column `attnum`, which enforcement must read.

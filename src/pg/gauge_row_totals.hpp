@@ -12,6 +12,7 @@
 // usage counts every row.
 #pragma once
 
+#include "../core/tenant_key.hpp"
 #include "pg_headers.hpp"
 
 extern "C" {
@@ -23,7 +24,7 @@ extern "C" {
 namespace zechat::billing::pg {
 
 struct TenantTotal {
-    char tenant_id[64]; // hash key, zero-padded
+    char tenant_id[tenant_id_field_bytes]; // hash key, zero-padded
     int64 total;
 };
 

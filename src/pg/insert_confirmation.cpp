@@ -2,6 +2,8 @@
 
 #include "insert_confirmation.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "admission.hpp"
 #include "growing_array.hpp"
 #include "partition_moves.hpp"
@@ -31,7 +33,7 @@ struct UnconfirmedInsert {
     int64 amount;
     SubTransactionId subxact;
     int level; // statement_nesting_level() of the statement that counted the row
-    char resource[48];
+    char resource[resource_field_bytes];
     DeferredRefusal refusal;
 };
 

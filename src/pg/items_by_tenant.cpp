@@ -2,6 +2,8 @@
 
 #include "items_by_tenant.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "backend_hash.hpp"
 #include "growing_array.hpp"
 
@@ -15,7 +17,7 @@ namespace zechat::billing::pg {
 namespace {
 
 struct TenantItems {
-    char tenant_id[64]; // hash key, zero-padded
+    char tenant_id[tenant_id_field_bytes]; // hash key, zero-padded
     int count;
     int capacity;
     void** items;
@@ -24,7 +26,7 @@ struct TenantItems {
 MemoryContext index_context = nullptr;
 HTAB* index = nullptr;
 
-void tenant_key(const char* tenant_id, char (&key)[64])
+void tenant_key(const char* tenant_id, char (&key)[tenant_id_field_bytes])
 {
     std::memset(key, 0, sizeof key);
     std::strncpy(key, tenant_id, sizeof key - 1);
@@ -50,7 +52,7 @@ void add_item_of_tenant(const char* tenant_id, void* item)
             create_backend_hash("zechat_billing items by tenant", 256,
                                 sizeof(TenantItems::tenant_id), sizeof(TenantItems), index_context);
     }
-    char key[64];
+    char key[tenant_id_field_bytes];
     tenant_key(tenant_id, key);
     bool found;
     auto* entry = static_cast<TenantItems*>(hash_search(index, key, HASH_ENTER, &found));
@@ -69,7 +71,7 @@ int items_of_tenant(const char* tenant_id, void* const** items)
     // No item's tenant is that long; cut short, it could match one that is.
     if (index == nullptr || std::strlen(tenant_id) >= sizeof(TenantItems::tenant_id))
         return 0;
-    char key[64];
+    char key[tenant_id_field_bytes];
     tenant_key(tenant_id, key);
     auto* entry = static_cast<TenantItems*>(hash_search(index, key, HASH_FIND, nullptr));
     if (entry == nullptr)

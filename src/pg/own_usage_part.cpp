@@ -2,6 +2,8 @@
 
 #include "own_usage_part.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
@@ -34,8 +36,8 @@ namespace zechat::billing::pg {
 namespace {
 
 struct PartKey {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
     TimestampTz period_start;
     int writer;
 };

@@ -2,6 +2,8 @@
 
 #include "partition_moves.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "backend_hash.hpp"
 #include "partition_checks.hpp"
 
@@ -44,8 +46,8 @@ struct MoveMark {
     LocalTransactionId transaction;
     SubTransactionId subtransaction;
     TimestampTz statement_start;
-    char resource[48];
-    char tenant[64];
+    char resource[zechat::billing::resource_field_bytes];
+    char tenant[zechat::billing::tenant_id_field_bytes];
 };
 
 // Moves nest only when a trigger of one moves a row of another tree; a

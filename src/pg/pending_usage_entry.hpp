@@ -5,14 +5,15 @@
 #pragma once
 
 #include "../core/counter_table.hpp"
+#include "../core/tenant_key.hpp"
 #include "counter_shmem.hpp"
 #include "pending_usage.hpp"
 
 namespace zechat::billing::pg {
 
 struct PendingKey {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
     TimestampTz period_start;
     // The installation of the extension the key's changes were admitted
     // under (its usage table): one dropped, and perhaps created again, in the

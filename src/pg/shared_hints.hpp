@@ -16,6 +16,7 @@
 // only to copy the slot's bytes in or out.
 #pragma once
 
+#include "../core/tenant_key.hpp"
 #include "pg_headers.hpp"
 #include "stored_terms.hpp"
 
@@ -38,8 +39,8 @@ struct PartHintKey {
     Oid database;
     int32 writer;
     TimestampTz period_start;
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 struct PartHint {
@@ -58,8 +59,8 @@ void publish_part_hint(const PartHintKey& key, const PartHint& hint);
 struct TermsHintKey {
     Oid database;
     Oid store; // billing.usage_parts: a re-created extension starts afresh
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 // When terms were read from the tables and shared: the configuration

@@ -30,8 +30,8 @@ namespace {
 // A tenant and resource changes are held for, kept once per transaction
 // however many of its rows an update changes.
 struct HeldKey {
-    char tenant_id[max_tenant_id_bytes + 1];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 // One update's change, settled when its statement ends.

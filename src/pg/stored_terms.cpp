@@ -2,6 +2,8 @@
 
 #include "stored_terms.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
@@ -51,7 +53,7 @@ struct KeyedRow {
 // resource.  A backend meeting a thousand tenants of a few plans then reads
 // two rows per tenant (subscription, override) instead of five.
 struct ResourceKindKey {
-    char resource[48];
+    char resource[resource_field_bytes];
 };
 
 struct ResourceKindEntry {
@@ -61,7 +63,7 @@ struct ResourceKindEntry {
 
 struct PlanTermsKey {
     char plan_id[64];
-    char resource[48];
+    char resource[resource_field_bytes];
 };
 
 struct PlanTermsEntry {
@@ -79,8 +81,8 @@ HTAB* plan_terms = nullptr;
 // tenants then finds that most have none without looking each one up.
 // Past max_cached_overrides rows each tenant's is read by key.
 struct OverrideKey {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 struct OverrideEntry {

@@ -3,6 +3,8 @@
 
 #include "tenant_terms.hpp"
 
+#include "../core/tenant_key.hpp"
+
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "config_change_counts.hpp"
@@ -27,8 +29,8 @@ namespace zechat::billing::pg {
 namespace {
 
 struct TermsKey {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 struct TermsEntry {

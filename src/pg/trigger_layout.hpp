@@ -5,6 +5,7 @@
 // calls invalidate_trigger_layouts).
 #pragma once
 
+#include "../core/tenant_key.hpp"
 #include "pg_headers.hpp"
 
 extern "C" {
@@ -21,7 +22,7 @@ struct TriggerLayout {
     Oid tenant_type;          // the column's type, or a domain's base type
     AttrNumber amount_attnum; // InvalidAttrNumber: each row counts 1
     Oid amount_type;
-    char resource[48];
+    char resource[resource_field_bytes];
     // The tgenabled of the AFTER INSERT trigger that confirms the rows this
     // one counts (insert_confirmation.hpp), '\0' when the table has none;
     // when it has one, the table its rows are paired by

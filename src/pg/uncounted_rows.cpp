@@ -29,7 +29,7 @@ namespace {
 // rows are (a credit is a row's; a statement may delete millions).  The sum
 // is that of the statement count_statement() last summed.
 struct CreditedTenant {
-    char tenant_id[max_tenant_id_bytes + 1]; // hash key
+    char tenant_id[tenant_id_field_bytes]; // hash key
     int64 sum;
     int64 skipped;    // what skipped updates consumed for it
     uint64 summed_in; // the summing the sums are of
@@ -61,7 +61,7 @@ namespace zechat::billing::pg {
 struct StatementCredits {
     CommandId cid;
     Oid relid;
-    char resource[48];
+    char resource[resource_field_bytes];
     bool counted;             // its statement trigger has counted it
     uint64 summed;            // the summing of its credits (count_statement)
     CreditedTenant** skipped; // tenants of that summing with skipped > 0, in its caller's memory

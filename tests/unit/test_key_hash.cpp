@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "key_hash.hpp"
+#include "tenant_key.hpp"
 
 using namespace zechat::billing;
 
@@ -17,8 +18,8 @@ namespace {
 
 // The shape of the terms cache's key: tenant and resource, NUL-padded.
 struct TermsLikeKey {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 TermsLikeKey key_of(const std::string& tenant, const std::string& resource = "messages")

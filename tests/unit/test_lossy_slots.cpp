@@ -10,14 +10,15 @@
 #include <gtest/gtest.h>
 
 #include "lossy_slots.hpp"
+#include "tenant_key.hpp"
 
 using namespace zechat::billing;
 
 namespace {
 
 struct Key {
-    char tenant_id[64];
-    char resource[48];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
 };
 
 struct Value {
