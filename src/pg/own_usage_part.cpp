@@ -8,6 +8,7 @@
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
 #include "growing_array.hpp"
+#include "quota_key_fields.hpp"
 #include "shared_hints.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
@@ -91,8 +92,7 @@ PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 {
     PartKey k;
     std::memset(&k, 0, sizeof k);
-    std::memcpy(k.tenant_id, key.tenant_id, key.tenant_id_length);
-    std::memcpy(k.resource, key.resource, key.resource_length);
+    copy_key_fields(key, k.tenant_id, k.resource);
     k.period_start = period_start;
     k.writer = writer;
     return k;

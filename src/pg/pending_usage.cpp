@@ -7,6 +7,7 @@
 #include "growing_array.hpp"
 #include "insert_confirmation.hpp"
 #include "items_by_tenant.hpp"
+#include "quota_key_fields.hpp"
 #include "usage_part_rows.hpp"
 
 extern "C" {
@@ -104,8 +105,7 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
 {
     PendingKey k;
     std::memset(&k, 0, sizeof k);
-    std::memcpy(k.tenant_id, key.tenant_id, key.tenant_id_length);
-    std::memcpy(k.resource, key.resource, key.resource_length);
+    copy_key_fields(key, k.tenant_id, k.resource);
     k.period_start = period_start;
     k.store = billing_usage_relation();
     return k;
@@ -115,8 +115,7 @@ PendingKey make_key(const QuotaKey& key, TimestampTz period_start)
 
 QuotaKey quota_key_of(const PendingUsage* entry)
 {
-    return QuotaKey{entry->key.tenant_id, static_cast<int>(std::strlen(entry->key.tenant_id)),
-                    entry->key.resource, static_cast<int>(std::strlen(entry->key.resource))};
+    return quota_key_in(entry->key.tenant_id, entry->key.resource);
 }
 
 bool has_change(const PendingUsage* entry)

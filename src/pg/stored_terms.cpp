@@ -7,6 +7,7 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "column_access.hpp"
+#include "quota_key_fields.hpp"
 #include "read_snapshot.hpp"
 
 extern "C" {
@@ -340,8 +341,7 @@ StoredLimit override_of(const QuotaKey& key, Datum tenant, Datum resource, Snaps
     if (overrides_cached == OverridesCached::all && !reading_in_parallel_mode()) {
         OverrideKey cache_key;
         std::memset(&cache_key, 0, sizeof cache_key);
-        std::memcpy(cache_key.tenant_id, key.tenant_id, key.tenant_id_length);
-        std::memcpy(cache_key.resource, key.resource, key.resource_length);
+        copy_key_fields(key, cache_key.tenant_id, cache_key.resource);
         bool found;
         auto* entry =
             static_cast<OverrideEntry*>(hash_search(overrides, &cache_key, HASH_FIND, &found));

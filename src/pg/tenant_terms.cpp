@@ -8,6 +8,7 @@
 #include "backend_hash.hpp"
 #include "billing_catalog.hpp"
 #include "config_change_counts.hpp"
+#include "quota_key_fields.hpp"
 #include "read_snapshot.hpp"
 #include "shared_hints.hpp"
 #include "stored_terms.hpp"
@@ -210,8 +211,7 @@ TermsKey terms_key(const QuotaKey& key)
 {
     TermsKey hash_key;
     std::memset(&hash_key, 0, sizeof hash_key);
-    std::memcpy(hash_key.tenant_id, key.tenant_id, key.tenant_id_length);
-    std::memcpy(hash_key.resource, key.resource, key.resource_length);
+    copy_key_fields(key, hash_key.tenant_id, hash_key.resource);
     return hash_key;
 }
 

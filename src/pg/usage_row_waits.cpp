@@ -5,6 +5,7 @@
 
 #include "../core/tenant_key.hpp"
 #include "pg_boundary.hpp"
+#include "quota_key_fields.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -100,8 +101,7 @@ Datum lock_refused_usage_row_body(FunctionCallInfo)
     // A transaction inserting the row: nothing to lock until it ends.
     if (TransactionIdIsValid(row.holder))
         XactLockTableWait(row.holder, nullptr, nullptr, XLTW_None);
-    QuotaKey key = {row.tenant_id, static_cast<int>(std::strlen(row.tenant_id)), row.resource,
-                    static_cast<int>(std::strlen(row.resource))};
+    QuotaKey key = quota_key_in(row.tenant_id, row.resource);
     lock_usage_parts_for_writing();
     lock_usage_key(key);
     // Its newest version even in REPEATABLE READ: nothing is read or
