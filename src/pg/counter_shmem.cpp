@@ -4,6 +4,7 @@
 #include "../core/counter_table.hpp"
 #include "absent_moves.hpp"
 #include "billing_catalog.hpp"
+#include "module_settings.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
 
@@ -22,7 +23,7 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
-int zb_max_counters = 50000;
+int zb_max_counters = 50000; // zechat_billing.max_counters (module_settings.hpp)
 
 SharedCounters* shared_counters = nullptr;
 

@@ -37,9 +37,6 @@ struct CarryUndo;
 
 namespace zechat::billing::pg {
 
-// zechat_billing.max_counters: entries of the table (postmaster setting).
-extern int zb_max_counters;
-
 // Called from _PG_init while shared_preload_libraries is processed: asks for
 // the memory and the lock, and installs the startup hook.
 void request_counter_shmem();

@@ -27,7 +27,7 @@ PGDLLEXPORT void _PG_init(void);
 
 namespace zechat::billing::pg {
 
-bool zb_enabled = true;
+bool zb_enabled = true; // zechat_billing.enabled (module_settings.hpp)
 
 namespace {
 

@@ -4,6 +4,7 @@
 
 #include "../core/lossy_slots.hpp"
 #include "counter_shmem.hpp"
+#include "module_settings.hpp"
 
 extern "C" {
 #include "miscadmin.h"

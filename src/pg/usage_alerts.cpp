@@ -1,6 +1,7 @@
 #include "usage_alerts.hpp"
 
 #include "billing_catalog.hpp"
+#include "module_settings.hpp"
 #include "owner_spi.hpp"
 
 extern "C" {
@@ -16,9 +17,10 @@ extern "C" {
 
 namespace zechat::billing::pg {
 
+char* zb_alert_thresholds = nullptr; // zechat_billing.alert_thresholds (module_settings.hpp)
+
 namespace {
 
-char* thresholds_text = nullptr;      // the GUC's string
 AlertThresholds thresholds = {0, {}}; // what it says, set by the assign hook
 
 SPIPlanPtr record_plan = nullptr;
@@ -73,7 +75,7 @@ void define_alert_settings()
         "Usage percentages at which a committed consumption raises an alert.",
         "A comma-separated list of whole percentages from 1 to 100, such as '80,90,100'; "
         "empty for no alerts.",
-        &thresholds_text, "80,90,100", PGC_SUSET, 0, check_thresholds, assign_thresholds, NULL);
+        &zb_alert_thresholds, "80,90,100", PGC_SUSET, 0, check_thresholds, assign_thresholds, NULL);
 }
 
 const AlertThresholds& alert_thresholds()
