@@ -12,7 +12,6 @@
 //                           per tenant (statement_inserts.hpp)
 // What the arguments name is resolved once per trigger and cached
 // (trigger_layout.hpp).
-#include <algorithm>
 #include <cstring>
 
 #include "trigger_layout.hpp"

@@ -20,7 +20,6 @@ extern "C" {
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/int.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/ipc.h"
@@ -225,17 +224,6 @@ bool tuple_is_part(HeapTuple tuple, TupleDesc desc, const PartKey& key)
            text_column_is(tuple, desc, col_resource, key.resource);
 }
 
-[[noreturn]] void raise_out_of_range(const PartKey& key)
-{
-    raise_part_out_of_range(key.resource, key.tenant_id);
-}
-
-void raise_used(int64* used, int64 delta, const PartKey& key)
-{
-    if (pg_add_s64_overflow(*used, delta, used))
-        raise_out_of_range(key);
-}
-
 // Updates the version this backend last committed, found without a
 // snapshot (see PartLocation); false (nothing done) when it is not there or
 // someone else changed the row since (only an administrator editing the
@@ -303,9 +291,9 @@ bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta, Oi
     bool nulls[part_columns];
     heap_deform_tuple(&tuple, desc, values, nulls);
     if (nulls[col_used - 1])
-        raise_out_of_range(key);
+        raise_part_out_of_range(key.resource, key.tenant_id);
     int64 used = DatumGetInt64(values[col_used - 1]);
-    raise_used(&used, delta, key);
+    add_to_part_used(&used, delta, key.resource, key.tenant_id);
     values[col_used - 1] = Int64GetDatum(used);
     HeapTuple updated = heap_form_tuple(desc, values, nulls);
     // Errors out if someone else changed the row meanwhile (only an

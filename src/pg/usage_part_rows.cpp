@@ -404,10 +404,15 @@ HeapTuple copy_committed_version(Relation rel, const ItemPointerData& tid, Trans
     char* used_bytes = reinterpret_cast<char*>(copy->t_data) + copy->t_len - sizeof(int64);
     int64 used;
     std::memcpy(&used, used_bytes, sizeof used);
-    if (pg_add_s64_overflow(used, delta, &used))
-        raise_part_out_of_range(resource, tenant_id);
+    add_to_part_used(&used, delta, resource, tenant_id);
     std::memcpy(used_bytes, &used, sizeof used);
     return copy;
+}
+
+void add_to_part_used(int64* used, int64 delta, const char* resource, const char* tenant_id)
+{
+    if (pg_add_s64_overflow(*used, delta, used))
+        raise_part_out_of_range(resource, tenant_id);
 }
 
 void raise_part_out_of_range(const char* resource, const char* tenant_id)

@@ -85,11 +85,16 @@ Buffer pin_page_with_room(Relation rel, ItemPointer tid);
 // `buffer` (pin_page_with_room), copied with `used` raised by delta;
 // nullptr when the tuple there is not that version (any more) or not in the
 // shape written here.  Shared-memory mode's write of its backend's own part
-// (own_usage_part.cpp); raise_part_out_of_range, naming `resource` and
-// `tenant_id`, when the sum leaves the bigint range.
+// (own_usage_part.cpp); 22003 when the sum leaves the bigint range
+// (add_to_part_used).
 HeapTuple copy_committed_version(Relation rel, const ItemPointerData& tid, TransactionId xmin,
                                  int64 delta, Buffer buffer, const char* resource,
                                  const char* tenant_id);
+
+// Adds `delta` to a part's `*used`: SQLSTATE 22003, naming `resource` and
+// `tenant_id`, when the sum leaves the bigint range (both ways of writing a
+// backend's own part share it).
+void add_to_part_used(int64* used, int64 delta, const char* resource, const char* tenant_id);
 
 // SQLSTATE 22003: the usage of `resource` by `tenant_id` in a part is out
 // of the bigint range.
