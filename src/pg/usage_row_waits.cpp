@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <cstring>
 
 #include "usage_row_waits.hpp"
@@ -21,8 +20,8 @@ namespace zechat::billing::pg {
 namespace {
 
 // This backend's counting statement, and the key it could not have.  Fixed
-// buffers: a key is at most 63 + 40 bytes, and nothing is allocated for a
-// state that must survive the error it explains.  A refusal is answered in
+// key fields: nothing is allocated for a state that must survive the error
+// it explains.  A refusal is answered in
 // the client statement that made it (by the handler of the caller's block):
 // one left by a cancel in between must not turn a later lock_timeout into a
 // wait for its row, so it is kept with that statement's transaction and
@@ -30,8 +29,8 @@ namespace {
 struct RefusedUsageRow {
     bool refusing;
     bool refused;
-    char tenant_id[max_tenant_id_bytes + 1];
-    char resource[max_resource_name_bytes + 1];
+    char tenant_id[tenant_id_field_bytes];
+    char resource[resource_field_bytes];
     TimestampTz period_start;
     TransactionId holder;
     LocalTransactionId refused_in;
@@ -39,13 +38,6 @@ struct RefusedUsageRow {
 };
 
 RefusedUsageRow refused_row;
-
-void copy_name(char* to, std::size_t room, const char* from, int length)
-{
-    std::size_t n = std::min(static_cast<std::size_t>(length), room - 1);
-    std::memcpy(to, from, n);
-    to[n] = '\0';
-}
 
 } // namespace
 
@@ -63,10 +55,9 @@ bool usage_row_waits_refused()
 
 void note_refused_usage_row(const QuotaKey& key, TimestampTz period_start)
 {
-    copy_name(refused_row.tenant_id, sizeof refused_row.tenant_id, key.tenant_id,
-              key.tenant_id_length);
-    copy_name(refused_row.resource, sizeof refused_row.resource, key.resource,
-              key.resource_length);
+    std::memset(refused_row.tenant_id, 0, sizeof refused_row.tenant_id);
+    std::memset(refused_row.resource, 0, sizeof refused_row.resource);
+    copy_key_fields(key, refused_row.tenant_id, refused_row.resource);
     refused_row.period_start = period_start;
     refused_row.holder = InvalidTransactionId;
     refused_row.refused_in = MyProc->lxid;
