@@ -62,18 +62,16 @@ SELECT r.tenant_id, r.resource, r.expected, e.enforced
 -- (NULL when unlimited; compared up to 6, as probed), and status is blocked
 -- exactly where nothing may be consumed (until 2026-12-06 a suspended or
 -- canceled tenant was reported ok, with its plan's room left).
-SELECT c.tenant_id, u.resource, u.remaining, u.status, e.enforced, 'tenant_usage' AS report
-  FROM ta_cases c
- CROSS JOIN LATERAL billing.tenant_usage(c.tenant_id) u
-  JOIN ta_enforced e ON e.tenant_id = c.tenant_id AND e.resource = u.resource
- WHERE CASE WHEN u.remaining IS NULL THEN 'unlimited' ELSE least(u.remaining, 6)::text END <> e.enforced
-    OR (e.enforced = '0') <> (u.status = 'blocked')
-UNION ALL
-SELECT o.tenant_id, o.resource, o.remaining, o.status, e.enforced, 'usage_overview'
-  FROM billing.usage_overview o
-  JOIN ta_enforced e ON e.tenant_id = o.tenant_id AND e.resource = o.resource
- WHERE CASE WHEN o.remaining IS NULL THEN 'unlimited' ELSE least(o.remaining, 6)::text END <> e.enforced
-    OR (e.enforced = '0') <> (o.status = 'blocked')
+WITH reported AS (
+    SELECT c.tenant_id, u.resource, u.remaining, u.status, 'tenant_usage' AS report
+      FROM ta_cases c CROSS JOIN LATERAL billing.tenant_usage(c.tenant_id) u
+    UNION ALL
+    SELECT o.tenant_id, o.resource, o.remaining, o.status, 'usage_overview'
+      FROM billing.usage_overview o)
+SELECT r.tenant_id, r.resource, r.remaining, r.status, e.enforced, r.report
+  FROM reported r JOIN ta_enforced e USING (tenant_id, resource)
+ WHERE CASE WHEN r.remaining IS NULL THEN 'unlimited' ELSE least(r.remaining, 6)::text END <> e.enforced
+    OR (e.enforced = '0') <> (r.status = 'blocked')
  ORDER BY 1, 2, 6;
 SELECT count(*) AS overview_rows_compared
   FROM billing.usage_overview o JOIN ta_enforced e USING (tenant_id, resource);
