@@ -342,8 +342,10 @@ void counter_forget_absent_moves(FullTransactionId mover)
 
 namespace {
 
-// refuse_counters_in_this_transaction(): the transaction that may not.
+// refuse_counters_in_this_transaction(): the transaction that may not, and
+// what it did to the table.
 LocalTransactionId counters_refused_in = InvalidLocalTransactionId;
+UsagePartsChange counters_refused_for = UsagePartsChange::truncated;
 
 [[noreturn]] void report_counters_exhausted(const QuotaKey& key)
 {
@@ -358,18 +360,22 @@ LocalTransactionId counters_refused_in = InvalidLocalTransactionId;
 
 } // namespace
 
-void refuse_counters_in_this_transaction()
+void refuse_counters_in_this_transaction(UsagePartsChange change)
 {
     counters_refused_in = MyProc->lxid;
+    counters_refused_for = change;
 }
 
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
-    if (counters_refused_in == MyProc->lxid)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot use quota in the transaction that truncated "
-                               "billing.usage_parts"),
-                        errhint("Commit the TRUNCATE first.")));
+    if (counters_refused_in == MyProc->lxid) {
+        bool truncated = counters_refused_for == UsagePartsChange::truncated;
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_IN_USE),
+                 errmsg("cannot use quota in the transaction that %s billing.usage_parts",
+                        truncated ? "truncated" : "edited"),
+                 errhint(truncated ? "Commit the TRUNCATE first." : "Commit the edit first.")));
+    }
     CounterKey counter_key = counter_key_of(key, period_start);
     for (;;) {
         bool placed;

@@ -67,15 +67,16 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
 // backend is connected to it and no transaction prepared in it).  Idle ones
 // could stay until evicted, but a database created again with the same OID
 // (CREATE DATABASE ... OID) from the same template, whose usage table keeps
-// its OID, would take them over as its own.  Also TRUNCATE of
-// billing.usage_parts (usage_parts_truncated.cpp).  Returns how many were
-// still in use, and so stay.
+// its OID, would take them over as its own.  Also TRUNCATE and hand edits
+// of billing.usage_parts (usage_parts_truncated.cpp, usage_parts_edited.cpp).
+// Returns how many were still in use, and so stay.
 uint32 counter_forget_database(Oid database);
 
-// This transaction truncated billing.usage_parts: it may not use a counter
-// any more (one it loaded would count its own view of the table, which a
-// rollback brings back).
-void refuse_counters_in_this_transaction();
+// This transaction truncated or edited billing.usage_parts: it may not use
+// a counter any more (one it loaded would count its own view of the table,
+// which a rollback brings back).
+enum class UsagePartsChange { truncated, edited };
+void refuse_counters_in_this_transaction(UsagePartsChange change);
 
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).

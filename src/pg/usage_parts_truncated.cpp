@@ -31,7 +31,8 @@ Datum usage_parts_truncated_body(FunctionCallInfo fcinfo)
                         errdetail("A transaction holds usage counters of this database in "
                                   "shared memory."),
                         errhint("Truncate in a transaction that consumes no quota, and retry.")));
-    zechat::billing::pg::refuse_counters_in_this_transaction();
+    zechat::billing::pg::refuse_counters_in_this_transaction(
+        zechat::billing::pg::UsagePartsChange::truncated);
     return (Datum)0;
 }
 

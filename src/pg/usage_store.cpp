@@ -8,6 +8,7 @@
 #include "read_snapshot.hpp"
 #include "refusal.hpp"
 #include "usage_part_rows.hpp"
+#include "usage_parts_edited.hpp"
 #include "usage_row_waits.hpp"
 
 extern "C" {
@@ -349,8 +350,7 @@ bool insert_zero_row(const QuotaKey& key, TimestampTz period_start, Datum* ctid)
     }
     Datum args[3] = {CStringGetTextDatum(key.tenant_id), CStringGetTextDatum(key.resource),
                      TimestampTzGetDatum(period_start)};
-    int rc = SPI_execute_snapshot(zero_row_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 0);
+    int rc = execute_own_usage_parts_write(zero_row_plan, args, 0);
     if (rc != SPI_OK_INSERT_RETURNING)
         elog(ERROR, "zechat_billing: usage row creation failed: %s", SPI_result_code_string(rc));
     if (SPI_processed != 1)
@@ -432,8 +432,7 @@ bool claim_absent_usage_row(const QuotaKey& key, TimestampTz period_start)
             unclaim_plan = prepare_kept_plan(unclaim_query, 1, types);
         }
         Datum unclaim_args[1] = {ctid};
-        int rc = SPI_execute_snapshot(unclaim_plan, unclaim_args, NULL, GetLatestSnapshot(),
-                                      InvalidSnapshot, false, true, 0);
+        int rc = execute_own_usage_parts_write(unclaim_plan, unclaim_args, 0);
         if (rc != SPI_OK_DELETE || SPI_processed != 1)
             elog(ERROR, "zechat_billing: releasing a claimed usage row failed: %s",
                  SPI_result_code_string(rc));
@@ -478,11 +477,9 @@ bool add_usage_within(const QuotaKey& key, TimestampTz period_start, int64 amoun
     // snapshot finds it unchanged.  When the UPDATE finds nothing (no row
     // yet, or no room) the upsert decides: it inserts a missing row, or
     // locks the existing one and writes nothing.
-    int rc = SPI_execute_snapshot(plans.admit_existing, args, NULL, GetLatestSnapshot(),
-                                  InvalidSnapshot, false, true, 1);
+    int rc = execute_own_usage_parts_write(plans.admit_existing, args, 1);
     if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
-        rc = SPI_execute_snapshot(plans.admit, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 1);
+        rc = execute_own_usage_parts_write(plans.admit, args, 1);
     if (rc != SPI_OK_UPDATE_RETURNING && rc != SPI_OK_INSERT_RETURNING)
         elog(ERROR, "zechat_billing: usage admission failed: %s", SPI_result_code_string(rc));
     bool written = SPI_processed > 0;
@@ -527,11 +524,9 @@ void add_usage(const QuotaKey& key, TimestampTz period_start, int writer, int64 
     // Nobody else writes this row now: in lock mode this transaction holds
     // its lock (the first admission or lock_usage_row took it); in
     // shared-memory mode it is this backend's own.
-    int rc = SPI_execute_snapshot(write_existing_plan, args, NULL, GetLatestSnapshot(),
-                                  InvalidSnapshot, false, true, 1);
+    int rc = execute_own_usage_parts_write(write_existing_plan, args, 1);
     if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 0)
-        rc = SPI_execute_snapshot(write_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-                                  false, true, 1);
+        rc = execute_own_usage_parts_write(write_plan, args, 1);
     if ((rc != SPI_OK_UPDATE_RETURNING && rc != SPI_OK_INSERT_RETURNING) || SPI_processed != 1)
         elog(ERROR, "zechat_billing: usage write failed: %s", SPI_result_code_string(rc));
     if (location != nullptr) {

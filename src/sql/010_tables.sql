@@ -118,6 +118,20 @@ CREATE TRIGGER counters_truncated
     FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_truncated();
 ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
 
+-- A hand INSERT, UPDATE or DELETE of this table (also COPY, MERGE) makes
+-- shared-memory mode's counters of the database load it again, as a
+-- TRUNCATE does; the extension's own statements pass
+-- (src/pg/usage_parts_edited.cpp).  A statement trigger: the writes of
+-- every committing transaction do not go through the executor.
+CREATE FUNCTION billing._usage_parts_edited()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'zb_usage_parts_edited'
+LANGUAGE C;
+CREATE TRIGGER counters_edited
+    BEFORE INSERT OR UPDATE OR DELETE ON billing.usage_parts
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_edited();
+ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_edited;
+
 CREATE VIEW billing.usage AS
 SELECT tenant_id, resource, period_start, sum(used)::bigint AS used
   FROM billing.usage_parts

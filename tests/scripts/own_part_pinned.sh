@@ -39,7 +39,7 @@ CREATE EXTENSION zechat_billing;
 CREATE EXTENSION amcheck;
 INSERT INTO billing.plans (plan_id, name) VALUES ('big', 'Big');
 INSERT INTO billing.plan_limits VALUES ('big', 'messages', 1000000);
-SELECT billing.subscribe('c1', 'big');
+SELECT billing.subscribe('c1', 'big'), billing.subscribe('intruder', 'big');
 SQL
 
 # The session under test reads its statements from a FIFO, so that it is
@@ -75,12 +75,17 @@ wait_until 60 test -e "$work/stopped" ||
 
 # Meanwhile VACUUM would free that version's line pointer, and another
 # key's new row would take it: heap_update would then replace that row.
+# The row is another backend's first part of its key, written by its
+# consumption (a hand INSERT would wait for the stopped transaction:
+# src/pg/usage_parts_edited.cpp).
 timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d pinned -c "VACUUM billing.usage_parts" ||
     fail "VACUUM did not finish"
 # (No pipe to head: psql, writing the command tag after the row, could be
 # cut off by SIGPIPE, which pipefail would make fatal.)
-intruder_place=$(q "INSERT INTO billing.usage_parts VALUES ('intruder', 'messages', now(), 1, 7) RETURNING ctid")
-intruder_place=${intruder_place%%$'\n'*}
+timeout 60 psql -X -q -v ON_ERROR_STOP=1 -d pinned \
+    -c "SELECT billing.consume_quota('intruder', 'messages', 7)" >/dev/null ||
+    fail "the other key's consumption did not finish"
+intruder_place=$(q "SELECT ctid FROM billing.usage_parts WHERE tenant_id = 'intruder'")
 
 touch "$work/go"
 wait "$gdb_pid" || true

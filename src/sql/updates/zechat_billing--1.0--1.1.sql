@@ -3002,6 +3002,21 @@ CREATE TRIGGER counters_truncated
 ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_truncated;
 REVOKE ALL ON FUNCTION billing._usage_parts_truncated() FROM PUBLIC;
 
+-- A hand INSERT, UPDATE or DELETE of this table (also COPY, MERGE) makes
+-- shared-memory mode's counters of the database load it again, as a
+-- TRUNCATE does; the extension's own statements pass
+-- (src/pg/usage_parts_edited.cpp).  A statement trigger: the writes of
+-- every committing transaction do not go through the executor.
+CREATE FUNCTION billing._usage_parts_edited()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'zb_usage_parts_edited'
+LANGUAGE C;
+CREATE TRIGGER counters_edited
+    BEFORE INSERT OR UPDATE OR DELETE ON billing.usage_parts
+    FOR EACH STATEMENT EXECUTE FUNCTION billing._usage_parts_edited();
+ALTER TABLE billing.usage_parts ENABLE ALWAYS TRIGGER counters_edited;
+REVOKE ALL ON FUNCTION billing._usage_parts_edited() FROM PUBLIC;
+
 -- 1.0 stepped periods from the anchor in the consuming session's TimeZone;
 -- 1.1 steps in UTC (README, billing period).  The two differ by a daylight
 -- saving change between a tenant's anchor and a period (an hour, two at
