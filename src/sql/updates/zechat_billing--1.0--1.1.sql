@@ -537,6 +537,15 @@ BEGIN
      WHERE s.plan_id IS DISTINCT FROM excluded.plan_id
         OR s.status <> 'active'
         OR (excluded.period_anchor <> now() AND excluded.period_anchor <> s.period_anchor);
+
+    -- A resource the plan has no row for has a limit of 0: a plan without
+    -- any refuses every consumption, which is easy to miss when limits are
+    -- to be added after the subscriptions.
+    IF NOT EXISTS (SELECT FROM billing.plan_limits l WHERE l.plan_id = subscribe.plan_id) THEN
+        RAISE NOTICE 'plan "%" has no limits: tenant "%" can consume nothing without an override',
+                     subscribe.plan_id, subscribe.tenant_id
+            USING HINT = 'Add the plan''s limits to billing.plan_limits (a NULL hard_limit is unlimited).';
+    END IF;
 END;
 $$;
 REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz) FROM PUBLIC;
