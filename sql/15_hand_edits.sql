@@ -69,22 +69,29 @@ SELECT he_used('he_a', 'storage') AS after_update;
 SELECT billing.recount('he_a');
 SELECT he_used('he_a', 'storage') AS after_recount;
 
--- In shared-memory mode an edit in a transaction that consumed quota is
--- refused (55006: its own reservation is in a counter), and so is quota
--- after an edit in its transaction (a counter it loaded would count the
--- edit, which a rollback takes back).  Lock mode reads the table: both go
--- through there.
+-- In shared-memory mode an edit or a TRUNCATE in a transaction that
+-- consumed quota is refused (55006: its own reservation is in a counter),
+-- and so is consuming, or a recount(), after an edit in its transaction (a
+-- counter it loaded would count the edit, which a rollback takes back).
+-- Lock mode reads the table: all of them go through there.
 BEGIN;
 SELECT billing.consume_quota('he_b', 'messages');
-SELECT state, message, hint FROM regress_util.error_of(
+SELECT * FROM regress_util.error_of(
     $$UPDATE billing.usage_parts SET used = used WHERE tenant_id = 'he_b'$$);
 ROLLBACK;
 BEGIN;
-UPDATE billing.usage_parts SET used = used WHERE tenant_id = 'he_b';
-SELECT state, message, hint FROM regress_util.error_of(
-    $$SELECT billing.consume_quota('he_b', 'messages')$$);
+SELECT billing.consume_quota('he_b', 'messages');
+SELECT state, message FROM regress_util.error_of($$TRUNCATE billing.usage_parts$$);
 ROLLBACK;
-SELECT he_used('he_b', 'messages') AS reported;
+BEGIN;
+UPDATE billing.usage_parts SET used = used WHERE tenant_id = 'he_b';
+SELECT * FROM regress_util.error_of($$SELECT billing.consume_quota('he_b', 'messages')$$);
+ROLLBACK;
+BEGIN;
+DELETE FROM billing.usage_parts WHERE tenant_id = 'he_a' AND resource = 'storage';
+SELECT state, message FROM regress_util.error_of($$SELECT billing.recount('he_a')$$);
+ROLLBACK;
+SELECT he_used('he_b', 'messages') AS messages, he_used('he_a', 'storage') AS storage;
 
 SELECT billing.unenforce_quota('he_files', 'storage');
 DROP TABLE he_files;

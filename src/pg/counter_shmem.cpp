@@ -366,15 +366,30 @@ void refuse_counters_in_this_transaction(UsagePartsChange change)
     counters_refused_for = change;
 }
 
+void report_counters_held(const char* change)
+{
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                    errmsg("cannot %s billing.usage_parts in a transaction that holds usage "
+                           "counters",
+                           change),
+                    errdetail("This transaction consumed, released or corrected usage, or "
+                              "changed a tenant's billing schedule, in shared-memory mode."),
+                    errhint("Run the %s in a transaction of its own.", change)));
+}
+
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)
 {
     if (counters_refused_in == MyProc->lxid) {
         bool truncated = counters_refused_for == UsagePartsChange::truncated;
-        ereport(ERROR,
-                (errcode(ERRCODE_OBJECT_IN_USE),
-                 errmsg("cannot use quota in the transaction that %s billing.usage_parts",
-                        truncated ? "truncated" : "edited"),
-                 errhint(truncated ? "Commit the TRUNCATE first." : "Commit the edit first.")));
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot consume, release or correct usage in the transaction that "
+                               "%s billing.usage_parts",
+                               truncated ? "truncated" : "edited"),
+                        errdetail("The usage counters load the table again once this "
+                                  "transaction has ended."),
+                        errhint("Commit the %s first, then consume, recount() or "
+                                "enforce_quota() in a new transaction.",
+                                truncated ? "TRUNCATE" : "edit")));
     }
     CounterKey counter_key = counter_key_of(key, period_start);
     for (;;) {

@@ -78,6 +78,12 @@ uint32 counter_forget_database(Oid database);
 enum class UsagePartsChange { truncated, edited };
 void refuse_counters_in_this_transaction(UsagePartsChange change);
 
+// Raises 55006 for a TRUNCATE or a hand edit ("truncate", "edit") of
+// billing.usage_parts in a transaction that holds counters of the database
+// (once the table's ACCESS EXCLUSIVE lock is held, only this transaction's
+// own can be left).
+[[noreturn]] void report_counters_held(const char* change);
+
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).
 void counter_forget_absent_moves(FullTransactionId mover);

@@ -87,11 +87,7 @@ Datum usage_parts_edited_body(FunctionCallInfo fcinfo)
         return PointerGetDatum(nullptr);
     LockRelationOid(RelationGetRelid(data->tg_relation), AccessExclusiveLock);
     if (counter_forget_database(MyDatabaseId) > 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot edit billing.usage_parts while quota is in flight"),
-                        errdetail("A transaction holds usage counters of this database in "
-                                  "shared memory."),
-                        errhint("Edit it in a transaction that consumes no quota, and retry.")));
+        report_counters_held("edit");
     refuse_counters_in_this_transaction(UsagePartsChange::edited);
     return PointerGetDatum(nullptr);
 }

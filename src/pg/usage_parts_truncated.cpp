@@ -26,11 +26,7 @@ Datum usage_parts_truncated_body(FunctionCallInfo fcinfo)
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("billing._usage_parts_truncated() must be called as a trigger")));
     if (zechat::billing::pg::counter_forget_database(MyDatabaseId) > 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot truncate billing.usage_parts while quota is in flight"),
-                        errdetail("A transaction holds usage counters of this database in "
-                                  "shared memory."),
-                        errhint("Truncate in a transaction that consumes no quota, and retry.")));
+        zechat::billing::pg::report_counters_held("truncate");
     zechat::billing::pg::refuse_counters_in_this_transaction(
         zechat::billing::pg::UsagePartsChange::truncated);
     return (Datum)0;
