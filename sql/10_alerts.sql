@@ -145,3 +145,36 @@ COMMIT;
 SELECT a.threshold, a.used, a.hard_limit, a.period_start = u.period_start AS this_period
   FROM billing.alerts a JOIN billing.tenant_usage('al_mover') u ON u.resource = 'messages'
  WHERE a.tenant_id = 'al_mover' ORDER BY 1;
+-- A schedule change, then a consumption, in one transaction: the usage
+-- carried along is no consumption there either (a helper's model hunt,
+-- 2026-12-06: 8 of 10 carried, then 1 consumed, alerted at 80 % again in
+-- the new period).  By a plan change (al_s), an anchor move (al_a), and
+-- with 9 carried (al_v: 100 % only).  A change reversed in the transaction
+-- (al_r), or rolled back to a savepoint (al_p, with a 50 % threshold that
+-- the usage had passed before it), leaves the usage counting as before.
+SELECT billing.subscribe(t, 'al_plan', now() - interval '40 days')
+  FROM unnest(ARRAY['al_s', 'al_a', 'al_v', 'al_r', 'al_p']) t;
+SELECT billing.consume_quota(t, 'messages', CASE t WHEN 'al_v' THEN 9 ELSE 8 END)
+  FROM unnest(ARRAY['al_s', 'al_a', 'al_v', 'al_r', 'al_p']) t;
+BEGIN;
+SELECT billing.subscribe('al_s', 'al_yearly');
+SELECT billing.consume_quota('al_s', 'messages', 1);
+UPDATE billing.subscriptions SET period_anchor = period_anchor + interval '1 hour'
+ WHERE tenant_id = 'al_a';
+SELECT billing.consume_quota('al_a', 'messages', 1);
+SELECT billing.subscribe('al_v', 'al_yearly');
+SELECT billing.consume_quota('al_v', 'messages', 1);
+SELECT billing.subscribe('al_r', 'al_yearly');
+SELECT billing.subscribe('al_r', 'al_plan');
+SELECT billing.consume_quota('al_r', 'messages', 1);
+COMMIT;
+BEGIN;
+SET LOCAL zechat_billing.alert_thresholds = '50,80,90,100';
+SAVEPOINT s;
+SELECT billing.subscribe('al_p', 'al_yearly');
+ROLLBACK TO SAVEPOINT s;
+SELECT billing.consume_quota('al_p', 'messages', 1);
+COMMIT;
+SELECT a.tenant_id, a.threshold, a.used, a.period_start = u.period_start AS this_period
+  FROM billing.alerts a JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
+ WHERE a.tenant_id IN ('al_s', 'al_a', 'al_v', 'al_r', 'al_p') ORDER BY 1, 2;

@@ -4,6 +4,7 @@
 #include "pending_usage_entry.hpp"
 
 #include "counter_shmem.hpp"
+#include "pending_changes.hpp"
 #include "usage_alerts.hpp"
 
 namespace zechat::billing::pg {
@@ -19,22 +20,32 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
 
 AlertCarry alert_carry_of(const PendingUsage* from, int64 moved)
 {
-    if (from == nullptr || !from->alert_terms_known || moved <= 0)
-        return AlertCarry{false, 0};
-    int64 own = from->counter != nullptr ? from->consumed - from->released
-                                         : pending_current_usage(from) - from->usage_before;
+    // Its own consumption there: its change on the period, less what moves
+    // carried in or out.  Without a consumption (no terms noted) the change
+    // is all carried: a correction (recount) never alerts.
+    int64 own = 0;
+    if (from != nullptr && from->alert_terms_known) {
+        int64 change = from->counter != nullptr ? from->consumed - from->released
+                                                : pending_current_usage(from) - from->usage_before;
+        own = change - from->alert_carried;
+    }
     return alert_carry_across_move(own, moved);
 }
 
-void carry_alerts_to(PendingUsage* to, const AlertCarry& carry)
+void carry_alerts(PendingUsage* from, PendingUsage* to, const AlertCarry& carry)
 {
-    if (to == nullptr || !carry.consumed_here)
+    if (from != nullptr && carry.carried != 0)
+        record_alert_carry(from, -carry.carried);
+    if (to == nullptr)
         return;
-    // The terms are read again at commit (refresh_alert_terms), under which
-    // the new period must be the one that counts.
-    to->alert_terms_known = true;
-    to->alert_terms_generation = PG_UINT64_MAX;
-    to->alert_carried += carry.carried;
+    if (carry.carried != 0)
+        record_alert_carry(to, carry.carried);
+    if (carry.consumed_here) {
+        // The terms are read again at commit (refresh_alert_terms), under
+        // which the new period must be the one that counts.
+        to->alert_terms_known = true;
+        to->alert_terms_generation = PG_UINT64_MAX;
+    }
 }
 
 namespace {

@@ -18,10 +18,13 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
 // Usage alerts across a move of a key's usage by this transaction (a
 // schedule change): what this transaction itself consumed in the period
 // moved away from alerts in the new one, counted on top of the usage
-// carried along, which is no consumption (regress `10_alerts`).  Read
-// before the move (`moved` is what it takes, `from` may be nullptr),
-// applied after it to the new period's entry (alert_carry_across_move).
+// carried along, which is no consumption, whether or not the transaction
+// consumed before the move (regress `10_alerts`).  Read before the move
+// (`moved` is what it takes, `from` may be nullptr), applied after it to
+// both periods' entries (alert_carry_across_move): the period moved away
+// from keeps what was carried out of it, so that usage moved back, by a
+// schedule change reversed later in the transaction, counts as before.
 AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
-void carry_alerts_to(PendingUsage* to, const AlertCarry& carry);
+void carry_alerts(PendingUsage* from, PendingUsage* to, const AlertCarry& carry);
 
 } // namespace zechat::billing::pg

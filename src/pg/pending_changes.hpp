@@ -20,6 +20,11 @@ void prepare_pending_change(PendingUsage* entry);
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released,
                            int64 drawn_more = 0);
 
+// Records, in the current subtransaction, usage a move carried to the
+// entry's period (> 0) or away from it (< 0) that this transaction did not
+// consume (PendingUsage.alert_carried); prepares the change itself.
+void record_alert_carry(PendingUsage* entry, int64 carried);
+
 // Lock mode: prepare + record of a signed change (> 0 consumed).  Lock mode
 // keeps only the net of consumed and released, which fits wherever usage
 // does (opposite changes cancel instead of adding up past the bigint range).

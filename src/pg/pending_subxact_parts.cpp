@@ -24,6 +24,7 @@ SubxactPart* new_part(SubTransactionId subxact, SubxactPart* outer)
     part->consumed = 0;
     part->released = 0;
     part->drawn = 0;
+    part->carried = 0;
     part->outer = outer;
     return part;
 }
@@ -71,6 +72,13 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, 
     entry->released = released_sum;
 }
 
+void record_alert_carry(PendingUsage* entry, int64 carried)
+{
+    prepare_pending_change(entry);
+    entry->parts->carried += carried;
+    entry->alert_carried += carried;
+}
+
 void add_pending_usage(PendingUsage* entry, int64 delta)
 {
     prepare_pending_change(entry);
@@ -109,6 +117,7 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
         undo_carry(entry);
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
+        entry->alert_carried -= part->carried;
         if (entry->counter != nullptr) {
             // What this transaction's carry left out as its own can be no
             // more than what it still holds reserved: left larger by a move
@@ -142,6 +151,7 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
     if (top != nullptr && top->subxact == subxact) {
         if (top->outer != nullptr && top->outer->subxact == parent) {
             SubxactPart* outer = top->outer;
+            outer->carried += top->carried;
             if (entry->counter != nullptr) {
                 outer->consumed += top->consumed;
                 outer->released += top->released;

@@ -28,7 +28,8 @@ struct SubxactPart {
     SubTransactionId subxact;
     int64 consumed;
     int64 released;
-    int64 drawn; // shared-memory mode: what its releases drew (PendingUsage.drawn)
+    int64 drawn;   // shared-memory mode: what its releases drew (PendingUsage.drawn)
+    int64 carried; // what its moves carried here, or away (PendingUsage.alert_carried)
     SubxactPart* outer;
 };
 
@@ -70,8 +71,10 @@ struct PendingUsage {
     CarryUndo carry_undo;
     int64 carry_excluded;
     int64 usage_before;
-    // Usage a move by this transaction carried here, which the next
-    // crossing leaves out (carry_alerts_to).
+    // What moves by this transaction carried here, less what they carried
+    // away, that it did not consume: the next crossing starts above it
+    // (carry_alerts, pending_alerts.hpp).  Below 0 in a period moved away
+    // from, so that usage moved back counts as it was.
     int64 alert_carried;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has

@@ -98,7 +98,7 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
         if (deliver) {
             correct_usage(key, to, moved, false, true);
             PendingUsage* moved_to = find_pending_usage(key, to);
-            carry_alerts_to(moved_to, alerts);
+            carry_alerts(moved_entry, moved_to, alerts);
             if (moved_to != nullptr)
                 retarget_unconfirmed(moved_entry, moved_to);
         }
