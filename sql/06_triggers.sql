@@ -820,6 +820,24 @@ CREATE TABLE e_pfiles_jun (tenant_id text, day date,
                            bytes int GENERATED ALWAYS AS (octet_length(tenant_id) * 100) STORED);
 SELECT state, message FROM regress_util.error_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_jun FOR VALUES FROM ('2026-06-01') TO ('2026-07-01')$$);
 DROP TABLE e_pfiles_jun;
+-- Nor a foreign table, created or attached: its rows are not this server's
+-- to count (2026-12-06: the triggers counted them, recount() then left them
+-- out, and TRUNCATE and DETACH left their usage behind).  A wrapper without
+-- a handler is enough to create one.  A period resource takes it (only
+-- inserts count).
+CREATE FOREIGN DATA WRAPPER e_nowhere;
+CREATE SERVER e_nowhere FOREIGN DATA WRAPPER e_nowhere;
+SELECT state, message FROM regress_util.error_of($$CREATE FOREIGN TABLE e_pfiles_jul PARTITION OF e_pfiles FOR VALUES FROM ('2026-07-01') TO ('2026-08-01') SERVER e_nowhere$$);
+CREATE FOREIGN TABLE e_pfiles_jul (tenant_id text, day date, bytes int) SERVER e_nowhere;
+SELECT state, message FROM regress_util.error_of($$ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_jul FOR VALUES FROM ('2026-07-01') TO ('2026-08-01')$$);
+CREATE TABLE e_premote (tenant_id text, day date, bytes int) PARTITION BY RANGE (day);
+ALTER TABLE e_premote ATTACH PARTITION e_pfiles_jul FOR VALUES FROM ('2026-07-01') TO ('2026-08-01');
+SELECT state, message FROM regress_util.error_of($$SELECT billing.enforce_quota('e_premote', 'storage', amount_column => 'bytes')$$);
+SELECT billing.enforce_quota('e_premote', 'messages');
+SELECT billing.unenforce_quota('e_premote', 'messages');
+DROP TABLE e_premote;
+DROP SERVER e_nowhere;
+DROP FOREIGN DATA WRAPPER e_nowhere;
 -- Nor a partition made unlogged, at any depth.
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_jan SET UNLOGGED$$);
 SELECT regress_util.sqlstate_of($$ALTER TABLE e_pfiles_feb1 SET UNLOGGED$$);

@@ -106,6 +106,22 @@ BEGIN
                   DETAIL = 'A temporary table goes with its session without giving back the usage its rows hold.',
                   HINT = 'Use a permanent table.';
     END IF;
+    -- A foreign partition takes the row triggers the partitioned table
+    -- clones, but its rows are not this server's to scan: the backfill,
+    -- recount(), TRUNCATE and DETACH would leave them out (a helper's hunt,
+    -- 2026-12-06: 160 stored against a limit of 100 after a recount).
+    SELECT c.oid::regclass INTO v_table
+      FROM pg_class c
+     WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
+       AND c.relkind = 'f'
+     ORDER BY c.oid
+     LIMIT 1;
+    IF v_table IS NOT NULL THEN
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on foreign table "%"', p_resource, v_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its rows are not on this server: the backfill, recount() and TRUNCATE cannot count them.',
+                  HINT = 'Enforce the gauge on the server that holds the rows.';
+    END IF;
 END;
 $$;
 

@@ -35,6 +35,11 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    -- Every partition joining, foreign ones too, which the leaves below
+    -- leave out.
+    PERFORM billing._check_gauge_persistence(_partitions_joined.tbl, x.resource)
+       FROM billing.enforced_tables x
+      WHERE x.tbl IN (SELECT a.relid FROM pg_partition_ancestors(_partitions_joined.tbl) a);
     FOR e IN SELECT l AS leaf, x.tbl, x.resource, x.tenant_column, x.amount_column
                FROM billing._partition_leaves(tbl) l
                JOIN billing.enforced_tables x ON x.tbl IN (SELECT a.relid FROM pg_partition_ancestors(l) a)
@@ -164,7 +169,8 @@ BEGIN
     FOR v_created IN SELECT d.objid::regclass
                        FROM pg_event_trigger_ddl_commands() d
                        JOIN pg_class c ON c.oid = d.objid AND c.relispartition
-                      WHERE d.classid = 'pg_class'::regclass AND d.object_type = 'table'
+                      WHERE d.classid = 'pg_class'::regclass
+                        AND d.object_type IN ('table', 'foreign table')
     LOOP
         PERFORM billing._enforcement_as_in_snapshot(pg_partition_root(v_created), p_only_if_enforced => true);
         PERFORM billing._partitions_joined(v_created, false);
@@ -173,5 +179,5 @@ END;
 $$;
 
 CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE SCHEMA')
     EXECUTE FUNCTION billing._partitions_created();
