@@ -178,3 +178,34 @@ COMMIT;
 SELECT a.tenant_id, a.threshold, a.used, a.period_start = u.period_start AS this_period
   FROM billing.alerts a JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
  WHERE a.tenant_id IN ('al_s', 'al_a', 'al_v', 'al_r', 'al_p') ORDER BY 1, 2;
+-- A trigger on billing.alerts that consumes another key at commit alerts
+-- there too, from where that key's usage stood: a key the transaction had
+-- not touched (al_t2: lock mode, which writes a key's first admission at
+-- once, recorded no alert for it until 2026-12-06), and a key whose usage
+-- the transaction's move carried to a new period without consuming it
+-- (al_t1: shared-memory mode counted the carry twice and missed the 90 %).
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('al_yearly_big', 'Alerts, yearly, big', '1 year');
+INSERT INTO billing.plan_limits VALUES ('al_yearly_big', 'messages', 10), ('al_yearly_big', 'storage', 1000);
+SELECT billing.subscribe(t, 'al_plan', now() - interval '40 days') FROM unnest(ARRAY['al_t1', 'al_t2']) t;
+SELECT billing.consume_quota(t, 'messages', 8), billing.consume_quota(t, 'storage', 700)
+  FROM unnest(ARRAY['al_t1', 'al_t2']) t;
+CREATE FUNCTION al_message_on_storage() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.resource = 'storage' AND NEW.tenant_id IN ('al_t1', 'al_t2') THEN
+        PERFORM billing.consume_quota(NEW.tenant_id, 'messages', 1);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER al_message_on_storage AFTER INSERT ON billing.alerts
+    FOR EACH ROW EXECUTE FUNCTION al_message_on_storage();
+BEGIN;
+SELECT billing.subscribe('al_t1', 'al_yearly_big');
+SELECT billing.consume_quota('al_t1', 'storage', 100);
+COMMIT;
+SELECT billing.consume_quota('al_t2', 'storage', 100);
+DROP TRIGGER al_message_on_storage ON billing.alerts;
+DROP FUNCTION al_message_on_storage();
+SELECT a.tenant_id, a.resource, a.threshold, a.used, a.period_start = u.period_start AS this_period
+  FROM billing.alerts a JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
+ WHERE a.tenant_id IN ('al_t1', 'al_t2') ORDER BY 1, 2, 3;

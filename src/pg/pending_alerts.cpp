@@ -105,16 +105,29 @@ void refresh_alert_terms(PendingUsage* entry)
 }
 
 // The thresholds this transaction crosses on the key (bit i for
-// alert_thresholds().percent[i]), and the usage it ends at.
+// alert_thresholds().percent[i]), and the usage it ends at.  The range is
+// taken for every key, also one that alerts on nothing this round (usage a
+// move carried there, a correction): a later round, a consumption by a
+// trigger on billing.alerts, then crosses from where this one ended.
 uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
 {
     const AlertThresholds& thresholds = alert_thresholds();
-    if (!entry->alert_terms_known || entry->alert_limit.unlimited || thresholds.count == 0)
+    if (thresholds.count == 0)
         return 0;
     int64 before;
-    if (!usage_range_of_commit(entry, &before, after))
+    if (!usage_range_of_commit(entry, &before, after) || !entry->alert_terms_known ||
+        entry->alert_limit.unlimited)
         return 0;
     return crossed_thresholds(before, *after, entry->alert_limit, thresholds);
+}
+
+bool changed_since_crossing(const PendingUsage* entry)
+{
+    // Lock mode writes a key's first admission at once (track_pending_usage):
+    // a key first consumed by a trigger on billing.alerts has nothing left
+    // to write, but its crossing is still to be taken.
+    return unwritten_change(entry) != 0 ||
+           (entry->counter == nullptr && pending_current_usage(entry) != entry->usage_before);
 }
 
 void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify)

@@ -180,10 +180,10 @@ void write_pending_usage(bool notify)
         for (int i = 0; i < touched_count; ++i)
             if (touched[i]->crossed != 0)
                 record_alerts(touched[i], touched[i]->crossed, touched[i]->used_at_commit, notify);
-        bool any_unwritten = false;
-        for (int i = 0; i < touched_count && !any_unwritten; ++i)
-            any_unwritten = unwritten_change(touched[i]) != 0;
-        if (!any_unwritten)
+        bool any_changed = false;
+        for (int i = 0; i < touched_count && !any_changed; ++i)
+            any_changed = changed_since_crossing(touched[i]);
+        if (!any_changed)
             return;
     }
 }

@@ -123,6 +123,9 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
 // crossed, and their alerts recorded.
 void refresh_alert_terms(PendingUsage* entry);
 uint32 crossed_thresholds_of(PendingUsage* entry, int64* after);
+// Whether the entry changed since its last crossing was taken (by SQL run
+// meanwhile: a trigger on billing.alerts consuming), for another round.
+bool changed_since_crossing(const PendingUsage* entry);
 void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify);
 
 // pending_counter_moves.cpp: shared-memory mode's counters at commit and
