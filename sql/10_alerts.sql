@@ -209,3 +209,95 @@ DROP FUNCTION al_message_on_storage();
 SELECT a.tenant_id, a.resource, a.threshold, a.used, a.period_start = u.period_start AS this_period
   FROM billing.alerts a JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
  WHERE a.tenant_id IN ('al_t1', 'al_t2') ORDER BY 1, 2, 3;
+-- Triggers on billing.alerts that act at commit, between its rounds (a
+-- helper's review, 2026-12-06, shared-memory mode unless said):
+--   al_g: a gauge released in one round and consumed again in the next
+--         alerted at 90 and 100 % with usage at 8 of 10 (the release was not
+--         registered, so the next round started above it);
+--   al_p1: a schedule change (subscribe() to a yearly plan) alerted the usage
+--         it carried at 80 % again in the new period;
+--   al_p2: an anchor move did too, and its own alert fired the trigger again:
+--         82 alerts and the anchor moved 81 hours in one COMMIT;
+--   al_q: tenant_usage() and check_quota() in the trigger counted the
+--         commit's change twice (used 9 where 8 was stored).
+INSERT INTO billing.plans (plan_id, name) VALUES ('al_round', 'Alerts, rounds');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('al_round_y', 'Alerts, rounds, yearly', '1 year');
+INSERT INTO billing.plan_limits SELECT p, r, 10
+  FROM unnest(ARRAY['al_round', 'al_round_y']) p, unnest(ARRAY['messages', 'storage', 'users']) r;
+SELECT billing.subscribe(t, 'al_round', now() - interval '40 days')
+  FROM unnest(ARRAY['al_g', 'al_p1', 'al_p2', 'al_q']) t;
+SELECT billing.consume_quota(t, 'messages', 7) FROM unnest(ARRAY['al_g', 'al_p1', 'al_p2', 'al_q']) t;
+SELECT billing.consume_quota('al_g', 'storage', 7);
+CREATE FUNCTION al_act_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_used bigint;
+BEGIN
+    IF NEW.threshold <> 80 THEN
+        RETURN NULL;
+    ELSIF NEW.tenant_id = 'al_g' AND NEW.resource = 'storage' THEN
+        PERFORM billing.release_quota('al_g', 'storage', 2);
+        PERFORM billing.consume_quota('al_g', 'messages', 1);
+    ELSIF NEW.tenant_id = 'al_g' AND NEW.resource = 'messages' THEN
+        PERFORM billing.consume_quota('al_g', 'storage', 2);
+    ELSIF NEW.tenant_id = 'al_p1' THEN
+        PERFORM billing.subscribe('al_p1', 'al_round_y');
+    ELSIF NEW.tenant_id = 'al_p2' THEN
+        UPDATE billing.subscriptions SET period_anchor = period_anchor + interval '1 hour'
+         WHERE tenant_id = 'al_p2';
+    ELSIF NEW.tenant_id = 'al_q' THEN
+        SELECT used INTO v_used FROM billing.tenant_usage('al_q') WHERE resource = 'messages';
+        RAISE NOTICE 'al_q in the trigger: used %, 2 more fit: %', v_used,
+            billing.check_quota('al_q', 'messages', 2);
+        PERFORM billing.consume_quota('al_q', 'messages', 2);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER al_act_at_commit AFTER INSERT ON billing.alerts
+    FOR EACH ROW EXECUTE FUNCTION al_act_at_commit();
+SELECT billing.consume_quota('al_g', 'storage', 1);
+SELECT billing.consume_quota(t, 'messages', 1) FROM unnest(ARRAY['al_p1', 'al_p2', 'al_q']) t;
+DROP TRIGGER al_act_at_commit ON billing.alerts;
+DROP FUNCTION al_act_at_commit();
+SELECT a.tenant_id, a.resource, a.threshold, a.used,
+       a.period_start = u.period_start OR r.kind = 'gauge' AS this_period
+  FROM billing.alerts a
+  JOIN billing.resources r ON r.resource = a.resource
+  JOIN billing.tenant_usage(a.tenant_id) u ON u.resource = 'messages'
+ WHERE a.tenant_id IN ('al_g', 'al_p1', 'al_p2', 'al_q') ORDER BY 1, 2, 3;
+SELECT s.tenant_id,
+       round(extract(epoch FROM s.period_anchor - (now() - interval '40 days')) / 3600) AS anchor_moved_hours,
+       u.used AS messages
+  FROM billing.subscriptions s JOIN billing.tenant_usage(s.tenant_id) u ON u.resource = 'messages'
+ WHERE s.tenant_id IN ('al_g', 'al_p1', 'al_p2', 'al_q') ORDER BY 1;
+SELECT used AS al_g_storage FROM billing.tenant_usage('al_g') WHERE resource = 'storage';
+-- A recount in the transaction that consumes is no consumption either: a
+-- consumption from 5 to 6 then corrected to the 8 rows stored alerts on
+-- nothing (al_c1: it alerted at 80 %), and a correction from 5 to 8 then a
+-- consumption to 9 alerts at 90 % only (al_c2: at 80 % too), both modes;
+-- a consumption from 7 to 8, then corrected to 9, alerts at 80 % (al_c3).
+SELECT billing.subscribe(t, 'al_round') FROM unnest(ARRAY['al_c1', 'al_c2', 'al_c3']) t;
+CREATE TABLE al_seats (tenant_id text);
+SELECT billing.enforce_quota('al_seats', 'users');
+INSERT INTO al_seats SELECT t FROM unnest(ARRAY['al_c1', 'al_c2']) t, generate_series(1, 5);
+INSERT INTO al_seats SELECT 'al_c3' FROM generate_series(1, 7);
+SET zechat_billing.enabled = off;
+INSERT INTO al_seats SELECT t FROM unnest(ARRAY['al_c1', 'al_c2']) t, generate_series(1, 3);
+INSERT INTO al_seats VALUES ('al_c3');
+RESET zechat_billing.enabled;
+BEGIN;
+SELECT billing.consume_quota('al_c1', 'users', 1);
+SELECT billing.recount('al_c1');
+COMMIT;
+BEGIN;
+SELECT billing.recount('al_c2');
+SELECT billing.consume_quota('al_c2', 'users', 1);
+COMMIT;
+BEGIN;
+INSERT INTO al_seats VALUES ('al_c3');
+SELECT billing.recount('al_c3');
+COMMIT;
+SELECT tenant_id, threshold, used FROM billing.alerts
+ WHERE tenant_id IN ('al_c1', 'al_c2', 'al_c3') ORDER BY 1, 2;
+SELECT billing.unenforce_quota('al_seats', 'users');
+DROP TABLE al_seats;

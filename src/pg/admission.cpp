@@ -28,9 +28,11 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
     PendingUsage* entry = find_pending_usage(key, terms.usage_period_start);
     if (entry != nullptr && !counter_shmem_available())
         return pending_current_usage(entry); // lock mode: locked base + changes
+    // The table holds what a round of the commit wrote already (a trigger on
+    // billing.alerts asking).
     int64 used = read_usage(key, terms.usage_period_start);
     if (entry != nullptr)
-        used += pending_consumed(entry) - pending_released(entry);
+        used += unwritten_change(entry);
     return used;
 }
 

@@ -32,8 +32,9 @@ void prevent_change_unless_writable(const char* name);
 // transaction's own consumption (a take-back, a move of a period's usage),
 // which the rows it has not confirmed yet are part of; without, a
 // correction to what rows hold (adjust_usage()), which leaves them out.
-void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
-                   bool counting_unconfirmed);
+// Returns the change it made.
+int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
+                    bool counting_unconfirmed);
 
 // Shared-memory mode: this transaction's view of the key's usage, as
 // reported: never below 0 (as stored, it may be).

@@ -18,18 +18,38 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
     entry->alert_terms_generation = terms.generation;
 }
 
+namespace {
+
+// This transaction's own consumption on the key: its change, less what
+// moves carried in or out and what corrections changed.  Since the last
+// round of the commit, if any: what earlier rounds wrote alerted already.
+int64 own_consumption(const PendingUsage* entry)
+{
+    int64 change = entry->counter != nullptr ? unwritten_change(entry)
+                                             : pending_current_usage(entry) - entry->usage_before;
+    return change - entry->alert_carried - entry->alert_corrected_after;
+}
+
+} // namespace
+
 AlertCarry alert_carry_of(const PendingUsage* from, int64 moved)
 {
-    // Its own consumption there: its change on the period, less what moves
-    // carried in or out.  Without a consumption (no terms noted) the change
-    // is all carried: a correction (recount) never alerts.
-    int64 own = 0;
-    if (from != nullptr && from->alert_terms_known) {
-        int64 change = from->counter != nullptr ? from->consumed - from->released
-                                                : pending_current_usage(from) - from->usage_before;
-        own = change - from->alert_carried;
-    }
+    // Without a consumption (no terms noted) the change is all carried.
+    int64 own = from != nullptr && from->alert_terms_known ? own_consumption(from) : 0;
     return alert_carry_across_move(own, moved);
+}
+
+void note_correction(PendingUsage* entry, int64 delta)
+{
+    // Before any consumption of the transaction on the key, the crossing
+    // starts above it (a recount, then a consumption from there); after
+    // one, it ends below it (the consumption crossed from where it was,
+    // and the correction set the rows' count after it).  Called once the
+    // correction is made: its delta is in the change already.
+    if (own_consumption(entry) - delta > 0)
+        record_alert_carry(entry, 0, delta);
+    else
+        record_alert_carry(entry, delta, 0);
 }
 
 void carry_alerts(PendingUsage* from, PendingUsage* to, const AlertCarry& carry)
@@ -57,23 +77,28 @@ namespace {
 // write_pending_usage starts where this one ends.
 bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
 {
-    // Usage carried here by a move is no consumption: the crossing starts
-    // above it (the first round only).
+    // Usage carried here by a move, or corrected, is no consumption: the
+    // crossing starts above what came before the transaction's consumption
+    // and ends below what came after (the first round only).
     int64 carried = entry->alert_carried;
+    int64 corrected_after = entry->alert_corrected_after;
     entry->alert_carried = 0;
+    entry->alert_corrected_after = 0;
     if (entry->counter != nullptr) {
+        // A release is registered too: the next round's usage starts below
+        // it.
         int64 net = unwritten_change(entry);
-        if (net <= 0)
+        if (net == 0)
             return false;
-        *before = counter_begin_commit(entry->counter, net);
+        int64 start = counter_begin_commit(entry->counter, net);
         entry->committing += net;
-        *after = *before + net;
-        *before += std::min(carried, net);
+        *before = start + carried;
+        *after = start + net - corrected_after;
         return *after > *before;
     }
     *before = entry->usage_before + carried;
-    *after = pending_current_usage(entry);
-    entry->usage_before = *after;
+    *after = pending_current_usage(entry) - corrected_after;
+    entry->usage_before = pending_current_usage(entry);
     return *after > *before;
 }
 

@@ -27,4 +27,9 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms);
 AlertCarry alert_carry_of(const PendingUsage* from, int64 moved);
 void carry_alerts(PendingUsage* from, PendingUsage* to, const AlertCarry& carry);
 
+// A correction (recount, a backfill: billing._adjust_usage, _set_usage) of
+// `delta` on the key is no consumption either: the crossing at commit
+// leaves it out, before or after the transaction's own consumption.
+void note_correction(PendingUsage* entry, int64 delta);
+
 } // namespace zechat::billing::pg

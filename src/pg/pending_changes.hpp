@@ -22,8 +22,10 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released,
 
 // Records, in the current subtransaction, usage a move carried to the
 // entry's period (> 0) or away from it (< 0) that this transaction did not
-// consume (PendingUsage.alert_carried); prepares the change itself.
-void record_alert_carry(PendingUsage* entry, int64 carried);
+// consume, or a correction, made before (`carried`) or after
+// (`corrected_after`) the transaction consumed on the key
+// (PendingUsage.alert_carried); prepares the change itself.
+void record_alert_carry(PendingUsage* entry, int64 carried, int64 corrected_after = 0);
 
 // Lock mode: prepare + record of a signed change (> 0 consumed).  Lock mode
 // keeps only the net of consumed and released, which fits wherever usage

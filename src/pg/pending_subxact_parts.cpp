@@ -25,6 +25,7 @@ SubxactPart* new_part(SubTransactionId subxact, SubxactPart* outer)
     part->released = 0;
     part->drawn = 0;
     part->carried = 0;
+    part->corrected_after = 0;
     part->outer = outer;
     return part;
 }
@@ -72,11 +73,13 @@ void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, 
     entry->released = released_sum;
 }
 
-void record_alert_carry(PendingUsage* entry, int64 carried)
+void record_alert_carry(PendingUsage* entry, int64 carried, int64 corrected_after)
 {
     prepare_pending_change(entry);
     entry->parts->carried += carried;
     entry->alert_carried += carried;
+    entry->parts->corrected_after += corrected_after;
+    entry->alert_corrected_after += corrected_after;
 }
 
 void add_pending_usage(PendingUsage* entry, int64 delta)
@@ -118,6 +121,7 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
         entry->alert_carried -= part->carried;
+        entry->alert_corrected_after -= part->corrected_after;
         if (entry->counter != nullptr) {
             // What this transaction's carry left out as its own can be no
             // more than what it still holds reserved: left larger by a move
@@ -152,6 +156,7 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
         if (top->outer != nullptr && top->outer->subxact == parent) {
             SubxactPart* outer = top->outer;
             outer->carried += top->carried;
+            outer->corrected_after += top->corrected_after;
             if (entry->counter != nullptr) {
                 outer->consumed += top->consumed;
                 outer->released += top->released;

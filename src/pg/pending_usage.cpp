@@ -159,6 +159,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->carry_excluded = 0;
         entry->usage_before = 0;
         entry->alert_carried = 0;
+        entry->alert_corrected_after = 0;
         entry->committing = 0;
         entry->written = 0;
         entry->part_written = false;
@@ -256,7 +257,9 @@ void for_each_pending_of_tenant(const char* tenant_id,
     // it adds the keys of each (walking them all made it quadratic).
     constexpr int walk_below = 64;
     auto report = [&](const PendingUsage* entry) {
-        int64 delta = entry->consumed - entry->released;
+        // Not what a round of the commit wrote to the table already (a
+        // trigger on billing.alerts reading usage).
+        int64 delta = unwritten_change(entry);
         if (delta != 0)
             fn(entry->key.resource, entry->key.period_start, delta, arg);
     };
@@ -280,7 +283,7 @@ void for_each_pending(void (*fn)(const char* tenant_id, const char* resource,
 {
     for (int i = 0; i < touched_count; ++i) {
         const PendingUsage* entry = touched[i];
-        int64 delta = entry->consumed - entry->released;
+        int64 delta = unwritten_change(entry); // as for_each_pending_of_tenant
         if (delta != 0)
             fn(entry->key.tenant_id, entry->key.resource, entry->key.period_start, delta, arg);
     }

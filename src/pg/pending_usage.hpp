@@ -85,6 +85,11 @@ int64 pending_current_usage(const PendingUsage* entry);
 int64 pending_consumed(const PendingUsage* entry);
 int64 pending_released(const PendingUsage* entry);
 
+// What of the entry's change the commit has not written to the table yet
+// (before COMMIT, all of it; at COMMIT, SQL that runs between its rounds
+// sees the rest in the table).
+int64 unwritten_change(const PendingUsage* entry);
+
 // Shared-memory mode: what its releases drew on committed usage
 // (counter_release, counter_force), given back when the entry settles or
 // with the part of a subtransaction rolled back.

@@ -28,8 +28,9 @@ struct SubxactPart {
     SubTransactionId subxact;
     int64 consumed;
     int64 released;
-    int64 drawn;   // shared-memory mode: what its releases drew (PendingUsage.drawn)
-    int64 carried; // what its moves carried here, or away (PendingUsage.alert_carried)
+    int64 drawn;           // shared-memory mode: what its releases drew (PendingUsage.drawn)
+    int64 carried;         // what its moves carried here, or away (PendingUsage.alert_carried)
+    int64 corrected_after; // PendingUsage.alert_corrected_after
     SubxactPart* outer;
 };
 
@@ -74,8 +75,11 @@ struct PendingUsage {
     // What moves by this transaction carried here, less what they carried
     // away, that it did not consume: the next crossing starts above it
     // (carry_alerts, pending_alerts.hpp).  Below 0 in a period moved away
-    // from, so that usage moved back counts as it was.
+    // from, so that usage moved back counts as it was.  Corrections made
+    // before this transaction consumed on the key count here too; those
+    // made after, in alert_corrected_after, which the crossing ends below.
     int64 alert_carried;
+    int64 alert_corrected_after;
     int64 committing;
     // Shared-memory mode: what of consumed - released this commit has
     // written to the backend's part already (lock mode folds what it writes
@@ -109,9 +113,6 @@ QuotaKey quota_key_of(const PendingUsage* entry);
 // Whether anything is consumed or released on the entry (lock mode: since
 // its last write).
 bool has_change(const PendingUsage* entry);
-
-// What of the entry's change this commit has not written yet.
-int64 unwritten_change(const PendingUsage* entry);
 
 // pending_subxact_parts.cpp: the subtransaction `subxact` rolled back (its
 // part is taken back, and off the counter), or committed into `parent`

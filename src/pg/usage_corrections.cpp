@@ -4,6 +4,7 @@
 
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
+#include "pending_changes.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
 #include "usage_row_waits.hpp"
@@ -58,8 +59,8 @@ void give_back_on_counter(PendingUsage* usage, int64 amount, bool of_stored_rows
     record_pending_change(usage, 0, given, drawn - pending_drawn(usage));
 }
 
-void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
-                   bool counting_unconfirmed)
+int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
+                    bool counting_unconfirmed)
 {
     prevent_change_unless_writable("recount");
     (void)terms_for(key); // raises for an unknown resource
@@ -70,10 +71,10 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         int64 current = counter_usage_as_stored(usage) - left_out(usage, counting_unconfirmed);
         int64 delta = correction_delta(current, value, set);
         if (delta == 0)
-            return;
+            return 0;
         prepare_pending_change(usage);
         force_on_counter(key, usage, delta);
-        return;
+        return delta;
     }
     // recount() and the enforcement changes hold tables a writer of the key
     // may wait for (usage_row_waits.hpp).
@@ -84,10 +85,10 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         usage != nullptr ? pending_current_usage(usage) - left_out(usage, counting_unconfirmed) : 0;
     int64 delta = correction_delta(current, value, set);
     if (delta == 0)
-        return;
+        return 0;
     if (usage != nullptr) {
         add_pending_usage(usage, delta);
-        return;
+        return delta;
     }
     // No usage yet, and delta > 0: the row is created, and locked, at once
     // (the usage before this transaction was 0).
@@ -96,11 +97,17 @@ void correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, b
         elog(ERROR, "zechat_billing: could not create the usage row of tenant %s, resource %s",
              key.tenant_id, key.resource);
     track_pending_usage(key, period_start, new_used, delta);
+    return delta;
 }
 
 void adjust_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set)
 {
-    correct_usage(key, period_start, value, set, false);
+    // A correction is no consumption: a crossing this transaction's
+    // consumption makes at commit starts above it (pending_alerts.hpp).
+    int64 delta = correct_usage(key, period_start, value, set, false);
+    if (delta != 0)
+        if (PendingUsage* entry = find_pending_usage(key, period_start))
+            note_correction(entry, delta);
 }
 
 void carry_change_to_period(const QuotaKey& key, const TenantTerms& now, int64 net)
