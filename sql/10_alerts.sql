@@ -275,13 +275,21 @@ SELECT used AS al_g_storage FROM billing.tenant_usage('al_g') WHERE resource = '
 -- consumption from 5 to 6 then corrected to the 8 rows stored alerts on
 -- nothing (al_c1: it alerted at 80 %), and a correction from 5 to 8 then a
 -- consumption to 9 alerts at 90 % only (al_c2: at 80 % too), both modes;
--- a consumption from 7 to 8, then corrected to 9, alerts at 80 % (al_c3).
-SELECT billing.subscribe(t, 'al_round') FROM unnest(ARRAY['al_c1', 'al_c2', 'al_c3']) t;
+-- a consumption from 7 to 8, then corrected to 9, alerts at 80 % (al_c3);
+-- a release from 7 to 6, a correction to 8, then a consumption to 9
+-- alerts at 90 % (al_c4); a consumption from 5 to 8 that a correction
+-- takes back to 5 alerts at 80 %, also in shared-memory mode (al_c5).
+-- A consumption, a correction and a consumption again is a known limit
+-- (README, Usage alerts).
+SELECT billing.subscribe(t, 'al_round') FROM unnest(ARRAY['al_c1', 'al_c2', 'al_c3', 'al_c4', 'al_c5']) t;
 CREATE TABLE al_seats (tenant_id text);
 SELECT billing.enforce_quota('al_seats', 'users');
 INSERT INTO al_seats SELECT t FROM unnest(ARRAY['al_c1', 'al_c2']) t, generate_series(1, 5);
 INSERT INTO al_seats SELECT 'al_c3' FROM generate_series(1, 7);
+INSERT INTO al_seats SELECT 'al_c4' FROM generate_series(1, 7);
+INSERT INTO al_seats SELECT 'al_c5' FROM generate_series(1, 5);
 SET zechat_billing.enabled = off;
+INSERT INTO al_seats SELECT 'al_c4' FROM generate_series(1, 2);
 INSERT INTO al_seats SELECT t FROM unnest(ARRAY['al_c1', 'al_c2']) t, generate_series(1, 3);
 INSERT INTO al_seats VALUES ('al_c3');
 RESET zechat_billing.enabled;
@@ -297,7 +305,22 @@ BEGIN;
 INSERT INTO al_seats VALUES ('al_c3');
 SELECT billing.recount('al_c3');
 COMMIT;
+BEGIN;
+DELETE FROM al_seats WHERE ctid = (SELECT min(ctid) FROM al_seats WHERE tenant_id = 'al_c4');
+SELECT billing.recount('al_c4');
+INSERT INTO al_seats VALUES ('al_c4');
+COMMIT;
+BEGIN;
+INSERT INTO al_seats SELECT 'al_c5' FROM generate_series(1, 3);
+SET LOCAL zechat_billing.enabled = off;
+DELETE FROM al_seats WHERE ctid IN (SELECT ctid FROM al_seats WHERE tenant_id = 'al_c5' LIMIT 3);
+SET LOCAL zechat_billing.enabled = on;
+SELECT billing.recount('al_c5');
+COMMIT;
 SELECT tenant_id, threshold, used FROM billing.alerts
- WHERE tenant_id IN ('al_c1', 'al_c2', 'al_c3') ORDER BY 1, 2;
+ WHERE tenant_id IN ('al_c1', 'al_c2', 'al_c3', 'al_c4', 'al_c5') ORDER BY 1, 2;
+SELECT t, (SELECT used FROM billing.tenant_usage(t) WHERE resource = 'users') AS used,
+       (SELECT count(*) FROM al_seats WHERE tenant_id = t) AS rows
+  FROM unnest(ARRAY['al_c4', 'al_c5']) t;
 SELECT billing.unenforce_quota('al_seats', 'users');
 DROP TABLE al_seats;

@@ -45,11 +45,14 @@ void note_correction(PendingUsage* entry, int64 delta)
     // starts above it (a recount, then a consumption from there); after
     // one, it ends below it (the consumption crossed from where it was,
     // and the correction set the rows' count after it).  Called once the
-    // correction is made: its delta is in the change already.
-    if (own_consumption(entry) - delta > 0)
+    // correction is made: its delta is in the change already.  Before, the
+    // crossing starts at the usage the correction left, below which a
+    // release made before it took the key too.
+    int64 own_before = own_consumption(entry) - delta;
+    if (own_before > 0)
         record_alert_carry(entry, 0, delta);
     else
-        record_alert_carry(entry, delta, 0);
+        record_alert_carry(entry, delta + own_before, 0);
 }
 
 void carry_alerts(PendingUsage* from, PendingUsage* to, const AlertCarry& carry)
@@ -88,7 +91,7 @@ bool usage_range_of_commit(PendingUsage* entry, int64* before, int64* after)
         // A release is registered too: the next round's usage starts below
         // it.
         int64 net = unwritten_change(entry);
-        if (net == 0)
+        if (net == 0 && carried == 0 && corrected_after == 0)
             return false;
         int64 start = counter_begin_commit(entry->counter, net);
         entry->committing += net;
