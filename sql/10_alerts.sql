@@ -324,3 +324,22 @@ SELECT t, (SELECT used FROM billing.tenant_usage(t) WHERE resource = 'users') AS
   FROM unnest(ARRAY['al_c4', 'al_c5']) t;
 SELECT billing.unenforce_quota('al_seats', 'users');
 DROP TABLE al_seats;
+-- A schedule change whose new period starts where a closed one started
+-- (daily to every two days): what the close takes out of that start is no
+-- release there (a helper's random model, 2026-12-06, both modes: 6 in the
+-- closed day, 4 carried and 4 consumed, no 80 % alert at 8).
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('al_daily', 'Alerts, daily', '1 day');
+INSERT INTO billing.plan_limits VALUES ('al_daily', 'messages', 10);
+SELECT billing.subscribe('al_k', 'al_daily', now() - interval '25 hours');
+INSERT INTO billing.usage_parts
+SELECT 'al_k', 'messages', period_start - interval '1 day', 0, 6
+  FROM billing.tenant_usage('al_k') WHERE resource = 'messages';
+SELECT billing.consume_quota('al_k', 'messages', 4);
+BEGIN;
+SELECT billing.consume_quota('al_k', 'messages', 4);
+UPDATE billing.plans SET billing_interval = '2 days' WHERE plan_id = 'al_daily';
+COMMIT;
+SELECT a.threshold, a.used, a.period_start = u.period_start AS this_period, u.used AS usage_now
+  FROM billing.alerts a JOIN billing.tenant_usage('al_k') u ON u.resource = 'messages'
+ WHERE a.tenant_id = 'al_k';
+SELECT used AS closed FROM billing.closed_periods WHERE tenant_id = 'al_k';

@@ -101,6 +101,11 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
             carry_alerts(moved_entry, moved_to, alerts);
             if (moved_to != nullptr)
                 retarget_unconfirmed(moved_entry, moved_to);
+        } else {
+            // What a close takes out is no release either: a new schedule
+            // whose period starts where this one did counts its crossing
+            // from the usage carried there, not from this period's.
+            carry_alerts(moved_entry, nullptr, alerts);
         }
     }
     // Shared-memory mode: transactions admitted in `from` before the move
