@@ -342,8 +342,8 @@ void counter_forget_absent_moves(FullTransactionId mover)
 
 namespace {
 
-// refuse_counters_in_this_transaction(): the transaction that may not, and
-// what it did to the table.
+// forget_counters_for_change(): the transaction that may not use counters,
+// and what it did to the table.
 LocalTransactionId counters_refused_in = InvalidLocalTransactionId;
 UsagePartsChange counters_refused_for = UsagePartsChange::truncated;
 
@@ -360,21 +360,19 @@ UsagePartsChange counters_refused_for = UsagePartsChange::truncated;
 
 } // namespace
 
-void refuse_counters_in_this_transaction(UsagePartsChange change)
+void forget_counters_for_change(UsagePartsChange change)
 {
+    const char* verb = change == UsagePartsChange::truncated ? "truncate" : "edit";
+    if (counter_forget_database(MyDatabaseId) > 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("cannot %s billing.usage_parts in a transaction that holds usage "
+                               "counters",
+                               verb),
+                        errdetail("This transaction consumed, released or corrected usage, or "
+                                  "changed a tenant's billing schedule, in shared-memory mode."),
+                        errhint("Run the %s in a transaction of its own.", verb)));
     counters_refused_in = MyProc->lxid;
     counters_refused_for = change;
-}
-
-void report_counters_held(const char* change)
-{
-    ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                    errmsg("cannot %s billing.usage_parts in a transaction that holds usage "
-                           "counters",
-                           change),
-                    errdetail("This transaction consumed, released or corrected usage, or "
-                              "changed a tenant's billing schedule, in shared-memory mode."),
-                    errhint("Run the %s in a transaction of its own.", change)));
 }
 
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start)

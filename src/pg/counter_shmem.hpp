@@ -72,17 +72,14 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
 // Returns how many were still in use, and so stay.
 uint32 counter_forget_database(Oid database);
 
-// This transaction truncated or edited billing.usage_parts: it may not use
-// a counter any more (one it loaded would count its own view of the table,
-// which a rollback brings back).
+// This transaction truncates or edits billing.usage_parts, holding its
+// ACCESS EXCLUSIVE lock: the database's counters go (they load again from
+// the table as the transaction leaves it), or 55006 when some are still in
+// use (only this transaction's own can be, then).  The transaction may not
+// use a counter any more: one it loaded would count its own view of the
+// table, which a rollback brings back.
 enum class UsagePartsChange { truncated, edited };
-void refuse_counters_in_this_transaction(UsagePartsChange change);
-
-// Raises 55006 for a TRUNCATE or a hand edit ("truncate", "edit") of
-// billing.usage_parts in a transaction that holds counters of the database
-// (once the table's ACCESS EXCLUSIVE lock is held, only this transaction's
-// own can be left).
-[[noreturn]] void report_counters_held(const char* change);
+void forget_counters_for_change(UsagePartsChange change);
 
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).

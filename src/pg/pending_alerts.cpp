@@ -20,14 +20,23 @@ void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
 
 namespace {
 
+// The key's change since its last crossing was taken (a round of the
+// commit), or since the transaction began: shared-memory mode writes each
+// round's change, lock mode moves usage_before up to it.  Lock mode writes
+// a key's first admission at once (track_pending_usage), which is a change
+// all the same.
+int64 change_since_crossing(const PendingUsage* entry)
+{
+    return entry->counter != nullptr ? unwritten_change(entry)
+                                     : pending_current_usage(entry) - entry->usage_before;
+}
+
 // This transaction's own consumption on the key: its change, less what
 // moves carried in or out and what corrections changed.  Since the last
 // round of the commit, if any: what earlier rounds wrote alerted already.
 int64 own_consumption(const PendingUsage* entry)
 {
-    int64 change = entry->counter != nullptr ? unwritten_change(entry)
-                                             : pending_current_usage(entry) - entry->usage_before;
-    return change - entry->alert_carried - entry->alert_corrected_after;
+    return change_since_crossing(entry) - entry->alert_carried - entry->alert_corrected_after;
 }
 
 } // namespace
@@ -151,11 +160,7 @@ uint32 crossed_thresholds_of(PendingUsage* entry, int64* after)
 
 bool changed_since_crossing(const PendingUsage* entry)
 {
-    // Lock mode writes a key's first admission at once (track_pending_usage):
-    // a key first consumed by a trigger on billing.alerts has nothing left
-    // to write, but its crossing is still to be taken.
-    return unwritten_change(entry) != 0 ||
-           (entry->counter == nullptr && pending_current_usage(entry) != entry->usage_before);
+    return change_since_crossing(entry) != 0;
 }
 
 void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify)

@@ -95,18 +95,17 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     if (moved > 0) {
         AlertCarry alerts = alert_carry_of(moved_entry, moved);
         correct_usage(key, from, -moved, false, true);
+        PendingUsage* moved_to = nullptr;
         if (deliver) {
             correct_usage(key, to, moved, false, true);
-            PendingUsage* moved_to = find_pending_usage(key, to);
-            carry_alerts(moved_entry, moved_to, alerts);
-            if (moved_to != nullptr)
-                retarget_unconfirmed(moved_entry, moved_to);
-        } else {
-            // What a close takes out is no release either: a new schedule
-            // whose period starts where this one did counts its crossing
-            // from the usage carried there, not from this period's.
-            carry_alerts(moved_entry, nullptr, alerts);
+            moved_to = find_pending_usage(key, to);
         }
+        // Also a close: what it takes out is no release either (a new
+        // schedule whose period starts where this one did counts its
+        // crossing from the usage carried there, not from this period's).
+        carry_alerts(moved_entry, moved_to, alerts);
+        if (moved_to != nullptr)
+            retarget_unconfirmed(moved_entry, moved_to);
     }
     // Shared-memory mode: transactions admitted in `from` before the move
     // and still in flight commit their consumption into the period that

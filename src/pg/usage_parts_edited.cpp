@@ -29,7 +29,6 @@
 extern "C" {
 #include "access/xact.h"
 #include "commands/trigger.h"
-#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/inval.h"
@@ -86,9 +85,7 @@ Datum usage_parts_edited_body(FunctionCallInfo fcinfo)
     if (!counter_shmem_available())
         return PointerGetDatum(nullptr);
     LockRelationOid(RelationGetRelid(data->tg_relation), AccessExclusiveLock);
-    if (counter_forget_database(MyDatabaseId) > 0)
-        report_counters_held("edit");
-    refuse_counters_in_this_transaction(UsagePartsChange::edited);
+    forget_counters_for_change(UsagePartsChange::edited);
     return PointerGetDatum(nullptr);
 }
 

@@ -15,7 +15,6 @@
 
 extern "C" {
 #include "commands/trigger.h"
-#include "miscadmin.h"
 }
 
 namespace {
@@ -25,9 +24,7 @@ Datum usage_parts_truncated_body(FunctionCallInfo fcinfo)
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("billing._usage_parts_truncated() must be called as a trigger")));
-    if (zechat::billing::pg::counter_forget_database(MyDatabaseId) > 0)
-        zechat::billing::pg::report_counters_held("truncate");
-    zechat::billing::pg::refuse_counters_in_this_transaction(
+    zechat::billing::pg::forget_counters_for_change(
         zechat::billing::pg::UsagePartsChange::truncated);
     return (Datum)0;
 }
