@@ -1203,17 +1203,23 @@ AS $$
 DECLARE
     v_table       regclass;
     v_persistence "char";
+    v_kind        "char";
 BEGIN
     IF NOT EXISTS (SELECT FROM billing.resources r WHERE r.resource = p_resource AND r.kind = 'gauge') THEN
         RETURN;
     END IF;
     -- Named as it is: the table itself, or the partition of it that is
     -- (until 2026-12-05 the partitioned table was named for its partition).
-    SELECT c.oid::regclass, c.relpersistence INTO v_table, v_persistence
+    -- A foreign partition takes the row triggers the partitioned table
+    -- clones, but its rows are not this server's to scan: the backfill,
+    -- recount(), TRUNCATE and DETACH would leave them out (a helper's hunt,
+    -- 2026-12-06: 160 stored against a limit of 100 after a recount).  An
+    -- unlogged or temporary one is named first.
+    SELECT c.oid::regclass, c.relpersistence, c.relkind INTO v_table, v_persistence, v_kind
       FROM pg_class c
      WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
-       AND c.relpersistence <> 'p'
-     ORDER BY c.oid <> tbl, c.oid
+       AND (c.relpersistence <> 'p' OR c.relkind = 'f')
+     ORDER BY c.relkind = 'f', c.oid <> tbl, c.oid
      LIMIT 1;
     -- A temporary table cannot be made logged: its hint says what to do.
     IF v_persistence = 'u' THEN
@@ -1226,18 +1232,7 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A temporary table goes with its session without giving back the usage its rows hold.',
                   HINT = 'Use a permanent table.';
-    END IF;
-    -- A foreign partition takes the row triggers the partitioned table
-    -- clones, but its rows are not this server's to scan: the backfill,
-    -- recount(), TRUNCATE and DETACH would leave them out (a helper's hunt,
-    -- 2026-12-06: 160 stored against a limit of 100 after a recount).
-    SELECT c.oid::regclass INTO v_table
-      FROM pg_class c
-     WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
-       AND c.relkind = 'f'
-     ORDER BY c.oid
-     LIMIT 1;
-    IF v_table IS NOT NULL THEN
+    ELSIF v_kind = 'f' THEN
         RAISE EXCEPTION 'gauge "%" cannot be enforced on foreign table "%"', p_resource, v_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Its rows are not on this server: the backfill, recount() and TRUNCATE cannot count them.',
