@@ -219,3 +219,22 @@ SELECT tgrelid::regclass AS config_table, tgname, tgenabled
   FROM pg_trigger
  WHERE tgname IN ('config_changed', 'config_updated', 'config_truncated')
  ORDER BY 1, 2;
+
+-- A backend that meets more tenants than its cache of terms holds (20,000)
+-- lets a sixteenth of them go and reads those again when met (until
+-- 2026-12-06 it started over, and a statement over 21,000 tenants in turn
+-- read every tenant's terms from the tables for every row:
+-- bench/many_tenants.sh).  What it keeps and what it reads again agree
+-- with the tables: two passes over 21,000 tenants, three subscribed to a
+-- limit of 5, one of them with an override of 0, the rest not subscribed.
+INSERT INTO billing.plans (plan_id, name) VALUES ('ta_many', 'Many');
+INSERT INTO billing.plan_limits VALUES ('ta_many', 'messages', 5);
+SELECT count(billing.subscribe('ta_many_' || g, 'ta_many')) AS subscribed
+  FROM unnest(ARRAY[0, 7000, 14000]) g;
+INSERT INTO billing.limit_overrides (tenant_id, resource, hard_limit)
+VALUES ('ta_many_14000', 'messages', 0);
+SELECT i / 21000 AS pass, count(*) AS checked,
+       string_agg(i % 21000 || '', ', ' ORDER BY i) FILTER (WHERE fits) AS fitting
+  FROM (SELECT i, billing.check_quota('ta_many_' || i % 21000, 'messages', 5) AS fits
+          FROM generate_series(0, 41999) i) checks
+ GROUP BY 1 ORDER BY 1;

@@ -35,4 +35,21 @@ HTAB* create_backend_hash(const char* name, long initial_size, Size key_size, Si
     return hash_create(name, initial_size, &ctl, flags);
 }
 
+void evict_entries(HTAB* table, long keep)
+{
+    long entries = hash_get_num_entries(table);
+    if (entries <= keep)
+        return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, table);
+    // Removing the entry a scan just returned is allowed (dynahash.c).
+    while (void* entry = hash_seq_search(&scan)) {
+        (void)hash_search(table, entry, HASH_REMOVE, nullptr);
+        if (--entries <= keep) {
+            hash_seq_term(&scan);
+            return;
+        }
+    }
+}
+
 } // namespace zechat::billing::pg

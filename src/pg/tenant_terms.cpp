@@ -45,8 +45,9 @@ struct TermsEntry {
 };
 
 // A backend that serves many tenants must not grow without bound: past this
-// many entries the cache starts over.
+// many entries a sixteenth of them go (evict_entries).
 constexpr long max_cached_terms = 20000;
+constexpr long terms_kept_on_eviction = max_cached_terms - max_cached_terms / 16;
 // Reads of a key's terms again when a configuration change arrived while
 // reading them (terms_at).
 constexpr int max_rereads = 3;
@@ -116,14 +117,15 @@ void ensure_fresh_cache()
     // past the new one after promotion).
     fresh_stamp_taken = shared_hints_available() && !committing && !RecoveryInProgress();
     AcceptInvalidationMessages();
-    if (terms_cache != nullptr &&
-        (terms_stale || hash_get_num_entries(terms_cache) >= max_cached_terms)) {
+    if (terms_cache != nullptr && terms_stale) {
         hash_destroy(terms_cache);
         terms_cache = nullptr;
         forget_plan_terms();
     }
     if (terms_cache == nullptr)
         create_terms_cache();
+    else if (hash_get_num_entries(terms_cache) >= max_cached_terms)
+        evict_entries(terms_cache, terms_kept_on_eviction);
 }
 
 // count_periods_from_now(): per tenant, the moment its periods are counted
