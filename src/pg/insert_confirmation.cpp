@@ -104,11 +104,16 @@ Datum insert_written_body(FunctionCallInfo fcinfo)
     take_back_unconfirmed_deeper_than(level);
     if (unconfirmed_count == 0 || unconfirmed[unconfirmed_count - 1].level != level)
         PG_RETURN_BOOL(false);
-    const UnconfirmedInsert& row = unconfirmed[--unconfirmed_count];
+    const UnconfirmedInsert& row = unconfirmed[unconfirmed_count - 1];
     // Written over the limit: the statement fails, and the row with it.
+    // Raised with the row still here: a call by hand that catches the error
+    // (in a subtransaction younger than the row's) must leave its count to
+    // be taken back when the statement ends, or the count would stay over
+    // the limit.  When the statement fails, its abort drops the row.
     if (row.refusal.deferred)
         report_refusal(pending_quota_key(entry_now(row)), row.refusal.limit, row.refusal.used,
                        row.amount, RefusalReason::limit_reached, row.refusal.subscription);
+    --unconfirmed_count;
     PG_RETURN_BOOL(false);
 }
 
