@@ -234,3 +234,30 @@ UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_sp';
 COMMIT;
 SELECT count(*) AS closed FROM billing.closed_periods WHERE tenant_id = 's_sp';
 SELECT used FROM billing.tenant_usage('s_sp') WHERE resource = 'messages';
+
+-- Under session_replication_role = replica (a bulk loader; the apply worker
+-- of logical replication) a schedule change carries the usage and logs the
+-- limits as any other, and the guards refuse what they refuse elsewhere:
+-- every trigger on the extension's tables is enabled ALWAYS.  Until
+-- 2026-12-06 those were not, and there a plan change started the tenant's
+-- period from zero (5 of 5 used, then 5 more admitted), a tenant id
+-- changed and a resource was renamed (a helper's hunt).
+INSERT INTO billing.plans (plan_id, name) VALUES ('s_rr_monthly', 'Monthly');
+INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('s_rr_daily', 'Daily', '1 day');
+INSERT INTO billing.plan_limits VALUES ('s_rr_monthly', 'messages', 5), ('s_rr_daily', 'messages', 6);
+SELECT billing.subscribe('s_rr', 's_rr_monthly', now() - interval '3 days');
+SELECT billing.consume_quota('s_rr', 'messages', 5);
+SET session_replication_role = replica;
+SELECT billing.subscribe('s_rr', 's_rr_daily');
+UPDATE billing.plans SET billing_interval = '2 days' WHERE plan_id = 's_rr_daily';
+UPDATE billing.subscriptions SET tenant_id = 's_rr_other' WHERE tenant_id = 's_rr';
+UPDATE billing.resources SET resource = 's_rr_renamed' WHERE resource = 'messages';
+RESET session_replication_role;
+SELECT used, hard_limit, period_end - period_start AS period
+  FROM billing.tenant_usage('s_rr') WHERE resource = 'messages';
+SELECT billing.try_consume_quota('s_rr', 'messages', 2) AS two_fit,
+       billing.try_consume_quota('s_rr', 'messages', 1) AS one_fits;
+SELECT hard_limit FROM billing.limit_log WHERE tenant_id = 's_rr' ORDER BY logged_at;
+SELECT tgrelid::regclass AS billing_table, tgname
+  FROM pg_trigger
+ WHERE tgrelid::regclass::text LIKE 'billing.%' AND NOT tgisinternal AND tgenabled <> 'A';

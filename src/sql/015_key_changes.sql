@@ -126,3 +126,13 @@ $$;
 CREATE TRIGGER subscription_tenant_kept
     BEFORE UPDATE OF tenant_id ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_tenant_kept();
+
+-- The guards fire under session_replication_role = replica too: a bulk
+-- loader's change is refused like any other (until 2026-12-06 a tenant id
+-- changed or a resource renamed there went through, and the rename could
+-- not be undone; a helper's hunt).  A change logical replication applies
+-- was refused on the publisher already.
+ALTER TABLE billing.resources
+    ENABLE ALWAYS TRIGGER resource_change_allowed,
+    ENABLE ALWAYS TRIGGER resources_truncate_allowed;
+ALTER TABLE billing.subscriptions ENABLE ALWAYS TRIGGER subscription_tenant_kept;

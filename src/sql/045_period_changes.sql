@@ -113,6 +113,26 @@ BEGIN
 END;
 $$;
 
+-- Under session_replication_role = replica (a bulk loader; logical
+-- replication's apply worker, which fires row triggers only) the triggers
+-- that carry usage at a schedule change, keep ended schedules and log
+-- limits fire too: they are enabled ALWAYS, like the guards of
+-- 015_key_changes.sql.  Until 2026-12-06 they were not, and a plan change
+-- made there (subscribe() included), or applied to a subscriber that
+-- keeps usage of its own, started the tenant's period from zero: 5 of 5
+-- used, then 5 more admitted (a helper's hunt).  Except where the table
+-- such a trigger writes arrives from a publisher itself (a move by
+-- logical replication): the publisher's rows come as it wrote them, and
+-- writing them here too would clash with them.
+CREATE FUNCTION billing._replicated_here(p_table regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN current_setting('session_replication_role') <> 'replica' THEN false
+                ELSE EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srrelid = p_table) END
+$$;
+
 CREATE FUNCTION billing._subscription_periods_changed()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -121,6 +141,9 @@ AS $$
 DECLARE
     v_new_interval interval;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     -- A tenant moving to another plan locks that plan's row first: an edit
     -- of its interval (which carries the plan's subscribers) either
     -- committed before, and the interval is read here as it left it, or
@@ -155,6 +178,9 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     -- The subscribers are locked, and those another transaction was moving
     -- read as it left them (FOR UPDATE checks each row it waited for again):
     -- one that left the plan meanwhile is not carried a second time (its
@@ -253,6 +279,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.ended_subscriptions') THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'TRUNCATE' THEN
         -- With the latest snapshot (the TRUNCATE holds the table's ACCESS
         -- EXCLUSIVE lock, so it sees every subscription it empties), not a
@@ -295,6 +324,9 @@ DECLARE
     v_ended billing.ended_subscriptions;
     v_new_interval interval;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
     RETURNING * INTO v_ended;
     IF NOT FOUND THEN
@@ -376,3 +408,15 @@ CREATE TRIGGER history_truncate_allowed
 CREATE TRIGGER history_truncate_allowed
     BEFORE TRUNCATE ON billing.ended_subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION billing._history_truncate_allowed();
+
+-- ALWAYS: see billing._replicated_here.
+ALTER TABLE billing.subscriptions
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period,
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period_on_return,
+    ENABLE ALWAYS TRIGGER keep_ended_schedule,
+    ENABLE ALWAYS TRIGGER keep_ended_schedules_on_truncate;
+ALTER TABLE billing.plans
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period,
+    ENABLE ALWAYS TRIGGER history_truncate_allowed;
+ALTER TABLE billing.closed_periods ENABLE ALWAYS TRIGGER history_truncate_allowed;
+ALTER TABLE billing.ended_subscriptions ENABLE ALWAYS TRIGGER history_truncate_allowed;

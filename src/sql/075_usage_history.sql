@@ -117,6 +117,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     -- An UPDATE of an override may move it to another tenant, whose limit
     -- then falls back to its plan's: both are logged (until 2026-12-05 only
@@ -141,6 +144,9 @@ AS $$
 DECLARE
     v_plans text[] := '{}';
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     -- Only rows of period resources change what is logged: a plan's gauge
     -- limit edited over 30000 subscribers took 0.4 s for nothing.
@@ -174,6 +180,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
     RETURN NULL;
@@ -220,6 +229,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     RETURN NULL;
 END;
@@ -230,6 +242,19 @@ CREATE TRIGGER log_limits_turn BEFORE INSERT OR UPDATE OR DELETE ON billing.limi
     FOR EACH STATEMENT EXECUTE FUNCTION billing._take_limit_log_turn_first();
 CREATE TRIGGER log_limits_turn BEFORE INSERT OR UPDATE OR DELETE ON billing.plan_limits
     FOR EACH STATEMENT EXECUTE FUNCTION billing._take_limit_log_turn_first();
+-- ALWAYS, for changes made under session_replication_role = replica
+-- (billing._replicated_here).
+ALTER TABLE billing.subscriptions
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
+ALTER TABLE billing.limit_overrides
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_delete, ENABLE ALWAYS TRIGGER log_limits_truncate,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
+ALTER TABLE billing.plan_limits
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_delete, ENABLE ALWAYS TRIGGER log_limits_truncate,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
 
 -- Closed periods of period resources in which anything was consumed: those
 -- under the tenant's current schedule, whose end follows from the

@@ -238,6 +238,27 @@ AS $$
     ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit
 $$;
 
+-- Under session_replication_role = replica (a bulk loader; logical
+-- replication's apply worker, which fires row triggers only) the triggers
+-- that carry usage at a schedule change, keep ended schedules and log
+-- limits fire too: they are enabled ALWAYS, like the guards of
+-- 015_key_changes.sql.  Until 2026-12-06 they were not, and a plan change
+-- made there (subscribe() included), or applied to a subscriber that
+-- keeps usage of its own, started the tenant's period from zero: 5 of 5
+-- used, then 5 more admitted (a helper's hunt).  Except where the table
+-- such a trigger writes arrives from a publisher itself (a move by
+-- logical replication): the publisher's rows come as it wrote them, and
+-- writing them here too would clash with them.
+CREATE FUNCTION billing._replicated_here(p_table regclass)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN current_setting('session_replication_role') <> 'replica' THEN false
+                ELSE EXISTS (SELECT FROM pg_subscription_rel r WHERE r.srrelid = p_table) END
+$$;
+REVOKE ALL ON FUNCTION billing._replicated_here(regclass) FROM PUBLIC;
+
 -- Statement triggers on the tables a limit comes from: which tenants a
 -- change may concern.  They write the log as the extension owner, so an
 -- administrator allowed to edit plans needs no right on it.
@@ -247,6 +268,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     -- An UPDATE of an override may move it to another tenant, whose limit
     -- then falls back to its plan's: both are logged (until 2026-12-05 only
@@ -271,6 +295,9 @@ AS $$
 DECLARE
     v_plans text[] := '{}';
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     -- Only rows of period resources change what is logged: a plan's gauge
     -- limit edited over 30000 subscribers took 0.4 s for nothing.
@@ -304,6 +331,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     PERFORM billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
     RETURN NULL;
@@ -350,6 +380,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.limit_log') THEN
+        RETURN NULL;
+    END IF;
     PERFORM billing._take_limit_log_turn();
     RETURN NULL;
 END;
@@ -360,6 +393,19 @@ CREATE TRIGGER log_limits_turn BEFORE INSERT OR UPDATE OR DELETE ON billing.limi
     FOR EACH STATEMENT EXECUTE FUNCTION billing._take_limit_log_turn_first();
 CREATE TRIGGER log_limits_turn BEFORE INSERT OR UPDATE OR DELETE ON billing.plan_limits
     FOR EACH STATEMENT EXECUTE FUNCTION billing._take_limit_log_turn_first();
+-- ALWAYS, for changes made under session_replication_role = replica
+-- (billing._replicated_here).
+ALTER TABLE billing.subscriptions
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
+ALTER TABLE billing.limit_overrides
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_delete, ENABLE ALWAYS TRIGGER log_limits_truncate,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
+ALTER TABLE billing.plan_limits
+    ENABLE ALWAYS TRIGGER log_limits_insert, ENABLE ALWAYS TRIGGER log_limits_update,
+    ENABLE ALWAYS TRIGGER log_limits_delete, ENABLE ALWAYS TRIGGER log_limits_truncate,
+    ENABLE ALWAYS TRIGGER log_limits_turn;
 
 -- Closed periods a change of schedule takes out of usage
 -- (045_period_changes.sql).
@@ -1982,6 +2028,16 @@ $$;
 CREATE TRIGGER subscription_tenant_kept
     BEFORE UPDATE OF tenant_id ON billing.subscriptions
     FOR EACH ROW EXECUTE FUNCTION billing._subscription_tenant_kept();
+
+-- The guards fire under session_replication_role = replica too: a bulk
+-- loader's change is refused like any other (until 2026-12-06 a tenant id
+-- changed or a resource renamed there went through, and the rename could
+-- not be undone; a helper's hunt).  A change logical replication applies
+-- was refused on the publisher already.
+ALTER TABLE billing.resources
+    ENABLE ALWAYS TRIGGER resource_change_allowed,
+    ENABLE ALWAYS TRIGGER resources_truncate_allowed;
+ALTER TABLE billing.subscriptions ENABLE ALWAYS TRIGGER subscription_tenant_kept;
 REVOKE ALL ON FUNCTION billing._subscription_tenant_kept() FROM PUBLIC;
 
 -- A plan no period can be computed for ('-1 month 31 days') is refused when
@@ -2089,6 +2145,9 @@ AS $$
 DECLARE
     v_new_interval interval;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     -- A tenant moving to another plan locks that plan's row first: an edit
     -- of its interval (which carries the plan's subscribers) either
     -- committed before, and the interval is read here as it left it, or
@@ -2123,6 +2182,9 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     -- The subscribers are locked, and those another transaction was moving
     -- read as it left them (FOR UPDATE checks each row it waited for again):
     -- one that left the plan meanwhile is not carried a second time (its
@@ -2207,6 +2269,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF billing._replicated_here('billing.ended_subscriptions') THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'TRUNCATE' THEN
         -- With the latest snapshot (the TRUNCATE holds the table's ACCESS
         -- EXCLUSIVE lock, so it sees every subscription it empties), not a
@@ -2249,6 +2314,9 @@ DECLARE
     v_ended billing.ended_subscriptions;
     v_new_interval interval;
 BEGIN
+    IF billing._replicated_here('billing.usage_parts') THEN
+        RETURN NULL;
+    END IF;
     DELETE FROM billing.ended_subscriptions e WHERE e.tenant_id = NEW.tenant_id
     RETURNING * INTO v_ended;
     IF NOT FOUND THEN
@@ -2317,6 +2385,18 @@ CREATE TRIGGER history_truncate_allowed
 CREATE TRIGGER history_truncate_allowed
     BEFORE TRUNCATE ON billing.ended_subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION billing._history_truncate_allowed();
+
+-- ALWAYS: see billing._replicated_here.
+ALTER TABLE billing.subscriptions
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period,
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period_on_return,
+    ENABLE ALWAYS TRIGGER keep_ended_schedule,
+    ENABLE ALWAYS TRIGGER keep_ended_schedules_on_truncate;
+ALTER TABLE billing.plans
+    ENABLE ALWAYS TRIGGER carry_usage_to_new_period,
+    ENABLE ALWAYS TRIGGER history_truncate_allowed;
+ALTER TABLE billing.closed_periods ENABLE ALWAYS TRIGGER history_truncate_allowed;
+ALTER TABLE billing.ended_subscriptions ENABLE ALWAYS TRIGGER history_truncate_allowed;
 REVOKE ALL ON FUNCTION billing._history_truncate_allowed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
     billing._keep_ended_schedule(text, text, timestamptz, interval),
