@@ -82,6 +82,33 @@ INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 600);
 SELECT hard_limit, logged_at - now() < interval '1 minute' AS dated_now
   FROM billing.limit_log WHERE tenant_id = 'h_log' AND logged_at >= now() ORDER BY logged_at;
 ROLLBACK;
+-- The time and the turn are kept where no role can set them: until
+-- 2026-12-06 they were custom settings, and a role allowed to edit limits
+-- set the time to date its change in a closed period (usage_history then
+-- showed the new limit there), or marked the turn taken to log without
+-- waiting (a helper's hunt).  Also across savepoints: a turn rolled back
+-- with its savepoint is taken again.
+BEGIN;
+SET LOCAL zechat_billing_limit_log.at = '2000-01-01 00:00:00+00';
+SET LOCAL zechat_billing_limit_log.turn = 'taken';
+SELECT turns AS turns_before FROM billing.limit_log_turn \gset
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 650);
+SELECT hard_limit, logged_at - now() < interval '1 minute' AS dated_now
+  FROM billing.limit_log WHERE tenant_id = 'h_log' AND hard_limit = 650;
+SAVEPOINT turn_taken;
+DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_log';
+ROLLBACK TO turn_taken;
+SELECT turns - :turns_before AS turns_taken FROM billing.limit_log_turn;
+ROLLBACK;
+BEGIN;
+SELECT turns AS turns_before FROM billing.limit_log_turn \gset
+SAVEPOINT first_change;
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 660);
+ROLLBACK TO first_change;
+INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 670);
+SELECT turns - :turns_before AS turns_taken FROM billing.limit_log_turn;
+SELECT hard_limit FROM billing.limit_log WHERE tenant_id = 'h_log' AND hard_limit IN (660, 670);
+ROLLBACK;
 -- An override moved to another tenant logs both: the one it leaves falls
 -- back to its plan's limit (until 2026-12-05 only the new one was logged,
 -- and usage_history kept showing the override for the old one).

@@ -6,6 +6,7 @@
 #include "config_invalidation.hpp"
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
+#include "limit_log_marks.hpp"
 #include "trigger_layout.hpp"
 #include "partition_moves.hpp"
 #include "pending_usage.hpp"
@@ -79,5 +80,6 @@ void _PG_init(void)
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
     CacheRegisterSyscacheCallback(AUTHOID, zechat::billing::pg::on_role_invalidation, (Datum)0);
     zechat::billing::pg::register_pending_usage_callbacks();
+    zechat::billing::pg::register_limit_log_mark_callbacks();
     zechat::billing::pg::register_statement_nesting_hook();
 }

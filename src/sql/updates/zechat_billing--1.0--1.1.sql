@@ -148,35 +148,19 @@ COMMENT ON TABLE billing.limit_log IS
 SELECT pg_catalog.pg_extension_config_dump('billing.limit_log', '');
 
 -- When this transaction's changes of limits are logged: the time of its
--- first change (clock_timestamp), not of its start.  A change takes effect
+-- first change (the clock's), not of its start.  A change takes effect
 -- when it commits, and one begun in a period that ended before the change
 -- was made must not be dated in it, as it was until 2026-12-04
 -- (usage_history then showed that period under the new limit).  One time
--- for the whole transaction, kept in a setting local to it, so that its
--- statements log only what it commits (TRUNCATE plan_limits then INSERT
--- them again logs the limits once, not 0 in between); a savepoint rolled
--- back forgets it with the rows it logged.
+-- for the whole transaction, so that its statements log only what it
+-- commits (TRUNCATE plan_limits then INSERT them again logs the limits
+-- once, not 0 in between); a savepoint rolled back forgets it with the
+-- rows it logged.  Kept in the backend (src/pg/limit_log_marks.hpp), where
+-- no role can set it.
 CREATE FUNCTION billing._limit_log_time()
 RETURNS timestamptz
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
--- Written and read back as text: in ISO, with the zone as a number.  The
--- session's DateStyle wrote a zone abbreviation ('SQL': 'CST' in
--- Asia/Shanghai), which reads back as another zone's (US Central): until
--- 2026-12-05 such an administrator's change was dated 14 hours ahead, and
--- usage_history showed its limit for periods before it.
-SET datestyle = 'ISO, YMD'
-AS $$
-DECLARE
-    v_at text := current_setting('zechat_billing_limit_log.at', true);
-BEGIN
-    IF v_at IS NULL OR v_at = '' THEN
-        v_at := clock_timestamp()::text;
-        PERFORM set_config('zechat_billing_limit_log.at', v_at, true);
-    END IF;
-    RETURN v_at::timestamptz;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'zb_limit_log_time'
+LANGUAGE C VOLATILE;
 
 -- Transactions that log limits take turns, each holding the turn until it
 -- ends: it updates the one row of billing.limit_log_turn before it reads
@@ -199,19 +183,23 @@ COMMENT ON TABLE billing.limit_log_turn IS
     'One row, updated by each transaction that logs limits into billing.limit_log, so that they log one at a time.';
 INSERT INTO billing.limit_log_turn DEFAULT VALUES;
 
--- Once per transaction (marked in a setting local to it): the row stays
--- locked until it ends, and updating one row again and again in one
--- transaction makes each update walk the versions before it.  A savepoint
--- rolled back gives up the lock and the mark together.
+-- Once per transaction (marked in the backend, src/pg/limit_log_marks.hpp):
+-- the row stays locked until it ends, and updating one row again and again
+-- in one transaction makes each update walk the versions before it.  A
+-- savepoint rolled back gives up the lock and the mark together.
+CREATE FUNCTION billing._limit_log_turn_to_take()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'zb_limit_log_turn_to_take'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION billing._take_limit_log_turn()
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('zechat_billing_limit_log.turn', true) IS DISTINCT FROM 'taken' THEN
+    IF billing._limit_log_turn_to_take() THEN
         UPDATE billing.limit_log_turn SET turns = turns + 1;
-        PERFORM set_config('zechat_billing_limit_log.turn', 'taken', true);
     END IF;
 END;
 $$;
@@ -494,7 +482,8 @@ COMMENT ON VIEW billing.usage_history IS
     'Usage of closed billing periods (period resources), with the limit as it stood when each closed.';
 -- A few rows, as the planner is told (050_reporting.sql).
 ALTER FUNCTION billing._pending_usage(text) ROWS 4;
-REVOKE ALL ON FUNCTION billing._limit_log_time(), billing._take_limit_log_turn(),
+REVOKE ALL ON FUNCTION billing._limit_log_time(), billing._limit_log_turn_to_take(),
+    billing._take_limit_log_turn(),
     billing._log_limits(text[]),
     billing._log_limits_of_tenants(), billing._log_limits_of_plans(),
     billing._log_limits_of_all(), billing._take_limit_log_turn_first() FROM PUBLIC;
