@@ -93,7 +93,7 @@ SET LOCAL zechat_billing_limit_log.at = '2000-01-01 00:00:00+00';
 SET LOCAL zechat_billing_limit_log.turn = 'taken';
 SELECT turns AS turns_before FROM billing.limit_log_turn \gset
 INSERT INTO billing.limit_overrides VALUES ('h_log', 'messages', 650);
-SELECT hard_limit, logged_at - now() < interval '1 minute' AS dated_now
+SELECT hard_limit, logged_at >= now() AS dated_in_this_transaction
   FROM billing.limit_log WHERE tenant_id = 'h_log' AND hard_limit = 650;
 SAVEPOINT turn_taken;
 DELETE FROM billing.limit_overrides WHERE tenant_id = 'h_log';
