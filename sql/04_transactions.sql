@@ -199,3 +199,57 @@ SELECT sum(used) AS all_messages FROM billing.usage_overview
 COMMIT;
 SELECT sum(used) AS all_messages_committed FROM billing.usage
  WHERE tenant_id LIKE 't\_wide\_%' AND resource = 'messages';
+
+-- A transaction keeps no usage counter for a key whose consumption was
+-- refused or rolled back, in a subtransaction that first touched the key:
+-- in shared-memory mode a role allowed only to insert into an enforced
+-- table (every insert refused) looped over many tenants in one transaction
+-- and held every counter of the server until it ended, so that consumption
+-- in every database failed with 53400 (a helper's security hunt,
+-- 2026-12-06).  200 tenants: rows refused by a CHECK after the trigger
+-- counted them, and consumptions over the limit (PT402), each in its own
+-- exception block; a key consumed again and rolled back to a savepoint; one
+-- first consumed in a savepoint released into one rolled back.  Editing
+-- billing.usage_parts is refused while the transaction holds a counter
+-- (55006, see 15_hand_edits): here it goes through, in both modes.
+SELECT count(billing.subscribe('t_pin_' || g, 't_plan')) AS subscribed FROM generate_series(1, 200) g;
+CREATE TABLE t_pin_messages (tenant_id text NOT NULL, body text CHECK (body <> 'refused'));
+SELECT billing.enforce_quota('t_pin_messages', 'messages');
+BEGIN;
+DO $$
+DECLARE
+    refused int := 0;
+BEGIN
+    FOR g IN 1..200 LOOP
+        BEGIN
+            IF g % 2 = 0 THEN
+                INSERT INTO t_pin_messages VALUES ('t_pin_' || g, 'refused');
+            ELSE
+                PERFORM billing.consume_quota('t_pin_' || g, 'messages', 11);
+            END IF;
+        EXCEPTION WHEN check_violation OR sqlstate 'PT402' THEN
+            refused := refused + 1;
+        END;
+    END LOOP;
+    RAISE NOTICE '% of 200 refused', refused;
+END;
+$$;
+SAVEPOINT again;
+SELECT billing.consume_quota('t_pin_2', 'messages', 1) AS remaining;
+ROLLBACK TO SAVEPOINT again;
+SAVEPOINT outer_one;
+SAVEPOINT inner_one;
+SELECT billing.consume_quota('t_pin_3', 'messages', 1) AS remaining;
+RELEASE SAVEPOINT inner_one;
+ROLLBACK TO SAVEPOINT outer_one;
+SELECT count(*) AS tenants_with_usage FROM billing.usage_overview
+ WHERE tenant_id LIKE 't\_pin\_%' AND used <> 0;
+SELECT state, message FROM regress_util.error_of(
+    $$UPDATE billing.usage_parts SET used = used WHERE false$$);
+ROLLBACK;
+SELECT billing.consume_quota('t_pin_2', 'messages', 1) AS remaining;
+INSERT INTO t_pin_messages VALUES ('t_pin_4', 'kept');
+SELECT tenant_id, used FROM billing.usage_overview
+ WHERE tenant_id LIKE 't\_pin\_%' AND resource = 'messages' AND used <> 0 ORDER BY 1;
+SELECT billing.unenforce_quota('t_pin_messages', 'messages');
+DROP TABLE t_pin_messages;

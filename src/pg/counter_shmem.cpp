@@ -566,6 +566,13 @@ void counter_drop_part(CounterEntry* entry, int64 reserved, int64 released, int6
     counter_settle(entry, reserved, released, false, false, 0, false, carry_excluded, drawn);
 }
 
+void counter_unpin(CounterEntry* entry)
+{
+    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    counter_table()->unpin(entry);
+    LWLockRelease(shared_counters->lock);
+}
+
 void counter_take_back_reservation(CounterEntry* entry, int64 amount)
 {
     counter_settle(entry, amount, 0, false, false);

@@ -46,8 +46,8 @@ void request_counter_shmem();
 bool counter_shmem_available();
 
 // The key's counter, loaded if needed, pinned for the calling transaction
-// (unpinned by counter_settle_transaction).  Raises 53400 when every
-// entry is in use.
+// (unpinned by counter_settle_transaction, or earlier by counter_unpin).
+// Raises 53400 when every entry is in use.
 CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 
 // Whether the key has a counter now (a moment later it may have one, or
@@ -158,6 +158,13 @@ void counter_settle_transaction(CounterEntry* entry, int64 reserved, int64 relea
 // counter) is given back, as not passed; the pin stays.
 void counter_drop_part(CounterEntry* entry, int64 reserved, int64 released, int64 carry_excluded,
                        int64 drawn);
+
+// The subtransaction that pinned the entry rolled back, and the
+// transaction holds nothing on it any more: the pin goes before the
+// transaction ends, so that the entry can be evicted (a loop of refused
+// consumptions over many tenants would otherwise keep every counter of the
+// server from other transactions until it ends).
+void counter_unpin(CounterEntry* entry);
 
 // A consumption taken back before the transaction ends: its reservation is
 // given back; the pin stays.

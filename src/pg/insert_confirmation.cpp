@@ -241,6 +241,17 @@ void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to)
     moves[move_count++] = UsageMove{moves_recorded++, from, to, GetCurrentSubTransactionId()};
 }
 
+bool unconfirmed_insert_refers_to(const PendingUsage* entry)
+{
+    for (int i = 0; i < unconfirmed_count; ++i)
+        if (unconfirmed[i].entry == entry)
+            return true;
+    for (int i = 0; i < move_count; ++i)
+        if (moves[i].from == entry || moves[i].to == entry)
+            return true;
+    return false;
+}
+
 void take_back_unwritten_inserts()
 {
     while (unconfirmed_count > 0)

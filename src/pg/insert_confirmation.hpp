@@ -128,6 +128,11 @@ int64 unconfirmed_amount(const PendingUsage* entry);
 // `to`'s now, unless the subtransaction that moved it rolls back.
 void retarget_unconfirmed(const PendingUsage* from, PendingUsage* to);
 
+// Whether an unconfirmed row is counted on the entry, or a move of such
+// rows names it (the entry is about to be forgotten: its address must not
+// be held).
+bool unconfirmed_insert_refers_to(const PendingUsage* entry);
+
 // Subtransaction end: entries follow a committed one into its parent and
 // go with an aborted one.
 void unconfirmed_inserts_at_subxact_end(bool commit, SubTransactionId subxact,

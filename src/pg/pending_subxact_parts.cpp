@@ -3,6 +3,7 @@
 
 #include "../core/net_change.hpp"
 #include "counter_shmem.hpp"
+#include "insert_confirmation.hpp"
 #include "refusal.hpp"
 
 extern "C" {
@@ -173,12 +174,44 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
             top->subxact = parent;
         }
     }
-    if (entry->lock_subxact == subxact)
-        entry->lock_subxact = parent;
+    if (entry->hold_subxact == subxact)
+        entry->hold_subxact = parent;
     if (entry->moved_out_subxact == subxact)
         entry->moved_out_subxact = parent;
     if (entry->carry_subxact == subxact)
         entry->carry_subxact = parent;
+}
+
+namespace {
+
+// Shared-memory mode: nothing of the transaction is left on the entry: no
+// change (reserved, released, drawn, corrected or carried for alerts), no
+// move or carry of its counter, nothing of the commit, and no unconfirmed
+// row counted on it or moved to or from it (those of the subtransaction
+// rolled back went first; others cannot name an entry pinned after them,
+// checked all the same, as they hold its address).
+bool holds_nothing(const PendingUsage* entry)
+{
+    return entry->parts == nullptr && entry->consumed == 0 && entry->released == 0 &&
+           entry->drawn == 0 && entry->alert_carried == 0 && entry->alert_corrected_after == 0 &&
+           entry->moved_out_subxact == InvalidSubTransactionId &&
+           entry->carry_subxact == InvalidSubTransactionId && entry->carry_excluded == 0 &&
+           entry->committing == 0 && entry->written == 0 && !entry->part_written &&
+           !entry->passed && !unconfirmed_insert_refers_to(entry);
+}
+
+} // namespace
+
+bool release_hold_after_rollback(PendingUsage* entry)
+{
+    if (!counter_shmem_available())
+        return true;
+    if (!holds_nothing(entry))
+        return false;
+    if (entry->counter != nullptr)
+        counter_unpin(entry->counter);
+    entry->counter = nullptr;
+    return true;
 }
 
 } // namespace zechat::billing::pg

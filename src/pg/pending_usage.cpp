@@ -144,7 +144,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         touched[touched_count++] = entry;
         entry->counter = nullptr;
         entry->base_used = 0;
-        entry->lock_subxact = GetCurrentSubTransactionId();
+        entry->hold_subxact = GetCurrentSubTransactionId();
         entry->consumed = 0;
         entry->released = 0;
         entry->drawn = 0;
@@ -207,6 +207,7 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
         // table waits for this transaction, as for lock mode's, instead of
         // taking the table away from under its commit.
         lock_usage_parts_for_writing();
+        entry->hold_subxact = GetCurrentSubTransactionId();
         entry->counter = pin_counter(key, period_start);
     }
     return entry;

@@ -94,10 +94,11 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
             continue;
         }
         take_back_subxact(entry, subxact);
-        // Lock mode: the row lock goes with the aborted subtransaction:
-        // forget the key, the next consumption locks and reads it again.
-        // (A pinned counter stays pinned until the transaction ends.)
-        if (!counter_shmem_available() && entry->lock_subxact == subxact)
+        // The key's hold goes with the subtransaction that took it: lock
+        // mode's row lock (the next consumption locks and reads it again),
+        // and shared-memory mode's pin once nothing else of the transaction
+        // is on the key (the next consumption pins it again).
+        if (entry->hold_subxact == subxact && release_hold_after_rollback(entry))
             untrack(i);
         else
             ++i;

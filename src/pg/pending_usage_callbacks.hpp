@@ -17,9 +17,11 @@
 // - XACT_EVENT_COMMIT, ABORT and PREPARE never raise: the counters get this
 //   transaction's part (or nothing) and their pins back (settle_counters),
 //   and every entry is forgotten.
-// - A subtransaction that aborts takes its parts back (lock mode also
-//   forgets a key whose row lock went with it); one that commits hands them
-//   to its parent (pending_subxact_parts.cpp).
+// - A subtransaction that aborts takes its parts back, and forgets a key
+//   it took the hold of (lock mode's row lock, which went with it;
+//   shared-memory mode's pin of the counter, given back, when nothing else
+//   of the transaction is on the key); one that commits hands them to its
+//   parent (pending_subxact_parts.cpp).
 #pragma once
 
 namespace zechat::billing::pg {

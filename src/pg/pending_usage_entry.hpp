@@ -35,11 +35,16 @@ struct SubxactPart {
 };
 
 struct PendingUsage {
-    PendingKey key;                // hash key, must be first
-    CounterEntry* counter;         // shared-memory mode, once pinned
-    int64 base_used;               // lock mode
-    SubTransactionId lock_subxact; // lock mode: the subtransaction holding the row lock
-    int64 consumed;                // sums of all parts
+    PendingKey key;        // hash key, must be first
+    CounterEntry* counter; // shared-memory mode, once pinned
+    int64 base_used;       // lock mode
+    // The subtransaction holding the key for this transaction: lock mode's
+    // row lock, shared-memory mode's pin of its counter (or the attempt at
+    // one).  Rolled back, the entry is forgotten: in lock mode at once, in
+    // shared-memory mode once nothing of the transaction is left on the key
+    // (release_hold_after_rollback).
+    SubTransactionId hold_subxact;
+    int64 consumed; // sums of all parts
     int64 released;
     // Shared-memory mode: what its releases drew on committed usage
     // (CounterTable::release), given back to the counter when it ends, or
@@ -119,6 +124,16 @@ bool has_change(const PendingUsage* entry);
 // (its part is handed to the parent's).
 void take_back_subxact(PendingUsage* entry, SubTransactionId subxact);
 void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactionId parent);
+
+// The subtransaction holding the entry's key (hold_subxact) rolled back,
+// and take_back_subxact() took its part back: true when the entry is to be
+// forgotten.  Lock mode: always (its row lock went with it).
+// Shared-memory mode: when the transaction holds nothing else on the key
+// (all it did there was in that subtransaction, or it never got the
+// counter), its pin is given back first, so that a transaction whose
+// consumptions were refused or rolled back does not keep counters from
+// other transactions until it ends.  Never raises.
+bool release_hold_after_rollback(PendingUsage* entry);
 
 // pending_alerts.cpp, at commit: the terms read again, the thresholds
 // crossed, and their alerts recorded.
