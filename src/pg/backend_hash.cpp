@@ -35,7 +35,7 @@ HTAB* create_backend_hash(const char* name, long initial_size, Size key_size, Si
     return hash_create(name, initial_size, &ctl, flags);
 }
 
-void evict_entries(HTAB* table, long keep)
+void evict_entries(HTAB* table, long keep, void (*before_removal)(void* entry))
 {
     long entries = hash_get_num_entries(table);
     if (entries <= keep)
@@ -44,6 +44,8 @@ void evict_entries(HTAB* table, long keep)
     hash_seq_init(&scan, table);
     // Removing the entry a scan just returned is allowed (dynahash.c).
     while (void* entry = hash_seq_search(&scan)) {
+        if (before_removal != nullptr)
+            before_removal(entry);
         (void)hash_search(table, entry, HASH_REMOVE, nullptr);
         if (--entries <= keep) {
             hash_seq_term(&scan);

@@ -22,7 +22,8 @@ HTAB* create_backend_hash(const char* name, long initial_size, Size key_size, Si
 // the order of their hashes: the same keys go each time and the others
 // stay, where a sweep over more keys than fit would find none of them if
 // the least recently used went first (and a key met all the time costs one
-// read per eviction at most).  Pointers to entries are invalid after it.
-void evict_entries(HTAB* table, long keep);
+// read per eviction at most).  `before_removal`, if given, sees each entry
+// before it goes.  Pointers to entries are invalid after it.
+void evict_entries(HTAB* table, long keep, void (*before_removal)(void* entry) = nullptr);
 
 } // namespace zechat::billing::pg

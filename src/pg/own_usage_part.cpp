@@ -57,7 +57,7 @@ struct PartKey {
 //
 // In shared-memory mode a location may also come from the predecessor
 // under the same BackendId (shared_hints.hpp), which published what it
-// knew when it exited or emptied its cache: then the rewrite shows as
+// knew when it exited or let it go from its cache: then the rewrite shows as
 // another relfilenode (the catalog generation is this backend's own), and
 // the xid's age is bounded when it is published and when it is taken
 // (location_from_hint), so that an xmin can never have come round again.
@@ -99,8 +99,10 @@ PartKey make_part_key(const QuotaKey& key, TimestampTz period_start, int writer)
 
 // A backend that writes for many tenants must not grow without bound (the
 // parts of past billing periods are never written again): past this many
-// entries the cache starts over, and parts are found again by primary key.
+// entries a sixteenth of them go (evict_entries), and those parts are found
+// again from their hints or by primary key.
 constexpr long max_remembered_parts = 20000;
+constexpr long parts_kept_on_eviction = max_remembered_parts - max_remembered_parts / 16;
 
 // Hints older than this many transactions are not published or taken: an
 // xmin is unambiguous within 2^31 transactions of the next one.
@@ -118,9 +120,26 @@ PartHintKey hint_key(const PartKey& key)
     return hint_key;
 }
 
-// Shared-memory mode: hands what the cache knows of this backend's parts
-// to its successor.  Only shared memory is touched (no catalog, no error):
-// also called at the backend's exit.
+// Shared-memory mode: hands what the cache knows of one of this backend's
+// parts to its successor, if the location is young enough (`next`: the
+// next transaction id, read once for many).  Only shared memory is
+// touched (no catalog, no error).
+void publish_location(const PartLocation& location, FullTransactionId next)
+{
+    if (location.key.writer <= 0 || !ItemPointerIsValid(&location.tid) ||
+        !TransactionIdIsNormal(location.xmin) || !OidIsValid(location.relfilenode) ||
+        XidFromFullTransactionId(next) - location.xmin >= max_hint_age)
+        return;
+    PartHint hint;
+    std::memset(&hint, 0, sizeof hint);
+    hint.tid = location.tid;
+    hint.xmin = location.xmin;
+    hint.relfilenode = location.relfilenode;
+    hint.published_next_xid = U64FromFullTransactionId(next);
+    publish_part_hint(hint_key(location.key), hint);
+}
+
+// All of them: also called at the backend's exit.
 void publish_locations()
 {
     if (locations == nullptr || !shared_hints_available())
@@ -128,19 +147,16 @@ void publish_locations()
     FullTransactionId next = ReadNextFullTransactionId();
     HASH_SEQ_STATUS scan;
     hash_seq_init(&scan, locations);
-    while (auto* location = static_cast<PartLocation*>(hash_seq_search(&scan))) {
-        if (location->key.writer <= 0 || !ItemPointerIsValid(&location->tid) ||
-            !TransactionIdIsNormal(location->xmin) || !OidIsValid(location->relfilenode) ||
-            XidFromFullTransactionId(next) - location->xmin >= max_hint_age)
-            continue;
-        PartHint hint;
-        std::memset(&hint, 0, sizeof hint);
-        hint.tid = location->tid;
-        hint.xmin = location->xmin;
-        hint.relfilenode = location->relfilenode;
-        hint.published_next_xid = U64FromFullTransactionId(next);
-        publish_part_hint(hint_key(location->key), hint);
-    }
+    while (auto* location = static_cast<PartLocation*>(hash_seq_search(&scan)))
+        publish_location(*location, next);
+}
+
+// Those evict_entries() lets go, as they go (evicted_next read before).
+FullTransactionId evicted_next;
+
+void publish_evicted_location(void* entry)
+{
+    publish_location(*static_cast<PartLocation*>(entry), evicted_next);
 }
 
 // A backend that exits in the middle of a transaction (FATAL, terminated)
@@ -167,15 +183,22 @@ void location_from_hint(PartLocation* location)
     location->relfilenode = hint.relfilenode;
 }
 
-// The cache, emptied when the catalog generation moved on or it is full.
+// The cache, emptied when the catalog generation moved on, a sixteenth of
+// it let go when it is full.
 HTAB* location_cache()
 {
     uint64 generation = billing_catalog_generation();
-    if (locations != nullptr && (locations_generation != generation ||
-                                 hash_get_num_entries(locations) >= max_remembered_parts)) {
+    if (locations != nullptr && locations_generation != generation) {
         publish_locations(); // each checked again by whoever takes it
         hash_destroy(locations);
         locations = nullptr;
+    } else if (locations != nullptr &&
+               hash_get_num_entries(locations) >= max_remembered_parts) {
+        bool publish = shared_hints_available();
+        if (publish)
+            evicted_next = ReadNextFullTransactionId();
+        evict_entries(locations, parts_kept_on_eviction,
+                      publish ? publish_evicted_location : nullptr);
     }
     if (!publishes_at_exit && shared_hints_available()) {
         before_shmem_exit(publish_locations_at_exit, (Datum)0);

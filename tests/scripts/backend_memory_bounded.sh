@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A backend that serves many tenants keeps what it caches per tenant (terms,
 # where its part of each key's usage is) within bounds: past 20000 entries
-# the terms cache lets a sixteenth of them go (tenant_terms.cpp), the
-# location cache starts over (own_usage_part.cpp).  One session of a
+# each cache lets a sixteenth of them go (tenant_terms.cpp,
+# own_usage_part.cpp).  One session of a
 # shared-memory-mode server consumes for 25000 tenants, one transaction
 # each; then no cache of the extension may use more than 20000 entries'
 # worth of memory (the terms cache uses about 4.3 MB, 213 bytes an entry;
