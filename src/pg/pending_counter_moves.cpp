@@ -24,13 +24,19 @@ void confirm_admission_period(PendingUsage* entry)
 
 void move_counter_usage_out(PendingUsage* entry)
 {
-    if (entry->moved_out_subxact == InvalidSubTransactionId)
+    if (entry->moved_out_subxact == InvalidSubTransactionId) {
+        make_room_for_subxact_record();
         entry->moved_out_subxact = GetCurrentSubTransactionId();
+        note_subxact_state(entry, entry->moved_out_subxact);
+    }
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
 }
 
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
 {
+    // Room first: once the counter is carried, its undo must be recorded.
+    if (from->carry_subxact == InvalidSubTransactionId)
+        make_room_for_subxact_record();
     CarryUndo undo;
     counter_carry_in_flight(quota_key_of(from), from->counter, to, from->consumed, &undo);
     // A later move of the same counter in this transaction (back and forth)
@@ -38,6 +44,7 @@ void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
     if (from->carry_subxact == InvalidSubTransactionId) {
         from->carry_subxact = GetCurrentSubTransactionId();
         from->carry_undo = undo;
+        note_subxact_state(from, from->carry_subxact);
     }
     from->carry_excluded = from->consumed;
 }

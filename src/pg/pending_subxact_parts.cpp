@@ -40,7 +40,9 @@ SubxactPart* part_of_subxact(PendingUsage* entry, SubTransactionId subxact)
         link = &(*link)->outer;
     if (*link != nullptr && (*link)->subxact == subxact)
         return *link;
+    make_room_for_subxact_record();
     *link = new_part(subxact, *link);
+    note_subxact_state(entry, subxact);
     return *link;
 }
 
@@ -51,7 +53,9 @@ void prepare_pending_change(PendingUsage* entry)
     SubTransactionId current = GetCurrentSubTransactionId();
     if (entry->parts != nullptr && entry->parts->subxact == current)
         return;
+    make_room_for_subxact_record();
     entry->parts = new_part(current, entry->parts);
+    note_subxact_state(entry, current);
 }
 
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, int64 drawn_more)

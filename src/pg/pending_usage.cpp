@@ -70,6 +70,8 @@ void untrack(int i)
     forget_index_by_tenant();
     (void)hash_search(pending, &touched[i]->key, HASH_REMOVE, nullptr);
     touched[i] = touched[--touched_count];
+    if (i < touched_count)
+        touched[i]->touched_index = i;
 }
 
 namespace {
@@ -82,6 +84,7 @@ constexpr long pending_keep_limit = 1024;
 
 void forget_pending_usage()
 {
+    forget_subxact_records();
     if (touched_count == 0)
         return;
     forget_unconfirmed_inserts();
@@ -138,13 +141,24 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
                                       sizeof(PendingUsage), TopMemoryContext);
     }
     PendingKey k = make_key(key, period_start);
+    uint32 hash = get_hash_value(pending, &k);
+    auto* entry = static_cast<PendingUsage*>(
+        hash_search_with_hash_value(pending, &k, hash, HASH_FIND, found));
+    if (*found)
+        return entry;
+    // Room first: once the entry is in the table, recording it in the
+    // array and its hold's subtransaction must not fail.
     make_room_to_track();
-    auto* entry = static_cast<PendingUsage*>(hash_search(pending, &k, HASH_ENTER, found));
+    make_room_for_subxact_record();
+    SubTransactionId current = GetCurrentSubTransactionId();
+    entry = static_cast<PendingUsage*>(
+        hash_search_with_hash_value(pending, &k, hash, HASH_ENTER, found));
     if (!*found) {
+        entry->touched_index = touched_count;
         touched[touched_count++] = entry;
         entry->counter = nullptr;
         entry->base_used = 0;
-        entry->hold_subxact = GetCurrentSubTransactionId();
+        entry->hold_subxact = current;
         entry->consumed = 0;
         entry->released = 0;
         entry->drawn = 0;
@@ -168,6 +182,10 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->move_epoch_admitted = 0;
         entry->crossed = 0;
         entry->used_at_commit = 0;
+        entry->record_count = 0;
+        entry->newest_record = InvalidSubTransactionId;
+        entry->leaving = false;
+        note_subxact_state(entry, current);
     }
     return entry;
 }
@@ -207,7 +225,9 @@ PendingUsage* track_counter_usage(const QuotaKey& key, TimestampTz period_start)
         // table waits for this transaction, as for lock mode's, instead of
         // taking the table away from under its commit.
         lock_usage_parts_for_writing();
+        make_room_for_subxact_record();
         entry->hold_subxact = GetCurrentSubTransactionId();
+        note_subxact_state(entry, entry->hold_subxact);
         entry->counter = pin_counter(key, period_start);
     }
     return entry;

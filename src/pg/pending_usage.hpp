@@ -33,7 +33,8 @@
 //
 // Savepoints: each entry keeps, per subtransaction, what it consumed and
 // released there.  Aborting a subtransaction takes its part back (and off
-// the counter); committing one hands its part to the parent.
+// the counter); committing one hands its part to the parent.  Either
+// visits only the keys the subtransaction touched.
 //
 // This header: the table of entries and what a caller reads of one.  The
 // changes: pending_changes.hpp; alerts: pending_alerts.hpp; moves of a

@@ -24,6 +24,7 @@ void on_transaction_event(XactEvent event, void*)
         if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
             event == XACT_EVENT_PREPARE) {
             end_own_usage_part_writes(event == XACT_EVENT_COMMIT);
+            forget_subxact_records(); // none left, but perhaps their memory
             forget_unconfirmed_inserts();
             forget_uncounted_rows();
             forget_held_updates();
@@ -84,25 +85,14 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
     if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
         return;
     // First: an aborted subtransaction's unconfirmed rows point at entries
-    // the loop below may untrack.
+    // its end below may untrack.
     unconfirmed_inserts_at_subxact_end(event == SUBXACT_EVENT_COMMIT_SUB, subxact, parent);
-    for (int i = 0; i < touched_count;) {
-        PendingUsage* entry = touched[i];
-        if (event == SUBXACT_EVENT_COMMIT_SUB) {
-            hand_to_parent(entry, subxact, parent);
-            ++i;
-            continue;
-        }
-        take_back_subxact(entry, subxact);
-        // The key's hold goes with the subtransaction that took it: lock
-        // mode's row lock (the next consumption locks and reads it again),
-        // and shared-memory mode's pin once nothing else of the transaction
-        // is on the key (the next consumption pins it again).
-        if (entry->hold_subxact == subxact && release_hold_after_rollback(entry))
-            untrack(i);
-        else
-            ++i;
-    }
+    // Only the entries with state of this subtransaction, not every key the
+    // transaction touched (pending_subxact_records.cpp).
+    if (event == SUBXACT_EVENT_COMMIT_SUB)
+        hand_subxact_to_parent(subxact, parent);
+    else
+        take_back_subxact_of_entries(subxact);
 }
 
 } // namespace

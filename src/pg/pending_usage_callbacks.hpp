@@ -21,7 +21,8 @@
 //   it took the hold of (lock mode's row lock, which went with it;
 //   shared-memory mode's pin of the counter, given back, when nothing else
 //   of the transaction is on the key); one that commits hands them to its
-//   parent (pending_subxact_parts.cpp).
+//   parent (pending_subxact_parts.cpp).  Either visits only the keys with
+//   something of that subtransaction (pending_subxact_records.cpp).
 #pragma once
 
 namespace zechat::billing::pg {

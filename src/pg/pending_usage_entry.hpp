@@ -99,6 +99,13 @@ struct PendingUsage {
     uint32 move_epoch_admitted; // see note_admission_epoch
     uint32 crossed;             // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
+    // Its place in touched[] (kept by untrack), and its records of state
+    // tied to a subtransaction (pending_subxact_records.cpp): how many, and
+    // the subtransaction of the newest, or InvalidSubTransactionId.
+    int touched_index;
+    int record_count;
+    SubTransactionId newest_record;
+    bool leaving; // the subtransaction rolled back took it (while that ends)
 };
 
 // pending_usage.cpp: the entries this transaction touched, in the order it
@@ -108,6 +115,7 @@ extern PendingUsage** touched;
 extern int touched_count;
 
 // Removes touched[i]; the last one takes its place (see pending_usage.cpp).
+// An entry's records (below) go first.
 void untrack(int i);
 
 // Forgets every entry: the transaction ended.
@@ -118,6 +126,25 @@ QuotaKey quota_key_of(const PendingUsage* entry);
 // Whether anything is consumed or released on the entry (lock mode: since
 // its last write).
 bool has_change(const PendingUsage* entry);
+
+// pending_subxact_records.cpp: which entries have state tied to each open
+// subtransaction other than the top level (a part, the hold, the mark of a
+// move or a carry), so that a subtransaction's end visits those entries
+// only, however many keys the transaction touched.
+//
+// Room for one more record; may raise: called before the state is set, so
+// that state is never left without its record.
+void make_room_for_subxact_record();
+// The entry now has state tied to `subxact` (an open subtransaction): notes
+// it, once per entry and subtransaction.  Never raises (room was made).
+void note_subxact_state(PendingUsage* entry, SubTransactionId subxact);
+// The subtransaction ended: each entry with state of it has it handed to
+// the parent (committed), or taken back and perhaps forgotten (rolled back:
+// take_back_subxact, release_hold_after_rollback).  Never raise.
+void hand_subxact_to_parent(SubTransactionId subxact, SubTransactionId parent);
+void take_back_subxact_of_entries(SubTransactionId subxact);
+// The transaction ended (every entry forgotten).
+void forget_subxact_records();
 
 // pending_subxact_parts.cpp: the subtransaction `subxact` rolled back (its
 // part is taken back, and off the counter), or committed into `parent`
