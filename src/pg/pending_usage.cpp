@@ -182,8 +182,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->move_epoch_admitted = 0;
         entry->crossed = 0;
         entry->used_at_commit = 0;
-        entry->record_count = 0;
-        entry->newest_record = InvalidSubTransactionId;
+        entry->subxact_marks = SubxactMarks{InvalidSubTransactionId, 0};
         entry->leaving = false;
         note_subxact_state(entry, current);
     }

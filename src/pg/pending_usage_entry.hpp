@@ -5,6 +5,7 @@
 #pragma once
 
 #include "../core/counter_table.hpp"
+#include "../core/subxact_records.hpp"
 #include "../core/tenant_key.hpp"
 #include "counter_shmem.hpp"
 #include "pending_usage.hpp"
@@ -100,11 +101,9 @@ struct PendingUsage {
     uint32 crossed;             // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
     // Its place in touched[] (kept by untrack), and its records of state
-    // tied to a subtransaction (pending_subxact_records.cpp): how many, and
-    // the subtransaction of the newest, or InvalidSubTransactionId.
+    // tied to a subtransaction (pending_subxact_records.cpp).
     int touched_index;
-    int record_count;
-    SubTransactionId newest_record;
+    SubxactMarks subxact_marks;
     bool leaving; // the subtransaction rolled back took it (while that ends)
 };
 
