@@ -90,6 +90,8 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
             return Consumed::retry;
         }
         out->refused_at = admission.new_used;
+        if (on_refusal == OnRefusal::return_false)
+            give_back_unused_pin(usage);
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
     }

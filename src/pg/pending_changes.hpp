@@ -38,4 +38,13 @@ void add_pending_usage(PendingUsage* entry, int64 delta);
 // bring it back.  Shared-memory mode also frees the reservation at once.
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
 
+// Shared-memory mode: a consumption refused without raising
+// (try_consume_quota) or a row's taken back (skipped by ON CONFLICT) that
+// leaves the transaction holding nothing on the key gives its counter's
+// pin back at once, keeping the entry with no counter (as one whose pin
+// failed): otherwise one transaction refused on many keys, with no
+// subtransaction rolled back, held their counters from every database
+// until it ended (a helper's review).  Never raises.
+void give_back_unused_pin(PendingUsage* entry);
+
 } // namespace zechat::billing::pg

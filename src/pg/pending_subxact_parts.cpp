@@ -206,6 +206,32 @@ bool holds_nothing(const PendingUsage* entry)
 
 } // namespace
 
+namespace {
+
+bool part_is_empty(const SubxactPart* part)
+{
+    return part->consumed == 0 && part->released == 0 && part->drawn == 0 && part->carried == 0 &&
+           part->corrected_after == 0;
+}
+
+} // namespace
+
+void give_back_unused_pin(PendingUsage* entry)
+{
+    if (!counter_shmem_available() || entry->counter == nullptr)
+        return;
+    for (const SubxactPart* part = entry->parts; part != nullptr; part = part->outer)
+        if (!part_is_empty(part))
+            return;
+    // Empty parts change nothing (the next change makes its own again); a
+    // record naming the entry may outlive them (pending_subxact_records.cpp).
+    entry->parts = nullptr;
+    if (!holds_nothing(entry))
+        return;
+    counter_unpin(entry->counter);
+    entry->counter = nullptr; // the next consumption pins it again
+}
+
 bool release_hold_after_rollback(PendingUsage* entry)
 {
     if (!counter_shmem_available())
