@@ -23,7 +23,7 @@ tenants=$(((keys + 2) / 3))
 
 install_build_dependencies
 build_and_install_extension
-start_cluster subxact_ends 54389 >/dev/null
+start_cluster subxact_ends 54386 >/dev/null
 createdb bench
 psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null <<SQL
 CREATE EXTENSION zechat_billing;
