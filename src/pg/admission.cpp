@@ -90,8 +90,6 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
             return Consumed::retry;
         }
         out->refused_at = admission.new_used;
-        if (on_refusal == OnRefusal::return_false)
-            give_back_unused_pin(usage);
         (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
         return Consumed::refused;
     }
@@ -258,6 +256,19 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
     // its counter pinned, by the refused attempt).
     correct_usage(key, terms.usage_period_start, amount, false, true);
     *tracked = find_pending_usage(key, terms.usage_period_start);
+}
+
+bool try_consume_quota(const QuotaKey& key, int64 amount)
+{
+    QuotaRemaining outcome;
+    if (consume_quota(key, amount, OnRefusal::return_false, &outcome))
+        return true;
+    if (counter_shmem_available()) {
+        TenantTerms terms = terms_for(key);
+        if (PendingUsage* entry = find_pending_usage(key, terms.usage_period_start))
+            give_back_unused_pin(entry);
+    }
+    return false;
 }
 
 bool check_quota(const QuotaKey& key, int64 amount)

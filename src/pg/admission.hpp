@@ -55,6 +55,13 @@ struct DeferredRefusal {
 void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
                                    DeferredRefusal* deferred);
 
+// try_consume_quota(): consume_quota(..., OnRefusal::return_false, ...),
+// and a refusal that leaves the transaction holding nothing on the key
+// gives its counter's pin back at once (shared-memory mode): otherwise one
+// transaction refused on many keys held their counters from every database
+// until it ended (a helper's review, 2026-12-06).
+bool try_consume_quota(const QuotaKey& key, int64 amount);
+
 // Would `amount` fit now?  Reads only.
 bool check_quota(const QuotaKey& key, int64 amount);
 

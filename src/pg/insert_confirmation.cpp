@@ -86,7 +86,6 @@ void take_back(int i)
     remove_unconfirmed(i);
     if (row.amount > 0)
         take_back_consumption(entry, row.subxact, row.amount);
-    give_back_unused_pin(entry);
 }
 
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:

@@ -38,13 +38,10 @@ void add_pending_usage(PendingUsage* entry, int64 delta);
 // bring it back.  Shared-memory mode also frees the reservation at once.
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
 
-// Shared-memory mode: a consumption refused without raising
-// (try_consume_quota) or a row's taken back (skipped by ON CONFLICT) that
-// leaves the transaction holding nothing on the key gives its counter's
-// pin back at once, keeping the entry with no counter (as one whose pin
-// failed): otherwise one transaction refused on many keys, with no
-// subtransaction rolled back, held their counters from every database
-// until it ended (a helper's review).  Never raises.
+// Shared-memory mode: when the transaction holds nothing on the entry's
+// key (a try_consume_quota() refusal), its counter's pin goes at once and
+// its empty parts are freed, the entry kept with no counter (as one whose
+// pin failed; the next consumption pins again).  Never raises.
 void give_back_unused_pin(PendingUsage* entry);
 
 } // namespace zechat::billing::pg

@@ -225,7 +225,11 @@ void give_back_unused_pin(PendingUsage* entry)
             return;
     // Empty parts change nothing (the next change makes its own again); a
     // record naming the entry may outlive them (pending_subxact_records.cpp).
-    entry->parts = nullptr;
+    // Freed: a loop of refusals would otherwise leave one per call.
+    while (SubxactPart* part = entry->parts) {
+        entry->parts = part->outer;
+        pfree(part);
+    }
     if (!holds_nothing(entry))
         return;
     counter_unpin(entry->counter);

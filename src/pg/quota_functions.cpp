@@ -81,8 +81,7 @@ Datum try_consume_quota_body(FunctionCallInfo fcinfo)
     QuotaCall call = read_quota_call(fcinfo);
     if (!enforcement_enabled())
         PG_RETURN_BOOL(true);
-    QuotaRemaining remaining;
-    PG_RETURN_BOOL(consume_quota(call.key, call.amount, OnRefusal::return_false, &remaining));
+    PG_RETURN_BOOL(try_consume_quota(call.key, call.amount));
 }
 
 Datum release_quota_body(FunctionCallInfo fcinfo)
