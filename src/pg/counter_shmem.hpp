@@ -159,11 +159,11 @@ void counter_settle_transaction(CounterEntry* entry, int64 reserved, int64 relea
 void counter_drop_part(CounterEntry* entry, int64 reserved, int64 released, int64 carry_excluded,
                        int64 drawn);
 
-// The subtransaction that pinned the entry rolled back, and the
-// transaction holds nothing on it any more: the pin goes before the
-// transaction ends, so that the entry can be evicted (a loop of refused
-// consumptions over many tenants would otherwise keep every counter of the
-// server from other transactions until it ends).
+// The transaction holds nothing on the entry any more (the subtransaction
+// that pinned it rolled back, or try_consume_quota() was refused): the pin
+// goes before the transaction ends, so that the entry can be evicted (a
+// loop of refused consumptions over many tenants would otherwise keep every
+// counter of the server from other transactions until it ends).
 void counter_unpin(CounterEntry* entry);
 
 // A consumption taken back before the transaction ends: its reservation is

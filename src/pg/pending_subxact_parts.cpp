@@ -204,9 +204,18 @@ bool holds_nothing(const PendingUsage* entry)
            !entry->passed && !unconfirmed_insert_refers_to(entry);
 }
 
-} // namespace
-
-namespace {
+// Shared-memory mode: when the transaction holds nothing on the entry, its
+// pin goes and the entry keeps no counter (the next consumption pins it
+// again); true then.
+bool unpin_if_holding_nothing(PendingUsage* entry)
+{
+    if (!holds_nothing(entry))
+        return false;
+    if (entry->counter != nullptr)
+        counter_unpin(entry->counter);
+    entry->counter = nullptr;
+    return true;
+}
 
 bool part_is_empty(const SubxactPart* part)
 {
@@ -230,22 +239,12 @@ void give_back_unused_pin(PendingUsage* entry)
         entry->parts = part->outer;
         pfree(part);
     }
-    if (!holds_nothing(entry))
-        return;
-    counter_unpin(entry->counter);
-    entry->counter = nullptr; // the next consumption pins it again
+    (void)unpin_if_holding_nothing(entry);
 }
 
 bool release_hold_after_rollback(PendingUsage* entry)
 {
-    if (!counter_shmem_available())
-        return true;
-    if (!holds_nothing(entry))
-        return false;
-    if (entry->counter != nullptr)
-        counter_unpin(entry->counter);
-    entry->counter = nullptr;
-    return true;
+    return !counter_shmem_available() || unpin_if_holding_nothing(entry);
 }
 
 } // namespace zechat::billing::pg
