@@ -1088,3 +1088,24 @@ DROP FUNCTION billing._execute_after_locks(text, text, text),
               billing._enforcement_as_in_snapshot(oid, boolean),
               billing._set_usage(text, text, text, bigint),
               billing._adjust_usage(text, text, text, bigint);
+
+-- The backfill names the tenants its gauge leaves over their limit (the
+-- first ten of them): from then on their inserts are refused.  A tenant at
+-- its limit, or unlimited, is not over it.
+BEGIN;
+INSERT INTO billing.plans (plan_id, name) VALUES ('e_tiny', 'Tiny');
+INSERT INTO billing.plan_limits VALUES ('e_tiny', 'storage', 10);
+SELECT count(billing.subscribe(t, 'e_tiny'))
+  FROM (SELECT 'e_over_' || lpad(n::text, 2, '0') FROM generate_series(1, 12) n
+        UNION ALL VALUES ('e_at_limit'), ('e_unlimited')) s(t);
+INSERT INTO billing.limit_overrides VALUES ('e_unlimited', 'storage', NULL);
+CREATE TABLE e_over_files (tenant_id text, bytes int);
+INSERT INTO e_over_files SELECT 'e_over_' || lpad(n::text, 2, '0'), 11 FROM generate_series(1, 12) n;
+INSERT INTO e_over_files VALUES ('e_at_limit', 10), ('e_unlimited', 1000);
+SELECT billing.enforce_quota('e_over_files', 'storage', amount_column => 'bytes');
+SELECT billing.unenforce_quota('e_over_files', 'storage');
+DELETE FROM e_over_files WHERE tenant_id > 'e_over_01';
+SELECT billing.enforce_quota('e_over_files', 'storage', amount_column => 'bytes');
+SELECT regress_util.sqlstate_of($$INSERT INTO e_over_files VALUES ('e_over_01', 0)$$);
+SELECT regress_util.sqlstate_of($$INSERT INTO e_over_files VALUES ('e_over_01', 1)$$);
+ROLLBACK;

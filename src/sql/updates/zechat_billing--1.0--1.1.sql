@@ -1392,6 +1392,51 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION billing._resource_kind_locked(text) FROM PUBLIC;
 
+-- After enforce_quota's backfill of a gauge: the tenants whose rows already
+-- in the table put them over their limit.  Their inserts are refused from
+-- then on, which whoever enforces a table in use wants to know before the
+-- tenants do.  One NOTICE naming the first ten.  Usage as usage_overview
+-- counts it (the stored parts and this transaction's own changes not yet
+-- written), but in one pass over the gauge's parts: the view, read for
+-- this one resource, took 0.6 s over 16,000 subscribed tenants.
+CREATE FUNCTION billing._notice_tenants_over_limit(p_resource text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count  bigint;
+    v_listed text;
+BEGIN
+    SELECT count(*),
+           string_agg(format('"%s" (%s of %s)', o.tenant_id, o.used, o.hard_limit), ', '
+                      ORDER BY o.tenant_id) FILTER (WHERE o.n <= 10)
+      INTO v_count, v_listed
+      FROM (SELECT u.tenant_id, u.used, e.hard_limit,
+                   row_number() OVER (ORDER BY u.tenant_id) AS n
+              FROM (SELECT x.tenant_id, sum(x.used) AS used
+                      FROM (SELECT p.tenant_id, p.used FROM billing.usage_parts p
+                             WHERE p.resource = p_resource AND p.period_start = '-infinity'
+                            UNION ALL
+                            SELECT c.tenant_id, c.delta FROM billing._own_pending_usage() c
+                             WHERE c.resource = p_resource AND c.period_start = '-infinity') x
+                     GROUP BY x.tenant_id) u
+             CROSS JOIN LATERAL billing._tenant_terms(u.tenant_id) e
+             WHERE e.resource = p_resource AND e.subscribed AND NOT e.unlimited
+               AND u.used > e.hard_limit) o;
+    IF v_count > 0 THEN
+        RAISE NOTICE 'after the backfill, % of "%": %',
+                     CASE WHEN v_count = 1 THEN '1 tenant is over its limit'
+                          ELSE v_count || ' tenants are over their limit' END,
+                     p_resource,
+                     v_listed || CASE WHEN v_count > 10 THEN format(' and %s more', v_count - 10) ELSE '' END
+            USING HINT = 'A tenant over its limit can insert nothing that adds usage until it deletes '
+                         'rows or its limit is raised (billing.limit_overrides).';
+    END IF;
+END;
+$$;
+REVOKE ALL ON FUNCTION billing._notice_tenants_over_limit(text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION billing.enforce_quota(
     tbl regclass,
     resource text,
@@ -1505,6 +1550,9 @@ BEGIN
             v_restart_until := billing._restart_until(v_restart_until);
         END;
     END LOOP;
+    IF backfill AND v_kind = 'gauge' THEN
+        PERFORM billing._notice_tenants_over_limit(enforce_quota.resource);
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION billing.enforce_quota(regclass, text, name, name, boolean) IS
