@@ -37,6 +37,9 @@ struct BillingCatalog {
     uint64 generation; // counts resolutions
     Oid owner;
     Oid relids[table_count];
+    // billing._config_changes, or InvalidOid where the extension's objects
+    // are still 1.0's (config_invalidation.cpp).
+    Oid config_changes;
 };
 
 // Per backend; a backend serves one database for life, and the entry is
@@ -85,6 +88,7 @@ void resolve_catalog()
                             errmsg("table billing.%s of extension %s is missing", table_names[i],
                                    extension_name)));
     }
+    resolved.config_changes = get_relname_relid("_config_changes", schema);
     resolved.resolved = true;
     resolved.generation = catalog.generation + 1;
     catalog = resolved;
@@ -161,7 +165,15 @@ bool is_billing_relation(Oid relid)
 
 bool is_billing_config_relation(Oid relid)
 {
-    return is_among_first_tables(relid, config_table_count);
+    return is_among_first_tables(relid, config_table_count) ||
+           (OidIsValid(relid) && relid == catalog.config_changes);
+}
+
+Oid billing_config_changes_relation()
+{
+    if (!catalog.resolved)
+        resolve_catalog();
+    return catalog.config_changes;
 }
 
 Oid billing_table_if_present(const char* name)

@@ -45,8 +45,16 @@ bool billing_extension_installed();
 bool is_billing_relation(Oid relid);
 
 // Is relid one of the configuration tables (resources, plans, plan_limits,
-// subscriptions, limit_overrides)?  "Maybe" (true) before resolution.
+// subscriptions, limit_overrides), or billing._config_changes, whose
+// invalidations say one of them changed?  "Maybe" (true) before resolution.
 bool is_billing_config_relation(Oid relid);
+
+// billing._config_changes: the relation whose relcache invalidation tells
+// every backend that a configuration change committed
+// (config_invalidation.cpp).  InvalidOid where the extension's objects are
+// 1.0's, which has none.  Not a billing table: its invalidations leave the
+// catalog resolved.
+Oid billing_config_changes_relation();
 
 // billing.<name>, for a table that not every version of the extension has
 // (1.0 has no alerts, no closed_periods; the library serves 1.0's objects

@@ -1,7 +1,8 @@
 // Trigger on the configuration tables (020_config_invalidation.sql: per row,
 // and per statement for TRUNCATE, enabled ALWAYS): queue a relcache
-// invalidation of the changed table (PostgreSQL keeps one per table and
-// command, however many rows change).  PostgreSQL delivers
+// invalidation of billing._config_changes, a view nothing reads
+// (PostgreSQL keeps one per relation and command, however many rows
+// change).  PostgreSQL delivers
 // it to every backend of the database when this transaction commits, and
 // replays it locally on rollback; the extension's relcache callback then
 // drops its cached tenant terms (tenant_terms.hpp).
@@ -149,7 +150,16 @@ Datum config_changed_body(FunctionCallInfo fcinfo)
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("billing._config_changed() must be called as a trigger")));
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
-    CacheInvalidateRelcache(data->tg_relation);
+    // Not the changed table's own invalidation: that would also make every
+    // backend plan again each saved query that reads the table (a row
+    // change does not need it), and the caches kept against the catalog
+    // (own_usage_part.cpp) start over.  1.0's objects have no
+    // _config_changes: the table's, as 1.0 did.
+    Oid config_changes = zechat::billing::pg::billing_config_changes_relation();
+    if (OidIsValid(config_changes))
+        CacheInvalidateRelcacheByRelid(config_changes);
+    else
+        CacheInvalidateRelcache(data->tg_relation);
     changed_config = true;
     return (Datum)0;
 }

@@ -5,6 +5,15 @@
 -- delivers to every backend of the database at commit (and discards on
 -- rollback), and the extension's invalidation callback drops its cache.
 
+-- The relation whose relcache invalidation the trigger queues: not the
+-- changed table's own, which would also make every backend plan again each
+-- saved query that reads that table (PL/pgSQL's in subscribe() and the
+-- limit log, an application's), as a change of its definition does; a
+-- change of its rows needs none of that.  Nothing reads this view.
+CREATE VIEW billing._config_changes AS SELECT;
+COMMENT ON VIEW billing._config_changes IS
+    'Nothing to read: its relcache invalidations tell backends that a configuration table changed.';
+
 CREATE FUNCTION billing._config_changed()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'zb_config_changed'

@@ -76,11 +76,17 @@ $$;
 
 -- Logs the effective limits (billing._tenant_terms, the one definition) of
 -- these tenants where they differ from the last ones logged.
+-- PL/pgSQL, whose plan is kept for the session (an SQL function with a SET
+-- clause is planned again at every call: 0.5 ms of the 0.9 ms an inserted
+-- subscription cost), and generic, as a custom plan for each array would be
+-- the same again.
 CREATE FUNCTION billing._log_limits(p_tenants text[])
 RETURNS void
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+BEGIN
     INSERT INTO billing.limit_log (tenant_id, resource, hard_limit, logged_at)
     SELECT t.tenant_id, e.resource, e.hard_limit, billing._limit_log_time()
       FROM (SELECT DISTINCT unnest(p_tenants) AS tenant_id) t
@@ -93,7 +99,8 @@ AS $$
      -- change.
      WHERE e.subscribed AND e.kind = 'period'
        AND (last.logged IS NULL OR last.hard_limit IS DISTINCT FROM e.hard_limit)
-    ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit
+    ON CONFLICT (tenant_id, resource, logged_at) DO UPDATE SET hard_limit = EXCLUDED.hard_limit;
+END;
 $$;
 
 -- Statement triggers on the tables a limit comes from: which tenants a
