@@ -84,8 +84,12 @@ void take_back(int i)
     UnconfirmedInsert row = unconfirmed[i];
     PendingUsage* entry = entry_now(row); // before the moves may go with the row
     remove_unconfirmed(i);
-    if (row.amount > 0)
+    if (row.amount > 0) {
         take_back_consumption(entry, row.subxact, row.amount);
+        // Perhaps the key's last change: its pin goes too, not at once (the
+        // next row may be the key's again) but by the statement's end.
+        wait_to_give_back_pin(entry);
+    }
 }
 
 // billing._insert_written(): see insert_confirmation.hpp.  Always false:

@@ -60,7 +60,9 @@
 // Pending consumption lives in pending_usage.hpp; this keeps only which of
 // it is unconfirmed.  Entries belong to the subtransaction that consumed,
 // follow it into its parent when it commits, and go when it aborts (the
-// consumption goes with it).
+// consumption goes with it).  In shared-memory mode the key of a row taken
+// back gives its counter's pin back by the outermost statement's end when
+// the transaction holds nothing else on it (wait_to_give_back_pin).
 #pragma once
 
 #include "pg_headers.hpp"

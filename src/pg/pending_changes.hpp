@@ -39,9 +39,19 @@ void add_pending_usage(PendingUsage* entry, int64 delta);
 void take_back_consumption(PendingUsage* entry, SubTransactionId subxact, int64 amount);
 
 // Shared-memory mode: when the transaction holds nothing on the entry's
-// key (a try_consume_quota() refusal), its counter's pin goes at once and
-// its empty parts are freed, the entry kept with no counter (as one whose
-// pin failed; the next consumption pins again).  Never raises.
+// key (a try_consume_quota() refusal, a skipped row's key: below), its
+// counter's pin goes at once and its empty parts are freed, the entry kept
+// with no counter (as one whose pin failed; the next consumption pins
+// again).  Never raises.
 void give_back_unused_pin(PendingUsage* entry);
+
+// Shared-memory mode: a row counted on the entry was taken back (ON
+// CONFLICT skipped it): the entry waits to give its pin back, which
+// give_back_waiting_pins() does, when the outermost statement ends, for
+// each waiting entry on which the transaction then holds nothing; so does
+// this, first, when the list is full (pending_pins_to_give_back.cpp).
+// Never raise.
+void wait_to_give_back_pin(PendingUsage* entry);
+void give_back_waiting_pins();
 
 } // namespace zechat::billing::pg

@@ -68,6 +68,8 @@ void make_room_to_track()
 void untrack(int i)
 {
     forget_index_by_tenant();
+    if (touched[i]->pin_waits)
+        stop_waiting_to_give_back_pin(touched[i]);
     (void)hash_search(pending, &touched[i]->key, HASH_REMOVE, nullptr);
     touched[i] = touched[--touched_count];
     if (i < touched_count)
@@ -87,6 +89,7 @@ void forget_pending_usage()
     forget_subxact_records();
     if (touched_count == 0)
         return;
+    forget_waiting_pins();
     forget_unconfirmed_inserts();
     forget_index_by_tenant();
     if (touched_count > pending_keep_limit) {
@@ -184,6 +187,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->used_at_commit = 0;
         entry->subxact_marks = SubxactMarks{InvalidSubTransactionId, 0};
         entry->leaving = false;
+        entry->pin_waits = false;
         note_subxact_state(entry, current);
     }
     return entry;

@@ -16,12 +16,14 @@
 // Shared-memory mode: the entry points to the key's counter, pinned for the
 // whole transaction, unless the subtransaction that pinned it rolls back
 // leaving nothing of the transaction on the key: the pin then goes, and so
-// does the entry (the next consumption pins the counter again).  What the
-// transaction reserved and released is written to its backend's part of
-// the key at PRE_COMMIT and settled on the counter at COMMIT (or dropped at
-// ABORT).  PREPARE TRANSACTION is refused while a change is pending: a
-// prepared transaction would hold a reservation with no backend to settle
-// it.
+// does the entry (the next consumption pins the counter again).  A refusal
+// of try_consume_quota(), or rows ON CONFLICT skipped, that leave nothing
+// on the key give the pin back too, keeping the entry (pending_changes.hpp).
+// What the transaction reserved and released is written to its backend's
+// part of the key at PRE_COMMIT and settled on the counter at COMMIT (or
+// dropped at ABORT).  PREPARE TRANSACTION is refused while a change is
+// pending: a prepared transaction would hold a reservation with no backend
+// to settle it.
 //
 // A schedule change that moves a period's usage elsewhere while other
 // transactions have changes in flight on it: in shared-memory mode, those

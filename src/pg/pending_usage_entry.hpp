@@ -105,6 +105,9 @@ struct PendingUsage {
     int touched_index;
     SubxactMarks subxact_marks;
     bool leaving; // the subtransaction rolled back took it (while that ends)
+    // Shared-memory mode: listed to give its pin back once the outermost
+    // statement ends (pending_pins_to_give_back.cpp).
+    bool pin_waits;
 };
 
 // pending_usage.cpp: the entries this transaction touched, in the order it
@@ -125,6 +128,12 @@ QuotaKey quota_key_of(const PendingUsage* entry);
 // Whether anything is consumed or released on the entry (lock mode: since
 // its last write).
 bool has_change(const PendingUsage* entry);
+
+// pending_pins_to_give_back.cpp: the entry leaves the list of those
+// waiting to give their pin back (it is about to be untracked); the
+// transaction ended (the list is forgotten).  Never raise.
+void stop_waiting_to_give_back_pin(PendingUsage* entry);
+void forget_waiting_pins();
 
 // pending_subxact_records.cpp: which entries have state tied to each open
 // subtransaction other than the top level (a part, the hold, the mark of a

@@ -4,6 +4,7 @@
 
 #include "growing_array.hpp"
 #include "insert_confirmation.hpp"
+#include "pending_changes.hpp"
 #include "pg_headers.hpp"
 #include "skippable_updates.hpp"
 
@@ -54,6 +55,10 @@ template <typename Call> void one_level_deeper(CommandId writing_cid, const Call
     PG_END_TRY();
     take_back_unconfirmed_deeper_than(nesting_level);
     settle_updates_deeper_than(nesting_level);
+    // Not as nested statements end: a PL/pgSQL loop inserting one tenant's
+    // rows one by one, all skipped, would unpin and pin again per row.
+    if (nesting_level == 0)
+        give_back_waiting_pins();
 }
 
 // The command id a query writes its rows with (its own or those of its

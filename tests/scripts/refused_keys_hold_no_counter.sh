@@ -7,9 +7,15 @@
 # through a table of 100 counters, and keeps the transaction open.  Until
 # 2026-12-06 every key it tried stayed pinned until it ended: consumption
 # that needed a new counter failed with 53400 in every database of the
-# server meanwhile (a helper's security hunt).  Now, while it is still
-# open, another database consumes, and a transaction in its own database
-# takes all 100 counters at once.
+# server meanwhile (a helper's security hunt).  The same transaction then
+# redelivers a row of each of 300 tenants into an exact_on_conflict table
+# where they all exist (ON CONFLICT DO NOTHING skips them, after the
+# trigger counted them): in one statement, in one statement run from
+# PL/pgSQL, and one by one from PL/pgSQL.  Until 2026-12-06 the keys of
+# skipped rows stayed pinned too (the statement failed with 53400 once it
+# had 100).  Now, while the transaction is still open, another database
+# consumes, and a transaction in its own database takes all 100 counters
+# at once.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 trap stop_cluster EXIT
@@ -34,7 +40,17 @@ ALTER TABLE messages ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON messages TO intruder USING (tenant_id = 'r0') WITH CHECK (tenant_id = 'r0');
 GRANT SELECT, INSERT ON messages TO intruder;
 GRANT USAGE ON SEQUENCE messages_id_seq TO intruder;
+CREATE TABLE deliveries (tenant_id text NOT NULL, message_id int NOT NULL,
+                         PRIMARY KEY (tenant_id, message_id));
+SELECT billing.enforce_quota('deliveries', 'messages');
+SELECT billing.exact_on_conflict('deliveries');
+GRANT INSERT ON deliveries TO intruder;
 SQL
+# The rows delivered once, 75 tenants a transaction (each pins its keys).
+for first in 1 76 151 226; do
+    q refused "INSERT INTO deliveries SELECT 'r' || g, 1 FROM generate_series($first, $first + 74) g" \
+        >/dev/null
+done
 psql -X -q -v ON_ERROR_STOP=1 -d other >/dev/null <<'SQL'
 CREATE EXTENSION zechat_billing;
 INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
@@ -42,10 +58,31 @@ INSERT INTO billing.plan_limits VALUES ('p', 'users', 5);
 SELECT billing.subscribe('x', 'p');
 SQL
 
-# The intruder's transaction: 300 refused rows, then it stays open (its
-# sleep is cancelled below).
-psql -X -At -U intruder -d refused >"$CLUSTER_DIR/intruder.out" 2>&1 <<'SQL' &
+# The intruder's transaction: 300 refused rows, 900 skipped ones, then it
+# stays open (its sleep is cancelled below).  A statement that fails is
+# rolled back alone (ON_ERROR_ROLLBACK), so that the transaction goes on.
+psql -X -At -v ON_ERROR_ROLLBACK=on -U intruder -d refused >"$CLUSTER_DIR/intruder.out" 2>&1 <<'SQL' &
 BEGIN;
+INSERT INTO deliveries SELECT 'r' || g, 1 FROM generate_series(1, 300) g ON CONFLICT DO NOTHING;
+DO $$
+DECLARE
+    failed int := 0;
+BEGIN
+    BEGIN
+        INSERT INTO deliveries SELECT 'r' || g, 1 FROM generate_series(1, 300) g
+            ON CONFLICT DO NOTHING;
+    EXCEPTION WHEN OTHERS THEN -- 53400 on the code before
+        failed := failed + 1;
+    END;
+    FOR g IN 1..300 LOOP
+        BEGIN
+            INSERT INTO deliveries VALUES ('r' || g, 1) ON CONFLICT DO NOTHING;
+        EXCEPTION WHEN OTHERS THEN -- 53400 on the code before
+            failed := failed + 1;
+        END;
+    END LOOP;
+    RAISE NOTICE 'redelivered rows failed: %', failed;
+END $$;
 DO $$
 DECLARE
     refused int := 0;
@@ -84,11 +121,15 @@ echo "while the intruder's transaction is open: 100 keys in one transaction: $al
 [ "$all" = 100 ] || fail "a transaction could not take every counter ($all)"
 grep -q "refused by the policy: 300, failed otherwise: 0" "$CLUSTER_DIR/intruder.out" ||
     fail "not every row was refused by the policy: $(cat "$CLUSTER_DIR/intruder.out")"
+grep -q "^INSERT 0 0$" "$CLUSTER_DIR/intruder.out" &&
+    grep -q "redelivered rows failed: 0" "$CLUSTER_DIR/intruder.out" ||
+    fail "a redelivery failed: $(cat "$CLUSTER_DIR/intruder.out")"
 
 q postgres "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = 'intruder'" >/dev/null
 wait "$intruder" || true
 [ "$(q refused "SELECT count(*) FROM messages")" = 0 ] || fail "a refused row was written"
 [ "$(counters_in_flight refused)" = 0 ] || fail "reservations left behind"
-[ "$(q refused "SELECT sum(used) FROM billing.usage WHERE resource = 'messages'")" = 100 ] ||
-    fail "usage differs from what was consumed"
+[ "$(q refused "SELECT count(*) FROM deliveries")" = 300 ] || fail "a skipped row was written"
+[ "$(q refused "SELECT sum(used) FROM billing.usage WHERE resource = 'messages'")" = 400 ] ||
+    fail "usage differs from what was consumed (300 rows delivered once, 100 consumed)"
 echo "refused keys hold no counter: ok"
