@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# What changes of configuration cost (lock mode): subscribe() of BATCH new
+# tenants in one statement, against an INSERT of as many rows into a copy
+# of billing.subscriptions without triggers (the same rows, nothing else to
+# do), and an edit of a plan's limit over SUBSCRIBERS subscribers (every
+# one's limit logged). The three are run in turn, ROUNDS times, each in a
+# new session; medians, and the ratio of subscribe() to the plain insert.
+#
+#   bash bench/config_changes.sh
+#   SUBSCRIBERS=30000 BATCH=2000 ROUNDS=5 (the defaults)
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+SUBSCRIBERS=${SUBSCRIBERS:-30000}
+BATCH=${BATCH:-2000}
+ROUNDS=${ROUNDS:-5}
+
+install_build_dependencies
+build_and_install_extension
+start_cluster config_changes 54388 >/dev/null
+createdb bench
+psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null <<SQL
+CREATE EXTENSION zechat_billing;
+INSERT INTO billing.plans (plan_id, name) VALUES ('p', 'P');
+INSERT INTO billing.plan_limits VALUES ('p', 'messages', 1000), ('p', 'storage', 1000000);
+SELECT billing.subscribe('s' || g, 'p') FROM generate_series(1, $SUBSCRIBERS) g;
+CREATE TABLE plain_subscriptions (LIKE billing.subscriptions INCLUDING ALL);
+SQL
+
+# timed SQL: prints the milliseconds the statement took.
+timed() {
+    psql -X -q -v ON_ERROR_STOP=1 -d bench -c '\timing on' -c "$1" |
+        sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+
+declare -A times
+for round in $(seq "$ROUNDS"); do
+    times[subscribe]+="$(timed "SELECT count(billing.subscribe('r${round}_' || g, 'p'))
+                                  FROM generate_series(1, $BATCH) g") "
+    times[plain]+="$(timed "INSERT INTO plain_subscriptions (tenant_id, plan_id, period_anchor, status)
+                             SELECT 'r${round}_' || g, 'p', now(), 'active'
+                               FROM generate_series(1, $BATCH) g") "
+    times[edit]+="$(timed "UPDATE billing.plan_limits SET hard_limit = hard_limit + 1
+                            WHERE plan_id = 'p' AND resource = 'messages'") "
+done
+stop_cluster
+
+median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+subscribe=$(median <<<"${times[subscribe]}")
+plain=$(median <<<"${times[plain]}")
+edit=$(median <<<"${times[edit]}")
+
+echo
+echo "Configuration changes, lock mode, median of $ROUNDS rounds:"
+echo
+echo "| change | ms | per row, ms |"
+echo "|---|---|---|"
+awk -v ms="$subscribe" -v plain="$plain" -v n="$BATCH" 'BEGIN {
+    printf "| subscribe() of %d new tenants, one statement | %.0f | %.3f |\n", n, ms, ms / n
+    printf "| INSERT of as many rows into a copy without triggers | %.0f | %.3f |\n", plain, plain / n
+    printf "| ratio subscribe() / plain INSERT | %.1f | |\n", ms / plain }'
+awk -v ms="$edit" -v n="$SUBSCRIBERS" -v b="$BATCH" -v r="$ROUNDS" 'BEGIN {
+    printf "| a plan limit edited, over %d to %d subscribers | %.0f | |\n", n + b, n + b * r, ms }'
