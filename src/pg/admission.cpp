@@ -37,18 +37,21 @@ int64 usage_without_lock(const QuotaKey& key, const TenantTerms& terms)
 }
 
 // A consumption that was not admitted: false with OnRefusal::return_false
-// when the limit is reached, PT402 otherwise; past the bigint range, 22003.
-// `used` is the usage the amount was compared with.
+// when the limit is reached, and with OnRefusal::describe (described in
+// `out`); PT402 otherwise; past the bigint range, 22003.  `used` is the
+// usage the amount was compared with.
 bool refuse(const QuotaKey& key, const TenantTerms& terms, AdmissionResult result, int64 used,
-            int64 amount, OnRefusal on_refusal)
+            int64 amount, OnRefusal on_refusal, QuotaRemaining* out)
 {
-    if (result == AdmissionResult::limit_reached) {
-        if (on_refusal == OnRefusal::return_false)
-            return false;
-        report_refusal(key, terms.limit, used, amount, RefusalReason::limit_reached,
-                       terms.subscription);
+    DescribedRefusal refusal{result != AdmissionResult::limit_reached, RefusalReason::limit_reached,
+                             terms.limit, used, terms.subscription};
+    if (on_refusal == OnRefusal::describe) {
+        out->refusal = refusal;
+        return false;
     }
-    report_past_bigint(key.resource, key.tenant_id);
+    if (result == AdmissionResult::limit_reached && on_refusal == OnRefusal::return_false)
+        return false;
+    raise_refusal(key, amount, refusal);
 }
 
 enum class Consumed {
@@ -90,7 +93,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
             return Consumed::retry;
         }
         out->refused_at = admission.new_used;
-        (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal);
+        (void)refuse(key, terms, admission.result, admission.new_used, amount, on_refusal, out);
         return Consumed::refused;
     }
     record_pending_change(usage, amount, 0);
@@ -125,20 +128,26 @@ bool first_admission(const QuotaKey& key, const TenantTerms& terms, int64 amount
     return true;
 }
 
-// Refuses (raises or returns false) if the subscription does not allow
-// consumption at all.
+// Refuses (raises, or returns false, described in `out` with
+// OnRefusal::describe) if the subscription does not allow consumption at
+// all.
 bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 amount,
-                         OnRefusal on_refusal)
+                         OnRefusal on_refusal, QuotaRemaining* out)
 {
     if (terms.subscription == SubscriptionState::active)
         return true;
     if (on_refusal == OnRefusal::return_false)
         return false;
-    report_refusal(key, terms.limit, usage_without_lock(key, terms), amount,
-                   terms.subscription == SubscriptionState::none
-                       ? RefusalReason::no_subscription
-                       : RefusalReason::subscription_inactive,
-                   terms.subscription);
+    DescribedRefusal refusal{false,
+                             terms.subscription == SubscriptionState::none
+                                 ? RefusalReason::no_subscription
+                                 : RefusalReason::subscription_inactive,
+                             terms.limit, usage_without_lock(key, terms), terms.subscription};
+    if (on_refusal == OnRefusal::describe) {
+        out->refusal = refusal;
+        return false;
+    }
+    raise_refusal(key, amount, refusal);
 }
 
 // A period resource's period that ended before this statement began (its
@@ -176,7 +185,7 @@ Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int6
         if (may_retry && terms_changed_since(key, terms))
             return Consumed::retry; // nothing was consumed
         out->refused_at = used;
-        (void)refuse(key, terms, admission.result, used, amount, on_refusal);
+        (void)refuse(key, terms, admission.result, used, amount, on_refusal, out);
         return Consumed::refused;
     }
     // Only a key this transaction already tracks gets here admitted: the
@@ -209,7 +218,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             count_periods_from_now(key);
             terms = terms_for(key);
         }
-        if (!subscription_allows(key, terms, amount, on_refusal))
+        if (!subscription_allows(key, terms, amount, on_refusal, out))
             return false;
         Consumed consumed =
             consume_under_terms(key, terms, amount, on_refusal, round < max_rounds, out, tracked);
@@ -239,15 +248,18 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     }
 }
 
-void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
-                                   DeferredRefusal* deferred)
+bool consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
+                                   DeferredRefusal* deferred, DescribedRefusal* refused)
 {
     QuotaRemaining outcome;
     deferred->deferred = false;
-    if (consume_quota(key, amount, OnRefusal::return_false, &outcome, tracked))
-        return;
+    if (consume_quota(key, amount, OnRefusal::describe, &outcome, tracked))
+        return true;
+    if (outcome.refusal.past_bigint || outcome.refusal.reason != RefusalReason::limit_reached) {
+        *refused = outcome.refusal;
+        return false;
+    }
     TenantTerms terms = terms_for(key);
-    (void)subscription_allows(key, terms, amount, OnRefusal::raise_pt402); // raises if not
     // What the refusal compared with, not the usage read again here, which
     // in shared-memory mode leaves out what other transactions hold
     // reserved (isolation exact_refusal_detail).
@@ -256,6 +268,7 @@ void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsa
     // its counter pinned, by the refused attempt).
     correct_usage(key, terms.usage_period_start, amount, false, true);
     *tracked = find_pending_usage(key, terms.usage_period_start);
+    return true;
 }
 
 bool try_consume_quota(const QuotaKey& key, int64 amount)
@@ -284,6 +297,13 @@ QuotaRemaining current_remaining(const QuotaKey& key)
 {
     TenantTerms terms = terms_for(key);
     return remaining_after(usage_without_lock(key, terms), terms.limit);
+}
+
+void raise_refusal(const QuotaKey& key, int64 amount, const DescribedRefusal& refusal)
+{
+    if (refusal.past_bigint)
+        report_past_bigint(key.resource, key.tenant_id);
+    report_refusal(key, refusal.limit, refusal.used, amount, refusal.reason, refusal.subscription);
 }
 
 QuotaRemaining remaining_after(int64 used, Limit limit)

@@ -6,6 +6,7 @@
 // triggers, so both refuse with the same PT402 for the same reasons.
 #pragma once
 
+#include "../core/refusal_detail.hpp"
 #include "tenant_terms.hpp"
 
 // The other parts of admission, for the callers that include this header
@@ -19,6 +20,20 @@
 
 namespace zechat::billing::pg {
 
+// A refusal as consume_quota() raises it: a PT402 for the limit or the
+// subscription (report_refusal), or a 22003 past the bigint range
+// (report_past_bigint).
+struct DescribedRefusal {
+    bool past_bigint;
+    RefusalReason reason;
+    Limit limit;
+    int64 used; // the usage the amount was compared with
+    SubscriptionState subscription;
+};
+
+// Raises the refusal of `amount` on `key` as described.
+[[noreturn]] void raise_refusal(const QuotaKey& key, int64 amount, const DescribedRefusal& refusal);
+
 // What remains under the limit after an operation.
 struct QuotaRemaining {
     bool unlimited;
@@ -27,9 +42,15 @@ struct QuotaRemaining {
     // compared with (in shared-memory mode with what other transactions
     // hold reserved).
     int64 refused_at = 0;
+    // Refused with OnRefusal::describe: what would have been raised.
+    DescribedRefusal refusal = {};
 };
 
-enum class OnRefusal { raise_pt402, return_false };
+// describe: every refusal (the subscription, the limit, past the bigint
+// range) returns false, and is described in QuotaRemaining::refusal for
+// the caller to raise (raise_refusal), at once or later
+// (held_refusals.hpp).
+enum class OnRefusal { raise_pt402, return_false, describe };
 
 struct PendingUsage;
 
@@ -47,13 +68,14 @@ struct DeferredRefusal {
     SubscriptionState subscription;
 };
 
-// As consume_quota(..., OnRefusal::raise_pt402, ...), except that an amount
+// As consume_quota(..., OnRefusal::describe, ...), except that an amount
 // the limit refuses is consumed all the same and the refusal handed back
 // in `deferred`, for the caller to raise once it knows the consumption
-// stands (insert_confirmation.hpp: the row was really written).  Refusals
-// for the subscription are raised at once.
-void consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
-                                   DeferredRefusal* deferred);
+// stands (insert_confirmation.hpp: the row was really written).  Other
+// refusals (the subscription, past the bigint range) consume nothing:
+// false, with the refusal described in `refused`.
+bool consume_quota_deferring_limit(const QuotaKey& key, int64 amount, PendingUsage** tracked,
+                                   DeferredRefusal* deferred, DescribedRefusal* refused);
 
 // try_consume_quota(): consume_quota(..., OnRefusal::return_false, ...),
 // and a refusal that leaves the transaction holding nothing on the key

@@ -22,6 +22,7 @@
 #include "admission.hpp"
 #include "enforced_values.hpp"
 #include "gauge_row_totals.hpp"
+#include "held_refusals.hpp"
 #include "insert_confirmation.hpp"
 #include "partition_moves.hpp"
 #include "pg_boundary.hpp"
@@ -102,12 +103,18 @@ int64 counted_amount_of(TriggerData* data, const TriggerLayout& layout, HeapTupl
     return gauge_row_counted_amount(true, stored_amount_of(data, layout, row));
 }
 
-void consume_for_row(const QuotaKey& key, int64 amount)
+// Consumes the amount of a row of rel.  Refused, raises, or returns false
+// with the refusal held until the row has passed row-level security
+// (held_refusals.hpp): the row then changes nothing.
+bool consume_for_row(Relation rel, const QuotaKey& key, int64 amount)
 {
     if (amount == 0)
-        return;
-    QuotaRemaining ignored;
-    consume_quota(key, amount, OnRefusal::raise_pt402, &ignored);
+        return true;
+    QuotaRemaining outcome;
+    if (consume_quota(key, amount, OnRefusal::describe, &outcome))
+        return true;
+    raise_or_hold_refusal(rel, key, amount, outcome.refusal);
+    return false;
 }
 
 bool is_gauge(const QuotaKey& key)
@@ -153,14 +160,19 @@ void on_insert(TriggerData* data, const TriggerLayout& layout)
         amount = amount_of(data, layout, row);
     }
     if (!confirmation_fires(layout.confirmation_enabled)) {
-        consume_for_row(key, amount);
+        (void)consume_for_row(data->tg_relation, key, amount);
         return;
     }
     make_room_for_unconfirmed_insert();
     PendingUsage* entry = nullptr;
     DeferredRefusal refusal{};
-    if (amount > 0)
-        consume_quota_deferring_limit(key, amount, &entry, &refusal);
+    DescribedRefusal refused;
+    if (amount > 0 && !consume_quota_deferring_limit(key, amount, &entry, &refusal, &refused)) {
+        // Held: nothing consumed, and the confirmation pairs with nothing.
+        raise_or_hold_refusal(data->tg_relation, key, amount, refused);
+        amount = 0;
+        entry = nullptr;
+    }
     expect_insert_confirmation(layout.confirmation_table, layout.resource, entry, amount, refusal);
 }
 
@@ -237,7 +249,7 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
         credit_if_uncounted(data->tg_relation, data->tg_trigger->tgfoid, layout.resource, old_row,
                             old_tenant, old_amount, RowChange::updated, new_key.tenant_id,
                             new_amount)) {
-        consume_for_row(new_key, new_amount);
+        (void)consume_for_row(data->tg_relation, new_key, new_amount);
         return;
     }
     // Consumed for the new version; given back for the old one.
@@ -257,7 +269,8 @@ void on_update(TriggerData* data, const TriggerLayout& layout)
     // before anything is given back.
     if (!tenant_kept && given_back > 0 && std::strcmp(old_tenant, new_key.tenant_id) < 0)
         lock_gauge_key_before(given_back_key);
-    consume_for_row(new_key, consumed);
+    if (!consume_for_row(data->tg_relation, new_key, consumed))
+        return; // refusal held: the update gives nothing back either
     if (held) {
         // Given back once the update is known done; its key locked now, in
         // the order it would have been.
@@ -345,11 +358,14 @@ Datum enforce_quota_trigger_body(FunctionCallInfo fcinfo)
         return (Datum)0;
     // Whether or not anything is counted now, the last row the INSERT
     // trigger counted was written, and confirmed, or was not; an UPDATE
-    // (ON CONFLICT DO UPDATE) means the proposed row is not.
+    // (ON CONFLICT DO UPDATE) means the proposed row is not.  Either way
+    // that row passed row-level security: a refusal held for it goes out.
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event) &&
         (TRIGGER_FIRED_BY_INSERT(event) || TRIGGER_FIRED_BY_UPDATE(event)) &&
-        data->tg_trigger->tgnargs > 0)
+        data->tg_trigger->tgnargs > 0) {
+        raise_refusals_held_before_row(data->tg_relation, data->tg_trigger->tgargs[0]);
         take_back_unwritten_insert(data->tg_relation, data->tg_trigger->tgargs[0]);
+    }
 
     Datum result = (Datum)0;
     if (TRIGGER_FIRED_FOR_ROW(event) && TRIGGER_FIRED_BEFORE(event))

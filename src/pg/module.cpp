@@ -6,6 +6,7 @@
 #include "config_invalidation.hpp"
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
+#include "held_refusals.hpp"
 #include "limit_log_marks.hpp"
 #include "trigger_layout.hpp"
 #include "partition_moves.hpp"
@@ -79,6 +80,9 @@ void _PG_init(void)
 
     CacheRegisterRelcacheCallback(zechat::billing::pg::on_relcache_invalidation, (Datum)0);
     CacheRegisterSyscacheCallback(AUTHOID, zechat::billing::pg::on_role_invalidation, (Datum)0);
+    // Before the pending usage's callbacks, so called after them: a refusal
+    // held by SQL that the commit runs (alerts' triggers) is raised too.
+    zechat::billing::pg::register_held_refusal_callbacks();
     zechat::billing::pg::register_pending_usage_callbacks();
     zechat::billing::pg::register_limit_log_mark_callbacks();
     zechat::billing::pg::register_statement_nesting_hook();

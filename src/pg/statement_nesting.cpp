@@ -3,6 +3,7 @@
 #include "statement_nesting.hpp"
 
 #include "growing_array.hpp"
+#include "held_refusals.hpp"
 #include "insert_confirmation.hpp"
 #include "pending_changes.hpp"
 #include "pg_headers.hpp"
@@ -34,8 +35,9 @@ int writing_cids_room = 0;
 // also when it fails: the error unwinds through here, and the lambda, which
 // only refers to the hook's arguments, has nothing to destroy.  A call that
 // returns has processed what it was asked for: rows its statement counted
-// and did not confirm were not written.  Cheap when nothing waits for
-// confirmation.
+// and did not confirm were not written, and the rows it took through its
+// triggers passed row-level security (a refusal held for one is raised).
+// Cheap when nothing waits for confirmation and nothing is held.
 template <typename Call> void one_level_deeper(CommandId writing_cid, const Call& call)
 {
     // Before the level is entered: running out of memory leaves it as it
@@ -59,6 +61,8 @@ template <typename Call> void one_level_deeper(CommandId writing_cid, const Call
     // rows one by one, all skipped, would unpin and pin again per row.
     if (nesting_level == 0)
         give_back_waiting_pins();
+    // Last: it raises.
+    raise_refusals_held_deeper_than(nesting_level);
 }
 
 // The command id a query writes its rows with (its own or those of its

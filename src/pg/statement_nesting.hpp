@@ -4,7 +4,8 @@
 // Kept by ExecutorRun, ExecutorFinish and ProcessUtility hooks (COPY runs no
 // executor of its own), which at the end of each call also tell
 // insert_confirmation.hpp that the rows that statement counted and did not
-// write will not be written.  A statement already running when the library
+// write will not be written, and held_refusals.hpp that its rows passed
+// row-level security.  A statement already running when the library
 // was loaded (lock mode loads it at its first use) runs at level 0, and its
 // end is not seen: what it skipped stays held until its table's next row at
 // level 0, or commit (conservative).
