@@ -150,7 +150,47 @@ INSERT INTO rls_parts VALUES ('rls_a', 5000);
 RESET ROLE;
 SELECT * FROM rls_usage();
 
+-- An inheritance child without row-level security of its own, updated
+-- through its parent, which has it: the parent's policies apply.
+CREATE TABLE rls_files_old () INHERITS (rls_files);
+SELECT billing.enforce_quota('rls_files_old', 'storage', amount_column => 'bytes');
+INSERT INTO rls_files_old (tenant_id, bytes) VALUES ('rls_a', 1);
+SET ROLE regress_zb_tenant;
+UPDATE rls_files SET tenant_id = 'rls_b', bytes = 500 WHERE bytes = 1;
+UPDATE rls_files SET bytes = 5000 WHERE bytes = 1;
+-- MERGE: its INSERT and UPDATE actions alike.
+MERGE INTO rls_files USING (VALUES ('rls_b', 500)) AS v (t, b) ON false
+    WHEN NOT MATCHED THEN INSERT (tenant_id, bytes) VALUES (v.t, v.b);
+MERGE INTO rls_files USING (VALUES (100)) AS v (b) ON rls_files.bytes = v.b
+    WHEN MATCHED THEN UPDATE SET tenant_id = 'rls_b', bytes = 500;
+MERGE INTO rls_files USING (VALUES ('rls_a', 5000)) AS v (t, b) ON false
+    WHEN NOT MATCHED THEN INSERT (tenant_id, bytes) VALUES (v.t, v.b);
+RESET ROLE;
+SELECT * FROM rls_usage();
+
+-- Lock mode: the statement during which a backend loads the library (its
+-- first use of the extension; \c starts a new backend) is not seen to end.
+-- A refusal held for its last row is raised before commit, and before
+-- PREPARE: the transaction fails all the same.  (Shared-memory mode
+-- preloads the library: refused at once.)
+\c
+SET app.tenant = 'rls_a';
+SET ROLE regress_zb_tenant;
+BEGIN;
+INSERT INTO rls_files (tenant_id, bytes) VALUES ('rls_a', 5000);
+COMMIT;
+\c
+SET app.tenant = 'rls_a';
+SET ROLE regress_zb_tenant;
+BEGIN;
+INSERT INTO rls_files (tenant_id, bytes) VALUES ('rls_a', 5000);
+PREPARE TRANSACTION 'rls_held';
+RESET ROLE;
+SELECT count(*) AS prepared FROM pg_prepared_xacts WHERE gid = 'rls_held';
+SELECT * FROM rls_usage();
+SELECT tenant_id, bytes FROM rls_files WHERE tenant_id = 'rls_a' ORDER BY id;
+
 RESET app.tenant;
-DROP TABLE rls_files, rls_exact, rls_parts;
+DROP TABLE rls_files_old, rls_files, rls_exact, rls_parts;
 DROP FUNCTION rls_usage();
 DROP ROLE regress_zb_tenant;
