@@ -49,27 +49,33 @@ INSERT INTO flip_messages (tenant_id) VALUES ('f' || :a);
 INSERT INTO flip_messages (tenant_id) VALUES ('f' || :b);
 COMMIT;
 SQL
-    pgbench -n $connect -d flips -c 8 -j 2 -T "$SECONDS_OF_LOAD" -f "$CLUSTER_DIR/two_rows.sql" \
-        >"$CLUSTER_DIR/pgbench.log" 2>&1 &
-    local load=$! moves=0 edits=0
-    while kill -0 "$load" 2>/dev/null; do
-        psql -X -q -v ON_ERROR_STOP=1 -d flips -c "
-            UPDATE billing.subscriptions
-               SET plan_id = CASE plan_id WHEN 'flip_m' THEN 'flip_y' ELSE 'flip_m' END
-             WHERE tenant_id IN ('f1', 'f2')" || fail "moving f1 and f2 failed"
-        psql -X -q -v ON_ERROR_STOP=1 -d flips -c "
-            UPDATE billing.plans
-               SET billing_interval = CASE WHEN billing_interval = '1 month' THEN '1 year'
-                                           ELSE '1 month' END::interval
-             WHERE plan_id = 'flip_e'" || fail "editing the interval of flip_e failed"
-        moves=$((moves + 2))
-        edits=$((edits + 1))
+    # More load on a machine too busy for 5 interval edits in one run (other
+    # jobs sharing its 2 cores: 4 edits in 8 seconds).
+    local load moves=0 edits=0 runs=0
+    while [ "$edits" -lt 5 ] && [ "$runs" -lt 4 ]; do
+        runs=$((runs + 1))
+        pgbench -n $connect -d flips -c 8 -j 2 -T "$SECONDS_OF_LOAD" -f "$CLUSTER_DIR/two_rows.sql" \
+            >"$CLUSTER_DIR/pgbench.log" 2>&1 &
+        load=$!
+        while kill -0 "$load" 2>/dev/null; do
+            psql -X -q -v ON_ERROR_STOP=1 -d flips -c "
+                UPDATE billing.subscriptions
+                   SET plan_id = CASE plan_id WHEN 'flip_m' THEN 'flip_y' ELSE 'flip_m' END
+                 WHERE tenant_id IN ('f1', 'f2')" || fail "moving f1 and f2 failed"
+            psql -X -q -v ON_ERROR_STOP=1 -d flips -c "
+                UPDATE billing.plans
+                   SET billing_interval = CASE WHEN billing_interval = '1 month' THEN '1 year'
+                                               ELSE '1 month' END::interval
+                 WHERE plan_id = 'flip_e'" || fail "editing the interval of flip_e failed"
+            moves=$((moves + 2))
+            edits=$((edits + 1))
+        done
+        wait "$load" || {
+            cat "$CLUSTER_DIR/pgbench.log"
+            fail "pgbench failed"
+        }
+        grep "actually processed" "$CLUSTER_DIR/pgbench.log"
     done
-    wait "$load" || {
-        cat "$CLUSTER_DIR/pgbench.log"
-        fail "pgbench failed"
-    }
-    grep "actually processed" "$CLUSTER_DIR/pgbench.log"
     echo "schedule changes while it ran: $moves moves, $edits interval edits"
     [ "$edits" -ge 5 ] || fail "only $edits interval edits: the test did not race"
     local result
