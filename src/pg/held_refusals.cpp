@@ -75,14 +75,6 @@ bool row_security_applies_to(Oid relid)
            row_security_applies_above(relid);
 }
 
-bool row_security_applies(Relation rel)
-{
-    if (rel->rd_rel->relrowsecurity &&
-        check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
-        return true;
-    return row_security_applies_above(RelationGetRelid(rel));
-}
-
 // Raised with the entry still held: should the error be caught in a
 // subtransaction younger than the entry's, it is raised again later (at
 // the latest before commit), never lost.  The entry goes with the abort of
@@ -137,7 +129,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
 void raise_or_hold_refusal(Relation rel, const QuotaKey& key, int64 amount,
                            const DescribedRefusal& refusal)
 {
-    if (!row_security_applies(rel))
+    if (!row_security_applies_to(RelationGetRelid(rel)))
         raise_refusal(key, amount, refusal);
     Oid table = confirmation_table_of(rel);
     make_room_for_item(&held, held_count, &held_capacity, 4, TopMemoryContext);
