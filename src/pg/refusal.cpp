@@ -2,6 +2,14 @@
 
 namespace zechat::billing::pg {
 
+namespace {
+
+// CONTRACT.md gives PT402 one HINT whatever the reason: PostgREST hands it to
+// the tenant's client as it is, so it names nothing only an admin can run.
+constexpr const char* refusal_hint = "Upgrade the plan to raise this limit.";
+
+} // namespace
+
 void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requested,
                     RefusalReason reason, SubscriptionState subscription)
 {
@@ -20,21 +28,21 @@ void report_refusal(const QuotaKey& key, Limit limit, int64 used, int64 requeste
                         errmsg("quota exceeded: %s limit of " INT64_FORMAT " reached for tenant %s",
                                key.resource, limit.value, key.tenant_id),
                         errdetail_internal("%s", detail),
-                        errhint("Upgrade the plan to raise this limit.")));
+                        errhint("%s", refusal_hint)));
         break;
     case RefusalReason::no_subscription:
         ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
                         errmsg("quota exceeded: tenant %s has no subscription (%s)", key.tenant_id,
                                key.resource),
                         errdetail_internal("%s", detail),
-                        errhint("Subscribe the tenant to a plan with billing.subscribe().")));
+                        errhint("%s", refusal_hint)));
         break;
     case RefusalReason::subscription_inactive:
         ereport(ERROR, (errcode(ZB_ERRCODE_QUOTA_EXCEEDED),
                         errmsg("quota exceeded: subscription of tenant %s is %s (%s)",
                                key.tenant_id, subscription_state_name(subscription), key.resource),
                         errdetail_internal("%s", detail),
-                        errhint("Reactivate the subscription to consume again.")));
+                        errhint("%s", refusal_hint)));
         break;
     }
     elog(ERROR, "zechat_billing: refusal without a reason");
