@@ -3232,3 +3232,41 @@ BEGIN
     DROP TABLE zb_rekeyed_usage;
 END;
 $$;
+
+-- billing.merge_usage_parts(), as src/sql/080_usage_parts_merge.sql has it (new in 1.1).
+CREATE FUNCTION billing.merge_usage_parts()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_removed bigint;
+BEGIN
+    LOCK TABLE billing.usage_parts IN ACCESS EXCLUSIVE MODE;
+    -- One statement: the DELETE is done before the first row is summed, and
+    -- a key's writer-0 row it deleted is no conflict for the row it adds.
+    WITH keys AS (
+        SELECT q.tenant_id, q.resource, q.period_start
+          FROM billing.usage_parts q
+         GROUP BY q.tenant_id, q.resource, q.period_start
+        HAVING count(*) > 1 OR bool_or(q.writer <> 0) OR sum(q.used) = 0),
+    taken AS (
+        DELETE FROM billing.usage_parts p
+         USING keys k
+         WHERE p.tenant_id = k.tenant_id AND p.resource = k.resource
+           AND p.period_start = k.period_start
+        RETURNING p.tenant_id, p.resource, p.period_start, p.used),
+    written AS (
+        INSERT INTO billing.usage_parts (tenant_id, resource, period_start, writer, used)
+        SELECT t.tenant_id, t.resource, t.period_start, 0, sum(t.used)
+          FROM taken t
+         GROUP BY t.tenant_id, t.resource, t.period_start
+        HAVING sum(t.used) <> 0
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM taken) - (SELECT count(*) FROM written) INTO v_removed;
+    RETURN v_removed;
+END;
+$$;
+COMMENT ON FUNCTION billing.merge_usage_parts() IS
+    'Write each key''s usage as one row of billing.usage_parts (none when it is 0); returns how many rows fewer the table holds. Waits for every transaction that consumed, and holds consumption until it commits.';
+REVOKE ALL ON FUNCTION billing.merge_usage_parts() FROM PUBLIC;
