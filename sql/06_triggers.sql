@@ -259,6 +259,11 @@ SELECT tgname, tgenabled, pg_get_triggerdef(oid) LIKE '%(''storage'', ''owner'',
   FROM pg_trigger WHERE tgrelid = 'e_alter_files'::regclass ORDER BY tgname;
 ALTER TABLE e_alter_files DROP COLUMN size_bytes;
 ALTER TABLE e_alter_msgs DROP COLUMN account_id;
+-- Also when the same command adds a column of the name again, whose values
+-- are new (until 2026-12-06 that passed, and usage went on counting the old
+-- ones).
+ALTER TABLE e_alter_files DROP COLUMN size_bytes, ADD COLUMN size_bytes bigint DEFAULT 99;
+ALTER TABLE e_alter_files DROP COLUMN owner, ADD COLUMN owner text DEFAULT 'e_alter';
 ALTER TABLE e_alter_files ALTER COLUMN size_bytes TYPE numeric;
 -- Also for a role that may not even look into schema billing.
 RESET ROLE;
@@ -438,7 +443,7 @@ ALTER TABLE e_alter_sessions SET UNLOGGED;
 -- can is refused until it is logged again.
 ALTER EVENT TRIGGER zechat_billing_enforced_columns DISABLE;
 ALTER TABLE e_alter_sessions SET UNLOGGED;
-ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE;
+ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE ALWAYS;
 ALTER TABLE e_alter_sessions ADD COLUMN note text;
 ALTER TABLE e_alter_sessions DROP COLUMN note;
 ALTER TABLE e_alter_sessions SET LOGGED;
@@ -496,9 +501,11 @@ SELECT billing.enforce_quota('e_regenerated', 'storage', amount_column => 'bytes
 ALTER TABLE e_regenerated DROP COLUMN bytes,
     ADD COLUMN bytes bigint GENERATED ALWAYS AS (octet_length(body)) STORED;
 ALTER EVENT TRIGGER zechat_billing_enforced_columns DISABLE;
+ALTER EVENT TRIGGER zechat_billing_dropped_columns DISABLE;
 ALTER TABLE e_regenerated DROP COLUMN bytes,
     ADD COLUMN bytes bigint GENERATED ALWAYS AS (octet_length(body)) STORED;
-ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE;
+ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE ALWAYS;
+ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
 INSERT INTO e_regenerated (tenant_id, body) VALUES ('e_acme', 'xyz');
 SELECT count(*) AS regenerated_rows FROM e_regenerated;
 CREATE VIEW e_view AS SELECT * FROM e_badtypes;
@@ -907,6 +914,30 @@ INSERT INTO e_replicated SELECT 'e_acme' FROM generate_series(1, 5);
 RESET session_replication_role;
 SELECT count(*) AS applied_rows FROM e_replicated;
 SELECT used FROM billing.tenant_usage('e_acme') WHERE resource = 'messages';
+
+-- DDL is checked there as anywhere (bulk loaders and migration tools set
+-- replica too; no subscriber applies DDL).  Until 2026-12-06 the event
+-- triggers fired in origin mode only: this retype was not counted again
+-- (20 where the rows hold 100), the rename not followed (every later write
+-- and recount() failed) and the drop went through.
+CREATE TABLE e_replica_ddl (tenant_id text NOT NULL, kb integer NOT NULL);
+SELECT billing.subscribe('e_replica', 'e_plan');
+SELECT billing.enforce_quota('e_replica_ddl', 'storage', amount_column => 'kb');
+INSERT INTO e_replica_ddl VALUES ('e_replica', 10), ('e_replica', 10);
+SELECT used AS before_retype FROM billing.tenant_usage('e_replica') WHERE resource = 'storage';
+SET session_replication_role = replica;
+ALTER TABLE e_replica_ddl ALTER COLUMN kb TYPE bigint USING kb * 5;
+ALTER TABLE e_replica_ddl RENAME COLUMN tenant_id TO org;
+ALTER TABLE e_replica_ddl DROP COLUMN kb;
+RESET session_replication_role;
+SELECT used AS after_retype FROM billing.tenant_usage('e_replica') WHERE resource = 'storage';
+SELECT tenant_column, amount_column FROM billing.enforced_tables
+ WHERE tbl = 'e_replica_ddl'::regclass;
+INSERT INTO e_replica_ddl VALUES ('e_replica', 1);
+SELECT billing.recount('e_replica');
+SELECT used AS recounted FROM billing.tenant_usage('e_replica') WHERE resource = 'storage';
+SELECT billing.unenforce_quota('e_replica_ddl', 'storage');
+DROP TABLE e_replica_ddl;
 
 -- Rows that were never counted: a NULL tenant or a negative amount from
 -- before enforce_quota (the backfill skips the one and counts the other 0),

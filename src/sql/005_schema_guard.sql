@@ -85,3 +85,10 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_schema_kept_safe ON ddl_command_end
     WHEN TAG IN ('GRANT', 'ALTER SCHEMA')
     EXECUTE FUNCTION billing._schema_kept_safe();
+-- ALWAYS, as every event trigger of the extension: a session under
+-- session_replication_role = replica (which bulk loaders and migration tools
+-- set) runs DDL like any other, and no subscriber applies DDL.  Until
+-- 2026-12-06 they fired only in origin mode, and such a session retyped,
+-- renamed or dropped enforced columns, or created and attached partitions,
+-- unchecked and uncounted (a helper's hunt; sql/06_triggers.sql).
+ALTER EVENT TRIGGER zechat_billing_schema_kept_safe ENABLE ALWAYS;

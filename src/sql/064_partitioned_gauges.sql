@@ -181,3 +181,5 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_partitions ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE SCHEMA')
     EXECUTE FUNCTION billing._partitions_created();
+-- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
+ALTER EVENT TRIGGER zechat_billing_partitions ENABLE ALWAYS;
