@@ -185,7 +185,14 @@ SELECT billing.subscribe('e_dropper', 'e_plan');
 CREATE TABLE e_sessions_gone (tenant_id text, slots int);
 SELECT billing.enforce_quota('e_sessions_gone', 'whatsapp_sessions', amount_column => 'slots');
 INSERT INTO e_sessions_gone VALUES ('e_dropper', 2);
+SELECT 'e_sessions_gone'::regclass::oid AS e_gone_oid \gset
 DROP TABLE e_sessions_gone;
+-- The functions that take an enforced table cannot reach it any more (until
+-- 2026-12-06: a syntax error).
+SELECT f, state, message LIKE 'relation with OID % does not exist' AS names_its_oid, hint
+  FROM (VALUES ('unenforce_quota(%s, ''whatsapp_sessions'')'), ('exact_on_conflict(%s)'),
+               ('enforce_per_statement(%s)')) v(f),
+       regress_util.error_of(format('SELECT billing.' || f, :e_gone_oid));
 SELECT used AS held_by_dropped_table FROM billing.tenant_usage('e_dropper') WHERE resource = 'whatsapp_sessions';
 SELECT billing.recount('e_dropper');
 SELECT used AS after_recount FROM billing.tenant_usage('e_dropper') WHERE resource = 'whatsapp_sessions';

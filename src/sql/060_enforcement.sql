@@ -425,6 +425,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known resources are listed in billing.resources.';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
@@ -521,6 +522,24 @@ $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
 
+-- A table dropped since its enforcement: enforced_tables names it by its OID
+-- until a full recount() takes back what its rows held and forgets it.  The
+-- functions taking such a table refuse it here; until 2026-12-06 they went
+-- on to LOCK TABLE <oid>, a syntax error.
+CREATE FUNCTION billing._refuse_dropped_table(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'billing.recount() takes back the usage of a dropped table and forgets its enforcement.';
+    END IF;
+END;
+$$;
+
 -- The arguments of exact_on_conflict and enforce_per_statement, which set
 -- how the inserts into an enforced table are counted.
 CREATE FUNCTION billing._check_insert_setting(tbl regclass, enabled boolean)
@@ -532,6 +551,7 @@ BEGIN
     IF tbl IS NULL OR enabled IS NULL THEN
         RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = _check_insert_setting.tbl) THEN
         RAISE EXCEPTION 'no resource is enforced on "%"', tbl
             USING ERRCODE = 'undefined_object',
@@ -617,6 +637,7 @@ BEGIN
     IF tbl IS NULL OR enabled IS NULL THEN
         RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);

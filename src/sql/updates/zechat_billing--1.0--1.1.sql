@@ -1600,6 +1600,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known resources are listed in billing.resources.';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
             USING ERRCODE = 'undefined_object';
@@ -2465,6 +2466,24 @@ REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
     billing._subscription_resumed()
     FROM PUBLIC;
 
+-- A table dropped since its enforcement: enforced_tables names it by its OID
+-- until a full recount() takes back what its rows held and forgets it.  The
+-- functions taking such a table refuse it here; until 2026-12-06 they went
+-- on to LOCK TABLE <oid>, a syntax error.
+CREATE FUNCTION billing._refuse_dropped_table(tbl regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'billing.recount() takes back the usage of a dropped table and forgets its enforcement.';
+    END IF;
+END;
+$$;
+
 -- The arguments of exact_on_conflict and enforce_per_statement, which set
 -- how the inserts into an enforced table are counted.
 CREATE FUNCTION billing._check_insert_setting(tbl regclass, enabled boolean)
@@ -2476,6 +2495,7 @@ BEGIN
     IF tbl IS NULL OR enabled IS NULL THEN
         RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = _check_insert_setting.tbl) THEN
         RAISE EXCEPTION 'no resource is enforced on "%"', tbl
             USING ERRCODE = 'undefined_object',
@@ -2538,6 +2558,7 @@ COMMENT ON FUNCTION billing.exact_on_conflict(regclass, boolean) IS
     'Make INSERT ... ON CONFLICT on tbl count only the rows it writes (or, with false, count every row it proposes again).';
 -- Revoked first, as in a fresh install (090_privileges.sql): the same ACLs.
 REVOKE ALL ON FUNCTION billing._insert_written(), billing._check_insert_setting(regclass, boolean),
+    billing._refuse_dropped_table(regclass),
     billing.exact_on_conflict(regclass, boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION billing._insert_written() TO PUBLIC;
 
@@ -2565,6 +2586,7 @@ BEGIN
     IF tbl IS NULL OR enabled IS NULL THEN
         RAISE EXCEPTION 'tbl and enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM billing._refuse_dropped_table(tbl);
     v_event := CASE WHEN enabled THEN 'stmt' ELSE 'ins' END;
     -- As enforce_quota: no row is written while the triggers change.
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', tbl);
