@@ -320,6 +320,11 @@ SELECT tenant_id, used FROM billing.usage
 ALTER TABLE e_retyped ALTER COLUMN tenant_id TYPE varchar(10) USING upper(tenant_id);
 SELECT tenant_id, used FROM billing.usage
  WHERE tenant_id IN ('e_rt', 'E_RT') AND resource = 'storage' ORDER BY 1;
+-- One that puts a tenant over its limit says so, as a backfill does (until
+-- 2026-12-06 nothing did).
+BEGIN;
+ALTER TABLE e_retyped ALTER COLUMN size TYPE bigint USING size * 20;
+ROLLBACK;
 -- Refused, or rolled back: nothing moves (and a role that may not alter
 -- the table gets it neither locked nor counted before it is refused).
 ALTER TABLE e_retyped ALTER COLUMN size TYPE numeric;
@@ -793,6 +798,13 @@ CREATE TABLE e_pfiles_mar (LIKE e_pfiles);
 INSERT INTO e_pfiles_mar VALUES ('e_pg', '2026-03-03', 40), ('e_pg', '2026-03-04', 2);
 ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_mar FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
 SELECT * FROM e_pg_storage;
+-- A partition attached with rows that put a tenant over its limit: said so,
+-- as after a backfill (until 2026-12-06 nothing said so).
+BEGIN;
+CREATE TABLE e_pfiles_may (LIKE e_pfiles);
+INSERT INTO e_pfiles_may VALUES ('e_pg', '2026-05-03', 2000);
+ALTER TABLE e_pfiles ATTACH PARTITION e_pfiles_may FOR VALUES FROM ('2026-05-01') TO ('2026-06-01');
+ROLLBACK;
 TRUNCATE e_pfiles_feb2;
 SELECT * FROM e_pg_storage;
 ALTER TABLE e_pfiles DETACH PARTITION e_pfiles_mar;

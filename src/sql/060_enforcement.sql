@@ -235,14 +235,15 @@ AS $$
     SELECT r.kind FROM billing.resources r WHERE r.resource = p_resource FOR SHARE
 $$;
 
--- After enforce_quota's backfill of a gauge: the tenants whose rows already
--- in the table put them over their limit.  Their inserts are refused from
+-- After enforce_quota's backfill of a gauge (p_after 'the backfill'), a
+-- retype that counted its rows again, or a partition attached with its
+-- rows: the tenants whose rows put them over their limit.  Their inserts are refused from
 -- then on, which whoever enforces a table in use wants to know before the
 -- tenants do.  One NOTICE naming the first ten.  Usage as usage_overview
 -- counts it (the stored parts and this transaction's own changes not yet
 -- written), but in one pass over the gauge's parts: the view, read for
 -- this one resource, took 0.6 s over 16,000 subscribed tenants.
-CREATE FUNCTION billing._notice_tenants_over_limit(p_resource text)
+CREATE FUNCTION billing._notice_tenants_over_limit(p_resource text, p_after text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -268,7 +269,7 @@ BEGIN
              WHERE e.resource = p_resource AND e.subscribed AND NOT e.unlimited
                AND u.used > e.hard_limit) o;
     IF v_count > 0 THEN
-        RAISE NOTICE 'after the backfill, % of "%": %',
+        RAISE NOTICE 'after %, % of "%": %', p_after,
                      CASE WHEN v_count = 1 THEN '1 tenant is over its limit'
                           ELSE v_count || ' tenants are over their limit' END,
                      p_resource,
@@ -393,7 +394,7 @@ BEGIN
         END;
     END LOOP;
     IF backfill AND v_kind = 'gauge' THEN
-        PERFORM billing._notice_tenants_over_limit(enforce_quota.resource);
+        PERFORM billing._notice_tenants_over_limit(enforce_quota.resource, 'the backfill');
     END IF;
 END;
 $$;

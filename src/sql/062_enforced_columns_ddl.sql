@@ -185,6 +185,11 @@ BEGIN
          ORDER BY x.tbl::oid, x.resource
     LOOP
         PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
+        -- The values written again can put tenants over their limit, as a
+        -- backfill can (until 2026-12-06 nothing said so).
+        IF p_sign > 0 THEN
+            PERFORM billing._notice_tenants_over_limit(e.resource, 'the retype');
+        END IF;
     END LOOP;
 END;
 $$;

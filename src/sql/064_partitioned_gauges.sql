@@ -33,7 +33,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e record;
+    e         record;
+    v_counted text[] := '{}';
 BEGIN
     -- Every partition joining, foreign ones too, which the leaves below
     -- leave out.
@@ -55,8 +56,13 @@ BEGIN
         IF p_count_rows THEN
             PERFORM billing._count_gauge_rows(
                 billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1);
+            v_counted := array_append(v_counted, e.resource);
         END IF;
     END LOOP;
+    -- The rows attached can put tenants over their limit, as a backfill can
+    -- (until 2026-12-06 nothing said so).
+    PERFORM billing._notice_tenants_over_limit(r.resource, format('attaching %s', tbl))
+       FROM (SELECT DISTINCT c.resource FROM unnest(v_counted) AS c(resource) ORDER BY 1) r;
 END;
 $$;
 

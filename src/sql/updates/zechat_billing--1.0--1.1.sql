@@ -1409,14 +1409,15 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION billing._resource_kind_locked(text) FROM PUBLIC;
 
--- After enforce_quota's backfill of a gauge: the tenants whose rows already
--- in the table put them over their limit.  Their inserts are refused from
+-- After enforce_quota's backfill of a gauge (p_after 'the backfill'), a
+-- retype that counted its rows again, or a partition attached with its
+-- rows: the tenants whose rows put them over their limit.  Their inserts are refused from
 -- then on, which whoever enforces a table in use wants to know before the
 -- tenants do.  One NOTICE naming the first ten.  Usage as usage_overview
 -- counts it (the stored parts and this transaction's own changes not yet
 -- written), but in one pass over the gauge's parts: the view, read for
 -- this one resource, took 0.6 s over 16,000 subscribed tenants.
-CREATE FUNCTION billing._notice_tenants_over_limit(p_resource text)
+CREATE FUNCTION billing._notice_tenants_over_limit(p_resource text, p_after text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1442,7 +1443,7 @@ BEGIN
              WHERE e.resource = p_resource AND e.subscribed AND NOT e.unlimited
                AND u.used > e.hard_limit) o;
     IF v_count > 0 THEN
-        RAISE NOTICE 'after the backfill, % of "%": %',
+        RAISE NOTICE 'after %, % of "%": %', p_after,
                      CASE WHEN v_count = 1 THEN '1 tenant is over its limit'
                           ELSE v_count || ' tenants are over their limit' END,
                      p_resource,
@@ -1452,7 +1453,7 @@ BEGIN
     END IF;
 END;
 $$;
-REVOKE ALL ON FUNCTION billing._notice_tenants_over_limit(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._notice_tenants_over_limit(text, text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION billing.enforce_quota(
     tbl regclass,
@@ -1568,7 +1569,7 @@ BEGIN
         END;
     END LOOP;
     IF backfill AND v_kind = 'gauge' THEN
-        PERFORM billing._notice_tenants_over_limit(enforce_quota.resource);
+        PERFORM billing._notice_tenants_over_limit(enforce_quota.resource, 'the backfill');
     END IF;
 END;
 $$;
@@ -1889,6 +1890,11 @@ BEGIN
          ORDER BY x.tbl::oid, x.resource
     LOOP
         PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(e.tbl, e.resource), p_sign);
+        -- The values written again can put tenants over their limit, as a
+        -- backfill can (until 2026-12-06 nothing said so).
+        IF p_sign > 0 THEN
+            PERFORM billing._notice_tenants_over_limit(e.resource, 'the retype');
+        END IF;
     END LOOP;
 END;
 $$;
@@ -2657,7 +2663,8 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    e record;
+    e         record;
+    v_counted text[] := '{}';
 BEGIN
     -- Every partition joining, foreign ones too, which the leaves below
     -- leave out.
@@ -2679,8 +2686,13 @@ BEGIN
         IF p_count_rows THEN
             PERFORM billing._count_gauge_rows(
                 billing._gauge_rows_query(e.leaf, e.resource, e.tenant_column, e.amount_column), 1);
+            v_counted := array_append(v_counted, e.resource);
         END IF;
     END LOOP;
+    -- The rows attached can put tenants over their limit, as a backfill can
+    -- (until 2026-12-06 nothing said so).
+    PERFORM billing._notice_tenants_over_limit(r.resource, format('attaching %s', tbl))
+       FROM (SELECT DISTINCT c.resource FROM unnest(v_counted) AS c(resource) ORDER BY 1) r;
 END;
 $$;
 
