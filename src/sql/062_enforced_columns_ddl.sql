@@ -224,8 +224,8 @@ ALTER EVENT TRIGGER zechat_billing_retyped_columns ENABLE ALWAYS;
 -- values are new while usage still counts the old ones (until 2026-12-06
 -- that passed, uncounted; a helper's hunt, sql/06_triggers.sql).  A column
 -- dropped with its whole table is not this: the table is among the objects
--- dropped.  SECURITY DEFINER: whoever
--- drops the type needs no right on billing.enforced_tables.
+-- dropped.  SECURITY DEFINER: whoever drops the type needs no right on
+-- billing.enforced_tables.
 CREATE FUNCTION billing._enforced_columns_dropped()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
