@@ -179,8 +179,11 @@ SELECT billing.recount();
 SELECT used FROM billing.tenant_usage('e_api') WHERE resource = 'whatsapp_sessions';
 SELECT billing.recount('');
 -- A gauge whose only enforced table was dropped: recount takes back what the
--- table's rows held; a recount of one tenant keeps the enforcement for the
--- next full recount, which forgets it.
+-- table's rows held; a recount of one tenant keeps the gauge noted for the
+-- next full recount, which forgets it.  The enforcement itself goes at the
+-- drop: kept until that recount (before 2026-12-06), its row named the
+-- table by an OID that PostgreSQL gives out again once its counter wraps
+-- around, and a new table was taken for the enforced one.
 SELECT billing.subscribe('e_dropper', 'e_plan');
 CREATE TABLE e_sessions_gone (tenant_id text, slots int);
 SELECT billing.enforce_quota('e_sessions_gone', 'whatsapp_sessions', amount_column => 'slots');
@@ -197,8 +200,31 @@ SELECT used AS held_by_dropped_table FROM billing.tenant_usage('e_dropper') WHER
 SELECT billing.recount('e_dropper');
 SELECT used AS after_recount FROM billing.tenant_usage('e_dropper') WHERE resource = 'whatsapp_sessions';
 SELECT count(*) AS enforcements_kept FROM billing.enforced_tables WHERE resource = 'whatsapp_sessions';
+SELECT resource AS noted_for_recount FROM billing.gauges_to_recount;
 SELECT billing.recount();
 SELECT count(*) AS enforcements_left FROM billing.enforced_tables WHERE resource = 'whatsapp_sessions';
+SELECT count(*) AS still_noted FROM billing.gauges_to_recount;
+-- Also through DROP SCHEMA ... CASCADE, whoever drops it; a period
+-- resource's enforcement goes without a note.
+CREATE ROLE e_schema_dropper;
+CREATE SCHEMA e_gone_schema AUTHORIZATION e_schema_dropper;
+CREATE TABLE e_gone_schema.files (tenant_id text, bytes int);
+CREATE TABLE e_gone_schema.msgs (tenant_id text);
+ALTER TABLE e_gone_schema.files OWNER TO e_schema_dropper;
+ALTER TABLE e_gone_schema.msgs OWNER TO e_schema_dropper;
+SELECT billing.enforce_quota('e_gone_schema.files', 'storage', amount_column => 'bytes'),
+       billing.enforce_quota('e_gone_schema.msgs', 'messages');
+INSERT INTO e_gone_schema.files VALUES ('e_dropper', 7);
+SET ROLE e_schema_dropper;
+DROP SCHEMA e_gone_schema CASCADE;
+RESET ROLE;
+DROP ROLE e_schema_dropper;
+SELECT count(*) AS enforcements_of_schema FROM billing.enforced_tables WHERE tbl::text LIKE '%e_gone_schema%'
+   OR NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl);
+SELECT resource AS noted_for_recount FROM billing.gauges_to_recount;
+SELECT used AS held_by_dropped_schema FROM billing.tenant_usage('e_dropper') WHERE resource = 'storage';
+SELECT billing.recount();
+SELECT used AS after_recount FROM billing.tenant_usage('e_dropper') WHERE resource = 'storage';
 
 -- unenforce_quota removes the triggers; usage already counted stays.
 SELECT billing.unenforce_quota('e_messages', 'messages');

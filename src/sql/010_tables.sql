@@ -150,6 +150,19 @@ CREATE TABLE billing.enforced_tables (
 );
 COMMENT ON TABLE billing.enforced_tables IS 'Tables enforced by billing.enforce_quota and how.';
 
+-- Gauges one of whose enforced tables was dropped since the last full
+-- recount(), which takes back what the dropped rows held.  The table's row
+-- of enforced_tables goes at the drop (062_enforced_columns_ddl.sql): kept
+-- until then, as before 2026-12-06, it named the table by its OID, which
+-- PostgreSQL gives out again once its OID counter wraps around; a table
+-- created then was taken for the enforced one (recount() counted its rows,
+-- or failed for the whole database; a helper's hunt).
+CREATE TABLE billing.gauges_to_recount (
+    resource text PRIMARY KEY
+);
+COMMENT ON TABLE billing.gauges_to_recount IS
+    'Gauges whose enforced tables were dropped since the last full billing.recount(), which takes back what their rows held.';
+
 SELECT pg_catalog.pg_extension_config_dump('billing.resources',
     $$WHERE resource NOT IN ('messages', 'storage', 'users', 'whatsapp_sessions')$$);
 SELECT pg_catalog.pg_extension_config_dump('billing.plans', '');
@@ -162,3 +175,4 @@ SELECT pg_catalog.pg_extension_config_dump('billing.usage_parts', '');
 -- the restored database may name another table.
 SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
     $$WHERE tbl::oid IN (SELECT c.oid FROM pg_catalog.pg_class c)$$);
+SELECT pg_catalog.pg_extension_config_dump('billing.gauges_to_recount', '');

@@ -523,8 +523,9 @@ $$;
 COMMENT ON FUNCTION billing.unenforce_quota(regclass, text) IS
     'Remove the enforcement triggers of resource from tbl; a gauge gives back what its rows hold, a period resource keeps what was consumed.';
 
--- A table dropped since its enforcement: enforced_tables names it by its OID
--- until a full recount() takes back what its rows held and forgets it.  The
+-- A table dropped since its enforcement, given by its OID (as enforced_tables
+-- showed it before 2026-12-06, and still does where the drop fired no event
+-- trigger): the next full recount() takes back what its rows held.  The
 -- functions taking such a table refuse it here; until 2026-12-06 they went
 -- on to LOCK TABLE <oid>, a syntax error.
 CREATE FUNCTION billing._refuse_dropped_table(tbl regclass)
@@ -1132,19 +1133,27 @@ BEGIN
     -- from a REPEATABLE READ transaction's snapshot (_recount_locks).
     -- Gauges enforced on tables that were dropped since are recomputed too:
     -- those rows are gone, so what they held must go, even when no table
-    -- enforces the gauge any more.  A full recount then forgets those
-    -- enforcements (one of a single tenant keeps them for the next full one).
+    -- enforces the gauge any more.  The drop noted them (gauges_to_recount);
+    -- a table dropped unseen (single-user mode, event triggers disabled, 1.0)
+    -- left its row in enforced_tables.  A full recount then forgets them
+    -- (one of a single tenant keeps them for the next full one).
     v_resources := billing._latest_text(
-        'SELECT ARRAY(SELECT DISTINCT e.resource FROM billing.enforced_tables e
+        'SELECT ARRAY(SELECT e.resource FROM billing.enforced_tables e
                         JOIN billing.resources r USING (resource)
                        WHERE r.kind = ''gauge''
-                         AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl))::text')::text[];
+                         AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+                      UNION
+                      SELECT g.resource FROM billing.gauges_to_recount g
+                        JOIN billing.resources r USING (resource)
+                       WHERE r.kind = ''gauge'')::text')::text[];
     IF p_tenant_id IS NULL THEN
         -- Also with the latest snapshot: in REPEATABLE READ the
         -- transaction's would fail (40001) on rows another recount deleted.
         PERFORM billing._execute_after_locks(
             'DELETE FROM billing.enforced_tables e
               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL::text, NULL::text[]);
+        PERFORM billing._execute_after_locks(
+            'DELETE FROM billing.gauges_to_recount', NULL::text, NULL::text[]);
     END IF;
     v_amounts := billing._latest_text(
         'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)

@@ -262,3 +262,32 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_dropped_columns ON sql_drop
     EXECUTE FUNCTION billing._enforced_columns_dropped();
 ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
+
+-- An enforced table dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
+-- OWNED): its enforcement goes with it, and a gauge it counted is noted for
+-- the next full recount(), which takes back what the rows held
+-- (billing.gauges_to_recount).  The row of enforced_tables is deleted first:
+-- that waits for a recount() holding the table, which then has counted with
+-- the rows still there.  SECURITY DEFINER: whoever drops the table needs no
+-- right on the extension's tables.
+CREATE FUNCTION billing._enforced_tables_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    WITH gone AS (
+        DELETE FROM billing.enforced_tables x
+         WHERE x.tbl IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+                          WHERE d.object_type IN ('table', 'foreign table'))
+        RETURNING x.resource)
+    INSERT INTO billing.gauges_to_recount (resource)
+    SELECT DISTINCT g.resource
+      FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_dropped_tables ON sql_drop
+    EXECUTE FUNCTION billing._enforced_tables_dropped();
+ALTER EVENT TRIGGER zechat_billing_dropped_tables ENABLE ALWAYS;

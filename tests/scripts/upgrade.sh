@@ -111,6 +111,12 @@ CREATE TABLE team_archive () INHERITS (team);
 INSERT INTO team VALUES ('vip');
 INSERT INTO team_archive VALUES ('vip'), ('vip');
 SELECT billing.enforce_quota('team', 'users');
+-- A gauge's table dropped: 1.0 kept its enforcement, by OID, until a full
+-- recount; 1.1 keeps the gauge in billing.gauges_to_recount instead.
+CREATE TABLE old_sessions (tenant_id text NOT NULL);
+SELECT billing.enforce_quota('old_sessions', 'whatsapp_sessions');
+INSERT INTO old_sessions VALUES ('acme'), ('acme');
+DROP TABLE old_sessions;
 -- The README's monitoring role.
 CREATE ROLE upgrade_monitor;
 GRANT SELECT ON billing.counters TO upgrade_monitor;
@@ -261,8 +267,14 @@ SQL
     # What the README says to do after the update from 1.0: recount brings
     # the inheritance parent's gauge to its own rows.
     [ "$(usage_of old vip users)" = "3/3" ] || fail "1.0's count of team: $(usage_of old vip users)"
+    [ "$(q old "SELECT (SELECT count(*) FROM billing.enforced_tables WHERE tbl::oid NOT IN (SELECT oid FROM pg_class))
+                       || '|' || (SELECT string_agg(resource, ',') FROM billing.gauges_to_recount)")" = "0|whatsapp_sessions" ] ||
+        fail "the dropped table's enforcement, after the update"
+    [ "$(usage_of old acme whatsapp_sessions)" = "2/unlimited" ] || fail "1.0's count of old_sessions: $(usage_of old acme whatsapp_sessions)"
     q old "SELECT billing.recount()" >/dev/null || fail "recount after the update"
     [ "$(usage_of old vip users)" = "1/3" ] || fail "recount after the update: $(usage_of old vip users)"
+    [ "$(usage_of old acme whatsapp_sessions)|$(q old "SELECT count(*) FROM billing.gauges_to_recount")" = "0/unlimited|0" ] ||
+        fail "recount after the update, the dropped table's share: $(usage_of old acme whatsapp_sessions)"
     stop_cluster
     echo "upgrade $OLD -> $CURRENT: ok"
 }

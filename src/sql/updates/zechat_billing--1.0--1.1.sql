@@ -1105,19 +1105,27 @@ BEGIN
     -- from a REPEATABLE READ transaction's snapshot (_recount_locks).
     -- Gauges enforced on tables that were dropped since are recomputed too:
     -- those rows are gone, so what they held must go, even when no table
-    -- enforces the gauge any more.  A full recount then forgets those
-    -- enforcements (one of a single tenant keeps them for the next full one).
+    -- enforces the gauge any more.  The drop noted them (gauges_to_recount);
+    -- a table dropped unseen (single-user mode, event triggers disabled, 1.0)
+    -- left its row in enforced_tables.  A full recount then forgets them
+    -- (one of a single tenant keeps them for the next full one).
     v_resources := billing._latest_text(
-        'SELECT ARRAY(SELECT DISTINCT e.resource FROM billing.enforced_tables e
+        'SELECT ARRAY(SELECT e.resource FROM billing.enforced_tables e
                         JOIN billing.resources r USING (resource)
                        WHERE r.kind = ''gauge''
-                         AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl))::text')::text[];
+                         AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)
+                      UNION
+                      SELECT g.resource FROM billing.gauges_to_recount g
+                        JOIN billing.resources r USING (resource)
+                       WHERE r.kind = ''gauge'')::text')::text[];
     IF p_tenant_id IS NULL THEN
         -- Also with the latest snapshot: in REPEATABLE READ the
         -- transaction's would fail (40001) on rows another recount deleted.
         PERFORM billing._execute_after_locks(
             'DELETE FROM billing.enforced_tables e
               WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = e.tbl)', NULL::text, NULL::text[]);
+        PERFORM billing._execute_after_locks(
+            'DELETE FROM billing.gauges_to_recount', NULL::text, NULL::text[]);
     END IF;
     v_amounts := billing._latest_text(
         'SELECT ARRAY(SELECT billing._gauge_amounts_query(g.tbl, g.resource)
@@ -2472,8 +2480,9 @@ REVOKE ALL ON FUNCTION billing._keep_ended_schedules_sql(text),
     billing._subscription_resumed()
     FROM PUBLIC;
 
--- A table dropped since its enforcement: enforced_tables names it by its OID
--- until a full recount() takes back what its rows held and forgets it.  The
+-- A table dropped since its enforcement, given by its OID (as enforced_tables
+-- showed it before 2026-12-06, and still does where the drop fired no event
+-- trigger): the next full recount() takes back what its rows held.  The
 -- functions taking such a table refuse it here; until 2026-12-06 they went
 -- on to LOCK TABLE <oid>, a syntax error.
 CREATE FUNCTION billing._refuse_dropped_table(tbl regclass)
@@ -3312,3 +3321,59 @@ $$;
 COMMENT ON FUNCTION billing.merge_usage_parts() IS
     'Write each key''s usage as one row of billing.usage_parts (none when it is 0); returns how many rows fewer the table holds. Waits for every transaction that consumed, and holds consumption until it commits.';
 REVOKE ALL ON FUNCTION billing.merge_usage_parts() FROM PUBLIC;
+
+-- billing.gauges_to_recount and the sql_drop event trigger that fills it, as
+-- 010_tables.sql and 062_enforced_columns_ddl.sql have them (new in 1.1).
+-- Gauges one of whose enforced tables was dropped since the last full
+-- recount(), which takes back what the dropped rows held.  The table's row
+-- of enforced_tables goes at the drop (062_enforced_columns_ddl.sql): kept
+-- until then, as before 2026-12-06, it named the table by its OID, which
+-- PostgreSQL gives out again once its OID counter wraps around; a table
+-- created then was taken for the enforced one (recount() counted its rows,
+-- or failed for the whole database; a helper's hunt).
+CREATE TABLE billing.gauges_to_recount (
+    resource text PRIMARY KEY
+);
+COMMENT ON TABLE billing.gauges_to_recount IS
+    'Gauges whose enforced tables were dropped since the last full billing.recount(), which takes back what their rows held.';
+SELECT pg_catalog.pg_extension_config_dump('billing.gauges_to_recount', '');
+
+-- An enforced table dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
+-- OWNED): its enforcement goes with it, and a gauge it counted is noted for
+-- the next full recount(), which takes back what the rows held
+-- (billing.gauges_to_recount).  The row of enforced_tables is deleted first:
+-- that waits for a recount() holding the table, which then has counted with
+-- the rows still there.  SECURITY DEFINER: whoever drops the table needs no
+-- right on the extension's tables.
+CREATE FUNCTION billing._enforced_tables_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    WITH gone AS (
+        DELETE FROM billing.enforced_tables x
+         WHERE x.tbl IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+                          WHERE d.object_type IN ('table', 'foreign table'))
+        RETURNING x.resource)
+    INSERT INTO billing.gauges_to_recount (resource)
+    SELECT DISTINCT g.resource
+      FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
+    ON CONFLICT DO NOTHING;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_dropped_tables ON sql_drop
+    EXECUTE FUNCTION billing._enforced_tables_dropped();
+ALTER EVENT TRIGGER zechat_billing_dropped_tables ENABLE ALWAYS;
+REVOKE ALL ON FUNCTION billing._enforced_tables_dropped() FROM PUBLIC;
+-- The rows 1.0 kept of enforced tables dropped since: the gauges they
+-- counted wait for the next full recount() here instead.
+WITH gone AS (
+    DELETE FROM billing.enforced_tables x
+     WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = x.tbl)
+    RETURNING x.resource)
+INSERT INTO billing.gauges_to_recount (resource)
+SELECT DISTINCT g.resource
+  FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
+ON CONFLICT DO NOTHING;
