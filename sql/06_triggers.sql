@@ -486,6 +486,13 @@ ALTER TABLE e_alter_sessions ADD COLUMN note text;
 ALTER TABLE e_alter_sessions DROP COLUMN note;
 ALTER TABLE e_alter_sessions SET LOGGED;
 ALTER TABLE e_alter_sessions DROP COLUMN note;
+-- An enforcement trigger cannot be renamed, not even by a superuser: the
+-- extension finds its triggers by name (until 2026-12-06 unenforce_quota
+-- left a renamed one behind, and after enforce_quota again every update
+-- counted twice).
+ALTER TRIGGER zzz_billing_whatsapp_sessions_del ON e_alter_sessions RENAME TO aaa_sessions_del;
+SELECT count(*) AS kept_their_names FROM pg_trigger
+ WHERE tgrelid = 'e_alter_sessions'::regclass AND tgname LIKE 'zzz_billing_whatsapp_sessions_%';
 SELECT billing.unenforce_quota('e_alter_sessions', 'whatsapp_sessions');
 DROP TABLE e_alter_sessions, e_alter_temp;
 -- The function behind the event trigger is not for callers.

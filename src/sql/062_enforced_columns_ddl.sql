@@ -291,3 +291,36 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_dropped_tables ON sql_drop
     EXECUTE FUNCTION billing._enforced_tables_dropped();
 ALTER EVENT TRIGGER zechat_billing_dropped_tables ENABLE ALWAYS;
+
+-- ALTER TRIGGER ... RENAME of an enforcement trigger: the extension finds
+-- its triggers by name (_enforcement_triggers), so a renamed one was left
+-- in place by unenforce_quota and, after enforce_quota again, counted every
+-- row a second time (a helper's hunt, 2026-12-06).  Refused, as the drop of
+-- an enforced column is.  The extension itself never renames a trigger.
+CREATE FUNCTION billing._enforcement_trigger_renamed()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    SELECT g.tgrelid::regclass AS tbl INTO t
+      FROM pg_event_trigger_ddl_commands() c
+      JOIN pg_trigger g ON g.oid = c.objid
+     WHERE c.classid = 'pg_trigger'::regclass
+       AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the enforcement triggers of "%" cannot be renamed or altered', t.tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'zechat_billing finds its triggers by name.',
+                  HINT = 'Call billing.unenforce_quota() on the table first.';
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
+    WHEN TAG IN ('ALTER TRIGGER')
+    EXECUTE FUNCTION billing._enforcement_trigger_renamed();
+ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
