@@ -3341,25 +3341,46 @@ SELECT pg_catalog.pg_extension_config_dump('billing.gauges_to_recount', '');
 -- An enforced table dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
 -- OWNED): its enforcement goes with it, and a gauge it counted is noted for
 -- the next full recount(), which takes back what the rows held
--- (billing.gauges_to_recount).  The row of enforced_tables is deleted first:
--- that waits for a recount() holding the table, which then has counted with
--- the rows still there.  SECURITY DEFINER: whoever drops the table needs no
--- right on the extension's tables.
+-- (billing.gauges_to_recount), and named in a NOTICE.  So is a gauge whose
+-- partition was dropped (its TRUNCATE trigger, zzz_billing_<gauge>_trunc,
+-- went with it), though its partitioned table stays enforced.  The row of
+-- enforced_tables is deleted first: that waits for a recount() holding the
+-- table, which then has counted with the rows still there.  SECURITY
+-- DEFINER: whoever drops the table needs no right on the extension's tables.
 CREATE FUNCTION billing._enforced_tables_dropped()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_gauges text;
 BEGIN
-    WITH gone AS (
+    WITH tables AS (
+        SELECT d.objid, d.address_names FROM pg_event_trigger_dropped_objects() d
+         WHERE d.object_type IN ('table', 'foreign table')),
+    gone AS (
         DELETE FROM billing.enforced_tables x
-         WHERE x.tbl IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d
-                          WHERE d.object_type IN ('table', 'foreign table'))
-        RETURNING x.resource)
-    INSERT INTO billing.gauges_to_recount (resource)
-    SELECT DISTINCT g.resource
-      FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
-    ON CONFLICT DO NOTHING;
+         WHERE x.tbl IN (SELECT t.objid FROM tables t)
+        RETURNING x.resource),
+    -- A trigger's address is its table's schema and name, then its own name.
+    truncate_triggers AS (
+        SELECT substr(d.address_names[3], length('zzz_billing_') + 1,
+                      length(d.address_names[3]) - length('zzz_billing_') - length('_trunc')) AS resource
+          FROM pg_event_trigger_dropped_objects() d
+         WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'zzz\_billing\_%\_trunc'
+           AND d.address_names[1:2] IN (SELECT t.address_names FROM tables t)),
+    noted AS (
+        INSERT INTO billing.gauges_to_recount (resource)
+        SELECT DISTINCT s.resource
+          FROM (SELECT g.resource FROM gone g UNION SELECT c.resource FROM truncate_triggers c) s
+          JOIN billing.resources r ON r.resource = s.resource AND r.kind = 'gauge'
+        ON CONFLICT (resource) DO UPDATE SET resource = EXCLUDED.resource
+        RETURNING resource)
+    SELECT string_agg(format('"%s"', n.resource), ', ' ORDER BY n.resource) INTO v_gauges FROM noted n;
+    IF v_gauges IS NOT NULL THEN
+        RAISE NOTICE 'the usage of % keeps what the dropped rows held until billing.recount()', v_gauges
+            USING HINT = 'Run billing.recount() to take it back.';
+    END IF;
 END;
 $$;
 
