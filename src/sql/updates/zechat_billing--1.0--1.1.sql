@@ -3343,42 +3343,62 @@ SELECT pg_catalog.pg_extension_config_dump('billing.gauges_to_recount', '');
 -- the next full recount(), which takes back what the rows held
 -- (billing.gauges_to_recount), and named in a NOTICE.  So is a gauge whose
 -- partition was dropped (its TRUNCATE trigger, zzz_billing_<gauge>_trunc,
--- went with it), though its partitioned table stays enforced.  The row of
--- enforced_tables is deleted first: that waits for a recount() holding the
--- table, which then has counted with the rows still there.  SECURITY
--- DEFINER: whoever drops the table needs no right on the extension's tables.
+-- went with it), though its partitioned table stays enforced.
+--
+-- enforced_tables is read and written with the latest snapshot: the drop
+-- holds the table, so every enforcement of it has committed, but in
+-- REPEATABLE READ one committed after the transaction's snapshot would be
+-- missed and its row left behind (a helper's attack, 2026-12-06).  It is
+-- written only when a table dropped is enforced: its ROW EXCLUSIVE lock
+-- waits for a recount() in flight (which holds the table SHARE ROW
+-- EXCLUSIVE and then has counted with the rows still there), and every other
+-- DROP in the database, of an index or a temporary table, would wait too.
+-- SECURITY DEFINER: whoever drops the table needs no right on the
+-- extension's tables.
 CREATE FUNCTION billing._enforced_tables_dropped()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_gauges text;
+    v_tables   oid[];
+    v_enforced text[];
+    v_gauges   text[];
 BEGIN
-    WITH tables AS (
-        SELECT d.objid, d.address_names FROM pg_event_trigger_dropped_objects() d
-         WHERE d.object_type IN ('table', 'foreign table')),
-    gone AS (
-        DELETE FROM billing.enforced_tables x
-         WHERE x.tbl IN (SELECT t.objid FROM tables t)
-        RETURNING x.resource),
+    v_tables := ARRAY(SELECT d.objid FROM pg_event_trigger_dropped_objects() d
+                       WHERE d.object_type IN ('table', 'foreign table'));
+    IF cardinality(v_tables) = 0 THEN
+        RETURN;
+    END IF;
+    v_enforced := billing._latest_text(format(
+        'SELECT ARRAY(SELECT x.resource FROM billing.enforced_tables x
+                       WHERE x.tbl OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.oid[]))::text',
+        v_tables))::text[];
+    IF cardinality(v_enforced) > 0 THEN
+        PERFORM billing._execute_after_locks(format(
+            'DELETE FROM billing.enforced_tables x
+              WHERE x.tbl OPERATOR(pg_catalog.=) ANY (%L::pg_catalog.oid[])', v_tables),
+            NULL::text, NULL::text[]);
+    END IF;
     -- A trigger's address is its table's schema and name, then its own name.
-    truncate_triggers AS (
-        SELECT substr(d.address_names[3], length('zzz_billing_') + 1,
-                      length(d.address_names[3]) - length('zzz_billing_') - length('_trunc')) AS resource
-          FROM pg_event_trigger_dropped_objects() d
-         WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'zzz\_billing\_%\_trunc'
-           AND d.address_names[1:2] IN (SELECT t.address_names FROM tables t)),
-    noted AS (
-        INSERT INTO billing.gauges_to_recount (resource)
+    v_gauges := ARRAY(
         SELECT DISTINCT s.resource
-          FROM (SELECT g.resource FROM gone g UNION SELECT c.resource FROM truncate_triggers c) s
+          FROM (SELECT unnest(v_enforced)
+                UNION
+                SELECT substr(d.address_names[3], length('zzz_billing_') + 1,
+                              length(d.address_names[3]) - length('zzz_billing_') - length('_trunc'))
+                  FROM pg_event_trigger_dropped_objects() d
+                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'zzz\_billing\_%\_trunc'
+                   AND d.address_names[1:2] IN (SELECT t.address_names FROM pg_event_trigger_dropped_objects() t
+                                                 WHERE t.object_type IN ('table', 'foreign table'))) AS s(resource)
           JOIN billing.resources r ON r.resource = s.resource AND r.kind = 'gauge'
-        ON CONFLICT (resource) DO UPDATE SET resource = EXCLUDED.resource
-        RETURNING resource)
-    SELECT string_agg(format('"%s"', n.resource), ', ' ORDER BY n.resource) INTO v_gauges FROM noted n;
-    IF v_gauges IS NOT NULL THEN
-        RAISE NOTICE 'the usage of % keeps what the dropped rows held until billing.recount()', v_gauges
+         ORDER BY 1);
+    IF cardinality(v_gauges) > 0 THEN
+        PERFORM billing._execute_after_locks(
+            'INSERT INTO billing.gauges_to_recount (resource) SELECT pg_catalog.unnest($2)
+             ON CONFLICT DO NOTHING', NULL::text, v_gauges);
+        RAISE NOTICE 'the usage of % keeps what the dropped rows held until billing.recount()',
+                     (SELECT string_agg(format('"%s"', g), ', ') FROM unnest(v_gauges) AS g)
             USING HINT = 'Run billing.recount() to take it back.';
     END IF;
 END;
