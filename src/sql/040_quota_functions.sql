@@ -133,7 +133,13 @@ BEGIN
         RAISE EXCEPTION 'period_anchor must be a finite timestamp'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
+    -- The plan's row is locked before the subscription row is written, in
+    -- the order an edit of the plan's interval takes them (the plan, then
+    -- its subscribers: _plan_interval_changed).  Locked after it, by the
+    -- subscription's trigger, a tenant moving back onto a plan whose edit
+    -- waited for its row deadlocked with the edit (until 2026-12-06; isolation
+    -- subscribe_interval_edit).
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id FOR SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
             USING ERRCODE = 'invalid_parameter_value';

@@ -161,7 +161,9 @@ BEGIN
     -- interval was being edited was carried by neither change.  A tenant
     -- staying on its plan is among its subscribers already: an edit waits
     -- for its row (and locking the plan here, after the row, would deadlock
-    -- with the edit, which locks them the other way round).
+    -- with the edit, which locks them the other way round).  subscribe()
+    -- locks the plan before the row; a hand UPDATE of plan_id locks it here,
+    -- after the row, and can deadlock with an edit of the plan's interval.
     IF NEW.plan_id IS DISTINCT FROM OLD.plan_id THEN
         SELECT p.billing_interval INTO v_new_interval
           FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;

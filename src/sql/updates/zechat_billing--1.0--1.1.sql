@@ -561,7 +561,13 @@ BEGIN
         RAISE EXCEPTION 'period_anchor must be a finite timestamp'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id;
+    -- The plan's row is locked before the subscription row is written, in
+    -- the order an edit of the plan's interval takes them (the plan, then
+    -- its subscribers: _plan_interval_changed).  Locked after it, by the
+    -- subscription's trigger, a tenant moving back onto a plan whose edit
+    -- waited for its row deadlocked with the edit (until 2026-12-06; isolation
+    -- subscribe_interval_edit).
+    SELECT p.active INTO v_active FROM billing.plans p WHERE p.plan_id = subscribe.plan_id FOR SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'plan "%" does not exist', subscribe.plan_id
             USING ERRCODE = 'invalid_parameter_value';
@@ -2231,7 +2237,9 @@ BEGIN
     -- interval was being edited was carried by neither change.  A tenant
     -- staying on its plan is among its subscribers already: an edit waits
     -- for its row (and locking the plan here, after the row, would deadlock
-    -- with the edit, which locks them the other way round).
+    -- with the edit, which locks them the other way round).  subscribe()
+    -- locks the plan before the row; a hand UPDATE of plan_id locks it here,
+    -- after the row, and can deadlock with an edit of the plan's interval.
     IF NEW.plan_id IS DISTINCT FROM OLD.plan_id THEN
         SELECT p.billing_interval INTO v_new_interval
           FROM billing.plans p WHERE p.plan_id = NEW.plan_id FOR SHARE;
