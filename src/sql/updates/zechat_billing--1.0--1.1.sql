@@ -3427,12 +3427,14 @@ SELECT DISTINCT g.resource
   FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
 ON CONFLICT DO NOTHING;
 
--- ALTER TRIGGER ... RENAME of an enforcement trigger: the extension finds
--- its triggers by name (_enforcement_triggers), so a renamed one was left
--- in place by unenforce_quota and, after enforce_quota again, counted every
+-- ALTER TRIGGER on an enforcement trigger: the extension finds its
+-- triggers by name (_enforcement_triggers), so a renamed one was left in
+-- place by unenforce_quota and, after enforce_quota again, counted every
 -- row a second time (a helper's hunt, 2026-12-06).  Refused, as the drop of
--- an enforced column is.  The extension itself never renames a trigger.
-CREATE FUNCTION billing._enforcement_trigger_renamed()
+-- an enforced column is, with the command's other form (DEPENDS ON
+-- EXTENSION), which nothing needs.  The extension itself never alters a
+-- trigger.
+CREATE FUNCTION billing._enforcement_trigger_altered()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -3457,6 +3459,6 @@ $$;
 
 CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
     WHEN TAG IN ('ALTER TRIGGER')
-    EXECUTE FUNCTION billing._enforcement_trigger_renamed();
+    EXECUTE FUNCTION billing._enforcement_trigger_altered();
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
-REVOKE ALL ON FUNCTION billing._enforcement_trigger_renamed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._enforcement_trigger_altered() FROM PUBLIC;
