@@ -72,8 +72,7 @@ END;
 $$;
 
 -- A gauge's rows must last as long as its usage: a crash empties an
--- unlogged table (no trigger fires), and a temporary one goes with its
--- session, without giving back what their rows hold.
+-- unlogged table, and no trigger fires to give back what its rows held.
 CREATE FUNCTION billing._check_gauge_persistence(tbl regclass, p_resource text)
 RETURNS void
 LANGUAGE plpgsql STABLE
@@ -93,24 +92,19 @@ BEGIN
     -- clones, but its rows are not this server's to scan: the backfill,
     -- recount(), TRUNCATE and DETACH would leave them out (a helper's hunt,
     -- 2026-12-06: 160 stored against a limit of 100 after a recount).  An
-    -- unlogged or temporary one is named first.
+    -- unlogged one is named first.  No enforced table is temporary
+    -- (enforce_quota), nor a partition of one.
     SELECT c.oid::regclass, c.relpersistence, c.relkind INTO v_table, v_persistence, v_kind
       FROM pg_class c
      WHERE (c.oid = tbl OR c.oid IN (SELECT t.relid FROM pg_partition_tree(tbl) t))
-       AND (c.relpersistence <> 'p' OR c.relkind = 'f')
+       AND (c.relpersistence = 'u' OR c.relkind = 'f')
      ORDER BY c.relkind = 'f', c.oid <> tbl, c.oid
      LIMIT 1;
-    -- A temporary table cannot be made logged: its hint says what to do.
     IF v_persistence = 'u' THEN
         RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged table "%"', p_resource, v_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A crash empties an unlogged table without giving back the usage its rows hold.',
                   HINT = 'Make it logged (ALTER TABLE ... SET LOGGED).';
-    ELSIF v_persistence = 't' THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on temporary table "%"', p_resource, v_table
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A temporary table goes with its session without giving back the usage its rows hold.',
-                  HINT = 'Use a permanent table.';
     ELSIF v_kind = 'f' THEN
         RAISE EXCEPTION 'gauge "%" cannot be enforced on foreign table "%"', p_resource, v_table
             USING ERRCODE = 'feature_not_supported',
@@ -293,6 +287,7 @@ AS $$
 DECLARE
     v_kind      text;
     v_relkind   "char";
+    v_persistence "char";
     v_insert    text;
     v_restart_until timestamptz;
 BEGIN
@@ -306,12 +301,29 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Known resources are listed in billing.resources.';
     END IF;
-    SELECT c.relkind INTO v_relkind FROM pg_class c WHERE c.oid = tbl;
+    SELECT c.relkind, c.relpersistence INTO v_relkind, v_persistence FROM pg_class c WHERE c.oid = tbl;
+    -- An OID given for a table dropped since (until 2026-12-07: "is not a
+    -- table", 42809), as the other functions taking a table answer it.
+    IF v_relkind IS NULL THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = 'undefined_table';
+    END IF;
     -- A partitioned table: PostgreSQL clones its row triggers to every
     -- partition, present and future; a gauge's TRUNCATE trigger goes on
     -- each leaf (064_partitioned_gauges.sql).
-    IF v_relkind NOT IN ('r', 'p') OR v_relkind IS NULL THEN
+    IF v_relkind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+    END IF;
+    -- A temporary table goes at the end of its session (or transaction, or
+    -- at DISCARD TEMP) where no event trigger fires: its row of
+    -- enforced_tables would stay, naming an OID that PostgreSQL gives out
+    -- again, and a gauge would keep what its rows held.  Until 2026-12-07 a
+    -- period resource was enforced there.  Whether a table is temporary
+    -- never changes, so this needs no lock.
+    IF v_persistence = 't' THEN
+        RAISE EXCEPTION 'resource "%" cannot be enforced on temporary table "%"', enforce_quota.resource, tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A temporary table goes with its session, and no trigger then takes back its enforcement or what its rows hold.',
+                  HINT = 'Use a permanent table.';
     END IF;
     -- Nor one of the extension's own: until 2026-12-05 a superuser could
     -- enforce billing.subscriptions, after which subscribe() failed with
