@@ -962,7 +962,24 @@ SELECT billing.enforce_quota('no_such_table', 'users');
 -- The trigger function refuses to be misused.
 SELECT billing._enforce_quota_trigger();
 CREATE TABLE e_manual (tenant_id text);
+-- Only the extension makes its triggers, after the row they belong to (until
+-- 2026-12-07 one made by hand, or restored without its row by pg_restore -n
+-- or --schema-only, counted rows that recount() and unenforce_quota knew
+-- nothing of).  Not even under its name, nor to replace an enforcement's
+-- with other arguments; the same again passes.
+CREATE TRIGGER zzz_billing_users_ins BEFORE INSERT ON e_manual FOR EACH ROW
+    EXECUTE FUNCTION billing._enforce_quota_trigger('users', 'tenant_id', '');
+SELECT billing.enforce_quota('e_manual', 'messages');
+CREATE OR REPLACE TRIGGER zzz_billing_messages_ins BEFORE INSERT ON e_manual FOR EACH ROW
+    EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', 'tenant_id');
+CREATE OR REPLACE TRIGGER zzz_billing_messages_ins BEFORE INSERT ON e_manual FOR EACH ROW
+    EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', '');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'e_manual'::regclass ORDER BY 1;
+SELECT billing.unenforce_quota('e_manual', 'messages');
+-- Made unchecked, with the event trigger disabled, it refuses to count.
+ALTER EVENT TRIGGER zechat_billing_triggers_made DISABLE;
 CREATE TRIGGER manual BEFORE INSERT ON e_manual FOR EACH ROW EXECUTE FUNCTION billing._enforce_quota_trigger('users');
+ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;
 INSERT INTO e_manual VALUES ('e_acme');
 
 -- Logical replication applies rows with session_replication_role = replica:

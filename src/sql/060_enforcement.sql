@@ -364,6 +364,11 @@ BEGIN
                           HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
             END IF;
 
+            -- The row first: the triggers are checked against it as they are made
+            -- (_enforcement_trigger_created).
+            INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
+            VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
+
             -- A table whose inserts are enforced per statement (enforce_per_statement;
             -- never a partitioned one) stays so.
             v_insert := CASE WHEN billing._enforced_per_statement(tbl) THEN 'stmt' ELSE 'ins' END;
@@ -386,9 +391,6 @@ BEGIN
                 PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, 'inserted',
                                                             tenant_column, amount_column);
             END IF;
-
-            INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
-            VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
 
             -- A gauge is a level: rows already in the table are part of it.  Period
             -- resources are not backfilled: existing rows cannot be placed in a

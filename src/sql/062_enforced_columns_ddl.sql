@@ -367,3 +367,54 @@ CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
     WHEN TAG IN ('ALTER TRIGGER')
     EXECUTE FUNCTION billing._enforcement_trigger_altered();
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
+
+-- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER) with the enforcement
+-- trigger function: only the extension's own, which enforce_quota and the
+-- functions changing an enforcement make after writing (or updating) the
+-- row of enforced_tables they belong to, under the name they are found by.
+-- Until 2026-12-07 a partial or schema-only restore (pg_restore -n public,
+-- --schema-only into a database with the extension) brought the triggers
+-- back without that row: they counted rows that recount() and
+-- unenforce_quota knew nothing of, and enforce_quota failed on the
+-- trigger that existed.  Refused, the table is left unenforced, whole, for
+-- enforce_quota.  A full restore loads enforced_tables before it creates
+-- triggers; pg_upgrade creates event triggers last.
+CREATE FUNCTION billing._enforcement_trigger_created()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf: its
+    -- row is an ancestor's.  The arguments are those the row gives
+    -- (_create_enforcement_trigger), each ended by a zero byte.
+    SELECT g.tgrelid::regclass AS tbl, g.tgname, pg_get_triggerdef(g.oid) AS def INTO t
+      FROM pg_event_trigger_ddl_commands() c
+      JOIN pg_trigger g ON g.oid = c.objid
+     WHERE c.classid = 'pg_trigger'::regclass
+       AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+       AND NOT EXISTS (
+           SELECT FROM billing.enforced_tables x
+            WHERE x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
+              AND g.tgname IN (SELECT 'zzz_billing_' || x.resource || '_' || e
+                                 FROM unnest(ARRAY['ins', 'inserted', 'stmt', 'upd', 'del', 'trunc', 'moved']) e)
+              AND g.tgargs = convert_to(x.resource, current_setting('server_encoding')) || '\x00'::bytea
+                          || convert_to(x.tenant_column, current_setting('server_encoding')) || '\x00'::bytea
+                          || convert_to(coalesce(x.amount_column, ''), current_setting('server_encoding')) || '\x00'::bytea)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, t.tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('No row of billing.enforced_tables matches it: %s', t.def),
+                  HINT = 'Enforce the table with billing.enforce_quota(), which makes its triggers.';
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION billing._enforcement_trigger_created();
+-- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
+ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;

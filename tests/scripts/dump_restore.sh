@@ -3,7 +3,8 @@
 # with plans, limits, subscriptions, overrides, custom resources, usage and
 # the enforcement triggers intact (per row, exact for ON CONFLICT, per
 # statement, on partitions), and enforcement keeps working there.
-# Both formats: custom (pg_restore) and plain SQL (psql).
+# Both formats: custom (pg_restore) and plain SQL (psql). A restore of the
+# application's schema alone leaves its tables unenforced, whole.
 source "$(dirname "$0")/../../scripts/lib.sh"
 
 start_cluster dumprestore 54370
@@ -165,4 +166,34 @@ expected
 $expected"
     echo "$db: restored exactly, enforcement works"
 done
+
+# The application's schema alone (pg_restore -n public) into a database with
+# the extension: its enforcement triggers come without their rows of
+# billing.enforced_tables, and are refused (until 2026-12-07 they came back
+# and counted rows that recount() and unenforce_quota knew nothing of); the
+# tables come back with their rows, unenforced, for enforce_quota.
+createdb dst_partial
+run_sql dst_partial -c "CREATE EXTENSION zechat_billing"
+if pg_restore -n public -d dst_partial /tmp/zb-dump.custom 2>/tmp/zb-dump-partial.err; then
+    fail "the partial restore made enforcement triggers without their enforcement"
+fi
+refused=$(grep -c 'is not one billing.enforce_quota() made' /tmp/zb-dump-partial.err)
+others=$(grep 'ERROR:' /tmp/zb-dump-partial.err | grep -vc 'is not one billing.enforce_quota() made' || true)
+[ "$refused" -gt 0 ] && [ "$others" = 0 ] || fail "partial restore: $refused triggers refused, $others other errors:
+$(cat /tmp/zb-dump-partial.err)"
+out=$(run_sql dst_partial -At <<'SQL'
+SELECT count(*) FROM pg_trigger WHERE tgfoid = 'billing._enforce_quota_trigger()'::regprocedure;
+SELECT count(*) FROM messages;
+SELECT billing.enforce_quota('messages', 'messages');
+SELECT billing.enforce_quota('files', 'storage', 'owner', 'size_bytes');
+SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger
+ WHERE tgfoid = 'billing._enforce_quota_trigger()'::regprocedure;
+SQL
+) || fail "partial restore: enforcing the restored tables failed"
+expected=$'0\n3\n\n\nzzz_billing_messages_ins,zzz_billing_storage_del,zzz_billing_storage_ins,zzz_billing_storage_trunc,zzz_billing_storage_upd'
+[ "$out" = "$expected" ] || fail "partial restore: got
+$out
+expected
+$expected"
+echo "dst_partial: $refused enforcement triggers refused, the tables enforced again"
 echo "dump/restore: ok"

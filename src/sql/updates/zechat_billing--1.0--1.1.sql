@@ -24,6 +24,7 @@
 -- id cannot change (its usage would stay behind).  enforce_per_statement(tbl)
 -- enforces a table's inserts once per statement, over the rows written.
 -- billing.counters shows what is carried into a counter from a moved period.
+-- An enforcement trigger is made only with its row of enforced_tables.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 -- Schema billing as the fresh install requires it (005_schema_guard.sql):
@@ -1555,6 +1556,11 @@ BEGIN
                           HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
             END IF;
 
+            -- The row first: the triggers are checked against it as they are made
+            -- (_enforcement_trigger_created).
+            INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
+            VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
+
             -- A table whose inserts are enforced per statement (enforce_per_statement;
             -- never a partitioned one) stays so.
             v_insert := CASE WHEN billing._enforced_per_statement(tbl) THEN 'stmt' ELSE 'ins' END;
@@ -1577,9 +1583,6 @@ BEGIN
                 PERFORM billing._create_enforcement_trigger(tbl, enforce_quota.resource, 'inserted',
                                                             tenant_column, amount_column);
             END IF;
-
-            INSERT INTO billing.enforced_tables (tbl, resource, tenant_column, amount_column)
-            VALUES (enforce_quota.tbl, enforce_quota.resource, tenant_column, amount_column);
 
             -- A gauge is a level: rows already in the table are part of it.  Period
             -- resources are not backfilled: existing rows cannot be placed in a
@@ -3476,3 +3479,55 @@ CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
     EXECUTE FUNCTION billing._enforcement_trigger_altered();
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._enforcement_trigger_altered() FROM PUBLIC;
+
+-- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER) with the enforcement
+-- trigger function: only the extension's own, which enforce_quota and the
+-- functions changing an enforcement make after writing (or updating) the
+-- row of enforced_tables they belong to, under the name they are found by.
+-- Until 2026-12-07 a partial or schema-only restore (pg_restore -n public,
+-- --schema-only into a database with the extension) brought the triggers
+-- back without that row: they counted rows that recount() and
+-- unenforce_quota knew nothing of, and enforce_quota failed on the
+-- trigger that existed.  Refused, the table is left unenforced, whole, for
+-- enforce_quota.  A full restore loads enforced_tables before it creates
+-- triggers; pg_upgrade creates event triggers last.
+CREATE FUNCTION billing._enforcement_trigger_created()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf: its
+    -- row is an ancestor's.  The arguments are those the row gives
+    -- (_create_enforcement_trigger), each ended by a zero byte.
+    SELECT g.tgrelid::regclass AS tbl, g.tgname, pg_get_triggerdef(g.oid) AS def INTO t
+      FROM pg_event_trigger_ddl_commands() c
+      JOIN pg_trigger g ON g.oid = c.objid
+     WHERE c.classid = 'pg_trigger'::regclass
+       AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+       AND NOT EXISTS (
+           SELECT FROM billing.enforced_tables x
+            WHERE x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
+              AND g.tgname IN (SELECT 'zzz_billing_' || x.resource || '_' || e
+                                 FROM unnest(ARRAY['ins', 'inserted', 'stmt', 'upd', 'del', 'trunc', 'moved']) e)
+              AND g.tgargs = convert_to(x.resource, current_setting('server_encoding')) || '\x00'::bytea
+                          || convert_to(x.tenant_column, current_setting('server_encoding')) || '\x00'::bytea
+                          || convert_to(coalesce(x.amount_column, ''), current_setting('server_encoding')) || '\x00'::bytea)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, t.tbl
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('No row of billing.enforced_tables matches it: %s', t.def),
+                  HINT = 'Enforce the table with billing.enforce_quota(), which makes its triggers.';
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
+    WHEN TAG IN ('CREATE TRIGGER')
+    EXECUTE FUNCTION billing._enforcement_trigger_created();
+-- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
+ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;
+REVOKE ALL ON FUNCTION billing._enforcement_trigger_created() FROM PUBLIC;
