@@ -426,6 +426,7 @@ DECLARE
     v_tenant_column name;
     v_amount_column name;
     v_missing       name;
+    v_generated     name;
     v_ended         text[];
     v_restart_until timestamptz;
 BEGIN
@@ -476,15 +477,27 @@ BEGIN
             IF EXISTS (SELECT FROM billing.resources r
                         WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
                 -- A column gone (renamed or dropped unseen: 1.0, single-user mode)
-                -- leaves nothing to count the rows by: usage stays, for recount()
-                -- or release_quota() to correct.
+                -- leaves nothing to count the rows by; a generated one (enforced
+                -- under 1.0, whose triggers read it before PostgreSQL computed it,
+                -- as NULL) was never counted as the rows hold it, and taking that
+                -- back took usage of other tables' rows (a helper's upgrade hunt,
+                -- 2026-12-07: 60 of 100 became 10, and 90 more were admitted).
+                -- Usage stays, for recount() or release_quota() to correct.
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
-                IF v_missing IS NULL THEN
+                v_generated := (SELECT a.attname FROM pg_attribute a
+                                 WHERE a.attrelid = tbl AND a.attname IN (v_tenant_column, v_amount_column)
+                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+                                 ORDER BY a.attnum LIMIT 1);
+                IF v_missing IS NULL AND v_generated IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
                                                       -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
-                ELSE
+                ELSIF v_missing IS NOT NULL THEN
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                                   unenforce_quota.resource, v_missing, tbl
+                        USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
+                ELSE
+                    RAISE WARNING 'usage of "%" kept: column "%" of "%" is generated, so its rows were not counted as they hold it',
+                                  unenforce_quota.resource, v_generated, tbl
                         USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
                 END IF;
             END IF;

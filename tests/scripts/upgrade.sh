@@ -117,6 +117,16 @@ CREATE TABLE old_sessions (tenant_id text NOT NULL);
 SELECT billing.enforce_quota('old_sessions', 'whatsapp_sessions');
 INSERT INTO old_sessions VALUES ('acme'), ('acme');
 DROP TABLE old_sessions;
+-- A gauge enforced on a generated column, which 1.0 allowed, and whose
+-- inserts it counted as 0 (its triggers saw the column as NULL); and an
+-- enforced column renamed, which 1.0 allowed too (every write of the table
+-- fails since).
+CREATE TABLE gen_files (tenant_id text NOT NULL, kb int NOT NULL, bytes int GENERATED ALWAYS AS (kb * 10) STORED);
+SELECT billing.enforce_quota('gen_files', 'storage', amount_column => 'bytes');
+INSERT INTO gen_files (tenant_id, kb) VALUES ('acme', 5);
+CREATE TABLE seats (tenant_id text NOT NULL, n int NOT NULL);
+SELECT billing.enforce_quota('seats', 'users', amount_column => 'n');
+ALTER TABLE seats RENAME COLUMN n TO seat_count;
 -- The README's monitoring role.
 CREATE ROLE upgrade_monitor;
 GRANT SELECT ON billing.counters TO upgrade_monitor;
@@ -193,6 +203,20 @@ SQL
     warnings=$(q old "ALTER EXTENSION zechat_billing UPDATE" 2>&1 >/dev/null) || fail "ALTER EXTENSION ... UPDATE failed"
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update did not reach $CURRENT"
+
+    # The update names the two enforcements 1.0 left broken, with what repairs
+    # them; unenforcing them keeps the gauge's usage (until 2026-12-07 the
+    # generated column's rows, never counted, were taken back: acme's storage
+    # went from 600 to 550, another table's rows no longer counted).
+    echo "$warnings" | grep -q 'resource "storage" is enforced on "public.gen_files" by generated column "bytes"' &&
+        echo "$warnings" | grep -q 'resource "users" is enforced on "public.seats" by column "n", which is gone' ||
+        fail "the update did not name the broken 1.0 enforcements: $warnings"
+    [ "$(usage_of old acme storage)" = "600/1000" ] || fail "storage before unenforcing gen_files: $(usage_of old acme storage)"
+    unenforced=$(q old "SELECT billing.unenforce_quota('gen_files', 'storage'), billing.unenforce_quota('seats', 'users')" 2>&1) ||
+        fail "unenforcing the broken 1.0 enforcements: $unenforced"
+    echo "$unenforced" | grep -q 'column "bytes" of "public.gen_files" is generated' ||
+        fail "unenforce_quota of the generated column said: $unenforced"
+    [ "$(usage_of old acme storage)" = "600/1000" ] || fail "unenforcing gen_files took back usage: $(usage_of old acme storage)"
 
     # Nothing lost, nothing counted twice, enforcement goes on where it was.
     [ "$(q old "SELECT count(*) FROM billing.plans")/$(q old "SELECT count(*) FROM billing.plan_limits")" = "2/5" ] ||

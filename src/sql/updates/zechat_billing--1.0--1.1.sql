@@ -25,6 +25,8 @@
 -- enforces a table's inserts once per statement, over the rows written.
 -- billing.counters shows what is carried into a counter from a moved period.
 -- An enforcement trigger is made only with its row of enforced_tables.
+-- Enforcements by a column that is gone or generated are named, and
+-- unenforce_quota of a gauge there keeps its usage.
 \echo Use "ALTER EXTENSION zechat_billing UPDATE TO '1.1'" to load this file. \quit
 
 -- Schema billing as the fresh install requires it (005_schema_guard.sql):
@@ -1618,6 +1620,7 @@ DECLARE
     v_tenant_column name;
     v_amount_column name;
     v_missing       name;
+    v_generated     name;
     v_ended         text[];
     v_restart_until timestamptz;
 BEGIN
@@ -1668,15 +1671,27 @@ BEGIN
             IF EXISTS (SELECT FROM billing.resources r
                         WHERE r.resource = unenforce_quota.resource AND r.kind = 'gauge') THEN
                 -- A column gone (renamed or dropped unseen: 1.0, single-user mode)
-                -- leaves nothing to count the rows by: usage stays, for recount()
-                -- or release_quota() to correct.
+                -- leaves nothing to count the rows by; a generated one (enforced
+                -- under 1.0, whose triggers read it before PostgreSQL computed it,
+                -- as NULL) was never counted as the rows hold it, and taking that
+                -- back took usage of other tables' rows (a helper's upgrade hunt,
+                -- 2026-12-07: 60 of 100 became 10, and 90 more were admitted).
+                -- Usage stays, for recount() or release_quota() to correct.
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
-                IF v_missing IS NULL THEN
+                v_generated := (SELECT a.attname FROM pg_attribute a
+                                 WHERE a.attrelid = tbl AND a.attname IN (v_tenant_column, v_amount_column)
+                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+                                 ORDER BY a.attnum LIMIT 1);
+                IF v_missing IS NULL AND v_generated IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
                                                       -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
-                ELSE
+                ELSIF v_missing IS NOT NULL THEN
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
                                   unenforce_quota.resource, v_missing, tbl
+                        USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
+                ELSE
+                    RAISE WARNING 'usage of "%" kept: column "%" of "%" is generated, so its rows were not counted as they hold it',
+                                  unenforce_quota.resource, v_generated, tbl
                         USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
                 END IF;
             END IF;
@@ -3531,3 +3546,40 @@ CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
 -- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
 ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._enforcement_trigger_created() FROM PUBLIC;
+
+-- Enforcements 1.0 left counting by a column that is gone (1.0 let an
+-- enforced column be renamed or dropped; every write of the table has
+-- failed since, and recount() fails on it) or by a generated one (1.0's
+-- triggers read it before PostgreSQL computed it, as NULL: its rows were
+-- counted as 0, or not at all), named with what repairs them (a helper's
+-- upgrade hunt, 2026-12-07: the update said nothing of them).
+DO $$
+DECLARE
+    e record;
+BEGIN
+    FOR e IN
+        SELECT x.tbl, x.resource, m.missing, g.generated
+          FROM billing.enforced_tables x
+          CROSS JOIN LATERAL (SELECT billing._missing_column(x.tbl, x.tenant_column, x.amount_column)) AS m(missing)
+          LEFT JOIN LATERAL (SELECT a.attname FROM pg_attribute a
+                              WHERE a.attrelid = x.tbl AND a.attname IN (x.tenant_column, x.amount_column)
+                                AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+                              ORDER BY a.attnum LIMIT 1) AS g(generated) ON true
+         WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = x.tbl)
+           AND (m.missing IS NOT NULL OR g.generated IS NOT NULL)
+         ORDER BY x.tbl::oid, x.resource
+    LOOP
+        IF e.missing IS NOT NULL THEN
+            RAISE WARNING 'resource "%" is enforced on "%" by column "%", which is gone', e.resource, e.tbl, e.missing
+                USING DETAIL = 'Every write of the table fails, and so does billing.recount().',
+                      HINT = format('Call billing.unenforce_quota(%L, %L), then enforce the table again by the column as it is now.',
+                                    e.tbl::text, e.resource);
+        ELSE
+            RAISE WARNING 'resource "%" is enforced on "%" by generated column "%", whose values were not counted', e.resource, e.tbl, e.generated
+                USING DETAIL = 'Triggers see a generated column before PostgreSQL computes it.',
+                      HINT = format('Call billing.unenforce_quota(%L, %L), then enforce the table again by a column that is not generated, and run billing.recount().',
+                                    e.tbl::text, e.resource);
+        END IF;
+    END LOOP;
+END;
+$$;
