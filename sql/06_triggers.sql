@@ -974,8 +974,37 @@ CREATE OR REPLACE TRIGGER zzz_billing_messages_ins BEFORE INSERT ON e_manual FOR
     EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', 'tenant_id');
 CREATE OR REPLACE TRIGGER zzz_billing_messages_ins BEFORE INSERT ON e_manual FOR EACH ROW
     EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', '');
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'e_manual'::regclass ORDER BY 1;
+-- Nor another firing than its name's (a period resource has no UPDATE
+-- trigger), nor a WHEN clause of its own.
+CREATE TRIGGER zzz_billing_messages_upd BEFORE INSERT ON e_manual FOR EACH ROW
+    EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', '');
+CREATE OR REPLACE TRIGGER zzz_billing_messages_ins BEFORE INSERT ON e_manual FOR EACH ROW WHEN (false)
+    EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', '');
+SELECT tgname, pg_get_triggerdef(oid) LIKE '%WHEN%' AS has_when
+  FROM pg_trigger WHERE tgrelid = 'e_manual'::regclass ORDER BY 1;
 SELECT billing.unenforce_quota('e_manual', 'messages');
+-- Nor as an element of CREATE SCHEMA.
+CREATE SCHEMA e_sneaky
+    CREATE TABLE t (tenant_id text)
+    CREATE TRIGGER zzz_billing_users_ins BEFORE INSERT ON t FOR EACH ROW
+        EXECUTE FUNCTION billing._enforce_quota_trigger('users', 'tenant_id', '');
+SELECT count(*) AS sneaky_schemas FROM pg_namespace WHERE nspname = 'e_sneaky';
+-- The check reads the same whatever standard_conforming_strings says (until
+-- 2026-12-07 every CREATE TRIGGER in the database failed with it off, and so
+-- did the DETACH of a partition of an enforced gauge).  In a new session:
+-- PL/pgSQL compiles a function body once a session, with the setting then.
+\c -
+SET standard_conforming_strings = off;
+CREATE TABLE e_scs (tenant_id text, kb int, d int) PARTITION BY RANGE (d);
+CREATE TABLE e_scs_1 PARTITION OF e_scs FOR VALUES FROM (0) TO (10);
+CREATE FUNCTION e_scs_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;
+CREATE TRIGGER e_scs_own BEFORE INSERT ON e_scs_1 FOR EACH ROW EXECUTE FUNCTION e_scs_noop();
+SELECT billing.enforce_quota('e_scs', 'storage', amount_column => 'kb');
+ALTER TABLE e_scs DETACH PARTITION e_scs_1;
+RESET standard_conforming_strings;
+SELECT billing.unenforce_quota('e_scs', 'storage');
+DROP TABLE e_scs, e_scs_1;
+DROP FUNCTION e_scs_noop();
 -- Made unchecked, with the event trigger disabled, it refuses to count.
 ALTER EVENT TRIGGER zechat_billing_triggers_made DISABLE;
 CREATE TRIGGER manual BEFORE INSERT ON e_manual FOR EACH ROW EXECUTE FUNCTION billing._enforce_quota_trigger('users');

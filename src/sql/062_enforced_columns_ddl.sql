@@ -313,7 +313,7 @@ BEGIN
                 SELECT substr(d.address_names[3], length('zzz_billing_') + 1,
                               length(d.address_names[3]) - length('zzz_billing_') - length('_trunc'))
                   FROM pg_event_trigger_dropped_objects() d
-                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'zzz\_billing\_%\_trunc'
+                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE E'zzz\\_billing\\_%\\_trunc'
                    AND d.address_names[1:2] IN (SELECT t.address_names FROM pg_event_trigger_dropped_objects() t
                                                  WHERE t.object_type IN ('table', 'foreign table'))) AS s(resource)
           JOIN billing.resources r ON r.resource = s.resource AND r.kind = 'gauge'
@@ -368,15 +368,56 @@ CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
     EXECUTE FUNCTION billing._enforcement_trigger_altered();
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
 
--- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER) with the enforcement
--- trigger function: only the extension's own, which enforce_quota and the
--- functions changing an enforcement make after writing (or updating) the
--- row of enforced_tables they belong to, under the name they are found by.
--- Until 2026-12-07 a partial or schema-only restore (pg_restore -n public,
+-- Whether trigger p_trigger, made with the enforcement trigger function, is
+-- one of those enforce_quota and the functions changing an enforcement make
+-- (_create_enforcement_trigger) for a row of enforced_tables, of its table
+-- or, for a partitioned table's gauge (a TRUNCATE trigger on each leaf), of
+-- an ancestor: named for the row's resource and an event the resource's kind
+-- has, firing as that event's trigger does (tgtype: ROW 1, BEFORE 2, INSERT
+-- 4, DELETE 8, UPDATE 16, TRUNCATE 32), with its WHEN clause and transition
+-- table and no other, no column list, not a constraint trigger, and with the
+-- row's arguments, each ended by a zero byte (decode: a '\x00' literal would
+-- read otherwise under standard_conforming_strings = off).
+CREATE FUNCTION billing._is_enforcement_trigger_of_record(p_trigger oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_trigger g
+          JOIN billing.enforced_tables x
+            ON x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
+          JOIN billing.resources r ON r.resource = x.resource
+          JOIN (VALUES ('ins', 7), ('inserted', 5), ('stmt', 4), ('upd', 19), ('moved', 19),
+                       ('del', 9), ('trunc', 34)) AS k(event, tgtype)
+            ON g.tgname = 'zzz_billing_' || x.resource || '_' || k.event
+         WHERE g.oid = p_trigger
+           AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+           AND (k.event IN ('ins', 'inserted', 'stmt')
+                OR k.event IN ('upd', 'del', 'trunc') AND r.kind = 'gauge'
+                OR k.event = 'moved' AND r.kind = 'period')
+           AND g.tgtype = k.tgtype
+           AND pg_get_expr(g.tgqual, g.tgrelid) IS NOT DISTINCT FROM
+               CASE k.event WHEN 'inserted' THEN 'billing._insert_written()' END
+           AND g.tgnewtable IS NOT DISTINCT FROM CASE k.event WHEN 'stmt' THEN 'zzz_billing_new_rows' END
+           AND g.tgoldtable IS NULL
+           AND cardinality(g.tgattr::int2[]) = 0
+           AND g.tgconstraint = 0
+           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex'))
+$$;
+
+-- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER, and CREATE SCHEMA with a
+-- trigger among its elements) with the enforcement trigger function: only
+-- the extension's own (_is_enforcement_trigger_of_record), which
+-- enforce_quota and the functions changing an enforcement make after
+-- writing (or updating) the row of enforced_tables they belong to.  Until
+-- 2026-12-07 a partial or schema-only restore (pg_restore -n public,
 -- --schema-only into a database with the extension) brought the triggers
 -- back without that row: they counted rows that recount() and
--- unenforce_quota knew nothing of, and enforce_quota failed on the
--- trigger that existed.  Refused, the table is left unenforced, whole, for
+-- unenforce_quota knew nothing of, and enforce_quota failed on the trigger
+-- that existed.  Refused, the table is left unenforced, whole, for
 -- enforce_quota.  A full restore loads enforced_tables before it creates
 -- triggers; pg_upgrade creates event triggers last.
 CREATE FUNCTION billing._enforcement_trigger_created()
@@ -387,22 +428,12 @@ AS $$
 DECLARE
     t record;
 BEGIN
-    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf: its
-    -- row is an ancestor's.  The arguments are those the row gives
-    -- (_create_enforcement_trigger), each ended by a zero byte.
     SELECT g.tgrelid::regclass AS tbl, g.tgname, pg_get_triggerdef(g.oid) AS def INTO t
       FROM pg_event_trigger_ddl_commands() c
       JOIN pg_trigger g ON g.oid = c.objid
      WHERE c.classid = 'pg_trigger'::regclass
        AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
-       AND NOT EXISTS (
-           SELECT FROM billing.enforced_tables x
-            WHERE x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
-              AND g.tgname IN (SELECT 'zzz_billing_' || x.resource || '_' || e
-                                 FROM unnest(ARRAY['ins', 'inserted', 'stmt', 'upd', 'del', 'trunc', 'moved']) e)
-              AND g.tgargs = convert_to(x.resource, current_setting('server_encoding')) || '\x00'::bytea
-                          || convert_to(x.tenant_column, current_setting('server_encoding')) || '\x00'::bytea
-                          || convert_to(coalesce(x.amount_column, ''), current_setting('server_encoding')) || '\x00'::bytea)
+       AND NOT billing._is_enforcement_trigger_of_record(g.oid)
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, t.tbl
@@ -414,7 +445,7 @@ END;
 $$;
 
 CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA')
     EXECUTE FUNCTION billing._enforcement_trigger_created();
 -- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
 ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;

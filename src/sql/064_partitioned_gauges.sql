@@ -98,7 +98,7 @@ BEGIN
         v_args := '{}';
         v_rest := e.tgargs;
         LOOP
-            v_end := position('\x00'::bytea IN v_rest);
+            v_end := position(decode('00', 'hex') IN v_rest);
             EXIT WHEN v_end = 0;
             v_args := v_args || convert_from(substring(v_rest FROM 1 FOR v_end - 1),
                                              getdatabaseencoding());

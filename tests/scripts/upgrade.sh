@@ -127,6 +127,13 @@ INSERT INTO gen_files (tenant_id, kb) VALUES ('acme', 5);
 CREATE TABLE seats (tenant_id text NOT NULL, n int NOT NULL);
 SELECT billing.enforce_quota('seats', 'users', amount_column => 'n');
 ALTER TABLE seats RENAME COLUMN n TO seat_count;
+-- An enforcement trigger renamed, which 1.0 allowed, and one made by hand
+-- that matches no enforcement: 1.1 finds its triggers by name, and a dump
+-- restores neither.
+ALTER TRIGGER zzz_billing_messages_ins ON messages RENAME TO messages_quota;
+CREATE TABLE spare (tenant_id text);
+CREATE TRIGGER spare_count BEFORE INSERT ON spare FOR EACH ROW
+    EXECUTE FUNCTION billing._enforce_quota_trigger('messages', 'tenant_id', '');
 -- The README's monitoring role.
 CREATE ROLE upgrade_monitor;
 GRANT SELECT ON billing.counters TO upgrade_monitor;
@@ -211,6 +218,15 @@ SQL
     echo "$warnings" | grep -q 'resource "storage" is enforced on "public.gen_files" by generated column "bytes"' &&
         echo "$warnings" | grep -q 'resource "users" is enforced on "public.seats" by column "n", which is gone' ||
         fail "the update did not name the broken 1.0 enforcements: $warnings"
+    # The renamed trigger has its name back; the one made by hand is named,
+    # with the statement that drops it.
+    [ "$(q old "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger
+                 WHERE tgrelid = 'messages'::regclass AND NOT tgisinternal")" = zzz_billing_messages_ins ] ||
+        fail "the renamed 1.0 trigger: $(q old "SELECT tgname FROM pg_trigger WHERE tgrelid = 'messages'::regclass")"
+    echo "$warnings" | grep -q 'enforcement trigger "messages_quota" on "public.messages" renamed back to "zzz_billing_messages_ins"' ||
+        fail "the update did not say it renamed the 1.0 trigger back: $warnings"
+    drop_spare=$(echo "$warnings" | sed -n 's/^HINT:  Drop it (\(DROP TRIGGER spare_count ON public.spare\)).*/\1/p')
+    [ -n "$drop_spare" ] && q old "$drop_spare" >/dev/null || fail "the update did not name the trigger made by hand: $warnings"
     [ "$(usage_of old acme storage)" = "600/1000" ] || fail "storage before unenforcing gen_files: $(usage_of old acme storage)"
     unenforced=$(q old "SELECT billing.unenforce_quota('gen_files', 'storage'), billing.unenforce_quota('seats', 'users')" 2>&1) ||
         fail "unenforcing the broken 1.0 enforcements: $unenforced"

@@ -2777,7 +2777,7 @@ BEGIN
         v_args := '{}';
         v_rest := e.tgargs;
         LOOP
-            v_end := position('\x00'::bytea IN v_rest);
+            v_end := position(decode('00', 'hex') IN v_rest);
             EXIT WHEN v_end = 0;
             v_args := v_args || convert_from(substring(v_rest FROM 1 FOR v_end - 1),
                                              getdatabaseencoding());
@@ -3428,7 +3428,7 @@ BEGIN
                 SELECT substr(d.address_names[3], length('zzz_billing_') + 1,
                               length(d.address_names[3]) - length('zzz_billing_') - length('_trunc'))
                   FROM pg_event_trigger_dropped_objects() d
-                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE 'zzz\_billing\_%\_trunc'
+                 WHERE d.object_type = 'trigger' AND d.address_names[3] LIKE E'zzz\\_billing\\_%\\_trunc'
                    AND d.address_names[1:2] IN (SELECT t.address_names FROM pg_event_trigger_dropped_objects() t
                                                  WHERE t.object_type IN ('table', 'foreign table'))) AS s(resource)
           JOIN billing.resources r ON r.resource = s.resource AND r.kind = 'gauge'
@@ -3458,6 +3458,91 @@ INSERT INTO billing.gauges_to_recount (resource)
 SELECT DISTINCT g.resource
   FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
 ON CONFLICT DO NOTHING;
+
+-- Whether trigger p_trigger, made with the enforcement trigger function, is
+-- one of those enforce_quota and the functions changing an enforcement make
+-- (_create_enforcement_trigger) for a row of enforced_tables, of its table
+-- or, for a partitioned table's gauge (a TRUNCATE trigger on each leaf), of
+-- an ancestor: named for the row's resource and an event the resource's kind
+-- has, firing as that event's trigger does (tgtype: ROW 1, BEFORE 2, INSERT
+-- 4, DELETE 8, UPDATE 16, TRUNCATE 32), with its WHEN clause and transition
+-- table and no other, no column list, not a constraint trigger, and with the
+-- row's arguments, each ended by a zero byte (decode: a '\x00' literal would
+-- read otherwise under standard_conforming_strings = off).
+CREATE FUNCTION billing._is_enforcement_trigger_of_record(p_trigger oid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_trigger g
+          JOIN billing.enforced_tables x
+            ON x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
+          JOIN billing.resources r ON r.resource = x.resource
+          JOIN (VALUES ('ins', 7), ('inserted', 5), ('stmt', 4), ('upd', 19), ('moved', 19),
+                       ('del', 9), ('trunc', 34)) AS k(event, tgtype)
+            ON g.tgname = 'zzz_billing_' || x.resource || '_' || k.event
+         WHERE g.oid = p_trigger
+           AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+           AND (k.event IN ('ins', 'inserted', 'stmt')
+                OR k.event IN ('upd', 'del', 'trunc') AND r.kind = 'gauge'
+                OR k.event = 'moved' AND r.kind = 'period')
+           AND g.tgtype = k.tgtype
+           AND pg_get_expr(g.tgqual, g.tgrelid) IS NOT DISTINCT FROM
+               CASE k.event WHEN 'inserted' THEN 'billing._insert_written()' END
+           AND g.tgnewtable IS NOT DISTINCT FROM CASE k.event WHEN 'stmt' THEN 'zzz_billing_new_rows' END
+           AND g.tgoldtable IS NULL
+           AND cardinality(g.tgattr::int2[]) = 0
+           AND g.tgconstraint = 0
+           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex'))
+$$;
+
+-- 1.0 let its enforcement triggers be renamed (ALTER TRIGGER, refused from
+-- here on): the extension finds them by name, and a dump of the database
+-- would not restore one under another name (_enforcement_trigger_created;
+-- a helper's attack, 2026-12-07: the trigger refused, the table no longer
+-- counted).  Each such trigger gets its name back, with a WARNING (1.0
+-- made ins, upd, del and trunc triggers, on tables that were not
+-- partitioned; an extension script shows no NOTICE); another trigger of the
+-- function that matches no enforcement is named in a WARNING.
+DO $$
+DECLARE
+    g      record;
+    v_name name;
+BEGIN
+    FOR g IN SELECT t.oid, t.tgrelid::regclass AS tbl, t.tgname, t.tgtype, t.tgargs
+               FROM pg_trigger t
+              WHERE t.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
+                AND NOT billing._is_enforcement_trigger_of_record(t.oid)
+              ORDER BY t.tgrelid, t.tgname
+    LOOP
+        SELECT 'zzz_billing_' || x.resource || '_' || k.event INTO v_name
+          FROM billing.enforced_tables x
+          JOIN billing.resources r ON r.resource = x.resource
+          JOIN (VALUES ('ins', 7, NULL), ('upd', 19, 'gauge'), ('del', 9, 'gauge'), ('trunc', 34, 'gauge'))
+               AS k(event, tgtype, kind)
+            ON k.tgtype = g.tgtype AND (k.kind IS NULL OR k.kind = r.kind)
+         WHERE x.tbl = g.tbl
+           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
+                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex')
+         ORDER BY x.resource
+         LIMIT 1;
+        IF v_name IS NOT NULL AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = g.tbl AND t.tgname = v_name) THEN
+            EXECUTE format('ALTER TRIGGER %I ON %s RENAME TO %I', g.tgname, g.tbl, v_name);
+            RAISE WARNING 'enforcement trigger "%" on "%" renamed back to "%"', g.tgname, g.tbl, v_name
+                USING DETAIL = 'zechat_billing finds its triggers by name, and no longer lets them be renamed.';
+        ELSE
+            RAISE WARNING 'trigger "%" on "%" calls billing._enforce_quota_trigger() but is not one billing.enforce_quota() made', g.tgname, g.tbl
+                USING DETAIL = 'No row of billing.enforced_tables matches it: a restore of a dump of this database refuses it.',
+                      HINT = format('Drop it (DROP TRIGGER %I ON %s), and enforce the table with billing.enforce_quota() if it is meant to be.',
+                                    g.tgname, g.tbl::text);
+        END IF;
+    END LOOP;
+END;
+$$;
 
 -- ALTER TRIGGER on an enforcement trigger: the extension finds its
 -- triggers by name (_enforcement_triggers), so a renamed one was left in
@@ -3495,15 +3580,16 @@ CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._enforcement_trigger_altered() FROM PUBLIC;
 
--- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER) with the enforcement
--- trigger function: only the extension's own, which enforce_quota and the
--- functions changing an enforcement make after writing (or updating) the
--- row of enforced_tables they belong to, under the name they are found by.
--- Until 2026-12-07 a partial or schema-only restore (pg_restore -n public,
+-- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER, and CREATE SCHEMA with a
+-- trigger among its elements) with the enforcement trigger function: only
+-- the extension's own (_is_enforcement_trigger_of_record), which
+-- enforce_quota and the functions changing an enforcement make after
+-- writing (or updating) the row of enforced_tables they belong to.  Until
+-- 2026-12-07 a partial or schema-only restore (pg_restore -n public,
 -- --schema-only into a database with the extension) brought the triggers
 -- back without that row: they counted rows that recount() and
--- unenforce_quota knew nothing of, and enforce_quota failed on the
--- trigger that existed.  Refused, the table is left unenforced, whole, for
+-- unenforce_quota knew nothing of, and enforce_quota failed on the trigger
+-- that existed.  Refused, the table is left unenforced, whole, for
 -- enforce_quota.  A full restore loads enforced_tables before it creates
 -- triggers; pg_upgrade creates event triggers last.
 CREATE FUNCTION billing._enforcement_trigger_created()
@@ -3514,22 +3600,12 @@ AS $$
 DECLARE
     t record;
 BEGIN
-    -- A partitioned table's gauge has a TRUNCATE trigger on each leaf: its
-    -- row is an ancestor's.  The arguments are those the row gives
-    -- (_create_enforcement_trigger), each ended by a zero byte.
     SELECT g.tgrelid::regclass AS tbl, g.tgname, pg_get_triggerdef(g.oid) AS def INTO t
       FROM pg_event_trigger_ddl_commands() c
       JOIN pg_trigger g ON g.oid = c.objid
      WHERE c.classid = 'pg_trigger'::regclass
        AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
-       AND NOT EXISTS (
-           SELECT FROM billing.enforced_tables x
-            WHERE x.tbl IN (SELECT g.tgrelid UNION ALL SELECT a.relid FROM pg_partition_ancestors(g.tgrelid) a)
-              AND g.tgname IN (SELECT 'zzz_billing_' || x.resource || '_' || e
-                                 FROM unnest(ARRAY['ins', 'inserted', 'stmt', 'upd', 'del', 'trunc', 'moved']) e)
-              AND g.tgargs = convert_to(x.resource, current_setting('server_encoding')) || '\x00'::bytea
-                          || convert_to(x.tenant_column, current_setting('server_encoding')) || '\x00'::bytea
-                          || convert_to(coalesce(x.amount_column, ''), current_setting('server_encoding')) || '\x00'::bytea)
+       AND NOT billing._is_enforcement_trigger_of_record(g.oid)
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, t.tbl
@@ -3541,11 +3617,11 @@ END;
 $$;
 
 CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
-    WHEN TAG IN ('CREATE TRIGGER')
+    WHEN TAG IN ('CREATE TRIGGER', 'CREATE SCHEMA')
     EXECUTE FUNCTION billing._enforcement_trigger_created();
 -- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
 ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;
-REVOKE ALL ON FUNCTION billing._enforcement_trigger_created() FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._enforcement_trigger_created(), billing._is_enforcement_trigger_of_record(oid) FROM PUBLIC;
 
 -- Enforcements 1.0 left counting by a column that is gone (1.0 let an
 -- enforced column be renamed or dropped; every write of the table has
@@ -3576,7 +3652,7 @@ BEGIN
                                     e.tbl::text, e.resource);
         ELSE
             RAISE WARNING 'resource "%" is enforced on "%" by generated column "%", whose values were not counted', e.resource, e.tbl, e.generated
-                USING DETAIL = 'Triggers see a generated column before PostgreSQL computes it.',
+                USING DETAIL = 'Every write of the table fails: triggers see a generated column before PostgreSQL computes it.',
                       HINT = format('Call billing.unenforce_quota(%L, %L), then enforce the table again by a column that is not generated, and run billing.recount().',
                                     e.tbl::text, e.resource);
         END IF;
