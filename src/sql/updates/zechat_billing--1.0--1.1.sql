@@ -3537,7 +3537,7 @@ BEGIN
         ELSE
             RAISE WARNING 'trigger "%" on "%" calls billing._enforce_quota_trigger() but is not one billing.enforce_quota() made', g.tgname, g.tbl
                 USING DETAIL = 'No row of billing.enforced_tables matches it: a restore of a dump of this database refuses it.',
-                      HINT = format('Drop it (DROP TRIGGER %I ON %s), and enforce the table with billing.enforce_quota() if it is meant to be.',
+                      HINT = format('Drop it (DROP TRIGGER %I ON %s), then run billing.recount() for a gauge it counted, and enforce the table with billing.enforce_quota() if it is meant to be.',
                                     g.tgname, g.tbl::text);
         END IF;
     END LOOP;
