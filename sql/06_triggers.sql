@@ -989,6 +989,12 @@ CREATE SCHEMA e_sneaky
     CREATE TRIGGER zzz_billing_users_ins BEFORE INSERT ON t FOR EACH ROW
         EXECUTE FUNCTION billing._enforce_quota_trigger('users', 'tenant_id', '');
 SELECT count(*) AS sneaky_schemas FROM pg_namespace WHERE nspname = 'e_sneaky';
+-- An enforcement whose insert trigger the table's owner dropped (or a
+-- restore left out) counts no row written there: recount() names it.
+SELECT billing.enforce_quota('e_manual', 'messages');
+DROP TRIGGER zzz_billing_messages_ins ON e_manual;
+SELECT billing.recount('e_acme');
+SELECT billing.unenforce_quota('e_manual', 'messages');
 -- The check reads the same whatever standard_conforming_strings says (until
 -- 2026-12-07 every CREATE TRIGGER in the database failed with it off, and so
 -- did the DETACH of a partition of an enforced gauge).  In a new session:

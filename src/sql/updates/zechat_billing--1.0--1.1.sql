@@ -1190,6 +1190,7 @@ DECLARE
     -- Restarts after a refused usage row (_wait_for_refused_usage_row), for
     -- the time five deadlock checks take from the first.
     v_restart_until timestamptz;
+    v_lost      record;
 BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
@@ -1230,6 +1231,22 @@ BEGIN
             RAISE;
         END;
         EXIT;
+    END LOOP;
+
+    -- An enforcement whose table lost its insert trigger (dropped by the
+    -- table's owner, or left out of a restore) counts no row written there,
+    -- and nothing else says so.
+    FOR v_lost IN
+        SELECT x.tbl, x.resource FROM billing.enforced_tables x
+         WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = x.tbl)
+           AND NOT EXISTS (SELECT FROM billing._enforcement_triggers(x.tbl, x.resource) t
+                            WHERE t.event IN ('ins', 'stmt'))
+         ORDER BY x.tbl::oid, x.resource
+    LOOP
+        RAISE WARNING 'resource "%" is enforced on "%" without its insert trigger: rows written there are not counted',
+                      v_lost.resource, v_lost.tbl
+            USING HINT = format('Call billing.unenforce_quota(%L, %L), then billing.enforce_quota() again.',
+                                v_lost.tbl::text, v_lost.resource);
     END LOOP;
 END;
 $$;
