@@ -214,6 +214,19 @@ AS $$
      ORDER BY c.n LIMIT 1
 $$;
 
+-- The first (in the table's order) of these columns of tbl that is
+-- generated, or NULL: enforce_quota refuses them, but 1.0 did not.
+CREATE FUNCTION billing._generated_column(tbl regclass, VARIADIC p_columns name[])
+RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.attname FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = ANY (p_columns)
+       AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+     ORDER BY a.attnum LIMIT 1
+$$;
+
 -- The resource's kind, its row locked (FOR SHARE) until the transaction
 -- ends; NULL for an unknown resource.  A change of the kind waits for the
 -- enforcement and then finds the table enforced (refused): until
@@ -484,10 +497,7 @@ BEGIN
                 -- 2026-12-07: 60 of 100 became 10, and 90 more were admitted).
                 -- Usage stays, for recount() or release_quota() to correct.
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
-                v_generated := (SELECT a.attname FROM pg_attribute a
-                                 WHERE a.attrelid = tbl AND a.attname IN (v_tenant_column, v_amount_column)
-                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
-                                 ORDER BY a.attnum LIMIT 1);
+                v_generated := billing._generated_column(tbl, v_tenant_column, v_amount_column);
                 IF v_missing IS NULL AND v_generated IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
                                                       -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));

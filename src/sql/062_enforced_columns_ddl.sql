@@ -368,6 +368,19 @@ CREATE EVENT TRIGGER zechat_billing_triggers_kept ON ddl_command_end
     EXECUTE FUNCTION billing._enforcement_trigger_altered();
 ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
 
+-- The arguments _create_enforcement_trigger gives an enforcement trigger, as
+-- pg_trigger.tgargs holds them: each ended by a zero byte (decode: a '\x00'
+-- literal would read otherwise under standard_conforming_strings = off).
+CREATE FUNCTION billing._enforcement_trigger_args(p_resource text, p_tenant_column name, p_amount_column name)
+RETURNS bytea
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT convert_to(p_resource, getdatabaseencoding()) || decode('00', 'hex')
+           || convert_to(p_tenant_column, getdatabaseencoding()) || decode('00', 'hex')
+           || convert_to(coalesce(p_amount_column, ''), getdatabaseencoding()) || decode('00', 'hex')
+$$;
+
 -- Whether trigger p_trigger, made with the enforcement trigger function, is
 -- one of those enforce_quota and the functions changing an enforcement make
 -- (_create_enforcement_trigger) for a row of enforced_tables, of its table
@@ -376,8 +389,7 @@ ALTER EVENT TRIGGER zechat_billing_triggers_kept ENABLE ALWAYS;
 -- has, firing as that event's trigger does (tgtype: ROW 1, BEFORE 2, INSERT
 -- 4, DELETE 8, UPDATE 16, TRUNCATE 32), with its WHEN clause and transition
 -- table and no other, no column list, not a constraint trigger, and with the
--- row's arguments, each ended by a zero byte (decode: a '\x00' literal would
--- read otherwise under standard_conforming_strings = off).
+-- row's arguments (_enforcement_trigger_args).
 CREATE FUNCTION billing._is_enforcement_trigger_of_record(p_trigger oid)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -403,9 +415,7 @@ AS $$
            AND g.tgoldtable IS NULL
            AND cardinality(g.tgattr::int2[]) = 0
            AND g.tgconstraint = 0
-           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex'))
+           AND g.tgargs = billing._enforcement_trigger_args(x.resource, x.tenant_column, x.amount_column))
 $$;
 
 -- CREATE TRIGGER (and CREATE OR REPLACE TRIGGER, and CREATE SCHEMA with a

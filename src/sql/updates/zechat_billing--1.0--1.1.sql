@@ -1420,6 +1420,19 @@ AS $$
      ORDER BY c.n LIMIT 1
 $$;
 
+-- The first (in the table's order) of these columns of tbl that is
+-- generated, or NULL: enforce_quota refuses them, but 1.0 did not.
+CREATE FUNCTION billing._generated_column(tbl regclass, VARIADIC p_columns name[])
+RETURNS name
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT a.attname FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = ANY (p_columns)
+       AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+     ORDER BY a.attnum LIMIT 1
+$$;
+
 REVOKE ALL ON FUNCTION billing._check_enforced_columns(regclass, name, name),
     billing._check_gauge_persistence(regclass, text),
     billing._create_enforcement_trigger(regclass, text, text, name, name),
@@ -1695,10 +1708,7 @@ BEGIN
                 -- 2026-12-07: 60 of 100 became 10, and 90 more were admitted).
                 -- Usage stays, for recount() or release_quota() to correct.
                 v_missing := billing._missing_column(tbl, v_tenant_column, v_amount_column);
-                v_generated := (SELECT a.attname FROM pg_attribute a
-                                 WHERE a.attrelid = tbl AND a.attname IN (v_tenant_column, v_amount_column)
-                                   AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
-                                 ORDER BY a.attnum LIMIT 1);
+                v_generated := billing._generated_column(tbl, v_tenant_column, v_amount_column);
                 IF v_missing IS NULL AND v_generated IS NULL THEN
                     PERFORM billing._count_gauge_rows(billing._gauge_amounts_query(tbl, unenforce_quota.resource),
                                                       -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
@@ -3476,6 +3486,19 @@ SELECT DISTINCT g.resource
   FROM gone g JOIN billing.resources r ON r.resource = g.resource AND r.kind = 'gauge'
 ON CONFLICT DO NOTHING;
 
+-- The arguments _create_enforcement_trigger gives an enforcement trigger, as
+-- pg_trigger.tgargs holds them: each ended by a zero byte (decode: a '\x00'
+-- literal would read otherwise under standard_conforming_strings = off).
+CREATE FUNCTION billing._enforcement_trigger_args(p_resource text, p_tenant_column name, p_amount_column name)
+RETURNS bytea
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT convert_to(p_resource, getdatabaseencoding()) || decode('00', 'hex')
+           || convert_to(p_tenant_column, getdatabaseencoding()) || decode('00', 'hex')
+           || convert_to(coalesce(p_amount_column, ''), getdatabaseencoding()) || decode('00', 'hex')
+$$;
+
 -- Whether trigger p_trigger, made with the enforcement trigger function, is
 -- one of those enforce_quota and the functions changing an enforcement make
 -- (_create_enforcement_trigger) for a row of enforced_tables, of its table
@@ -3484,8 +3507,7 @@ ON CONFLICT DO NOTHING;
 -- has, firing as that event's trigger does (tgtype: ROW 1, BEFORE 2, INSERT
 -- 4, DELETE 8, UPDATE 16, TRUNCATE 32), with its WHEN clause and transition
 -- table and no other, no column list, not a constraint trigger, and with the
--- row's arguments, each ended by a zero byte (decode: a '\x00' literal would
--- read otherwise under standard_conforming_strings = off).
+-- row's arguments (_enforcement_trigger_args).
 CREATE FUNCTION billing._is_enforcement_trigger_of_record(p_trigger oid)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -3511,9 +3533,7 @@ AS $$
            AND g.tgoldtable IS NULL
            AND cardinality(g.tgattr::int2[]) = 0
            AND g.tgconstraint = 0
-           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex'))
+           AND g.tgargs = billing._enforcement_trigger_args(x.resource, x.tenant_column, x.amount_column))
 $$;
 
 -- 1.0 let its enforcement triggers be renamed (ALTER TRIGGER, refused from
@@ -3542,9 +3562,7 @@ BEGIN
                AS k(event, tgtype, kind)
             ON k.tgtype = g.tgtype AND (k.kind IS NULL OR k.kind = r.kind)
          WHERE x.tbl = g.tbl
-           AND g.tgargs = convert_to(x.resource, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(x.tenant_column, getdatabaseencoding()) || decode('00', 'hex')
-                       || convert_to(coalesce(x.amount_column, ''), getdatabaseencoding()) || decode('00', 'hex')
+           AND g.tgargs = billing._enforcement_trigger_args(x.resource, x.tenant_column, x.amount_column)
          ORDER BY x.resource
          LIMIT 1;
         IF v_name IS NOT NULL AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = g.tbl AND t.tgname = v_name) THEN
@@ -3638,7 +3656,8 @@ CREATE EVENT TRIGGER zechat_billing_triggers_made ON ddl_command_end
     EXECUTE FUNCTION billing._enforcement_trigger_created();
 -- ALWAYS: see zechat_billing_schema_kept_safe (005_schema_guard.sql).
 ALTER EVENT TRIGGER zechat_billing_triggers_made ENABLE ALWAYS;
-REVOKE ALL ON FUNCTION billing._enforcement_trigger_created(), billing._is_enforcement_trigger_of_record(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._enforcement_trigger_created(), billing._is_enforcement_trigger_of_record(oid),
+    billing._enforcement_trigger_args(text, name, name), billing._generated_column(regclass, name[]) FROM PUBLIC;
 
 -- Enforcements 1.0 left counting by a column that is gone (1.0 let an
 -- enforced column be renamed or dropped; every write of the table has
@@ -3651,15 +3670,13 @@ DECLARE
     e record;
 BEGIN
     FOR e IN
-        SELECT x.tbl, x.resource, m.missing, g.generated
+        SELECT x.tbl, x.resource, m.missing, m.generated
           FROM billing.enforced_tables x
-          CROSS JOIN LATERAL (SELECT billing._missing_column(x.tbl, x.tenant_column, x.amount_column)) AS m(missing)
-          LEFT JOIN LATERAL (SELECT a.attname FROM pg_attribute a
-                              WHERE a.attrelid = x.tbl AND a.attname IN (x.tenant_column, x.amount_column)
-                                AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
-                              ORDER BY a.attnum LIMIT 1) AS g(generated) ON true
+          CROSS JOIN LATERAL (SELECT billing._missing_column(x.tbl, x.tenant_column, x.amount_column),
+                                     billing._generated_column(x.tbl, x.tenant_column, x.amount_column))
+                     AS m(missing, generated)
          WHERE EXISTS (SELECT FROM pg_class c WHERE c.oid = x.tbl)
-           AND (m.missing IS NOT NULL OR g.generated IS NOT NULL)
+           AND (m.missing IS NOT NULL OR m.generated IS NOT NULL)
          ORDER BY x.tbl::oid, x.resource
     LOOP
         IF e.missing IS NOT NULL THEN
