@@ -181,6 +181,11 @@ Oid billing_table_if_present(const char* name)
     return get_relname_relid(name, get_namespace_oid("billing", false));
 }
 
+bool billing_objects_are_1_0()
+{
+    return !OidIsValid(billing_table_if_present("_config_changes"));
+}
+
 bool names_billing_config_table(Oid relid)
 {
     Oid schema = get_namespace_oid("billing", true);

@@ -62,6 +62,11 @@ Oid billing_config_changes_relation();
 // up on each call, so the update takes effect at once; for rare paths.
 Oid billing_table_if_present(const char* name);
 
+// Are the extension's objects in this database still 1.0's (no
+// billing._config_changes)?  Looked up on each call, so that the update's
+// own statements see what it has made so far; for rare paths.
+bool billing_objects_are_1_0();
+
 // Is relid named like one of the configuration tables, in schema billing?
 // Looks the relation up by its oid, never raises and never resolves the
 // catalog (a table of the same name without the extension says yes): for

@@ -2,6 +2,8 @@
 
 #include "billing_period.hpp"
 
+#include "billing_catalog.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "miscadmin.h"
@@ -25,11 +27,6 @@ double approximate_length_usecs(const Interval* step)
            static_cast<double>(step->time);
 }
 
-// anchor + k * step, with PostgreSQL's interval arithmetic done in UTC
-// (timestamp, not timestamptz, arithmetic on the same instant): a session's
-// TimeZone would otherwise move month and day boundaries across daylight
-// saving changes, and two sessions in different zones would disagree on
-// which period, and so which usage, a consumption belongs to.
 // k * step into *scaled; false when it does not fit an interval.
 bool scale_step(const Interval* step, int64 k, Interval* scaled)
 {
@@ -44,14 +41,23 @@ bool scale_step(const Interval* step, int64 k, Interval* scaled)
     return true;
 }
 
-TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k)
+// anchor + k * step, with PostgreSQL's interval arithmetic done in UTC
+// (timestamp, not timestamptz, arithmetic on the same instant): a session's
+// TimeZone would otherwise move month and day boundaries across daylight
+// saving changes, and two sessions in different zones would disagree on
+// which period, and so which usage, a consumption belongs to.  Or, for a
+// database still at 1.0, in the session's TimeZone as 1.0 did.
+TimestampTz anchor_plus_steps(TimestampTz anchor, const Interval* step, int64 k,
+                              PeriodCalendar calendar)
 {
     Interval scaled;
     if (!scale_step(step, k, &scaled))
         ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
                         errmsg("billing period out of range")));
-    return DatumGetTimestamp(DirectFunctionCall2(timestamp_pl_interval, TimestampGetDatum(anchor),
-                                                 IntervalPGetDatum(&scaled)));
+    PGFunction add =
+        calendar == PeriodCalendar::utc ? timestamp_pl_interval : timestamptz_pl_interval;
+    return DatumGetTimestamp(
+        DirectFunctionCall2(add, TimestampGetDatum(anchor), IntervalPGetDatum(&scaled)));
 }
 
 } // namespace
@@ -131,11 +137,13 @@ bool steps_back_checked(Timestamp ts, const Interval& span, Timestamp* result)
 // side from average lengths and a step forward from that timestamp would
 // not do: that is not the inverse of a step back, and some intervals near
 // the bound would still raise 22008).
+// In the session's time zone (1.0's calendar) a step back raises there, as
+// it did in 1.0.
 bool anchor_plus_steps_in_range(TimestampTz anchor, const Interval* step, int64 k,
-                                TimestampTz* result)
+                                PeriodCalendar calendar, TimestampTz* result)
 {
-    if (k >= 0) {
-        *result = anchor_plus_steps(anchor, step, k);
+    if (k >= 0 || calendar == PeriodCalendar::session_time_zone) {
+        *result = anchor_plus_steps(anchor, step, k, calendar);
         return true;
     }
     Interval scaled;
@@ -166,7 +174,13 @@ BillingPeriod fixed_length_period_containing(TimestampTz anchor, int64 step, Tim
 
 } // namespace
 
-BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at)
+PeriodCalendar this_database_calendar()
+{
+    return billing_objects_are_1_0() ? PeriodCalendar::session_time_zone : PeriodCalendar::utc;
+}
+
+BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step, TimestampTz at,
+                                        PeriodCalendar calendar)
 {
     if (!valid_billing_interval(step))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -188,20 +202,20 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
     double guess = std::floor((static_cast<double>(at) - static_cast<double>(anchor)) / length);
     int64 k = static_cast<int64>(guess);
     TimestampTz start = 0;
-    bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
+    bool start_in_range = anchor_plus_steps_in_range(anchor, step, k, calendar, &start);
     while (start_in_range && start > at) {
         CHECK_FOR_INTERRUPTS();
         --k;
-        start_in_range = anchor_plus_steps_in_range(anchor, step, k, &start);
+        start_in_range = anchor_plus_steps_in_range(anchor, step, k, calendar, &start);
     }
     TimestampTz end = 0;
-    bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, &end);
+    bool end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, calendar, &end);
     while (!end_in_range || end <= at) {
         CHECK_FOR_INTERRUPTS();
         ++k;
         start_in_range = end_in_range;
         start = end;
-        end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, &end);
+        end_in_range = anchor_plus_steps_in_range(anchor, step, k + 1, calendar, &end);
     }
     // The period before the anchor, when it would start before the earliest
     // timestamp, starts there: the same bounds for every time it contains,
@@ -215,6 +229,7 @@ BillingPeriod billing_period_containing(TimestampTz anchor, const Interval* step
 
 using zechat::billing::pg::billing_period_containing;
 using zechat::billing::pg::BillingPeriod;
+using zechat::billing::pg::this_database_calendar;
 
 namespace {
 
@@ -228,8 +243,9 @@ Datum period_bounds_body(FunctionCallInfo fcinfo)
              errmsg("function returning record called in context that cannot accept type record")));
     tupdesc = BlessTupleDesc(tupdesc);
 
-    BillingPeriod period = billing_period_containing(
-        PG_GETARG_TIMESTAMPTZ(0), PG_GETARG_INTERVAL_P(1), PG_GETARG_TIMESTAMPTZ(2));
+    BillingPeriod period =
+        billing_period_containing(PG_GETARG_TIMESTAMPTZ(0), PG_GETARG_INTERVAL_P(1),
+                                  PG_GETARG_TIMESTAMPTZ(2), this_database_calendar());
     Datum values[2] = {TimestampTzGetDatum(period.start), TimestampTzGetDatum(period.end)};
     bool nulls[2] = {false, false};
     return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));

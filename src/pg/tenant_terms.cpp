@@ -279,8 +279,8 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         if (at_this_moment)
             now = std::max(now, GetCurrentTimestamp());
         if (!entry->has_period || now < entry->period_start || now >= entry->period_end) {
-            BillingPeriod period =
-                billing_period_containing(stored.anchor, &stored.billing_interval, now);
+            BillingPeriod period = billing_period_containing(
+                stored.anchor, &stored.billing_interval, now, this_database_calendar());
             entry->period_start = period.start;
             entry->period_end = period.end;
             entry->has_period = true;

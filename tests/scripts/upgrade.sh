@@ -191,9 +191,20 @@ SQL
         fail "ON CONFLICT before the update"
     [ "$(usage_of old vip messages)" = "2/100" ] || fail "ON CONFLICT before the update: $(usage_of old vip messages)"
 
-    # The new library keys periods in UTC already: one of the two has its
-    # 1.0 usage under another key until the update (README, Upgrading).
-    q old "SELECT billing.consume_quota('winter', 'messages'), billing.consume_quota('summer', 'messages')" \
+    # Until the update the new library steps periods as 1.0 did, in the
+    # session's TimeZone: the application's sessions, in the zone 1.0's
+    # usage was keyed in, read it and are refused at the limit.  Until
+    # 2026-12-07 it stepped in UTC already, and one of the two tenants read 0
+    # of 10 and was admitted 7 more.
+    [ "$(PGTZ=America/New_York usage_of old winter messages) $(PGTZ=America/New_York usage_of old summer messages)" = "4/10 4/10" ] ||
+        fail "1.0's usage read before the update: $(PGTZ=America/New_York usage_of old winter messages) $(PGTZ=America/New_York usage_of old summer messages)"
+    admitted=$(PGTZ=America/New_York q old "SELECT billing.try_consume_quota('winter', 'messages', 7),
+                                                   billing.try_consume_quota('summer', 'messages', 7)")
+    [ "$admitted" = "f|f" ] || fail "admitted past the limit before the update: $admitted"
+    # A session in UTC steps in UTC, as it did under 1.0: for one of the two
+    # tenants it counts under a key other than New York's (the update brings
+    # the two together).
+    PGTZ=UTC q old "SELECT billing.consume_quota('winter', 'messages'), billing.consume_quota('summer', 'messages')" \
         >/dev/null || fail "consuming with the new library before the update"
     [ "$(q old "SELECT count(DISTINCT (tenant_id, period_start)) FROM billing.usage_parts
                  WHERE tenant_id IN ('winter', 'summer')")" = 3 ] ||
@@ -207,9 +218,38 @@ SQL
     [ "$(q unsafe "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update once a superuser owns the schema did not reach $CURRENT"
 
-    warnings=$(q old "ALTER EXTENSION zechat_billing UPDATE" 2>&1 >/dev/null) || fail "ALTER EXTENSION ... UPDATE failed"
+    # A session of the application open across the update, its backend's
+    # periods stepped as 1.0 did, consumes while the update is in flight:
+    # it waits, then counts in UTC's periods, where the update moved the
+    # usage (both at 5 of 10: 6 more do not fit; the one whose 1.0 key was
+    # off, counted under it, would find 0 there).
+    local spanning_fifo=$CLUSTER_DIR/spanning.fifo update_fifo=$CLUSTER_DIR/update.fifo
+    rm -f "$spanning_fifo" "$update_fifo" "$CLUSTER_DIR/spanning.out" "$CLUSTER_DIR/update.out"
+    mkfifo "$spanning_fifo" "$update_fifo"
+    PGTZ=America/New_York psql -X -At -d old <"$spanning_fifo" >"$CLUSTER_DIR/spanning.out" 2>&1 &
+    local spanning_pid=$!
+    exec 5>"$spanning_fifo"
+    echo "SELECT 'before', billing.check_quota('winter', 'messages', 5), billing.check_quota('summer', 'messages', 5);" >&5
+    wait_for_line "$CLUSTER_DIR/spanning.out" '^before' || fail "the session open across the update"
+    psql -X -q -At -d old <"$update_fifo" >"$CLUSTER_DIR/update.out" 2>&1 &
+    local update_pid=$!
+    exec 6>"$update_fifo"
+    echo "BEGIN; ALTER EXTENSION zechat_billing UPDATE; SELECT 'updated';" >&6
+    wait_for_line "$CLUSTER_DIR/update.out" '^updated' || fail "ALTER EXTENSION ... UPDATE failed"
+    echo "SELECT 'during', billing.try_consume_quota('winter', 'messages', 6), billing.try_consume_quota('summer', 'messages', 6);" >&5
+    lock_waiters() { [ "$(q old "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")" -gt 0 ]; }
+    wait_until 60 lock_waiters || fail "the session open across the update did not wait for it"
+    echo "COMMIT;" >&6
+    exec 6>&-
+    wait "$update_pid" || true
+    exec 5>&-
+    wait "$spanning_pid" || true
+    warnings=$(grep -v '^updated$' "$CLUSTER_DIR/update.out")
+    echo "$warnings" | grep -q ERROR && fail "ALTER EXTENSION ... UPDATE failed: $warnings"
     [ "$(q old "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update did not reach $CURRENT"
+    [ "$(cat "$CLUSTER_DIR/spanning.out")" = "$(printf 'before|t|t\nduring|f|f')" ] ||
+        fail "the session open across the update: $(cat "$CLUSTER_DIR/spanning.out")"
 
     # The update names the two enforcements 1.0 left broken, with what repairs
     # them; unenforcing them keeps the gauge's usage (until 2026-12-07 the
