@@ -63,8 +63,9 @@ Oid billing_config_changes_relation();
 Oid billing_table_if_present(const char* name);
 
 // Are the extension's objects in this database still 1.0's (no
-// billing._config_changes)?  Looked up on each call, so that the update's
-// own statements see what it has made so far; for rare paths.
+// billing._config_changes)?  Looked up on each call (two syscache hits), so
+// that the update's own statements see what it has made so far: once per
+// period computed (per call of billing.period_bounds), not per admission.
 bool billing_objects_are_1_0();
 
 // Is relid named like one of the configuration tables, in schema billing?
