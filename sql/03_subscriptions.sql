@@ -78,6 +78,19 @@ SELECT * FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-02-2
 SET TimeZone = 'America/New_York';
 SELECT period_start AT TIME ZONE 'UTC' AS start_utc, period_end AT TIME ZONE 'UTC' AS end_utc
   FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-03-15 00:00+00');
+-- The library steps in the session's zone, as 1.0 did, only for a database
+-- still at 1.0 (no billing._config_changes, version 1.0), until its update
+-- (tests/scripts/upgrade.sh): 1.1 stays in UTC without that view (dropped
+-- from the extension by hand), and 1.0 is 31 March 09:00 UTC.
+BEGIN;
+ALTER EXTENSION zechat_billing DROP VIEW billing._config_changes;
+DROP VIEW billing._config_changes;
+SELECT period_start AT TIME ZONE 'UTC' AS start_utc, period_end AT TIME ZONE 'UTC' AS end_utc
+  FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-03-15 00:00+00');
+UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'zechat_billing';
+SELECT period_start AT TIME ZONE 'UTC' AS start_utc, period_end AT TIME ZONE 'UTC' AS end_utc
+  FROM billing.period_bounds('2026-01-31 10:00+00', '1 month', '2026-03-15 00:00+00');
+ROLLBACK;
 RESET TimeZone;
 SELECT billing.period_bounds('2026-01-01', '0 days', '2026-02-01');
 SELECT billing.period_bounds('2026-01-01', '-1 month', '2026-02-01');

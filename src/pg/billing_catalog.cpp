@@ -9,6 +9,7 @@ extern "C" {
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -68,6 +69,32 @@ Oid extension_owner_of(Oid extension_oid)
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
     return owner;
+}
+
+// Is the version pg_extension records for the extension `version`?  False
+// when it is not installed.
+bool installed_version_is(const char* version)
+{
+    Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+                CStringGetDatum(extension_name));
+    SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    bool same = false;
+    if (HeapTupleIsValid(tuple)) {
+        bool isnull;
+        Datum recorded =
+            heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+        if (!isnull) {
+            char* recorded_version = TextDatumGetCString(recorded);
+            same = strcmp(recorded_version, version) == 0;
+            pfree(recorded_version);
+        }
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return same;
 }
 
 void resolve_catalog()
@@ -183,7 +210,11 @@ Oid billing_table_if_present(const char* name)
 
 bool billing_objects_are_1_0()
 {
-    return !OidIsValid(billing_table_if_present("_config_changes"));
+    // The version alone would not do: the update's script runs before it
+    // is recorded, and its statements need 1.1's objects to be taken as
+    // such once made.  The view alone would not either: one dropped by hand
+    // (ALTER EXTENSION ... DROP VIEW first) would turn 1.1 back to 1.0.
+    return !OidIsValid(billing_table_if_present("_config_changes")) && installed_version_is("1.0");
 }
 
 bool names_billing_config_table(Oid relid)

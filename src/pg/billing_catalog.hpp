@@ -62,10 +62,11 @@ Oid billing_config_changes_relation();
 // up on each call, so the update takes effect at once; for rare paths.
 Oid billing_table_if_present(const char* name);
 
-// Are the extension's objects in this database still 1.0's (no
-// billing._config_changes)?  Looked up on each call (two syscache hits), so
-// that the update's own statements see what it has made so far: once per
-// period computed (per call of billing.period_bounds), not per admission.
+// Are the extension's objects in this database still 1.0's (version 1.0,
+// and no billing._config_changes)?  Looked up on each call (two syscache
+// hits where the view is, as in 1.1), so that the update's own statements
+// see what it has made so far: once per period computed (per call of
+// billing.period_bounds), not per admission.
 bool billing_objects_are_1_0();
 
 // Is relid named like one of the configuration tables, in schema billing?
