@@ -158,7 +158,14 @@ SELECT billing._insert_written();
 SELECT billing.subscribe('oc_h', 'oc_plan');
 CREATE TABLE oc_hand (id int PRIMARY KEY, tenant_id text NOT NULL, note text);
 SELECT billing.enforce_quota('oc_hand', 'messages');
+-- Under quote_all_identifiers (a role's, a database's or a restore's
+-- setting) too: the check of new enforcement triggers compared their WHEN
+-- clause as printed, quoted then, and refused them (0A000; until
+-- 2026-12-07, a helper's hunt: a restore under it left every table
+-- inexact, and skipped rows counted again).
+SET quote_all_identifiers = on;
 SELECT billing.exact_on_conflict('oc_hand');
+RESET quote_all_identifiers;
 CREATE FUNCTION oc_pop() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     written boolean;
@@ -186,7 +193,9 @@ ALTER TABLE oc_messages RENAME COLUMN account_id TO tenant_id;
 -- on a table made exact gets it; exact_on_conflict(tbl, false) removes them.
 SELECT billing.unenforce_quota('oc_messages', 'messages');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND NOT tgisinternal ORDER BY tgname;
+SET quote_all_identifiers = on;
 SELECT billing.enforce_quota('oc_messages', 'messages');
+RESET quote_all_identifiers;
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;
 SELECT billing.exact_on_conflict('oc_messages', false);
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'oc_messages'::regclass AND tgname LIKE '%inserted' ORDER BY tgname;

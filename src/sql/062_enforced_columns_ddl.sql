@@ -389,11 +389,14 @@ $$;
 -- has, firing as that event's trigger does (tgtype: ROW 1, BEFORE 2, INSERT
 -- 4, DELETE 8, UPDATE 16, TRUNCATE 32), with its WHEN clause and transition
 -- table and no other, no column list, not a constraint trigger, and with the
--- row's arguments (_enforcement_trigger_args).
+-- row's arguments (_enforcement_trigger_args).  The WHEN clause is compared
+-- as printed, with quote_all_identifiers off whatever the caller's (on, it
+-- quoted the name, and every exact table's trigger was refused).
 CREATE FUNCTION billing._is_enforcement_trigger_of_record(p_trigger oid)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET quote_all_identifiers = off
 AS $$
     SELECT EXISTS (
         SELECT FROM pg_trigger g

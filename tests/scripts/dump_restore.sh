@@ -114,7 +114,11 @@ pg_dump -Fc -f /tmp/zb-dump.custom src
 pg_dump -f /tmp/zb-dump.sql src
 
 createdb dst_custom
-pg_restore --exit-on-error -d dst_custom /tmp/zb-dump.custom || fail "pg_restore of the custom dump failed"
+# Under quote_all_identifiers (a role's or a database's setting may carry
+# it): until 2026-12-07 the triggers of exact tables were refused then, and
+# skipped rows counted again after the restore.
+PGOPTIONS='-c quote_all_identifiers=on' pg_restore --exit-on-error -d dst_custom /tmp/zb-dump.custom ||
+    fail "pg_restore of the custom dump failed"
 createdb dst_plain
 run_sql dst_plain -f /tmp/zb-dump.sql >/dev/null || fail "restoring the plain dump failed"
 
