@@ -11,6 +11,7 @@ extern "C" {
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -24,6 +25,17 @@ namespace {
 AlertThresholds thresholds = {0, {}}; // what it says, set by the assign hook
 
 SPIPlanPtr record_plan = nullptr;
+
+// The payload's period start: an ISO 8601 instant in UTC ("...+00:00"), as
+// json_build_object writes a timestamptz, but not in the committing
+// session's TimeZone, which made one period's start read differently from
+// one alert to the next (a listener comparing it as text saw two periods).
+char* period_start_in_utc(TimestampTz period_start)
+{
+    const int utc_offset = 0;
+    return JsonEncodeDateTime(nullptr, TimestampTzGetDatum(period_start), TIMESTAMPTZOID,
+                              &utc_offset);
+}
 
 const char* problem_text(ThresholdsProblem problem)
 {
@@ -107,23 +119,24 @@ void record_usage_alert(const QuotaKey& key, int threshold, TimestampTz period_s
     // second transaction crossing the same threshold at the same time
     // (shared-memory mode lets two commit at once) waits for the first.
     if (record_plan == nullptr) {
-        Oid types[6] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID};
+        Oid types[7] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, TEXTOID};
         record_plan = prepare_kept_plan(
             "INSERT INTO billing.alerts AS a"
             "       (tenant_id, resource, threshold, period_start, used, hard_limit)"
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
             " RETURNING pg_catalog.json_build_object("
             "   'tenant_id', a.tenant_id, 'resource', a.resource, 'threshold', a.threshold,"
-            "   'used', a.used, 'limit', a.hard_limit, 'period_start', a.period_start)"
+            "   'used', a.used, 'limit', a.hard_limit, 'period_start', $7)"
             "   ::pg_catalog.text",
-            6, types, "the alert statement");
+            7, types, "the alert statement");
     }
-    Datum args[6] = {CStringGetTextDatum(key.tenant_id),
+    Datum args[7] = {CStringGetTextDatum(key.tenant_id),
                      CStringGetTextDatum(key.resource),
                      Int32GetDatum(threshold),
                      TimestampTzGetDatum(period_start),
                      Int64GetDatum(used),
-                     Int64GetDatum(limit)};
+                     Int64GetDatum(limit),
+                     CStringGetTextDatum(period_start_in_utc(period_start))};
     // fire_triggers: triggers an administrator put on billing.alerts run
     // at the end of the INSERT, as for any statement.
     int rc = SPI_execute_snapshot(record_plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
