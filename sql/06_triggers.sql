@@ -655,7 +655,7 @@ CREATE TABLE e_parted_kept_live PARTITION OF e_parted_kept FOR VALUES IN (false)
 CREATE TABLE e_parted_kept_old PARTITION OF e_parted_kept FOR VALUES IN (true);
 SELECT billing.enforce_quota('e_parted_kept', 'messages');
 CREATE FUNCTION e_keep_locked() RETURNS trigger LANGUAGE plpgsql AS
-$$ BEGIN IF OLD.body = 'locked' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+$$ BEGIN IF OLD.body = 'locked' OR NEW.body = 'skip' THEN RETURN NULL; END IF; RETURN NEW; END $$;
 CREATE TRIGGER zzzz_keep_locked BEFORE UPDATE ON e_parted_kept
     FOR EACH ROW EXECUTE FUNCTION e_keep_locked();
 SELECT billing.subscribe('e_parts_kept', 'e_plan');
@@ -671,6 +671,11 @@ SELECT regress_util.sqlstate_of($$MERGE INTO e_parted_kept k USING e_kept_source
     WHEN MATCHED THEN UPDATE SET archived = true
     WHEN NOT MATCHED THEN INSERT (tenant_id, body) VALUES (s.tenant_id, s.body)$$) AS merge_skipped_then_insert;
 UPDATE e_parted_kept SET archived = true WHERE body = 'locked' \; INSERT INTO e_parted_kept (tenant_id, body) VALUES ('e_parts_kept', 'fourth');
+-- Nor does an update of a row that the later trigger skips, followed by one
+-- that moves the row: one mark, which the move takes (until 2026-12-07
+-- each left one, and once the row moved the first let the insert after it
+-- go uncounted, past the limit; a helper's hunt).
+UPDATE e_parted_kept SET archived = true, body = 'skip' WHERE body = 'y' \; UPDATE e_parted_kept SET archived = true WHERE body = 'y' \; INSERT INTO e_parted_kept (tenant_id, body) VALUES ('e_parts_kept', 'fifth');
 -- A move that happens still counts nothing.
 UPDATE e_parted_kept SET archived = true WHERE body = 'x';
 SELECT tableoid::regclass, count(*), (SELECT used FROM billing.tenant_usage('e_parts_kept')

@@ -185,6 +185,17 @@ bool moved_away(const MoveMark& mark)
     return moved;
 }
 
+// The index of the mark of row version `row` of partition `source` for
+// `resource`, or -1.
+int mark_of(Oid source, ItemPointerData row, const char* resource)
+{
+    for (int i = 0; i < mark_count; ++i)
+        if (marks[i].source == source && ItemPointerEquals(&marks[i].old_row, &row) &&
+            std::strcmp(marks[i].resource, resource) == 0)
+            return i;
+    return -1;
+}
+
 // No room for another mark: those whose rows have not moved go.  Most are
 // of updates skipped earlier in the statement; one whose delete is still
 // to come (a trigger of its update moved other rows meanwhile) is lost,
@@ -303,13 +314,25 @@ bool partition_moves_pending()
 void note_partition_move(Relation rel, HeapTuple old_row, const char* resource, const char* tenant)
 {
     forget_stale_marks();
-    if (mark_count == max_marks)
-        forget_marks_of_rows_kept();
-    if (mark_count == max_marks || std::strlen(resource) >= sizeof marks[0].resource ||
+    if (std::strlen(resource) >= sizeof marks[0].resource ||
         std::strlen(tenant) >= sizeof marks[0].tenant)
         return;
-    MoveMark& mark = marks[mark_count];
-    mark.root = partition_tree_root(RelationGetRelid(rel));
+    // One mark per row version and resource: an update of the row that a
+    // later BEFORE UPDATE trigger skipped, then one that moves it (UPDATE
+    // ... FROM with two join rows for it), left two, both good once the
+    // row moved, and the second let another insert of the tenant into the
+    // tree go uncounted past the limit (a helper's hunt of 2026-12-07).
+    Oid root = partition_tree_root(RelationGetRelid(rel)); // may raise: before a slot is taken
+    int slot = mark_of(RelationGetRelid(rel), old_row->t_self, resource);
+    if (slot < 0) {
+        if (mark_count == max_marks)
+            forget_marks_of_rows_kept();
+        if (mark_count == max_marks)
+            return;
+        slot = mark_count++;
+    }
+    MoveMark& mark = marks[slot];
+    mark.root = root;
     mark.source = RelationGetRelid(rel);
     mark.old_row = old_row->t_self;
     mark.transaction = MyProc->lxid;
@@ -317,7 +340,6 @@ void note_partition_move(Relation rel, HeapTuple old_row, const char* resource, 
     mark.statement_start = GetCurrentStatementStartTimestamp();
     std::strcpy(mark.resource, resource);
     std::strcpy(mark.tenant, tenant);
-    ++mark_count;
 }
 
 bool take_partition_move(Relation rel, const char* resource, const char* tenant)
