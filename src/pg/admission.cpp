@@ -12,6 +12,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/timestamp.h"
 }
 
 namespace zechat::billing::pg {
@@ -150,18 +151,21 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
     raise_refusal(key, amount, refusal);
 }
 
-// A period resource's period that ended before this statement began (its
-// transaction began in it) and that a schedule change closed since: its
-// usage went to billing.closed_periods, its row or counter holds nothing,
-// and a change back made it a period of the tenant's schedule again.  A
-// consumption counted there would sell its limit a second time, and
-// usage_history would show it twice, in both modes (isolation
-// closed_period_reopened).  Looked up only once the period has ended, which
-// only a transaction spanning its end sees.
+// A period resource's period that has ended by now (its transaction began
+// in it) and that a schedule change closed since: its usage went to
+// billing.closed_periods, its row or counter holds nothing, and a change
+// back made it a period of the tenant's schedule again.  A consumption
+// counted there would sell its limit a second time, and usage_history
+// would show it twice, in both modes (isolation closed_period_reopened).
+// Looked up only once the period has ended, which only a transaction
+// spanning its end sees.  Ended by the clock, not by the statement's
+// start: a statement that began in the period (a long one, or a procedure
+// whose COMMIT began the transaction, all under one client statement)
+// sold it twice until 2026-12-07 (a helper's hunt).
 bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
 {
     return terms.kind == ResourceKind::period && terms.has_usage_period &&
-           terms.period_end <= GetCurrentStatementStartTimestamp() &&
+           terms.period_end <= GetCurrentTimestamp() &&
            closed_period_exists(key, terms.usage_period_start, terms.period_end);
 }
 
