@@ -55,7 +55,10 @@ BillingCatalog catalog;
 // them with 42501 until a billing table's definition changed.
 bool owner_stale = false;
 
-Oid extension_owner_of(Oid extension_oid)
+// What `read` makes of the pg_extension row of extension_oid (given the
+// row and the catalog's descriptor), or `absent` when there is none.
+template <typename Value, typename Read>
+Value read_extension_row(Oid extension_oid, Value absent, Read read)
 {
     Relation rel = table_open(ExtensionRelationId, AccessShareLock);
     ScanKeyData key;
@@ -63,38 +66,36 @@ Oid extension_owner_of(Oid extension_oid)
                 ObjectIdGetDatum(extension_oid));
     SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
     HeapTuple tuple = systable_getnext(scan);
-    Oid owner = InvalidOid;
-    if (HeapTupleIsValid(tuple))
-        owner = ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+    Value value = HeapTupleIsValid(tuple) ? read(tuple, RelationGetDescr(rel)) : absent;
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
-    return owner;
+    return value;
+}
+
+Oid extension_owner_of(Oid extension_oid)
+{
+    return read_extension_row(extension_oid, InvalidOid, [](HeapTuple tuple, TupleDesc) {
+        return ((Form_pg_extension)GETSTRUCT(tuple))->extowner;
+    });
 }
 
 // Is the version pg_extension records for the extension `version`?  False
 // when it is not installed.
 bool installed_version_is(const char* version)
 {
-    Relation rel = table_open(ExtensionRelationId, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-                CStringGetDatum(extension_name));
-    SysScanDesc scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-    HeapTuple tuple = systable_getnext(scan);
-    bool same = false;
-    if (HeapTupleIsValid(tuple)) {
+    Oid extension_oid = get_extension_oid(extension_name, true);
+    if (!OidIsValid(extension_oid))
+        return false;
+    return read_extension_row(extension_oid, false, [version](HeapTuple tuple, TupleDesc desc) {
         bool isnull;
-        Datum recorded =
-            heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
-        if (!isnull) {
-            char* recorded_version = TextDatumGetCString(recorded);
-            same = strcmp(recorded_version, version) == 0;
-            pfree(recorded_version);
-        }
-    }
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return same;
+        Datum recorded = heap_getattr(tuple, Anum_pg_extension_extversion, desc, &isnull);
+        if (isnull)
+            return false;
+        char* recorded_version = TextDatumGetCString(recorded);
+        bool same = strcmp(recorded_version, version) == 0;
+        pfree(recorded_version);
+        return same;
+    });
 }
 
 void resolve_catalog()
