@@ -152,21 +152,24 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 }
 
 // A period resource's period that has ended by now (its transaction began
-// in it) and that a schedule change closed since: its usage went to
-// billing.closed_periods, its row or counter holds nothing, and a change
-// back made it a period of the tenant's schedule again.  A consumption
-// counted there would sell its limit a second time, and usage_history
-// would show it twice, in both modes (isolation closed_period_reopened).
-// Looked up only once the period has ended, which only a transaction
-// spanning its end sees.  Ended by the clock, not by the statement's
-// start: a statement that began in the period (a long one, or a procedure
-// whose COMMIT began the transaction, all under one client statement)
-// sold it twice until 2026-12-07 (a helper's hunt).
+// in it), where the moment its periods are counted at lies in a period a
+// schedule change closed since: that period's usage went to
+// billing.closed_periods.  Counted in the period of the tenant's schedule
+// containing that moment, a consumption would sell the closed period's
+// limit a second time, in both modes: the closed period itself, when a
+// change back made it the tenant's again (isolation
+// closed_period_reopened), or another one overlapping it, of the new
+// schedule, which holds nothing (an anchor moved by less than a period;
+// until 2026-12-07, a helper's hunt: 3 closed and 3 more in the overlap, of
+// 3).  Looked up only once the period has ended, which only a transaction
+// spanning its end sees; ended by the clock, not by the statement's start,
+// which a long statement, or a procedure whose COMMIT began the
+// transaction, began in the period.
 bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
 {
     return terms.kind == ResourceKind::period && terms.has_usage_period &&
            terms.period_end <= GetCurrentTimestamp() &&
-           closed_period_exists(key, terms.usage_period_start, terms.period_end);
+           closed_period_contains(key, terms.counted_at);
 }
 
 // Admission of `amount` under terms already read (and allowing consumption).

@@ -17,7 +17,7 @@ namespace zechat::billing::pg {
 namespace {
 
 SPIPlanPtr add_plan = nullptr;
-SPIPlanPtr exists_plan = nullptr;
+SPIPlanPtr contains_plan = nullptr;
 
 // A release in flight takes the period's usage down, as it would have
 // before the period closed, but never below 0.
@@ -27,10 +27,11 @@ constexpr const char* add_query =
     " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
     "   AND c.period_start OPERATOR(pg_catalog.=) $3 AND c.period_end OPERATOR(pg_catalog.=) $4";
 
-constexpr const char* exists_query =
+// $3 = $4 = the moment: a closed period that contains it.
+constexpr const char* contains_query =
     "SELECT FROM billing.closed_periods AS c"
     " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
-    "   AND c.period_start OPERATOR(pg_catalog.=) $3 AND c.period_end OPERATOR(pg_catalog.=) $4";
+    "   AND c.period_start OPERATOR(pg_catalog.<=) $3 AND c.period_end OPERATOR(pg_catalog.>) $4";
 
 // Runs `query` on the closed period ($1 to $4, and $5 = delta when
 // `nargs` is 5) as the extension owner, with the latest snapshot; how many
@@ -67,10 +68,9 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
 
 } // namespace
 
-bool closed_period_exists(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end)
+bool closed_period_contains(const QuotaKey& key, TimestampTz at)
 {
-    return run_on_closed_period(&exists_plan, exists_query, 4, key, period_start, period_end, 0) >
-           0;
+    return run_on_closed_period(&contains_plan, contains_query, 4, key, at, at, 0) > 0;
 }
 
 bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,

@@ -29,8 +29,9 @@ namespace zechat::billing::pg {
 bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
                           int64 delta);
 
-// Whether a schedule change closed the key's period that started at
-// `period_start` and ended at `period_end` (latest snapshot, as above).
-bool closed_period_exists(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end);
+// Whether a schedule change closed a period of the key that contains `at`
+// (latest snapshot, as above): the period the tenant's periods are counted
+// at may be another one now, of the schedule the change made.
+bool closed_period_contains(const QuotaKey& key, TimestampTz at);
 
 } // namespace zechat::billing::pg

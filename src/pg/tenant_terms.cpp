@@ -272,6 +272,7 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
     terms.usage_period_start = DT_NOBEGIN;
     terms.period_end = DT_NOEND;
     terms.billing_period_start = DT_NOBEGIN;
+    terms.counted_at = DT_NOBEGIN;
     terms.generation = generation;
 
     if (stored.subscription != SubscriptionState::none) {
@@ -286,6 +287,7 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
             entry->has_period = true;
         }
         terms.billing_period_start = entry->period_start;
+        terms.counted_at = now;
     }
     if (stored.kind == ResourceKind::gauge) {
         terms.has_usage_period = true;

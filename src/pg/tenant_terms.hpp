@@ -42,6 +42,9 @@ struct TenantTerms {
     // kind (usage alerts of gauges are per period too); DT_NOBEGIN without
     // a subscription.
     TimestampTz billing_period_start;
+    // The moment the periods are counted at (count_periods_from_now):
+    // DT_NOBEGIN without a subscription.
+    TimestampTz counted_at;
     // tenant_terms_generation() before they were read: a later change of
     // that number says they may be out of date.
     uint64 generation;
