@@ -165,11 +165,19 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 // spanning its end sees; ended by the clock, not by the statement's start,
 // which a long statement, or a procedure whose COMMIT began the
 // transaction, began in the period.
+//
+// Nor does one whose moment lies before the subscription's anchor once that
+// period has ended: a transaction begun before subscribe() made the
+// subscription (its anchor, by default, subscribe()'s now()) counted in the
+// period before the anchor, which no one else counts in, and sold the
+// limit a second time (3 there and 3 in the first period, of 3; until
+// 2026-12-07, a helper's hunt).  A future anchor's period before it counts
+// until the anchor, as it did.
 bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
 {
     return terms.kind == ResourceKind::period && terms.has_usage_period &&
            terms.period_end <= GetCurrentTimestamp() &&
-           closed_period_contains(key, terms.counted_at);
+           (terms.counted_before_anchor || closed_period_contains(key, terms.counted_at));
 }
 
 // Admission of `amount` under terms already read (and allowing consumption).

@@ -273,6 +273,7 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
     terms.period_end = DT_NOEND;
     terms.billing_period_start = DT_NOBEGIN;
     terms.counted_at = DT_NOBEGIN;
+    terms.counted_before_anchor = false;
     terms.generation = generation;
 
     if (stored.subscription != SubscriptionState::none) {
@@ -288,6 +289,7 @@ TenantTerms terms_at(const QuotaKey& key, bool at_this_moment)
         }
         terms.billing_period_start = entry->period_start;
         terms.counted_at = now;
+        terms.counted_before_anchor = now < stored.anchor;
     }
     if (stored.kind == ResourceKind::gauge) {
         terms.has_usage_period = true;

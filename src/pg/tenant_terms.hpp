@@ -45,6 +45,9 @@ struct TenantTerms {
     // The moment the periods are counted at (count_periods_from_now):
     // DT_NOBEGIN without a subscription.
     TimestampTz counted_at;
+    // counted_at is before the subscription's anchor: in a period before it
+    // (of a future anchor, or of a subscription made after the moment).
+    bool counted_before_anchor;
     // tenant_terms_generation() before they were read: a later change of
     // that number says they may be out of date.
     uint64 generation;
