@@ -151,29 +151,29 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
     raise_refusal(key, amount, refusal);
 }
 
-// A period resource's period that has ended by now (its transaction began
-// in it), where the moment its periods are counted at lies in a period a
-// schedule change closed since: that period's usage went to
-// billing.closed_periods.  Counted in the period of the tenant's schedule
-// containing that moment, a consumption would sell the closed period's
-// limit a second time, in both modes: the closed period itself, when a
-// change back made it the tenant's again (isolation
-// closed_period_reopened), or another one overlapping it, of the new
-// schedule, which holds nothing (an anchor moved by less than a period;
-// until 2026-12-07, a helper's hunt: 3 closed and 3 more in the overlap, of
-// 3).  Looked up only once the period has ended, which only a transaction
+// Whether the period a period resource's consumption would count in is one
+// no one counts in any more: it has ended by now (the transaction began in
+// it), and the moment the tenant's periods are counted at lies
+//  - in a period a schedule change closed since, whose usage went to
+//    billing.closed_periods: counted in the schedule's period containing
+//    that moment, the consumption would sell the closed period's limit a
+//    second time, in both modes, whether that is the closed period itself
+//    (a change back made it the tenant's again; isolation
+//    closed_period_reopened) or another one of the new schedule
+//    overlapping it, holding nothing (an anchor moved by less than a
+//    period; until 2026-12-07, a helper's hunt: 3 closed and 3 more of 3);
+//  - or before the subscription's anchor: a transaction begun before
+//    subscribe() made the subscription (anchored, by default, at its
+//    now()) counted in the period before the anchor, which no one else
+//    counts in (3 there and 3 in the first period, of 3; until 2026-12-07,
+//    a helper's hunt).  A future anchor's period before it counts until
+//    the anchor, as it did.
+// Such a consumption counts in the tenant's period at this moment instead.
+// Looked up only once the period has ended, which only a transaction
 // spanning its end sees; ended by the clock, not by the statement's start,
 // which a long statement, or a procedure whose COMMIT began the
 // transaction, began in the period.
-//
-// Nor does one whose moment lies before the subscription's anchor once that
-// period has ended: a transaction begun before subscribe() made the
-// subscription (its anchor, by default, subscribe()'s now()) counted in the
-// period before the anchor, which no one else counts in, and sold the
-// limit a second time (3 there and 3 in the first period, of 3; until
-// 2026-12-07, a helper's hunt).  A future anchor's period before it counts
-// until the anchor, as it did.
-bool counts_in_closed_period(const QuotaKey& key, const TenantTerms& terms)
+bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
 {
     return terms.kind == ResourceKind::period && terms.has_usage_period &&
            terms.period_end <= GetCurrentTimestamp() &&
@@ -228,7 +228,7 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
     constexpr int max_rounds = 4;
     for (int round = 1;; ++round) {
         TenantTerms terms = terms_for(key);
-        if (counts_in_closed_period(key, terms)) {
+        if (counts_in_abandoned_period(key, terms)) {
             // As after a move it saw: the tenant's periods from now on.
             count_periods_from_now(key);
             terms = terms_for(key);
