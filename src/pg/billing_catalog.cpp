@@ -9,10 +9,12 @@ extern "C" {
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 }
 
 namespace zechat::billing::pg {
@@ -156,6 +158,38 @@ Oid billing_relation(BillingTable table)
     if (!catalog.resolved)
         resolve_catalog();
     return catalog.relids[static_cast<int>(table)];
+}
+
+namespace {
+
+void raise_billing_table_gone(BillingTable table)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+             errmsg("extension %s was dropped by a concurrent transaction", extension_name),
+             errdetail("Table billing.%s, which this statement waited for, no longer exists.",
+                       table_names[static_cast<int>(table)]),
+             errhint("Retry the transaction.")));
+}
+
+} // namespace
+
+Relation open_billing_table(BillingTable table, LOCKMODE lockmode)
+{
+    Relation rel = try_table_open(billing_relation(table), lockmode);
+    if (rel == NULL)
+        raise_billing_table_gone(table);
+    return rel;
+}
+
+void lock_billing_table(BillingTable table, LOCKMODE lockmode)
+{
+    Oid relid = billing_relation(table);
+    // Granting the lock takes in the drop's invalidations; the syscache
+    // then no longer knows the table.
+    LockRelationOid(relid, lockmode);
+    if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+        raise_billing_table_gone(table);
 }
 
 Oid billing_usage_relation()

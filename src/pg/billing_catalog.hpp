@@ -8,6 +8,11 @@
 
 #include "pg_headers.hpp"
 
+extern "C" {
+#include "storage/lockdefs.h"
+#include "utils/relcache.h"
+}
+
 namespace zechat::billing::pg {
 
 // Looks up the extension; raises a clear error if it is not installed in
@@ -26,6 +31,16 @@ enum class BillingTable {
 };
 
 Oid billing_relation(BillingTable table);
+
+// Opens, or only locks, one of the extension's tables under lockmode.  Its
+// oid may have been resolved before the lock was granted, and a transaction
+// that dropped the extension (and perhaps created it again) may have
+// committed meanwhile: the table is then gone, and this raises 40001
+// (retry the transaction) rather than an internal error.  Whatever this
+// statement did before belongs to the old installation, so going on against
+// the new one is not an option.
+Relation open_billing_table(BillingTable table, LOCKMODE lockmode);
+void lock_billing_table(BillingTable table, LOCKMODE lockmode);
 
 // billing.usage_parts: identifies this installation of the extension (a
 // dropped and re-created extension gets a new one).

@@ -255,7 +255,7 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
 {
     if (!ItemPointerIsValid(&location.tid) || !TransactionIdIsNormal(location.xmin))
         return false;
-    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, RowExclusiveLock);
     // A rewrite of the table (VACUUM FULL, CLUSTER) moves rows and keeps
     // their xmin: another row this transaction's predecessor wrote may now
     // be at the remembered place.  A rewrite takes the table's exclusive
@@ -292,7 +292,7 @@ bool update_committed_version(const PartLocation& location, int64 delta, ItemPoi
 // committed version of this backend.
 bool update_visible_version(const PartKey& key, ItemPointer tid, int64 delta, Oid* relfilenode)
 {
-    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, RowExclusiveLock);
     *relfilenode = rel->rd_node.relNode;
     TupleDesc desc = RelationGetDescr(rel);
     Buffer pinned = desc->natts == part_columns ? pin_page_with_room(rel, tid) : InvalidBuffer;

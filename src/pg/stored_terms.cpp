@@ -116,7 +116,7 @@ AttrNumber column_number(Relation rel, const char* name, Oid type)
 void find_by_primary_key(KeyedRow* row, BillingTable table, Snapshot snapshot, const KeyColumn* key,
                          int key_columns)
 {
-    row->rel = table_open(billing_relation(table), AccessShareLock);
+    row->rel = open_billing_table(table, AccessShareLock);
     Oid primary_key = RelationGetPrimaryKeyIndex(row->rel);
     if (!OidIsValid(primary_key))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -281,7 +281,7 @@ PlanTermsEntry plan_terms_of(const QuotaKey& key, Datum plan_id, Datum resource,
 // nothing half built in CacheMemoryContext.
 void cache_all_overrides(Snapshot snapshot)
 {
-    Relation rel = table_open(billing_relation(BillingTable::limit_overrides), AccessShareLock);
+    Relation rel = open_billing_table(BillingTable::limit_overrides, AccessShareLock);
     AttrNumber tenant_column = column_number(rel, "tenant_id", TEXTOID);
     AttrNumber resource_column = column_number(rel, "resource", TEXTOID);
     AttrNumber limit_column = column_number(rel, "hard_limit", INT8OID);

@@ -237,7 +237,7 @@ TransactionId part_row_writer_in_flight(const QuotaKey& key, TimestampTz period_
 {
     SnapshotData dirty;
     InitDirtySnapshot(dirty);
-    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, AccessShareLock);
     Relation index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     IndexScanDesc scan = begin_part_scan(rel, index, &dirty, key, period_start, writer);
@@ -293,7 +293,7 @@ bool version_written_by(Relation rel, Buffer buffer, const ItemPointerData& tid,
 bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, ItemPointer tid)
 {
     Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
-    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, RowExclusiveLock);
     Relation index = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
     bool found = find_part_row(rel, index, snapshot, key, period_start, writer, slot);
@@ -308,7 +308,7 @@ bool locate_part_row(const QuotaKey& key, TimestampTz period_start, int writer, 
 
 void lock_usage_parts_for_reading()
 {
-    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, AccessShareLock);
     List* indexes = RelationGetIndexList(rel);
     ListCell* cell;
     foreach (cell, indexes)
@@ -323,7 +323,7 @@ void lock_usage_parts_for_writing()
     PG_TRY();
     {
         CurrentResourceOwner = TopTransactionResourceOwner;
-        LockRelationOid(billing_usage_relation(), RowExclusiveLock);
+        lock_billing_table(BillingTable::usage_parts, RowExclusiveLock);
     }
     PG_FINALLY();
     {
@@ -463,7 +463,7 @@ LockedAdmission lock_writer_zero_version(const QuotaKey& key, TimestampTz period
     // changes (of the same statement, too) are seen.
     CommandCounterIncrement();
     Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
-    Relation rel = table_open(billing_usage_relation(), RowExclusiveLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, RowExclusiveLock);
     Relation index = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
     TupleTableSlot* slot = table_slot_create(rel, nullptr);
 

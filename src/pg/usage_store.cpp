@@ -200,7 +200,7 @@ bool select_used(SPIPlanPtr* plan, const char* query, const QuotaKey& key, Times
     // (every row written again under its transaction id), committed while
     // this waited for its lock, would leave the older snapshot an empty
     // table (check_quota would then admit past the limit).
-    LockRelationOid(billing_usage_relation(), AccessShareLock);
+    lock_billing_table(BillingTable::usage_parts, AccessShareLock);
     int rc = SPI_execute_snapshot(*plan, args, NULL, snapshot_for_reading(), InvalidSnapshot,
                                   reading_in_parallel_mode(), false, 1);
     if (rc != SPI_OK_SELECT)
@@ -265,7 +265,7 @@ bool holds_exactly_other_writers(Relation rel, Relation index)
 // hand, or made again otherwise), and the caller asks the table.
 bool other_parts_in_index(bool* exist)
 {
-    Relation rel = table_open(billing_usage_relation(), AccessShareLock);
+    Relation rel = open_billing_table(BillingTable::usage_parts, AccessShareLock);
     Oid index_oid = get_relname_relid("usage_parts_other_writers", RelationGetNamespace(rel));
     if (!OidIsValid(index_oid)) {
         table_close(rel, NoLock);
