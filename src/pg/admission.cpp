@@ -180,6 +180,18 @@ bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
            (terms.counted_before_anchor || closed_period_contains(key, terms.counted_at));
 }
 
+// The terms a read of the key's usage goes by: those a consumption at this
+// moment would count under, so that check_quota answers what
+// try_consume_quota would do (until 2026-12-07 it read the abandoned
+// period, holding nothing, and said yes to what consume_quota refused).
+// Moves nothing: the transaction's periods are counted from now on only
+// once one of its consumptions meets that.
+TenantTerms terms_for_reading(const QuotaKey& key)
+{
+    TenantTerms terms = terms_for(key);
+    return counts_in_abandoned_period(key, terms) ? terms_at_this_moment(key) : terms;
+}
+
 // Admission of `amount` under terms already read (and allowing consumption).
 Consumed consume_under_terms(const QuotaKey& key, const TenantTerms& terms, int64 amount,
                              OnRefusal on_refusal, bool may_retry, QuotaRemaining* out,
@@ -301,7 +313,7 @@ bool try_consume_quota(const QuotaKey& key, int64 amount)
 
 bool check_quota(const QuotaKey& key, int64 amount)
 {
-    TenantTerms terms = terms_for(key);
+    TenantTerms terms = terms_for_reading(key);
     if (terms.subscription != SubscriptionState::active)
         return false;
     int64 used = usage_without_lock(key, terms);
@@ -310,7 +322,7 @@ bool check_quota(const QuotaKey& key, int64 amount)
 
 QuotaRemaining current_remaining(const QuotaKey& key)
 {
-    TenantTerms terms = terms_for(key);
+    TenantTerms terms = terms_for_reading(key);
     return remaining_after(usage_without_lock(key, terms), terms.limit);
 }
 
