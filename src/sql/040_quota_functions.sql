@@ -182,17 +182,19 @@ COMMENT ON FUNCTION billing.subscribe(text, text, timestamptz) IS
     'Create or change a tenant''s subscription; a plan change keeps the anchor and the usage.';
 -- For uuid and bigint tenant keys: their text form is the tenant id, as for
 -- consume_quota & co.  With the caller's rights, like subscribe(text), which
--- the caller needs EXECUTE on too.
+-- the caller needs EXECUTE on too.  PL/pgSQL, as tenant_usage's forms
+-- (050_reporting.sql): an SQL function with a SET clause is planned at
+-- every call.
 CREATE FUNCTION billing.subscribe(tenant_id uuid, plan_id text, period_anchor timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+AS $$ BEGIN PERFORM billing.subscribe($1::text, $2, $3); END $$;
 CREATE FUNCTION billing.subscribe(tenant_id bigint, plan_id text, period_anchor timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+AS $$ BEGIN PERFORM billing.subscribe($1::text, $2, $3); END $$;
 COMMENT ON FUNCTION billing.subscribe(uuid, text, timestamptz) IS
     'Like billing.subscribe(text, text, timestamptz), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS

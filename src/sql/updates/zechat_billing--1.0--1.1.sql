@@ -3189,24 +3189,33 @@ $$;
 SELECT pg_catalog.pg_extension_config_dump('billing.enforced_tables',
     $$WHERE tbl::oid IN (SELECT c.oid FROM pg_catalog.pg_class c)$$);
 
--- EXECUTE on the uuid or bigint form of tenant_usage is enough.
-ALTER FUNCTION billing.tenant_usage(uuid) SECURITY DEFINER;
-ALTER FUNCTION billing.tenant_usage(bigint) SECURITY DEFINER;
--- VOLATILE as the text form they call (050_reporting.sql).
-ALTER FUNCTION billing.tenant_usage(uuid) VOLATILE;
-ALTER FUNCTION billing.tenant_usage(bigint) VOLATILE;
+-- EXECUTE on the uuid or bigint form of tenant_usage is enough (SECURITY
+-- DEFINER); VOLATILE as the text form they call; PL/pgSQL, whose plan is
+-- kept for the session (050_reporting.sql).
+CREATE OR REPLACE FUNCTION billing.tenant_usage(tenant_id uuid)
+RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
+               percent numeric, period_start timestamptz, period_end timestamptz, status text)
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN RETURN QUERY SELECT * FROM billing.tenant_usage(tenant_id::text); END $$;
+CREATE OR REPLACE FUNCTION billing.tenant_usage(tenant_id bigint)
+RETURNS TABLE (resource text, kind text, used bigint, hard_limit bigint, remaining bigint,
+               percent numeric, period_start timestamptz, period_end timestamptz, status text)
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ BEGIN RETURN QUERY SELECT * FROM billing.tenant_usage(tenant_id::text); END $$;
 
 -- uuid and bigint forms of subscribe and recount, like consume_quota's.
 CREATE FUNCTION billing.subscribe(tenant_id uuid, plan_id text, period_anchor timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+AS $$ BEGIN PERFORM billing.subscribe($1::text, $2, $3); END $$;
 CREATE FUNCTION billing.subscribe(tenant_id bigint, plan_id text, period_anchor timestamptz DEFAULT now())
 RETURNS void
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT billing.subscribe($1::text, $2, $3) $$;
+AS $$ BEGIN PERFORM billing.subscribe($1::text, $2, $3); END $$;
 COMMENT ON FUNCTION billing.subscribe(uuid, text, timestamptz) IS
     'Like billing.subscribe(text, text, timestamptz), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.subscribe(bigint, text, timestamptz) IS
