@@ -365,8 +365,7 @@ void forget_counters_for_change(UsagePartsChange change)
     const char* verb = change == UsagePartsChange::truncated ? "truncate" : "edit";
     if (counter_forget_database(MyDatabaseId) > 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot %s billing.usage_parts in a transaction that holds usage "
-                               "counters",
+                        errmsg("cannot %s billing.usage_parts in a transaction that changed usage",
                                verb),
                         errdetail("This transaction consumed, released or corrected usage, or "
                                   "changed a tenant's billing schedule, in shared-memory mode."),

@@ -129,6 +129,11 @@ bool has_change(const PendingUsage* entry)
     return entry->consumed != 0 || entry->released != 0;
 }
 
+bool transaction_tracks_usage()
+{
+    return touched_count > 0;
+}
+
 // What of the entry's change this commit has not written yet.
 int64 unwritten_change(const PendingUsage* entry)
 {

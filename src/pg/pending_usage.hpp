@@ -63,6 +63,10 @@ struct PendingUsage; // opaque; per-backend table, parts in TopTransactionContex
 // The entry of a key this transaction tracks, or nullptr.
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start);
 
+// Does this transaction track any key (it consumed, released, corrected or
+// moved usage, or was refused on a key whose row it then locked)?
+bool transaction_tracks_usage();
+
 // Lock mode: starts tracking a key just locked; base_used is its usage now,
 // of which `already_added` was written by this transaction (the first
 // admission's amount).

@@ -23,7 +23,7 @@
 // later statement's.
 #include "usage_parts_edited.hpp"
 
-#include "counter_shmem.hpp"
+#include "pending_usage.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -65,6 +65,25 @@ int execute_own_usage_parts_write(SPIPlanPtr plan, Datum* args, long count)
     return rc;
 }
 
+void refuse_change_over_own_usage(UsagePartsChange change)
+{
+    // Each tracked key holds its row's usage as read at its first
+    // admission, and what the transaction changed since is written at
+    // commit, onto the table as the edit left it: after a TRUNCATE, a
+    // gauge's release of 600 became a part of -600, and the tenant could
+    // store 1500 under a limit of 1000 (until 2026-12-07, a helper's hunt).
+    if (!transaction_tracks_usage())
+        return;
+    const char* verb = change == UsagePartsChange::truncated ? "truncate" : "edit";
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_IN_USE),
+             errmsg("cannot %s billing.usage_parts in a transaction that changed usage", verb),
+             errdetail("This transaction consumed, released or corrected usage, or changed a "
+                       "tenant's billing schedule; lock mode writes part of that when it "
+                       "commits, onto the table as this statement leaves it."),
+             errhint("Run the %s in a transaction of its own.", verb)));
+}
+
 } // namespace zechat::billing::pg
 
 namespace {
@@ -82,8 +101,10 @@ Datum usage_parts_edited_body(FunctionCallInfo fcinfo)
     // is kept per catalog generation (usage_store.cpp, other_parts_exist),
     // and a part added by hand must reach every backend's next admission.
     CacheInvalidateRelcache(data->tg_relation);
-    if (!counter_shmem_available())
+    if (!counter_shmem_available()) {
+        refuse_change_over_own_usage(UsagePartsChange::edited);
         return PointerGetDatum(nullptr);
+    }
     LockRelationOid(RelationGetRelid(data->tg_relation), AccessExclusiveLock);
     forget_counters_for_change(UsagePartsChange::edited);
     return PointerGetDatum(nullptr);

@@ -4,8 +4,13 @@
 // table again, as a TRUNCATE does (usage_parts_edited.cpp).  The
 // extension's own statements on the table are marked, so that the trigger
 // lets them through.
+//
+// Lock mode refuses a TRUNCATE or hand edit in a transaction that tracks
+// usage: what it changed after a key's first admission is written at its
+// commit, onto the edited table.
 #pragma once
 
+#include "counter_shmem.hpp"
 #include "pg_headers.hpp"
 
 extern "C" {
@@ -18,5 +23,9 @@ namespace zechat::billing::pg {
 // with the latest snapshot, as the extension's own (read-write, at most
 // `count` rows, 0 for all).  Connected as the owner (owner_spi.hpp).
 int execute_own_usage_parts_write(SPIPlanPtr plan, Datum* args, long count);
+
+// Lock mode: raises 55006 when this transaction tracks usage (above), as
+// shared-memory mode does when it holds counters (forget_counters_for_change).
+void refuse_change_over_own_usage(UsagePartsChange change);
 
 } // namespace zechat::billing::pg

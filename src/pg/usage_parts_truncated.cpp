@@ -9,9 +9,10 @@
 // (each holds ROW EXCLUSIVE on the table from its first consumption), and
 // new ones wait for it.  A counter still in use is this transaction's own
 // consumption, made before the TRUNCATE: refused; so is consuming after it
-// in the same transaction.
-#include "counter_shmem.hpp"
+// in the same transaction.  Lock mode refuses a TRUNCATE after the
+// transaction's own consumption too (usage_parts_edited.hpp).
 #include "pg_boundary.hpp"
+#include "usage_parts_edited.hpp"
 
 extern "C" {
 #include "commands/trigger.h"
@@ -24,8 +25,10 @@ Datum usage_parts_truncated_body(FunctionCallInfo fcinfo)
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("billing._usage_parts_truncated() must be called as a trigger")));
-    zechat::billing::pg::forget_counters_for_change(
-        zechat::billing::pg::UsagePartsChange::truncated);
+    using namespace zechat::billing::pg;
+    if (!counter_shmem_available())
+        refuse_change_over_own_usage(UsagePartsChange::truncated);
+    forget_counters_for_change(UsagePartsChange::truncated);
     return (Datum)0;
 }
 
