@@ -554,11 +554,11 @@ SELECT billing.enforce_quota('e_regenerated', 'storage', amount_column => 'bytes
 ALTER TABLE e_regenerated DROP COLUMN bytes,
     ADD COLUMN bytes bigint GENERATED ALWAYS AS (octet_length(body)) STORED;
 ALTER EVENT TRIGGER zechat_billing_enforced_columns DISABLE;
-ALTER EVENT TRIGGER zechat_billing_dropped_columns DISABLE;
+ALTER EVENT TRIGGER zechat_billing_dropped_objects DISABLE;
 ALTER TABLE e_regenerated DROP COLUMN bytes,
     ADD COLUMN bytes bigint GENERATED ALWAYS AS (octet_length(body)) STORED;
 ALTER EVENT TRIGGER zechat_billing_enforced_columns ENABLE ALWAYS;
-ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
+ALTER EVENT TRIGGER zechat_billing_dropped_objects ENABLE ALWAYS;
 INSERT INTO e_regenerated (tenant_id, body) VALUES ('e_acme', 'xyz');
 SELECT count(*) AS regenerated_rows FROM e_regenerated;
 CREATE VIEW e_view AS SELECT * FROM e_badtypes;

@@ -164,15 +164,22 @@ namespace {
 
 void raise_billing_table_gone(BillingTable table)
 {
-    ereport(ERROR,
-            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-             errmsg("extension %s was dropped by a concurrent transaction", extension_name),
-             errdetail("Table billing.%s, which this statement waited for, no longer exists.",
-                       table_names[static_cast<int>(table)]),
-             errhint("Retry the transaction.")));
+    raise_extension_dropped_meanwhile(
+        psprintf("table billing.%s", table_names[static_cast<int>(table)]));
 }
 
 } // namespace
+
+void raise_extension_dropped_meanwhile(const char* object)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+             errmsg("extension %s was dropped by a concurrent transaction", extension_name),
+             errdetail("The extension's %s, which this statement needed, no longer exists.",
+                       object),
+             errhint("Retry the transaction.")));
+    pg_unreachable();
+}
 
 Relation open_billing_table(BillingTable table, LOCKMODE lockmode)
 {

@@ -42,6 +42,10 @@ Oid billing_relation(BillingTable table);
 Relation open_billing_table(BillingTable table, LOCKMODE lockmode);
 void lock_billing_table(BillingTable table, LOCKMODE lockmode);
 
+// The 40001 both raise; `object` names what is gone ("table billing.x").
+// For other objects of the extension a statement finds gone the same way.
+[[noreturn]] void raise_extension_dropped_meanwhile(const char* object);
+
 // billing.usage_parts: identifies this installation of the extension (a
 // dropped and re-created extension gets a new one).
 Oid billing_usage_relation();

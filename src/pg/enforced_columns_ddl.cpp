@@ -10,6 +10,7 @@
 // src/sql/064_partitioned_gauges.sql).
 #include <cstring>
 
+#include "billing_catalog.hpp"
 #include "pg_boundary.hpp"
 
 extern "C" {
@@ -49,8 +50,15 @@ void call_worker(Oid own_function, const char* name, int nargs, const Oid* argty
     Oid worker = GetSysCacheOid3(PROCNAMEARGSNSP, Anum_pg_proc_oid, CStringGetDatum(name),
                                  PointerGetDatum(buildoidvector(argtypes, nargs)),
                                  ObjectIdGetDatum(get_func_namespace(own_function)));
-    if (!OidIsValid(worker))
+    if (!OidIsValid(worker)) {
+        // The event trigger's own function gone too: this statement waited
+        // (for the table it alters) while another transaction dropped the
+        // extension, and the event trigger fired as it stood before.
+        if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(own_function)))
+            zechat::billing::pg::raise_extension_dropped_meanwhile(
+                psprintf("function billing.%s", name));
         elog(ERROR, "zechat_billing: function %s is missing", name);
+    }
 
     FmgrInfo flinfo;
     fmgr_info(worker, &flinfo);

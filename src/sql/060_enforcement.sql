@@ -1250,6 +1250,12 @@ BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
     END IF;
+    -- Waited for first, before the extension's functions below are looked
+    -- up: a DROP and CREATE EXTENSION committed meanwhile then leaves this
+    -- call to the new installation's (until 2026-12-07 it failed with
+    -- XX000, "cache lookup failed for function", in an SQL function planned
+    -- before the wait; a helper's attack).  ACCESS SHARE waits for no writer.
+    LOCK TABLE billing.enforced_tables IN ACCESS SHARE MODE;
 
     -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
     -- once these locks are held, every row is committed and no change of

@@ -225,9 +225,9 @@ ALTER EVENT TRIGGER zechat_billing_retyped_columns ENABLE ALWAYS;
 -- that passed, uncounted; a helper's hunt, sql/06_triggers.sql).  A column
 -- dropped with its whole table is not this: the table is among the objects
 -- dropped.  SECURITY DEFINER: whoever drops the type needs no right on
--- billing.enforced_tables.
+-- billing.enforced_tables.  Called by billing._objects_dropped() (below).
 CREATE FUNCTION billing._enforced_columns_dropped()
-RETURNS event_trigger
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -259,10 +259,6 @@ BEGIN
 END;
 $$;
 
-CREATE EVENT TRIGGER zechat_billing_dropped_columns ON sql_drop
-    EXECUTE FUNCTION billing._enforced_columns_dropped();
-ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
-
 -- An enforced table dropped (DROP TABLE, DROP SCHEMA ... CASCADE, DROP
 -- OWNED): its enforcement goes with it, and a gauge it counted is noted for
 -- the next full recount(), which takes back what the rows held
@@ -279,9 +275,9 @@ ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
 -- EXCLUSIVE and then has counted with the rows still there), and every other
 -- DROP in the database, of an index or a temporary table, would wait too.
 -- SECURITY DEFINER: whoever drops the table needs no right on the
--- extension's tables.
+-- extension's tables.  Called by billing._objects_dropped() (below).
 CREATE FUNCTION billing._enforced_tables_dropped()
-RETURNS event_trigger
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -329,9 +325,34 @@ BEGIN
 END;
 $$;
 
-CREATE EVENT TRIGGER zechat_billing_dropped_tables ON sql_drop
-    EXECUTE FUNCTION billing._enforced_tables_dropped();
-ALTER EVENT TRIGGER zechat_billing_dropped_tables ENABLE ALWAYS;
+-- The extension's one sql_drop event trigger, for both checks above.  One,
+-- so that nothing of the extension is looked up after they may have waited
+-- for billing.enforced_tables: PostgreSQL finds a command's event trigger
+-- functions as it starts, and until 2026-12-07 any DROP in the database
+-- that waited so while another transaction dropped and created the
+-- extension failed, when that committed, calling the second trigger's
+-- function, gone (XX000, "cache lookup failed for function"; a helper's
+-- attack).  Called by name from here, the checks are found after the wait,
+-- in the new installation.  When the wait ends with the extension dropped
+-- (and not created again), there is nothing left to check: the DROP goes on.
+CREATE FUNCTION billing._objects_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._enforced_columns_dropped();
+    PERFORM billing._enforced_tables_dropped();
+EXCEPTION WHEN undefined_table OR undefined_function THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'zechat_billing') THEN
+        RAISE;
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_dropped_objects ON sql_drop
+    EXECUTE FUNCTION billing._objects_dropped();
+ALTER EVENT TRIGGER zechat_billing_dropped_objects ENABLE ALWAYS;
 
 -- ALTER TRIGGER on an enforcement trigger: the extension finds its
 -- triggers by name (_enforcement_triggers), so a renamed one was left in

@@ -1195,6 +1195,12 @@ BEGIN
     IF recount.tenant_id IS NOT NULL THEN
         PERFORM billing._valid_tenant_id(recount.tenant_id);
     END IF;
+    -- Waited for first, before the extension's functions below are looked
+    -- up: a DROP and CREATE EXTENSION committed meanwhile then leaves this
+    -- call to the new installation's (until 2026-12-07 it failed with
+    -- XX000, "cache lookup failed for function", in an SQL function planned
+    -- before the wait; a helper's attack).  ACCESS SHARE waits for no writer.
+    LOCK TABLE billing.enforced_tables IN ACCESS SHARE MODE;
 
     -- Writers of the enforced tables hold ROW EXCLUSIVE until they commit:
     -- once these locks are held, every row is committed and no change of
@@ -1993,9 +1999,9 @@ REVOKE ALL ON FUNCTION billing._retyped_gauges(regclass, text[], integer),
 -- that passed, uncounted; a helper's hunt, sql/06_triggers.sql).  A column
 -- dropped with its whole table is not this: the table is among the objects
 -- dropped.  SECURITY DEFINER: whoever drops the type needs no right on
--- billing.enforced_tables.
+-- billing.enforced_tables.  Called by billing._objects_dropped() (below).
 CREATE FUNCTION billing._enforced_columns_dropped()
-RETURNS event_trigger
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2027,9 +2033,6 @@ BEGIN
 END;
 $$;
 
-CREATE EVENT TRIGGER zechat_billing_dropped_columns ON sql_drop
-    EXECUTE FUNCTION billing._enforced_columns_dropped();
-ALTER EVENT TRIGGER zechat_billing_dropped_columns ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._enforced_columns_dropped() FROM PUBLIC;
 
 -- A resource cannot be renamed, nor change kind once counted or enforced
@@ -3430,9 +3433,9 @@ SELECT pg_catalog.pg_extension_config_dump('billing.gauges_to_recount', '');
 -- EXCLUSIVE and then has counted with the rows still there), and every other
 -- DROP in the database, of an index or a temporary table, would wait too.
 -- SECURITY DEFINER: whoever drops the table needs no right on the
--- extension's tables.
+-- extension's tables.  Called by billing._objects_dropped() (below).
 CREATE FUNCTION billing._enforced_tables_dropped()
-RETURNS event_trigger
+RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3480,10 +3483,37 @@ BEGIN
 END;
 $$;
 
-CREATE EVENT TRIGGER zechat_billing_dropped_tables ON sql_drop
-    EXECUTE FUNCTION billing._enforced_tables_dropped();
-ALTER EVENT TRIGGER zechat_billing_dropped_tables ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._enforced_tables_dropped() FROM PUBLIC;
+
+-- The extension's one sql_drop event trigger, for both checks above.  One,
+-- so that nothing of the extension is looked up after they may have waited
+-- for billing.enforced_tables: PostgreSQL finds a command's event trigger
+-- functions as it starts, and until 2026-12-07 any DROP in the database
+-- that waited so while another transaction dropped and created the
+-- extension failed, when that committed, calling the second trigger's
+-- function, gone (XX000, "cache lookup failed for function"; a helper's
+-- attack).  Called by name from here, the checks are found after the wait,
+-- in the new installation.  When the wait ends with the extension dropped
+-- (and not created again), there is nothing left to check: the DROP goes on.
+CREATE FUNCTION billing._objects_dropped()
+RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM billing._enforced_columns_dropped();
+    PERFORM billing._enforced_tables_dropped();
+EXCEPTION WHEN undefined_table OR undefined_function THEN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'zechat_billing') THEN
+        RAISE;
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_dropped_objects ON sql_drop
+    EXECUTE FUNCTION billing._objects_dropped();
+ALTER EVENT TRIGGER zechat_billing_dropped_objects ENABLE ALWAYS;
+REVOKE ALL ON FUNCTION billing._objects_dropped() FROM PUBLIC;
 -- The rows 1.0 kept of enforced tables dropped since: the gauges they
 -- counted wait for the next full recount() here instead.
 WITH gone AS (
