@@ -78,9 +78,10 @@ void refuse_change_over_own_usage(UsagePartsChange change)
     ereport(ERROR,
             (errcode(ERRCODE_OBJECT_IN_USE),
              errmsg("cannot %s billing.usage_parts in a transaction that changed usage", verb),
-             errdetail("This transaction consumed, released or corrected usage, or changed a "
-                       "tenant's billing schedule; lock mode writes part of that when it "
-                       "commits, onto the table as this statement leaves it."),
+             errdetail("This transaction consumed, released or corrected usage, changed a "
+                       "tenant's billing schedule, or was refused a consumption: lock mode "
+                       "goes on from the usage it read of those keys, and writes what it "
+                       "changed when it commits, onto the table as this statement leaves it."),
              errhint("Run the %s in a transaction of its own.", verb)));
 }
 

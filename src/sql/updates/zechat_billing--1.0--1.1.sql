@@ -3492,20 +3492,24 @@ REVOKE ALL ON FUNCTION billing._enforced_tables_dropped() FROM PUBLIC;
 -- that waited so while another transaction dropped and created the
 -- extension failed, when that committed, calling the second trigger's
 -- function, gone (XX000, "cache lookup failed for function"; a helper's
--- attack).  Called by name from here, the checks are found after the wait,
--- in the new installation.  When the wait ends with the extension dropped
--- (and not created again), there is nothing left to check: the DROP goes on.
+-- attack).  The wait comes first, in _lock_enforced_tables
+-- (src/pg/enforced_tables_lock.cpp), and the checks are found by name after
+-- it, in the new installation; with the extension dropped and not created
+-- again, there is nothing left to check, and the DROP goes on.
+CREATE FUNCTION billing._lock_enforced_tables()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'zb_lock_enforced_tables'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION billing._objects_dropped()
 RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._enforced_columns_dropped();
-    PERFORM billing._enforced_tables_dropped();
-EXCEPTION WHEN undefined_table OR undefined_function THEN
-    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'zechat_billing') THEN
-        RAISE;
+    IF billing._lock_enforced_tables() THEN
+        PERFORM billing._enforced_columns_dropped();
+        PERFORM billing._enforced_tables_dropped();
     END IF;
 END;
 $$;
@@ -3513,7 +3517,7 @@ $$;
 CREATE EVENT TRIGGER zechat_billing_dropped_objects ON sql_drop
     EXECUTE FUNCTION billing._objects_dropped();
 ALTER EVENT TRIGGER zechat_billing_dropped_objects ENABLE ALWAYS;
-REVOKE ALL ON FUNCTION billing._objects_dropped() FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._objects_dropped(), billing._lock_enforced_tables() FROM PUBLIC;
 -- The rows 1.0 kept of enforced tables dropped since: the gauges they
 -- counted wait for the next full recount() here instead.
 WITH gone AS (
