@@ -9,13 +9,22 @@
 
 namespace zechat::billing::pg {
 
-void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
+namespace {
+
+void note_alert_terms(PendingUsage* entry, const TenantTerms& terms)
 {
     entry->alert_terms_known = true;
     entry->alert_limit = terms.limit;
-    entry->usage_period_end = terms.period_end;
     entry->alert_period_start = terms.billing_period_start;
     entry->alert_terms_generation = terms.generation;
+}
+
+} // namespace
+
+void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
+{
+    note_alert_terms(entry, terms);
+    entry->usage_period_end = terms.period_end;
 }
 
 namespace {
@@ -138,7 +147,16 @@ void refresh_alert_terms(PendingUsage* entry)
         entry->alert_terms_known = false;
         return;
     }
-    note_consumption_terms(entry, terms);
+    // The alert terms only: the end of the period the usage was admitted in
+    // stays.  A new schedule can start a period where the admitted one
+    // started and end it elsewhere (10-second periods made 7-second, monthly
+    // made yearly, from the same anchor); the end is how a change that
+    // closed the admitted period finds it (check_period_again).  Taken from
+    // the new terms, it named no closed period, and shared-memory mode
+    // committed a transaction in flight across such a change into the new
+    // schedule's period instead (a helper's README audit of 2026-12-07:
+    // the closed month 10 of 15, the year 5).
+    note_alert_terms(entry, terms);
 }
 
 // The thresholds this transaction crosses on the key (bit i for
