@@ -167,7 +167,13 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 //    now()) counted in the period before the anchor, which no one else
 //    counts in (3 there and 3 in the first period, of 3; until 2026-12-07,
 //    a helper's hunt).  A future anchor's period before it counts until
-//    the anchor, as it did.
+//    the anchor, as it did;
+//  - or in a period that starts where the one this transaction consumed in
+//    before started, and ends sooner: a schedule change made since (10-second
+//    periods made 3-second, a month made days) carried that period's usage to
+//    its period at the change, and this shorter one holds nothing (until
+//    2026-12-07, shared-memory mode, a helper's differential model: 9 there
+//    and the period at the change's 10, of 10).
 // Such a consumption counts in the tenant's period at this moment instead.
 // Looked up only once the period has ended, which only a transaction
 // spanning its end sees; ended by the clock, not by the statement's start,
@@ -175,9 +181,16 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 // transaction, began in the period.
 bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
 {
-    return terms.kind == ResourceKind::period && terms.has_usage_period &&
-           terms.period_end <= GetCurrentTimestamp() &&
-           (terms.counted_before_anchor || closed_period_contains(key, terms.counted_at));
+    if (terms.kind != ResourceKind::period || !terms.has_usage_period ||
+        terms.period_end > GetCurrentTimestamp())
+        return false;
+    if (terms.counted_before_anchor)
+        return true;
+    const PendingUsage* own = find_pending_usage(key, terms.usage_period_start);
+    TimestampTz admitted_end = own != nullptr ? pending_admitted_period_end(own) : 0;
+    if (admitted_end != 0 && admitted_end != terms.period_end)
+        return true;
+    return closed_period_contains(key, terms.counted_at);
 }
 
 // The terms a read of the key's usage goes by: those a consumption at this

@@ -24,7 +24,14 @@ void note_alert_terms(PendingUsage* entry, const TenantTerms& terms)
 void note_consumption_terms(PendingUsage* entry, const TenantTerms& terms)
 {
     note_alert_terms(entry, terms);
-    entry->usage_period_end = terms.period_end;
+    // The end of the period the entry's usage was first admitted in, kept
+    // through later consumptions: after a schedule change that starts a
+    // period where it started and ends it sooner, they read that shorter
+    // period, and a commit looking for where the change took the rest
+    // (check_period_again) must go by the period the change moved
+    // (period_differs_now; see refresh_alert_terms below).
+    if (entry->usage_period_end == 0)
+        entry->usage_period_end = terms.period_end;
 }
 
 namespace {

@@ -129,6 +129,11 @@ bool has_change(const PendingUsage* entry)
     return entry->consumed != 0 || entry->released != 0;
 }
 
+TimestampTz pending_admitted_period_end(const PendingUsage* entry)
+{
+    return entry->usage_period_end;
+}
+
 bool transaction_tracks_usage()
 {
     return touched_count > 0;

@@ -63,6 +63,11 @@ struct PendingUsage; // opaque; per-backend table, parts in TopTransactionContex
 // The entry of a key this transaction tracks, or nullptr.
 PendingUsage* find_pending_usage(const QuotaKey& key, TimestampTz period_start);
 
+// The end of the period the entry's usage was first admitted in (0 when
+// it holds none of its own): a schedule change may since have given the
+// period that starts there another end.
+TimestampTz pending_admitted_period_end(const PendingUsage* entry);
+
 // Does this transaction track any key (it consumed, released, corrected or
 // moved usage, or was refused on a key whose row it then locked)?
 bool transaction_tracks_usage();

@@ -29,8 +29,17 @@ bool period_differs_now(const QuotaKey& key, TimestampTz period_start, Timestamp
                         TenantTerms* now)
 {
     *now = terms_for(key);
+    // A period is its start and its end: a new schedule can start a period
+    // where the old one started and end it sooner (10-second periods made
+    // 3-second, a month made days, from the same anchor), and then carried
+    // the old period's usage to its period at the change, later.  Taken for
+    // the same period by its start, a transaction in flight across such a
+    // change stayed behind in shared-memory mode, in the new schedule's
+    // ended first period, and the period at the change admitted its whole
+    // limit again (8 and 10 of 10; a helper's differential model of the two
+    // modes, 2026-12-07).
     if (now->kind != ResourceKind::period || !now->has_usage_period ||
-        now->usage_period_start == period_start)
+        (now->usage_period_start == period_start && now->period_end == period_end))
         return false;
     // The change carried the period to the one that counts at its now(),
     // which the period that counts at this moment is (or follows): it
