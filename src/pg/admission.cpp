@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "admission.hpp"
 
 #include "admission_internal.hpp"
@@ -173,12 +175,43 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 //    periods made 3-second, a month made days) carried that period's usage to
 //    its period at the change, and this shorter one holds nothing (until
 //    2026-12-07, shared-memory mode, a helper's differential model: 9 there
-//    and the period at the change's 10, of 10).
+//    and the period at the change's 10, of 10); or one that starts
+//    elsewhere than a period this transaction changed the key's usage in:
+//    the transaction began in that one, so a schedule change made since
+//    gave it this period, which ended before the change and holds nothing
+//    (2 there, and 9 where the change carried the 8 and another consumer
+//    added 1, of 10: the same model).
 // Such a consumption counts in the tenant's period at this moment instead.
 // Looked up only once the period has ended, which only a transaction
 // spanning its end sees; ended by the clock, not by the statement's start,
 // which a long statement, or a procedure whose COMMIT began the
 // transaction, began in the period.
+namespace {
+
+struct OtherPeriodSearch {
+    const char* resource;
+    TimestampTz period_start;
+    bool found;
+};
+
+void note_other_period(const char* resource, TimestampTz period_start, int64, void* arg)
+{
+    auto* search = static_cast<OtherPeriodSearch*>(arg);
+    if (period_start != search->period_start && strcmp(resource, search->resource) == 0)
+        search->found = true;
+}
+
+// Has this transaction a change of the key's tenant and resource in a
+// period that starts elsewhere than period_start?
+bool changed_in_another_period(const QuotaKey& key, TimestampTz period_start)
+{
+    OtherPeriodSearch search{key.resource, period_start, false};
+    for_each_pending_of_tenant(key.tenant_id, note_other_period, &search);
+    return search.found;
+}
+
+} // namespace
+
 bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
 {
     if (terms.kind != ResourceKind::period || !terms.has_usage_period ||
@@ -188,7 +221,8 @@ bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
         return true;
     const PendingUsage* own = find_pending_usage(key, terms.usage_period_start);
     TimestampTz admitted_end = own != nullptr ? pending_admitted_period_end(own) : 0;
-    if (admitted_end != 0 && admitted_end != terms.period_end)
+    if ((admitted_end != 0 && admitted_end != terms.period_end) ||
+        changed_in_another_period(key, terms.usage_period_start))
         return true;
     return closed_period_contains(key, terms.counted_at);
 }
