@@ -153,6 +153,32 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
     raise_refusal(key, amount, refusal);
 }
 
+namespace {
+
+struct OtherPeriodSearch {
+    const char* resource;
+    TimestampTz period_start;
+    bool found;
+};
+
+void note_other_period(const char* resource, TimestampTz period_start, int64, void* arg)
+{
+    auto* search = static_cast<OtherPeriodSearch*>(arg);
+    if (period_start != search->period_start && strcmp(resource, search->resource) == 0)
+        search->found = true;
+}
+
+// Has this transaction a change of the key's tenant and resource in a
+// period that starts elsewhere than period_start?
+bool changed_in_another_period(const QuotaKey& key, TimestampTz period_start)
+{
+    OtherPeriodSearch search{key.resource, period_start, false};
+    for_each_pending_of_tenant(key.tenant_id, note_other_period, &search);
+    return search.found;
+}
+
+} // namespace
+
 // Whether the period a period resource's consumption would count in is one
 // no one counts in any more: it has ended by now (the transaction began in
 // it), and the moment the tenant's periods are counted at lies
@@ -186,32 +212,6 @@ bool subscription_allows(const QuotaKey& key, const TenantTerms& terms, int64 am
 // spanning its end sees; ended by the clock, not by the statement's start,
 // which a long statement, or a procedure whose COMMIT began the
 // transaction, began in the period.
-namespace {
-
-struct OtherPeriodSearch {
-    const char* resource;
-    TimestampTz period_start;
-    bool found;
-};
-
-void note_other_period(const char* resource, TimestampTz period_start, int64, void* arg)
-{
-    auto* search = static_cast<OtherPeriodSearch*>(arg);
-    if (period_start != search->period_start && strcmp(resource, search->resource) == 0)
-        search->found = true;
-}
-
-// Has this transaction a change of the key's tenant and resource in a
-// period that starts elsewhere than period_start?
-bool changed_in_another_period(const QuotaKey& key, TimestampTz period_start)
-{
-    OtherPeriodSearch search{key.resource, period_start, false};
-    for_each_pending_of_tenant(key.tenant_id, note_other_period, &search);
-    return search.found;
-}
-
-} // namespace
-
 bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
 {
     if (terms.kind != ResourceKind::period || !terms.has_usage_period ||

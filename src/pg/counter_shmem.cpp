@@ -6,6 +6,7 @@
 #include "billing_catalog.hpp"
 #include "module_settings.hpp"
 #include "usage_part_rows.hpp"
+#include "usage_parts_edited.hpp"
 #include "usage_store.hpp"
 
 extern "C" {
@@ -362,14 +363,10 @@ UsagePartsChange counters_refused_for = UsagePartsChange::truncated;
 
 void forget_counters_for_change(UsagePartsChange change)
 {
-    const char* verb = change == UsagePartsChange::truncated ? "truncate" : "edit";
     if (counter_forget_database(MyDatabaseId) > 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("cannot %s billing.usage_parts in a transaction that changed usage",
-                               verb),
-                        errdetail("This transaction consumed, released or corrected usage, or "
-                                  "changed a tenant's billing schedule, in shared-memory mode."),
-                        errhint("Run the %s in a transaction of its own.", verb)));
+        report_usage_parts_change_refused(
+            change, "This transaction consumed, released or corrected usage, or changed a "
+                    "tenant's billing schedule, in shared-memory mode.");
     counters_refused_in = MyProc->lxid;
     counters_refused_for = change;
 }

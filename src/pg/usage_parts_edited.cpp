@@ -74,15 +74,22 @@ void refuse_change_over_own_usage(UsagePartsChange change)
     // store 1500 under a limit of 1000 (until 2026-12-07, a helper's hunt).
     if (!transaction_tracks_usage())
         return;
+    report_usage_parts_change_refused(
+        change, "This transaction consumed, released or corrected usage, changed a tenant's "
+                "billing schedule, or was refused a consumption: lock mode goes on from the "
+                "usage it read of those keys, and writes what it changed when it commits, onto "
+                "the table as this statement leaves it.");
+}
+
+void report_usage_parts_change_refused(UsagePartsChange change, const char* detail)
+{
     const char* verb = change == UsagePartsChange::truncated ? "truncate" : "edit";
     ereport(ERROR,
             (errcode(ERRCODE_OBJECT_IN_USE),
              errmsg("cannot %s billing.usage_parts in a transaction that changed usage", verb),
-             errdetail("This transaction consumed, released or corrected usage, changed a "
-                       "tenant's billing schedule, or was refused a consumption: lock mode "
-                       "goes on from the usage it read of those keys, and writes what it "
-                       "changed when it commits, onto the table as this statement leaves it."),
+             errdetail_internal("%s", detail),
              errhint("Run the %s in a transaction of its own.", verb)));
+    pg_unreachable();
 }
 
 } // namespace zechat::billing::pg

@@ -28,4 +28,8 @@ int execute_own_usage_parts_write(SPIPlanPtr plan, Datum* args, long count);
 // shared-memory mode does when it holds counters (forget_counters_for_change).
 void refuse_change_over_own_usage(UsagePartsChange change);
 
+// The 55006 of both: the same message and hint, `detail` saying why in the
+// mode at hand.
+[[noreturn]] void report_usage_parts_change_refused(UsagePartsChange change, const char* detail);
+
 } // namespace zechat::billing::pg
