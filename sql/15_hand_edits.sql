@@ -102,6 +102,25 @@ SELECT state, message FROM regress_util.error_of($$SELECT billing.recount('he_a'
 ROLLBACK;
 SELECT he_used('he_b', 'messages') AS messages, he_used('he_a', 'storage') AS storage;
 
+-- A table inheriting from one of the extension's tables is refused (0A000),
+-- however made: its rows would count in every read of the parent, while
+-- writes to it fire none of the parent's triggers.  Until 2026-12-07 a
+-- child of usage_parts added usage that neither mode's admission checks
+-- saw being written (a helper's attack: 1045 stored of a limit of 1000).
+SELECT * FROM regress_util.error_of(
+    $$CREATE TABLE he_child () INHERITS (billing.usage_parts)$$);
+CREATE TABLE he_child (LIKE billing.usage_parts);
+SELECT state, message FROM regress_util.error_of(
+    $$ALTER TABLE he_child INHERIT billing.usage_parts$$);
+SELECT state, message FROM regress_util.error_of(
+    $$CREATE SCHEMA he_schema CREATE TABLE he_limits () INHERITS (billing.plan_limits)$$);
+SELECT count(*) AS children FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent
+ WHERE c.relnamespace = 'billing'::regnamespace;
+-- Inheritance among other tables, and a table inheriting from one that
+-- copied a billing table's columns, still pass.
+CREATE TABLE he_grandchild () INHERITS (he_child);
+DROP TABLE he_grandchild, he_child;
+
 SELECT billing.unenforce_quota('he_files', 'storage');
 DROP TABLE he_files;
 DROP FUNCTION he_used(text, text);

@@ -94,6 +94,42 @@ CREATE EVENT TRIGGER zechat_billing_schema_kept_safe ON ddl_command_end
 ALTER EVENT TRIGGER zechat_billing_schema_kept_safe ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._refuse_unsafe_schema(), billing._schema_kept_safe() FROM PUBLIC;
 
+-- No table may inherit from one of the extension's tables: see
+-- 012_inheritance_refused.sql (new in 1.1).  A child made under 1.0 stays
+-- and any ALTER TABLE of it but NO INHERIT is refused.
+CREATE FUNCTION billing._inheritance_refused()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_child regclass;
+    v_parent regclass;
+BEGIN
+    SELECT i.inhrelid::regclass, i.inhparent::regclass INTO v_child, v_parent
+      FROM pg_event_trigger_ddl_commands() d
+      JOIN pg_inherits i ON i.inhrelid = d.objid
+      JOIN pg_depend m ON m.classid = 'pg_class'::regclass AND m.objid = i.inhparent
+                      AND m.refclassid = 'pg_extension'::regclass AND m.deptype = 'e'
+      JOIN pg_extension x ON x.oid = m.refobjid AND x.extname = 'zechat_billing'
+     WHERE d.classid = 'pg_class'::regclass
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % cannot inherit from table %', v_child, v_parent
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Tables of extension zechat_billing have no inheritance children: their rows would count as the parent''s, written past its triggers.',
+                  HINT = 'Copy the columns with CREATE TABLE ... (LIKE ...) instead.';
+    END IF;
+END;
+$$;
+
+CREATE EVENT TRIGGER zechat_billing_inheritance_refused ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE FOREIGN TABLE', 'ALTER TABLE',
+                 'ALTER FOREIGN TABLE', 'CREATE SCHEMA')
+    EXECUTE FUNCTION billing._inheritance_refused();
+ALTER EVENT TRIGGER zechat_billing_inheritance_refused ENABLE ALWAYS;
+REVOKE ALL ON FUNCTION billing._inheritance_refused() FROM PUBLIC;
+
 COMMENT ON FUNCTION billing.consume_quota(uuid, text, bigint) IS
     'Like billing.consume_quota(text, text, bigint), for a uuid tenant key (its text form is the tenant id).';
 COMMENT ON FUNCTION billing.consume_quota(bigint, text, bigint) IS
