@@ -8,7 +8,9 @@
 set -euo pipefail
 
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# PG_BIN may name another installation of the same major version (a private
+# copy to test against while the system one is busy).
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_OS_USER=postgres
 
