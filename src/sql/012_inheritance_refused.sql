@@ -29,7 +29,7 @@ BEGIN
         RAISE EXCEPTION 'table % cannot inherit from table %', v_child, v_parent
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Tables of extension zechat_billing have no inheritance children: their rows would count as the parent''s, written past its triggers.',
-                  HINT = 'Copy the columns with CREATE TABLE ... (LIKE ...) instead.';
+                  HINT = 'Copy its columns with CREATE TABLE ... (LIKE ...) instead; a child made under 1.0 leaves with ALTER TABLE ... NO INHERIT.';
     END IF;
 END;
 $$;
