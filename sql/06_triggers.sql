@@ -566,6 +566,17 @@ SELECT billing.enforce_quota('e_view', 'users');
 -- Nor a table of the extension's (until 2026-12-05 enforcing subscriptions
 -- made every subscribe() fail with PT402).
 SELECT billing.enforce_quota('billing.subscriptions', 'users');
+-- A table whose name needs quoting (as an ORM names tables after its
+-- models) is named in messages as PostgreSQL names tables, quoted once:
+-- until 2026-12-07 regclass's own quotes doubled them ("\"E Schema\".\"E Msgs\"").
+CREATE TABLE "E Schema"."E Msgs" (tenant_id text NOT NULL);
+SELECT billing.enforce_quota('"E Schema"."E Msgs"', 'messages');
+SELECT message FROM regress_util.error_of(
+    $$SELECT billing.enforce_quota('"E Schema"."E Msgs"', 'messages')$$);
+SELECT message FROM regress_util.error_of(
+    $$SELECT billing.unenforce_quota('"E Schema"."E Msgs"', 'users')$$);
+SELECT billing.unenforce_quota('"E Schema"."E Msgs"', 'messages');
+DROP TABLE "E Schema"."E Msgs";
 -- A partitioned table: a period resource is counted on every partition,
 -- present and future (PostgreSQL clones the row triggers), also for a table
 -- attached later.  An UPDATE that moves a row to another partition deletes

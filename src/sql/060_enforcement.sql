@@ -8,6 +8,14 @@
 CREATE FUNCTION billing._enforce_quota_trigger()
 RETURNS trigger AS 'MODULE_PATHNAME', 'zb_enforce_quota_trigger' LANGUAGE C;
 
+-- A table's name for a message (src/pg/relation_name_for_message.cpp):
+-- as regclass prints it, without the quotes the messages add.
+CREATE FUNCTION billing._relation_name(tbl regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'zb_relation_name'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
+
 -- The type of a live column of tbl (a domain's base type, which is how the
 -- triggers read it), or undefined_column.  A generated column is refused:
 -- BEFORE row triggers see it before it is computed (as NULL), so an amount
@@ -26,7 +34,7 @@ BEGIN
       FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of "%" does not exist', col, tbl USING ERRCODE = 'undefined_column';
+        RAISE EXCEPTION 'column "%" of "%" does not exist', col, billing._relation_name(tbl) USING ERRCODE = 'undefined_column';
     END IF;
     LOOP
         SELECT t.typbasetype::regtype INTO v_base FROM pg_type t WHERE t.oid = v_type AND t.typtype = 'd';
@@ -34,7 +42,7 @@ BEGIN
         v_type := v_base;
     END LOOP;
     IF v_generated <> '' THEN
-        RAISE EXCEPTION 'column "%" of "%" is a generated column', col, tbl
+        RAISE EXCEPTION 'column "%" of "%" is a generated column', col, billing._relation_name(tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Enforcement triggers run before generated columns are computed.',
                   HINT = 'Use a plain column, filled by a BEFORE trigger of the table if need be: the enforcement triggers run after the table''s other BEFORE triggers.';
@@ -101,12 +109,12 @@ BEGIN
      ORDER BY c.relkind = 'f', c.oid <> tbl, c.oid
      LIMIT 1;
     IF v_persistence = 'u' THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged table "%"', p_resource, v_table
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on unlogged table "%"', p_resource, billing._relation_name(v_table)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A crash empties an unlogged table without giving back the usage its rows hold.',
                   HINT = 'Make it logged (ALTER TABLE ... SET LOGGED).';
     ELSIF v_kind = 'f' THEN
-        RAISE EXCEPTION 'gauge "%" cannot be enforced on foreign table "%"', p_resource, v_table
+        RAISE EXCEPTION 'gauge "%" cannot be enforced on foreign table "%"', p_resource, billing._relation_name(v_table)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Its rows are not on this server: the backfill, recount() and TRUNCATE cannot count them.',
                   HINT = 'Enforce the gauge on the server that holds the rows.';
@@ -324,7 +332,7 @@ BEGIN
     -- partition, present and future; a gauge's TRUNCATE trigger goes on
     -- each leaf (064_partitioned_gauges.sql).
     IF v_relkind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = 'wrong_object_type';
+        RAISE EXCEPTION '"%" is not a table', billing._relation_name(tbl) USING ERRCODE = 'wrong_object_type';
     END IF;
     -- A temporary table goes at the end of its session (or transaction, or
     -- at DISCARD TEMP) where no event trigger fires: its row of
@@ -333,7 +341,8 @@ BEGIN
     -- period resource was enforced there.  Whether a table is temporary
     -- never changes, so this needs no lock.
     IF v_persistence = 't' THEN
-        RAISE EXCEPTION 'resource "%" cannot be enforced on temporary table "%"', enforce_quota.resource, tbl
+        RAISE EXCEPTION 'resource "%" cannot be enforced on temporary table "%"', enforce_quota.resource,
+            billing._relation_name(tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A temporary table goes with its session, and no trigger then takes back its enforcement or what its rows hold.',
                   HINT = 'Use a permanent table.';
@@ -345,7 +354,7 @@ BEGIN
                 WHERE d.classid = 'pg_class'::regclass AND d.objid = tbl
                   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
                   AND x.extname = 'zechat_billing') THEN
-        RAISE EXCEPTION '"%" is a table of zechat_billing', tbl USING ERRCODE = 'wrong_object_type';
+        RAISE EXCEPTION '"%" is a table of zechat_billing', billing._relation_name(tbl) USING ERRCODE = 'wrong_object_type';
     END IF;
 
     -- The backfill sets usage once the table is locked, but does not wait
@@ -372,7 +381,8 @@ BEGIN
 
             IF EXISTS (SELECT FROM billing.enforced_tables e
                         WHERE e.tbl = enforce_quota.tbl AND e.resource = enforce_quota.resource) THEN
-                RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource, tbl
+                RAISE EXCEPTION 'resource "%" is already enforced on "%"', enforce_quota.resource,
+                    billing._relation_name(tbl)
                     USING ERRCODE = 'duplicate_object',
                           HINT = 'Call billing.unenforce_quota first to change how it is enforced.';
             END IF;
@@ -456,7 +466,7 @@ BEGIN
     END IF;
     PERFORM billing._refuse_dropped_table(tbl);
     IF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+        RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, billing._relation_name(tbl)
             USING ERRCODE = 'undefined_object';
     END IF;
     -- The take-back, like enforce_quota's backfill, does not wait for a
@@ -476,7 +486,7 @@ BEGIN
              WHERE e.tbl = unenforce_quota.tbl AND e.resource = unenforce_quota.resource
                FOR UPDATE;
             IF NOT FOUND THEN
-                RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, tbl
+                RAISE EXCEPTION 'resource "%" is not enforced on "%"', unenforce_quota.resource, billing._relation_name(tbl)
                     USING ERRCODE = 'undefined_object';
             END IF;
 
@@ -503,11 +513,11 @@ BEGIN
                                                       -1, p_refuse_usage_row_waits => billing._still_restarting(v_restart_until));
                 ELSIF v_missing IS NOT NULL THEN
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is gone, so its rows cannot be counted',
-                                  unenforce_quota.resource, v_missing, tbl
+                                  unenforce_quota.resource, v_missing, billing._relation_name(tbl)
                         USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
                 ELSE
                     RAISE WARNING 'usage of "%" kept: column "%" of "%" is generated, so its rows were not counted as they hold it',
-                                  unenforce_quota.resource, v_generated, tbl
+                                  unenforce_quota.resource, v_generated, billing._relation_name(tbl)
                         USING HINT = 'Correct it with billing.recount() if other tables enforce the gauge, or with billing.release_quota().';
                 END IF;
             END IF;
@@ -550,7 +560,8 @@ BEGIN
         END;
     END LOOP;
     IF cardinality(v_ended) > 0 THEN
-        RAISE NOTICE '% of "%" ended with its last enforcement', array_to_string(v_ended, ' and '), tbl
+        RAISE NOTICE '% of "%" ended with its last enforcement', array_to_string(v_ended, ' and '),
+            billing._relation_name(tbl)
             USING HINT = format('Call %s again after billing.enforce_quota to keep it.',
                                 (SELECT string_agg(format('billing.%s(%L)', x, tbl::text), ' and ')
                                    FROM unnest(v_ended) x));
@@ -592,7 +603,7 @@ BEGIN
     END IF;
     PERFORM billing._refuse_dropped_table(tbl);
     IF NOT EXISTS (SELECT FROM billing.enforced_tables x WHERE x.tbl = _check_insert_setting.tbl) THEN
-        RAISE EXCEPTION 'no resource is enforced on "%"', tbl
+        RAISE EXCEPTION 'no resource is enforced on "%"', billing._relation_name(tbl)
             USING ERRCODE = 'undefined_object',
                   HINT = 'Call billing.enforce_quota first.';
     END IF;
@@ -627,11 +638,13 @@ BEGIN
     -- cannot be otherwise.
     IF billing._enforced_per_statement(tbl) THEN
         IF NOT enabled THEN
-            RAISE EXCEPTION 'inserts into "%" are enforced per statement, which counts only the rows written', tbl
+            RAISE EXCEPTION 'inserts into "%" are enforced per statement, which counts only the rows written',
+                billing._relation_name(tbl)
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
         END IF;
-        RAISE NOTICE 'inserts into "%" are enforced per statement, which counts only the rows written already', tbl;
+        RAISE NOTICE 'inserts into "%" are enforced per statement, which counts only the rows written already',
+            billing._relation_name(tbl);
         RETURN;
     END IF;
     FOR e IN SELECT x.resource, x.tenant_column, x.amount_column
@@ -686,7 +699,8 @@ BEGIN
     -- enforced per statement (the rows inserted through the partitioned
     -- table were never counted).
     IF EXISTS (SELECT FROM pg_class c WHERE c.oid = tbl AND (c.relkind = 'p' OR c.relispartition)) THEN
-        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition', tbl
+        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: it is partitioned or a partition',
+            billing._relation_name(tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'The statement triggers of a partitioned table do not see the rows inserted into a partition directly, nor do those of a partition see the rows inserted through the partitioned table.';
     END IF;
@@ -696,7 +710,8 @@ BEGIN
                             WHERE g.tgrelid = tbl
                               AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
                               AND g.tgenabled IN ('A', 'R')) THEN
-        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: its enforcement triggers fire for logical replication', tbl
+        RAISE EXCEPTION 'inserts into "%" cannot be enforced per statement: its enforcement triggers fire for logical replication',
+            billing._relation_name(tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A subscription applies rows with row triggers only: a statement trigger would count none of them.',
                   HINT = 'Keep the row trigger on a table a subscription writes into.';
@@ -978,7 +993,8 @@ BEGIN
     END IF;
     FOR i IN 1 .. cardinality(v_what) LOOP
         IF v_seen[i] IS DISTINCT FROM v_latest[i] THEN
-            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_what[i], tbl
+            RAISE EXCEPTION 'could not serialize access due to a concurrent change of the % of "%"', v_what[i],
+                billing._relation_name(tbl)
                 USING ERRCODE = 'serialization_failure',
                       HINT = 'Retry the transaction.';
         END IF;
@@ -1305,7 +1321,7 @@ BEGIN
          ORDER BY x.tbl::oid, x.resource
     LOOP
         RAISE WARNING 'resource "%" is enforced on "%" without its insert trigger: rows written there are not counted',
-                      v_lost.resource, v_lost.tbl
+                      v_lost.resource, billing._relation_name(v_lost.tbl)
             USING HINT = format('Call billing.unenforce_quota(%L, %L), then billing.enforce_quota() again.',
                                 v_lost.tbl::text, v_lost.resource);
     END LOOP;

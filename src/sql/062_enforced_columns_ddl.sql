@@ -116,7 +116,7 @@ BEGIN
         END IF;
         v_missing := billing._missing_column(e.tbl, v_tenant, v_amount);
         IF v_missing IS NOT NULL THEN
-            RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', v_missing, e.tbl, e.resource
+            RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', v_missing, billing._relation_name(e.tbl), e.resource
                 USING ERRCODE = 'dependent_objects_still_exist',
                       HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
         END IF;
@@ -252,7 +252,7 @@ BEGIN
      ORDER BY x.tbl::oid, x.resource, d.objsubid
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', e.missing, e.tbl, e.resource
+        RAISE EXCEPTION 'column "%" of "%" is needed to enforce "%"', e.missing, billing._relation_name(e.tbl), e.resource
             USING ERRCODE = 'dependent_objects_still_exist',
                   HINT = format('Call billing.unenforce_quota(%L, %L) first.', e.tbl::text, e.resource);
     END IF;
@@ -380,7 +380,7 @@ BEGIN
        AND g.tgfoid = 'billing._enforce_quota_trigger()'::regprocedure
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'the enforcement triggers of "%" cannot be renamed or altered', t.tbl
+        RAISE EXCEPTION 'the enforcement triggers of "%" cannot be renamed or altered', billing._relation_name(t.tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'zechat_billing finds its triggers by name.',
                   HINT = 'Call billing.unenforce_quota() on the table first.';
@@ -474,7 +474,7 @@ BEGIN
        AND NOT billing._is_enforcement_trigger_of_record(g.oid)
      LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, t.tbl
+        RAISE EXCEPTION 'trigger "%" on "%" is not one billing.enforce_quota() made', t.tgname, billing._relation_name(t.tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = format('No row of billing.enforced_tables matches it: %s', t.def),
                   HINT = 'Enforce the table with billing.enforce_quota(), which makes its triggers.';

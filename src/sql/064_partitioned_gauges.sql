@@ -130,7 +130,7 @@ BEGIN
     PERFORM billing._enforcement_as_in_snapshot(
         CASE WHEN p_attached THEN pg_partition_root(tbl) ELSE tbl END, p_only_if_enforced => true);
     IF p_attached AND billing._enforced_per_statement(tbl) THEN
-        RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', tbl
+        RAISE EXCEPTION '"%" cannot become a partition: its inserts are enforced per statement', billing._relation_name(tbl)
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'The statement triggers of a partition do not see the rows inserted through the partitioned table.',
                   HINT = format('Call billing.enforce_per_statement(%L, false) first.', tbl::text);
