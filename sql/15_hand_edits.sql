@@ -114,7 +114,15 @@ SELECT state, message FROM regress_util.error_of(
     $$ALTER TABLE he_child INHERIT billing.usage_parts$$);
 SELECT state, message FROM regress_util.error_of(
     $$CREATE SCHEMA he_schema CREATE TABLE he_limits () INHERITS (billing.plan_limits)$$);
-SELECT count(*) AS children FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent
+-- Nor is a parent: an UPDATE or DELETE of it, or an INSERT routed into a
+-- partition, would reach the extension's table past its statement triggers.
+SELECT state, message FROM regress_util.error_of(
+    $$ALTER TABLE billing.usage_parts INHERIT he_child$$);
+CREATE TABLE he_routed (LIKE billing.usage_parts) PARTITION BY LIST (writer);
+SELECT state, message FROM regress_util.error_of(
+    $$ALTER TABLE he_routed ATTACH PARTITION billing.usage_parts DEFAULT$$);
+DROP TABLE he_routed;
+SELECT count(*) AS joined FROM pg_inherits i JOIN pg_class c ON c.oid IN (i.inhparent, i.inhrelid)
  WHERE c.relnamespace = 'billing'::regnamespace;
 -- Inheritance among other tables, and a table inheriting from one that
 -- copied a billing table's columns, still pass.

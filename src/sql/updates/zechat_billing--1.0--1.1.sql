@@ -94,9 +94,10 @@ CREATE EVENT TRIGGER zechat_billing_schema_kept_safe ON ddl_command_end
 ALTER EVENT TRIGGER zechat_billing_schema_kept_safe ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION billing._refuse_unsafe_schema(), billing._schema_kept_safe() FROM PUBLIC;
 
--- No table may inherit from one of the extension's tables: see
--- 012_inheritance_refused.sql (new in 1.1).  A child made under 1.0 stays
--- and any ALTER TABLE of it but NO INHERIT is refused.
+-- No table of the extension has inheritance parents or children: see
+-- 012_inheritance_refused.sql (new in 1.1).  A table joined so under 1.0
+-- stays; an ALTER TABLE of it or of its extension table but NO INHERIT is
+-- refused.
 CREATE FUNCTION billing._inheritance_refused()
 RETURNS event_trigger
 LANGUAGE plpgsql
@@ -106,19 +107,23 @@ DECLARE
     v_child regclass;
     v_parent regclass;
 BEGIN
+    -- Each direction by its own index of pg_inherits.
     SELECT i.inhrelid::regclass, i.inhparent::regclass INTO v_child, v_parent
       FROM pg_event_trigger_ddl_commands() d
-      JOIN pg_inherits i ON i.inhrelid = d.objid
-      JOIN pg_depend m ON m.classid = 'pg_class'::regclass AND m.objid = i.inhparent
+      CROSS JOIN LATERAL (SELECT c.inhrelid, c.inhparent FROM pg_inherits c WHERE c.inhrelid = d.objid
+                          UNION ALL
+                          SELECT p.inhrelid, p.inhparent FROM pg_inherits p WHERE p.inhparent = d.objid) i
+      JOIN pg_depend m ON m.classid = 'pg_class'::regclass
+                      AND m.objid = ANY (ARRAY[i.inhrelid, i.inhparent]) AND m.objsubid = 0
                       AND m.refclassid = 'pg_extension'::regclass AND m.deptype = 'e'
       JOIN pg_extension x ON x.oid = m.refobjid AND x.extname = 'zechat_billing'
-     WHERE d.classid = 'pg_class'::regclass
+     WHERE d.classid = 'pg_class'::regclass AND NOT d.in_extension
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'table % cannot inherit from table %', v_child, v_parent
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Tables of extension zechat_billing have no inheritance children: their rows would count as the parent''s, written past its triggers.',
-                  HINT = 'Copy its columns with CREATE TABLE ... (LIKE ...) instead; a child made under 1.0 leaves with ALTER TABLE ... NO INHERIT.';
+                  DETAIL = 'Tables of extension zechat_billing have no inheritance parents or children: the rows of one would be read and written through the other, past the triggers of the extension''s table.',
+                  HINT = 'Copy its columns with CREATE TABLE ... (LIKE ...) instead; a table joined so under 1.0 leaves with ALTER TABLE ... NO INHERIT.';
     END IF;
 END;
 $$;
