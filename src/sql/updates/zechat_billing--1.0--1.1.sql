@@ -3565,6 +3565,16 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Only temporary objects dropped (a temporary table, its columns, its
+    -- indexes): none is enforced, as enforce_quota refuses temporary tables,
+    -- so there is nothing to check, and the wait and both checks cost such
+    -- a DROP about 0.25 ms (2026-12-07).  A temporary table that 1.0
+    -- enforced loses its row of enforced_tables no more at an explicit
+    -- DROP than it ever did at the end of its session, where no event
+    -- trigger fires.
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() o WHERE NOT o.is_temporary) THEN
+        RETURN;
+    END IF;
     IF billing._lock_enforced_tables() THEN
         PERFORM billing._enforced_columns_dropped();
         PERFORM billing._enforced_tables_dropped();
