@@ -66,6 +66,10 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLE
 CREATE FUNCTION billing._close_usage(tenant_id text, resource text, period_start timestamptz,
                                      period_to timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+-- Shared-memory mode: whether another transaction may hold consumption of
+-- the key in flight (its counter is pinned); false in lock mode.
+CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
+RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- PARALLEL RESTRICTED: the answer counts what this transaction has consumed,
 -- which only its backend knows until commit (and reading usage takes a

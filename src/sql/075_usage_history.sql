@@ -282,6 +282,10 @@ WITH schedules AS (
       FROM billing.closed_periods c
       JOIN billing.resources r ON r.resource = c.resource AND r.kind = 'period'
       LEFT JOIN billing.subscriptions s ON s.tenant_id = c.tenant_id
+     -- As billing.usage leaves out a period of 0: a period closed while a
+     -- transaction may have been in flight on it, which then rolled back
+     -- (_close_past_periods).
+     WHERE c.used <> 0
 )
 SELECT x.tenant_id,
        x.resource,
