@@ -20,12 +20,23 @@ SPIPlanPtr add_plan = nullptr;
 SPIPlanPtr contains_plan = nullptr;
 
 // A release in flight takes the period's usage down, as it would have
-// before the period closed, but never below 0.
+// before the period closed, but never below 0.  The closed period is the
+// one starting at $3 that ends at $4 or, if none, the first to end after
+// it: a change that made the period longer from the same start moved
+// nothing, and a later one closed that longer period (2-second periods made
+// 4-second, then 8-second: until 2026-12-07 the consumption found no closed
+// period and committed into the new one, 8 of 5; isolation
+// lengthened_then_closed).
 constexpr const char* add_query =
     "UPDATE billing.closed_periods AS c"
     "   SET used = GREATEST(c.used OPERATOR(pg_catalog.+) $5, 0)"
     " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
-    "   AND c.period_start OPERATOR(pg_catalog.=) $3 AND c.period_end OPERATOR(pg_catalog.=) $4";
+    "   AND c.period_start OPERATOR(pg_catalog.=) $3"
+    "   AND c.period_end OPERATOR(pg_catalog.=) ("
+    "       SELECT pg_catalog.min(o.period_end) FROM billing.closed_periods AS o"
+    "        WHERE o.tenant_id OPERATOR(pg_catalog.=) $1 AND o.resource OPERATOR(pg_catalog.=) $2"
+    "          AND o.period_start OPERATOR(pg_catalog.=) $3"
+    "          AND o.period_end OPERATOR(pg_catalog.>=) $4)";
 
 // $3 = $4 = the moment: a closed period that contains it.
 constexpr const char* contains_query =

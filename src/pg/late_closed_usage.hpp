@@ -20,8 +20,9 @@
 namespace zechat::billing::pg {
 
 // Adds `delta` (never below 0 in total) to the key's closed period that
-// started at `period_start` and ended at `period_end`, if a schedule change
-// closed it; false, nothing written, if none did.  Read with the latest
+// started at `period_start` and ended at `period_end` (or, made longer
+// since, the first to end after it), if a schedule change closed it;
+// false, nothing written, if none did.  Read with the latest
 // snapshot: the change has committed, whatever this transaction's snapshot
 // (in REPEATABLE READ, a second such commit into the same closed period at
 // the same moment fails with a serialization error, as any update of a row
