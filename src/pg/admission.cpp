@@ -4,6 +4,7 @@
 
 #include "admission_internal.hpp"
 
+#include "billing_catalog.hpp"
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
 #include "late_closed_usage.hpp"
@@ -365,17 +366,22 @@ bool try_consume_quota(const QuotaKey& key, int64 amount)
 
 bool check_quota(const QuotaKey& key, int64 amount)
 {
+    Oid installation = billing_usage_relation();
     TenantTerms terms = terms_for_reading(key);
     if (terms.subscription != SubscriptionState::active)
         return false;
     int64 used = usage_without_lock(key, terms);
+    refuse_other_installation(installation); // the read may have waited for a reinstall
     return admit(used, terms.limit, amount).result == AdmissionResult::admitted;
 }
 
 QuotaRemaining current_remaining(const QuotaKey& key)
 {
+    Oid installation = billing_usage_relation();
     TenantTerms terms = terms_for_reading(key);
-    return remaining_after(usage_without_lock(key, terms), terms.limit);
+    int64 used = usage_without_lock(key, terms);
+    refuse_other_installation(installation);
+    return remaining_after(used, terms.limit);
 }
 
 void raise_refusal(const QuotaKey& key, int64 amount, const DescribedRefusal& refusal)

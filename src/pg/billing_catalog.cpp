@@ -215,6 +215,12 @@ Oid billing_usage_relation()
     return billing_relation(BillingTable::usage_parts);
 }
 
+void refuse_other_installation(Oid usage_relid)
+{
+    if (!billing_extension_installed() || billing_usage_relation() != usage_relid)
+        raise_extension_dropped_meanwhile("table billing.usage_parts");
+}
+
 bool billing_extension_installed()
 {
     if (catalog.resolved)

@@ -46,6 +46,14 @@ void lock_billing_table(BillingTable table, LOCKMODE lockmode);
 // For other objects of the extension a statement finds gone the same way.
 [[noreturn]] void raise_extension_dropped_meanwhile(const char* object);
 
+// Raises 40001 unless the extension installed now is the one whose
+// usage_parts had the oid `usage_relid`, read before a wait: a read that
+// waited for a transaction that dropped and created the extension again
+// ran its query against the new tables, found by name, under terms cached
+// from the old ones (check_quota said true over the new, lower limit; a
+// helper's attack of 2026-12-07).
+void refuse_other_installation(Oid usage_relid);
+
 // billing.usage_parts: identifies this installation of the extension (a
 // dropped and re-created extension gets a new one).
 Oid billing_usage_relation();
