@@ -176,6 +176,10 @@ SQL
 CREATE ROLE upgrade_schema_owner;
 CREATE SCHEMA billing AUTHORIZATION upgrade_schema_owner;
 CREATE EXTENSION zechat_billing;
+-- Tables joined to the extension's by inheritance, which 1.1 refuses.
+CREATE TABLE joined_child () INHERITS (billing.usage_parts);
+CREATE TABLE joined_parent (LIKE billing.plan_limits);
+ALTER TABLE billing.plan_limits INHERIT joined_parent;
 SQL
 
     # The package upgrade: new library and scripts; the server restarts.
@@ -213,8 +217,18 @@ SQL
     state=$(psql -X -At -v VERBOSITY=sqlstate -d unsafe -c "ALTER EXTENSION zechat_billing UPDATE" 2>&1 || true)
     [ "$state" = "ERROR:  42501" ] && [ "$(q unsafe "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$OLD" ] ||
         fail "the update of an installation in a schema of another role: $state"
-    q unsafe "ALTER SCHEMA billing OWNER TO postgres; ALTER EXTENSION zechat_billing UPDATE" >/dev/null ||
-        fail "the update once a superuser owns the schema"
+    joined=$(psql -X -q -v ON_ERROR_STOP=1 -d unsafe -c "ALTER SCHEMA billing OWNER TO postgres" \
+        -c "ALTER EXTENSION zechat_billing UPDATE" 2>&1) || fail "the update once a superuser owns the schema: $joined"
+    # The tables joined by inheritance under the old version stay, named with
+    # the statements that take them out, which then work.
+    echo "$joined" | grep -q 'table public.joined_child inherits from table billing.usage_parts' &&
+        echo "$joined" | grep -q 'table billing.plan_limits inherits from table public.joined_parent' ||
+        fail "the update did not name the tables joined by inheritance: $joined"
+    q unsafe "$(echo "$joined" | sed -n 's/^HINT:  \(ALTER TABLE .* NO INHERIT .*;\)$/\1/p')" >/dev/null ||
+        fail "the update's hints did not take the joined tables out: $joined"
+    [ "$(q unsafe "SELECT count(*) FROM pg_inherits WHERE 'billing'::regnamespace IN
+                    (SELECT relnamespace FROM pg_class WHERE oid IN (inhrelid, inhparent))")" = 0 ] ||
+        fail "tables still joined to the extension's after the update's hints"
     [ "$(q unsafe "SELECT extversion FROM pg_extension WHERE extname = 'zechat_billing'")" = "$CURRENT" ] ||
         fail "the update once a superuser owns the schema did not reach $CURRENT"
 
@@ -323,6 +337,20 @@ SQL
     [ "$(wc -l <"$CLUSTER_DIR/fingerprint.fresh")" -gt 100 ] || fail "the fingerprint is too short to mean anything"
     diff "$CLUSTER_DIR/fingerprint.old" "$CLUSTER_DIR/fingerprint.fresh" || fail "the updated installation differs from a fresh one"
     echo "$OLD -> $CURRENT: $(wc -l <"$CLUSTER_DIR/fingerprint.fresh") catalog lines identical to a fresh installation"
+
+    # Only the extension's own script may leave a table of it joined by
+    # inheritance (the update above): another extension's script is refused
+    # like any other command (until 2026-12-07 every extension script was
+    # exempt, and one deleting usage through a parent of usage_parts let lock
+    # mode admit 20 of 10; a helper's attack).
+    local share
+    share=$($PG_BIN/pg_config --sharedir)/extension
+    printf "default_version = '1.0'\nrelocatable = false\n" | as_root tee "$share/zb_joiner.control" >/dev/null
+    printf 'CREATE TABLE public.joiner (LIKE billing.usage_parts);\nALTER TABLE billing.usage_parts INHERIT public.joiner;\n' |
+        as_root tee "$share/zb_joiner--1.0.sql" >/dev/null
+    state=$(psql -X -At -v VERBOSITY=sqlstate -d fresh -c "CREATE EXTENSION zb_joiner" 2>&1 || true)
+    as_root rm -f "$share/zb_joiner.control" "$share/zb_joiner--1.0.sql"
+    [ "$state" = "ERROR:  0A000" ] || fail "another extension's script joined a table to usage_parts: $state"
 
     # The view and function the update makes again lose the grants made on
     # them; the update names them, with the statements that give them back
