@@ -474,6 +474,20 @@ CREATE UNLOGGED TABLE e_alter_sessions (tenant_id text);
 SELECT billing.enforce_quota('e_alter_sessions', 'whatsapp_sessions');
 SELECT billing.enforce_quota('e_alter_sessions', 'messages');
 SELECT billing.unenforce_quota('e_alter_sessions', 'messages');
+-- Nor on a column of a temporary type, a domain of pg_temp: the column goes
+-- with the session (until 2026-12-07 the enforcement then named a column
+-- that was gone, and every insert and recount() failed with 42703).  Nor
+-- may an enforced column become one.
+CREATE DOMAIN pg_temp.e_temp_amount AS bigint;
+CREATE TABLE e_temp_typed (tenant_id text NOT NULL, size pg_temp.e_temp_amount, plain bigint);
+SELECT state, message FROM regress_util.error_of(
+    $$SELECT billing.enforce_quota('e_temp_typed', 'storage', amount_column => 'size')$$);
+SELECT billing.enforce_quota('e_temp_typed', 'storage', amount_column => 'plain');
+SELECT state, message FROM regress_util.error_of(
+    $$ALTER TABLE e_temp_typed ALTER COLUMN plain TYPE pg_temp.e_temp_amount$$);
+SELECT billing.unenforce_quota('e_temp_typed', 'storage');
+DROP TABLE e_temp_typed;
+DROP DOMAIN pg_temp.e_temp_amount;
 CREATE TEMPORARY TABLE e_alter_temp (tenant_id text);
 SELECT billing.enforce_quota('e_alter_temp', 'users');
 SELECT billing.enforce_quota('e_alter_temp', 'messages');

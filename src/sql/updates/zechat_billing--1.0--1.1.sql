@@ -727,6 +727,17 @@ BEGIN
         RAISE EXCEPTION 'column "%" of "%" does not exist', col, billing._relation_name(tbl) USING ERRCODE = 'undefined_column';
     END IF;
     LOOP
+        -- A type of a temporary schema goes at the end of its session, and
+        -- the column with it (CASCADE, where no event trigger fires): the
+        -- enforcement then named a column that was gone, and every insert
+        -- and recount() failed (42703; until 2026-12-07, a helper's attack).
+        IF EXISTS (SELECT FROM pg_type t
+                    WHERE t.oid = v_type
+                      AND (t.typnamespace = pg_my_temp_schema() OR pg_is_other_temp_schema(t.typnamespace))) THEN
+            RAISE EXCEPTION 'column "%" of "%" has a temporary type, %', col, billing._relation_name(tbl), v_type
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'A temporary type goes with its session, and the column with it, where no trigger sees it.';
+        END IF;
         SELECT t.typbasetype::regtype INTO v_base FROM pg_type t WHERE t.oid = v_type AND t.typtype = 'd';
         EXIT WHEN NOT FOUND;
         v_type := v_base;
