@@ -1,6 +1,8 @@
 // billing._relation_name(regclass): a table's name for a message, which
 // quotes it ("%") as PostgreSQL's own messages do.  Qualified unless it is
-// visible, as regclass prints it, but without regclass's quoting, which
+// visible, as regclass prints it: under the function's search_path
+// (pg_catalog, pg_temp), as under its callers', only temporary tables and
+// the catalog's are.  But without regclass's quoting, which
 // doubled the quotes of a name that needs them (""public."Message""", as
 // an ORM names tables after its models; until 2026-12-07).  The oid once
 // the table is gone.
