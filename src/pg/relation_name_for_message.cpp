@@ -2,10 +2,10 @@
 // quotes it ("%") as PostgreSQL's own messages do.  Qualified unless it is
 // visible, as regclass prints it: under the function's search_path
 // (pg_catalog, pg_temp), as under its callers', only temporary tables and
-// the catalog's are.  But without regclass's quoting, which
-// doubled the quotes of a name that needs them (""public."Message""", as
-// an ORM names tables after its models; until 2026-12-07).  The oid once
-// the table is gone.
+// the catalog's are.  But without regclass's quoting, which doubled the
+// quotes of a name that needs them (""public."Message""", as an ORM names
+// tables after its models; until 2026-12-07).  The oid once the table is
+// gone.
 //
 // In C, from the syscache as regclass reads it: a first version in SQL, a
 // query of pg_class in a STABLE function, found two rows for the table
