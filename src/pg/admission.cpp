@@ -222,12 +222,7 @@ bool counts_in_abandoned_period(const QuotaKey& key, const TenantTerms& terms)
         return true;
     const PendingUsage* own = find_pending_usage(key, terms.usage_period_start);
     TimestampTz admitted_end = own != nullptr ? pending_admitted_period_end(own) : 0;
-    // Ends sooner: a period made longer from the same start (10-second
-    // periods made 20-second) moves nothing, and is the one the transaction
-    // consumed in; until 2026-12-07 a differing end of either sign took it
-    // for abandoned, and the consumption counted outside the limit of its
-    // period (isolation lengthened_period_in_flight).
-    if ((admitted_end != 0 && admitted_end > terms.period_end) ||
+    if ((admitted_end != 0 && admitted_end != terms.period_end) ||
         changed_in_another_period(key, terms.usage_period_start))
         return true;
     return closed_period_contains(key, terms.counted_at);
