@@ -283,7 +283,7 @@ bool counter_pinned_by_others(const QuotaKey& key, TimestampTz period_start, uin
     CounterKey counter_key = counter_key_of(key, period_start);
     LWLockAcquire(shared_counters->lock, LW_SHARED);
     const CounterEntry* entry = counter_table()->find(counter_key);
-    bool pinned = entry != nullptr && entry->pins > own_pins;
+    bool pinned = entry != nullptr && entry->pins > own_pins && entry->moved_out == 0;
     LWLockRelease(shared_counters->lock);
     return pinned;
 }
