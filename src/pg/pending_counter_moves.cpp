@@ -22,6 +22,15 @@ void confirm_admission_period(PendingUsage* entry)
         entry->move_epoch_seen = entry->move_epoch_admitted;
 }
 
+bool others_in_flight_on(const QuotaKey& key, TimestampTz period_start)
+{
+    if (!counter_shmem_available())
+        return false;
+    const PendingUsage* own = find_pending_usage(key, period_start);
+    uint32 own_pins = own != nullptr && own->counter != nullptr ? 1 : 0;
+    return counter_pinned_by_others(key, period_start, own_pins);
+}
+
 void move_counter_usage_out(PendingUsage* entry)
 {
     if (entry->moved_out_subxact == InvalidSubTransactionId) {

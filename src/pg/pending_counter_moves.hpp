@@ -30,4 +30,10 @@ void move_counter_usage_out(PendingUsage* entry);
 // move rolls back.
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to);
 
+// Shared-memory mode: whether another transaction than this one may hold
+// consumption of the key in flight on its counter, not carried to another
+// period (counter_pinned_by_others); false in lock mode, where a schedule
+// change waits for such a transaction instead (_close_past_periods).
+bool others_in_flight_on(const QuotaKey& key, TimestampTz period_start);
+
 } // namespace zechat::billing::pg

@@ -2,10 +2,8 @@
 // check_quota, each for text, uuid and bigint tenant keys; and the internal
 // usage corrections of recount and enforce_quota.
 #include "admission.hpp"
-#include "counter_shmem.hpp"
 #include "enforced_values.hpp"
-#include "pending_usage.hpp"
-#include "pending_usage_entry.hpp"
+#include "pending_counter_moves.hpp"
 #include "pg_boundary.hpp"
 #include "usage_release.hpp"
 
@@ -158,20 +156,12 @@ Datum close_usage_body(FunctionCallInfo fcinfo)
 
 // billing._usage_in_flight(tenant_id, resource, period_start): whether, in
 // shared-memory mode, another transaction may hold consumption of the key
-// in flight: its counter is pinned by one (every transaction admitted on it
-// pins it until it ends; so does a loader, a moment).  False in lock mode,
-// where a schedule change waits for such a transaction instead
-// (_close_past_periods).
+// in flight (others_in_flight_on).
 Datum usage_in_flight_body(FunctionCallInfo fcinfo)
 {
-    if (!counter_shmem_available())
-        PG_RETURN_BOOL(false);
     QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
                                   text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    TimestampTz period_start = PG_GETARG_TIMESTAMPTZ(2);
-    const PendingUsage* own = find_pending_usage(key, period_start);
-    uint32 own_pins = own != nullptr && own->counter != nullptr ? 1 : 0;
-    PG_RETURN_BOOL(counter_pinned_by_others(key, period_start, own_pins));
+    PG_RETURN_BOOL(others_in_flight_on(key, PG_GETARG_TIMESTAMPTZ(2)));
 }
 
 } // namespace
