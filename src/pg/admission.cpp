@@ -61,13 +61,15 @@ bool refuse(const QuotaKey& key, const TenantTerms& terms, AdmissionResult resul
 enum class Consumed {
     admitted,
     admitted_from_nothing, // lock mode: the key's row was created, or found at 0
+    admitted_before_move,  // shared-memory mode: a schedule change was moving the key
     refused,               // OnRefusal::return_false
     retry,                 // nothing done: read the terms again (a mover ended)
 };
 
 // Shared-memory mode: admission on the key's counter.  Admitted while a
-// schedule change moves the period, the amount stays where it is and
-// consume_quota() finds the period moved after the wait; refused then,
+// schedule change moves the period, the amount stays where it is until the
+// change has ended, and consume_quota() then admits it again, in the
+// period that counts after the change (`admitted_before_move`); refused then,
 // `retry` (only if `may_retry`) once the mover ended: the new period
 // may have room, and so may this one, where the mover's own changes in
 // flight were counted against the refused consumption (its reservation, not
@@ -105,8 +107,15 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     *out = remaining_after(admission.new_used, terms.limit);
     *tracked = usage;
     if (waits_for_mover) {
-        (void)counter_wait_for_mover(moves); // a schedule change moving the period
+        // A schedule change moving the period: its carry may still bring
+        // usage to this key (5 carried to the period that starts where a
+        // closed one did, after 3 were admitted on the closed one's
+        // counter, then holding nothing: 8 of 5 until 2026-12-07), so what
+        // it admitted is admitted again once the change has ended.
+        bool waited = counter_wait_for_mover(moves);
         note_admission_epoch(usage, moves.epoch);
+        if (waited)
+            return Consumed::admitted_before_move;
     }
     return Consumed::admitted;
 }
@@ -303,7 +312,9 @@ bool consume_quota(const QuotaKey& key, int64 amount, OnRefusal on_refusal, Quot
             continue; // nothing was consumed
         if (round >= max_rounds)
             return true;
-        bool moved = counter_shmem_available() ? period_moved_since(key, terms)
+        bool moved = counter_shmem_available()
+                         ? period_moved_since(key, terms) ||
+                               consumed == Consumed::admitted_before_move
                      : consumed == Consumed::admitted_from_nothing
                          ? terms_changed_in_storage(key, terms)
                          : terms_changed_since(key, terms);

@@ -278,12 +278,10 @@ bool counter_present(const QuotaKey& key, TimestampTz period_start)
     return present;
 }
 
-bool counter_pinned_by_others(const QuotaKey& key, TimestampTz period_start, uint32 own_pins)
+bool counter_pinned_by_others(const CounterEntry* entry, uint32 own_pins)
 {
-    CounterKey counter_key = counter_key_of(key, period_start);
     LWLockAcquire(shared_counters->lock, LW_SHARED);
-    const CounterEntry* entry = counter_table()->find(counter_key);
-    bool pinned = entry != nullptr && entry->pins > own_pins && entry->moved_out == 0;
+    bool pinned = entry->pins > own_pins && entry->moved_out == 0;
     LWLockRelease(shared_counters->lock);
     return pinned;
 }

@@ -22,13 +22,10 @@ void confirm_admission_period(PendingUsage* entry)
         entry->move_epoch_seen = entry->move_epoch_admitted;
 }
 
-bool others_in_flight_on(const QuotaKey& key, TimestampTz period_start)
+bool others_in_flight_at_move(const QuotaKey& key, TimestampTz period_start)
 {
-    if (!counter_shmem_available())
-        return false;
     const PendingUsage* own = find_pending_usage(key, period_start);
-    uint32 own_pins = own != nullptr && own->counter != nullptr ? 1 : 0;
-    return counter_pinned_by_others(key, period_start, own_pins);
+    return own != nullptr && own->others_in_flight_at_move;
 }
 
 void move_counter_usage_out(PendingUsage* entry)
@@ -39,6 +36,11 @@ void move_counter_usage_out(PendingUsage* entry)
         note_subxact_state(entry, entry->moved_out_subxact);
     }
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
+    // The move has begun: a consumer from now on waits for it.  Kept once
+    // true: a second move of the key in this transaction finds the counter
+    // carried by the first.
+    if (counter_pinned_by_others(entry->counter, 1))
+        entry->others_in_flight_at_move = true;
 }
 
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to)

@@ -21,7 +21,9 @@ void note_admission_epoch(PendingUsage* entry, uint32 epoch);
 void confirm_admission_period(PendingUsage* entry);
 
 // Shared-memory mode: this transaction is about to move the key's usage to
-// another billing period (a schedule change): see counter_move_out.
+// another billing period, or close it (a schedule change): see
+// counter_move_out.  Notes whether another transaction held consumption of
+// it in flight then (others_in_flight_at_move).
 void move_counter_usage_out(PendingUsage* entry);
 
 // Shared-memory mode: ...and has moved it to the period starting at `to`:
@@ -30,10 +32,17 @@ void move_counter_usage_out(PendingUsage* entry);
 // move rolls back.
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to);
 
-// Shared-memory mode: whether another transaction than this one may hold
-// consumption of the key in flight on its counter, not carried to another
-// period (counter_pinned_by_others); false in lock mode, where a schedule
-// change waits for such a transaction instead (_close_past_periods).
-bool others_in_flight_on(const QuotaKey& key, TimestampTz period_start);
+// Shared-memory mode, after this transaction closed (or moved) the key's
+// usage: whether another transaction then held consumption of the key in
+// flight on its counter, not carried to another period
+// (counter_pinned_by_others), looked at once the move had begun.  A
+// consumer coming later waits for the move and is admitted again after it
+// (admission.cpp); one admitted before commits into the closed period,
+// which _close_past_periods keeps for it.  Until 2026-12-07 the look came
+// before the close, and a consumer admitted in between committed into the
+// new period that starts where the closed one did: 8 of 5.  False for a
+// key without a counter then, and in lock mode, where a schedule change
+// waits for such a transaction instead.
+bool others_in_flight_at_move(const QuotaKey& key, TimestampTz period_start);
 
 } // namespace zechat::billing::pg

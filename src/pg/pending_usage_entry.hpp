@@ -69,6 +69,10 @@ struct PendingUsage {
     // to another period, marking its counter (counter_move_out), or
     // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
     SubTransactionId moved_out_subxact;
+    // Shared-memory mode: whether another transaction held consumption of
+    // the key in flight when this one began moving it (see
+    // others_in_flight_at_move).
+    bool others_in_flight_at_move;
     // Shared-memory mode: the subtransaction of this transaction's first
     // move of the counter's usage, which marked it moved out so that what
     // others have in flight on it counts in the tenant's other periods

@@ -155,13 +155,13 @@ Datum close_usage_body(FunctionCallInfo fcinfo)
 }
 
 // billing._usage_in_flight(tenant_id, resource, period_start): whether, in
-// shared-memory mode, another transaction may hold consumption of the key
-// in flight (others_in_flight_on).
+// shared-memory mode, another transaction held consumption of the key in
+// flight when this one closed it (others_in_flight_at_move).
 Datum usage_in_flight_body(FunctionCallInfo fcinfo)
 {
     QuotaKey key = make_quota_key(text_to_cstring(PG_GETARG_TEXT_PP(0)),
                                   text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    PG_RETURN_BOOL(others_in_flight_on(key, PG_GETARG_TIMESTAMPTZ(2)));
+    PG_RETURN_BOOL(others_in_flight_at_move(key, PG_GETARG_TIMESTAMPTZ(2)));
 }
 
 } // namespace

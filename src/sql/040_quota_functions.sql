@@ -66,8 +66,9 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLE
 CREATE FUNCTION billing._close_usage(tenant_id text, resource text, period_start timestamptz,
                                      period_to timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
--- Shared-memory mode: whether another transaction may hold consumption of
--- the key in flight (its counter is pinned); false in lock mode.
+-- Shared-memory mode, after _close_usage of the key in this transaction:
+-- whether another transaction held consumption of it in flight then (its
+-- counter was pinned); false in lock mode.
 CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 

@@ -92,8 +92,9 @@ BEGIN
     -- flight and 5 carried, of 5).  Lock mode's close waits for it and
     -- closes what it committed.  In shared-memory mode its COMMIT adds to
     -- the closed row (check_period_again), kept where another transaction
-    -- may be in flight on the key; usage_history leaves out a closed period
-    -- of 0.
+    -- was in flight on the key at the close (asked after it: one coming
+    -- later waits for this change, and is admitted again after it);
+    -- usage_history leaves out a closed period of 0.
     IF p_to < v_current AND (billing.period_bounds(p_anchor, p_interval, p_to)).period_start = p_to THEN
         FOR r IN SELECT res.resource, b.period_end
                    FROM billing.resources res
@@ -101,8 +102,8 @@ BEGIN
                   WHERE res.kind = 'period'
                   ORDER BY res.resource
         LOOP
-            v_in_flight := billing._usage_in_flight(p_tenant_id, r.resource, p_to);
             v_used := billing._close_usage(p_tenant_id, r.resource, p_to, p_to);
+            v_in_flight := billing._usage_in_flight(p_tenant_id, r.resource, p_to);
             IF v_used > 0 OR v_in_flight THEN
                 INSERT INTO billing.closed_periods AS c
                 VALUES (p_tenant_id, r.resource, p_to, r.period_end, v_used, p_plan_id)

@@ -600,8 +600,9 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLE
 CREATE FUNCTION billing._close_usage(tenant_id text, resource text, period_start timestamptz,
                                      period_to timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
--- Shared-memory mode: whether another transaction may hold consumption of
--- the key in flight (its counter is pinned); false in lock mode.
+-- Shared-memory mode, after _close_usage of the key in this transaction:
+-- whether another transaction held consumption of it in flight then (its
+-- counter was pinned); false in lock mode.
 CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz),
@@ -2370,8 +2371,9 @@ BEGIN
     -- flight and 5 carried, of 5).  Lock mode's close waits for it and
     -- closes what it committed.  In shared-memory mode its COMMIT adds to
     -- the closed row (check_period_again), kept where another transaction
-    -- may be in flight on the key; usage_history leaves out a closed period
-    -- of 0.
+    -- was in flight on the key at the close (asked after it: one coming
+    -- later waits for this change, and is admitted again after it);
+    -- usage_history leaves out a closed period of 0.
     IF p_to < v_current AND (billing.period_bounds(p_anchor, p_interval, p_to)).period_start = p_to THEN
         FOR r IN SELECT res.resource, b.period_end
                    FROM billing.resources res
@@ -2379,8 +2381,8 @@ BEGIN
                   WHERE res.kind = 'period'
                   ORDER BY res.resource
         LOOP
-            v_in_flight := billing._usage_in_flight(p_tenant_id, r.resource, p_to);
             v_used := billing._close_usage(p_tenant_id, r.resource, p_to, p_to);
+            v_in_flight := billing._usage_in_flight(p_tenant_id, r.resource, p_to);
             IF v_used > 0 OR v_in_flight THEN
                 INSERT INTO billing.closed_periods AS c
                 VALUES (p_tenant_id, r.resource, p_to, r.period_end, v_used, p_plan_id)
