@@ -36,11 +36,14 @@ void move_counter_usage_out(PendingUsage* entry)
         note_subxact_state(entry, entry->moved_out_subxact);
     }
     counter_move_out(entry->counter, quota_key_of(entry), entry->key.period_start, entry->passed);
-    // The move has begun: a consumer from now on waits for it.  Kept once
-    // true: a second move of the key in this transaction finds the counter
-    // carried by the first.
-    if (counter_pinned_by_others(entry->counter, 1))
-        entry->others_in_flight_at_move = true;
+    // The move has begun: a consumer from now on waits for it.  As this
+    // move finds the counter: after an earlier move of it in this
+    // transaction, what others have in flight went where that one carried
+    // it (kept from that move, a change to 4-second periods and back to
+    // 8-second in one transaction closed [A, A+4) at 0 for a transaction
+    // carried to [A, A+8), and its COMMIT went there: 3 of 2; a helper's
+    // attack on the first version of this).
+    entry->others_in_flight_at_move = counter_pinned_by_others(entry->counter, 1);
 }
 
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to)

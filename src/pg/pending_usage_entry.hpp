@@ -70,7 +70,7 @@ struct PendingUsage {
     // InvalidSubTransactionId; a move rolled back to a savepoint is undone.
     SubTransactionId moved_out_subxact;
     // Shared-memory mode: whether another transaction held consumption of
-    // the key in flight when this one began moving it (see
+    // the key in flight when this one last began moving it (see
     // others_in_flight_at_move).
     bool others_in_flight_at_move;
     // Shared-memory mode: the subtransaction of this transaction's first
