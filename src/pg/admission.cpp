@@ -90,7 +90,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
     // counts what it adds.
     bool waits_for_mover = !pending_passed(usage);
     if (admission.result != AdmissionResult::admitted) {
-        if (may_retry && waits_for_mover && counter_wait_for_mover(moves)) {
+        if (may_retry && waits_for_mover && counter_wait_for_mover(pending_counter(usage), moves)) {
             // Read again under the terms the mover left, and in the period
             // they count now (period_differs_now).
             (void)tenant_terms_may_have_changed();
@@ -112,7 +112,7 @@ Consumed consume_from_counter(const QuotaKey& key, const TenantTerms& terms, int
         // closed one did, after 3 were admitted on the closed one's
         // counter, then holding nothing: 8 of 5 until 2026-12-07), so what
         // it admitted is admitted again once the change has ended.
-        bool waited = counter_wait_for_mover(moves);
+        bool waited = counter_wait_for_mover(pending_counter(usage), moves);
         note_admission_epoch(usage, moves.epoch);
         if (waited)
             return Consumed::admitted_before_move;

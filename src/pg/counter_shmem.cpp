@@ -231,8 +231,9 @@ bool mover_is_recent(const CounterMoves& moves)
 
 // The last mover this backend waited for to its end.  Ended for good, its
 // change seen since (this transaction took the invalidations after the
-// wait, a later one at its start): a counter it marked, which keeps the mark
-// until evicted, costs no round of its lock again.  A database-wide record
+// wait, a later one at its start): a counter it marked, whose mark another
+// backend may not have retired yet (counter_wait_for_mover), costs no round
+// of its lock again.  A database-wide record
 // of absent keys' moves (counter_present_else_note_move) marks counters of
 // keys that will stay busy in the new period.
 FullTransactionId mover_known_ended = InvalidFullTransactionId;
@@ -465,7 +466,7 @@ bool counter_moved_by_me(const CounterMoves& moves)
            TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(moves.mover));
 }
 
-bool counter_wait_for_mover(const CounterMoves& moves)
+bool counter_wait_for_mover(CounterEntry* entry, const CounterMoves& moves)
 {
     if (!mover_is_recent(moves) || counter_moved_by_me(moves) ||
         FullTransactionIdEquals(moves.mover, mover_known_ended))
@@ -475,6 +476,18 @@ bool counter_wait_for_mover(const CounterMoves& moves)
     // the list of running transactions, and releases its lock only then.
     XactLockTableWait(XidFromFullTransactionId(moves.mover), nullptr, nullptr, XLTW_None);
     mover_known_ended = moves.mover;
+    // Its mark retired: what it did to the counter, at its end, came before
+    // its lock went, so a consumer reserving from now on counts that, and
+    // has no mover to wait for and admit again after (a counter keeps a
+    // mark until evicted: without this, each transaction of each backend
+    // that last waited for another mover waited for this one's lock, and
+    // admitted twice).  The move epoch stays: those admitted before the
+    // move still find their period again at COMMIT.
+    uint64 mover = U64FromFullTransactionId(moves.mover);
+    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    if (entry->mover == mover)
+        entry->mover = 0;
+    LWLockRelease(shared_counters->lock);
     return true;
 }
 

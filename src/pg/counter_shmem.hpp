@@ -109,8 +109,9 @@ bool counter_moved_by_me(const CounterMoves& moves);
 // if that is another one (as lock mode waits for the row a move locked:
 // lock_timeout and the deadlock detector apply).  True if there was one:
 // its change, if it committed, is then seen once the invalidation messages
-// are taken (tenant_terms_may_have_changed).
-bool counter_wait_for_mover(const CounterMoves& moves);
+// are taken (tenant_terms_may_have_changed).  `moves` as read from `entry`,
+// which this transaction pins.
+bool counter_wait_for_mover(CounterEntry* entry, const CounterMoves& moves);
 
 // committed + reserved - own_released + amount <= limit ? reserve : refuse.
 // *moves tells the counter's moves, read under the same lock.

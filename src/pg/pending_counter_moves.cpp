@@ -101,7 +101,7 @@ void drop_moved_change(PendingUsage* entry)
 void check_period_again(PendingUsage* entry, const CounterMoves& moves)
 {
     if (!counter_moved_by_me(moves)) {
-        (void)counter_wait_for_mover(moves);
+        (void)counter_wait_for_mover(entry->counter, moves);
         (void)tenant_terms_may_have_changed(); // takes the mover's invalidations
         QuotaKey key = quota_key_of(entry);
         int64 net = entry->consumed - entry->released;
