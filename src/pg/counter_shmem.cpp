@@ -231,11 +231,11 @@ bool mover_is_recent(const CounterMoves& moves)
 
 // The last mover this backend waited for to its end.  Ended for good, its
 // change seen since (this transaction took the invalidations after the
-// wait, a later one at its start): a counter it marked, whose mark another
-// backend may not have retired yet (counter_wait_for_mover), costs no round
-// of its lock again.  A database-wide record
-// of absent keys' moves (counter_present_else_note_move) marks counters of
-// keys that will stay busy in the new period.
+// wait, a later one at its start): a counter it marked, whose mark no one
+// has retired yet (counter_wait_for_mover), costs no round of its lock
+// again.  A database-wide record of absent keys' moves
+// (counter_present_else_note_move) marks counters of keys that will stay
+// busy in the new period.
 FullTransactionId mover_known_ended = InvalidFullTransactionId;
 
 // Who records absent keys' moves, to remove them at its transaction's end:
