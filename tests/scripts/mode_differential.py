@@ -339,12 +339,29 @@ def run_scenario(seed, servers, verbose):
         details += ['seed %d %s: %s' % (seed, mode, vars(s))] + ['  %s' % (e,) for e in run.events]
         details.append('  observed: %s' % (vars(observed),))
     # A deadlock's victim may differ between runs, and with it what commits.
-    if len(results) == 2 and not any(run.deadlocked for run, _ in results.values()):
+    # A suspension decides the gauge's admissions: lock mode's change may
+    # wait for the late transaction (its own consumption waits for the
+    # late one's row) and so commit after a gauge operation that it comes
+    # before in shared-memory mode (seed 263: users 3 in lock mode, 2).
+    if (len(results) == 2 and not any(run.deadlocked for run, _ in results.values())
+            and (s.change != 'suspend'
+                 or len({gauge_ops_before_change(run) for run, _ in results.values()}) == 1)):
         gauges = {mode: observed.current['users'][0] for mode, (_, observed) in results.items()}
         if gauges['lock'] != gauges['shm']:
             fails.append("FAIL seed %d (%s): users differ between modes: lock %d, shm %d"
                          % (seed, s.change, gauges['lock'], gauges['shm']))
     return (details if verbose else []) + fails
+
+
+def gauge_ops_before_change(run):
+    """The operations on users noted before the change committed."""
+    ops = []
+    for event in run.events:
+        if event[1:3] == ('change', 'COMMIT'):
+            break
+        if isinstance(event[1], tuple) and 'users' in event[1]:
+            ops.append(event[1])
+    return tuple(ops)
 
 
 def make_slot_databases(servers, count):

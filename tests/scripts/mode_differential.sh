@@ -17,7 +17,10 @@
 #     there and in tenant_usage: no unit lost, none counted twice;
 #   - no period in usage_history, and not the current one in tenant_usage,
 #     is over its limit;
-# and users (a gauge, untouched by periods) must be the same in both modes.
+# and users (a gauge, untouched by periods) must be the same in both modes,
+# but where a suspension, which decides the gauge's admissions, committed
+# between other gauge operations in each (lock mode's change may wait for
+# the late transaction).
 # An error other than a refusal (PT402), one after an error in the same
 # transaction (25P02) or lock mode's deadlock of a change with a consumer
 # (40P01, README) fails the scenario too.  Why: the two modes move a
