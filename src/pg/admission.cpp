@@ -216,7 +216,12 @@ bool changed_in_another_period(const QuotaKey& key, TimestampTz period_start)
 //    the transaction began in that one, so a schedule change made since
 //    gave it this period, which ended before the change and holds nothing
 //    (2 there, and 9 where the change carried the 8 and another consumer
-//    added 1, of 10: the same model).
+//    added 1, of 10: the same model);
+//  - or, for a first consumption of the key, in a span of the tenant's time
+//    whose usage a schedule change counted in a later period
+//    (billing.carried_spans): the new schedule's period there ended before
+//    the change and holds nothing (until 2026-12-07, both modes, a helper's
+//    hunt: 5 there and the 5 carried, of 5).
 // Such a consumption counts in the tenant's period at this moment instead.
 // Looked up only once the period has ended, which only a transaction
 // spanning its end sees; ended by the clock, not by the statement's start,

@@ -38,11 +38,17 @@ constexpr const char* add_query =
     "          AND o.period_start OPERATOR(pg_catalog.=) $3"
     "          AND o.period_end OPERATOR(pg_catalog.>=) $4)";
 
-// $3 = $4 = the moment: a closed period that contains it.
+// $3 = $4 = the moment: a closed period that contains it, or a span of the
+// tenant's time whose usage a schedule change counted in a later period
+// (billing.carried_spans, 045_period_changes.sql).
 constexpr const char* contains_query =
     "SELECT FROM billing.closed_periods AS c"
     " WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2"
-    "   AND c.period_start OPERATOR(pg_catalog.<=) $3 AND c.period_end OPERATOR(pg_catalog.>) $4";
+    "   AND c.period_start OPERATOR(pg_catalog.<=) $3 AND c.period_end OPERATOR(pg_catalog.>) $4"
+    " UNION ALL "
+    "SELECT FROM billing.carried_spans AS s"
+    " WHERE s.tenant_id OPERATOR(pg_catalog.=) $1"
+    "   AND s.span_start OPERATOR(pg_catalog.<=) $3 AND s.span_end OPERATOR(pg_catalog.>) $4";
 
 // Runs `query` on the closed period ($1 to $4, and $5 = delta when
 // `nargs` is 5) as the extension owner, with the latest snapshot; how many
@@ -67,6 +73,9 @@ uint64 run_on_closed_period(SPIPlanPtr* plan, const char* query, int nargs, cons
     Oid closed_periods = billing_table_if_present("closed_periods");
     if (OidIsValid(closed_periods))
         LockRelationOid(closed_periods, read_only ? AccessShareLock : RowExclusiveLock);
+    Oid carried_spans = read_only ? billing_table_if_present("carried_spans") : InvalidOid;
+    if (OidIsValid(carried_spans))
+        LockRelationOid(carried_spans, AccessShareLock);
     int rc = SPI_execute_snapshot(*plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot,
                                   read_only, !read_only, 1);
     if (rc != (read_only ? SPI_OK_SELECT : SPI_OK_UPDATE))

@@ -30,9 +30,11 @@ namespace zechat::billing::pg {
 bool add_to_closed_period(const QuotaKey& key, TimestampTz period_start, TimestampTz period_end,
                           int64 delta);
 
-// Whether a schedule change closed a period of the key that contains `at`
-// (latest snapshot, as above): the period the tenant's periods are counted
-// at may be another one now, of the schedule the change made.
+// Whether a schedule change closed a period of the key that contains `at`,
+// or counted the span of the tenant's time holding it in a later period
+// (billing.carried_spans; latest snapshot, as above): the period the
+// tenant's periods are counted at may be another one now, of the schedule
+// the change made.
 bool closed_period_contains(const QuotaKey& key, TimestampTz at);
 
 } // namespace zechat::billing::pg

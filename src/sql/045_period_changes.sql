@@ -26,6 +26,28 @@ COMMENT ON TABLE billing.closed_periods IS
     'Usage of closed periods (period resources) under a tenant''s earlier billing schedule, kept for billing.usage_history.';
 SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 
+-- Spans of a tenant's time whose usage a schedule change counted in a later
+-- period: the periods of the new schedule from the one holding the start of
+-- the period the change carried, up to the one at the change, which ended
+-- before the change and in which no one counted.  A transaction begun in
+-- such a span whose first consumption comes after the change counts in the
+-- tenant's period at that moment (counts_in_abandoned_period), not in such
+-- an ended period holding nothing.  Until 2026-12-07 it counted there, in
+-- both modes: 10-second periods made 7-second 14.5 s after the anchor, a
+-- transaction begun at 13 s consumed 5 in [7 s, 14 s) while the 5 of
+-- [10 s, 20 s) went to [14 s, 21 s), 10 of 5 (a helper's hunt).  Apart from
+-- closed_periods: a row there takes in the late COMMIT of a transaction
+-- admitted in a period starting where it does.
+CREATE TABLE billing.carried_spans (
+    tenant_id  text NOT NULL,
+    span_start timestamptz NOT NULL,
+    span_end   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, span_start, span_end)
+);
+COMMENT ON TABLE billing.carried_spans IS
+    'Spans of a tenant''s time, under a new billing schedule, whose usage a schedule change counted in a later period: a first consumption dated in one counts in the period at that moment.';
+SELECT pg_catalog.pg_extension_config_dump('billing.carried_spans', '');
+
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
 -- billing.closed_periods.  p_to is the period it is in under its new
@@ -128,6 +150,7 @@ AS $$
 DECLARE
     v_from timestamptz;
     v_to   timestamptz;
+    v_span timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
@@ -139,6 +162,13 @@ BEGIN
     PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
+    END IF;
+    -- The new schedule's periods that ended before the change, from the one
+    -- holding the carried period's start (billing.carried_spans).
+    v_span := (billing.period_bounds(p_new_anchor, p_new_interval, v_from)).period_start;
+    IF v_span < v_to THEN
+        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_span, v_to)
+            ON CONFLICT DO NOTHING;
     END IF;
 END;
 $$;

@@ -507,6 +507,18 @@ COMMENT ON TABLE billing.closed_periods IS
     'Usage of closed periods (period resources) under a tenant''s earlier billing schedule, kept for billing.usage_history.';
 SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 
+-- Spans whose usage a schedule change counted in a later period
+-- (045_period_changes.sql).
+CREATE TABLE billing.carried_spans (
+    tenant_id  text NOT NULL,
+    span_start timestamptz NOT NULL,
+    span_end   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, span_start, span_end)
+);
+COMMENT ON TABLE billing.carried_spans IS
+    'Spans of a tenant''s time, under a new billing schedule, whose usage a schedule change counted in a later period: a first consumption dated in one counts in the period at that moment.';
+SELECT pg_catalog.pg_extension_config_dump('billing.carried_spans', '');
+
 -- A subscription row deleted (or truncated away) leaves its tenant's usage
 -- where it is, under the periods of its schedule: that schedule is kept
 -- here, so that billing.usage_history still knows where those periods end,
@@ -2404,6 +2416,7 @@ AS $$
 DECLARE
     v_from timestamptz;
     v_to   timestamptz;
+    v_span timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
@@ -2415,6 +2428,13 @@ BEGIN
     PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
+    END IF;
+    -- The new schedule's periods that ended before the change, from the one
+    -- holding the carried period's start (billing.carried_spans).
+    v_span := (billing.period_bounds(p_new_anchor, p_new_interval, v_from)).period_start;
+    IF v_span < v_to THEN
+        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_span, v_to)
+            ON CONFLICT DO NOTHING;
     END IF;
 END;
 $$;
