@@ -247,6 +247,32 @@ UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_sp';
 COMMIT;
 SELECT count(*) AS closed FROM billing.closed_periods WHERE tenant_id = 's_sp';
 SELECT used FROM billing.tenant_usage('s_sp') WHERE resource = 'messages';
+SELECT count(*) AS spans FROM billing.carried_spans WHERE tenant_id = 's_sp';
+
+-- A change to shorter periods notes the time it carried, from the start of
+-- the year to the month now (billing.carried_spans); a change back makes
+-- that time the year's again, and the span goes.
+SELECT billing.subscribe('s_span', 's_sp_y', now() - interval '40 days');
+UPDATE billing.subscriptions SET plan_id = 's_sp_m' WHERE tenant_id = 's_span';
+SELECT c.span_start = s.period_anchor AS from_the_year_start,
+       c.span_end = (billing.period_bounds(s.period_anchor, '1 month', now())).period_start
+           AS to_this_month
+  FROM billing.carried_spans c JOIN billing.subscriptions s USING (tenant_id)
+ WHERE c.tenant_id = 's_span';
+UPDATE billing.subscriptions SET plan_id = 's_sp_y' WHERE tenant_id = 's_span';
+SELECT count(*) AS spans FROM billing.carried_spans WHERE tenant_id = 's_span';
+-- An anchor moved 5 days on: the span starts where the month carried did,
+-- not where the new schedule's period holding that start does (5 days into
+-- the month before, an earlier period's time, not carried).
+SELECT billing.subscribe('s_span2', 's_sp_m', now() - interval '40 days');
+UPDATE billing.subscriptions SET period_anchor = period_anchor + interval '5 days'
+ WHERE tenant_id = 's_span2';
+SELECT c.span_start = (billing.period_bounds(s.period_anchor - interval '5 days', '1 month', now())).period_start
+           AS from_the_carried_month,
+       c.span_end = (billing.period_bounds(s.period_anchor, '1 month', now())).period_start
+           AS to_the_new_month
+  FROM billing.carried_spans c JOIN billing.subscriptions s USING (tenant_id)
+ WHERE c.tenant_id = 's_span2';
 
 -- Under session_replication_role = replica (a bulk loader; the apply worker
 -- of logical replication) a schedule change carries the usage and logs the

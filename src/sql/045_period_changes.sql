@@ -27,12 +27,12 @@ COMMENT ON TABLE billing.closed_periods IS
 SELECT pg_catalog.pg_extension_config_dump('billing.closed_periods', '');
 
 -- Spans of a tenant's time whose usage a schedule change counted in a later
--- period: the periods of the new schedule from the one holding the start of
--- the period the change carried, up to the one at the change, which ended
--- before the change and in which no one counted.  A transaction begun in
+-- period: from the start of the period the change carried to the start of
+-- the new schedule's period at the change, time whose periods under the new
+-- schedule ended before the change and hold nothing.  A transaction begun in
 -- such a span whose first consumption comes after the change counts in the
 -- tenant's period at that moment (counts_in_abandoned_period), not in such
--- an ended period holding nothing.  Until 2026-12-07 it counted there, in
+-- an ended period.  Until 2026-12-07 it counted there, in
 -- both modes: 10-second periods made 7-second 14.5 s after the anchor, a
 -- transaction begun at 13 s consumed 5 in [7 s, 14 s) while the 5 of
 -- [10 s, 20 s) went to [14 s, 21 s), 10 of 5 (a helper's hunt).  Apart from
@@ -150,7 +150,6 @@ AS $$
 DECLARE
     v_from timestamptz;
     v_to   timestamptz;
-    v_span timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
@@ -163,11 +162,22 @@ BEGIN
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
     END IF;
-    -- The new schedule's periods that ended before the change, from the one
-    -- holding the carried period's start (billing.carried_spans).
-    v_span := (billing.period_bounds(p_new_anchor, p_new_interval, v_from)).period_start;
-    IF v_span < v_to THEN
-        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_span, v_to)
+    -- The time from the carried period's start to the new schedule's
+    -- period now, whose periods of the new schedule ended before the change
+    -- (billing.carried_spans).  Not from the start of the new schedule's
+    -- period holding v_from: the time before v_from was an earlier period's,
+    -- not carried.  Spans reaching the new period are cut at its start: a
+    -- change back makes that time the tenant's current period again (a
+    -- change to 7-second periods and back left [7 s, 14 s) in a span, and a
+    -- transaction begun at 13 s was refused at 21.5 s although [10 s, 20 s)
+    -- had room; a helper's attack on the first version of this).
+    INSERT INTO billing.carried_spans
+    SELECT s.tenant_id, s.span_start, v_to FROM billing.carried_spans s
+     WHERE s.tenant_id = p_tenant_id AND s.span_start < v_to AND s.span_end > v_to
+        ON CONFLICT DO NOTHING;
+    DELETE FROM billing.carried_spans s WHERE s.tenant_id = p_tenant_id AND s.span_end > v_to;
+    IF v_from < v_to THEN
+        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_from, v_to)
             ON CONFLICT DO NOTHING;
     END IF;
 END;

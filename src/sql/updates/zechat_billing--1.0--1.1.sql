@@ -2416,7 +2416,6 @@ AS $$
 DECLARE
     v_from timestamptz;
     v_to   timestamptz;
-    v_span timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
@@ -2429,11 +2428,22 @@ BEGIN
     IF v_from <> v_to THEN
         PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
     END IF;
-    -- The new schedule's periods that ended before the change, from the one
-    -- holding the carried period's start (billing.carried_spans).
-    v_span := (billing.period_bounds(p_new_anchor, p_new_interval, v_from)).period_start;
-    IF v_span < v_to THEN
-        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_span, v_to)
+    -- The time from the carried period's start to the new schedule's
+    -- period now, whose periods of the new schedule ended before the change
+    -- (billing.carried_spans).  Not from the start of the new schedule's
+    -- period holding v_from: the time before v_from was an earlier period's,
+    -- not carried.  Spans reaching the new period are cut at its start: a
+    -- change back makes that time the tenant's current period again (a
+    -- change to 7-second periods and back left [7 s, 14 s) in a span, and a
+    -- transaction begun at 13 s was refused at 21.5 s although [10 s, 20 s)
+    -- had room; a helper's attack on the first version of this).
+    INSERT INTO billing.carried_spans
+    SELECT s.tenant_id, s.span_start, v_to FROM billing.carried_spans s
+     WHERE s.tenant_id = p_tenant_id AND s.span_start < v_to AND s.span_end > v_to
+        ON CONFLICT DO NOTHING;
+    DELETE FROM billing.carried_spans s WHERE s.tenant_id = p_tenant_id AND s.span_end > v_to;
+    IF v_from < v_to THEN
+        INSERT INTO billing.carried_spans VALUES (p_tenant_id, v_from, v_to)
             ON CONFLICT DO NOTHING;
     END IF;
 END;
