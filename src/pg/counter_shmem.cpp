@@ -279,10 +279,10 @@ bool counter_present(const QuotaKey& key, TimestampTz period_start)
     return present;
 }
 
-bool counter_pinned_by_others(const CounterEntry* entry, uint32 own_pins)
+bool counter_pinned_by_others(const CounterEntry* entry)
 {
     LWLockAcquire(shared_counters->lock, LW_SHARED);
-    bool pinned = entry->pins > own_pins && entry->moved_out == 0;
+    bool pinned = entry->pins > 1 && entry->moved_out == 0;
     LWLockRelease(shared_counters->lock);
     return pinned;
 }

@@ -54,13 +54,13 @@ CounterEntry* pin_counter(const QuotaKey& key, TimestampTz period_start);
 // not): for a caller that need not place one when it has none.
 bool counter_present(const QuotaKey& key, TimestampTz period_start);
 
-// Whether the counter is pinned by another transaction than this one
-// (which pins it `own_pins` times: 0 or 1): one admitted on it and still in
-// flight, or a loader; not once a move carried it to another period, where
-// what is in flight on it commits then (a period closed at 0 for it after
-// that took in a late commit that belonged to the period carried to: 3 of
-// 2; a helper's attack of 2026-12-07).  A moment later it may be, or not.
-bool counter_pinned_by_others(const CounterEntry* entry, uint32 own_pins);
+// Whether the counter, which this transaction pins (once), is pinned by
+// another transaction too: one admitted on it and still in flight, or a
+// loader; not once a move carried it to another period, where what is in
+// flight on it commits then (a period closed at 0 for it after that took in
+// a late commit that belonged to the period carried to: 3 of 2; a helper's
+// attack of 2026-12-07).  A moment later it may be, or not.
+bool counter_pinned_by_others(const CounterEntry* entry);
 
 // A schedule change about to move the key's usage: true if the key has a
 // counter (the move goes through it: counter_move_out).  Otherwise, in the

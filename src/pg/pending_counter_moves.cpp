@@ -43,7 +43,7 @@ void move_counter_usage_out(PendingUsage* entry)
     // 8-second in one transaction closed [A, A+4) at 0 for a transaction
     // carried to [A, A+8), and its COMMIT went there: 3 of 2; a helper's
     // attack on the first version of this).
-    entry->others_in_flight_at_move = counter_pinned_by_others(entry->counter, 1);
+    entry->others_in_flight_at_move = counter_pinned_by_others(entry->counter);
 }
 
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
