@@ -90,11 +90,12 @@ struct CounterEntry {
     uint32_t passing;    // transactions past pass(), not yet settled
     // Carries (counter_carry.cpp): `moved_out` once a move took the entry's
     // usage to another period (what its transactions in flight commit goes
-    // there); `group` the group entry of its tenant and resource (number +
-    // 1; 0: none), whose `carried_in` is what the moved entries of the
-    // group have reserved, less `carry_excluded`: the reservation of the
-    // mover itself, which its move took along already.  A group entry is
-    // pinned once by each entry naming it.
+    // there), until a move carries usage back to it; `group` the group entry
+    // of its tenant and resource (number + 1; 0: none), whose `carried_in`
+    // is what the moved entries of the group have reserved, less
+    // `carry_excluded`: the reservation of the mover itself, which its move
+    // took along already.  A group entry is pinned once by each entry
+    // naming it.
     int64_t carried_in;
     int64_t carry_excluded;
     uint32_t group;
@@ -282,8 +283,15 @@ public:
     // group.
     void mark_moved_out(CounterEntry* entry) noexcept;
 
-    // The moves that carried `from` rolled back: it is as it was before the
-    // first of them.
+    // A move carried usage back to `to` (pinned by the mover), moved out by
+    // an earlier one: its period counts again, and what is reserved on it
+    // counts there, no longer in its tenant's other periods.  *undo
+    // receives what undo_carry() restores.  Nothing done for an entry not
+    // moved out.
+    void return_carried(CounterEntry* to, CarryUndo* undo) noexcept;
+
+    // The moves that carried `from` (or returned to it) rolled back: it is
+    // as it was before the first of them.
     void undo_carry(CounterEntry* from, const CarryUndo& undo) noexcept;
 
     // What the moved entries of the entry's tenant and resource, other than

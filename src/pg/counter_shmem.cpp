@@ -606,6 +606,23 @@ void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampT
         report_counters_exhausted(key);
 }
 
+bool counter_moved_out(const QuotaKey& key, TimestampTz period_start)
+{
+    CounterKey counter_key = counter_key_of(key, period_start);
+    LWLockAcquire(shared_counters->lock, LW_SHARED);
+    const CounterEntry* entry = counter_table()->find(counter_key);
+    bool moved_out = entry != nullptr && entry->moved_out != 0;
+    LWLockRelease(shared_counters->lock);
+    return moved_out;
+}
+
+void counter_return_carried(CounterEntry* to, CarryUndo* undo)
+{
+    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    counter_table()->return_carried(to, undo);
+    LWLockRelease(shared_counters->lock);
+}
+
 void counter_undo_carry(CounterEntry* from, const CarryUndo& undo)
 {
     LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);

@@ -56,10 +56,11 @@ bool counter_present(const QuotaKey& key, TimestampTz period_start);
 
 // Whether the counter, which this transaction pins (once), is pinned by
 // another transaction too: one admitted on it and still in flight, or a
-// loader; not once a move carried it to another period, where what is in
-// flight on it commits then (a period closed at 0 for it after that took in
-// a late commit that belonged to the period carried to: 3 of 2; a helper's
-// attack of 2026-12-07).  A moment later it may be, or not.
+// loader; not while a move has carried it to another period, where what is
+// in flight on it commits then (a period closed at 0 for it after that took
+// in a late commit that belonged to the period carried to: 3 of 2; a
+// helper's attack of 2026-12-07), until a move carries usage back to it.
+// A moment later it may be, or not.
 bool counter_pinned_by_others(const CounterEntry* entry);
 
 // A schedule change about to move the key's usage: true if the key has a
@@ -188,6 +189,14 @@ void counter_take_back_reservation(CounterEntry* entry, int64 amount);
 // for it.
 void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampTz to,
                              int64 own_reserved, CarryUndo* undo);
+
+// The key's counter in the period starting at `to` is present and moved
+// out (a moment later it may not be).
+bool counter_moved_out(const QuotaKey& key, TimestampTz period_start);
+
+// A move carried usage back to `to`'s period, which this transaction pins
+// (CounterTable::return_carried).
+void counter_return_carried(CounterEntry* to, CarryUndo* undo);
 
 // The moves rolled back: `from` is as it was (CounterTable::undo_carry).
 void counter_undo_carry(CounterEntry* from, const CarryUndo& undo);

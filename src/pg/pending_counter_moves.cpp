@@ -46,32 +46,65 @@ void move_counter_usage_out(PendingUsage* entry)
     entry->others_in_flight_at_move = counter_pinned_by_others(entry->counter);
 }
 
+namespace {
+
+// The counter's carry state, and this transaction's exclusion from it,
+// before the current subtransaction first changed them: kept in its part
+// (prepare_pending_change put it on top), for its rollback.
+void save_carry_state(PendingUsage* entry, const CarryUndo& before, int64 excluded_before)
+{
+    SubxactPart* part = entry->parts;
+    if (part->carry_saved)
+        return;
+    part->carry_saved = true;
+    part->carry_before = before;
+    part->carry_excluded_before = excluded_before;
+}
+
+} // namespace
+
 void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
 {
     // Room first: once the counter is carried, its undo must be recorded.
-    if (from->carry_subxact == InvalidSubTransactionId)
-        make_room_for_subxact_record();
-    CarryUndo undo;
-    counter_carry_in_flight(quota_key_of(from), from->counter, to, from->consumed, &undo);
-    // A later move of the same counter in this transaction (back and forth)
-    // stands or goes with the first one, which undo restores from.
-    if (from->carry_subxact == InvalidSubTransactionId) {
-        from->carry_subxact = GetCurrentSubTransactionId();
-        from->carry_undo = undo;
-        note_subxact_state(from, from->carry_subxact);
-    }
+    prepare_pending_change(from);
+    CarryUndo before;
+    counter_carry_in_flight(quota_key_of(from), from->counter, to, from->consumed, &before);
+    save_carry_state(from, before, from->carry_excluded);
     from->carry_excluded = from->consumed;
 }
 
-// The move that carried the entry's counter rolled back: so does the carry
-// (carry_counter_in_flight).  Never raises.
+void return_carried_to(const QuotaKey& key, TimestampTz to)
+{
+    // A counter placed for `to` from now on starts as it should: not moved
+    // out.  Pinned while this transaction may still undo the return.
+    if (!counter_moved_out(key, to))
+        return;
+    PendingUsage* entry = track_counter_usage(key, to);
+    prepare_pending_change(entry);
+    CarryUndo before;
+    counter_return_carried(entry->counter, &before);
+    save_carry_state(entry, before, entry->carry_excluded);
+    entry->carry_excluded = 0; // as the counter's: nothing left out there now
+}
+
+void restore_carry_state(PendingUsage* entry, const SubxactPart* part)
+{
+    if (!part->carry_saved)
+        return;
+    counter_undo_carry(entry->counter, part->carry_before);
+    entry->carry_excluded = part->carry_excluded_before;
+}
+
 void undo_carry(PendingUsage* entry)
 {
-    if (entry->carry_subxact == InvalidSubTransactionId)
-        return;
-    counter_undo_carry(entry->counter, entry->carry_undo);
-    entry->carry_subxact = InvalidSubTransactionId;
-    entry->carry_excluded = 0;
+    // As before the outermost change: parts of later subtransactions saved
+    // states that one produced.
+    const SubxactPart* first = nullptr;
+    for (const SubxactPart* part = entry->parts; part != nullptr; part = part->outer)
+        if (part->carry_saved)
+            first = part;
+    if (first != nullptr)
+        restore_carry_state(entry, first);
 }
 
 namespace {
@@ -85,7 +118,7 @@ void drop_moved_change(PendingUsage* entry)
     entry->consumed = 0;
     entry->released = 0;
     entry->drawn = 0;
-    entry->parts = nullptr; // in TopTransactionContext, which goes at the end
+    drop_parts_keeping_carry(entry);
     entry->alert_terms_known = false;
 }
 

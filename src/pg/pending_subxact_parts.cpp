@@ -16,17 +16,23 @@ namespace zechat::billing::pg {
 
 namespace {
 
+void clear_part_changes(SubxactPart* part)
+{
+    part->consumed = 0;
+    part->released = 0;
+    part->drawn = 0;
+    part->carried = 0;
+    part->corrected_after = 0;
+}
+
 // An empty part of `subxact`, above `outer`, for the transaction's life.
 SubxactPart* new_part(SubTransactionId subxact, SubxactPart* outer)
 {
     auto* part =
         static_cast<SubxactPart*>(MemoryContextAlloc(TopTransactionContext, sizeof(SubxactPart)));
     part->subxact = subxact;
-    part->consumed = 0;
-    part->released = 0;
-    part->drawn = 0;
-    part->carried = 0;
-    part->corrected_after = 0;
+    clear_part_changes(part);
+    part->carry_saved = false;
     part->outer = outer;
     return part;
 }
@@ -56,6 +62,20 @@ void prepare_pending_change(PendingUsage* entry)
     make_room_for_subxact_record();
     entry->parts = new_part(current, entry->parts);
     note_subxact_state(entry, current);
+}
+
+void drop_parts_keeping_carry(PendingUsage* entry)
+{
+    // The others stay in TopTransactionContext, which goes at the end.
+    SubxactPart* saved = nullptr;
+    for (SubxactPart* part = entry->parts; part != nullptr; part = part->outer)
+        if (part->carry_saved)
+            saved = part;
+    if (saved != nullptr) {
+        clear_part_changes(saved);
+        saved->outer = nullptr;
+    }
+    entry->parts = saved;
 }
 
 void record_pending_change(PendingUsage* entry, int64 consumed, int64 released, int64 drawn_more)
@@ -121,10 +141,9 @@ void take_back_subxact(PendingUsage* entry, SubTransactionId subxact)
 {
     if (entry->moved_out_subxact == subxact)
         entry->moved_out_subxact = InvalidSubTransactionId;
-    if (entry->carry_subxact == subxact)
-        undo_carry(entry);
     while (entry->parts != nullptr && entry->parts->subxact == subxact) {
         SubxactPart* part = entry->parts;
+        restore_carry_state(entry, part);
         entry->alert_carried -= part->carried;
         entry->alert_corrected_after -= part->corrected_after;
         if (entry->counter != nullptr) {
@@ -162,6 +181,13 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
             SubxactPart* outer = top->outer;
             outer->carried += top->carried;
             outer->corrected_after += top->corrected_after;
+            // The parent's state before its own first change, if it made
+            // one, is the older.
+            if (top->carry_saved && !outer->carry_saved) {
+                outer->carry_saved = true;
+                outer->carry_before = top->carry_before;
+                outer->carry_excluded_before = top->carry_excluded_before;
+            }
             if (entry->counter != nullptr) {
                 outer->consumed += top->consumed;
                 outer->released += top->released;
@@ -182,8 +208,6 @@ void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactio
         entry->hold_subxact = parent;
     if (entry->moved_out_subxact == subxact)
         entry->moved_out_subxact = parent;
-    if (entry->carry_subxact == subxact)
-        entry->carry_subxact = parent;
 }
 
 namespace {
@@ -198,8 +222,7 @@ bool holds_nothing(const PendingUsage* entry)
 {
     return entry->parts == nullptr && entry->consumed == 0 && entry->released == 0 &&
            entry->drawn == 0 && entry->alert_carried == 0 && entry->alert_corrected_after == 0 &&
-           entry->moved_out_subxact == InvalidSubTransactionId &&
-           entry->carry_subxact == InvalidSubTransactionId && entry->carry_excluded == 0 &&
+           entry->moved_out_subxact == InvalidSubTransactionId && entry->carry_excluded == 0 &&
            entry->committing == 0 && entry->written == 0 && !entry->part_written &&
            !entry->passed && !unconfirmed_insert_refers_to(entry);
 }
@@ -220,7 +243,7 @@ bool unpin_if_holding_nothing(PendingUsage* entry)
 bool part_is_empty(const SubxactPart* part)
 {
     return part->consumed == 0 && part->released == 0 && part->drawn == 0 && part->carried == 0 &&
-           part->corrected_after == 0;
+           part->corrected_after == 0 && !part->carry_saved;
 }
 
 } // namespace

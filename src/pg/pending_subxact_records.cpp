@@ -5,8 +5,8 @@
 // 6 to 12 s walking all of them at each block's end (bench/subxact_ends.sh).
 //
 // The records and their invariants: core/subxact_records.hpp.  State tied
-// to a subtransaction is an entry's SubxactPart, hold_subxact,
-// moved_out_subxact or carry_subxact; each gets a record when first set in
+// to a subtransaction is an entry's SubxactPart, hold_subxact or
+// moved_out_subxact; each gets a record when first set in
 // a subtransaction other than the top level (note_subxact_state).  The
 // records hold entry pointers (dynahash entries do not move), never indexes
 // into touched[]; an entry leaving is untracked after its records are gone.

@@ -183,7 +183,6 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->alert_terms_generation = 0;
         entry->moved_out_subxact = InvalidSubTransactionId;
         entry->others_in_flight_at_move = false;
-        entry->carry_subxact = InvalidSubTransactionId;
         entry->carry_excluded = 0;
         entry->usage_before = 0;
         entry->alert_carried = 0;

@@ -32,6 +32,13 @@ struct SubxactPart {
     int64 drawn;           // shared-memory mode: what its releases drew (PendingUsage.drawn)
     int64 carried;         // what its moves carried here, or away (PendingUsage.alert_carried)
     int64 corrected_after; // PendingUsage.alert_corrected_after
+    // Shared-memory mode: whether the subtransaction changed what the
+    // counter carries (a move of its usage out, or back to it), and the
+    // counter's carry state and PendingUsage.carry_excluded before the first
+    // such change, which its rollback restores (restore_carry_state).
+    bool carry_saved;
+    CarryUndo carry_before;
+    int64 carry_excluded_before;
     SubxactPart* outer;
 };
 
@@ -73,13 +80,9 @@ struct PendingUsage {
     // the key in flight when this one last began moving it (see
     // others_in_flight_at_move).
     bool others_in_flight_at_move;
-    // Shared-memory mode: the subtransaction of this transaction's first
-    // move of the counter's usage, which marked it moved out so that what
-    // others have in flight on it counts in the tenant's other periods
-    // (undone, as it was before, if that subtransaction rolls back), and
-    // this transaction's reservation it left out.
-    SubTransactionId carry_subxact;
-    CarryUndo carry_undo;
+    // Shared-memory mode: this transaction's reservation that its move of
+    // the counter's usage left out of what the counter carries (the moves
+    // and their undo: carry_counter_in_flight, SubxactPart.carry_saved).
     int64 carry_excluded;
     int64 usage_before;
     // What moves by this transaction carried here, less what they carried
@@ -163,6 +166,10 @@ void forget_subxact_records();
 // (its part is handed to the parent's).
 void take_back_subxact(PendingUsage* entry, SubTransactionId subxact);
 void hand_to_parent(PendingUsage* entry, SubTransactionId subxact, SubTransactionId parent);
+// The entry's change left its counter (drop_moved_change): its parts go,
+// but for the outermost carry state saved, which an abort of the commit
+// still restores (undo_carry).
+void drop_parts_keeping_carry(PendingUsage* entry);
 
 // The subtransaction holding the entry's key (hold_subxact) rolled back,
 // and take_back_subxact() took its part back: true when the entry is to be
@@ -186,6 +193,9 @@ void record_alerts(PendingUsage* entry, uint32 crossed, int64 used, bool notify)
 // pending_counter_moves.cpp: shared-memory mode's counters at commit and
 // abort.
 void undo_carry(PendingUsage* entry);
+// A subtransaction rolls back: what its part saved of the carry state
+// (SubxactPart.carry_saved) is restored.  Never raises.
+void restore_carry_state(PendingUsage* entry, const SubxactPart* part);
 void pass_move_barriers();
 void settle_counters(bool commit);
 

@@ -64,6 +64,15 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     PendingUsage* moved_counter = nullptr; // shared-memory mode
     PendingUsage* moved_entry = nullptr;
     if (counter_shmem_available()) {
+        // A move back to a period an earlier move left (a change and its
+        // reverse), also with nothing to move, makes it count its own in
+        // flight again: left moved out, it counted them in the tenant's
+        // later periods too, and a change closing it took a transaction in
+        // flight on it for one carried elsewhere (_close_past_periods did
+        // not keep the period for its COMMIT, which went to the new period:
+        // 8 of 5, a helper's attack).
+        if (deliver)
+            return_carried_to(key, to);
         if (nothing_to_move(key, from))
             return 0;
         // Read once the transactions about to commit a change on it have

@@ -16,6 +16,21 @@
 # change found in flight for the third, and closed [A, A+4) at 0 again: 3
 # of 2 (a helper's attack).
 #
+# And a change back: 10-second periods made 7-second 7.8 s after the anchor
+# (the usage of [0 s, 10 s) carried to [7 s, 14 s)) and 10-second again (it
+# comes back).  A transaction in flight on [0 s, 10 s), admitted after the
+# change back or before the first change, is in flight on the tenant's
+# period again, not on one carried elsewhere: a 5 of 5 in [10 s, 20 s) is
+# admitted, and a change to 14-second periods at 10.4 s closes [0 s, 10 s)
+# with its 3 (and the 1 committed there, which gave the period a counter for
+# the first change to mark, when it was admitted after the change back) and
+# carries the 5 to [0 s, 14 s).  Until 2026-12-07 the counter of
+# [0 s, 10 s) stayed marked as carried away: the 5 was refused (the 3
+# counted in [10 s, 20 s) too), and with nothing committed in [0 s, 10 s)
+# the COMMIT went to [0 s, 14 s), where it made 8 of 5 once the 5 was
+# admitted (a helper's attack).  The change back rolled back, to a savepoint
+# or wholly, leaves [0 s, 10 s) carried away again.
+#
 # Lock mode cannot reach this: the second change waits for the transaction
 # (an isolation spec would block there), so it is a script, in
 # shared-memory mode only.
@@ -76,4 +91,84 @@ PY
 
 scenario separate
 scenario one_transaction
+
+# `how`: when the transaction in flight was admitted, or how the change back
+# rolled back; `expected`: what the scenario ends with.
+change_back() {
+    local how=$1 expected=$2 out elapsed
+    dropdb --if-exists returned 2>/dev/null
+    createdb returned
+    psql -X -q -v ON_ERROR_STOP=1 -d returned -c "CREATE EXTENSION zechat_billing" >/dev/null
+    out=$(/usr/bin/python3 - "host=$CLUSTER_DIR port=$PGPORT user=postgres dbname=returned" "$how" <<'PY'
+import sys, time
+import psycopg
+
+how = sys.argv[2]
+late = psycopg.connect(sys.argv[1], autocommit=True)
+changer = psycopg.connect(sys.argv[1], autocommit=True)
+q = lambda c, sql, *a: c.execute(sql, a).fetchone()
+try_consume = lambda n: q(changer, "SELECT billing.try_consume_quota('rt', 'messages', %s)", n)[0]
+change = ("SELECT billing.subscribe('rt', %s, (SELECT period_anchor FROM billing.subscriptions"
+          " WHERE tenant_id = 'rt'))")
+changer.execute("INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES"
+                " ('rt_7', '7 s', '7 seconds'), ('rt_10', '10 s', '10 seconds'),"
+                " ('rt_14', '14 s', '14 seconds')")
+changer.execute("INSERT INTO billing.plan_limits SELECT p, 'messages', 5"
+                " FROM unnest(ARRAY['rt_7', 'rt_10', 'rt_14']) p")
+changer.execute("SELECT billing.subscribe('rt', 'rt_10', now() - interval '7.6 seconds')")
+anchor = time.monotonic() - 7.6
+at = lambda t: time.sleep(max(0, anchor + t - time.monotonic()))
+def admit_late():
+    late.execute("BEGIN")
+    q(late, "SELECT billing.consume_quota('rt', 'messages', 3)")
+if how == 'after_the_change_back':
+    try_consume(1)  # committed: the period has a counter for the first change to mark
+else:
+    admit_late()  # in [0 s, 10 s)
+at(7.8)
+q(changer, change, 'rt_7')  # [7 s, 14 s)
+if how == 'after_the_change_back' or how == 'before_the_change':
+    q(changer, change, 'rt_10')  # [0 s, 10 s) again
+    if how == 'after_the_change_back':
+        admit_late()
+    at(10.3)
+    five = try_consume(5)  # [10 s, 20 s)
+    q(changer, change, 'rt_14')  # [0 s, 14 s)
+    late.execute("COMMIT")
+    closed = q(changer, "SELECT coalesce(sum(used), 0) FROM billing.closed_periods"
+                        " WHERE tenant_id = 'rt'")[0]
+    result = 'five=%s closed=%s' % (five, closed)
+else:
+    changer.execute("BEGIN")
+    if how == 'rolled_back_to_a_savepoint':
+        changer.execute("SAVEPOINT back")
+    q(changer, change, 'rt_10')  # [0 s, 10 s) again...
+    if how == 'rolled_back_to_a_savepoint':
+        changer.execute("ROLLBACK TO back")
+        changer.execute("COMMIT")
+    else:
+        changer.execute("ROLLBACK")  # ...not
+    five = try_consume(5)  # [7 s, 14 s)
+    two = try_consume(2)
+    late.execute("COMMIT")
+    result = 'five=%s two=%s' % (five, two)
+used = q(changer, "SELECT used FROM billing.tenant_usage('rt') WHERE resource = 'messages'")[0]
+print('%s one_more=%s used=%s elapsed=%.1f'
+      % (result, try_consume(1), used, time.monotonic() - anchor))
+PY
+    ) || fail "$how: the scenario: $out"
+    echo "$how: $out"
+    # All of it within [0 s, 14 s), or the periods moved on.
+    elapsed=$(echo "$out" | sed -n 's/.*elapsed=\([0-9.]*\).*/\1/p')
+    awk -v e="$elapsed" 'BEGIN { exit !(e < 13.5) }' || fail "$how: too slow to stay within the 14-second period: $out"
+    [ "${out% elapsed=*}" = "$expected" ] ||
+        fail "$how: the period the tenant's schedule came back to did not count its own: $out"
+}
+
+change_back after_the_change_back "five=True closed=4 one_more=False used=5"
+change_back before_the_change "five=True closed=3 one_more=False used=5"
+# The change back rolled back: [0 s, 10 s) is carried away again, and the 3
+# in flight on it count in [7 s, 14 s), where their COMMIT goes.
+change_back rolled_back_to_a_savepoint "five=False two=True one_more=False used=5"
+change_back rolled_back_wholly "five=False two=True one_more=False used=5"
 echo "carried_then_closed: ok"
