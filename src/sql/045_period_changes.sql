@@ -97,6 +97,20 @@ BEGIN
               WHERE u.period_start <> v_current AND u.used > 0
               ORDER BY u.resource, u.period_start
     LOOP
+        -- A period after the one the transaction's now() is in (its usage
+        -- counted by consumers that began later): the change, begun in a
+        -- period that has ended since, would take the tenant's current
+        -- period for a past one and close it, and the new schedule's period
+        -- would admit its limit again (until 2026-12-07, both modes: 5 in
+        -- [10 s, 20 s) closed by a change to 7-second periods begun at
+        -- 8.5 s, and 5 more in [7 s, 14 s), of 5; a helper's attack).
+        IF r.period_start > v_current THEN
+            RAISE EXCEPTION 'cannot change the billing schedule of tenant "%" in a transaction begun in a billing period that has ended since',
+                            p_tenant_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('Usage of resource "%s" counts in a period that began after the transaction did.', r.resource),
+                      HINT = 'Make the change again in a new transaction.';
+        END IF;
         v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
         IF v_used > 0 THEN
             INSERT INTO billing.closed_periods AS c
