@@ -102,6 +102,18 @@ public:
     // its counter).
     uint64_t mover_for(const CounterKey& key) const noexcept;
 
+    // Calls visit(entry) for each entry of backend `owner`, or only those
+    // of `mover` when it is not 0: what forget_owner() or forget_mover()
+    // is about to drop.
+    template <typename Visit>
+    void visit_own(uint32_t owner, uint64_t mover, Visit visit) const noexcept
+    {
+        visit_in_use([&](const AbsentKeyMove& slot) {
+            if (slot.owner == owner && (mover == 0 || slot.mover == mover))
+                visit(slot);
+        });
+    }
+
     // The backend's transaction ended: its entries go.
     void forget_owner(uint32_t owner) noexcept;
 

@@ -111,11 +111,19 @@ void CounterTable::leave_group(CounterEntry* entry) noexcept
     unpin(group);
 }
 
+namespace {
+
+CarryUndo carry_state_of(const CounterEntry& entry) noexcept
+{
+    return CarryUndo{entry.moved_out, entry.carry_excluded, entry.noted_by};
+}
+
+} // namespace
+
 bool CounterTable::carry_in_flight(CounterEntry* from, const CounterKey& to_key,
                                    int64_t own_reserved, CarryUndo* undo) noexcept
 {
-    undo->moved_out = from->moved_out;
-    undo->carry_excluded = from->carry_excluded;
+    *undo = carry_state_of(*from);
     if (same_counter_key(from->key, to_key))
         return true;
     CounterEntry* group = join_group(from);
@@ -131,28 +139,50 @@ bool CounterTable::carry_in_flight(CounterEntry* from, const CounterKey& to_key,
     int64_t excluded = own_reserved < from->reserved ? own_reserved : from->reserved;
     from->moved_out = 1;
     from->carry_excluded = excluded > 0 ? excluded : 0;
+    from->noted_by = 0; // the mark is this move's now
     share_changed(from, old_share);
     return true;
 }
 
-void CounterTable::mark_moved_out(CounterEntry* entry) noexcept
+void CounterTable::mark_moved_out(CounterEntry* entry, uint64_t mover) noexcept
 {
     if (join_group(entry) == nullptr)
         return;
     int64_t old_share = carried_share(*entry);
     entry->moved_out = 1;
+    entry->noted_by = mover;
     share_changed(entry, old_share);
+}
+
+void CounterTable::unmark_noted(CounterEntry* entry, uint64_t mover) noexcept
+{
+    if (mover == 0 || entry->noted_by != mover)
+        return;
+    int64_t old_share = carried_share(*entry);
+    entry->moved_out = 0;
+    entry->noted_by = 0;
+    share_changed(entry, old_share);
+}
+
+void CounterTable::unmark_noted_in(uint32_t database, uint64_t mover, uint32_t first,
+                                   uint32_t count) noexcept
+{
+    for (uint32_t i = first; i < header_.capacity && i - first < count; ++i) {
+        CounterEntry* entry = &entries()[i];
+        if (entry->state != CounterState::free && entry->key.database == database)
+            unmark_noted(entry, mover);
+    }
 }
 
 void CounterTable::return_carried(CounterEntry* to, CarryUndo* undo) noexcept
 {
-    undo->moved_out = to->moved_out;
-    undo->carry_excluded = to->carry_excluded;
+    *undo = carry_state_of(*to);
     if (to->moved_out == 0)
         return;
     int64_t old_share = carried_share(*to);
     to->moved_out = 0;
     to->carry_excluded = 0;
+    to->noted_by = 0;
     share_changed(to, old_share);
 }
 
@@ -161,6 +191,7 @@ void CounterTable::undo_carry(CounterEntry* from, const CarryUndo& undo) noexcep
     int64_t old_share = carried_share(*from);
     from->moved_out = undo.moved_out;
     from->carry_excluded = undo.carry_excluded;
+    from->noted_by = undo.noted_by;
     share_changed(from, old_share);
 }
 

@@ -98,6 +98,11 @@ struct CounterEntry {
     // naming it.
     int64_t carried_in;
     int64_t carry_excluded;
+    // The mover whose record of the key's move (absent_key_moves.hpp) marked
+    // the entry moved out as it was placed (mark_moved_out), until a move of
+    // its own carries it or usage back to it; 0: none.  That mover's
+    // rollback takes the mark back (unmark_noted).
+    uint64_t noted_by;
     uint32_t group;
     uint32_t moved_out;
     Limit limit;   // the limit of the last admission (for DBAs to see)
@@ -127,6 +132,7 @@ constexpr int64_t group_period = INT64_MIN + 1;
 struct CarryUndo {
     uint32_t moved_out;
     int64_t carry_excluded;
+    uint64_t noted_by;
 };
 
 class CounterTable {
@@ -273,15 +279,26 @@ public:
     [[nodiscard]] bool carry_in_flight(CounterEntry* from, const CounterKey& to_key,
                                        int64_t own_reserved, CarryUndo* undo) noexcept;
 
-    // A counter just placed for a key that a move in progress recorded as
+    // A counter just placed for a key that `mover`, in progress, recorded as
     // moved while it had no counter (or whose database a move of many keys
     // recorded): moved out, as if the move had found it
     // (carry_in_flight()), so that what is reserved on it counts in the
-    // tenant's other periods.  Not undone if that move rolls back: the key's
-    // period then counts again, and an admission there does not count its
-    // own reservations twice.  Nothing done when no entry is left for the
-    // group.
-    void mark_moved_out(CounterEntry* entry) noexcept;
+    // tenant's other periods, and noted as marked by `mover`.  Nothing done
+    // when no entry is left for the group.
+    void mark_moved_out(CounterEntry* entry, uint64_t mover) noexcept;
+
+    // `mover` rolled back: an entry its record marked (mark_moved_out), and
+    // that no move has carried since, is not moved out any more.  Until
+    // 2026-12-07 the mark stayed, and a period no change had left counted
+    // its transactions in flight in the tenant's later periods, where a
+    // consumption fitting in lock mode was refused, and a later change
+    // closing that period took them for carried ones (a helper's attack).
+    void unmark_noted(CounterEntry* entry, uint64_t mover) noexcept;
+
+    // unmark_noted() for every entry of `database` among entries [first,
+    // first + count) of the table (a record of a whole database).
+    void unmark_noted_in(uint32_t database, uint64_t mover, uint32_t first,
+                         uint32_t count) noexcept;
 
     // A move carried usage back to `to` (pinned by the mover), moved out by
     // an earlier one: its period counts again, and what is reserved on it

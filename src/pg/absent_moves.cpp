@@ -24,7 +24,10 @@ int notes_capacity = 0;
 int noted = 0;
 
 // A subtransaction rolls back: the moves it and the subtransactions it
-// holds recorded (those started after it, since it is still open) go.
+// holds recorded (those started after it, since it is still open) go, and
+// so do the marks they left.  Called after the pending usage's callback,
+// which undoes the subtransaction's carries first (registered later,
+// called earlier: module.cpp).
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId, void*)
 {
     if (event != SUBXACT_EVENT_ABORT_SUB || noted == 0)
@@ -32,7 +35,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
     int kept = 0;
     for (int i = 0; i < noted; ++i) {
         if (notes[i].subxact >= subxact)
-            counter_forget_absent_moves(notes[i].mover);
+            counter_forget_absent_moves(notes[i].mover, true);
         else
             notes[kept++] = notes[i];
     }
@@ -50,14 +53,14 @@ void on_transaction_event(XactEvent event, void*)
 // After the transaction's locks are released: by then its invalidations
 // are sent, so a consumer placing a counter without the mark reads the
 // terms the transaction left (a commit) or had (an abort).
-void on_resource_release(ResourceReleasePhase phase, bool, bool is_top_level, void*)
+void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top_level, void*)
 {
     // Not in progress any more: a resource owner released in the middle of
     // a transaction (none is released as top level today) leaves them.
     if (phase != RESOURCE_RELEASE_AFTER_LOCKS || !is_top_level || noted == 0 ||
         IsTransactionState())
         return;
-    counter_forget_absent_moves(InvalidFullTransactionId);
+    counter_forget_absent_moves(InvalidFullTransactionId, !is_commit);
     noted = 0;
 }
 

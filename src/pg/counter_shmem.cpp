@@ -190,7 +190,7 @@ CounterEntry* pin_or_place(const CounterKey& counter_key, bool* placed)
         if (*placed && absent_moves()->used() > 0) {
             if (uint64 mover = absent_moves()->mover_for(counter_key); mover != 0) {
                 (void)counter_table()->begin_move(entry, mover);
-                counter_table()->mark_moved_out(entry);
+                counter_table()->mark_moved_out(entry, mover);
             }
         }
         bool ready = entry != nullptr && entry->state == CounterState::ready;
@@ -339,15 +339,34 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
     }
 }
 
-void counter_forget_absent_moves(FullTransactionId mover)
+void counter_forget_absent_moves(FullTransactionId mover, bool rolled_back)
 {
     uint32 owner = absent_moves_owner();
+    uint64 only = FullTransactionIdIsValid(mover) ? U64FromFullTransactionId(mover) : 0;
+    // The backend's record of its whole database (one at most: it moves in
+    // its own database only): its counters are looked at a stretch at a
+    // time, as counter_forget_database does, once the records are gone.
+    uint64 database_mover = 0;
     LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
-    if (FullTransactionIdIsValid(mover))
-        absent_moves()->forget_mover(owner, U64FromFullTransactionId(mover));
+    if (rolled_back)
+        absent_moves()->visit_own(owner, only, [&](const AbsentKeyMove& record) {
+            if (record.whole_database != 0)
+                database_mover = record.mover;
+            else if (CounterEntry* entry = counter_table()->find(record.key))
+                counter_table()->unmark_noted(entry, record.mover);
+        });
+    if (only != 0)
+        absent_moves()->forget_mover(owner, only);
     else
         absent_moves()->forget_owner(owner);
     LWLockRelease(shared_counters->lock);
+    if (database_mover == 0)
+        return;
+    for (uint32 first = 0; first < counter_table()->capacity(); first += entries_per_hold) {
+        LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+        counter_table()->unmark_noted_in(MyDatabaseId, database_mover, first, entries_per_hold);
+        LWLockRelease(shared_counters->lock);
+    }
 }
 
 namespace {

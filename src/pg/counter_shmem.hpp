@@ -92,7 +92,13 @@ void forget_counters_for_change(UsagePartsChange change);
 
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).
-void counter_forget_absent_moves(FullTransactionId mover);
+// When their moves rolled back (`rolled_back`), the counters the records
+// marked as they were placed, and that no move carried since, are not
+// moved out any more (CounterTable::unmark_noted).  Called after this
+// transaction's own carries were undone (settle_counters, and
+// take_back_subxact in a subtransaction callback called before this one),
+// which may have brought such a mark back.
+void counter_forget_absent_moves(FullTransactionId mover, bool rolled_back);
 
 // A counter's moves (see above): how many began since it was loaded
 // (epoch, 0 for none) and the transaction that began the last.  A full

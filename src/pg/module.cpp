@@ -72,6 +72,8 @@ void _PG_init(void)
                                 PGC_POSTMASTER, 0, NULL, NULL, NULL);
         zechat::billing::pg::request_counter_shmem();
         zechat::billing::pg::request_shared_hints();
+        // Before the pending usage's callbacks (below), so called after
+        // them: a rolled-back move's marks go once its carries are undone.
         zechat::billing::pg::register_absent_move_callbacks();
         zechat::billing::pg::register_dropped_database_hook();
         zechat::billing::pg::register_config_change_callback();

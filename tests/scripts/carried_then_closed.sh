@@ -98,7 +98,7 @@ change_back() {
     createdb returned
     psql -X -q -v ON_ERROR_STOP=1 -d returned -c "CREATE EXTENSION zechat_billing" >/dev/null
     out=$(/usr/bin/python3 - "host=$CLUSTER_DIR port=$PGPORT user=postgres dbname=returned" "$how" <<'PY'
-import sys, time
+import sys, threading, time
 import psycopg
 
 how = sys.argv[2]
@@ -116,31 +116,55 @@ changer.execute("INSERT INTO billing.plan_limits SELECT p, 'messages', 5"
 changer.execute("SELECT billing.subscribe('rt', 'rt_10', now() - interval '7.6 seconds')")
 anchor = time.monotonic() - 7.6
 at = lambda t: time.sleep(max(0, anchor + t - time.monotonic()))
+def consume_late():
+    q(late, "SELECT billing.consume_quota('rt', 'messages', 3)")
 def admit_late():
     late.execute("BEGIN")
-    q(late, "SELECT billing.consume_quota('rt', 'messages', 3)")
+    consume_late()
+def close_with_late(five):  # at 10.3 s: the 5 tried in [10 s, 20 s)
+    q(changer, change, 'rt_14')  # [0 s, 14 s)
+    late.execute("COMMIT")
+    closed = q(changer, "SELECT coalesce(sum(used), 0) FROM billing.closed_periods"
+                        " WHERE tenant_id = 'rt'")[0]
+    return 'five=%s closed=%s' % (five, closed)
 if how == 'after_the_change_back':
     # Rolled back: the period has a counter for the first change to mark,
     # and nothing committed (its close keeps a row of 0 for what is in flight).
     late.execute("BEGIN")
     q(late, "SELECT billing.consume_quota('rt', 'messages', 1)")
     late.execute("ROLLBACK")
+elif how == 'noted_change_rolled_back':
+    late.execute("BEGIN")
+    q(late, "SELECT 1")  # begun in [0 s, 10 s)
 else:
     admit_late()  # in [0 s, 10 s)
 at(7.8)
-q(changer, change, 'rt_7')  # [7 s, 14 s)
-if how == 'after_the_change_back' or how == 'before_the_change':
+if how == 'noted_change_rolled_back':
+    # [0 s, 10 s) has no counter: the change records its move, and the
+    # counter placed meanwhile (for the 3, which wait for the change)
+    # starts marked by it; the change back clears the mark, and the
+    # rollback of both takes the mark back too.
+    changer.execute("BEGIN")
+    q(changer, change, 'rt_7')
+    waiting = threading.Thread(target=consume_late)
+    waiting.start()
+    time.sleep(0.5)
+    q(changer, change, 'rt_10')
+    at(10.3)
+    other = psycopg.connect(sys.argv[1], autocommit=True)  # the changer is in its change
+    five = q(other, "SELECT billing.try_consume_quota('rt', 'messages', 5)")[0]
+    changer.execute("ROLLBACK")
+    waiting.join()
+    result = close_with_late(five)
+elif how == 'after_the_change_back' or how == 'before_the_change':
+    q(changer, change, 'rt_7')  # [7 s, 14 s)
     q(changer, change, 'rt_10')  # [0 s, 10 s) again
     if how == 'after_the_change_back':
         admit_late()
     at(10.3)
-    five = try_consume(5)  # [10 s, 20 s)
-    q(changer, change, 'rt_14')  # [0 s, 14 s)
-    late.execute("COMMIT")
-    closed = q(changer, "SELECT coalesce(sum(used), 0) FROM billing.closed_periods"
-                        " WHERE tenant_id = 'rt'")[0]
-    result = 'five=%s closed=%s' % (five, closed)
+    result = close_with_late(try_consume(5))
 else:
+    q(changer, change, 'rt_7')  # [7 s, 14 s)
     changer.execute("BEGIN")
     if how == 'rolled_back_to_a_savepoint':
         changer.execute("SAVEPOINT back")
@@ -173,4 +197,10 @@ change_back before_the_change "five=True closed=3 one_more=False used=5"
 # in flight on it count in [7 s, 14 s), where their COMMIT goes.
 change_back rolled_back_to_a_savepoint "five=False two=True one_more=False used=5"
 change_back rolled_back_wholly "five=False two=True one_more=False used=5"
+# A change with no counter to mark, and its change back, both rolled back:
+# until 2026-12-07 the counter placed meanwhile kept the mark made under the
+# change's record, which the rollback of the change back brought back (3b24345)
+# or which nothing took away (before): the 3 were taken for carried ones,
+# and committed into [0 s, 14 s), 8 of 5 (a helper's attack on 3b24345).
+change_back noted_change_rolled_back "five=True closed=3 one_more=False used=5"
 echo "carried_then_closed: ok"
