@@ -67,6 +67,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
+    v_current_end timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_end;
     v_used    bigint;
     v_in_flight boolean;
     r record;
@@ -103,8 +104,12 @@ BEGIN
         -- period for a past one and close it, and the new schedule's period
         -- would admit its limit again (until 2026-12-07, both modes: 5 in
         -- [10 s, 20 s) closed by a change to 7-second periods begun at
-        -- 8.5 s, and 5 more in [7 s, 14 s), of 5; a helper's attack).
-        IF r.period_start > v_current THEN
+        -- 8.5 s, and 5 more in [7 s, 14 s), of 5; a helper's attack).  Not
+        -- usage kept under another start within the current period (a late
+        -- commit into a period an earlier schedule change did not close):
+        -- 9c0a790 refused every change of such a tenant, fresh or not,
+        -- until its period ended (a helper's attack).
+        IF r.period_start >= v_current_end THEN
             RAISE EXCEPTION 'cannot change the billing schedule of tenant "%" in a transaction begun in a billing period that has ended since',
                             p_tenant_id
                 USING ERRCODE = 'object_not_in_prerequisite_state',
