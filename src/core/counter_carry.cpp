@@ -164,16 +164,6 @@ void CounterTable::unmark_noted(CounterEntry* entry, uint64_t mover) noexcept
     share_changed(entry, old_share);
 }
 
-void CounterTable::unmark_noted_in(uint32_t database, uint64_t mover, uint32_t first,
-                                   uint32_t count) noexcept
-{
-    for (uint32_t i = first; i < header_.capacity && i - first < count; ++i) {
-        CounterEntry* entry = &entries()[i];
-        if (entry->state != CounterState::free && entry->key.database == database)
-            unmark_noted(entry, mover);
-    }
-}
-
 void CounterTable::return_carried(CounterEntry* to, CarryUndo* undo) noexcept
 {
     *undo = carry_state_of(*to);

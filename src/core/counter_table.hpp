@@ -295,10 +295,20 @@ public:
     // closing that period took them for carried ones (a helper's attack).
     void unmark_noted(CounterEntry* entry, uint64_t mover) noexcept;
 
-    // unmark_noted() for every entry of `database` among entries [first,
-    // first + count) of the table (a record of a whole database).
-    void unmark_noted_in(uint32_t database, uint64_t mover, uint32_t first,
-                         uint32_t count) noexcept;
+    // Among entries [first, first + count) of the table, each of `database`
+    // that a record marked (noted_by) loses the mark where
+    // unmark(entry) says so (the end of a mover that recorded a whole
+    // database, which marked counters of keys it did not move too).
+    template <typename Unmark>
+    void unmark_noted_in(uint32_t database, uint32_t first, uint32_t count, Unmark unmark) noexcept
+    {
+        for (uint32_t i = first; i < header_.capacity && i - first < count; ++i) {
+            CounterEntry* entry = &entries()[i];
+            if (entry->state != CounterState::free && entry->noted_by != 0 &&
+                entry->key.database == database && unmark(*entry))
+                unmark_noted(entry, entry->noted_by);
+        }
+    }
 
     // A move carried usage back to `to` (pinned by the mover), moved out by
     // an earlier one: its period counts again, and what is reserved on it

@@ -1,5 +1,7 @@
 #include "absent_moves.hpp"
 
+#include "../core/counter_table.hpp"
+#include "backend_hash.hpp"
 #include "counter_shmem.hpp"
 #include "growing_array.hpp"
 
@@ -16,6 +18,7 @@ namespace {
 struct AbsentMoveNote {
     FullTransactionId mover;
     SubTransactionId subxact; // that recorded it
+    bool rolled_back;         // that subtransaction rolled back
 };
 
 // In TopMemoryContext, kept between transactions; `noted` is reset.
@@ -23,28 +26,86 @@ AbsentMoveNote* notes = nullptr;
 int notes_capacity = 0;
 int noted = 0;
 
+// The transaction's record of its whole database, if it made one: it marks
+// every counter placed in the database while it stands, of keys the
+// transaction moves or not.  The keys it moved without a counter, with the
+// subtransaction that moved them (those of one rolled back go), tell at its
+// end which of those marks stand (a helper's attack: a consumer's counter
+// of another tenant, placed during a plan edit over 1,100 idle
+// subscribers, kept its mark after the edit committed, and a later close
+// took its transaction for a carried one, 8 of 5).
+FullTransactionId database_mover = InvalidFullTransactionId;
+struct MovedKey {
+    CounterKey key; // hash key, first
+    SubTransactionId subxact;
+};
+MemoryContext moved_keys_context = nullptr; // under TopMemoryContext, deleted at the end
+HTAB* moved_keys = nullptr;
+bool ending_committed = false;
+
+const AbsentMoveNote* note_of(uint64 mover)
+{
+    for (int i = 0; i < noted; ++i)
+        if (U64FromFullTransactionId(notes[i].mover) == mover)
+            return &notes[i];
+    return nullptr;
+}
+
+bool key_moved(const CounterKey& key)
+{
+    return moved_keys != nullptr && hash_search(moved_keys, &key, HASH_FIND, nullptr) != nullptr;
+}
+
+// counter_settle_database_marks: whether a mark goes at the end.
+bool unmark_at_end(const CounterKey& key, uint64 mover)
+{
+    const AbsentMoveNote* note = note_of(mover);
+    if (note == nullptr)
+        return false; // another transaction's
+    if (!ending_committed || note->rolled_back)
+        return true;
+    if (mover != U64FromFullTransactionId(database_mover))
+        return false; // a single key's record, whose move committed
+    return !key_moved(key);
+}
+
+void forget_keys_moved_in(SubTransactionId subxact)
+{
+    if (moved_keys == nullptr)
+        return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, moved_keys);
+    while (auto* moved = static_cast<MovedKey*>(hash_seq_search(&scan)))
+        if (moved->subxact >= subxact)
+            (void)hash_search(moved_keys, &moved->key, HASH_REMOVE, nullptr);
+}
+
 // A subtransaction rolls back: the moves it and the subtransactions it
 // holds recorded (those started after it, since it is still open) go, and
-// so do the marks they left.  Called after the pending usage's callback,
+// so do the marks they left (those of a record of the whole database at
+// the transaction's end).  Called after the pending usage's callback,
 // which undoes the subtransaction's carries first (registered later,
 // called earlier: module.cpp).
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId, void*)
 {
     if (event != SUBXACT_EVENT_ABORT_SUB || noted == 0)
         return;
-    int kept = 0;
-    for (int i = 0; i < noted; ++i) {
-        if (notes[i].subxact >= subxact)
+    for (int i = 0; i < noted; ++i)
+        if (notes[i].subxact >= subxact && !notes[i].rolled_back) {
             counter_forget_absent_moves(notes[i].mover, true);
-        else
-            notes[kept++] = notes[i];
-    }
-    noted = kept;
+            notes[i].rolled_back = true;
+        }
+    forget_keys_moved_in(subxact);
 }
 
 void on_transaction_event(XactEvent event, void*)
 {
     if (event != XACT_EVENT_PRE_PREPARE || noted == 0)
+        return;
+    bool standing = false;
+    for (int i = 0; i < noted; ++i)
+        standing = standing || !notes[i].rolled_back;
+    if (!standing && !FullTransactionIdIsValid(database_mover))
         return;
     refuse_to_prepare_move("A tenant's billing schedule changed in this transaction; a prepared "
                            "transaction would hold the move with no session to end it.");
@@ -61,7 +122,16 @@ void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top
         IsTransactionState())
         return;
     counter_forget_absent_moves(InvalidFullTransactionId, !is_commit);
+    if (FullTransactionIdIsValid(database_mover)) {
+        ending_committed = is_commit;
+        counter_settle_database_marks(unmark_at_end);
+    }
     noted = 0;
+    database_mover = InvalidFullTransactionId;
+    if (moved_keys_context != nullptr)
+        MemoryContextDelete(moved_keys_context);
+    moved_keys_context = nullptr;
+    moved_keys = nullptr;
 }
 
 } // namespace
@@ -75,10 +145,29 @@ void note_absent_move(FullTransactionId mover, bool whole_transaction)
 {
     SubTransactionId subxact =
         whole_transaction ? TopSubTransactionId : GetCurrentSubTransactionId();
+    if (whole_transaction)
+        database_mover = mover;
     for (int i = 0; i < noted; ++i)
         if (FullTransactionIdEquals(notes[i].mover, mover))
             return;
-    notes[noted++] = AbsentMoveNote{mover, subxact};
+    notes[noted++] = AbsentMoveNote{mover, subxact, false};
+}
+
+void note_key_moved(const CounterKey& key)
+{
+    // Also before a record of the database: the top-level transaction may
+    // have recorded the key alone as its mover, and the record of the
+    // database, replacing that record, then marks as the same mover.
+    if (moved_keys == nullptr) {
+        moved_keys_context = AllocSetContextCreate(TopMemoryContext, "zechat_billing moved keys",
+                                                   ALLOCSET_DEFAULT_SIZES);
+        moved_keys = create_backend_hash("zechat_billing moved keys", 256, sizeof(CounterKey),
+                                         sizeof(MovedKey), moved_keys_context);
+    }
+    bool found;
+    auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_ENTER, &found));
+    if (!found)
+        moved->subxact = GetCurrentSubTransactionId();
 }
 
 void register_absent_move_callbacks()

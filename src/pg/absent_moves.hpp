@@ -9,6 +9,10 @@
 
 #include "pg_headers.hpp"
 
+namespace zechat::billing {
+struct CounterKey;
+}
+
 extern "C" {
 #include "access/transam.h"
 }
@@ -24,6 +28,11 @@ void prepare_absent_move_note();
 // whole database, which stays when a subtransaction rolls back).  Never
 // raises.
 void note_absent_move(FullTransactionId mover, bool whole_transaction);
+
+// The move of `key` just recorded (after note_absent_move): kept to the
+// end of the transaction, where a record of its whole database, if it made
+// one, leaves its marks on the counters of these keys only.  May raise.
+void note_key_moved(const CounterKey& key);
 
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();

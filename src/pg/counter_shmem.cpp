@@ -318,6 +318,7 @@ bool counter_present_else_note_move(const QuotaKey& key, TimestampTz period_star
             return true;
         if (recorded == AbsentMoveRecorded::recorded) {
             note_absent_move(whole_database ? top : mover, whole_database);
+            note_key_moved(counter_key);
             return false;
         }
         if (other == 0)
@@ -343,28 +344,32 @@ void counter_forget_absent_moves(FullTransactionId mover, bool rolled_back)
 {
     uint32 owner = absent_moves_owner();
     uint64 only = FullTransactionIdIsValid(mover) ? U64FromFullTransactionId(mover) : 0;
-    // The backend's record of its whole database (one at most: it moves in
-    // its own database only): its counters are looked at a stretch at a
-    // time, as counter_forget_database does, once the records are gone.
-    uint64 database_mover = 0;
     LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    // A record of the whole database is left to counter_settle_database_marks.
     if (rolled_back)
         absent_moves()->visit_own(owner, only, [&](const AbsentKeyMove& record) {
-            if (record.whole_database != 0)
-                database_mover = record.mover;
-            else if (CounterEntry* entry = counter_table()->find(record.key))
-                counter_table()->unmark_noted(entry, record.mover);
+            if (record.whole_database == 0)
+                if (CounterEntry* entry = counter_table()->find(record.key))
+                    counter_table()->unmark_noted(entry, record.mover);
         });
     if (only != 0)
         absent_moves()->forget_mover(owner, only);
     else
         absent_moves()->forget_owner(owner);
     LWLockRelease(shared_counters->lock);
-    if (database_mover == 0)
-        return;
+}
+
+void counter_settle_database_marks(bool (*unmark)(const CounterKey& key, uint64 mover))
+{
+    // A stretch at a time, as counter_forget_database does: the records are
+    // gone, so no counter is marked meanwhile.
     for (uint32 first = 0; first < counter_table()->capacity(); first += entries_per_hold) {
+        if (first > 0)
+            let_waiters_have_the_lock();
         LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
-        counter_table()->unmark_noted_in(MyDatabaseId, database_mover, first, entries_per_hold);
+        counter_table()->unmark_noted_in(
+            MyDatabaseId, first, entries_per_hold,
+            [&](const CounterEntry& entry) { return unmark(entry.key, entry.noted_by); });
         LWLockRelease(shared_counters->lock);
     }
 }

@@ -33,6 +33,7 @@ extern "C" {
 namespace zechat::billing {
 struct CounterEntry;
 struct CarryUndo;
+struct CounterKey;
 } // namespace zechat::billing
 
 namespace zechat::billing::pg {
@@ -93,12 +94,17 @@ void forget_counters_for_change(UsagePartsChange change);
 // Removes this backend's records of absent keys' moves: those of `mover`
 // (a subtransaction rolled back), or all of them (InvalidFullTransactionId).
 // When their moves rolled back (`rolled_back`), the counters the records
-// marked as they were placed, and that no move carried since, are not
-// moved out any more (CounterTable::unmark_noted).  Called after this
-// transaction's own carries were undone (settle_counters, and
+// for single keys marked as they were placed, and that no move carried
+// since, are not moved out any more (CounterTable::unmark_noted).  Called
+// after this transaction's own carries were undone (settle_counters, and
 // take_back_subxact in a subtransaction callback called before this one),
 // which may have brought such a mark back.
 void counter_forget_absent_moves(FullTransactionId mover, bool rolled_back);
+
+// Once the records are gone, at the end of a transaction that recorded its
+// whole database: each counter of the database marked by a record
+// (noted_by) loses the mark where unmark(key, mover) says so.
+void counter_settle_database_marks(bool (*unmark)(const CounterKey& key, uint64 mover));
 
 // A counter's moves (see above): how many began since it was loaded
 // (epoch, 0 for none) and the transaction that began the last.  A full

@@ -379,7 +379,8 @@ TEST(CounterCarry, ARolledBackDatabaseRecordUnmarksItsDatabaseOnly)
     table->finish_load(c, 0);
     for (CounterEntry* e : {a, b, c})
         table->mark_moved_out(e, 77);
-    table->unmark_noted_in(1, 77, 0, table->capacity());
+    table->unmark_noted_in(1, 0, table->capacity(),
+                           [](const CounterEntry& e) { return e.noted_by == 77; });
     EXPECT_EQ(a->moved_out, 0u);
     EXPECT_EQ(b->moved_out, 0u);
     EXPECT_EQ(c->moved_out, 1u);
