@@ -98,9 +98,32 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
     forget_keys_moved_in(subxact);
 }
 
+// The marks that go at the end (unmark_at_end).  Once before the
+// transaction's locks go, so that a transaction the change held up (a
+// consumer waiting for it, another change of the tenant) finds them gone
+// when it goes on (a helper's attack: taken back after the locks, a close
+// that came at once took a transaction in flight on a counter still marked
+// for a carried one, 8 of 5); and again once the records are gone, for
+// counters placed in between.
+void settle_marks(bool committed)
+{
+    if (!committed)
+        counter_unmark_absent_moves();
+    if (FullTransactionIdIsValid(database_mover)) {
+        ending_committed = committed;
+        counter_settle_database_marks(unmark_at_end);
+    }
+}
+
 void on_transaction_event(XactEvent event, void*)
 {
-    if (event != XACT_EVENT_PRE_PREPARE || noted == 0)
+    if (noted == 0)
+        return;
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) {
+        settle_marks(event == XACT_EVENT_COMMIT);
+        return;
+    }
+    if (event != XACT_EVENT_PRE_PREPARE)
         return;
     bool standing = false;
     for (int i = 0; i < noted; ++i)
@@ -122,10 +145,8 @@ void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top
         IsTransactionState())
         return;
     counter_forget_absent_moves(InvalidFullTransactionId, !is_commit);
-    if (FullTransactionIdIsValid(database_mover)) {
-        ending_committed = is_commit;
-        counter_settle_database_marks(unmark_at_end);
-    }
+    if (FullTransactionIdIsValid(database_mover))
+        settle_marks(is_commit);
     noted = 0;
     database_mover = InvalidFullTransactionId;
     if (moved_keys_context != nullptr)

@@ -101,9 +101,13 @@ void forget_counters_for_change(UsagePartsChange change);
 // which may have brought such a mark back.
 void counter_forget_absent_moves(FullTransactionId mover, bool rolled_back);
 
-// Once the records are gone, at the end of a transaction that recorded its
-// whole database: each counter of the database marked by a record
-// (noted_by) loses the mark where unmark(key, mover) says so.
+// As counter_forget_absent_moves(all, rolled back), leaving the records:
+// at the rollback, before the transaction's locks go.
+void counter_unmark_absent_moves();
+
+// At the end of a transaction that recorded its whole database: each
+// counter of the database marked by a record (noted_by) loses the mark
+// where unmark(key, mover) says so.
 void counter_settle_database_marks(bool (*unmark)(const CounterKey& key, uint64 mover));
 
 // A counter's moves (see above): how many began since it was loaded
