@@ -98,29 +98,31 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTr
     forget_keys_moved_in(subxact);
 }
 
-// The marks that go at the end (unmark_at_end).  Once before the
-// transaction's locks go, so that a transaction the change held up (a
-// consumer waiting for it, another change of the tenant) finds them gone
-// when it goes on (a helper's attack: taken back after the locks, a close
-// that came at once took a transaction in flight on a counter still marked
-// for a carried one, 8 of 5); and again once the records are gone, for
-// counters placed in between.
-void settle_marks(bool committed)
+// The marks of the record of the whole database that go at the end
+// (unmark_at_end).
+void settle_database_marks(bool committed)
 {
-    if (!committed)
-        counter_unmark_absent_moves();
-    if (FullTransactionIdIsValid(database_mover)) {
-        ending_committed = committed;
-        counter_settle_database_marks(unmark_at_end);
-    }
+    if (!FullTransactionIdIsValid(database_mover))
+        return;
+    ending_committed = committed;
+    counter_settle_database_marks(unmark_at_end);
 }
 
+// The marks settled before the transaction's locks go, so that a
+// transaction the change held up (a consumer waiting for it, another change
+// of the tenant) finds them gone when it goes on (a helper's attack: taken
+// back after the locks, a close that came at once took a transaction in
+// flight on a counter still marked for a carried one, 8 of 5); and again
+// once the records are gone (on_resource_release), for counters placed in
+// between.
 void on_transaction_event(XactEvent event, void*)
 {
     if (noted == 0)
         return;
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) {
-        settle_marks(event == XACT_EVENT_COMMIT);
+        if (event == XACT_EVENT_ABORT)
+            counter_unmark_absent_moves();
+        settle_database_marks(event == XACT_EVENT_COMMIT);
         return;
     }
     if (event != XACT_EVENT_PRE_PREPARE)
@@ -145,8 +147,7 @@ void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top
         IsTransactionState())
         return;
     counter_forget_absent_moves(InvalidFullTransactionId, !is_commit);
-    if (FullTransactionIdIsValid(database_mover))
-        settle_marks(is_commit);
+    settle_database_marks(is_commit);
     noted = 0;
     database_mover = InvalidFullTransactionId;
     if (moved_keys_context != nullptr)
