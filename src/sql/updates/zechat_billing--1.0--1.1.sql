@@ -2335,12 +2335,14 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_current timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_start;
-    v_current_end timestamptz := (billing.period_bounds(p_anchor, p_interval, now())).period_end;
+    v_current timestamptz;
+    v_current_end timestamptz;
     v_used    bigint;
     v_in_flight boolean;
     r record;
 BEGIN
+    SELECT b.period_start, b.period_end INTO v_current, v_current_end
+      FROM billing.period_bounds(p_anchor, p_interval, now()) b;
     -- Two changes of this tenant's schedule at once (its plan's interval
     -- edited while it moves to another plan) would both move the same
     -- periods: the second waits here, and then reads what the first left.
