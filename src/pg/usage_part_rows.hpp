@@ -130,6 +130,12 @@ TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_
 // one, that has written its part and not yet ended.
 TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_start);
 
+// The resource of a row of the tenant's, of any resource and writer, in a
+// period starting at or after `from` (a gauge's row, at -infinity, never),
+// that a transaction other than this one is writing; palloc'd, or nullptr
+// when there is none.  For billing._later_usage_in_flight.
+char* tenant_row_in_flight_from(const char* tenant_id, TimestampTz from);
+
 enum class LockedAdmission {
     admitted,  // used += amount written; *new_used is the result
     no_room,   // the newest version is locked, used + amount > ceiling

@@ -48,6 +48,23 @@ COMMENT ON TABLE billing.carried_spans IS
     'Spans of a tenant''s time, under a new billing schedule, whose usage a schedule change counted in a later period: a first consumption dated in one counts in the period at that moment.';
 SELECT pg_catalog.pg_extension_config_dump('billing.carried_spans', '');
 
+-- Raised by _close_past_periods: a schedule change in a transaction begun
+-- in a billing period of the tenant's that has ended since, where usage
+-- counts in a later period (p_detail says which, and how).
+CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_detail text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot change the billing schedule of tenant "%" in a transaction begun in a billing period that has ended since',
+                    p_tenant_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = p_detail,
+              HINT = 'Make the change again in a new transaction.';
+END;
+$$;
+
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
 -- billing.closed_periods.  p_to is the period it is in under its new
@@ -70,6 +87,7 @@ DECLARE
     v_current_end timestamptz;
     v_used    bigint;
     v_in_flight boolean;
+    v_later   text;
     r record;
 BEGIN
     SELECT b.period_start, b.period_end INTO v_current, v_current_end
@@ -83,6 +101,20 @@ BEGIN
     -- between deadlocked with the write (40P01; until 2026-12-06, isolation
     -- reindex_usage_parts).
     LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
+    -- Consumption in flight in a period after the one at now() (see the
+    -- loop below) would commit there after the change, in a period the new
+    -- schedule does not count, and its period would admit the limit again
+    -- (until 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
+    -- [7 s, 14 s), of 5; a helper's attack).  Asked once that period has
+    -- ended: no consumption counts in a later one before.
+    IF clock_timestamp() >= v_current_end THEN
+        v_later := billing._later_usage_in_flight(p_tenant_id, v_current_end);
+        IF v_later IS NOT NULL THEN
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, format(
+                'Consumption of resource "%s" in a period that began after the transaction did is in flight.',
+                v_later));
+        END IF;
+    END IF;
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
     -- until 2026-12-05 a change and its reverse in one transaction closed
@@ -112,11 +144,9 @@ BEGIN
         -- 9c0a790 refused every change of such a tenant, fresh or not,
         -- until its period ended (a helper's attack).
         IF r.period_start >= v_current_end THEN
-            RAISE EXCEPTION 'cannot change the billing schedule of tenant "%" in a transaction begun in a billing period that has ended since',
-                            p_tenant_id
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = format('Usage of resource "%s" counts in a period that began after the transaction did.', r.resource),
-                      HINT = 'Make the change again in a new transaction.';
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, format(
+                'Usage of resource "%s" counts in a period that began after the transaction did.',
+                r.resource));
         END IF;
         v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
         IF v_used > 0 THEN
