@@ -1,24 +1,13 @@
-// billing._later_usage_in_flight(tenant_id, period_from): the resource of a
-// consumption of the tenant's, in a period starting at or after
-// period_from, that another transaction holds in flight; NULL when there is
-// none.
-//
-// A schedule change made in a transaction begun in a period that has ended
-// since goes by its now(), and so takes the tenant's period then for the
-// current one (_close_past_periods).  Usage committed in a later period
-// makes it refuse (55000); so must usage in flight there: committed after
-// the change, it lands in a period the new schedule does not count, and
-// the new schedule's period admits the limit again (until 2026-12-07, both
-// modes: 5 in flight in [10 s, 20 s), then 5 more in [7 s, 14 s), of 5; a
-// helper's attack).
+// billing._later_usage_in_flight(tenant_id, period_from): see
+// later_usage_in_flight.hpp and late_schedule_changes.hpp.
 //
 // Lock mode: the first admission of a key in a transaction writes its row,
 // so a consumer in flight is a writer of a row of the tenant's
 // (tenant_row_in_flight_from).  Shared-memory mode: a consumer in flight
 // pins the key's counter until it ends; its row is written only just
-// before its commit, so both are asked.  Only a transaction whose period
-// has ended asks: before the period's end no consumer can count in a later
-// one.
+// before its commit, so both are asked.
+#include "later_usage_in_flight.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -109,20 +98,23 @@ char* counter_in_flight_from(const char* tenant_id, TimestampTz from)
 
 Datum later_usage_in_flight_body(FunctionCallInfo fcinfo)
 {
-    const char* tenant_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    TimestampTz from = PG_GETARG_TIMESTAMPTZ(1);
-    // A tenant id no key can have has no counter.
-    bool may_have_counters = shared_counters != nullptr &&
-                             check_tenant_id(std::strlen(tenant_id)) == TenantIdProblem::none;
-    char* resource = may_have_counters ? counter_in_flight_from(tenant_id, from) : nullptr;
-    if (resource == nullptr)
-        resource = tenant_row_in_flight_from(tenant_id, from);
+    char* resource =
+        later_usage_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1));
     if (resource == nullptr)
         PG_RETURN_NULL();
     PG_RETURN_TEXT_P(cstring_to_text(resource));
 }
 
 } // namespace
+
+char* later_usage_in_flight(const char* tenant_id, TimestampTz from)
+{
+    // A tenant id no key can have has no counter.
+    bool may_have_counters = shared_counters != nullptr &&
+                             check_tenant_id(std::strlen(tenant_id)) == TenantIdProblem::none;
+    char* resource = may_have_counters ? counter_in_flight_from(tenant_id, from) : nullptr;
+    return resource != nullptr ? resource : tenant_row_in_flight_from(tenant_id, from);
+}
 
 } // namespace zechat::billing::pg
 

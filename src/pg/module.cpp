@@ -7,6 +7,7 @@
 #include "counter_shmem.hpp"
 #include "dropped_database.hpp"
 #include "held_refusals.hpp"
+#include "late_schedule_changes.hpp"
 #include "limit_log_marks.hpp"
 #include "trigger_layout.hpp"
 #include "partition_moves.hpp"
@@ -87,5 +88,6 @@ void _PG_init(void)
     zechat::billing::pg::register_held_refusal_callbacks();
     zechat::billing::pg::register_pending_usage_callbacks();
     zechat::billing::pg::register_limit_log_mark_callbacks();
+    zechat::billing::pg::register_late_schedule_change_callbacks();
     zechat::billing::pg::register_statement_nesting_hook();
 }

@@ -2327,22 +2327,19 @@ ALTER TABLE billing.plans
 -- or anchor), an edit of the plan's interval (045_period_changes.sql), and
 -- first moves the tenant's closed periods out of usage.
 
--- Raised by _close_past_periods: a schedule change in a transaction begun
--- in a billing period of the tenant's that has ended since, where usage
--- counts in a later period (p_detail says which, and how).
-CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_detail text)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RAISE EXCEPTION 'cannot change the billing schedule of tenant "%" in a transaction begun in a billing period that has ended since',
-                    p_tenant_id
-        USING ERRCODE = 'object_not_in_prerequisite_state',
-              DETAIL = p_detail,
-              HINT = 'Make the change again in a new transaction.';
-END;
-$$;
+-- Raised by _close_past_periods (and at commit): a schedule change in a
+-- transaction begun in a billing period of the tenant's that has ended
+-- since, where usage of p_resource counts in a later period, committed or
+-- in flight (late_schedule_changes.hpp).
+CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text,
+                                                        p_in_flight boolean)
+RETURNS void AS 'MODULE_PATHNAME', 'zb_refuse_change_after_period_end' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+-- Notes a change of the tenant's schedule in this (sub)transaction, whose
+-- period under the old schedule ends at p_period_end: checked again for
+-- usage in a later period just before commit, if that period has ended by
+-- then.
+CREATE FUNCTION billing._check_change_at_commit(p_tenant_id text, p_period_end timestamptz)
+RETURNS void AS 'MODULE_PATHNAME', 'zb_check_change_at_commit' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- Moves the usage of every period of the tenant but the one it is in now
 -- under this schedule (anchor, interval of plan p_plan_id) into
@@ -2386,11 +2383,11 @@ BEGIN
     IF clock_timestamp() >= v_current_end THEN
         v_later := billing._later_usage_in_flight(p_tenant_id, v_current_end);
         IF v_later IS NOT NULL THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, format(
-                'Consumption of resource "%s" in a period that began after the transaction did is in flight.',
-                v_later));
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, v_later, true);
         END IF;
     END IF;
+    -- And again just before commit, should that period end before it.
+    PERFORM billing._check_change_at_commit(p_tenant_id, v_current_end);
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
     -- until 2026-12-05 a change and its reverse in one transaction closed
@@ -2420,9 +2417,7 @@ BEGIN
         -- 9c0a790 refused every change of such a tenant, fresh or not,
         -- until its period ended (a helper's attack).
         IF r.period_start >= v_current_end THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, format(
-                'Usage of resource "%s" counts in a period that began after the transaction did.',
-                r.resource));
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, r.resource, false);
         END IF;
         v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
         IF v_used > 0 THEN
@@ -2587,7 +2582,8 @@ CREATE TRIGGER carry_usage_to_new_period
     FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();
 REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval, timestamptz),
-    billing._refuse_change_after_period_end(text, text),
+    billing._refuse_change_after_period_end(text, text, boolean),
+    billing._check_change_at_commit(text, timestamptz),
     billing._carry_to_new_periods(text, text, timestamptz, interval, timestamptz, interval),
     billing._subscription_periods_changed(),
     billing._plan_interval_changed()

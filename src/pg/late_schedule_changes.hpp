@@ -1,0 +1,41 @@
+// Schedule changes whose transaction's period has ended: refused where
+// usage counts in a later period.
+//
+// A schedule change goes by its transaction's now(), as consumption does,
+// and so takes the tenant's period at that moment, under the old schedule,
+// for the current one: it closes the periods before it and carries that
+// period's usage to the new schedule.  Once that period has ended, before
+// the change commits, consumers that began since count in a later period,
+// which the change neither closes nor carries; committed after the change,
+// their usage lands outside the new schedule's periods, and the new
+// schedule's period admits its limit again (until 2026-12-07, both modes:
+// 10 of 5).  So the change is refused (55000) where such usage is there,
+// committed or in flight: when it runs (_close_past_periods, in SQL) and
+// again just before it commits or is prepared (the check noted here), for
+// a change that ran while its period lasted and committed after its end (a
+// transaction left open, or an edit of a plan's interval over thousands of
+// subscribers).
+//
+// A consumption whose first in the later period comes after that last
+// check, before the commit is visible, is not seen (README, known limit).
+#pragma once
+
+#include "pg_headers.hpp"
+
+extern "C" {
+#include "utils/timestamp.h"
+}
+
+namespace zechat::billing::pg {
+
+// 55000: the schedule of `tenant_id` cannot change in this transaction;
+// `resource` has usage committed (in_flight false) or in flight in a
+// period that began after the transaction did.
+[[noreturn]] void raise_change_after_period_end(const char* tenant_id, const char* resource,
+                                                bool in_flight);
+
+// Registers the transaction callbacks of the check before commit; called
+// from _PG_init.
+void register_late_schedule_change_callbacks();
+
+} // namespace zechat::billing::pg
