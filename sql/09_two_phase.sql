@@ -43,11 +43,15 @@ SELECT committed, reserved, releasing FROM billing.counters WHERE tenant_id = 't
 DROP TABLE tp_files;
 
 -- A change of the tenant's billing period (its second month moves into
--- its first year) moves its usage.  Shared-memory mode records the move of
--- each key without a counter (tp_mover has no messages yet) until the
--- transaction ends, so that a counter placed meanwhile waits for it, and so
--- refuses to prepare it; lock mode prepares it.  Rolled back to a
--- savepoint, the move prepares in both modes.
+-- its first year) moves its usage.  It is not prepared, in either mode: it
+-- is checked again at COMMIT for usage in periods after the one at its
+-- now() (late_schedule_changes.hpp), and nothing would check it at COMMIT
+-- PREPARED (until 2026-12-07 lock mode prepared it, and a consumer of the
+-- next period meanwhile went uncounted after COMMIT PREPARED: 10 of 5, a
+-- helper's attack).  Shared-memory mode refused it already: it records the
+-- move of each key without a counter (tp_mover has no messages yet) until
+-- the transaction ends.  Rolled back to a savepoint, the move prepares in
+-- both modes.
 INSERT INTO billing.plans (plan_id, name, billing_interval) VALUES ('tp_yearly', 'Two-phase yearly', '1 year');
 SELECT billing.subscribe('tp_mover', 'tp_plan', now() - interval '40 days');
 BEGIN;
@@ -62,8 +66,8 @@ PREPARE TRANSACTION 'tp_move';
 COMMIT PREPARED 'tp_move';
 SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 'tp_mover';
 -- So it is for a key with a counter (a consumption rolled back placed it,
--- with no usage): the move marks the counter, in shared memory, which a
--- restart while the transaction is prepared would drop (2026-12-04: that
+-- with no usage): in shared-memory mode the move marks the counter, which
+-- a restart while the transaction is prepared would drop (2026-12-04: that
 -- move prepared, and after a restart a consumer counted in the old period
 -- what the move left behind).
 INSERT INTO billing.plan_limits VALUES ('tp_plan', 'messages', 10);

@@ -77,12 +77,34 @@ char* committed_later_usage(const ChangedSchedule& change)
     return resource;
 }
 
+// In flight first, then committed: a consumer in flight at the first look
+// that commits before the second is seen by the second's snapshot.  The
+// other way round it was seen by neither (a helper's attack, both modes:
+// 10 of 5 with the change held between the two looks).
 void check_again(const ChangedSchedule& change)
 {
-    if (char* resource = committed_later_usage(change))
-        raise_change_after_period_end(change.tenant_id, resource, false);
     if (char* resource = later_usage_in_flight(change.tenant_id, change.period_end))
         raise_change_after_period_end(change.tenant_id, resource, true);
+    if (char* resource = committed_later_usage(change))
+        raise_change_after_period_end(change.tenant_id, resource, false);
+}
+
+// A prepared change commits whenever COMMIT PREPARED comes, with nothing
+// to check it again then: consumers of the tenant's later periods meanwhile
+// would land outside the new schedule's periods (a helper's attack, lock
+// mode: 10 of 5; shared-memory mode refused such a PREPARE already, for the
+// marks of its moves).
+[[noreturn]] void refuse_to_prepare(const ChangedSchedule& change)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+             errmsg("cannot PREPARE a transaction that changed a billing schedule"),
+             errdetail("The billing schedule of tenant \"%s\" changed in this transaction; "
+                       "usage counted in its later periods before COMMIT PREPARED would not be "
+                       "checked.",
+                       change.tenant_id),
+             errhint("Change subscriptions and plans outside the two-phase transaction.")));
+    pg_unreachable();
 }
 
 void forget_changes()
@@ -99,7 +121,9 @@ void on_transaction_event(XactEvent event, void*)
     // array, which still goes with the transaction's memory.
     if (changed == nullptr)
         return;
-    if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) {
+    if (event == XACT_EVENT_PRE_PREPARE && changed_count > 0 && billing_extension_installed())
+        refuse_to_prepare(changed[0]);
+    if (event == XACT_EVENT_PRE_COMMIT) {
         TimestampTz now = GetCurrentTimestamp();
         // Dropped after the change, the extension takes the change along.
         if (now < earliest_end || !billing_extension_installed())

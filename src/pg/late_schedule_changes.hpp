@@ -11,10 +11,11 @@
 // schedule's period admits its limit again (until 2026-12-07, both modes:
 // 10 of 5).  So the change is refused (55000) where such usage is there,
 // committed or in flight: when it runs (_close_past_periods, in SQL) and
-// again just before it commits or is prepared (the check noted here), for
-// a change that ran while its period lasted and committed after its end (a
-// transaction left open, or an edit of a plan's interval over thousands of
-// subscribers).
+// again just before it commits (the check noted here), for a change that
+// ran while its period lasted and committed after its end (a transaction
+// left open, or an edit of a plan's interval over thousands of
+// subscribers).  A transaction that changed a schedule cannot be prepared
+// (0A000): nothing would check it at COMMIT PREPARED.
 //
 // A consumption whose first in the later period comes after that last
 // check, before the commit is visible, is not seen (README, known limit).
