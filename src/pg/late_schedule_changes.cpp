@@ -12,6 +12,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -39,54 +40,78 @@ TimestampTz earliest_end = DT_NOEND;
 
 SPIPlanPtr committed_plan = nullptr;
 
-// The resource of the tenant's usage committed (as the latest snapshot
-// shows it) in a period resource's period starting at or after $2.
+// The first of the tenants ($1) with usage committed (as the latest
+// snapshot shows it) in a period resource's period starting at or after
+// its start ($2), and that resource.
 constexpr const char* committed_query =
-    "SELECT p.resource FROM billing.usage_parts AS p"
+    "SELECT c.tenant_id, p.resource"
+    "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(tenant_id, period_from)"
+    "  JOIN billing.usage_parts AS p ON p.tenant_id OPERATOR(pg_catalog.=) c.tenant_id"
+    "   AND p.period_start OPERATOR(pg_catalog.>=) c.period_from"
     "  JOIN billing.resources AS r ON r.resource OPERATOR(pg_catalog.=) p.resource"
     "   AND r.kind OPERATOR(pg_catalog.=) 'period'"
-    " WHERE p.tenant_id OPERATOR(pg_catalog.=) $1 AND p.period_start OPERATOR(pg_catalog.>=) $2"
-    " GROUP BY p.resource, p.period_start"
+    " GROUP BY c.tenant_id, p.resource, p.period_start"
     " HAVING pg_catalog.sum(p.used) OPERATOR(pg_catalog.>) 0"
-    " ORDER BY p.resource LIMIT 1";
+    " ORDER BY 1, 2 LIMIT 1";
 
-// As the extension owner, with the latest snapshot: the transaction's own
-// (REPEATABLE READ) snapshot misses what consumers committed since.  The
-// change locked usage_parts already, so the snapshot is not older than
-// the table.
-char* committed_later_usage(const ChangedSchedule& change)
+// Raises for the first of `tenants` with usage committed in a later
+// period.  As the extension owner, with the latest snapshot: the
+// transaction's own (REPEATABLE READ) snapshot misses what consumers
+// committed since.  The change locked usage_parts already, so the snapshot
+// is not older than the table.
+void refuse_committed_later_usage(const LaterPeriods* tenants, int count)
 {
+    Datum* ids = static_cast<Datum*>(palloc(sizeof(Datum) * static_cast<Size>(count)));
+    Datum* starts = static_cast<Datum*>(palloc(sizeof(Datum) * static_cast<Size>(count)));
+    for (int t = 0; t < count; ++t) {
+        ids[t] = CStringGetTextDatum(tenants[t].tenant_id);
+        starts[t] = TimestampTzGetDatum(tenants[t].from);
+    }
+    Datum args[2] = {PointerGetDatum(construct_array(ids, count, TEXTOID, -1, false, TYPALIGN_INT)),
+                     PointerGetDatum(construct_array(starts, count, TIMESTAMPTZOID, 8,
+                                                     FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
     SavedUser saved;
     connect_spi_as_owner(&saved);
     if (committed_plan == nullptr) {
-        Oid types[2] = {TEXTOID, TIMESTAMPTZOID};
+        Oid types[2] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID};
         committed_plan = prepare_kept_plan(committed_query, 2, types);
     }
-    Datum args[2] = {CStringGetTextDatum(change.tenant_id), TimestampTzGetDatum(change.period_end)};
     int rc = SPI_execute_snapshot(committed_plan, args, nullptr, GetLatestSnapshot(),
                                   InvalidSnapshot, true, false, 1);
     if (rc != SPI_OK_SELECT)
-        elog(ERROR, "zechat_billing: reading a tenant's later usage failed: %s",
+        elog(ERROR, "zechat_billing: reading tenants' later usage failed: %s",
              SPI_result_code_string(rc));
-    char* resource = nullptr;
-    if (SPI_processed > 0) {
-        char* value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-        resource = MemoryContextStrdup(TopTransactionContext, value);
-    }
+    if (SPI_processed > 0)
+        raise_change_after_period_end(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+                                      SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+                                      false);
     disconnect_spi(&saved);
-    return resource;
 }
 
-// In flight first, then committed: a consumer in flight at the first look
-// that commits before the second is seen by the second's snapshot.  The
-// other way round it was seen by neither (a helper's attack, both modes:
-// 10 of 5 with the change held between the two looks).
-void check_again(const ChangedSchedule& change)
+// The changes whose period has ended by `now`: usage in flight in their
+// later periods first, then committed there.  A consumer in flight at the
+// first look that commits before the second is seen by the second's
+// snapshot; the other way round it was seen by neither (a helper's attack,
+// both modes: 10 of 5 with the change held between the two looks).  Each
+// look goes over all the tenants at once: an edit of a plan's interval
+// over thousands of subscribers of one anchor that commits past their
+// period's end asks for all of them.
+void check_again(TimestampTz now)
 {
-    if (char* resource = later_usage_in_flight(change.tenant_id, change.period_end))
-        raise_change_after_period_end(change.tenant_id, resource, true);
-    if (char* resource = committed_later_usage(change))
-        raise_change_after_period_end(change.tenant_id, resource, false);
+    auto* ended =
+        static_cast<LaterPeriods*>(palloc(sizeof(LaterPeriods) * static_cast<Size>(changed_count)));
+    int count = 0;
+    for (int i = 0; i < changed_count; ++i)
+        if (changed[i].period_end <= now)
+            ended[count++] = LaterPeriods{changed[i].tenant_id, changed[i].period_end};
+    if (count > 0) {
+        char* resource = nullptr;
+        int tenant = later_usage_in_flight(ended, count, &resource);
+        if (tenant >= 0)
+            raise_change_after_period_end(ended[tenant].tenant_id, resource, true);
+        refuse_committed_later_usage(ended, count);
+    }
+    pfree(ended);
 }
 
 // A prepared change commits whenever COMMIT PREPARED comes, with nothing
@@ -128,9 +153,7 @@ void on_transaction_event(XactEvent event, void*)
         // Dropped after the change, the extension takes the change along.
         if (now < earliest_end || !billing_extension_installed())
             return;
-        for (int i = 0; i < changed_count; ++i)
-            if (changed[i].period_end <= now)
-                check_again(changed[i]);
+        check_again(now);
         return;
     }
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)

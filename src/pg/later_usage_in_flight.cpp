@@ -1,4 +1,4 @@
-// billing._later_usage_in_flight(tenant_id, period_from): see
+// Consumption in flight in tenants' later periods: see
 // later_usage_in_flight.hpp and late_schedule_changes.hpp.
 //
 // Lock mode: the first admission of a key in a transaction writes its row,
@@ -9,49 +9,46 @@
 #include "later_usage_in_flight.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "../core/counter_table.hpp"
-#include "../core/tenant_key.hpp"
 #include "billing_catalog.hpp"
 #include "counter_shmem_internal.hpp"
 #include "pending_usage.hpp"
-#include "pg_boundary.hpp"
 #include "quota_input.hpp"
 #include "usage_part_rows.hpp"
 
 extern "C" {
 #include "miscadmin.h"
 #include "storage/lwlock.h"
-#include "utils/builtins.h"
-#include "utils/timestamp.h"
 }
 
 namespace zechat::billing::pg {
 
 namespace {
 
-// A counter of the tenant's as the scan saw it, copied under the lock.
+// A pinned counter of this database and installation as the pass saw it,
+// copied under the lock.
 struct PinnedCounter {
     const CounterEntry* entry;
     CounterKey key;
     uint32 pins;
 };
 
-// Copies the counters of `tenant` (database, installation and tenant of its
-// key) among entries [first, end) that are pinned, for a period starting at
-// or after its period_start, onto `found`.  The caller holds the lock.
-uint32 copy_pinned_counters(const CounterKey& tenant, uint32 first, uint32 end,
-                            PinnedCounter* found)
+// Copies the pinned counters of this database and installation (database
+// and store of `installation`) among entries [first, end), for periods
+// starting at or after `from`, onto `found`.  The caller holds the lock.
+uint32 copy_pinned_counters(const CounterKey& installation, TimestampTz from, uint32 first,
+                            uint32 end, PinnedCounter* found)
 {
     uint32 count = 0;
     for (uint32 i = first; i < end; ++i) {
         const CounterEntry* entry = counter_table()->entry_at(i);
         if (entry->state != CounterState::ready && entry->state != CounterState::loading)
             continue;
-        if (entry->pins == 0 || entry->key.period_start < tenant.period_start ||
-            entry->key.database != tenant.database || entry->key.store != tenant.store ||
-            std::memcmp(entry->key.tenant_id, tenant.tenant_id, sizeof tenant.tenant_id) != 0)
+        if (entry->pins == 0 || entry->key.period_start < from ||
+            entry->key.database != installation.database || entry->key.store != installation.store)
             continue;
         found[count++] = PinnedCounter{entry, entry->key, entry->pins};
     }
@@ -68,56 +65,81 @@ bool pinned_by_others(const PinnedCounter& counter)
     return counter.pins > own_pins;
 }
 
-// Shared-memory mode: the resource of a counter of the tenant's for a
-// period starting at or after `from` that another transaction pins (it
-// consumed there, or is loading the counter to), or nullptr.  A stretch of
-// the table at a time, as billing.counters reads it; a counter placed
-// behind the scan is a consumption that began after it.
-char* counter_in_flight_from(const char* tenant_id, TimestampTz from)
+int by_tenant_id(const void* a, const void* b)
 {
-    CounterKey tenant =
-        make_counter_key(MyDatabaseId, static_cast<uint32>(billing_usage_relation()), tenant_id,
-                         std::strlen(tenant_id), "", 0, from);
+    return std::strcmp(static_cast<const LaterPeriods*>(a)->tenant_id,
+                       static_cast<const LaterPeriods*>(b)->tenant_id);
+}
+
+// The tenant of `counter` among `tenants` (sorted), if the counter's period
+// is one of its later ones: its index, or -1.
+int later_tenant_of(const PinnedCounter& counter, const LaterPeriods* tenants, int count)
+{
+    LaterPeriods wanted{counter.key.tenant_id, 0};
+    auto* match = static_cast<const LaterPeriods*>(std::bsearch(
+        &wanted, tenants, static_cast<size_t>(count), sizeof(LaterPeriods), by_tenant_id));
+    if (match == nullptr)
+        return -1;
+    // A tenant noted more than once comes in a run: any of its starts.
+    while (match > tenants && by_tenant_id(match - 1, &wanted) == 0)
+        --match;
+    for (; match < tenants + count && by_tenant_id(match, &wanted) == 0; ++match)
+        if (counter.key.period_start >= match->from)
+            return static_cast<int>(match - tenants);
+    return -1;
+}
+
+// Shared-memory mode: the first of `tenants` (sorted) with a counter of a
+// later period that another transaction pins (it consumed there, or is
+// loading the counter to), or -1.  One pass over the table, a stretch at a
+// time, as billing.counters reads it; a counter placed behind the pass is
+// a consumption that began after it.
+int counter_in_flight(const LaterPeriods* tenants, int count, char** resource)
+{
+    TimestampTz from = DT_NOEND;
+    for (int t = 0; t < count; ++t)
+        from = std::min(from, tenants[t].from);
+    CounterKey installation = make_counter_key(
+        MyDatabaseId, static_cast<uint32>(billing_usage_relation()), "", 0, "", 0, from);
     auto* found = static_cast<PinnedCounter*>(palloc(sizeof(PinnedCounter) * entries_per_hold));
-    char* resource = nullptr;
+    int tenant = -1;
     uint32 capacity = counter_table()->capacity();
-    for (uint32 first = 0; first < capacity && resource == nullptr; first += entries_per_hold) {
+    for (uint32 first = 0; first < capacity && tenant < 0; first += entries_per_hold) {
         if (first > 0)
             let_waiters_have_the_lock();
         LWLockAcquire(shared_counters->lock, LW_SHARED);
-        uint32 count = copy_pinned_counters(tenant, first,
-                                            std::min(capacity, first + entries_per_hold), found);
+        uint32 copied = copy_pinned_counters(installation, from, first,
+                                             std::min(capacity, first + entries_per_hold), found);
         LWLockRelease(shared_counters->lock);
-        for (uint32 c = 0; c < count && resource == nullptr; ++c)
-            if (pinned_by_others(found[c]))
-                resource = pstrdup(found[c].key.resource);
+        for (uint32 c = 0; c < copied && tenant < 0; ++c) {
+            int t = later_tenant_of(found[c], tenants, count);
+            if (t >= 0 && pinned_by_others(found[c])) {
+                tenant = t;
+                *resource = pstrdup(found[c].key.resource);
+            }
+        }
     }
     pfree(found);
-    return resource;
-}
-
-Datum later_usage_in_flight_body(FunctionCallInfo fcinfo)
-{
-    char* resource =
-        later_usage_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_TIMESTAMPTZ(1));
-    if (resource == nullptr)
-        PG_RETURN_NULL();
-    PG_RETURN_TEXT_P(cstring_to_text(resource));
+    return tenant;
 }
 
 } // namespace
 
-char* later_usage_in_flight(const char* tenant_id, TimestampTz from)
+int later_usage_in_flight(LaterPeriods* tenants, int count, char** resource)
 {
-    // A tenant id no key can have has no counter.
-    bool may_have_counters = shared_counters != nullptr &&
-                             check_tenant_id(std::strlen(tenant_id)) == TenantIdProblem::none;
-    char* resource = may_have_counters ? counter_in_flight_from(tenant_id, from) : nullptr;
-    return resource != nullptr ? resource : tenant_row_in_flight_from(tenant_id, from);
+    if (count == 0)
+        return -1;
+    qsort(tenants, static_cast<size_t>(count), sizeof(LaterPeriods), by_tenant_id);
+    if (shared_counters != nullptr) {
+        // A tenant id no key can have has no counter; it just finds none.
+        int tenant = counter_in_flight(tenants, count, resource);
+        if (tenant >= 0)
+            return tenant;
+    }
+    for (int t = 0; t < count; ++t)
+        if ((*resource = tenant_row_in_flight_from(tenants[t].tenant_id, tenants[t].from)))
+            return t;
+    return -1;
 }
 
 } // namespace zechat::billing::pg
-
-extern "C" {
-ZB_GUARDED_ENTRY(zb_later_usage_in_flight, zechat::billing::pg::later_usage_in_flight_body)
-}

@@ -133,7 +133,7 @@ TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_sta
 // The resource of a row of the tenant's, of any resource and writer, in a
 // period starting at or after `from` (a gauge's row, at -infinity, never),
 // that a transaction other than this one is writing; palloc'd, or nullptr
-// when there is none.  For billing._later_usage_in_flight.
+// when there is none (later_usage_in_flight.hpp).
 char* tenant_row_in_flight_from(const char* tenant_id, TimestampTz from);
 
 enum class LockedAdmission {

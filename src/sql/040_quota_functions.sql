@@ -71,12 +71,6 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALL
 -- counter was pinned); false in lock mode.
 CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
--- The resource of a consumption of the tenant's, in a period starting at or
--- after period_from, that another transaction holds in flight (lock mode:
--- writes its row; shared-memory mode: pins its counter, or writes its row);
--- NULL when there is none (_close_past_periods).
-CREATE FUNCTION billing._later_usage_in_flight(tenant_id text, period_from timestamptz)
-RETURNS text AS 'MODULE_PATHNAME', 'zb_later_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- PARALLEL RESTRICTED: the answer counts what this transaction has consumed,
 -- which only its backend knows until commit (and reading usage takes a

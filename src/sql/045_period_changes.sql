@@ -84,7 +84,6 @@ DECLARE
     v_current_end timestamptz;
     v_used    bigint;
     v_in_flight boolean;
-    v_later   text;
     r record;
 BEGIN
     SELECT b.period_start, b.period_end INTO v_current, v_current_end
@@ -98,19 +97,13 @@ BEGIN
     -- between deadlocked with the write (40P01; until 2026-12-06, isolation
     -- reindex_usage_parts).
     LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
-    -- Consumption in flight in a period after the one at now() (see the
-    -- loop below) would commit there after the change, in a period the new
-    -- schedule does not count, and its period would admit the limit again
-    -- (until 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
-    -- [7 s, 14 s), of 5; a helper's attack).  Asked once that period has
-    -- ended: no consumption counts in a later one before.
-    IF clock_timestamp() >= v_current_end THEN
-        v_later := billing._later_usage_in_flight(p_tenant_id, v_current_end);
-        IF v_later IS NOT NULL THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, v_later, true);
-        END IF;
-    END IF;
-    -- And again just before commit, should that period end before it.
+    -- Usage in a period after the one at now() is refused here if committed
+    -- (the loop below), and just before commit, should that period have
+    -- ended by then, if committed or in flight (late_schedule_changes.hpp):
+    -- it would commit there after the change, in a period the new schedule
+    -- does not count, and its period would admit the limit again (until
+    -- 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
+    -- [7 s, 14 s), of 5; a helper's attack).
     PERFORM billing._check_change_at_commit(p_tenant_id, v_current_end);
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:

@@ -617,16 +617,9 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALL
 -- counter was pinned); false in lock mode.
 CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
--- The resource of a consumption of the tenant's, in a period starting at or
--- after period_from, that another transaction holds in flight (lock mode:
--- writes its row; shared-memory mode: pins its counter, or writes its row);
--- NULL when there is none (_close_past_periods).
-CREATE FUNCTION billing._later_usage_in_flight(tenant_id text, period_from timestamptz)
-RETURNS text AS 'MODULE_PATHNAME', 'zb_later_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz),
     billing._close_usage(text, text, timestamptz, timestamptz),
-    billing._usage_in_flight(text, text, timestamptz),
-    billing._later_usage_in_flight(text, timestamptz)
+    billing._usage_in_flight(text, text, timestamptz)
     FROM PUBLIC;
 -- Moves a tenant's usage of period resources from one period start to
 -- another (see the install script for why through _move_usage).
@@ -2360,7 +2353,6 @@ DECLARE
     v_current_end timestamptz;
     v_used    bigint;
     v_in_flight boolean;
-    v_later   text;
     r record;
 BEGIN
     SELECT b.period_start, b.period_end INTO v_current, v_current_end
@@ -2374,19 +2366,13 @@ BEGIN
     -- between deadlocked with the write (40P01; until 2026-12-06, isolation
     -- reindex_usage_parts).
     LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
-    -- Consumption in flight in a period after the one at now() (see the
-    -- loop below) would commit there after the change, in a period the new
-    -- schedule does not count, and its period would admit the limit again
-    -- (until 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
-    -- [7 s, 14 s), of 5; a helper's attack).  Asked once that period has
-    -- ended: no consumption counts in a later one before.
-    IF clock_timestamp() >= v_current_end THEN
-        v_later := billing._later_usage_in_flight(p_tenant_id, v_current_end);
-        IF v_later IS NOT NULL THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, v_later, true);
-        END IF;
-    END IF;
-    -- And again just before commit, should that period end before it.
+    -- Usage in a period after the one at now() is refused here if committed
+    -- (the loop below), and just before commit, should that period have
+    -- ended by then, if committed or in flight (late_schedule_changes.hpp):
+    -- it would commit there after the change, in a period the new schedule
+    -- does not count, and its period would admit the limit again (until
+    -- 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
+    -- [7 s, 14 s), of 5; a helper's attack).
     PERFORM billing._check_change_at_commit(p_tenant_id, v_current_end);
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
