@@ -42,17 +42,24 @@ SPIPlanPtr committed_plan = nullptr;
 
 // The first of the tenants ($1) with usage committed (as the latest
 // snapshot shows it) in a period resource's period starting at or after
-// its start ($2), and that resource.
+// its start ($2), and that resource.  Each tenant's rows through the
+// primary key (LATERAL): joined as sets, the planner took a hash join over
+// the whole table, and the time the look takes is time in which a
+// consumer's first admission goes unseen (a helper's measure: 25 to 150 ms
+// for 1,000 to 3,000 tenants).
 constexpr const char* committed_query =
-    "SELECT c.tenant_id, p.resource"
+    "SELECT c.tenant_id, u.resource"
     "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(tenant_id, period_from)"
-    "  JOIN billing.usage_parts AS p ON p.tenant_id OPERATOR(pg_catalog.=) c.tenant_id"
-    "   AND p.period_start OPERATOR(pg_catalog.>=) c.period_from"
-    "  JOIN billing.resources AS r ON r.resource OPERATOR(pg_catalog.=) p.resource"
-    "   AND r.kind OPERATOR(pg_catalog.=) 'period'"
-    " GROUP BY c.tenant_id, p.resource, p.period_start"
-    " HAVING pg_catalog.sum(p.used) OPERATOR(pg_catalog.>) 0"
-    " ORDER BY 1, 2 LIMIT 1";
+    " CROSS JOIN LATERAL ("
+    "   SELECT p.resource FROM billing.usage_parts AS p"
+    "     JOIN billing.resources AS r ON r.resource OPERATOR(pg_catalog.=) p.resource"
+    "      AND r.kind OPERATOR(pg_catalog.=) 'period'"
+    "    WHERE p.tenant_id OPERATOR(pg_catalog.=) c.tenant_id"
+    "      AND p.period_start OPERATOR(pg_catalog.>=) c.period_from"
+    "    GROUP BY p.resource, p.period_start"
+    "   HAVING pg_catalog.sum(p.used) OPERATOR(pg_catalog.>) 0"
+    "    LIMIT 1) AS u"
+    " LIMIT 1";
 
 // Raises for the first of `tenants` with usage committed in a later
 // period.  As the extension owner, with the latest snapshot: the

@@ -3,7 +3,7 @@
 //
 // Lock mode: the first admission of a key in a transaction writes its row,
 // so a consumer in flight is a writer of a row of the tenant's
-// (tenant_row_in_flight_from).  Shared-memory mode: a consumer in flight
+// (tenant_rows_in_flight_from).  Shared-memory mode: a consumer in flight
 // pins the key's counter until it ends; its row is written only just
 // before its commit, so both are asked.
 #include "later_usage_in_flight.hpp"
@@ -136,10 +136,7 @@ int later_usage_in_flight(LaterPeriods* tenants, int count, char** resource)
         if (tenant >= 0)
             return tenant;
     }
-    for (int t = 0; t < count; ++t)
-        if ((*resource = tenant_row_in_flight_from(tenants[t].tenant_id, tenants[t].from)))
-            return t;
-    return -1;
+    return tenant_rows_in_flight_from(tenants, count, resource);
 }
 
 } // namespace zechat::billing::pg

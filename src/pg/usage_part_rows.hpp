@@ -15,6 +15,7 @@
 // changing column is not indexed is almost never.
 #pragma once
 
+#include "later_usage_in_flight.hpp"
 #include "tenant_terms.hpp"
 
 extern "C" {
@@ -130,11 +131,12 @@ TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_
 // one, that has written its part and not yet ended.
 TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_start);
 
-// The resource of a row of the tenant's, of any resource and writer, in a
-// period starting at or after `from` (a gauge's row, at -infinity, never),
-// that a transaction other than this one is writing; palloc'd, or nullptr
-// when there is none (later_usage_in_flight.hpp).
-char* tenant_row_in_flight_from(const char* tenant_id, TimestampTz from);
+// The first of `tenants` with a row, of any resource and writer, in a
+// period starting at or after its `from` (a gauge's row, at -infinity,
+// never), that a transaction other than this one is writing, and that
+// row's resource (palloc'd) into *resource; -1 when there is none
+// (later_usage_in_flight.hpp).
+int tenant_rows_in_flight_from(const LaterPeriods* tenants, int count, char** resource);
 
 enum class LockedAdmission {
     admitted,  // used += amount written; *new_used is the result
