@@ -40,7 +40,7 @@ TimestampTz earliest_end = DT_NOEND;
 
 SPIPlanPtr committed_plan = nullptr;
 
-// The first of the tenants ($1) with usage committed (as the latest
+// One of the tenants ($1) with usage committed (as the latest
 // snapshot shows it) in a period resource's period starting at or after
 // its start ($2), and that resource.  Each tenant's rows through the
 // primary key (LATERAL): joined as sets, the planner took a hash join over
@@ -61,7 +61,7 @@ constexpr const char* committed_query =
     "    LIMIT 1) AS u"
     " LIMIT 1";
 
-// Raises for the first of `tenants` with usage committed in a later
+// Raises for one of `tenants` with usage committed in a later
 // period.  As the extension owner, with the latest snapshot: the
 // transaction's own (REPEATABLE READ) snapshot misses what consumers
 // committed since.  The change locked usage_parts already, so the snapshot

@@ -89,7 +89,7 @@ int later_tenant_of(const PinnedCounter& counter, const LaterPeriods* tenants, i
     return -1;
 }
 
-// Shared-memory mode: the first of `tenants` (sorted) with a counter of a
+// Shared-memory mode: one of `tenants` (sorted) with a counter of a
 // later period that another transaction pins (it consumed there, or is
 // loading the counter to), or -1.  One pass over the table, a stretch at a
 // time, as billing.counters reads it; a counter placed behind the pass is

@@ -19,12 +19,13 @@ struct LaterPeriods {
     TimestampTz from;
 };
 
-// The first of `tenants` with consumption of a period resource in flight in
-// a later period, held by another transaction, and that resource (palloc'd)
-// into *resource; -1 when there is none.  Lock mode: the transaction writes
-// the key's row (its first admission of the key wrote it).  Shared-memory
-// mode: it pins the key's counter, or writes its row (just before its
-// commit).  `tenants` is sorted by tenant id (strcmp) on return.
+// The index of one of `tenants` with consumption of a period resource in
+// flight in a later period, held by another transaction, and that
+// resource (palloc'd) into *resource; -1 when there is none.  Lock mode:
+// the transaction writes the key's row (its first admission of the key
+// wrote it).  Shared-memory mode: it pins the key's counter, or writes its
+// row (just before its commit).  `tenants` is sorted by tenant id (strcmp)
+// on return, and the index is into that order.
 int later_usage_in_flight(LaterPeriods* tenants, int count, char** resource);
 
 } // namespace zechat::billing::pg
