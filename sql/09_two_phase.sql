@@ -48,7 +48,8 @@ DROP TABLE tp_files;
 -- now() (late_schedule_changes.hpp), and nothing would check it at COMMIT
 -- PREPARED (until 2026-12-07 lock mode prepared it, and a consumer of the
 -- next period meanwhile went uncounted after COMMIT PREPARED: 10 of 5, a
--- helper's attack).  Shared-memory mode refused it already: it records the
+-- helper's attack).  That refusal comes first in both modes (since
+-- 2026-12-07); behind it, shared-memory mode refuses too: it records the
 -- move of each key without a counter (tp_mover has no messages yet) until
 -- the transaction ends.  Rolled back to a savepoint, the move prepares in
 -- both modes.

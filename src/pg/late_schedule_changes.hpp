@@ -9,16 +9,20 @@
 // which the change neither closes nor carries; committed after the change,
 // their usage lands outside the new schedule's periods, and the new
 // schedule's period admits its limit again (until 2026-12-07, both modes:
-// 10 of 5).  So the change is refused (55000) where such usage is there,
-// committed or in flight: when it runs (_close_past_periods, in SQL) and
-// again just before it commits (the check noted here), for a change that
-// ran while its period lasted and committed after its end (a transaction
-// left open, or an edit of a plan's interval over thousands of
-// subscribers).  A transaction that changed a schedule cannot be prepared
+// 10 of 5).  So the change is refused (55000) where such usage is there:
+// committed, when it runs (_close_past_periods, in SQL), and committed or
+// in flight just before it commits (the check noted here), for a change
+// that ran while its period lasted and committed after its end (a
+// transaction left open, or an edit of a plan's interval over thousands of
+// subscribers).  That check first claims the tenant's keys of the old
+// schedule's later periods, as a change claims those it moves: a consumer
+// coming later waits for the change and decides again under the new
+// schedule.  A transaction that changed a schedule cannot be prepared
 // (0A000): nothing would check it at COMMIT PREPARED.
 //
-// A consumption whose first in the later period comes after that last
-// check, before the commit is visible, is not seen (README, known limit).
+// Only the periods up to the one after the clock's at the check are
+// claimed: a first consumption in a period beginning later still, before
+// the commit is visible, is not seen (README, known limit).
 #pragma once
 
 #include "pg_headers.hpp"

@@ -64,10 +64,6 @@ void _PG_init(void)
         "Changes made while off are not counted; run billing.recount() afterwards.",
         &zechat::billing::pg::zb_enabled, true, PGC_SUSET, 0, NULL, NULL, NULL);
     zechat::billing::pg::define_alert_settings();
-    // First, so called last at PRE_COMMIT: the time between its look for
-    // usage in later periods and the commit is time in which such usage
-    // goes unseen (late_schedule_changes.hpp).
-    zechat::billing::pg::register_late_schedule_change_callbacks();
     // A postmaster setting can only be defined while the postmaster loads
     // the library: it exists in shared_preload_libraries mode only.
     if (process_shared_preload_libraries_in_progress) {
@@ -93,4 +89,8 @@ void _PG_init(void)
     zechat::billing::pg::register_pending_usage_callbacks();
     zechat::billing::pg::register_limit_log_mark_callbacks();
     zechat::billing::pg::register_statement_nesting_hook();
+    // Last, so called first at PRE_COMMIT: its claims of later periods
+    // (late_schedule_changes.hpp) are the transaction's last changes, and
+    // go through the pending usage's commit like those made before.
+    zechat::billing::pg::register_late_schedule_change_callbacks();
 }

@@ -342,45 +342,6 @@ TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_sta
     return part_row_writer_in_flight(key, period_start, -1);
 }
 
-int tenant_rows_in_flight_from(const LaterPeriods* tenants, int count, char** resource)
-{
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    Relation rel = open_billing_table(BillingTable::usage_parts, AccessShareLock);
-    Relation index = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-    TupleTableSlot* slot = table_slot_create(rel, nullptr);
-    // Each tenant's rows in the index's order, the period checked on each
-    // (no resource is given, so the period cannot bound the scan): a
-    // tenant has a row per resource, period and writer, a few hundred at
-    // most after years.  One scan, started again per tenant: opening one
-    // per tenant cost about as much as the rest of a late COMMIT over
-    // thousands of subscribers.
-    IndexScanDesc scan = index_beginscan(rel, index, &dirty, 2, 0);
-    int found = -1;
-    for (int t = 0; t < count && found < 0; ++t) {
-        ScanKeyData keys[2];
-        index_column_equals(&keys[0], index, col_tenant_id, F_TEXTEQ,
-                            CStringGetTextDatum(tenants[t].tenant_id));
-        ScanKeyEntryInitialize(&keys[1], 0, col_period_start, BTGreaterEqualStrategyNumber,
-                               InvalidOid, index->rd_indcollation[col_period_start - 1],
-                               F_TIMESTAMPTZ_GE, TimestampTzGetDatum(tenants[t].from));
-        index_rescan(scan, keys, 2, nullptr, 0);
-        while (found < 0 && index_getnext_slot(scan, ForwardScanDirection, slot)) {
-            if (!TransactionIdIsValid(dirty.xmin) && !TransactionIdIsValid(dirty.xmax))
-                continue;
-            bool is_null;
-            Datum value = slot_getattr(slot, col_resource, &is_null);
-            *resource = is_null ? pstrdup("") : TextDatumGetCString(value);
-            found = t;
-        }
-    }
-    index_endscan(scan);
-    ExecDropSingleTupleTableSlot(slot);
-    index_close(index, NoLock);
-    table_close(rel, NoLock);
-    return found;
-}
-
 void replace_part_row(Relation rel, ItemPointer old_tid, HeapTuple updated)
 {
     simple_heap_update(rel, old_tid, updated);

@@ -15,7 +15,6 @@
 // changing column is not indexed is almost never.
 #pragma once
 
-#include "later_usage_in_flight.hpp"
 #include "tenant_terms.hpp"
 
 extern "C" {
@@ -130,13 +129,6 @@ TransactionId writer_zero_row_in_flight(const QuotaKey& key, TimestampTz period_
 // The same for any writer's row of the key: a transaction, other than this
 // one, that has written its part and not yet ended.
 TransactionId any_part_row_in_flight(const QuotaKey& key, TimestampTz period_start);
-
-// The first of `tenants` with a row, of any resource and writer, in a
-// period starting at or after its `from` (a gauge's row, at -infinity,
-// never), that a transaction other than this one is writing, and that
-// row's resource (palloc'd) into *resource; -1 when there is none
-// (later_usage_in_flight.hpp).
-int tenant_rows_in_flight_from(const LaterPeriods* tenants, int count, char** resource);
 
 enum class LockedAdmission {
     admitted,  // used += amount written; *new_used is the result

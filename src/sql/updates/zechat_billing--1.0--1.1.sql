@@ -2327,11 +2327,14 @@ ALTER TABLE billing.plans
 CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text,
                                                         p_in_flight boolean)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_refuse_change_after_period_end' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
--- Notes a change of the tenant's schedule in this (sub)transaction, whose
--- period under the old schedule ends at p_period_end: checked again for
--- usage in a later period just before commit, if that period has ended by
--- then.
-CREATE FUNCTION billing._check_change_at_commit(p_tenant_id text, p_period_end timestamptz)
+-- Notes a change of the tenant's schedule in this (sub)transaction, from
+-- periods of p_interval from p_anchor, whose period under them ends at
+-- p_period_end, to a schedule whose period starts at p_to: if that period
+-- has ended by the commit, the old schedule's later periods are claimed
+-- and checked for usage just before it.
+CREATE FUNCTION billing._check_change_at_commit(p_tenant_id text, p_anchor timestamptz,
+                                                p_interval interval, p_period_end timestamptz,
+                                                p_to timestamptz)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_check_change_at_commit' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 -- Moves the usage of every period of the tenant but the one it is in now
@@ -2368,12 +2371,14 @@ BEGIN
     LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
     -- Usage in a period after the one at now() is refused here if committed
     -- (the loop below), and just before commit, should that period have
-    -- ended by then, if committed or in flight (late_schedule_changes.hpp):
-    -- it would commit there after the change, in a period the new schedule
-    -- does not count, and its period would admit the limit again (until
-    -- 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
-    -- [7 s, 14 s), of 5; a helper's attack).
-    PERFORM billing._check_change_at_commit(p_tenant_id, v_current_end);
+    -- ended by then, if committed or in flight, the old schedule's later
+    -- periods claimed first so that a consumer coming then waits for the
+    -- change (late_schedule_changes.hpp): it would commit there after the
+    -- change, in a period the new schedule does not count, and its period
+    -- would admit the limit again (until 2026-12-07, both modes: 5 in
+    -- flight in [10 s, 20 s), 5 more in [7 s, 14 s), of 5; a helper's
+    -- attack).
+    PERFORM billing._check_change_at_commit(p_tenant_id, p_anchor, p_interval, v_current_end, p_to);
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
     -- until 2026-12-05 a change and its reverse in one transaction closed
@@ -2569,7 +2574,7 @@ CREATE TRIGGER carry_usage_to_new_period
     EXECUTE FUNCTION billing._plan_interval_changed();
 REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval, timestamptz),
     billing._refuse_change_after_period_end(text, text, boolean),
-    billing._check_change_at_commit(text, timestamptz),
+    billing._check_change_at_commit(text, timestamptz, interval, timestamptz, timestamptz),
     billing._carry_to_new_periods(text, text, timestamptz, interval, timestamptz, interval),
     billing._subscription_periods_changed(),
     billing._plan_interval_changed()
