@@ -187,6 +187,41 @@ stop_backend_at() {
     GDB_PID=$!
 }
 
+# let_stopped_backend_go DIR: the backend stop_backend_at stopped (DIR/stopped
+# is there) goes on, and its gdb has detached on return.
+let_stopped_backend_go() {
+    touch "$1/go"
+    [ -z "${GDB_PID:-}" ] || wait "$GDB_PID" || true
+    GDB_PID=
+}
+
+# start_fifo_session DIR NAME FD DATABASE: a psql session of its own backend
+# throughout, for a test that stops backends with stop_backend_at: it reads
+# its statements from the FIFO DIR/NAME.in, which the test writes on file
+# descriptor FD (3 or 4, which gdb does not keep), and writes DIR/NAME.out.
+# end_fifo_sessions closes them and waits for their psql; for a cleanup
+# trap, end_test_with_gdb DIR also lets a stopped backend go first (gdb is
+# killed: its breakpoint may never come).
+FIFO_SESSION_PIDS=()
+start_fifo_session() {
+    mkfifo "$1/$2.in"
+    psql -X -At -d "$4" <"$1/$2.in" >"$1/$2.out" 2>&1 &
+    FIFO_SESSION_PIDS+=("$!")
+    eval "exec $3>\"\$1/\$2.in\""
+}
+end_fifo_sessions() {
+    exec 3>&- 4>&- || true
+    local pid
+    for pid in "${FIFO_SESSION_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    FIFO_SESSION_PIDS=()
+}
+end_test_with_gdb() {
+    [ -z "$1" ] || touch "$1/go" 2>/dev/null || true
+    [ -z "${GDB_PID:-}" ] || kill "$GDB_PID" 2>/dev/null || true
+    end_fifo_sessions
+    stop_cluster
+}
+
 as_pg() {
     (cd /tmp && runuser -u "$PG_OS_USER" -- "$@")
 }

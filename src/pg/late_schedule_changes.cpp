@@ -64,9 +64,8 @@ constexpr const char* period_resources_query =
 // snapshot shows it) in a period resource's period starting at or after
 // its start ($2), and that resource.  Each tenant's rows through the
 // primary key (LATERAL): joined as sets, the planner took a hash join over
-// the whole table, and the time the look takes is time in which a
-// consumer's first admission goes unseen (a helper's measure: 25 to 150 ms
-// for 1,000 to 3,000 tenants).
+// the whole table (a helper's measure: 25 to 150 ms for 1,000 to 3,000
+// tenants).
 constexpr const char* committed_query =
     "SELECT c.tenant_id, u.resource"
     "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS c(tenant_id, period_from)"

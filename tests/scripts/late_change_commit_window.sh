@@ -17,19 +17,8 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 
 install_packages gdb
 
-consumer_pid=
-changer_pid=
-gdb_pid=
 work=
-cleanup() {
-    [ -z "$work" ] || touch "$work/go" 2>/dev/null || true # gdb lets the backend go on
-    [ -z "$gdb_pid" ] || kill "$gdb_pid" 2>/dev/null || true
-    exec 3>&- 4>&- || true
-    [ -z "$consumer_pid" ] || wait "$consumer_pid" 2>/dev/null || true
-    [ -z "$changer_pid" ] || wait "$changer_pid" 2>/dev/null || true
-    stop_cluster
-}
-trap cleanup EXIT
+trap 'end_test_with_gdb "$work"' EXIT
 fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d window -c "$1"; }
 wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
@@ -47,15 +36,10 @@ INSERT INTO billing.plan_limits VALUES ('late_20', 'messages', 5), ('late_14', '
 SQL
     work=$CLUSTER_DIR/work
     mkdir -p "$work"
-    mkfifo "$work/consumer.in" "$work/changer.in"
     # One backend each throughout; the consumer's never touches the tenant
     # before its first consumption.
-    psql -X -At -d window <"$work/consumer.in" >"$work/consumer.out" 2>&1 &
-    consumer_pid=$!
-    exec 3>"$work/consumer.in"
-    psql -X -At -d window <"$work/changer.in" >"$work/changer.out" 2>&1 &
-    changer_pid=$!
-    exec 4>"$work/changer.in"
+    start_fifo_session "$work" consumer 3 window
+    start_fifo_session "$work" changer 4 window
     echo "SELECT 'ready';" >&3
     wait_for "$work/consumer.out" '^ready'
 
@@ -81,7 +65,6 @@ SQL
     rm -f "$work/stopped" "$work/go"
     stop_backend_at "$(sed -n 's/^backend \([0-9]*\) .*/\1/p' "$work/changer.out")" \
         'ProcArrayEndTransaction' "$work"
-    gdb_pid=$GDB_PID
     wait_for "$work/gdb.log" '^armed'
     sleep "$(q "SELECT greatest(0, extract(epoch FROM $at + interval '20.5 seconds'
                                           - clock_timestamp()))")"
@@ -97,9 +80,7 @@ SQL
     sleep 2
     local waited=yes
     grep -q '^first ' "$work/consumer.out" && waited=no
-    touch "$work/go"
-    wait "$gdb_pid" || true
-    gdb_pid=
+    let_stopped_backend_go "$work"
     wait_for "$work/consumer.out" '^first \|ERROR'
     echo "SELECT 'committed';" >&4
     wait_for "$work/changer.out" '^committed'
@@ -133,10 +114,7 @@ SQL
     [ "$more" = false ] || fail "10 of 5 admitted"
     [ "$used" = 5 ] || fail "used $used, not 5"
 
-    exec 3>&- 4>&-
-    wait "$consumer_pid" "$changer_pid" || true
-    consumer_pid=
-    changer_pid=
+    end_fifo_sessions
     stop_cluster
     echo "late change commit window ($MODE): ok"
 }

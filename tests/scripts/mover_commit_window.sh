@@ -37,19 +37,8 @@ source "$(dirname "$0")/../../scripts/lib.sh"
 
 install_packages gdb
 
-consumer_pid=
-mover_pid=
-gdb_pid=
 work=
-cleanup() {
-    [ -z "$work" ] || touch "$work/go" 2>/dev/null || true # gdb lets the backend go on
-    [ -z "$gdb_pid" ] || kill "$gdb_pid" 2>/dev/null || true
-    exec 3>&- 4>&- || true
-    [ -z "$consumer_pid" ] || wait "$consumer_pid" 2>/dev/null || true
-    [ -z "$mover_pid" ] || wait "$mover_pid" 2>/dev/null || true
-    stop_cluster
-}
-trap cleanup EXIT
+trap 'end_test_with_gdb "$work"' EXIT
 fail() { echo "FAILED ($MODE): $*" >&2; exit 1; }
 q() { psql -X -At -v ON_ERROR_STOP=1 -d window -c "$1"; }
 wait_for() { wait_for_line "$1" "$2" || fail "timed out waiting for \"$2\" in $1"; }
@@ -64,7 +53,6 @@ commit_stopped_when_visible() { # WHAT
     rm -f "$work/stopped" "$work/go"
     stop_backend_at "$(sed -n 's/^backend //p' "$work/mover.out")" 'ProcArrayEndTransaction' \
         "$work" finish
-    gdb_pid=$GDB_PID
     wait_for "$work/gdb.log" '^armed'
     echo "COMMIT;" >&4
     wait_until 60 test -e "$work/stopped" ||
@@ -77,9 +65,7 @@ commit_stopped_when_visible() { # WHAT
 three_more_refused() { # TAG WHAT FAILURE
     echo "SELECT '$1 ' || billing.try_consume_quota('win_t', 'messages', 3);" >&3
     wait_for "$work/consumer.out" "^$1 "
-    touch "$work/go"
-    wait "$gdb_pid" || true
-    gdb_pid=
+    let_stopped_backend_go "$work"
     echo "SELECT 'went on after $1';" >&4
     wait_for "$work/mover.out" "^went on after $1"
     local admitted
@@ -146,15 +132,10 @@ SELECT billing.subscribe('win_t', 'win_m', now() - interval '40 days'),
 SQL
     work=$CLUSTER_DIR/work
     mkdir -p "$work"
-    mkfifo "$work/consumer.in" "$work/mover.in"
     # Both sessions read their statements from a FIFO: one backend each
     # throughout, the consumer's with the terms it cached.
-    psql -X -At -d window <"$work/consumer.in" >"$work/consumer.out" 2>&1 &
-    consumer_pid=$!
-    exec 3>"$work/consumer.in"
-    psql -X -At -d window <"$work/mover.in" >"$work/mover.out" 2>&1 &
-    mover_pid=$!
-    exec 4>"$work/mover.in"
+    start_fifo_session "$work" consumer 3 window
+    start_fifo_session "$work" mover 4 window
 
     echo "SELECT billing.consume_quota('win_t', 'messages', 1);" >&3
     echo "SELECT billing.check_quota('win_fresh', 'messages', 1);" >&3
@@ -178,9 +159,7 @@ SQL
     echo "SELECT billing.consume_quota('win_e_t', 'messages', 5);" >&3
     echo "SELECT 'consumed';" >&3
     sleep 2 # lock mode goes through meanwhile; shared-memory mode waits
-    touch "$work/go"
-    wait "$gdb_pid" || true
-    gdb_pid=
+    let_stopped_backend_go "$work"
     wait_for "$work/consumer.out" '^consumed'
     echo "SELECT 'done';" >&4
     wait_for "$work/mover.out" '^done'
@@ -188,10 +167,7 @@ SQL
         limit_change_window
         reenable_window
     fi
-    exec 3>&- 4>&-
-    wait "$consumer_pid" "$mover_pid" || true
-    consumer_pid=
-    mover_pid=
+    end_fifo_sessions
     grep -q ERROR "$work/consumer.out" && { cat "$work/consumer.out"; fail "the consumer failed"; }
 
     local t fresh edited
