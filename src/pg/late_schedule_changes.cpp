@@ -49,9 +49,6 @@ struct ClaimedPeriod {
 ChangedSchedule* changed = nullptr;
 int changed_count = 0;
 int changed_capacity = 0;
-// The earliest period_end among them: most commits come before it and
-// check nothing.
-TimestampTz earliest_end = DT_NOEND;
 
 SPIPlanPtr committed_plan = nullptr;
 SPIPlanPtr period_resources_plan = nullptr;
@@ -162,49 +159,63 @@ void claim_period(const ChangedSchedule& change, TimestampTz start, char* const*
     }
 }
 
-// The changes whose period has ended by `now`: each of the old schedule's
-// periods after the change's, up to the one after the clock's, is claimed
-// (claim_period), then looked at for usage committed.  The period after the
-// clock's, for a consumer beginning there before the commit is visible;
-// one beginning a period later still goes unseen (README, known limit).
-// Before the claims a look for usage in flight left a window up to the
-// commit, in which a consumer's first admission in a later period went
-// unseen (until 2026-12-07, both modes: 10 of 5 with the change stopped in
-// its COMMIT; tests/scripts/late_change_commit_window.sh).
-void check_again(TimestampTz now)
+// Each change's later periods under the old schedule are claimed
+// (claim_period), from the end of its period at its now() up to the one
+// after the clock's, then looked at for usage committed.  Also where that
+// period has not ended yet: a COMMIT begun before its end may be visible
+// only after it (the commit's own work, its flush, a synchronous standby;
+// until 2026-12-07 nothing was claimed then, and consumers of the next
+// period meanwhile went uncounted, 10 of 5 in both modes, a helper's
+// attack).  The clock is read again after each claim, and the changes
+// are gone over again until none has a claimed period begun: a claim may
+// wait for a consumer in flight (lock mode), and periods begin meanwhile
+// (until 2026-12-07, with the clock read once, one beginning during such
+// a wait went unclaimed: 10 of 5, a helper's attack).  One beginning after
+// the last look, before the commit is visible, goes unseen (README, known
+// limit).  Before the claims a look for usage in flight left a window up
+// to the commit, in which a consumer's first admission in a later period
+// went unseen (until 2026-12-07, both modes: 10 of 5 with the change
+// stopped in its COMMIT; tests/scripts/late_change_commit_window.sh).
+void check_again()
 {
+    char** resources = nullptr;
+    int resource_count = period_resources(&resources);
+    PeriodCalendar calendar = this_database_calendar();
+    // Per change, the next period to claim, and the start of the last
+    // claimed (none yet: DT_NOBEGIN, so that the first is claimed).
+    auto* next = static_cast<BillingPeriod*>(
+        palloc(sizeof(BillingPeriod) * static_cast<Size>(changed_count)));
+    auto* claimed_to =
+        static_cast<TimestampTz*>(palloc(sizeof(TimestampTz) * static_cast<Size>(changed_count)));
+    for (int i = 0; i < changed_count; ++i) {
+        next[i] = billing_period_containing(changed[i].anchor, &changed[i].interval,
+                                            changed[i].period_end, calendar);
+        claimed_to[i] = DT_NOBEGIN;
+    }
     ClaimedPeriod* claimed = nullptr;
     int claimed_count = 0;
     int claimed_capacity = 0;
-    char** resources = nullptr;
-    int resource_count = 0;
-    PeriodCalendar calendar = PeriodCalendar::utc;
-    for (int i = 0; i < changed_count; ++i) {
-        const ChangedSchedule& change = changed[i];
-        if (change.period_end > now)
-            continue;
-        if (resources == nullptr) {
-            resource_count = period_resources(&resources);
-            calendar = this_database_calendar();
-        }
-        BillingPeriod period =
-            billing_period_containing(change.anchor, &change.interval, change.period_end, calendar);
-        for (;;) {
-            claim_period(change, period.start, resources, resource_count);
-            make_room_for_item(&claimed, claimed_count, &claimed_capacity, 64,
-                               CurrentMemoryContext);
-            claimed[claimed_count++] = ClaimedPeriod{change.tenant_id, period.start};
-            if (period.start > now)
-                break;
-            CHECK_FOR_INTERRUPTS();
-            period =
-                billing_period_containing(change.anchor, &change.interval, period.end, calendar);
+    for (bool went_on = true; went_on;) {
+        went_on = false;
+        for (int i = 0; i < changed_count; ++i) {
+            const ChangedSchedule& change = changed[i];
+            while (claimed_to[i] <= GetCurrentTimestamp()) {
+                CHECK_FOR_INTERRUPTS();
+                claim_period(change, next[i].start, resources, resource_count);
+                make_room_for_item(&claimed, claimed_count, &claimed_capacity, 64,
+                                   CurrentMemoryContext);
+                claimed[claimed_count++] = ClaimedPeriod{change.tenant_id, next[i].start};
+                claimed_to[i] = next[i].start;
+                next[i] = billing_period_containing(change.anchor, &change.interval, next[i].end,
+                                                    calendar);
+                went_on = true;
+            }
         }
     }
-    if (claimed_count > 0) {
-        refuse_committed_later_usage(claimed, claimed_count);
-        pfree(claimed);
-    }
+    refuse_committed_later_usage(claimed, claimed_count);
+    pfree(claimed);
+    pfree(claimed_to);
+    pfree(next);
 }
 
 // A prepared change commits whenever COMMIT PREPARED comes, with nothing
@@ -230,7 +241,6 @@ void forget_changes()
     changed = nullptr;
     changed_count = 0;
     changed_capacity = 0;
-    earliest_end = DT_NOEND;
 }
 
 void on_transaction_event(XactEvent event, void*)
@@ -242,19 +252,16 @@ void on_transaction_event(XactEvent event, void*)
     if (event == XACT_EVENT_PRE_PREPARE && changed_count > 0 && billing_extension_installed())
         refuse_to_prepare(changed[0]);
     if (event == XACT_EVENT_PRE_COMMIT) {
-        TimestampTz now = GetCurrentTimestamp();
         // Dropped after the change, the extension takes the change along.
-        if (now < earliest_end || !billing_extension_installed())
-            return;
-        check_again(now);
+        if (changed_count > 0 && billing_extension_installed())
+            check_again();
         return;
     }
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
         forget_changes();
 }
 
-// A rolled-back change is no change: its entries go (earliest_end stays,
-// which only makes a commit look at the others).  A subtransaction's
+// A rolled-back change is no change: its entries go.  A subtransaction's
 // entries are the last ones: those its own subtransactions left were
 // handed to it as they committed.
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxact, SubTransactionId parent,
@@ -296,7 +303,6 @@ Datum check_change_at_commit_body(FunctionCallInfo fcinfo)
                         period_end,
                         to,
                         subxact};
-    earliest_end = std::min(earliest_end, period_end);
     PG_RETURN_VOID();
 }
 

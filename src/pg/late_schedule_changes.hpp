@@ -17,10 +17,12 @@
 // subscribers).  That check first claims the tenant's keys of the old
 // schedule's later periods, as a change claims those it moves: a consumer
 // coming later waits for the change and decides again under the new
-// schedule.  A transaction that changed a schedule cannot be prepared
-// (0A000): nothing would check it at COMMIT PREPARED.
+// schedule.  Also while the change's period lasts: a COMMIT begun before
+// its end may be visible only after it.  A transaction that changed a
+// schedule cannot be prepared (0A000): nothing would check it at COMMIT
+// PREPARED.
 //
-// Only the periods up to the one after the clock's at the check are
+// Only the periods up to the one after the clock's at the last claim are
 // claimed: a first consumption in a period beginning later still, before
 // the commit is visible, is not seen (README, known limit).
 #pragma once

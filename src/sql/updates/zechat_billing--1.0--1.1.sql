@@ -2329,9 +2329,9 @@ CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_reso
 RETURNS void AS 'MODULE_PATHNAME', 'zb_refuse_change_after_period_end' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 -- Notes a change of the tenant's schedule in this (sub)transaction, from
 -- periods of p_interval from p_anchor, whose period under them ends at
--- p_period_end, to a schedule whose period starts at p_to: if that period
--- has ended by the commit, the old schedule's later periods are claimed
--- and checked for usage just before it.
+-- p_period_end, to a schedule whose period starts at p_to: the old
+-- schedule's later periods are claimed and checked for usage just before
+-- the commit.
 CREATE FUNCTION billing._check_change_at_commit(p_tenant_id text, p_anchor timestamptz,
                                                 p_interval interval, p_period_end timestamptz,
                                                 p_to timestamptz)
@@ -2370,14 +2370,13 @@ BEGIN
     -- reindex_usage_parts).
     LOCK TABLE billing.usage_parts IN ROW EXCLUSIVE MODE;
     -- Usage in a period after the one at now() is refused here if committed
-    -- (the loop below), and just before commit, should that period have
-    -- ended by then, if committed or in flight, the old schedule's later
-    -- periods claimed first so that a consumer coming then waits for the
-    -- change (late_schedule_changes.hpp): it would commit there after the
-    -- change, in a period the new schedule does not count, and its period
-    -- would admit the limit again (until 2026-12-07, both modes: 5 in
-    -- flight in [10 s, 20 s), 5 more in [7 s, 14 s), of 5; a helper's
-    -- attack).
+    -- (the loop below), and just before commit if committed or in flight,
+    -- the old schedule's later periods claimed first so that a consumer
+    -- coming then waits for the change (late_schedule_changes.hpp): it
+    -- would commit there after the change, in a period the new schedule
+    -- does not count, and its period would admit the limit again (until
+    -- 2026-12-07, both modes: 5 in flight in [10 s, 20 s), 5 more in
+    -- [7 s, 14 s), of 5; a helper's attack).
     PERFORM billing._check_change_at_commit(p_tenant_id, p_anchor, p_interval, v_current_end, p_to);
     -- Usage as this transaction sees it, with its own changes not written
     -- yet (an earlier schedule change in it carried the period it was in:
