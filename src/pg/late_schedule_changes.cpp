@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "billing_catalog.hpp"
-#include "growing_array.hpp"
-#include "pending_counter_moves.hpp"
 #include "billing_period.hpp"
+#include "growing_array.hpp"
 #include "owner_spi.hpp"
+#include "pending_counter_moves.hpp"
 #include "pg_boundary.hpp"
 #include "quota_input.hpp"
 #include "usage_moves.hpp"
