@@ -319,3 +319,17 @@ SELECT billing.subscribe('s_og', 's_og_7',
 SELECT c.used, c.period_start - s.period_anchor AS closed_from
   FROM billing.closed_periods c JOIN billing.subscriptions s USING (tenant_id)
  WHERE c.tenant_id = 's_og';
+
+-- Periods shorter than the claims at COMMIT take (late_schedule_changes.hpp):
+-- a change of such a schedule is refused (55000) once the claims fall behind
+-- the clock, not claimed on and on (until 2026-12-07, a plan of a
+-- microsecond: the COMMIT claimed until cancelled, its memory growing; a
+-- helper's attack).
+INSERT INTO billing.plans (plan_id, name, billing_interval)
+VALUES ('s_us', 'A microsecond', '1 microsecond');
+INSERT INTO billing.plan_limits VALUES ('s_us', 'messages', 5);
+SELECT billing.subscribe('s_us_t', 's_us', now());
+BEGIN;
+SELECT billing.subscribe('s_us_t', 's_og_7', now());
+COMMIT;
+SELECT plan_id FROM billing.subscriptions WHERE tenant_id = 's_us_t';

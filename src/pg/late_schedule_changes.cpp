@@ -138,6 +138,34 @@ int period_resources(char*** resources)
     return count;
 }
 
+// The claims keep up with the clock only if the old schedule's periods
+// last longer than the claims take (a helper's attack: periods of a
+// microsecond, or 200 subscribers on a plan of a millisecond, and the
+// COMMIT went on claiming, its memory growing, until cancelled;
+// statement_timeout is off by then).  So a change is refused once more
+// than max_periods_begun of its periods began during the claims, or its
+// claims reach max_periods_claimed (a transaction left open that many
+// periods), or the changes were gone over max_claim_passes times: consumers
+// of periods no claim reached would not wait for it.  A subscriber of a
+// month lingering in its transaction, or 3,000 subscribers of a plan of a
+// second (108 ms a pass in lock mode), stay well inside.
+constexpr int max_periods_begun = 16;
+constexpr int max_periods_claimed = 1000;
+constexpr int max_claim_passes = 4;
+
+[[noreturn]] void refuse_claims_outrun(const ChangedSchedule& change)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("cannot change the billing schedule of tenant \"%s\" in a transaction begun in "
+                    "a billing period that has ended since",
+                    change.tenant_id),
+             errdetail("Periods of its old schedule began faster than the commit could claim them "
+                       "for consumers that have not seen the change."),
+             errhint("Make the change again in a new transaction, for fewer tenants at a time.")));
+    pg_unreachable();
+}
+
 // Claims the tenant's keys of the period resources in a later period of
 // the old schedule: closes each, as the change closes the periods before
 // its own, which makes a consumer under the old schedule wait for the
@@ -181,12 +209,17 @@ void check_again()
     char** resources = nullptr;
     int resource_count = period_resources(&resources);
     PeriodCalendar calendar = this_database_calendar();
-    // Per change, the next period to claim, and the start of the last
-    // claimed (none yet: DT_NOBEGIN, so that the first is claimed).
+    // Per change, the next period to claim, the start of the last claimed
+    // (none yet: DT_NOBEGIN, so that the first is claimed), and how many.
     auto* next = static_cast<BillingPeriod*>(
         palloc(sizeof(BillingPeriod) * static_cast<Size>(changed_count)));
     auto* claimed_to =
         static_cast<TimestampTz*>(palloc(sizeof(TimestampTz) * static_cast<Size>(changed_count)));
+    auto* periods_claimed =
+        static_cast<int*>(palloc0(sizeof(int) * static_cast<Size>(changed_count)));
+    auto* periods_begun =
+        static_cast<int*>(palloc0(sizeof(int) * static_cast<Size>(changed_count)));
+    TimestampTz check_began = GetCurrentTimestamp();
     for (int i = 0; i < changed_count; ++i) {
         next[i] = billing_period_containing(changed[i].anchor, &changed[i].interval,
                                             changed[i].period_end, calendar);
@@ -195,25 +228,39 @@ void check_again()
     ClaimedPeriod* claimed = nullptr;
     int claimed_count = 0;
     int claimed_capacity = 0;
-    for (bool went_on = true; went_on;) {
-        went_on = false;
+    for (int pass = 0;; ++pass) {
+        int begun = -1; // a change whose last claimed period has begun
+        for (int i = 0; i < changed_count && begun < 0; ++i)
+            if (claimed_to[i] <= GetCurrentTimestamp())
+                begun = i;
+        if (begun < 0)
+            break;
+        if (pass == max_claim_passes)
+            refuse_claims_outrun(changed[begun]);
         for (int i = 0; i < changed_count; ++i) {
             const ChangedSchedule& change = changed[i];
             while (claimed_to[i] <= GetCurrentTimestamp()) {
+                if (periods_claimed[i] == max_periods_claimed ||
+                    periods_begun[i] == max_periods_begun)
+                    refuse_claims_outrun(change);
                 CHECK_FOR_INTERRUPTS();
                 claim_period(change, next[i].start, resources, resource_count);
                 make_room_for_item(&claimed, claimed_count, &claimed_capacity, 64,
                                    CurrentMemoryContext);
                 claimed[claimed_count++] = ClaimedPeriod{change.tenant_id, next[i].start};
                 claimed_to[i] = next[i].start;
+                ++periods_claimed[i];
+                if (next[i].start > check_began)
+                    ++periods_begun[i];
                 next[i] = billing_period_containing(change.anchor, &change.interval, next[i].end,
                                                     calendar);
-                went_on = true;
             }
         }
     }
     refuse_committed_later_usage(claimed, claimed_count);
     pfree(claimed);
+    pfree(periods_begun);
+    pfree(periods_claimed);
     pfree(claimed_to);
     pfree(next);
 }
