@@ -21,11 +21,38 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
 namespace zechat::billing::pg {
 
 namespace {
+
+// 55000 for a change of the tenant's schedule in this transaction: the
+// message every refusal here shares, `detail` and `hint` saying why.
+[[noreturn]] void refuse_change(const char* tenant_id, const char* detail, const char* hint)
+{
+    ereport(ERROR,
+            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+             errmsg("cannot change the billing schedule of tenant \"%s\" in a transaction begun in "
+                    "a billing period that has ended since",
+                    tenant_id),
+             errdetail_internal("%s", detail), errhint("%s", hint)));
+    pg_unreachable();
+}
+
+// The refusal for usage of `resource` committed (in_flight false) or in
+// flight in a period that began after the transaction did.
+[[noreturn]] void refuse_later_usage(const char* tenant_id, const char* resource, bool in_flight)
+{
+    refuse_change(tenant_id,
+                  psprintf(in_flight ? "Consumption of resource \"%s\" in a period that began "
+                                       "after the transaction did is in flight."
+                                     : "Usage of resource \"%s\" counts in a period that began "
+                                       "after the transaction did.",
+                           resource),
+                  "Make the change again in a new transaction.");
+}
 
 // A tenant whose schedule this transaction changed: the schedule it left
 // (periods of `interval` from `anchor`), the end of its period under it at
@@ -106,9 +133,8 @@ void refuse_committed_later_usage(const ClaimedPeriod* claimed, int count)
         elog(ERROR, "zechat_billing: reading tenants' later usage failed: %s",
              SPI_result_code_string(rc));
     if (SPI_processed > 0)
-        raise_change_after_period_end(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-                                      SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-                                      false);
+        refuse_later_usage(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+                           SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), false);
     disconnect_spi(&saved);
 }
 
@@ -155,15 +181,10 @@ constexpr int max_claim_passes = 4;
 
 [[noreturn]] void refuse_claims_outrun(const ChangedSchedule& change)
 {
-    ereport(ERROR,
-            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("cannot change the billing schedule of tenant \"%s\" in a transaction begun in "
-                    "a billing period that has ended since",
-                    change.tenant_id),
-             errdetail("Periods of its old schedule began faster than the commit could claim them "
-                       "for consumers that have not seen the change."),
-             errhint("Make the change again in a new transaction, for fewer tenants at a time.")));
-    pg_unreachable();
+    refuse_change(change.tenant_id,
+                  "Periods of its old schedule began faster than the commit could claim them for "
+                  "consumers that have not seen the change.",
+                  "Make the change again in a new transaction, for fewer tenants at a time.");
 }
 
 // Claims the tenant's keys of the period resources in a later period of
@@ -181,9 +202,9 @@ void claim_period(const ChangedSchedule& change, TimestampTz start, char* const*
     for (int r = 0; r < resource_count; ++r) {
         QuotaKey key = make_quota_key(change.tenant_id, resources[r]);
         if (close_usage(key, start, change.to) > 0)
-            raise_change_after_period_end(change.tenant_id, resources[r], false);
+            refuse_later_usage(change.tenant_id, resources[r], false);
         if (others_in_flight_at_move(key, start))
-            raise_change_after_period_end(change.tenant_id, resources[r], true);
+            refuse_later_usage(change.tenant_id, resources[r], true);
     }
 }
 
@@ -353,31 +374,15 @@ Datum check_change_at_commit_body(FunctionCallInfo fcinfo)
     PG_RETURN_VOID();
 }
 
-// billing._refuse_change_after_period_end(tenant_id, resource, in_flight).
+// billing._refuse_change_after_period_end(tenant_id, resource): usage
+// committed in a later period, found by _close_past_periods.
 Datum refuse_change_after_period_end_body(FunctionCallInfo fcinfo)
 {
-    raise_change_after_period_end(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-                                  text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_BOOL(2));
+    refuse_later_usage(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+                       false);
 }
 
 } // namespace
-
-void raise_change_after_period_end(const char* tenant_id, const char* resource, bool in_flight)
-{
-    ereport(ERROR,
-            (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-             errmsg("cannot change the billing schedule of tenant \"%s\" in a transaction begun in "
-                    "a billing period that has ended since",
-                    tenant_id),
-             in_flight ? errdetail("Consumption of resource \"%s\" in a period that began after "
-                                   "the transaction did is in flight.",
-                                   resource)
-                       : errdetail("Usage of resource \"%s\" counts in a period that began after "
-                                   "the transaction did.",
-                                   resource),
-             errhint("Make the change again in a new transaction.")));
-    pg_unreachable();
-}
 
 void register_late_schedule_change_callbacks()
 {

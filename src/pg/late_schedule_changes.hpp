@@ -29,17 +29,7 @@
 
 #include "pg_headers.hpp"
 
-extern "C" {
-#include "utils/timestamp.h"
-}
-
 namespace zechat::billing::pg {
-
-// 55000: the schedule of `tenant_id` cannot change in this transaction;
-// `resource` has usage committed (in_flight false) or in flight in a
-// period that began after the transaction did.
-[[noreturn]] void raise_change_after_period_end(const char* tenant_id, const char* resource,
-                                                bool in_flight);
 
 // Registers the transaction callbacks of the check before commit; called
 // from _PG_init.

@@ -48,12 +48,11 @@ COMMENT ON TABLE billing.carried_spans IS
     'Spans of a tenant''s time, under a new billing schedule, whose usage a schedule change counted in a later period: a first consumption dated in one counts in the period at that moment.';
 SELECT pg_catalog.pg_extension_config_dump('billing.carried_spans', '');
 
--- Raised by _close_past_periods (and at commit): a schedule change in a
--- transaction begun in a billing period of the tenant's that has ended
--- since, where usage of p_resource counts in a later period, committed or
--- in flight (late_schedule_changes.hpp).
-CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text,
-                                                        p_in_flight boolean)
+-- Raised by _close_past_periods: a schedule change in a transaction begun
+-- in a billing period of the tenant's that has ended since, where usage of
+-- p_resource is committed in a later period (late_schedule_changes.hpp
+-- refuses the same way at commit).
+CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_refuse_change_after_period_end' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 -- Notes a change of the tenant's schedule in this (sub)transaction, from
 -- periods of p_interval from p_anchor, whose period under them ends at
@@ -138,7 +137,7 @@ BEGIN
         -- 9c0a790 refused every change of such a tenant, fresh or not,
         -- until its period ended (a helper's attack).
         IF r.period_start >= v_current_end THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, r.resource, false);
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, r.resource);
         END IF;
         v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
         IF v_used > 0 THEN

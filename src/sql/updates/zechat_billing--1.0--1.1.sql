@@ -2320,12 +2320,11 @@ ALTER TABLE billing.plans
 -- or anchor), an edit of the plan's interval (045_period_changes.sql), and
 -- first moves the tenant's closed periods out of usage.
 
--- Raised by _close_past_periods (and at commit): a schedule change in a
--- transaction begun in a billing period of the tenant's that has ended
--- since, where usage of p_resource counts in a later period, committed or
--- in flight (late_schedule_changes.hpp).
-CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text,
-                                                        p_in_flight boolean)
+-- Raised by _close_past_periods: a schedule change in a transaction begun
+-- in a billing period of the tenant's that has ended since, where usage of
+-- p_resource is committed in a later period (late_schedule_changes.hpp
+-- refuses the same way at commit).
+CREATE FUNCTION billing._refuse_change_after_period_end(p_tenant_id text, p_resource text)
 RETURNS void AS 'MODULE_PATHNAME', 'zb_refuse_change_after_period_end' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 -- Notes a change of the tenant's schedule in this (sub)transaction, from
 -- periods of p_interval from p_anchor, whose period under them ends at
@@ -2407,7 +2406,7 @@ BEGIN
         -- 9c0a790 refused every change of such a tenant, fresh or not,
         -- until its period ended (a helper's attack).
         IF r.period_start >= v_current_end THEN
-            PERFORM billing._refuse_change_after_period_end(p_tenant_id, r.resource, false);
+            PERFORM billing._refuse_change_after_period_end(p_tenant_id, r.resource);
         END IF;
         v_used := billing._close_usage(p_tenant_id, r.resource, r.period_start, p_to);
         IF v_used > 0 THEN
@@ -2572,7 +2571,7 @@ CREATE TRIGGER carry_usage_to_new_period
     FOR EACH ROW WHEN (OLD.billing_interval::text IS DISTINCT FROM NEW.billing_interval::text)
     EXECUTE FUNCTION billing._plan_interval_changed();
 REVOKE ALL ON FUNCTION billing._close_past_periods(text, text, timestamptz, interval, timestamptz),
-    billing._refuse_change_after_period_end(text, text, boolean),
+    billing._refuse_change_after_period_end(text, text),
     billing._check_change_at_commit(text, timestamptz, interval, timestamptz, timestamptz),
     billing._carry_to_new_periods(text, text, timestamptz, interval, timestamptz, interval),
     billing._subscription_periods_changed(),
