@@ -124,8 +124,6 @@ bool CounterTable::carry_in_flight(CounterEntry* from, const CounterKey& to_key,
                                    int64_t own_reserved, CarryUndo* undo) noexcept
 {
     *undo = carry_state_of(*from);
-    if (same_counter_key(from->key, to_key))
-        return true;
     CounterEntry* group = join_group(from);
     if (group == nullptr)
         return false;

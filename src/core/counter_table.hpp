@@ -273,9 +273,11 @@ public:
     // flight reserve on it, now or later, counts in every admission on the
     // other entries of its tenant and resource (`to`'s, if it has one now or
     // gets one later) until they settle, less the mover's own reservation
-    // `own_reserved`, which its move took along.  *undo receives what
-    // undo_carry() restores.  False, nothing done, when no entry is left
-    // for the group.
+    // `own_reserved`, which its move took along.  `to_key` may be `from`'s
+    // own: a change whose new schedule starts its period where the old one
+    // did and ends it sooner keeps the usage there, and what is in flight
+    // may land in the period after it.  *undo receives what undo_carry()
+    // restores.  False, nothing done, when no entry is left for the group.
     [[nodiscard]] bool carry_in_flight(CounterEntry* from, const CounterKey& to_key,
                                        int64_t own_reserved, CarryUndo* undo) noexcept;
 

@@ -384,6 +384,16 @@ Datum refuse_change_after_period_end_body(FunctionCallInfo fcinfo)
 
 } // namespace
 
+void refuse_usage_past_new_period(const char* tenant_id, const char* resource)
+{
+    refuse_change(
+        tenant_id,
+        psprintf("Its period under the new schedule at the transaction's start has ended, "
+                 "and usage of resource \"%s\" may have been counted since.",
+                 resource),
+        "Make the change again in a new transaction.");
+}
+
 void register_late_schedule_change_callbacks()
 {
     RegisterXactCallback(on_transaction_event, nullptr);

@@ -31,6 +31,14 @@
 
 namespace zechat::billing::pg {
 
+// 55000 for a change that claimed the tenant's key of `resource` in its
+// period under the old schedule (to move its usage, or keep it where the
+// new schedule's period starts too) only after the end of the new
+// schedule's period at the transaction's now(), and found usage there:
+// what was counted after that end belongs to a later period of the new
+// schedule, and went to the ended one (move_usage).
+[[noreturn]] void refuse_usage_past_new_period(const char* tenant_id, const char* resource);
+
 // Registers the transaction callbacks of the check before commit; called
 // from _PG_init.
 void register_late_schedule_change_callbacks();

@@ -129,7 +129,8 @@ Datum set_usage_body(FunctionCallInfo fcinfo)
     return adjust_usage_call(fcinfo, true);
 }
 
-// billing._move_usage(tenant_id, resource, from, to), the usage moved, and
+// billing._move_usage(tenant_id, resource, from, to, counted_until), the
+// usage moved (or kept, from = to), and
 // billing._close_usage(tenant_id, resource, period_start, period_to), the
 // usage taken out of a past period for billing.closed_periods.
 Datum take_usage_out_call(FunctionCallInfo fcinfo, bool close)
@@ -141,7 +142,12 @@ Datum take_usage_out_call(FunctionCallInfo fcinfo, bool close)
                                   text_to_cstring(PG_GETARG_TEXT_PP(1)));
     TimestampTz from = PG_GETARG_TIMESTAMPTZ(2);
     TimestampTz to = PG_GETARG_TIMESTAMPTZ(3);
-    PG_RETURN_INT64(close ? close_usage(key, from, to) : move_usage(key, from, to));
+    if (close)
+        PG_RETURN_INT64(close_usage(key, from, to));
+    if (PG_ARGISNULL(4))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("counted_until must not be null")));
+    PG_RETURN_INT64(move_usage(key, from, to, PG_GETARG_TIMESTAMPTZ(4)));
 }
 
 Datum move_usage_body(FunctionCallInfo fcinfo)

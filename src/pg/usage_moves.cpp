@@ -4,6 +4,7 @@
 
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
+#include "late_schedule_changes.hpp"
 #include "pending_usage.hpp"
 #include "usage_part_rows.hpp"
 #include "usage_store.hpp"
@@ -53,13 +54,14 @@ PendingUsage* locked_usage_to_move(const QuotaKey& key, TimestampTz from)
 }
 
 // move_usage and close_usage: `deliver` adds what leaves `from` to `to`.
+// A move to `from` itself keeps the usage where it is and returns it: the
+// key is claimed all the same (see move_usage).  A past period closed where
+// the new schedule starts its period (monthly to yearly: the year starts
+// where its first month did) still closes.
 int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool deliver)
 {
     (void)terms_for(key); // raises for an unknown resource
-    // A past period closed where the new schedule starts its period (monthly
-    // to yearly: the year starts where its first month did) still closes.
-    if (deliver && from == to)
-        return 0;
+    bool keep = deliver && from == to;
     int64 moved;
     PendingUsage* moved_counter = nullptr; // shared-memory mode
     PendingUsage* moved_entry = nullptr;
@@ -71,7 +73,7 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
         // flight on it for one carried elsewhere (_close_past_periods did
         // not keep the period for its COMMIT, which went to the new period:
         // 8 of 5, a helper's attack).
-        if (deliver)
+        if (deliver && !keep)
             return_carried_to(key, to);
         if (nothing_to_move(key, from))
             return 0;
@@ -101,7 +103,7 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     // counts them in one period only).
     if (!deliver && moved_entry != nullptr)
         moved -= unconfirmed_amount(moved_entry);
-    if (moved > 0) {
+    if (moved > 0 && !keep) {
         AlertCarry alerts = alert_carry_of(moved_entry, moved);
         correct_usage(key, from, -moved, false, true);
         PendingUsage* moved_to = nullptr;
@@ -126,17 +128,28 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     // Also when nothing is in flight yet: a consumer taking its change there
     // from a period another move left meanwhile reserves on it later.  The
     // new period's counter is not placed for it (it joins when placed).
-    if (moved_counter != nullptr)
+    // Also a kept period's, whose transactions in flight may commit into
+    // the period after it; not a past period closed where the new schedule
+    // starts its period: what is in flight there counts in that period
+    // already, and lands in the closed one (_close_past_periods).
+    if (moved_counter != nullptr && (from != to || keep))
         carry_counter_in_flight(moved_counter, to);
     return moved > 0 ? moved : 0;
 }
 
 } // namespace
 
-int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)
+int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to, TimestampTz counted_until)
 {
     prevent_change_unless_writable("_move_usage");
-    return take_usage_out(key, from, to, true);
+    int64 found = take_usage_out(key, from, to, true);
+    // Claimed only now: what was counted in `from` from counted_until on
+    // came after the new schedule's period at the change's now() ended, and
+    // went with the rest into that ended period (or stayed in it).
+    if (GetCurrentTimestamp() >= counted_until &&
+        (found > 0 || others_in_flight_at_move(key, from)))
+        refuse_usage_past_new_period(key.tenant_id, key.resource);
+    return found;
 }
 
 int64 close_usage(const QuotaKey& key, TimestampTz from, TimestampTz to)

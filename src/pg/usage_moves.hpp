@@ -11,7 +11,22 @@ namespace zechat::billing::pg {
 // usage read under the key's lock (lock mode) or from its counter
 // (shared-memory mode), so it holds every commit before the move and what
 // this transaction itself consumed.  For a change of billing schedule.
-int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to);
+//
+// `to` may be `from` (the new schedule starts its period where the old one
+// did and ends it sooner: 10-second periods made 7-second, same anchor):
+// nothing moves, the usage found is returned, and the key is claimed as by
+// a move, so that a consumer under the old schedule waits for the change
+// and decides again under the new one.  Until 2026-12-07 nothing claimed
+// it, and a consumer after the new period's end (7 s) and before the
+// change's commit counted in that ended period: 10 of 5 in [7 s, 14 s),
+// both modes.
+//
+// `counted_until` is the end of the new schedule's period at the change's
+// now() when it ends before the old one's (else infinity): a key claimed
+// after that, with usage or (shared-memory mode) consumption of others in
+// flight, is refused (refuse_usage_past_new_period), as what was counted
+// since belongs to a later period than the one it went to.
+int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to, TimestampTz counted_until);
 
 // The same, but the usage taken out of `from` goes nowhere: the caller keeps
 // it (in billing.closed_periods, a past period of the schedule being left).

@@ -56,9 +56,15 @@ RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL U
 -- Moves all of a key's usage from one period to another (a change of billing
 -- schedule) and returns how much: read under the key's lock or from its
 -- counter, so it holds what committed after the caller's snapshot and what
--- the caller's own transaction consumed.  Internal; not granted to PUBLIC.
+-- the caller's own transaction consumed.  With period_to = period_from
+-- (a new schedule starting its period where the old one did, and ending
+-- it sooner) nothing moves, but the key is claimed all the same, and the
+-- usage there returned.  A key claimed from counted_until on (the end of
+-- the new schedule's period at the change's now(), when it ends first)
+-- with usage refuses the change (usage_moves.hpp).  Internal; not granted
+-- to PUBLIC.
 CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
-                                    period_to timestamptz)
+                                    period_to timestamptz, counted_until timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- The same for a past period of the schedule being left: the usage taken
 -- out goes to billing.closed_periods, not to period_to, which only says
@@ -95,16 +101,17 @@ COMMENT ON FUNCTION billing.check_quota(bigint, text, bigint) IS
 -- key's lock or from its counter (not with this statement's snapshot, which
 -- misses what committed after it, and in shared-memory mode this
 -- transaction's own consumption), for every period resource (usage may have
--- committed since a snapshot showed none).  As the extension owner: whoever
--- may call subscribe() needs no right on usage.
+-- committed since a snapshot showed none).  p_counted_until: see
+-- _move_usage.  As the extension owner: whoever may call subscribe() needs
+-- no right on usage.
 CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
-                                            p_to timestamptz)
+                                            p_to timestamptz, p_counted_until timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to)
+    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to, p_counted_until)
        FROM billing.resources res
       WHERE res.kind = 'period'
       ORDER BY res.resource;

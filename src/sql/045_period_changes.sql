@@ -190,19 +190,34 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_from timestamptz;
-    v_to   timestamptz;
+    v_from     timestamptz;
+    v_from_end timestamptz;
+    v_to       timestamptz;
+    v_to_end   timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
        OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
-    v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
-    v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
+    SELECT b.period_start, b.period_end INTO v_from, v_from_end
+      FROM billing.period_bounds(p_old_anchor, p_old_interval, now()) b;
+    SELECT b.period_start, b.period_end INTO v_to, v_to_end
+      FROM billing.period_bounds(p_new_anchor, p_new_interval, now()) b;
     PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
-    IF v_from <> v_to THEN
-        PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
+    -- A new period ending before the old one: a consumer under the old
+    -- schedule after its end counts in the old period, which goes (or
+    -- stays) in the ended new one.  So the period is claimed also where it
+    -- starts in both schedules (10-second periods made 7-second from the
+    -- same anchor at 6.5 s), and the consumer waits for the change; until
+    -- 2026-12-07 nothing was, and one at 8 s, before the change committed
+    -- at 9 s, counted in [0 s, 7 s): 10 of 5 in [7 s, 14 s), both modes.
+    -- One before the claim, once that end had passed, refuses the change
+    -- (_move_usage).
+    IF v_from <> v_to OR v_to_end < v_from_end THEN
+        PERFORM billing._carry_period_usage(
+            p_tenant_id, v_from, v_to,
+            CASE WHEN v_to_end < v_from_end THEN v_to_end ELSE 'infinity' END);
     END IF;
     -- The time from the carried period's start to the new schedule's
     -- period now, whose periods of the new schedule ended before the change

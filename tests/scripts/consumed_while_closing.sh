@@ -39,7 +39,7 @@ admin, late, changer = (psycopg.connect(dsn, autocommit=True) for _ in range(3))
 q = lambda c, sql, *a: c.execute(sql, a).fetchone()
 pause = "PERFORM pg_advisory_lock(4711); PERFORM pg_advisory_unlock(4711);\n"
 if point == 'carry':  # after the close, before the carry
-    name, before = '_carry_period_usage(text,timestamptz,timestamptz)', 'PERFORM billing._move_usage'
+    name, before = '_carry_period_usage(text,timestamptz,timestamptz,timestamptz)', 'PERFORM billing._move_usage'
 else:                 # before the close of the period starting where the new one does
     name, before = ('_close_past_periods(text,text,timestamptz,interval,timestamptz)',
                     'v_used := billing._close_usage(p_tenant_id, r.resource, p_to, p_to);')

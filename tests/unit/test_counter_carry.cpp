@@ -291,6 +291,30 @@ TEST(CounterCarry, TheNewPeriodsCounterPlacedLaterCountsTheCarry)
     EXPECT_EQ(reserve(table.get(), year, 7), AdmissionResult::limit_reached);
 }
 
+// A change whose new schedule starts its period where the old one did and
+// ends it sooner (10-second periods made 7-second, same anchor) keeps the
+// usage in place: the carry goes to the period's own key.  What is in
+// flight there may commit into the period after it, so that one counts it,
+// and the period itself does not count it twice.  Until 2026-12-07 such a
+// carry did nothing, and in shared-memory mode the next period admitted its
+// whole limit besides (the claim of the kept period in usage_moves.cpp).
+TEST(CounterCarry, AKeptPeriodCountsItsInFlightInThePeriodAfterIt)
+{
+    Block table(8);
+    CounterEntry* first = period_entry(table.get(), 100);
+    ASSERT_EQ(reserve(table.get(), first, 3), AdmissionResult::admitted); // in flight
+    move(table.get(), first, first);
+    EXPECT_EQ(table->carried_elsewhere(*first), 0);
+    EXPECT_EQ(reserve(table.get(), first, 7), AdmissionResult::admitted); // 3 + 7 of 10
+    table->settle(first, 7, 0, true);
+    CounterEntry* next = period_entry(table.get(), 170);
+    EXPECT_EQ(table->carried_elsewhere(*next), 3);
+    EXPECT_EQ(reserve(table.get(), next, 8), AdmissionResult::limit_reached);
+    commit_into(table.get(), first, next, 3);
+    EXPECT_EQ(table->carried_elsewhere(*next), 0);
+    EXPECT_EQ(reserve(table.get(), next, 7), AdmissionResult::admitted); // 3 + 7 of 10
+}
+
 // A counter placed for a key whose move found no counter starts moved out:
 // what is reserved on it (a transaction taking its change there from a
 // period an earlier move left) counts in the tenant's other periods.

@@ -604,7 +604,7 @@ SELECT billing._log_limits(ARRAY(SELECT tenant_id FROM billing.subscriptions));
 
 -- A plan change to another billing interval carries the usage over.
 CREATE FUNCTION billing._move_usage(tenant_id text, resource text, period_from timestamptz,
-                                    period_to timestamptz)
+                                    period_to timestamptz, counted_until timestamptz)
 RETURNS bigint AS 'MODULE_PATHNAME', 'zb_move_usage' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- The same for a past period of the schedule being left: the usage taken
 -- out goes to billing.closed_periods, not to period_to, which only says
@@ -617,20 +617,20 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'zb_close_usage' LANGUAGE C VOLATILE PARALL
 -- counter was pinned); false in lock mode.
 CREATE FUNCTION billing._usage_in_flight(tenant_id text, resource text, period_start timestamptz)
 RETURNS boolean AS 'MODULE_PATHNAME', 'zb_usage_in_flight' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz),
+REVOKE ALL ON FUNCTION billing._move_usage(text, text, timestamptz, timestamptz, timestamptz),
     billing._close_usage(text, text, timestamptz, timestamptz),
     billing._usage_in_flight(text, text, timestamptz)
     FROM PUBLIC;
 -- Moves a tenant's usage of period resources from one period start to
 -- another (see the install script for why through _move_usage).
 CREATE FUNCTION billing._carry_period_usage(p_tenant_id text, p_from timestamptz,
-                                            p_to timestamptz)
+                                            p_to timestamptz, p_counted_until timestamptz)
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to)
+    PERFORM billing._move_usage(p_tenant_id, res.resource, p_from, p_to, p_counted_until)
        FROM billing.resources res
       WHERE res.kind = 'period'
       ORDER BY res.resource;
@@ -708,7 +708,7 @@ BEGIN
     END IF;
 END;
 $$;
-REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION billing._carry_period_usage(text, timestamptz, timestamptz, timestamptz) FROM PUBLIC;
 
 -- What reads this transaction's own changes (kept in its backend until
 -- commit) runs in the leader only: in a parallel worker check_quota failed
@@ -2456,19 +2456,34 @@ LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_from timestamptz;
-    v_to   timestamptz;
+    v_from     timestamptz;
+    v_from_end timestamptz;
+    v_to       timestamptz;
+    v_to_end   timestamptz;
 BEGIN
     -- Intervals as written: '1 month' = '30 days' for the = operator.
     IF p_old_interval IS NULL OR p_new_interval IS NULL
        OR (p_old_anchor = p_new_anchor AND p_old_interval::text = p_new_interval::text) THEN
         RETURN;
     END IF;
-    v_from := (billing.period_bounds(p_old_anchor, p_old_interval, now())).period_start;
-    v_to := (billing.period_bounds(p_new_anchor, p_new_interval, now())).period_start;
+    SELECT b.period_start, b.period_end INTO v_from, v_from_end
+      FROM billing.period_bounds(p_old_anchor, p_old_interval, now()) b;
+    SELECT b.period_start, b.period_end INTO v_to, v_to_end
+      FROM billing.period_bounds(p_new_anchor, p_new_interval, now()) b;
     PERFORM billing._close_past_periods(p_tenant_id, p_old_plan_id, p_old_anchor, p_old_interval, v_to);
-    IF v_from <> v_to THEN
-        PERFORM billing._carry_period_usage(p_tenant_id, v_from, v_to);
+    -- A new period ending before the old one: a consumer under the old
+    -- schedule after its end counts in the old period, which goes (or
+    -- stays) in the ended new one.  So the period is claimed also where it
+    -- starts in both schedules (10-second periods made 7-second from the
+    -- same anchor at 6.5 s), and the consumer waits for the change; until
+    -- 2026-12-07 nothing was, and one at 8 s, before the change committed
+    -- at 9 s, counted in [0 s, 7 s): 10 of 5 in [7 s, 14 s), both modes.
+    -- One before the claim, once that end had passed, refuses the change
+    -- (_move_usage).
+    IF v_from <> v_to OR v_to_end < v_from_end THEN
+        PERFORM billing._carry_period_usage(
+            p_tenant_id, v_from, v_to,
+            CASE WHEN v_to_end < v_from_end THEN v_to_end ELSE 'infinity' END);
     END IF;
     -- The time from the carried period's start to the new schedule's
     -- period now, whose periods of the new schedule ended before the change
