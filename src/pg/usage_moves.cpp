@@ -142,6 +142,19 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
 int64 move_usage(const QuotaKey& key, TimestampTz from, TimestampTz to, TimestampTz counted_until)
 {
     prevent_change_unless_writable("_move_usage");
+    // The period runs on as the new schedule's, from the same start, ended
+    // no sooner (10-second periods made 7-second and back): nothing to
+    // claim, but a mark an earlier change left on its counter goes, as at a
+    // move back (return_carried_to).  Left, what is in flight there counted
+    // in the tenant's next period too, refused there while lock mode
+    // admitted, and a later change closing the period took it for carried
+    // usage, and its COMMIT for one of the new period (a helper's attack on
+    // the first version of the claim, 2026-12-07).
+    if (from == to && TIMESTAMP_IS_NOEND(counted_until)) {
+        if (counter_shmem_available())
+            return_carried_to(key, to);
+        return 0;
+    }
     int64 found = take_usage_out(key, from, to, true);
     // Claimed only now: what was counted in `from` from counted_until on
     // came after the new schedule's period at the change's now() ended, and

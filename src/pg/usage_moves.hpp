@@ -16,7 +16,9 @@ namespace zechat::billing::pg {
 // did and ends it sooner: 10-second periods made 7-second, same anchor):
 // nothing moves, the usage found is returned, and the key is claimed as by
 // a move, so that a consumer under the old schedule waits for the change
-// and decides again under the new one.  Until 2026-12-07 nothing claimed
+// and decides again under the new one.  Where it ends no sooner
+// (counted_until infinity) the key is not claimed, and only a mark an
+// earlier claim left on its counter goes (0 returned).  Until 2026-12-07 nothing claimed
 // it, and a consumer after the new period's end (7 s) and before the
 // change's commit counted in that ended period: 10 of 5 in [7 s, 14 s),
 // both modes.

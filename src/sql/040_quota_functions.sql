@@ -59,7 +59,7 @@ RETURNS void AS 'MODULE_PATHNAME', 'zb_set_usage' LANGUAGE C VOLATILE PARALLEL U
 -- the caller's own transaction consumed.  With period_to = period_from
 -- (a new schedule starting its period where the old one did, and ending
 -- it sooner) nothing moves, but the key is claimed all the same, and the
--- usage there returned.  A key claimed from counted_until on (the end of
+-- usage there returned (ending it no sooner: not claimed, 0).  A key claimed from counted_until on (the end of
 -- the new schedule's period at the change's now(), when it ends first)
 -- with usage refuses the change (usage_moves.hpp).  Internal; not granted
 -- to PUBLIC.

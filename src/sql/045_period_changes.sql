@@ -213,12 +213,11 @@ BEGIN
     -- 2026-12-07 nothing was, and one at 8 s, before the change committed
     -- at 9 s, counted in [0 s, 7 s): 10 of 5 in [7 s, 14 s), both modes.
     -- One before the claim, once that end had passed, refuses the change
-    -- (_move_usage).
-    IF v_from <> v_to OR v_to_end < v_from_end THEN
-        PERFORM billing._carry_period_usage(
-            p_tenant_id, v_from, v_to,
-            CASE WHEN v_to_end < v_from_end THEN v_to_end ELSE 'infinity' END);
-    END IF;
+    -- (_move_usage).  Where both start it and the new one ends it no
+    -- sooner, the period's counter loses the mark of such a claim.
+    PERFORM billing._carry_period_usage(
+        p_tenant_id, v_from, v_to,
+        CASE WHEN v_to_end < v_from_end THEN v_to_end ELSE 'infinity' END);
     -- The time from the carried period's start to the new schedule's
     -- period now, whose periods of the new schedule ended before the change
     -- (billing.carried_spans).  Not from the start of the new schedule's
