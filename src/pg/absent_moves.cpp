@@ -192,6 +192,11 @@ void note_key_moved(const CounterKey& key)
         moved->subxact = GetCurrentSubTransactionId();
 }
 
+bool absent_move_noted(const CounterKey& key)
+{
+    return key_moved(key);
+}
+
 void register_absent_move_callbacks()
 {
     RegisterXactCallback(on_transaction_event, nullptr);

@@ -34,6 +34,10 @@ void note_absent_move(FullTransactionId mover, bool whole_transaction);
 // one, leaves its marks on the counters of these keys only.  May raise.
 void note_key_moved(const CounterKey& key);
 
+// Whether this transaction recorded a move of `key` (note_key_moved) in a
+// subtransaction that has not rolled back.
+bool absent_move_noted(const CounterKey& key);
+
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();
 

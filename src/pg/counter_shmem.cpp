@@ -660,6 +660,11 @@ bool counter_moved_out(const QuotaKey& key, TimestampTz period_start)
     return moved_out;
 }
 
+bool counter_move_recorded_here(const QuotaKey& key, TimestampTz period_start)
+{
+    return absent_move_noted(counter_key_of(key, period_start));
+}
+
 void counter_return_carried(CounterEntry* to, CarryUndo* undo)
 {
     LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);

@@ -210,6 +210,11 @@ void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampT
 // out (a moment later it may not be).
 bool counter_moved_out(const QuotaKey& key, TimestampTz period_start);
 
+// Whether this transaction recorded a move of the key's period while it
+// had no counter (absent_moves.hpp), in a subtransaction that has not
+// rolled back: a counter placed for it now starts marked by that record.
+bool counter_move_recorded_here(const QuotaKey& key, TimestampTz period_start);
+
 // A move carried usage back to `to`'s period, which this transaction pins
 // (CounterTable::return_carried).
 void counter_return_carried(CounterEntry* to, CarryUndo* undo);
