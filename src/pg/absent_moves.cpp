@@ -35,10 +35,20 @@ int noted = 0;
 // subscribers, kept its mark after the edit committed, and a later close
 // took its transaction for a carried one, 8 of 5).
 FullTransactionId database_mover = InvalidFullTransactionId;
-struct MovedKey {
-    CounterKey key; // hash key, first
+// A move of a key, or its return (note_key_returned): in which
+// subtransaction, and in what order (seq, 0: none).
+struct KeyEvent {
+    uint64 seq;
     SubTransactionId subxact;
 };
+struct MovedKey {
+    CounterKey key;           // hash key, first
+    SubTransactionId subxact; // of the first move
+    KeyEvent first_move;
+    KeyEvent last_move;
+    KeyEvent last_return;
+};
+uint64 last_event_seq = 0;
 MemoryContext moved_keys_context = nullptr; // under TopMemoryContext, deleted at the end
 HTAB* moved_keys = nullptr;
 bool ending_committed = false;
@@ -51,9 +61,24 @@ const AbsentMoveNote* note_of(uint64 mover)
     return nullptr;
 }
 
+const MovedKey* moved_key(const CounterKey& key)
+{
+    if (moved_keys == nullptr)
+        return nullptr;
+    return static_cast<const MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
+}
+
+// The key's last move was followed by a return.
+bool move_returned(const MovedKey& moved)
+{
+    return moved.last_return.seq > moved.last_move.seq;
+}
+
+// A move of the key stands: recorded, not returned since.
 bool key_moved(const CounterKey& key)
 {
-    return moved_keys != nullptr && hash_search(moved_keys, &key, HASH_FIND, nullptr) != nullptr;
+    const MovedKey* moved = moved_key(key);
+    return moved != nullptr && !move_returned(*moved);
 }
 
 // counter_settle_database_marks: whether a mark goes at the end.
@@ -69,15 +94,46 @@ bool unmark_at_end(const CounterKey& key, uint64 mover)
     return !key_moved(key);
 }
 
+// A rolled-back subtransaction's moves and returns did not happen.  Of
+// several moves of a key only the first and the last are kept, so the
+// last, rolled back, falls back to the first: a return between them is
+// then taken for none, and its mark stays (what lock mode refuses, never
+// more than it admits).
 void forget_keys_moved_in(SubTransactionId subxact)
 {
     if (moved_keys == nullptr)
         return;
     HASH_SEQ_STATUS scan;
     hash_seq_init(&scan, moved_keys);
-    while (auto* moved = static_cast<MovedKey*>(hash_seq_search(&scan)))
-        if (moved->subxact >= subxact)
+    while (auto* moved = static_cast<MovedKey*>(hash_seq_search(&scan))) {
+        if (moved->subxact >= subxact) {
             (void)hash_search(moved_keys, &moved->key, HASH_REMOVE, nullptr);
+            continue;
+        }
+        if (moved->last_move.subxact >= subxact)
+            moved->last_move = moved->first_move;
+        if (moved->last_return.subxact >= subxact)
+            moved->last_return = KeyEvent{0, InvalidSubTransactionId};
+    }
+}
+
+bool own_mover(uint64 mover)
+{
+    return note_of(mover) != nullptr;
+}
+
+// At the end of a committed transaction: the counters of keys whose move it
+// returned lose the marks its records put on them as they were placed.
+// (A record of the whole database: unmark_at_end.)
+void unmark_returned_keys()
+{
+    if (moved_keys == nullptr)
+        return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, moved_keys);
+    while (auto* moved = static_cast<MovedKey*>(hash_seq_search(&scan)))
+        if (move_returned(*moved))
+            counter_unmark_own(moved->key, own_mover);
 }
 
 // A subtransaction rolls back: the moves it and the subtransactions it
@@ -122,6 +178,8 @@ void on_transaction_event(XactEvent event, void*)
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT) {
         if (event == XACT_EVENT_ABORT)
             counter_unmark_absent_moves();
+        else
+            unmark_returned_keys();
         settle_database_marks(event == XACT_EVENT_COMMIT);
         return;
     }
@@ -147,6 +205,8 @@ void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top
         IsTransactionState())
         return;
     counter_forget_absent_moves(InvalidFullTransactionId, !is_commit);
+    if (is_commit)
+        unmark_returned_keys();
     settle_database_marks(is_commit);
     noted = 0;
     database_mover = InvalidFullTransactionId;
@@ -188,13 +248,22 @@ void note_key_moved(const CounterKey& key)
     }
     bool found;
     auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_ENTER, &found));
-    if (!found)
-        moved->subxact = GetCurrentSubTransactionId();
+    KeyEvent now{++last_event_seq, GetCurrentSubTransactionId()};
+    if (!found) {
+        moved->subxact = now.subxact;
+        moved->first_move = now;
+        moved->last_return = KeyEvent{0, InvalidSubTransactionId};
+    }
+    moved->last_move = now;
 }
 
-bool absent_move_noted(const CounterKey& key)
+void note_key_returned(const CounterKey& key)
 {
-    return key_moved(key);
+    if (moved_keys == nullptr)
+        return;
+    auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
+    if (moved != nullptr)
+        moved->last_return = KeyEvent{++last_event_seq, GetCurrentSubTransactionId()};
 }
 
 void register_absent_move_callbacks()

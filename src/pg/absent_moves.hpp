@@ -34,9 +34,17 @@ void note_absent_move(FullTransactionId mover, bool whole_transaction);
 // one, leaves its marks on the counters of these keys only.  May raise.
 void note_key_moved(const CounterKey& key);
 
-// Whether this transaction recorded a move of `key` (note_key_moved) in a
-// subtransaction that has not rolled back.
-bool absent_move_noted(const CounterKey& key);
+// The transaction took `key`'s usage back to its period (a change back:
+// return_carried_to): if it recorded a move of the key, a counter placed
+// for it while the transaction runs starts marked by that record, and,
+// once the transaction commits with the return standing, loses the mark
+// (a helper's attack: 10-second periods made 7-second and back, or an
+// anchor moved and back, before the tenant's first consumption of the
+// period, and a consumer then in flight there counted in the next period
+// too, where 5 of 5 were refused that lock mode admitted).  Placing the
+// counter at the return instead held one per subscriber of an edited plan
+// until the commit, and ran out (53400).
+void note_key_returned(const CounterKey& key);
 
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
 void register_absent_move_callbacks();

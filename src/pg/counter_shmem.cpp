@@ -394,6 +394,20 @@ void counter_settle_database_marks(bool (*unmark)(const CounterKey& key, uint64 
     }
 }
 
+void counter_note_move_returned(const QuotaKey& key, TimestampTz to)
+{
+    note_key_returned(counter_key_of(key, to));
+}
+
+void counter_unmark_own(const CounterKey& key, bool (*own)(uint64 mover))
+{
+    LWLockAcquire(shared_counters->lock, LW_EXCLUSIVE);
+    CounterEntry* entry = counter_table()->find(key);
+    if (entry != nullptr && entry->noted_by != 0 && own(entry->noted_by))
+        counter_table()->unmark_noted(entry, entry->noted_by);
+    LWLockRelease(shared_counters->lock);
+}
+
 namespace {
 
 // forget_counters_for_change(): the transaction that may not use counters,
@@ -658,11 +672,6 @@ bool counter_moved_out(const QuotaKey& key, TimestampTz period_start)
     bool moved_out = entry != nullptr && entry->moved_out != 0;
     LWLockRelease(shared_counters->lock);
     return moved_out;
-}
-
-bool counter_move_recorded_here(const QuotaKey& key, TimestampTz period_start)
-{
-    return absent_move_noted(counter_key_of(key, period_start));
 }
 
 void counter_return_carried(CounterEntry* to, CarryUndo* undo)

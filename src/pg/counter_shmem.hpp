@@ -110,6 +110,15 @@ void counter_unmark_absent_moves();
 // where unmark(key, mover) says so.
 void counter_settle_database_marks(bool (*unmark)(const CounterKey& key, uint64 mover));
 
+// This transaction took the key's usage back to the period starting at
+// `to` while it had no counter there (return_carried_to): a move of that
+// key this transaction recorded no longer stands (note_key_returned).
+void counter_note_move_returned(const QuotaKey& key, TimestampTz to);
+
+// The key's counter, if one of this transaction's records marked it as it
+// was placed (noted_by, one for which own(mover) holds), loses the mark.
+void counter_unmark_own(const CounterKey& key, bool (*own)(uint64 mover));
+
 // A counter's moves (see above): how many began since it was loaded
 // (epoch, 0 for none) and the transaction that began the last.  A full
 // transaction id: a counter can keep its mark for longer than 32-bit ids
@@ -209,11 +218,6 @@ void counter_carry_in_flight(const QuotaKey& key, CounterEntry* from, TimestampT
 // The key's counter in the period starting at `to` is present and moved
 // out (a moment later it may not be).
 bool counter_moved_out(const QuotaKey& key, TimestampTz period_start);
-
-// Whether this transaction recorded a move of the key's period while it
-// had no counter (absent_moves.hpp), in a subtransaction that has not
-// rolled back: a counter placed for it now starts marked by that record.
-bool counter_move_recorded_here(const QuotaKey& key, TimestampTz period_start);
 
 // A move carried usage back to `to`'s period, which this transaction pins
 // (CounterTable::return_carried).

@@ -76,16 +76,13 @@ void carry_counter_in_flight(PendingUsage* from, TimestampTz to)
 void return_carried_to(const QuotaKey& key, TimestampTz to)
 {
     // A counter placed for `to` from now on starts as it should: not moved
-    // out.  Pinned while this transaction may still undo the return.  Also
-    // where it has no counter and this transaction recorded its move: a
-    // counter placed while it runs starts marked by that record, and kept
-    // the mark once it committed (a change to 7-second periods and back, an
-    // anchor moved and back, before the tenant's first consumption of the
-    // period: what was in flight there counted in its next period too, 5 of
-    // 5 refused there with 3 in flight where lock mode admitted; a helper's
-    // attack).  Placed now, marked by the record, it loses the mark here.
-    if (!counter_moved_out(key, to) && !counter_move_recorded_here(key, to))
+    // out.  Pinned while this transaction may still undo the return.  Where
+    // it has no counter, a move of it this transaction recorded may mark
+    // one placed while it runs: noted, for that mark to go at its end.
+    if (!counter_moved_out(key, to)) {
+        counter_note_move_returned(key, to);
         return;
+    }
     PendingUsage* entry = track_counter_usage(key, to);
     prepare_pending_change(entry);
     CarryUndo before;

@@ -35,9 +35,7 @@ void carry_counter_in_flight(PendingUsage* from, TimestampTz to);
 // Shared-memory mode: ...and the key's counter in the period starting at
 // `to`, if it has one moved out by an earlier move, counts its own again:
 // what is in flight on it no longer counts in the tenant's other periods
-// (a schedule change and its reverse); so does the counter of a key whose
-// move this transaction recorded without a counter, placed for it.  Undone
-// if the move rolls back.
+// (a schedule change and its reverse).  Undone if the move rolls back.
 void return_carried_to(const QuotaKey& key, TimestampTz to);
 
 // Shared-memory mode, after this transaction closed (or moved) the key's
