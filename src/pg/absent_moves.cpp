@@ -35,20 +35,22 @@ int noted = 0;
 // subscribers, kept its mark after the edit committed, and a later close
 // took its transaction for a carried one, 8 of 5).
 FullTransactionId database_mover = InvalidFullTransactionId;
-// A move of a key, or its return (note_key_returned): in which
-// subtransaction, and in what order (seq, 0: none).
+// The moves of recorded keys and the returns to them (note_key_returned),
+// in order, each linked to the key's event before it.  Everything since a
+// subtransaction began is its own or its children's: its rollback takes
+// the log's tail off.  In moved_keys_context.
 struct KeyEvent {
-    uint64 seq;
     SubTransactionId subxact;
+    bool returned;
+    int previous; // the key's event before this one; -1: none
 };
+KeyEvent* key_events = nullptr;
+int key_event_count = 0;
+int key_event_capacity = 0;
 struct MovedKey {
-    CounterKey key;           // hash key, first
-    SubTransactionId subxact; // of the first move
-    KeyEvent first_move;
-    KeyEvent last_move;
-    KeyEvent last_return;
+    CounterKey key; // hash key, first
+    int last_event; // in key_events
 };
-uint64 last_event_seq = 0;
 MemoryContext moved_keys_context = nullptr; // under TopMemoryContext, deleted at the end
 HTAB* moved_keys = nullptr;
 bool ending_committed = false;
@@ -68,10 +70,24 @@ const MovedKey* moved_key(const CounterKey& key)
     return static_cast<const MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
 }
 
-// The key's last move was followed by a return.
+// The key's last event is a return.
 bool move_returned(const MovedKey& moved)
 {
-    return moved.last_return.seq > moved.last_move.seq;
+    return key_events[moved.last_event].returned;
+}
+
+// Room for one more event; may raise, so it comes before the key's entry.
+void make_room_for_key_event()
+{
+    make_room_for_item(&key_events, key_event_count, &key_event_capacity, 64, moved_keys_context);
+}
+
+// Appends the key's next event, room made.
+void note_key_event(MovedKey* moved, bool returned, bool first)
+{
+    key_events[key_event_count] =
+        KeyEvent{GetCurrentSubTransactionId(), returned, first ? -1 : moved->last_event};
+    moved->last_event = key_event_count++;
 }
 
 // A move of the key stands: recorded, not returned since.
@@ -94,26 +110,27 @@ bool unmark_at_end(const CounterKey& key, uint64 mover)
     return !key_moved(key);
 }
 
-// A rolled-back subtransaction's moves and returns did not happen.  Of
-// several moves of a key only the first and the last are kept, so the
-// last, rolled back, falls back to the first: a return between them is
-// then taken for none, and its mark stays (what lock mode refuses, never
-// more than it admits).
+// A rolled-back subtransaction's moves and returns did not happen: the
+// log's tail from its first event goes, and each key falls back to its
+// event before (a key with none left goes).  Until 2026-12-07 only a key's
+// first and last move were kept, and a move after a return, followed by
+// one rolled back, fell back to the first, before the return: the key was
+// taken for returned, its mark removed (a helper's attack).
 void forget_keys_moved_in(SubTransactionId subxact)
 {
     if (moved_keys == nullptr)
         return;
+    int kept = key_event_count;
+    while (kept > 0 && key_events[kept - 1].subxact >= subxact)
+        --kept;
+    key_event_count = kept;
     HASH_SEQ_STATUS scan;
     hash_seq_init(&scan, moved_keys);
     while (auto* moved = static_cast<MovedKey*>(hash_seq_search(&scan))) {
-        if (moved->subxact >= subxact) {
+        while (moved->last_event >= kept)
+            moved->last_event = key_events[moved->last_event].previous;
+        if (moved->last_event < 0)
             (void)hash_search(moved_keys, &moved->key, HASH_REMOVE, nullptr);
-            continue;
-        }
-        if (moved->last_move.subxact >= subxact)
-            moved->last_move = moved->first_move;
-        if (moved->last_return.subxact >= subxact)
-            moved->last_return = KeyEvent{0, InvalidSubTransactionId};
     }
 }
 
@@ -214,6 +231,9 @@ void on_resource_release(ResourceReleasePhase phase, bool is_commit, bool is_top
         MemoryContextDelete(moved_keys_context);
     moved_keys_context = nullptr;
     moved_keys = nullptr;
+    key_events = nullptr;
+    key_event_count = 0;
+    key_event_capacity = 0;
 }
 
 } // namespace
@@ -246,24 +266,20 @@ void note_key_moved(const CounterKey& key)
         moved_keys = create_backend_hash("zechat_billing moved keys", 256, sizeof(CounterKey),
                                          sizeof(MovedKey), moved_keys_context);
     }
+    make_room_for_key_event();
     bool found;
     auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_ENTER, &found));
-    KeyEvent now{++last_event_seq, GetCurrentSubTransactionId()};
-    if (!found) {
-        moved->subxact = now.subxact;
-        moved->first_move = now;
-        moved->last_return = KeyEvent{0, InvalidSubTransactionId};
-    }
-    moved->last_move = now;
+    note_key_event(moved, false, !found);
 }
 
 void note_key_returned(const CounterKey& key)
 {
     if (moved_keys == nullptr)
         return;
+    make_room_for_key_event();
     auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
     if (moved != nullptr)
-        moved->last_return = KeyEvent{++last_event_seq, GetCurrentSubTransactionId()};
+        note_key_event(moved, true, false);
 }
 
 void register_absent_move_callbacks()

@@ -43,7 +43,7 @@ void note_key_moved(const CounterKey& key);
 // period, and a consumer then in flight there counted in the next period
 // too, where 5 of 5 were refused that lock mode admitted).  Placing the
 // counter at the return instead held one per subscriber of an edited plan
-// until the commit, and ran out (53400).
+// until the commit, and ran out (53400).  May raise.
 void note_key_returned(const CounterKey& key);
 
 // From _PG_init, in shared-memory mode only (lock mode records nothing).
