@@ -34,6 +34,13 @@ sleep_until() { # EXPRESSION: sleeps until that time by the server's clock
     sleep "$(q "SELECT greatest(0, extract(epoch FROM $1 - clock_timestamp()))")"
 }
 
+# The tenant's committed usage by period, as "A+<s>s <used>, ...".
+committed_periods() { # TENANT A
+    q "SELECT string_agg('A+' || extract(epoch FROM period_start - $2)::int || 's ' || used,
+                         ', ' ORDER BY period_start)
+         FROM billing.usage WHERE tenant_id = '$1' AND resource = 'messages'"
+}
+
 # A tenant whose period [A, A+20 s) ends 3 s from now; prints A as epoch.
 subscribed_until_soon() { # TENANT
     q "SELECT billing.subscribe('$1', 'late_20', now() - interval '17 seconds')" >/dev/null
@@ -98,9 +105,7 @@ SQL
     used=$(sed -n 2p <<<"$after")
     in_time=$(sed -n 3p <<<"$after")
     local periods
-    periods=$(q "SELECT string_agg('A+' || extract(epoch FROM period_start - $at)::int || 's ' || used,
-                                   ', ' ORDER BY period_start)
-                   FROM billing.usage WHERE tenant_id = '$tenant' AND resource = 'messages'")
+    periods=$(committed_periods "$tenant" "$at")
     echo "late change commit window ($MODE, COMMIT at A+${commit_at} s): first admitted after" \
         "the change: $first, waited $waited; 5 more: $more; used $used (committed by period:" \
         "$periods)"
@@ -109,6 +114,16 @@ SQL
     [ "$waited" = yes ] || fail "the first consumption did not wait for the change"
     [ "$more" = false ] || fail "10 of 5 admitted"
     [ "$used" = 5 ] || fail "used $used, not 5"
+}
+
+# A session of its own, in the background: at A+FROM s (by the server's
+# clock) it begins a transaction and runs SQL, at A+TO s it ends it with END;
+# its output in $work/clock_NAME.out.
+timed_session() { # NAME A FROM SQL TO END
+    local w="SELECT pg_sleep(greatest(0, extract(epoch FROM $2 + interval '%s seconds'
+                                                 - clock_timestamp())));"
+    printf "$w\nBEGIN;\n%s\n$w\n%s;\n" "$3" "$4" "$5" "$6" |
+        psql -X -At -d window >"$work/clock_$1.out" 2>&1 &
 }
 
 # 2-second periods made 3-second from the same anchor A, the change begun at
@@ -123,31 +138,13 @@ clock_moves_while_claiming() {
     local at
     at="to_timestamp($(q "SELECT extract(epoch FROM period_anchor) FROM billing.subscriptions
                            WHERE tenant_id = 'late_c'"))"
-    local w="SELECT pg_sleep(greatest(0, extract(epoch FROM $at + interval '%s seconds'
-                                                 - clock_timestamp())));"
-    psql -X -At -d window >"$work/clock_changer.out" 2>&1 <<SQL &
-$(printf "$w" 0.3)
-BEGIN;
-SELECT billing.subscribe('late_c', 'late_3', $at);
-$(printf "$w" 4.3)
-COMMIT;
-SQL
+    timed_session changer "$at" 0.3 "SELECT billing.subscribe('late_c', 'late_3', $at);" 4.3 COMMIT
     local changer=$!
-    psql -X -At -d window >"$work/clock_x.out" 2>&1 <<SQL &
-$(printf "$w" 2.5)
-BEGIN;
-SELECT 'x ' || billing.try_consume_quota('late_c', 'messages', 1);
-$(printf "$w" 9.6)
-ROLLBACK;
-SQL
+    timed_session x "$at" 2.5 "SELECT 'x ' || billing.try_consume_quota('late_c', 'messages', 1);" \
+        9.6 ROLLBACK
     local x=$!
-    psql -X -At -d window >"$work/clock_z.out" 2>&1 <<SQL &
-$(printf "$w" 9.3)
-BEGIN;
-SELECT 'z ' || billing.try_consume_quota('late_c', 'messages', 5);
-$(printf "$w" 10)
-COMMIT;
-SQL
+    timed_session z "$at" 9.3 "SELECT 'z ' || billing.try_consume_quota('late_c', 'messages', 5);" \
+        10 COMMIT
     local z=$!
     wait "$changer" "$x" "$z" || true
     grep -q '^x true' "$work/clock_x.out" || { cat "$work/clock_x.out"; fail "X was not admitted"; }
@@ -157,9 +154,7 @@ SQL
     outside=$(q "SELECT count(*) FROM billing.usage
                   WHERE tenant_id = 'late_c' AND used > 0
                     AND (extract(epoch FROM period_start - $at)::int % 3) <> 0")
-    periods=$(q "SELECT string_agg('A+' || extract(epoch FROM period_start - $at)::int || 's ' || used,
-                                   ', ' ORDER BY period_start)
-                   FROM billing.usage WHERE tenant_id = 'late_c' AND resource = 'messages'")
+    periods=$(committed_periods late_c "$at")
     echo "late change commit window ($MODE, clock moving while claiming): plan $plan;" \
         "committed by period: $periods; change: $(grep -c ERROR "$work/clock_changer.out") error(s)"
     if [ "$plan" = late_3 ]; then
