@@ -282,10 +282,11 @@ void note_key_returned(const CounterKey& key)
 {
     if (moved_keys == nullptr)
         return;
-    make_room_for_key_event();
     auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
-    if (moved != nullptr)
-        note_key_event(moved, true, false);
+    if (moved == nullptr)
+        return; // not recorded: nothing to take back
+    make_room_for_key_event();
+    note_key_event(moved, true, false);
 }
 
 void register_absent_move_callbacks()
