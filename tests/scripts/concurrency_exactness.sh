@@ -17,7 +17,8 @@
 #    all, and exactly 300 rows per tenant are stored and counted;
 #  * eviction (shared-memory mode): 400 tenants with a limit of 5 messages
 #    each race through a counter table of 100 entries, so counters are
-#    evicted and loaded again all the time: still exactly 5 per tenant.
+#    evicted and loaded again all the time: still exactly 5 per tenant
+#    (fewer only for one never refused), stored and counted.
 # It runs twice: in lock mode, and in shared-memory mode with the smallest
 # counter table (zechat_billing.max_counters = 100).
 # Refusals (PT402) are expected and caught in PL/pgSQL (see below).
@@ -57,11 +58,15 @@ SELECT billing.subscribe(t, 'stress') FROM unnest(ARRAY['p1', 'p2']) t;
 -- pgbench would stop a client at its first error, so the refusals are
 -- caught here (each call is then a subtransaction, which the extension must
 -- also get right).
+-- Each refusal is noted: a tenant left under its limit must have had no
+-- refusal, whatever the random draw gave it.
+CREATE UNLOGGED TABLE stress_refusals (tenant_id text NOT NULL);
 CREATE FUNCTION stress_send(p_tenant text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO stress_messages (tenant_id) VALUES (p_tenant);
     RETURN true;
 EXCEPTION WHEN sqlstate 'PT402' THEN
+    INSERT INTO stress_refusals VALUES (p_tenant);
     RETURN false;
 END $$;
 CREATE FUNCTION stress_deliver(p_id int, p_size int, p_upsert int) RETURNS boolean LANGUAGE plpgsql AS $$
@@ -153,23 +158,32 @@ echo "per statement, stored/used per tenant: $result"
     fail "per statement: expected exactly 300 stored and used per tenant"
 
 run_pgbench "$STRESS/many_tenants.sql" 600
+# Exact: the rows stored are the usage counted, at most 5, and fewer only
+# for a tenant that was never refused (about 24 sends each, drawn at random:
+# a tenant sent fewer than 5 is rare, but no failure).
+tenant_counts="
+    SELECT s.tenant_id, s.stored, u.used, coalesce(r.refused, 0) AS refused
+      FROM (SELECT tenant_id, count(*) AS stored FROM stress_messages
+             WHERE tenant_id LIKE 'm%' GROUP BY tenant_id) s
+      LEFT JOIN LATERAL (SELECT used FROM billing.tenant_usage(s.tenant_id)
+                          WHERE resource = 'messages') u ON true
+      LEFT JOIN (SELECT tenant_id, count(*) AS refused FROM stress_refusals
+                  GROUP BY tenant_id) r USING (tenant_id)"
+not_exact="stored > 5 OR used IS DISTINCT FROM stored OR (stored < 5 AND refused > 0)"
 result=$(psql -X -At -d stress -c "
-    SELECT count(*) || ' tenants, ' || count(*) FILTER (WHERE stored = 5 AND used = 5) || ' exact'
-      FROM (SELECT m.tenant_id, count(*) AS stored,
-                   (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
-              FROM stress_messages m WHERE m.tenant_id LIKE 'm%' GROUP BY m.tenant_id) s")
+    SELECT count(*) || ' tenants, ' || count(*) FILTER (WHERE NOT ($not_exact)) || ' exact, '
+           || count(*) FILTER (WHERE stored = 5) || ' at their limit'
+      FROM ($tenant_counts) c")
 echo "many tenants: $result"
-[ "$result" = "400 tenants, 400 exact" ] || {
-    # Which tenants, and how far off (a CI run of 2026-12-08 saw 399 once,
-    # lock mode, and 24 runs by hand after it none).
+[ "${result%,*}" = "400 tenants, 400 exact" ] || {
     psql -X -At -d stress -c "
-        SELECT 'not exact: ' || tenant_id || ' stored ' || stored || ' used ' || coalesce(used::text, '-')
-          FROM (SELECT m.tenant_id, count(*) AS stored,
-                       (SELECT used FROM billing.tenant_usage(m.tenant_id) WHERE resource = 'messages') AS used
-                  FROM stress_messages m WHERE m.tenant_id LIKE 'm%' GROUP BY m.tenant_id) s
-         WHERE stored <> 5 OR used IS DISTINCT FROM 5" >&2
-    fail "many tenants: expected exactly 5 stored and used for each of 400"
+        SELECT 'not exact: ' || tenant_id || ' stored ' || stored || ' used '
+               || coalesce(used::text, '-') || ' refused ' || refused
+          FROM ($tenant_counts) c WHERE $not_exact" >&2
+    fail "many tenants: expected exactly 5 stored and used for each of 400 (fewer only if never refused)"
 }
+at_limit=${result##*, }
+[ "${at_limit% at their limit}" -ge 390 ] || fail "many tenants: only $at_limit; the test did not race"
 if [ "$MODE" = shared_memory ]; then
     counters=$(psql -X -At -d stress -c "SELECT count(*) FROM billing.counters")
     echo "counters in shared memory: $counters (of 100)"
