@@ -31,7 +31,8 @@ void prevent_change_unless_writable(const char* name);
 // adjust_usage() with a choice: `counting_unconfirmed` for a change of this
 // transaction's own consumption (a take-back, a move of a period's usage),
 // which the rows it has not confirmed yet are part of; without, a
-// correction to what rows hold (adjust_usage()), which leaves them out.
+// correction to what rows hold (adjust_usage()), which leaves them out and
+// names its period (shared-memory mode: committed_for_correction).
 // Returns the change it made.
 int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, bool set,
                     bool counting_unconfirmed);

@@ -612,10 +612,12 @@ bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn)
     return forced;
 }
 
-int64 counter_committed(CounterEntry* entry)
+int64 counter_committed(CounterEntry* entry, CounterMoves* moves)
 {
     LWLockAcquire(shared_counters->lock, LW_SHARED);
     int64 committed = entry->committed;
+    if (moves != nullptr)
+        *moves = moves_of(entry);
     LWLockRelease(shared_counters->lock);
     return committed;
 }

@@ -168,8 +168,9 @@ int64 counter_release(CounterEntry* entry, int64 amount, int64 own_reserved, int
 // the entry's usage would pass the bigint range.
 [[nodiscard]] bool counter_force(CounterEntry* entry, int64 delta, int64* own_drawn);
 
-// The entry's committed usage now.
-int64 counter_committed(CounterEntry* entry);
+// The entry's committed usage now; with `moves`, also its moves, read under
+// the same lock.
+int64 counter_committed(CounterEntry* entry, CounterMoves* moves = nullptr);
 
 // Just before commit (usage alerts): registers the transaction's net change
 // and returns the usage it starts from (see CounterTable::begin_commit).

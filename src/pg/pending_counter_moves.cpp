@@ -22,6 +22,16 @@ void confirm_admission_period(PendingUsage* entry)
         entry->move_epoch_seen = entry->move_epoch_admitted;
 }
 
+void note_correction_epoch(PendingUsage* entry, uint32 epoch)
+{
+    // After a change of the key, a move it did not see may have come
+    // between (its epoch is older): that change, and so this one, follow
+    // the period at COMMIT.
+    if (entry->consumed == 0 && entry->released == 0 && entry->move_epoch_seen == 0 &&
+        entry->move_epoch_admitted == 0)
+        entry->move_epoch_seen = epoch;
+}
+
 bool others_in_flight_at_move(const QuotaKey& key, TimestampTz period_start)
 {
     const PendingUsage* own = find_pending_usage(key, period_start);

@@ -20,6 +20,14 @@ void note_admission_epoch(PendingUsage* entry, uint32 epoch);
 // long ago, which keeps its mark, costs nothing more per transaction).
 void confirm_admission_period(PendingUsage* entry);
 
+// Shared-memory mode: a correction of the key's usage (adjust_usage) made
+// at `epoch`, no mover of the counter running then (it was waited for, or
+// is this transaction).  The first change of this transaction on the key,
+// its period stands up to that epoch: a correction names its period, and
+// only a move begun after it takes it along at COMMIT, as lock mode's mover
+// would wait for the row it locked and move it with the rest.
+void note_correction_epoch(PendingUsage* entry, uint32 epoch);
+
 // Shared-memory mode: this transaction is about to move the key's usage to
 // another billing period, or close it (a schedule change): see
 // counter_move_out.  Notes whether another transaction held consumption of

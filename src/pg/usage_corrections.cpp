@@ -5,6 +5,7 @@
 #include "counter_shmem.hpp"
 #include "insert_confirmation.hpp"
 #include "pending_changes.hpp"
+#include "pending_counter_moves.hpp"
 #include "pending_usage.hpp"
 #include "refusal.hpp"
 #include "usage_row_waits.hpp"
@@ -15,11 +16,28 @@ namespace zechat::billing::pg {
 namespace {
 
 // Shared-memory mode: this transaction's view of the key's usage, as it
-// stands: below 0 too, which a correction must bring back to 0.
-int64 counter_usage_as_stored(PendingUsage* usage)
+// stands, from the counter's committed usage: below 0 too, which a
+// correction must bring back to 0.
+int64 counter_usage_as_stored(PendingUsage* usage, int64 committed)
 {
-    return counter_committed(pending_counter(usage)) + pending_consumed(usage) -
-           pending_released(usage);
+    return committed + pending_consumed(usage) - pending_released(usage);
+}
+
+// Shared-memory mode: the committed usage a correction of what rows hold
+// (adjust_usage) starts from, and the counter's moves then.  Such a
+// correction names its period: it waits for a schedule change moving the
+// counter's usage, as lock mode's waits for the row that change locked, and
+// then applies to the period as the change left it.  Until 2026-12-08 it
+// did not wait, and its COMMIT, finding the counter moved, took it to the
+// period that counted then (isolation correction_across_move).
+int64 committed_for_correction(PendingUsage* usage, CounterMoves* moves)
+{
+    CounterEntry* counter = pending_counter(usage);
+    int64 committed;
+    do
+        committed = counter_committed(counter, moves);
+    while (counter_wait_for_mover(counter, *moves));
+    return committed;
 }
 
 // Shared-memory mode, after prepare_pending_change(): changes the key's
@@ -46,7 +64,7 @@ int64 left_out(const PendingUsage* usage, bool counting_unconfirmed)
 
 int64 counter_usage(PendingUsage* usage)
 {
-    int64 used = counter_usage_as_stored(usage);
+    int64 used = counter_usage_as_stored(usage, counter_committed(pending_counter(usage)));
     return used < 0 ? 0 : used;
 }
 
@@ -66,13 +84,22 @@ int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, 
     (void)terms_for(key); // raises for an unknown resource
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
+        // A change of this transaction's own consumption goes where that
+        // went; a correction of what rows hold names its period.
+        bool names_period = !counting_unconfirmed;
+        CounterMoves moves{0, InvalidFullTransactionId};
+        int64 committed = names_period ? committed_for_correction(usage, &moves)
+                                       : counter_committed(pending_counter(usage));
         // The usage as stored, not as reported (counter_usage): a counter
         // below 0 is corrected to the value too.
-        int64 current = counter_usage_as_stored(usage) - left_out(usage, counting_unconfirmed);
+        int64 current =
+            counter_usage_as_stored(usage, committed) - left_out(usage, counting_unconfirmed);
         int64 delta = correction_delta(current, value, set);
         if (delta == 0)
             return 0;
         prepare_pending_change(usage);
+        if (names_period)
+            note_correction_epoch(usage, moves.epoch);
         force_on_counter(key, usage, delta);
         return delta;
     }
