@@ -22,14 +22,15 @@ void confirm_admission_period(PendingUsage* entry)
         entry->move_epoch_seen = entry->move_epoch_admitted;
 }
 
+bool first_change_of_key(const PendingUsage* entry)
+{
+    return entry->consumed == 0 && entry->released == 0 && entry->move_epoch_seen == 0 &&
+           entry->move_epoch_admitted == 0;
+}
+
 void note_correction_epoch(PendingUsage* entry, uint32 epoch)
 {
-    // After a change of the key, a move it did not see may have come
-    // between (its epoch is older): that change, and so this one, follow
-    // the period at COMMIT.
-    if (entry->consumed == 0 && entry->released == 0 && entry->move_epoch_seen == 0 &&
-        entry->move_epoch_admitted == 0)
-        entry->move_epoch_seen = epoch;
+    entry->move_epoch_seen = epoch;
 }
 
 bool others_in_flight_at_move(const QuotaKey& key, TimestampTz period_start)

@@ -20,12 +20,16 @@ void note_admission_epoch(PendingUsage* entry, uint32 epoch);
 // long ago, which keeps its mark, costs nothing more per transaction).
 void confirm_admission_period(PendingUsage* entry);
 
-// Shared-memory mode: a correction of the key's usage (adjust_usage) made
-// at `epoch`, no mover of the counter running then (it was waited for, or
-// is this transaction).  The first change of this transaction on the key,
-// its period stands up to that epoch: a correction names its period, and
-// only a move begun after it takes it along at COMMIT, as lock mode's mover
-// would wait for the row it locked and move it with the rest.
+// Shared-memory mode: whether the transaction has changed the key yet.  A
+// correction of its usage (adjust_usage) that is its first change names its
+// period: it waits for a mover of the counter, as lock mode's waits for the
+// row the mover locked, and is made at the move epoch then, `epoch`, no
+// mover running (it was waited for, or is this transaction), up to which
+// its period stands: only a move begun after it takes it along at COMMIT,
+// as lock mode's mover would wait for the row it locked and move it with
+// the rest.  After an earlier change, a later mover finds this transaction
+// first, as in lock mode.
+bool first_change_of_key(const PendingUsage* entry);
 void note_correction_epoch(PendingUsage* entry, uint32 epoch);
 
 // Shared-memory mode: this transaction is about to move the key's usage to

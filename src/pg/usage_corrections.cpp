@@ -23,11 +23,9 @@ int64 counter_usage_as_stored(PendingUsage* usage, int64 committed)
     return committed + pending_consumed(usage) - pending_released(usage);
 }
 
-// Shared-memory mode: the committed usage a correction of what rows hold
-// (adjust_usage) starts from, and the counter's moves then.  Such a
-// correction names its period: it waits for a schedule change moving the
-// counter's usage, as lock mode's waits for the row that change locked, and
-// then applies to the period as the change left it.  Until 2026-12-08 it
+// Shared-memory mode: the committed usage a correction naming its period
+// (first_change_of_key) starts from, once no schedule change moving the
+// counter's usage runs, and the counter's moves then.  Until 2026-12-08 it
 // did not wait, and its COMMIT, finding the counter moved, took it to the
 // period that counted then (isolation correction_across_move).
 int64 committed_for_correction(PendingUsage* usage, CounterMoves* moves)
@@ -85,8 +83,9 @@ int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, 
     if (counter_shmem_available()) {
         PendingUsage* usage = track_counter_usage(key, period_start);
         // A change of this transaction's own consumption goes where that
-        // went; a correction of what rows hold names its period.
-        bool names_period = !counting_unconfirmed;
+        // went; a correction of what rows hold names its period, unless the
+        // transaction changed the key before (first_change_of_key).
+        bool names_period = !counting_unconfirmed && first_change_of_key(usage);
         CounterMoves moves{0, InvalidFullTransactionId};
         int64 committed = names_period ? committed_for_correction(usage, &moves)
                                        : counter_committed(pending_counter(usage));
