@@ -132,7 +132,8 @@ int64 take_usage_out(const QuotaKey& key, TimestampTz from, TimestampTz to, bool
     // the period after it; not a past period closed where the new schedule
     // starts its period: what is in flight there counts in that period
     // already, and lands in the closed one (_close_past_periods).
-    if (moved_counter != nullptr && (from != to || keep))
+    bool closed_where_new_period_starts = !deliver && from == to;
+    if (moved_counter != nullptr && !closed_where_new_period_starts)
         carry_counter_in_flight(moved_counter, to);
     return moved > 0 ? moved : 0;
 }
