@@ -24,12 +24,13 @@ void confirm_admission_period(PendingUsage* entry)
 
 bool first_change_of_key(const PendingUsage* entry)
 {
-    return entry->consumed == 0 && entry->released == 0 && entry->move_epoch_seen == 0 &&
-           entry->move_epoch_admitted == 0;
+    return !entry->corrected_first && entry->consumed == 0 && entry->released == 0 &&
+           entry->move_epoch_seen == 0 && entry->move_epoch_admitted == 0;
 }
 
 void note_correction_epoch(PendingUsage* entry, uint32 epoch)
 {
+    entry->corrected_first = true;
     entry->move_epoch_seen = epoch;
 }
 
@@ -155,9 +156,13 @@ void check_period_again(PendingUsage* entry, const CounterMoves& moves)
         int64 net = entry->consumed - entry->released;
         // Looked for first: the new schedule may start a period where the
         // closed one started (monthly to yearly), which the check below
-        // takes for the period standing.
-        if (entry->usage_period_end != 0 &&
-            add_to_closed_period(key, entry->key.period_start, entry->usage_period_end, net)) {
+        // takes for the period standing.  A change without a consumption
+        // (a correction) knows only its period's start: the closed period
+        // starting there (lock mode's close waits for its row and takes it
+        // along; until 2026-12-08 it went to the tenant's current period).
+        TimestampTz closed_end =
+            entry->usage_period_end != 0 ? entry->usage_period_end : entry->key.period_start;
+        if (add_to_closed_period(key, entry->key.period_start, closed_end, net)) {
             drop_moved_change(entry);
             return;
         }

@@ -28,7 +28,8 @@ void confirm_admission_period(PendingUsage* entry);
 // its period stands: only a move begun after it takes it along at COMMIT,
 // as lock mode's mover would wait for the row it locked and move it with
 // the rest.  After an earlier change, a later mover finds this transaction
-// first, as in lock mode.
+// first, as in lock mode; also after a correction that changed nothing,
+// which took the key's row lock in lock mode all the same (noted too).
 bool first_change_of_key(const PendingUsage* entry);
 void note_correction_epoch(PendingUsage* entry, uint32 epoch);
 

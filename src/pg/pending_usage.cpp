@@ -193,6 +193,7 @@ PendingUsage* enter_pending_usage(const QuotaKey& key, TimestampTz period_start,
         entry->passed = false;
         entry->move_epoch_seen = 0;
         entry->move_epoch_admitted = 0;
+        entry->corrected_first = false;
         entry->crossed = 0;
         entry->used_at_commit = 0;
         entry->subxact_marks = SubxactMarks{InvalidSubTransactionId, 0};

@@ -105,7 +105,10 @@ struct PendingUsage {
     bool passed;
     uint32 move_epoch_seen;
     uint32 move_epoch_admitted; // see note_admission_epoch
-    uint32 crossed;             // at commit: the thresholds crossed, and the usage reached
+    // Shared-memory mode: a correction was the transaction's first change of
+    // the key, also one that changed nothing (note_correction_epoch).
+    bool corrected_first;
+    uint32 crossed; // at commit: the thresholds crossed, and the usage reached
     int64 used_at_commit;
     // Its place in touched[] (kept by untrack), and its records of state
     // tied to a subtransaction (pending_subxact_records.cpp).

@@ -93,12 +93,12 @@ int64 correct_usage(const QuotaKey& key, TimestampTz period_start, int64 value, 
         // below 0 is corrected to the value too.
         int64 current =
             counter_usage_as_stored(usage, committed) - left_out(usage, counting_unconfirmed);
+        if (names_period)
+            note_correction_epoch(usage, moves.epoch);
         int64 delta = correction_delta(current, value, set);
         if (delta == 0)
             return 0;
         prepare_pending_change(usage);
-        if (names_period)
-            note_correction_epoch(usage, moves.epoch);
         force_on_counter(key, usage, delta);
         return delta;
     }
