@@ -63,11 +63,12 @@ const AbsentMoveNote* note_of(uint64 mover)
     return nullptr;
 }
 
-const MovedKey* moved_key(const CounterKey& key)
+// The key's entry, if this transaction recorded a move of it.
+MovedKey* moved_key(const CounterKey& key)
 {
     if (moved_keys == nullptr)
         return nullptr;
-    return static_cast<const MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
+    return static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
 }
 
 // The key's last event is a return.
@@ -280,9 +281,7 @@ void note_key_moved(const CounterKey& key)
 
 void note_key_returned(const CounterKey& key)
 {
-    if (moved_keys == nullptr)
-        return;
-    auto* moved = static_cast<MovedKey*>(hash_search(moved_keys, &key, HASH_FIND, nullptr));
+    MovedKey* moved = moved_key(key);
     if (moved == nullptr)
         return; // not recorded: nothing to take back
     make_room_for_key_event();
